@@ -1,0 +1,163 @@
+#include "runtime/model/synth.h"
+
+#include <cmath>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "base/strings.h"
+#include "base/status.h"
+#include "runtime/gguf/gguf.h"
+#include "runtime/gguf/writer.h"
+
+namespace phx::model {
+namespace {
+
+uint64_t SplitMix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+// Fills a [rows x cols] tensor (cols contiguous) of `type` with `base +
+// amp * U(-1,1)`, generated and quantized row by row across threads.
+gguf::Writer::Fill MakeFill(uint64_t seed, uint64_t tensor_id, DType type, int64_t cols,
+                            float base, float amp) {
+  return [=](uint8_t* dst, uint64_t n_bytes) {
+    const uint64_t row_bytes = *RowBytes(type, static_cast<uint64_t>(cols));
+    const int64_t rows = static_cast<int64_t>(n_bytes / row_bytes);
+    const int n_threads =
+        static_cast<int>(std::max(1u, std::min(std::thread::hardware_concurrency(), 16u)));
+    auto work = [&](int t) {
+      std::vector<float> row(static_cast<size_t>(cols));
+      for (int64_t r = t; r < rows; r += n_threads) {
+        for (int64_t c = 0; c < cols; ++c) {
+          row[c] = base + amp * SynthUniform(seed, tensor_id, static_cast<uint64_t>(r * cols + c));
+        }
+        QuantizeRow(type, row.data(), dst + r * row_bytes, cols);
+      }
+    };
+    std::vector<std::thread> pool;
+    for (int t = 1; t < n_threads; ++t) pool.emplace_back(work, t);
+    work(0);
+    for (auto& th : pool) th.join();
+  };
+}
+
+}  // namespace
+
+float SynthUniform(uint64_t seed, uint64_t tensor_id, uint64_t i) {
+  const uint64_t h = SplitMix64(SplitMix64(seed ^ (tensor_id * 0xD1B54A32D192ED03ull)) + i);
+  return static_cast<float>(static_cast<double>(h >> 11) * 0x1.0p-53 * 2.0 - 1.0);
+}
+
+absl::Status SynthesizeModel(const SynthOptions& o, const std::string& out_path) {
+  if (o.arch != "llama" && o.arch != "qwen2") {
+    return absl::InvalidArgumentError(StrCat("--arch: unsupported architecture '", o.arch,
+                                                   "' (llama, qwen2)"));
+  }
+  if (o.n_layer <= 0 || o.n_embd <= 0 || o.n_ff <= 0 || o.n_head <= 0 || o.n_head_kv <= 0) {
+    return absl::InvalidArgumentError("layers, dims and head counts must be positive");
+  }
+  if (o.n_head % o.n_head_kv != 0) {
+    return absl::InvalidArgumentError(StrCat("--heads ", o.n_head,
+                                                   " is not a multiple of --kv-heads ", o.n_head_kv));
+  }
+  const int64_t head_dim = o.head_dim > 0 ? o.head_dim : o.n_embd / o.n_head;
+  if (head_dim % 2 != 0 || (o.head_dim == 0 && o.n_embd % o.n_head != 0)) {
+    return absl::InvalidArgumentError(StrCat("head dim ", head_dim, " must be even and divide the embedding"));
+  }
+  if (o.dtype != DType::kF32 && o.dtype != DType::kF16 && o.dtype != DType::kBF16 &&
+      o.dtype != DType::kQ8_0 && o.dtype != DType::kQ4_K && o.dtype != DType::kQ4_0) {
+    return absl::InvalidArgumentError(StrCat("--dtype: cannot synthesize ", DTypeName(o.dtype)));
+  }
+  const int64_t q_dim = o.n_head * head_dim, kv_dim = o.n_head_kv * head_dim;
+  const int64_t block = GetDTypeInfo(o.dtype)->block_elems;
+  for (auto [what, n] : {std::pair{"--embd", o.n_embd}, {"--ffn", o.n_ff}, {"heads x head dim", q_dim}}) {
+    if (n % block != 0) {
+      return absl::InvalidArgumentError(StrCat(what, " = ", n, " is not a multiple of the ",
+                                                     DTypeName(o.dtype), " block size ", block));
+    }
+  }
+
+  PHX_ASSIGN_OR_RETURN(auto vocab, gguf::File::Open(o.vocab_from));
+  const gguf::Value* tokens = vocab->Find("tokenizer.ggml.tokens");
+  if (tokens == nullptr || !tokens->is_array() || tokens->count == 0) {
+    return absl::InvalidArgumentError(StrCat("--vocab ", o.vocab_from,
+                                                   " has no tokenizer.ggml.tokens"));
+  }
+  const int64_t n_vocab = static_cast<int64_t>(tokens->count);
+
+  gguf::Writer w;
+  const std::string a = o.arch + ".";
+  w.SetString("general.architecture", o.arch);
+  w.SetString("general.name", o.name);
+  w.SetU32("general.file_type", o.dtype == DType::kF32    ? 0
+                                : o.dtype == DType::kF16  ? 1
+                                : o.dtype == DType::kQ4_0 ? 2
+                                : o.dtype == DType::kQ8_0 ? 7
+                                : o.dtype == DType::kQ4_K ? 15
+                                                          : 32);
+  w.SetU32(a + "context_length", static_cast<uint32_t>(o.context_length));
+  w.SetU32(a + "embedding_length", static_cast<uint32_t>(o.n_embd));
+  w.SetU32(a + "block_count", static_cast<uint32_t>(o.n_layer));
+  w.SetU32(a + "feed_forward_length", static_cast<uint32_t>(o.n_ff));
+  w.SetU32(a + "attention.head_count", static_cast<uint32_t>(o.n_head));
+  w.SetU32(a + "attention.head_count_kv", static_cast<uint32_t>(o.n_head_kv));
+  if (head_dim != o.n_embd / o.n_head) {
+    w.SetU32(a + "attention.key_length", static_cast<uint32_t>(head_dim));
+    w.SetU32(a + "attention.value_length", static_cast<uint32_t>(head_dim));
+  }
+  w.SetU32(a + "rope.dimension_count", static_cast<uint32_t>(head_dim));
+  w.SetF32(a + "rope.freq_base", o.rope_freq_base);
+  w.SetF32(a + "attention.layer_norm_rms_epsilon", o.rms_eps);
+  if (o.arch == "llama") w.SetU32(a + "vocab_size", static_cast<uint32_t>(n_vocab));
+  for (const auto& [key, value] : vocab->metadata()) {
+    if (absl::StartsWith(key, "tokenizer.")) w.SetValue(key, value);
+  }
+
+  // Weights: uniform with standard deviation 1/sqrt(fan_in) so each projection keeps unit
+  // variance; projections back into the residual stream are scaled down by sqrt(2 * layers)
+  // so the residual does not grow with depth. Norm weights are 1 +- 0.1.
+  const float sqrt3 = std::sqrt(3.f);
+  const float resid = 1.f / std::sqrt(2.f * static_cast<float>(o.n_layer));
+  uint64_t tid = 0;
+  auto matrix = [&](const std::string& name, int64_t in, int64_t out, float extra = 1.f) {
+    const float amp = extra * sqrt3 / std::sqrt(static_cast<float>(in));
+    return w.AddTensor(name, o.dtype, {in, out}, MakeFill(o.seed, tid++, o.dtype, in, 0.f, amp));
+  };
+  auto vec = [&](const std::string& name, int64_t n, float base, float amp) {
+    return w.AddTensor(name, DType::kF32, {n}, MakeFill(o.seed, tid++, DType::kF32, n, base, amp));
+  };
+  // Embedding rows: unit-variance entries.
+  PHX_RETURN_IF_ERROR(w.AddTensor("token_embd.weight", o.dtype, {o.n_embd, n_vocab},
+                                  MakeFill(o.seed, tid++, o.dtype, o.n_embd, 0.f, sqrt3)));
+  for (int64_t l = 0; l < o.n_layer; ++l) {
+    const std::string p = StrCat("blk.", l, ".");
+    PHX_RETURN_IF_ERROR(vec(p + "attn_norm.weight", o.n_embd, 1.f, 0.1f));
+    PHX_RETURN_IF_ERROR(matrix(p + "attn_q.weight", o.n_embd, q_dim));
+    PHX_RETURN_IF_ERROR(matrix(p + "attn_k.weight", o.n_embd, kv_dim));
+    PHX_RETURN_IF_ERROR(matrix(p + "attn_v.weight", o.n_embd, kv_dim));
+    if (o.arch == "qwen2") {
+      PHX_RETURN_IF_ERROR(vec(p + "attn_q.bias", q_dim, 0.f, 0.2f));
+      PHX_RETURN_IF_ERROR(vec(p + "attn_k.bias", kv_dim, 0.f, 0.2f));
+      PHX_RETURN_IF_ERROR(vec(p + "attn_v.bias", kv_dim, 0.f, 0.2f));
+    }
+    PHX_RETURN_IF_ERROR(matrix(p + "attn_output.weight", q_dim, o.n_embd, resid));
+    PHX_RETURN_IF_ERROR(vec(p + "ffn_norm.weight", o.n_embd, 1.f, 0.1f));
+    PHX_RETURN_IF_ERROR(matrix(p + "ffn_gate.weight", o.n_embd, o.n_ff));
+    PHX_RETURN_IF_ERROR(matrix(p + "ffn_up.weight", o.n_embd, o.n_ff));
+    PHX_RETURN_IF_ERROR(matrix(p + "ffn_down.weight", o.n_ff, o.n_embd, resid));
+  }
+  PHX_RETURN_IF_ERROR(vec("output_norm.weight", o.n_embd, 1.f, 0.1f));
+  if (!o.tied_output) {
+    // Logits with a standard deviation of about 2 keep the distribution peaked enough that
+    // greedy decoding has clear winners.
+    PHX_RETURN_IF_ERROR(matrix("output.weight", o.n_embd, n_vocab, 2.f));
+  }
+  return w.WriteFile(out_path);
+}
+
+}  // namespace phx::model

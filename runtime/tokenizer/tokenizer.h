@@ -1,0 +1,104 @@
+// Tokenizers built from GGUF vocabulary metadata (tokenizer.ggml.*), matching llama.cpp:
+//  - "llama": SentencePiece BPE with scores, byte fallback (<0xNN> tokens), dummy-prefix space;
+//  - "gpt2":  byte-level BPE with merges and the pre-tokenizer chosen by tokenizer.ggml.pre.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "runtime/gguf/gguf.h"
+
+namespace phx::tok {
+
+using TokenId = int32_t;
+inline constexpr TokenId kNoToken = -1;
+
+// tokenizer.ggml.token_type values.
+enum class TokenType : int32_t {
+  kUndefined = 0,
+  kNormal = 1,
+  kUnknown = 2,
+  kControl = 3,
+  kUserDefined = 4,
+  kUnused = 5,
+  kByte = 6,
+};
+
+enum class VocabKind { kSpm, kBpe };
+
+class Tokenizer {
+ public:
+  // Builds the tokenizer described by `f`'s tokenizer.ggml.* keys. Unknown tokenizer models or
+  // pre-tokenizers are errors naming the value.
+  static absl::StatusOr<std::unique_ptr<Tokenizer>> FromGguf(const gguf::File& f);
+  virtual ~Tokenizer() = default;
+
+  // Text to ids. `add_special`: add BOS (and EOS) as tokenizer.ggml.add_bos_token /
+  // add_eos_token say (llama.cpp's defaults when absent). `parse_special`: text matching a
+  // control or user-defined token's text becomes that token instead of being tokenized.
+  virtual std::vector<TokenId> Encode(std::string_view text, bool add_special,
+                                      bool parse_special) const = 0;
+
+  // The bytes one token stands for (SPM's "▁" as a space, byte tokens as their byte, BPE's
+  // byte-level alphabet mapped back). Control tokens give "" unless `render_special`.
+  virtual std::string TokenToPiece(TokenId id, bool render_special) const = 0;
+
+  // Ids to text (concatenated pieces; SPM drops the leading space that the dummy prefix added
+  // when `strip_leading_space`). May hold incomplete UTF-8 if the ids end mid-character.
+  std::string Decode(std::span<const TokenId> ids, bool render_special = false,
+                     bool strip_leading_space = true) const;
+
+  VocabKind kind() const { return kind_; }
+  int32_t vocab_size() const { return static_cast<int32_t>(texts_.size()); }
+  std::string_view token_text(TokenId id) const { return texts_[id]; }
+  TokenType token_type(TokenId id) const { return types_[id]; }
+  TokenId bos() const { return bos_; }
+  TokenId eos() const { return eos_; }
+  TokenId eot() const { return eot_; }
+  TokenId unk() const { return unk_; }
+  bool add_bos() const { return add_bos_; }
+  bool add_eos() const { return add_eos_; }
+  // End of generation: EOS, EOT, or another token the vocabulary marks as ending a turn.
+  bool IsEog(TokenId id) const;
+  bool IsControl(TokenId id) const;
+  const std::string& pre() const { return pre_; }
+
+ protected:
+  Tokenizer() = default;
+
+  VocabKind kind_ = VocabKind::kSpm;
+  std::string pre_;
+  std::vector<std::string> texts_;
+  std::vector<float> scores_;
+  std::vector<TokenType> types_;
+  TokenId bos_ = kNoToken, eos_ = kNoToken, eot_ = kNoToken, unk_ = kNoToken;
+  std::vector<TokenId> eog_ids_;
+  bool add_bos_ = false, add_eos_ = false;
+  bool add_space_prefix_ = true;
+};
+
+// Turns a stream of token ids into text pieces that are always whole UTF-8 characters: bytes
+// of a character split across tokens are held back until it is complete. The leading space of
+// the first SPM piece is dropped like Decode() does.
+class IncrementalDetokenizer {
+ public:
+  explicit IncrementalDetokenizer(const Tokenizer& tok, bool render_special = false)
+      : tok_(tok), render_special_(render_special) {}
+  // Returns the newly completed text (possibly empty).
+  std::string Push(TokenId id);
+  // Returns whatever is held back (an incomplete sequence becomes U+FFFD per byte).
+  std::string Flush();
+
+ private:
+  const Tokenizer& tok_;
+  bool render_special_;
+  bool first_ = true;
+  std::string pending_;
+};
+
+}  // namespace phx::tok
