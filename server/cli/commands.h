@@ -5,6 +5,8 @@
 #include <string>
 
 #include "runtime/model/synth.h"
+#include "runtime/sampler/params.h"
+#include "server/cli/setup.h"
 
 namespace phx::cli {
 
@@ -23,5 +25,47 @@ int ModelTokenize(const TokenizeOptions& o);
 
 // `phalanx model synth ...`.
 int ModelSynth(const model::SynthOptions& o, const std::string& out);
+
+struct GenerateOptions {
+  RuntimeOptions runtime;
+  std::string prompt;
+  sampler::SamplingParams sampling;
+  bool parse_special = false;
+  bool echo = false;
+};
+// `phalanx generate`: streams the completion to stdout; logs and progress to stderr.
+int Generate(const GenerateOptions& o);
+
+struct BenchOptions {
+  RuntimeOptions runtime;
+  int32_t prompt_tokens = 128;
+  int32_t gen_tokens = 128;
+  int32_t batch = 1;
+  int32_t runs = 5;
+  bool json = false;
+};
+// `phalanx bench`: prefill and decode tokens/s (median of runs, after a warm-up run).
+int Bench(const BenchOptions& o);
+
+struct ServeOptions {
+  RuntimeOptions runtime;
+  std::string host = "0.0.0.0";
+  int grpc_port = 50051;
+};
+// `phalanx serve`: runs until SIGTERM/SIGINT.
+int Serve(const ServeOptions& o);
+
+struct ClientOptions {
+  std::string mode;  // generate | stream | tokenize | info
+  std::string target = "localhost:50051";
+  std::string prompt;
+  sampler::SamplingParams sampling;
+  bool echo = false;
+  std::string request_id;
+  std::string api_key;
+  double timeout_s = 0;
+};
+// `phalanx client ...`: prints only the generated text on stdout.
+int Client(const ClientOptions& o);
 
 }  // namespace phx::cli

@@ -1,5 +1,6 @@
 #include <cstdio>
 
+#include "base/strings.h"
 #include "runtime/gguf/gguf.h"
 #include "runtime/tokenizer/tokenizer.h"
 #include "server/cli/commands.h"

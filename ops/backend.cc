@@ -1,0 +1,66 @@
+#include "ops/backend.h"
+
+#include "base/strings.h"
+
+namespace phx::ops {
+
+std::string_view OpName(Op op) {
+  switch (op) {
+    case Op::kMatmul: return "matmul";
+    case Op::kRmsNorm: return "rms_norm";
+    case Op::kRope: return "rope";
+    case Op::kWriteKv: return "write_kv";
+    case Op::kAttention: return "attention";
+    case Op::kSwiGlu: return "swiglu";
+    case Op::kAdd: return "add";
+    case Op::kEmbedding: return "embedding";
+    case Op::kSoftmax: return "softmax";
+    case Op::kPenalties: return "penalties";
+  }
+  return "?";
+}
+
+absl::Status Backend::CheckSupported(Op op, DType dtype) const {
+  if (Supports(op, dtype)) return absl::OkStatus();
+  return absl::UnimplementedError(
+      StrCat(name(), " backend: ", OpName(op), " does not support ", DTypeName(dtype)));
+}
+
+int32_t AttentionBatch::kv_len(int32_t seq) const {
+  const int32_t pages = kv_indptr[seq + 1] - kv_indptr[seq];
+  return pages == 0 ? 0 : (pages - 1) * block_size + kv_last_page_len[seq];
+}
+
+absl::Status AttentionBatch::Validate(int32_t num_blocks) const {
+  const size_t s = kv_last_page_len.size();
+  if (q_indptr.size() != s + 1 || kv_indptr.size() != s + 1) {
+    return absl::InvalidArgumentError("attention batch: indptr sizes do not match sequence count");
+  }
+  if (q_indptr[0] != 0 || kv_indptr[0] != 0 ||
+      kv_indptr[s] != static_cast<int32_t>(kv_indices.size())) {
+    return absl::InvalidArgumentError("attention batch: indptr must start at 0 and end at size");
+  }
+  for (size_t i = 0; i < s; ++i) {
+    const int32_t nq = q_indptr[i + 1] - q_indptr[i];
+    const int32_t np = kv_indptr[i + 1] - kv_indptr[i];
+    if (nq < 0 || np < 0) return absl::InvalidArgumentError("attention batch: indptr decreases");
+    if (np > 0 && (kv_last_page_len[i] < 1 || kv_last_page_len[i] > block_size)) {
+      return absl::InvalidArgumentError(StrCat("attention batch: last_page_len ",
+                                               kv_last_page_len[i], " of sequence ", i,
+                                               " outside 1..", block_size));
+    }
+    if (nq > kv_len(static_cast<int32_t>(i))) {
+      return absl::InvalidArgumentError(
+          StrCat("attention batch: sequence ", i, " has ", nq, " queries but ",
+                 kv_len(static_cast<int32_t>(i)), " cached tokens"));
+    }
+  }
+  for (int32_t b : kv_indices) {
+    if (b < 0 || b >= num_blocks) {
+      return absl::InvalidArgumentError(StrCat("attention batch: block id ", b, " out of range"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace phx::ops

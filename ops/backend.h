@@ -1,0 +1,142 @@
+// The operator interface every compute backend (CPU, CUDA) implements. The runtime builds a
+// model's forward pass from these calls only, so a backend is swappable and each op is tested
+// against the float64 reference in ops/reference/.
+//
+// Conventions: activations are f32 on the CPU backend; matrices are [rows, cols] row-major with
+// GGUF's weight layout (a weight [N, K] holds N output rows of K inputs). An op or dtype a
+// backend cannot run is an error (UnimplementedError naming the op and dtype), never a silent
+// fallback.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "ops/tensor.h"
+
+namespace phx::ops {
+
+enum class Op {
+  kMatmul,
+  kRmsNorm,
+  kRope,
+  kWriteKv,
+  kAttention,
+  kSwiGlu,
+  kAdd,
+  kEmbedding,
+  kSoftmax,
+  kPenalties,
+};
+std::string_view OpName(Op op);
+
+enum class RopeMode { kNormal, kNeox };  // normal: rotate pairs (2i, 2i+1); NeoX: (i, i+n/2)
+
+struct RopeParams {
+  RopeMode mode = RopeMode::kNormal;
+  int32_t n_rot = 0;            // rotated dims per head (even, <= head_dim)
+  float freq_base = 10000.f;    // theta_i = pos * freq_scale * base^(-2i/n_rot) / factor_i
+  float freq_scale = 1.f;       // 1 / linear scaling factor
+  const float* freq_factors = nullptr;  // optional [n_rot/2] (host pointer on the CPU backend)
+};
+
+// One layer's paged KV cache: K and V are [num_blocks, block_size, n_kv_heads, head_dim]
+// (f16 or f32). Token slot s lives at block s / block_size, offset s % block_size.
+struct KvLayer {
+  Tensor k;
+  Tensor v;
+  int32_t block_size = 16;
+};
+
+// The paged layout of one step's attention (FlashInfer's form), host side. For sequence i:
+// its new query tokens are rows [q_indptr[i], q_indptr[i+1]) of q; its KV pages are
+// kv_indices[kv_indptr[i] .. kv_indptr[i+1]), every page full except the last, which holds
+// kv_last_page_len[i] tokens. The new tokens are already written and are the last ones of the
+// sequence: query row j of sequence i sits at position kv_len_i - n_new_i + j and attends
+// causally to positions 0..that.
+struct AttentionBatch {
+  std::vector<int32_t> q_indptr;          // [S+1]
+  std::vector<int32_t> kv_indptr;         // [S+1]
+  std::vector<int32_t> kv_indices;        // [pages]
+  std::vector<int32_t> kv_last_page_len;  // [S]
+  int32_t block_size = 16;
+
+  int32_t num_seqs() const { return static_cast<int32_t>(kv_last_page_len.size()); }
+  int32_t kv_len(int32_t seq) const;
+  // Checks internal consistency (monotone indptrs, last_page_len in 1..block_size).
+  absl::Status Validate(int32_t num_blocks) const;
+};
+
+// Backend-specific, per-step state derived from an AttentionBatch (work partitioning, device
+// copies of the index arrays). Planned once per step, used by every layer.
+class AttentionPlan {
+ public:
+  virtual ~AttentionPlan() = default;
+};
+
+// Per-row penalty inputs for logits processing: the tokens seen so far with their counts.
+struct PenaltyRow {
+  std::span<const int32_t> tokens;  // distinct token ids
+  std::span<const int32_t> counts;  // occurrences of each
+  float repetition = 1.f;  // llama.cpp style: logit / p if > 0 else logit * p
+  float presence = 0.f;    // subtracted once if present
+  float frequency = 0.f;   // subtracted count times
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string_view name() const = 0;
+  virtual Device device() const = 0;
+
+  // Capability query: whether `op` runs with `dtype` (the weight type for matmul/embedding,
+  // the cache type for KV ops, the activation type otherwise).
+  virtual bool Supports(Op op, DType dtype) const = 0;
+  absl::Status CheckSupported(Op op, DType dtype) const;
+
+  // ---- Memory ----------------------------------------------------------------------------
+  virtual absl::StatusOr<Buffer> Allocate(DType dtype, std::initializer_list<int64_t> shape) = 0;
+  // Makes a host weight tensor usable by this backend: the CPU backend returns a non-owning
+  // view of the same bytes (no copy); a device backend uploads it.
+  virtual absl::StatusOr<Buffer> AdoptWeight(const Tensor& host) = 0;
+  virtual absl::Status CopyToDevice(const void* host, size_t bytes, const Tensor& dst) = 0;
+  virtual absl::Status CopyToHost(const Tensor& src, void* host, size_t bytes) = 0;
+  virtual absl::Status Fill(const Tensor& dst, float value) = 0;
+  virtual absl::Status Synchronize() = 0;
+
+  // ---- Operators (all tensors on this backend's device) ----------------------------------
+  // y[M, N] = x[M, K] . w[N, K]^T (+ bias[N]). x, y f32; w any supported weight type.
+  virtual absl::Status Matmul(const Tensor& x, const Tensor& w, const Tensor* bias,
+                              const Tensor& y) = 0;
+  // y[M, D] = x / sqrt(mean(x^2) + eps) * w[D]. y may alias x.
+  virtual absl::Status RmsNorm(const Tensor& x, const Tensor& w, float eps, const Tensor& y) = 0;
+  // In place on x[T, H * head_dim] (H heads per row), position positions[t] for row t.
+  virtual absl::Status Rope(const Tensor& x, int32_t head_dim, const Tensor& positions,
+                            const RopeParams& p) = 0;
+  // Writes k, v [T, n_kv_heads * head_dim] (f32) into the cache slots slot_mapping[t] (i32).
+  virtual absl::Status WriteKv(const Tensor& k, const Tensor& v, const Tensor& slot_mapping,
+                               const KvLayer& cache) = 0;
+  virtual absl::StatusOr<std::unique_ptr<AttentionPlan>> PlanAttention(
+      const AttentionBatch& batch, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim) = 0;
+  // out[T, n_heads * head_dim] = softmax(q k^T * scale, causal) v over the paged cache, with
+  // grouped-query attention (query head h reads KV head h / (n_heads / n_kv_heads)).
+  virtual absl::Status Attention(const Tensor& q, const KvLayer& cache, const AttentionPlan& plan,
+                                 float scale, const Tensor& out) = 0;
+  // out = silu(gate) * up, all [M, F]. out may alias gate.
+  virtual absl::Status SwiGlu(const Tensor& gate, const Tensor& up, const Tensor& out) = 0;
+  // out = a + b. out may alias a.
+  virtual absl::Status Add(const Tensor& a, const Tensor& b, const Tensor& out) = 0;
+  // out[T, D] (f32) = table[ids[t], :] dequantized.
+  virtual absl::Status Embedding(const Tensor& table, const Tensor& ids, const Tensor& out) = 0;
+  // Row-wise softmax of x[M, N] * (1 / temperature) into out (may alias).
+  virtual absl::Status Softmax(const Tensor& x, float temperature, const Tensor& out) = 0;
+  // Applies repetition/presence/frequency penalties to logits[M, V] row by row, in place.
+  virtual absl::Status ApplyPenalties(const Tensor& logits, std::span<const PenaltyRow> rows) = 0;
+};
+
+}  // namespace phx::ops

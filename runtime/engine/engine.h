@@ -1,0 +1,133 @@
+// The inference engine: requests in (Submit/Cancel, any thread), tokens out (TokenSink), one
+// iteration of continuous batching per Step() on a single engine thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ops/backend.h"
+#include "runtime/kv/prefix_cache.h"
+#include "runtime/engine/request.h"
+#include "runtime/engine/sequence.h"
+#include "runtime/kv/kv_cache.h"
+#include "runtime/model/forward.h"
+#include "runtime/model/model.h"
+#include "runtime/scheduler/scheduler.h"
+
+namespace phx::engine {
+
+struct EngineConfig {
+  int32_t max_num_seqs = 64;          // sequences per step
+  int32_t max_tokens_per_step = 512;  // token budget per step (chunked prefill)
+  int32_t block_size = 16;
+  int32_t num_blocks = 0;             // KV blocks; 0: kv_cache_bytes / bytes per block
+  int64_t kv_cache_bytes = int64_t{256} << 20;
+  DType kv_dtype = DType::kF16;
+  float watermark = 0.01f;            // fraction of blocks admission keeps free
+  bool prefix_cache = true;
+  int32_t max_model_len = 0;          // 0: the model's context length
+};
+
+struct EngineStats {
+  int32_t running = 0;
+  int32_t waiting = 0;
+  int32_t blocks_total = 0;
+  int32_t blocks_free = 0;
+  int32_t blocks_cached = 0;
+  int32_t blocks_used = 0;
+  uint64_t steps = 0;
+  uint64_t preemptions = 0;
+  uint64_t prefix_queries = 0;       // tokens looked up in the prefix cache at admission
+  uint64_t prefix_hits = 0;          // of those, tokens found cached
+  uint64_t prompt_tokens = 0;        // computed prefill tokens
+  uint64_t generated_tokens = 0;
+  double last_step_seconds = 0;
+  double kv_usage() const {
+    return blocks_total == 0 ? 0 : static_cast<double>(blocks_used) / blocks_total;
+  }
+};
+
+class Engine {
+ public:
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(const model::Model& model,
+                                                        ops::Backend& backend,
+                                                        const EngineConfig& cfg);
+  ~Engine();
+
+  // Validates and queues a request. Errors (INVALID_ARGUMENT naming the field, or
+  // RESOURCE_EXHAUSTED when it can never fit the cache) leave nothing queued.
+  absl::StatusOr<RequestId> Submit(GenerateRequest req, std::shared_ptr<TokenSink> sink);
+  // Cancels a request; its blocks are freed at the next step. Unknown ids are ignored.
+  void Cancel(RequestId id);
+
+  // One iteration. Returns true when it did work. Call from one thread only (the loop thread
+  // once Start() was called).
+  absl::StatusOr<bool> Step();
+  // Steps until no request is left (tests and the CLI, without the loop thread).
+  absl::Status RunUntilIdle();
+
+  // The engine loop on its own thread.
+  void Start();
+  void Stop();
+
+  EngineStats stats() const;
+  const EngineConfig& config() const { return cfg_; }
+  const model::Model& model() const { return model_; }
+  const kv::KvCache& cache() const { return *cache_; }
+  int32_t max_model_len() const { return max_model_len_; }
+  // Seconds the current step has been running (0 when idle): for liveness checks.
+  double current_step_age() const;
+
+ private:
+  Engine(const model::Model& m, ops::Backend& b, const EngineConfig& c)
+      : model_(m), backend_(b), cfg_(c) {}
+
+  // Phases of a step (engine_step.cc).
+  void DrainInbox();
+  void ReapCancelled(Clock::time_point now);
+  scheduler::SchedulerState BuildState(std::map<RequestId, kv::PrefixMatch>* matches);
+  void ApplyPreemptions(const scheduler::BatchPlan& plan);
+  absl::Status Execute(const scheduler::BatchPlan& plan,
+                       const std::map<RequestId, kv::PrefixMatch>& matches);
+  void RegisterFullBlocks(Sequence& s);
+  void EmitSample(Sequence& s, std::span<const float> logits);
+  void Finish(Sequence& s, FinishReason reason, const absl::Status& status = absl::OkStatus());
+  void PublishStats(double step_seconds);
+
+  const model::Model& model_;
+  ops::Backend& backend_;
+  EngineConfig cfg_;
+  int32_t max_model_len_ = 0;
+  std::unique_ptr<kv::KvCache> cache_;
+  std::unique_ptr<model::Forward> forward_;
+
+  // Engine-thread state.
+  std::map<RequestId, std::unique_ptr<Sequence>> seqs_;
+  std::vector<RequestId> running_;  // admission order
+  std::vector<RequestId> waiting_;
+  uint64_t steps_ = 0, preemptions_ = 0, prefix_queries_ = 0, prefix_hits_ = 0;
+  uint64_t prompt_tokens_ = 0, generated_tokens_ = 0;
+  int64_t arrival_counter_ = 0;
+
+  // Shared with Submit/Cancel.
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Sequence>> inbox_;
+  std::vector<RequestId> cancels_;
+  RequestId next_id_ = 1;
+  EngineStats stats_;
+  std::atomic<int64_t> step_started_ns_{0};
+
+  std::thread loop_;
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace phx::engine

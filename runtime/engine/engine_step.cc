@@ -1,0 +1,219 @@
+// One iteration of the engine: drain requests, reap cancelled ones, schedule, run the forward
+// pass, sample and emit.
+#include <algorithm>
+
+#include "base/status.h"
+#include "base/strings.h"
+#include "runtime/engine/engine.h"
+
+namespace phx::engine {
+
+absl::StatusOr<bool> Engine::Step() {
+  const Clock::time_point t0 = Clock::now();
+  step_started_ns_ = t0.time_since_epoch().count();
+  DrainInbox();
+  ReapCancelled(t0);
+  std::map<RequestId, kv::PrefixMatch> matches;
+  const scheduler::SchedulerState state = BuildState(&matches);
+  scheduler::SchedulerConfig sc;
+  sc.max_num_seqs = cfg_.max_num_seqs;
+  sc.max_tokens_per_step = cfg_.max_tokens_per_step;
+  sc.block_size = cfg_.block_size;
+  sc.watermark_blocks = static_cast<int32_t>(cfg_.watermark * cache_->config().num_blocks);
+  const scheduler::BatchPlan plan = scheduler::Schedule(sc, state);
+  ApplyPreemptions(plan);
+  absl::Status s = absl::OkStatus();
+  if (!plan.items.empty()) s = Execute(plan, matches);
+  ++steps_;
+  const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  step_started_ns_ = 0;
+  PublishStats(secs);
+  if (!s.ok()) return s;
+  return !plan.items.empty() || !plan.preempted.empty();
+}
+
+void Engine::DrainInbox() {
+  std::deque<std::unique_ptr<Sequence>> incoming;
+  std::vector<RequestId> cancels;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    incoming.swap(inbox_);
+    cancels.swap(cancels_);
+  }
+  for (auto& s : incoming) {
+    s->arrival = arrival_counter_++;
+    waiting_.push_back(s->id);
+    seqs_.emplace(s->id, std::move(s));
+  }
+  for (RequestId id : cancels) {
+    auto it = seqs_.find(id);
+    if (it != seqs_.end()) it->second->cancel = true;
+  }
+}
+
+void Engine::ReapCancelled(Clock::time_point now) {
+  std::vector<Sequence*> done;
+  for (auto& [id, s] : seqs_) {
+    if (s->cancel || (s->req.deadline && now >= *s->req.deadline)) done.push_back(s.get());
+  }
+  for (Sequence* s : done) Finish(*s, s->cancel ? FinishReason::kCancelled : FinishReason::kDeadline);
+}
+
+scheduler::SchedulerState Engine::BuildState(std::map<RequestId, kv::PrefixMatch>* matches) {
+  scheduler::SchedulerState st;
+  const kv::BlockAllocator& alloc = cache_->allocator();
+  st.free_blocks = alloc.num_available();
+  auto view = [](const Sequence& s) {
+    scheduler::SeqState v;
+    v.id = static_cast<int64_t>(s.id);
+    v.priority = s.req.priority;
+    v.arrival = s.arrival;
+    v.num_tokens = s.num_tokens();
+    v.num_computed = s.num_computed;
+    v.blocks_held = static_cast<int32_t>(s.table.blocks().size());
+    return v;
+  };
+  for (RequestId id : running_) st.running.push_back(view(*seqs_.at(id)));
+  for (RequestId id : waiting_) {
+    const Sequence& s = *seqs_.at(id);
+    scheduler::SeqState v = view(s);
+    if (cfg_.prefix_cache) {
+      // At least one token must be computed to produce logits.
+      const int32_t max_blocks = (s.num_tokens() - 1) / cfg_.block_size;
+      kv::PrefixMatch m = kv::MatchPrefix(alloc, s.tokens, max_blocks);
+      v.prefix_hit_tokens = m.blocks * cfg_.block_size;
+      v.prefix_revive_blocks = m.revive_blocks;
+      matches->emplace(id, std::move(m));
+    }
+    st.waiting.push_back(v);
+  }
+  return st;
+}
+
+void Engine::ApplyPreemptions(const scheduler::BatchPlan& plan) {
+  for (int64_t pid : plan.preempted) {
+    const RequestId id = static_cast<RequestId>(pid);
+    Sequence& s = *seqs_.at(id);
+    s.table.Release(cache_->allocator());
+    s.num_computed = 0;
+    s.hashed_blocks = 0;
+    s.last_hash = 0;
+    running_.erase(std::remove(running_.begin(), running_.end(), id), running_.end());
+    waiting_.push_back(id);
+    ++preemptions_;
+  }
+}
+
+absl::Status Engine::Execute(const scheduler::BatchPlan& plan,
+                             const std::map<RequestId, kv::PrefixMatch>& matches) {
+  kv::BlockAllocator& alloc = cache_->allocator();
+  std::vector<kv::StepSeq> step;
+  std::vector<int32_t> tokens;
+  std::vector<int32_t> logit_rows;
+  std::vector<Sequence*> order;
+  const Clock::time_point now = Clock::now();
+  for (const auto& item : plan.items) {
+    const RequestId id = static_cast<RequestId>(item.id);
+    Sequence& s = *seqs_.at(id);
+    if (item.admitted) {
+      auto m = matches.find(id);
+      if (m != matches.end() && m->second.blocks > 0) {
+        for (kv::BlockId b : kv::AcquirePrefix(alloc, m->second)) s.table.AppendShared(b);
+        s.num_computed = m->second.blocks * cfg_.block_size;
+        s.hashed_blocks = m->second.blocks;
+        s.last_hash = m->second.hashes.back();
+      }
+      if (cfg_.prefix_cache) {
+        prefix_queries_ += static_cast<uint64_t>(s.num_tokens());
+        prefix_hits_ += static_cast<uint64_t>(s.num_computed);
+      }
+      if (!s.admitted_once) {
+        s.admitted_once = true;
+        s.timing.first_scheduled = now;
+        s.usage.cached_prompt_tokens = std::min(s.num_computed, s.prompt_len);
+      }
+      waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), id), waiting_.end());
+      running_.push_back(id);
+    }
+    PHX_RETURN_IF_ERROR(s.table.Reserve(alloc, s.num_computed + item.num_new));
+    step.push_back({&s.table, s.num_computed, item.num_new});
+    tokens.insert(tokens.end(), s.tokens.begin() + s.num_computed,
+                  s.tokens.begin() + s.num_computed + item.num_new);
+    if (item.sample) logit_rows.push_back(static_cast<int32_t>(tokens.size()) - 1);
+    order.push_back(&s);
+  }
+  auto layout = kv::BuildStepLayout(step, cfg_.block_size);
+  absl::StatusOr<std::span<const float>> logits =
+      layout.ok() ? forward_->Run(tokens, *layout, *cache_, logit_rows)
+                  : absl::StatusOr<std::span<const float>>(layout.status());
+  if (!logits.ok()) {
+    for (Sequence* s : order) Finish(*s, FinishReason::kError, logits.status());
+    return logits.status();
+  }
+  const int64_t vocab = model_.config().vocab_size;
+  size_t row = 0;
+  for (size_t i = 0; i < plan.items.size(); ++i) {
+    Sequence& s = *order[i];
+    s.num_computed += plan.items[i].num_new;
+    if (s.num_computed <= s.prompt_len) prompt_tokens_ += plan.items[i].num_new;
+    if (cfg_.prefix_cache) RegisterFullBlocks(s);
+    if (plan.items[i].sample) {
+      EmitSample(s, logits->subspan(row * vocab, vocab));
+      ++row;
+    }
+  }
+  return absl::OkStatus();
+}
+
+void Engine::RegisterFullBlocks(Sequence& s) {
+  const int32_t bs = cfg_.block_size;
+  kv::BlockAllocator& alloc = cache_->allocator();
+  while ((s.hashed_blocks + 1) * bs <= s.num_computed) {
+    const std::span<const int32_t> toks(s.tokens.data() + s.hashed_blocks * bs, bs);
+    s.last_hash = kv::BlockHash(s.last_hash, toks);
+    alloc.SetHash(s.table.blocks()[s.hashed_blocks], s.last_hash);
+    ++s.hashed_blocks;
+  }
+}
+
+void Engine::EmitSample(Sequence& s, std::span<const float> logits) {
+  const sampler::SampleResult r = s.sampler.Sample(logits);
+  const Clock::time_point now = Clock::now();
+  if (s.generated() == 0) s.timing.first_token = now;
+  s.tokens.push_back(r.token);
+  s.sampler.Accept(r.token);
+  ++generated_tokens_;
+  s.usage.completion_tokens = s.generated();
+  const tok::Tokenizer& tok = model_.tokenizer();
+  const bool eos = !s.req.sampling.ignore_eos && tok.IsEog(r.token);
+  TokenEvent ev;
+  ev.token = r.token;
+  ev.logprob = r.logprob;
+  ev.top = r.top;
+  if (!eos) ev.text = s.stop.Push(s.detok.Push(r.token));
+  s.sink->OnTokens(s.id, {ev});
+  if (eos) {
+    Finish(s, FinishReason::kEos);
+  } else if (s.stop.stopped()) {
+    Finish(s, FinishReason::kStop);
+  } else if (s.generated() >= s.req.sampling.max_tokens || s.num_tokens() >= max_model_len_) {
+    Finish(s, FinishReason::kLength);
+  }
+}
+
+void Engine::Finish(Sequence& s, FinishReason reason, const absl::Status& status) {
+  s.table.Release(cache_->allocator());
+  s.timing.finished = Clock::now();
+  std::string tail;
+  if (reason != FinishReason::kStop && reason != FinishReason::kError) {
+    tail = s.stop.Push(s.detok.Flush());
+    tail += s.stop.Flush();
+  }
+  const RequestId id = s.id;
+  s.sink->OnFinish(id, reason, status, s.usage, s.timing, std::move(tail));
+  running_.erase(std::remove(running_.begin(), running_.end(), id), running_.end());
+  waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), id), waiting_.end());
+  seqs_.erase(id);
+}
+
+}  // namespace phx::engine

@@ -1,0 +1,65 @@
+// What a caller gives the engine (GenerateRequest) and how results come back (TokenSink).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "runtime/sampler/params.h"
+#include "runtime/sampler/sampler.h"
+
+namespace phx::engine {
+
+using Clock = std::chrono::steady_clock;
+using RequestId = uint64_t;
+
+struct GenerateRequest {
+  std::string client_id;               // echoed back; the server fills one in when empty
+  std::vector<int32_t> prompt;         // token ids (BOS included when wanted)
+  sampler::SamplingParams sampling;
+  int32_t priority = 0;                // higher runs first
+  std::optional<Clock::time_point> deadline;
+};
+
+enum class FinishReason { kNone, kLength, kStop, kEos, kCancelled, kDeadline, kError };
+const char* FinishReasonName(FinishReason r);
+
+struct Usage {
+  int32_t prompt_tokens = 0;
+  int32_t completion_tokens = 0;
+  int32_t cached_prompt_tokens = 0;  // prompt tokens served by the prefix cache
+};
+
+struct Timing {
+  Clock::time_point arrival;
+  Clock::time_point first_scheduled;  // left the queue
+  Clock::time_point first_token;
+  Clock::time_point finished;
+  double queue_seconds() const;
+  double ttft_seconds() const;
+  double total_seconds() const;
+};
+
+// One generated token as delivered to the caller.
+struct TokenEvent {
+  int32_t token = -1;
+  std::string text;           // newly completed text (may be empty: held-back UTF-8/stop prefix)
+  float logprob = 0.f;        // when logprobs were requested
+  std::vector<sampler::TokenLogprob> top;
+};
+
+// Receives a request's results. Called from the engine thread: implementations must not block.
+class TokenSink {
+ public:
+  virtual ~TokenSink() = default;
+  virtual void OnTokens(RequestId id, const std::vector<TokenEvent>& events) = 0;
+  // Exactly once per request. `status` is OK unless reason is kError.
+  virtual void OnFinish(RequestId id, FinishReason reason, const absl::Status& status,
+                        const Usage& usage, const Timing& timing, std::string tail_text) = 0;
+};
+
+}  // namespace phx::engine

@@ -1,0 +1,161 @@
+#include "server/core/frontend.h"
+
+#include <chrono>
+#include <random>
+
+#include "base/status.h"
+#include "base/strings.h"
+
+namespace phx::server {
+
+bool IsValidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    int n = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + static_cast<size_t>(n) >= s.size()) return false;  // truncated sequence
+    for (int k = 1; k <= n; ++k) {
+      const unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF are invalid.
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+        (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) {
+      return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+Frontend::Frontend(engine::Engine& engine, const std::string& backend_name, FrontendLimits limits)
+    : engine_(engine), backend_name_(backend_name), limits_(limits) {
+  boot_nonce_ = std::random_device{}() ^ static_cast<uint64_t>(
+                    std::chrono::system_clock::now().time_since_epoch().count());
+}
+
+std::string Frontend::NewRequestId() {
+  return fmt::format("req-{:08x}-{}", static_cast<uint32_t>(boot_nonce_), ++counter_);
+}
+
+absl::StatusOr<engine::GenerateRequest> Frontend::Prepare(const ApiRequest& req) const {
+  const tok::Tokenizer& tok = engine_.model().tokenizer();
+  engine::GenerateRequest out;
+  if (req.has_text) {
+    if (static_cast<int64_t>(req.text.size()) > limits_.max_prompt_bytes) {
+      return absl::InvalidArgumentError(StrCat("prompt is ", req.text.size(),
+                                               " bytes; the limit is ", limits_.max_prompt_bytes));
+    }
+    if (!IsValidUtf8(req.text)) return absl::InvalidArgumentError("prompt is not valid UTF-8");
+    out.prompt = tok.Encode(req.text, req.add_special, req.parse_special);
+  } else {
+    out.prompt = req.token_ids;
+  }
+  if (out.prompt.empty()) return absl::InvalidArgumentError("prompt must not be empty");
+  for (int32_t id : out.prompt) {
+    if (id < 0 || id >= tok.vocab_size()) {
+      return absl::InvalidArgumentError(StrCat("prompt token id ", id,
+                                               " is outside the vocabulary [0, ",
+                                               tok.vocab_size(), ")"));
+    }
+  }
+  const int32_t ctx = engine_.max_model_len();
+  const int32_t max_prompt = limits_.max_prompt_tokens > 0
+                                 ? std::min(limits_.max_prompt_tokens, ctx - 1)
+                                 : ctx - 1;
+  if (static_cast<int32_t>(out.prompt.size()) > max_prompt) {
+    return absl::InvalidArgumentError(StrCat("prompt has ", out.prompt.size(),
+                                             " tokens; the limit is ", max_prompt));
+  }
+  out.sampling = req.sampling;
+  if (out.sampling.max_tokens > limits_.max_tokens) {
+    return absl::InvalidArgumentError(StrCat("max_tokens ", out.sampling.max_tokens,
+                                             " exceeds the limit ", limits_.max_tokens));
+  }
+  PHX_RETURN_IF_ERROR(out.sampling.Validate());
+  for (const auto& s : out.sampling.stop) {
+    if (!IsValidUtf8(s)) return absl::InvalidArgumentError("stop strings must be valid UTF-8");
+  }
+  if (req.priority < -1000 || req.priority > 1000) {
+    return absl::InvalidArgumentError("priority must be in [-1000, 1000]");
+  }
+  if (req.request_id.size() > 128 || !IsValidUtf8(req.request_id)) {
+    return absl::InvalidArgumentError("request_id must be valid UTF-8 of at most 128 bytes");
+  }
+  out.priority = req.priority;
+  out.deadline = req.deadline;
+  out.client_id = req.request_id;
+  return out;
+}
+
+absl::StatusOr<Submitted> Frontend::Submit(const ApiRequest& req,
+                                           std::shared_ptr<engine::TokenSink> sink) {
+  PHX_ASSIGN_OR_RETURN(engine::GenerateRequest g, Prepare(req));
+  Submitted s;
+  s.request_id = req.request_id.empty() ? NewRequestId() : req.request_id;
+  g.client_id = s.request_id;
+  s.prompt_tokens = static_cast<int32_t>(g.prompt.size());
+  if (req.echo) s.prompt_text = req.has_text ? req.text : Detokenize(g.prompt);
+  PHX_ASSIGN_OR_RETURN(s.engine_id, engine_.Submit(std::move(g), std::move(sink)));
+  return s;
+}
+
+absl::StatusOr<std::vector<int32_t>> Frontend::Tokenize(const std::string& text, bool add_special,
+                                                        bool parse_special) const {
+  if (static_cast<int64_t>(text.size()) > limits_.max_prompt_bytes) {
+    return absl::InvalidArgumentError(StrCat("text is ", text.size(), " bytes; the limit is ",
+                                             limits_.max_prompt_bytes));
+  }
+  if (!IsValidUtf8(text)) return absl::InvalidArgumentError("text is not valid UTF-8");
+  return engine_.model().tokenizer().Encode(text, add_special, parse_special);
+}
+
+std::string Frontend::TokenText(int32_t id) const {
+  return engine_.model().tokenizer().TokenToPiece(id, true);
+}
+
+std::string Frontend::Detokenize(const std::vector<int32_t>& ids) const {
+  return engine_.model().tokenizer().Decode(ids, false, true);
+}
+
+ModelInfoData Frontend::ModelInfo() const {
+  const auto& m = engine_.model();
+  const auto& c = m.config();
+  ModelInfoData d;
+  d.name = c.name.empty() ? m.path() : c.name;
+  d.architecture = c.arch;
+  d.dtype = std::string(DTypeName(c.weight_type));
+  d.backend = backend_name_;
+  d.parameters = static_cast<int64_t>(c.n_params);
+  d.context_length = engine_.max_model_len();
+  d.vocab_size = static_cast<int32_t>(c.vocab_size);
+  d.layers = static_cast<int32_t>(c.n_layer);
+  d.embedding_size = static_cast<int32_t>(c.n_embd);
+  d.heads = static_cast<int32_t>(c.n_head);
+  d.kv_heads = static_cast<int32_t>(c.n_head_kv);
+  d.bos = m.tokenizer().bos();
+  d.eos = m.tokenizer().eos();
+  d.max_batch = engine_.config().max_num_seqs;
+  const auto& kc = engine_.cache().config();
+  d.kv_cache_tokens = int64_t{kc.num_blocks} * kc.block_size;
+  return d;
+}
+
+}  // namespace phx::server

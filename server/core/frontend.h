@@ -1,0 +1,67 @@
+// Transport-independent request handling: validation with limits, tokenization, submission to
+// the engine, cancellation, tokenize and model-info answers. gRPC and HTTP handlers call this.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "runtime/engine/engine.h"
+#include "server/core/api_request.h"
+
+namespace phx::server {
+
+struct FrontendLimits {
+  int64_t max_prompt_bytes = 1 << 20;  // text prompts
+  int32_t max_prompt_tokens = 0;       // 0: the context length - 1
+  int32_t max_tokens = 4096;           // per request
+};
+
+struct Submitted {
+  engine::RequestId engine_id = 0;
+  std::string request_id;
+  int32_t prompt_tokens = 0;
+  std::string prompt_text;  // when echo
+};
+
+struct ModelInfoData {
+  std::string name, architecture, dtype, backend;
+  int64_t parameters = 0, kv_cache_tokens = 0;
+  int32_t context_length = 0, vocab_size = 0, layers = 0, embedding_size = 0, heads = 0,
+          kv_heads = 0, bos = -1, eos = -1, max_batch = 0;
+};
+
+class Frontend {
+ public:
+  Frontend(engine::Engine& engine, const std::string& backend_name, FrontendLimits limits = {});
+
+  // Tokenizes `text` (or checks token ids) and validates every field against the limits.
+  // The error is INVALID_ARGUMENT naming the field.
+  absl::StatusOr<engine::GenerateRequest> Prepare(const ApiRequest& req) const;
+  // Prepare + Submit. Assigns a request id when the caller gave none.
+  absl::StatusOr<Submitted> Submit(const ApiRequest& req, std::shared_ptr<engine::TokenSink> sink);
+  void Cancel(engine::RequestId id) { engine_.Cancel(id); }
+
+  absl::StatusOr<std::vector<int32_t>> Tokenize(const std::string& text, bool add_special,
+                                                bool parse_special) const;
+  std::string TokenText(int32_t id) const;
+  std::string Detokenize(const std::vector<int32_t>& ids) const;
+  ModelInfoData ModelInfo() const;
+
+  engine::Engine& engine() { return engine_; }
+  const FrontendLimits& limits() const { return limits_; }
+  std::string NewRequestId();
+
+ private:
+  engine::Engine& engine_;
+  std::string backend_name_;
+  FrontendLimits limits_;
+  std::atomic<uint64_t> counter_{0};
+  uint64_t boot_nonce_;
+};
+
+// Checks that `s` is valid UTF-8.
+bool IsValidUtf8(std::string_view s);
+
+}  // namespace phx::server

@@ -1,0 +1,109 @@
+#include "server/grpc/convert.h"
+
+#include <chrono>
+
+#include "server/core/status_map.h"
+
+namespace phx::server::grpcapi {
+
+ApiRequest FromProto(const phalanx::v1::GenerateRequest& r, const grpc::CallbackServerContext* ctx,
+                     const char* rpc) {
+  ApiRequest a;
+  a.rpc = rpc;
+  a.request_id = r.request_id();
+  if (r.has_token_ids()) {
+    a.has_text = false;
+    a.token_ids.assign(r.token_ids().ids().begin(), r.token_ids().ids().end());
+  } else {
+    a.text = r.text();
+  }
+  a.add_special = r.has_add_special_tokens() ? r.add_special_tokens() : true;
+  a.parse_special = r.parse_special();
+  const auto& s = r.sampling();
+  auto& p = a.sampling;
+  if (s.has_temperature()) p.temperature = s.temperature();
+  if (s.has_top_k()) p.top_k = s.top_k();
+  if (s.has_top_p()) p.top_p = s.top_p();
+  if (s.has_min_p()) p.min_p = s.min_p();
+  if (s.has_repetition_penalty()) p.repetition_penalty = s.repetition_penalty();
+  if (s.has_presence_penalty()) p.presence_penalty = s.presence_penalty();
+  if (s.has_frequency_penalty()) p.frequency_penalty = s.frequency_penalty();
+  if (s.has_penalty_last_n()) p.penalty_last_n = s.penalty_last_n();
+  if (s.has_seed()) p.seed = s.seed();
+  if (r.has_max_tokens()) {
+    p.max_tokens = r.max_tokens();
+    a.explicit_max_tokens = true;
+  }
+  p.stop.assign(r.stop().begin(), r.stop().end());
+  p.ignore_eos = r.ignore_eos();
+  p.logprobs = r.has_logprobs() ? r.logprobs() : -1;
+  a.priority = r.priority();
+  a.echo = r.echo();
+  if (ctx != nullptr) {
+    a.peer = ctx->peer();
+    const auto dl = ctx->deadline();
+    const auto now = std::chrono::system_clock::now();
+    if (dl < now + std::chrono::hours(24 * 365)) {
+      a.deadline = engine::Clock::now() +
+                   std::chrono::duration_cast<engine::Clock::duration>(dl - now);
+    }
+  }
+  return a;
+}
+
+phalanx::v1::FinishReason ToProto(engine::FinishReason r) {
+  switch (r) {
+    case engine::FinishReason::kLength: return phalanx::v1::FINISH_REASON_LENGTH;
+    case engine::FinishReason::kStop: return phalanx::v1::FINISH_REASON_STOP;
+    case engine::FinishReason::kEos: return phalanx::v1::FINISH_REASON_EOS;
+    case engine::FinishReason::kCancelled:
+    case engine::FinishReason::kDeadline: return phalanx::v1::FINISH_REASON_CANCELLED;
+    case engine::FinishReason::kError: return phalanx::v1::FINISH_REASON_ERROR;
+    case engine::FinishReason::kNone: break;
+  }
+  return phalanx::v1::FINISH_REASON_UNSPECIFIED;
+}
+
+void FillToken(const Frontend& fe, const engine::TokenEvent& ev, phalanx::v1::Token* out) {
+  out->set_id(ev.token);
+  out->set_text(fe.TokenText(ev.token));
+  out->set_logprob(ev.logprob);
+  for (const auto& t : ev.top) {
+    auto* tl = out->add_top_logprobs();
+    tl->set_id(t.token);
+    tl->set_text(fe.TokenText(t.token));
+    tl->set_logprob(t.logprob);
+  }
+}
+
+void FillUsage(const engine::Usage& u, phalanx::v1::Usage* out) {
+  out->set_prompt_tokens(u.prompt_tokens);
+  out->set_completion_tokens(u.completion_tokens);
+  out->set_cached_prompt_tokens(u.cached_prompt_tokens);
+}
+
+void FillTiming(const engine::Timing& t, phalanx::v1::Timing* out) {
+  out->set_queue_seconds(t.queue_seconds());
+  out->set_time_to_first_token_seconds(t.ttft_seconds());
+  out->set_total_seconds(t.total_seconds());
+}
+
+grpc::Status ToGrpc(const absl::Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(GrpcCode(s)), std::string(s.message()));
+}
+
+grpc::Status FinishStatus(engine::FinishReason r, const absl::Status& s) {
+  switch (r) {
+    case engine::FinishReason::kCancelled:
+      return grpc::Status(grpc::StatusCode::CANCELLED, "request cancelled");
+    case engine::FinishReason::kDeadline:
+      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded");
+    case engine::FinishReason::kError:
+      return ToGrpc(s.ok() ? absl::InternalError("generation failed") : s);
+    default:
+      return grpc::Status::OK;
+  }
+}
+
+}  // namespace phx::server::grpcapi

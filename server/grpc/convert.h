@@ -1,0 +1,24 @@
+// Conversions between the phalanx.v1 protos and the transport-independent request/response
+// types. Validation of ranges happens in the frontend; this only maps fields.
+#pragma once
+
+#include <optional>
+
+#include "phalanx/v1/generate.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "server/core/api_request.h"
+#include "server/core/frontend.h"
+
+namespace phx::server::grpcapi {
+
+ApiRequest FromProto(const phalanx::v1::GenerateRequest& r, const grpc::CallbackServerContext* ctx,
+                     const char* rpc);
+phalanx::v1::FinishReason ToProto(engine::FinishReason r);
+void FillToken(const Frontend& fe, const engine::TokenEvent& ev, phalanx::v1::Token* out);
+void FillUsage(const engine::Usage& u, phalanx::v1::Usage* out);
+void FillTiming(const engine::Timing& t, phalanx::v1::Timing* out);
+// The RPC status a finished generation ends with (OK for length/stop/eos).
+grpc::Status FinishStatus(engine::FinishReason r, const absl::Status& s);
+grpc::Status ToGrpc(const absl::Status& s);
+
+}  // namespace phx::server::grpcapi

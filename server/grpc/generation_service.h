@@ -1,0 +1,33 @@
+// phalanx.v1.Generation over gRPC's callback API: unary Generate, server-streaming
+// GenerateStream (a ServerWriteReactor fed by the engine thread), Tokenize, GetModelInfo.
+#pragma once
+
+#include "phalanx/v1/generate.grpc.pb.h"
+#include "server/core/frontend.h"
+
+namespace phx::server::grpcapi {
+
+class GenerationService final : public phalanx::v1::Generation::CallbackService {
+ public:
+  explicit GenerationService(Frontend& frontend) : fe_(frontend) {}
+
+  grpc::ServerUnaryReactor* Generate(grpc::CallbackServerContext* ctx,
+                                     const phalanx::v1::GenerateRequest* req,
+                                     phalanx::v1::GenerateResponse* resp) override;
+  grpc::ServerWriteReactor<phalanx::v1::GenerateStreamResponse>* GenerateStream(
+      grpc::CallbackServerContext* ctx, const phalanx::v1::GenerateRequest* req) override;
+  grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* ctx,
+                                     const phalanx::v1::TokenizeRequest* req,
+                                     phalanx::v1::TokenizeResponse* resp) override;
+  grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* ctx,
+                                         const phalanx::v1::GetModelInfoRequest* req,
+                                         phalanx::v1::ModelInfo* resp) override;
+  grpc::ServerUnaryReactor* SubmitFeedback(grpc::CallbackServerContext* ctx,
+                                           const phalanx::v1::FeedbackRequest* req,
+                                           phalanx::v1::FeedbackResponse* resp) override;
+
+ private:
+  Frontend& fe_;
+};
+
+}  // namespace phx::server::grpcapi
