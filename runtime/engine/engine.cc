@@ -108,6 +108,7 @@ void Engine::Start() {
   stop_ = false;
   loop_ = std::thread([this] {
     while (!stop_) {
+      heartbeat_ns_ = Clock::now().time_since_epoch().count();
       auto worked = Step();
       if (worked.ok() && *worked) continue;
       std::unique_lock<std::mutex> lock(mu_);
@@ -140,6 +141,23 @@ EngineStats Engine::stats() const {
   EngineStats s = stats_;
   s.waiting += static_cast<int32_t>(inbox_.size());
   return s;
+}
+
+double Engine::loop_heartbeat_age() const {
+  const int64_t hb = heartbeat_ns_.load();
+  if (hb == 0 || !loop_.joinable()) return 0;
+  const int64_t now = Clock::now().time_since_epoch().count();
+  return static_cast<double>(now - hb) * Clock::period::num / Clock::period::den;
+}
+
+void Engine::InjectFaultForTesting(absl::Status s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  injected_fault_ = std::move(s);
+}
+
+absl::Status Engine::last_error() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_error_;
 }
 
 double Engine::current_step_age() const {

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -85,6 +86,15 @@ class Engine {
   int32_t max_model_len() const { return max_model_len_; }
   // Seconds the current step has been running (0 when idle): for liveness checks.
   double current_step_age() const;
+  // Seconds since the loop thread last went round (0 when no loop thread runs).
+  double loop_heartbeat_age() const;
+  // A forward pass failed: sticky until restart (like a sticky device error).
+  bool failed() const { return failed_.load(); }
+  absl::Status last_error() const;
+  // Test hook: every following forward pass fails with `s` (like a sticky device error).
+  void InjectFaultForTesting(absl::Status s);
+  // Called on the engine thread after every step that did work, with its duration.
+  void SetStepObserver(std::function<void(double)> fn) { step_observer_ = std::move(fn); }
 
  private:
   Engine(const model::Model& m, ops::Backend& b, const EngineConfig& c)
@@ -125,6 +135,11 @@ class Engine {
   RequestId next_id_ = 1;
   EngineStats stats_;
   std::atomic<int64_t> step_started_ns_{0};
+  std::atomic<int64_t> heartbeat_ns_{0};
+  std::atomic<bool> failed_{false};
+  absl::Status last_error_;  // guarded by mu_
+  absl::Status injected_fault_;  // guarded by mu_
+  std::function<void(double)> step_observer_;
 
   std::thread loop_;
   std::atomic<bool> stop_{false};

@@ -28,6 +28,7 @@ absl::StatusOr<bool> Engine::Step() {
   const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   step_started_ns_ = 0;
   PublishStats(secs);
+  if (!plan.items.empty() && step_observer_) step_observer_(secs);
   if (!s.ok()) return s;
   return !plan.items.empty() || !plan.preempted.empty();
 }
@@ -143,10 +144,22 @@ absl::Status Engine::Execute(const scheduler::BatchPlan& plan,
     order.push_back(&s);
   }
   auto layout = kv::BuildStepLayout(step, cfg_.block_size);
+  absl::Status fault;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    fault = injected_fault_;
+  }
   absl::StatusOr<std::span<const float>> logits =
-      layout.ok() ? forward_->Run(tokens, *layout, *cache_, logit_rows)
-                  : absl::StatusOr<std::span<const float>>(layout.status());
+      !fault.ok()  ? absl::StatusOr<std::span<const float>>(fault)
+      : layout.ok() ? forward_->Run(tokens, *layout, *cache_, logit_rows)
+                    : absl::StatusOr<std::span<const float>>(layout.status());
   if (!logits.ok()) {
+    // Sticky, and visible before any caller learns of the failure.
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      last_error_ = logits.status();
+    }
+    failed_ = true;
     for (Sequence* s : order) Finish(*s, FinishReason::kError, logits.status());
     return logits.status();
   }

@@ -47,13 +47,14 @@ struct BenchOptions {
 // `phalanx bench`: prefill and decode tokens/s (median of runs, after a warm-up run).
 int Bench(const BenchOptions& o);
 
-struct ServeOptions {
-  RuntimeOptions runtime;
-  std::string host = "0.0.0.0";
-  int grpc_port = 50051;
-};
-// `phalanx serve`: runs until SIGTERM/SIGINT.
-int Serve(const ServeOptions& o);
+}  // namespace phx::cli
+namespace phx::server {
+struct ServeConfig;
+}  // namespace phx::server
+namespace phx::cli {
+
+// `phalanx serve`: runs until SIGTERM/SIGINT (drain); --check-config validates and exits.
+int Serve(const server::ServeConfig& cfg);
 
 struct ClientOptions {
   std::string mode;  // generate | stream | tokenize | info

@@ -5,6 +5,13 @@
 #include "CLI/CLI.hpp"
 #include "base/dtype.h"
 #include "server/cli/commands.h"
+#ifdef PHX_HAVE_SERVER
+#include "server/app/serve_config.h"
+#include "yaml-cpp/yaml.h"
+#endif
+#include <algorithm>
+#include <cstdlib>
+#include <vector>
 
 namespace {
 
@@ -109,13 +116,115 @@ void AddGenerateCommands(CLI::App& app, int& rc) {
 }
 
 #ifdef PHX_HAVE_SERVER
-void AddServeCommands(CLI::App& app, int& rc) {
-  auto* serve = app.add_subcommand("serve", "Serve the model over gRPC");
-  static phx::cli::ServeOptions so;
-  AddRuntimeFlags(serve, so.runtime);
-  serve->add_option("--host", so.host, "Listen address")->capture_default_str();
-  serve->add_option("--grpc-port", so.grpc_port, "gRPC port")->capture_default_str();
-  serve->callback([&rc] { rc = phx::cli::Serve(so); });
+// `--config FILE`: YAML with flag names as keys (underscores or dashes), e.g. grpc_port: 50051.
+class YamlConfig : public CLI::Config {
+ public:
+  std::string to_config(const CLI::App*, bool, bool, std::string) const override { return ""; }
+  std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
+    std::vector<CLI::ConfigItem> items;
+    YAML::Node root;
+    try {
+      root = YAML::Load(input);
+    } catch (const YAML::Exception& e) {
+      throw CLI::ConversionError(std::string("--config: ") + e.what());
+    }
+    if (!root.IsMap()) throw CLI::ConversionError("--config: the YAML must be a mapping");
+    for (const auto& kv : root) {
+      CLI::ConfigItem item;
+      item.name = kv.first.as<std::string>();
+      std::replace(item.name.begin(), item.name.end(), '_', '-');
+      if (kv.second.IsSequence()) {
+        for (const auto& v : kv.second) item.inputs.push_back(v.as<std::string>());
+      } else {
+        item.inputs.push_back(kv.second.as<std::string>());
+      }
+      items.push_back(std::move(item));
+    }
+    return items;
+  }
+};
+
+// `args` (argv) tells flags apart from environment and config-file values.
+void AddServeCommands(CLI::App& app, int& rc, std::vector<std::string> args) {
+  auto* serve = app.add_subcommand("serve", "Serve the model (gRPC, OpenAI HTTP API, probes, metrics)");
+  static phx::server::ServeConfig sc;
+  auto& c = sc;
+  AddRuntimeFlags(serve, c.runtime);
+  serve->set_config("--config", "", "YAML configuration file (flags and PHALANX_* env vars win)");
+  serve->config_formatter(std::make_shared<YamlConfig>());
+  serve->add_option("--host", c.host, "Listen address")->capture_default_str();
+  serve->add_option("--grpc-port", c.grpc_port, "gRPC API port")->capture_default_str();
+  serve->add_option("--http-port", c.http_port, "Probes and /metrics port")->capture_default_str();
+  serve->add_option("--api-port", c.api_port, "OpenAI HTTP API port (0: off)")->capture_default_str();
+  serve->add_option("--lb-agent-port", c.lb_agent_port, "HAProxy agent-check port (0: off)")
+      ->capture_default_str();
+  serve->add_option("--tls-cert", c.tls_cert, "PEM certificate (TLS on gRPC and API ports)");
+  serve->add_option("--tls-key", c.tls_key, "PEM private key");
+  serve->add_option("--tls-client-ca", c.tls_client_ca, "PEM CA: require client certificates (mTLS)");
+  serve->add_option("--api-keys", c.api_keys, "YAML file of API key hashes (SIGHUP reloads)");
+  serve->add_option("--rate-limit-rps", c.rate_limit_rps, "Per-key requests/s (0: off)")
+      ->capture_default_str();
+  serve->add_option("--rate-limit-tpm", c.rate_limit_tpm, "Per-key tokens/min (0: off)")
+      ->capture_default_str();
+  serve->add_option("--max-inflight", c.max_inflight, "Requests in the engine at once")
+      ->capture_default_str();
+  serve->add_option("--max-queue", c.max_queue, "Requests waiting for admission")->capture_default_str();
+  serve->add_option("--max-prompt-bytes", c.max_prompt_bytes, "Largest text prompt")
+      ->capture_default_str();
+  serve->add_option("--max-prompt-tokens", c.max_prompt_tokens, "Longest prompt (0: ctx - 1)")
+      ->capture_default_str();
+  serve->add_option("--max-tokens-limit", c.max_tokens_limit, "Largest max_tokens")
+      ->capture_default_str();
+  serve->add_option("--slo-ttft-ms", c.slo_ttft_ms, "TTFT objective (readiness, goodput)")
+      ->capture_default_str();
+  serve->add_option("--slo-itl-ms", c.slo_itl_ms, "Inter-token objective (goodput)")->capture_default_str();
+  serve->add_option("--slo-e2e-ms", c.slo_e2e_ms, "End-to-end objective (goodput; 0: none)")
+      ->capture_default_str();
+  serve->add_option("--kv-headroom", c.kv_headroom, "Readiness: minimum free KV fraction")
+      ->capture_default_str();
+  serve->add_option("--response-cache-mb", c.response_cache_mb, "Degraded-mode cache (0: off)")
+      ->capture_default_str();
+  serve->add_option("--response-cache-ttl-s", c.response_cache_ttl_s, "Cache entry lifetime")
+      ->capture_default_str();
+  serve->add_option("--degraded-mode", c.degraded_mode, "cache | off")->capture_default_str();
+  serve->add_option("--drain-timeout-s", c.drain_timeout_s, "SIGTERM drain limit")->capture_default_str();
+  serve->add_option("--step-timeout-s", c.step_timeout_s, "Liveness: longest engine step")
+      ->capture_default_str();
+  serve->add_option("--canary-interval-s", c.canary_interval_s, "Idle time before a canary forward")
+      ->capture_default_str();
+  serve->add_option("--audit-log", c.audit_log, "JSON-lines audit log file ('-': stderr)");
+  serve->add_flag("--audit-include-text", c.audit_include_text, "Log prompt and output text");
+  serve->add_option("--log-format", c.log_format, "text | json")->capture_default_str();
+  serve->add_option("--log-level", c.log_level, "debug | info | warn | error")->capture_default_str();
+  serve->add_option("--chat-template", c.chat_template, "Chat template name or file for /v1/chat");
+  serve->add_flag("--check-config", c.check_config, "Validate the configuration and exit");
+  // Every option also reads PHALANX_<NAME>.
+  for (CLI::Option* o : serve->get_options()) {
+    if (o->get_lnames().empty() || o->get_lnames()[0] == "help" || o->get_lnames()[0] == "config") {
+      continue;
+    }
+    std::string env = "PHALANX_" + o->get_lnames()[0];
+    std::replace(env.begin(), env.end(), '-', '_');
+    std::transform(env.begin(), env.end(), env.begin(), ::toupper);
+    o->envname(env);
+  }
+  serve->callback([&rc, serve, args] {
+    // Which settings came from a flag or the environment (a SIGHUP reload keeps those).
+    for (CLI::Option* o : serve->get_options()) {
+      if (o->get_lnames().empty()) continue;
+      const std::string name = o->get_lnames()[0];
+      std::string key = name;
+      std::replace(key.begin(), key.end(), '-', '_');
+      const bool from_env = !o->get_envname().empty() && std::getenv(o->get_envname().c_str());
+      bool from_flag = false;
+      for (const auto& a : args) from_flag |= a == "--" + name || a.rfind("--" + name + "=", 0) == 0;
+      if (from_env || from_flag) sc.fixed.insert(key);
+    }
+    if (auto* cfgopt = serve->get_option_no_throw("--config"); cfgopt && cfgopt->count() > 0) {
+      sc.config_file = cfgopt->as<std::string>();
+    }
+    rc = phx::cli::Serve(sc);
+  });
 
   auto* client = app.add_subcommand("client", "Call a Phalanx server over gRPC");
   client->require_subcommand(1);
@@ -150,7 +259,7 @@ int main(int argc, char** argv) {
   AddModelCommands(app, rc);
   AddGenerateCommands(app, rc);
 #ifdef PHX_HAVE_SERVER
-  AddServeCommands(app, rc);
+  AddServeCommands(app, rc, std::vector<std::string>(argv, argv + argc));
 #endif
   CLI11_PARSE(app, argc, argv);
   return rc;

@@ -55,11 +55,14 @@ std::string Frontend::NewRequestId() {
   return fmt::format("req-{:08x}-{}", static_cast<uint32_t>(boot_nonce_), ++counter_);
 }
 
-absl::StatusOr<engine::GenerateRequest> Frontend::Prepare(const ApiRequest& req) const {
+absl::StatusOr<engine::GenerateRequest> Frontend::Prepare(const ApiRequest& req,
+                                                         bool* too_long) const {
+  if (too_long != nullptr) *too_long = false;
   const tok::Tokenizer& tok = engine_.model().tokenizer();
   engine::GenerateRequest out;
   if (req.has_text) {
     if (static_cast<int64_t>(req.text.size()) > limits_.max_prompt_bytes) {
+      if (too_long != nullptr) *too_long = true;
       return absl::InvalidArgumentError(StrCat("prompt is ", req.text.size(),
                                                " bytes; the limit is ", limits_.max_prompt_bytes));
     }
@@ -81,6 +84,7 @@ absl::StatusOr<engine::GenerateRequest> Frontend::Prepare(const ApiRequest& req)
                                  ? std::min(limits_.max_prompt_tokens, ctx - 1)
                                  : ctx - 1;
   if (static_cast<int32_t>(out.prompt.size()) > max_prompt) {
+    if (too_long != nullptr) *too_long = true;
     return absl::InvalidArgumentError(StrCat("prompt has ", out.prompt.size(),
                                              " tokens; the limit is ", max_prompt));
   }
@@ -105,15 +109,26 @@ absl::StatusOr<engine::GenerateRequest> Frontend::Prepare(const ApiRequest& req)
   return out;
 }
 
+Submitted Frontend::Describe(const ApiRequest& req, const engine::GenerateRequest& g) {
+  Submitted s;
+  s.request_id = req.request_id.empty() ? NewRequestId() : req.request_id;
+  s.prompt_tokens = static_cast<int32_t>(g.prompt.size());
+  if (req.echo) s.prompt_text = req.has_text ? req.text : Detokenize(g.prompt);
+  return s;
+}
+
+absl::Status Frontend::SubmitPrepared(engine::GenerateRequest g,
+                                      std::shared_ptr<engine::TokenSink> sink, Submitted* s) {
+  g.client_id = s->request_id;
+  PHX_ASSIGN_OR_RETURN(s->engine_id, engine_.Submit(std::move(g), std::move(sink)));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Submitted> Frontend::Submit(const ApiRequest& req,
                                            std::shared_ptr<engine::TokenSink> sink) {
   PHX_ASSIGN_OR_RETURN(engine::GenerateRequest g, Prepare(req));
-  Submitted s;
-  s.request_id = req.request_id.empty() ? NewRequestId() : req.request_id;
-  g.client_id = s.request_id;
-  s.prompt_tokens = static_cast<int32_t>(g.prompt.size());
-  if (req.echo) s.prompt_text = req.has_text ? req.text : Detokenize(g.prompt);
-  PHX_ASSIGN_OR_RETURN(s.engine_id, engine_.Submit(std::move(g), std::move(sink)));
+  Submitted s = Describe(req, g);
+  PHX_RETURN_IF_ERROR(SubmitPrepared(std::move(g), std::move(sink), &s));
   return s;
 }
 

@@ -37,9 +37,17 @@ class Frontend {
   Frontend(engine::Engine& engine, const std::string& backend_name, FrontendLimits limits = {});
 
   // Tokenizes `text` (or checks token ids) and validates every field against the limits.
-  // The error is INVALID_ARGUMENT naming the field.
-  absl::StatusOr<engine::GenerateRequest> Prepare(const ApiRequest& req) const;
-  // Prepare + Submit. Assigns a request id when the caller gave none.
+  // The error is INVALID_ARGUMENT naming the field; *too_long (when given) tells whether the
+  // prompt was refused for its length.
+  absl::StatusOr<engine::GenerateRequest> Prepare(const ApiRequest& req,
+                                                  bool* too_long = nullptr) const;
+  // What the caller learns before generation starts: the request id (the caller's or a new
+  // one) and, with echo, the prompt text.
+  Submitted Describe(const ApiRequest& req, const engine::GenerateRequest& g);
+  // Submits a prepared request; fills s->engine_id.
+  absl::Status SubmitPrepared(engine::GenerateRequest g, std::shared_ptr<engine::TokenSink> sink,
+                              Submitted* s);
+  // Prepare + Describe + SubmitPrepared.
   absl::StatusOr<Submitted> Submit(const ApiRequest& req, std::shared_ptr<engine::TokenSink> sink);
   void Cancel(engine::RequestId id) { engine_.Cancel(id); }
 

@@ -1,6 +1,7 @@
 #include "server/grpc/generation_service.h"
 
 #include <atomic>
+#include <cmath>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -12,18 +13,33 @@ namespace {
 
 using phalanx::v1::GenerateResponse;
 using phalanx::v1::GenerateStreamResponse;
+using Clock = engine::Clock;
 
-// Unary generation: the engine-side sink accumulates the response and finishes the reactor.
-// The sink outlives the reactor when the engine reports after the call is gone, so the
-// reactor pointer is cleared (under the lock) in OnDone.
+void AddRetryAfter(grpc::CallbackServerContext* ctx, double retry_after_s) {
+  if (retry_after_s > 0) {
+    ctx->AddTrailingMetadata("retry-after",
+                             std::to_string(static_cast<int>(std::ceil(retry_after_s))));
+  }
+}
+
+// Unary generation. The handler (shared with the gate and engine) outlives the reactor when
+// they report after the call is gone, so the reactor pointer is cleared under the lock in
+// OnDone and every callback checks it.
 class UnaryCall final : public grpc::ServerUnaryReactor {
  public:
-  struct Sink final : engine::TokenSink {
+  struct Handler final : CallHandler {
     std::mutex mu;
     UnaryCall* call = nullptr;
+    grpc::CallbackServerContext* ctx = nullptr;
     Frontend* fe = nullptr;
     GenerateResponse* resp = nullptr;
 
+    void OnStarted(const Submitted& s) override {
+      std::lock_guard<std::mutex> l(mu);
+      if (call == nullptr) return;
+      resp->set_request_id(s.request_id);
+      resp->set_prompt_text(s.prompt_text);
+    }
     void OnTokens(engine::RequestId, const std::vector<engine::TokenEvent>& events) override {
       std::lock_guard<std::mutex> l(mu);
       if (call == nullptr) return;
@@ -42,55 +58,69 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
       FillTiming(t, resp->mutable_timing());
       call->Finish(FinishStatus(r, s));
     }
+    void OnRejected(const absl::Status& s, double retry_after_s) override {
+      std::lock_guard<std::mutex> l(mu);
+      if (call == nullptr) return;
+      AddRetryAfter(ctx, retry_after_s);
+      call->Finish(ToGrpc(s));
+    }
+    void OnCached(const std::string& request_id, const CachedResponse& r) override {
+      std::lock_guard<std::mutex> l(mu);
+      if (call == nullptr) return;
+      ctx->AddInitialMetadata("x-phalanx-degraded", "cache");
+      resp->set_request_id(request_id);
+      resp->set_text(r.text);
+      for (const auto& e : r.tokens) FillToken(*fe, e, resp->add_tokens());
+      resp->set_finish_reason(ToProto(r.finish));
+      FillUsage(r.usage, resp->mutable_usage());
+      resp->set_degraded(true);
+      call->Finish(grpc::Status::OK);
+    }
   };
 
-  UnaryCall(Frontend& fe, grpc::CallbackServerContext* ctx,
-            const phalanx::v1::GenerateRequest* req, GenerateResponse* resp)
-      : fe_(fe), sink_(std::make_shared<Sink>()) {
-    sink_->call = this;
-    sink_->fe = &fe;
-    sink_->resp = resp;
-    // Hold the sink's lock across Submit so the engine thread cannot report before the
-    // response carries its id.
-    std::unique_lock<std::mutex> l(sink_->mu);
-    auto sub = fe.Submit(FromProto(*req, ctx, "Generate"), sink_);
-    if (!sub.ok()) {
-      sink_->call = nullptr;
-      l.unlock();
-      Finish(ToGrpc(sub.status()));
-      return;
-    }
-    id_ = sub->engine_id;
-    resp->set_request_id(sub->request_id);
-    resp->set_prompt_text(sub->prompt_text);
+  UnaryCall(Gate& gate, grpc::CallbackServerContext* ctx, const phalanx::v1::GenerateRequest* req,
+            GenerateResponse* resp)
+      : gate_(gate), h_(std::make_shared<Handler>()) {
+    h_->call = this;
+    h_->ctx = ctx;
+    h_->fe = &gate.frontend();
+    h_->resp = resp;
+    id_ = gate.Handle(FromProto(*req, ctx, "Generate"), Authorization(ctx), h_);
   }
-
-  void OnCancel() override {
-    if (id_ != 0) fe_.Cancel(id_);
-  }
+  void OnCancel() override { gate_.Cancel(id_); }
   void OnDone() override {
     {
-      std::lock_guard<std::mutex> l(sink_->mu);
-      sink_->call = nullptr;
+      std::lock_guard<std::mutex> l(h_->mu);
+      h_->call = nullptr;
     }
     delete this;
   }
 
  private:
-  Frontend& fe_;
-  std::shared_ptr<Sink> sink_;
-  std::atomic<engine::RequestId> id_{0};
+  Gate& gate_;
+  std::shared_ptr<Handler> h_;
+  std::atomic<Gate::CallId> id_{0};
 };
 
-// Streaming generation. Messages produced while a write is in flight are coalesced into one,
-// so a slow client receives fewer, larger messages instead of an unbounded backlog of writes.
+// Streaming generation. Content produced while a write is in flight is coalesced into the next
+// message, so a slow client receives fewer, larger messages instead of an unbounded backlog.
 class StreamCall final : public grpc::ServerWriteReactor<GenerateStreamResponse> {
  public:
-  struct Sink final : engine::TokenSink {
+  struct Handler final : CallHandler {
     std::mutex mu;
     StreamCall* call = nullptr;
+    grpc::CallbackServerContext* ctx = nullptr;
     Frontend* fe = nullptr;
 
+    void OnStarted(const Submitted& s) override {
+      std::lock_guard<std::mutex> l(mu);
+      if (call == nullptr) return;
+      call->request_id_ = s.request_id;
+      if (!s.prompt_text.empty()) {
+        call->Pending().set_prompt_text(s.prompt_text);
+        call->MaybeWrite();
+      }
+    }
     void OnTokens(engine::RequestId, const std::vector<engine::TokenEvent>& events) override {
       std::lock_guard<std::mutex> l(mu);
       if (call == nullptr) return;
@@ -113,39 +143,57 @@ class StreamCall final : public grpc::ServerWriteReactor<GenerateStreamResponse>
         FillUsage(u, m.mutable_usage());
         FillTiming(t, m.mutable_timing());
       }
-      call->final_status_ = st;
-      call->finishing_ = true;
-      call->MaybeWrite();
+      call->FinishAfterWrites(st);
+    }
+    void OnRejected(const absl::Status& s, double retry_after_s) override {
+      std::lock_guard<std::mutex> l(mu);
+      if (call == nullptr) return;
+      AddRetryAfter(ctx, retry_after_s);
+      call->FinishAfterWrites(ToGrpc(s));
+    }
+    void OnCached(const std::string& request_id, const CachedResponse& r) override {
+      std::lock_guard<std::mutex> l(mu);
+      if (call == nullptr) return;
+      ctx->AddInitialMetadata("x-phalanx-degraded", "cache");
+      call->request_id_ = request_id;
+      call->degraded_ = true;
+      for (const auto& e : r.tokens) {  // replayed token by token
+        GenerateStreamResponse& m = call->queue_.emplace_back();
+        m.set_request_id(request_id);
+        m.set_degraded(true);
+        m.set_text(e.text);
+        FillToken(*fe, e, m.add_tokens());
+      }
+      GenerateStreamResponse& last = call->queue_.emplace_back();
+      last.set_request_id(request_id);
+      last.set_degraded(true);
+      last.set_text(r.text.substr(std::min(r.text.size(), TokenTextBytes(r))));
+      last.set_finish_reason(ToProto(r.finish));
+      FillUsage(r.usage, last.mutable_usage());
+      call->FinishAfterWrites(grpc::Status::OK);
+    }
+    static size_t TokenTextBytes(const CachedResponse& r) {
+      size_t n = 0;
+      for (const auto& e : r.tokens) n += e.text.size();
+      return n;
     }
   };
 
-  StreamCall(Frontend& fe, grpc::CallbackServerContext* ctx,
-             const phalanx::v1::GenerateRequest* req)
-      : fe_(fe), sink_(std::make_shared<Sink>()) {
-    sink_->call = this;
-    sink_->fe = &fe;
-    std::unique_lock<std::mutex> l(sink_->mu);
-    auto sub = fe.Submit(FromProto(*req, ctx, "GenerateStream"), sink_);
-    if (!sub.ok()) {
-      sink_->call = nullptr;
-      l.unlock();
-      Finish(ToGrpc(sub.status()));
-      return;
-    }
-    id_ = sub->engine_id;
-    request_id_ = sub->request_id;
-    if (!sub->prompt_text.empty()) {
-      Pending().set_prompt_text(sub->prompt_text);
-      MaybeWrite();
-    }
+  StreamCall(Gate& gate, grpc::CallbackServerContext* ctx, const phalanx::v1::GenerateRequest* req)
+      : gate_(gate), h_(std::make_shared<Handler>()) {
+    h_->call = this;
+    h_->ctx = ctx;
+    h_->fe = &gate.frontend();
+    request_id_ = req->request_id();
+    id_ = gate.Handle(FromProto(*req, ctx, "GenerateStream"), Authorization(ctx), h_);
   }
 
   void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> l(sink_->mu);
+    std::lock_guard<std::mutex> l(h_->mu);
     writing_ = false;
     queue_.pop_front();
     if (!ok) {  // the client is gone: stop generating, end the call
-      if (id_ != 0) fe_.Cancel(id_);
+      gate_.Cancel(id_);
       if (!finished_) {
         finished_ = true;
         Finish(grpc::Status(grpc::StatusCode::CANCELLED, "stream write failed"));
@@ -154,13 +202,11 @@ class StreamCall final : public grpc::ServerWriteReactor<GenerateStreamResponse>
     }
     MaybeWrite();
   }
-  void OnCancel() override {
-    if (id_ != 0) fe_.Cancel(id_);
-  }
+  void OnCancel() override { gate_.Cancel(id_); }
   void OnDone() override {
     {
-      std::lock_guard<std::mutex> l(sink_->mu);
-      sink_->call = nullptr;
+      std::lock_guard<std::mutex> l(h_->mu);
+      h_->call = nullptr;
     }
     delete this;
   }
@@ -171,8 +217,14 @@ class StreamCall final : public grpc::ServerWriteReactor<GenerateStreamResponse>
     if (queue_.empty() || (writing_ && queue_.size() == 1)) {
       queue_.emplace_back();
       queue_.back().set_request_id(request_id_);
+      queue_.back().set_degraded(degraded_);
     }
     return queue_.back();
+  }
+  void FinishAfterWrites(const grpc::Status& st) {
+    final_status_ = st;
+    finishing_ = true;
+    MaybeWrite();
   }
   // Called with the lock held.
   void MaybeWrite() {
@@ -188,10 +240,11 @@ class StreamCall final : public grpc::ServerWriteReactor<GenerateStreamResponse>
     }
   }
 
-  Frontend& fe_;
-  std::shared_ptr<Sink> sink_;
-  std::atomic<engine::RequestId> id_{0};
+  Gate& gate_;
+  std::shared_ptr<Handler> h_;
+  std::atomic<Gate::CallId> id_{0};
   std::string request_id_;
+  bool degraded_ = false;
   std::deque<GenerateStreamResponse> queue_;  // front is being written when writing_
   bool writing_ = false;
   bool finishing_ = false;
@@ -199,59 +252,78 @@ class StreamCall final : public grpc::ServerWriteReactor<GenerateStreamResponse>
   grpc::Status final_status_;
 };
 
+double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
 }  // namespace
+
+std::string Authorization(const grpc::CallbackServerContext* ctx) {
+  const auto& md = ctx->client_metadata();
+  auto it = md.find("authorization");
+  return it == md.end() ? std::string() : std::string(it->second.data(), it->second.size());
+}
 
 grpc::ServerUnaryReactor* GenerationService::Generate(grpc::CallbackServerContext* ctx,
                                                       const phalanx::v1::GenerateRequest* req,
                                                       GenerateResponse* resp) {
-  return new UnaryCall(fe_, ctx, req, resp);
+  return new UnaryCall(gate_, ctx, req, resp);
 }
 
 grpc::ServerWriteReactor<GenerateStreamResponse>* GenerationService::GenerateStream(
     grpc::CallbackServerContext* ctx, const phalanx::v1::GenerateRequest* req) {
-  return new StreamCall(fe_, ctx, req);
+  return new StreamCall(gate_, ctx, req);
 }
 
 grpc::ServerUnaryReactor* GenerationService::Tokenize(grpc::CallbackServerContext* ctx,
                                                       const phalanx::v1::TokenizeRequest* req,
                                                       phalanx::v1::TokenizeResponse* resp) {
+  const Clock::time_point t0 = Clock::now();
   auto* r = ctx->DefaultReactor();
-  auto ids = fe_.Tokenize(req->text(),
-                          req->has_add_special_tokens() ? req->add_special_tokens() : true,
-                          req->parse_special());
-  if (!ids.ok()) {
-    r->Finish(ToGrpc(ids.status()));
-    return r;
+  auto key = gate_.Authenticate(Authorization(ctx));
+  absl::Status s = key.status();
+  if (s.ok()) {
+    auto ids = gate_.frontend().Tokenize(
+        req->text(), req->has_add_special_tokens() ? req->add_special_tokens() : true,
+        req->parse_special());
+    s = ids.status();
+    if (ids.ok()) {
+      for (int32_t id : *ids) {
+        resp->add_ids(id);
+        resp->add_pieces(gate_.frontend().TokenText(id));
+      }
+    }
   }
-  for (int32_t id : *ids) {
-    resp->add_ids(id);
-    resp->add_pieces(fe_.TokenText(id));
-  }
-  r->Finish(grpc::Status::OK);
+  gate_.RecordSimpleCall("Tokenize", key.ok() ? *key : "", ctx->peer(), s, Since(t0));
+  r->Finish(ToGrpc(s));
   return r;
 }
 
 grpc::ServerUnaryReactor* GenerationService::GetModelInfo(grpc::CallbackServerContext* ctx,
                                                           const phalanx::v1::GetModelInfoRequest*,
                                                           phalanx::v1::ModelInfo* resp) {
-  const ModelInfoData d = fe_.ModelInfo();
-  resp->set_name(d.name);
-  resp->set_architecture(d.architecture);
-  resp->set_parameters(d.parameters);
-  resp->set_dtype(d.dtype);
-  resp->set_context_length(d.context_length);
-  resp->set_vocab_size(d.vocab_size);
-  resp->set_layers(d.layers);
-  resp->set_embedding_size(d.embedding_size);
-  resp->set_heads(d.heads);
-  resp->set_kv_heads(d.kv_heads);
-  resp->set_bos_token_id(d.bos);
-  resp->set_eos_token_id(d.eos);
-  resp->set_backend(d.backend);
-  resp->set_max_batch(d.max_batch);
-  resp->set_kv_cache_tokens(d.kv_cache_tokens);
+  const Clock::time_point t0 = Clock::now();
   auto* r = ctx->DefaultReactor();
-  r->Finish(grpc::Status::OK);
+  auto key = gate_.Authenticate(Authorization(ctx));
+  if (key.ok()) {
+    const ModelInfoData d = gate_.frontend().ModelInfo();
+    resp->set_name(d.name);
+    resp->set_architecture(d.architecture);
+    resp->set_parameters(d.parameters);
+    resp->set_dtype(d.dtype);
+    resp->set_context_length(d.context_length);
+    resp->set_vocab_size(d.vocab_size);
+    resp->set_layers(d.layers);
+    resp->set_embedding_size(d.embedding_size);
+    resp->set_heads(d.heads);
+    resp->set_kv_heads(d.kv_heads);
+    resp->set_bos_token_id(d.bos);
+    resp->set_eos_token_id(d.eos);
+    resp->set_backend(d.backend);
+    resp->set_max_batch(d.max_batch);
+    resp->set_kv_cache_tokens(d.kv_cache_tokens);
+  }
+  gate_.RecordSimpleCall("GetModelInfo", key.ok() ? *key : "", ctx->peer(), key.status(),
+                         Since(t0));
+  r->Finish(ToGrpc(key.status()));
   return r;
 }
 
@@ -259,16 +331,8 @@ grpc::ServerUnaryReactor* GenerationService::SubmitFeedback(grpc::CallbackServer
                                                             const phalanx::v1::FeedbackRequest* req,
                                                             phalanx::v1::FeedbackResponse*) {
   auto* r = ctx->DefaultReactor();
-  if (req->rating() < -1 || req->rating() > 1) {
-    r->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "rating must be -1, 0 or 1"));
-  } else if (req->request_id().empty()) {
-    r->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "request_id must not be empty"));
-  } else if (req->comment().size() > 4096) {
-    r->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                           "comment must be at most 4096 bytes"));
-  } else {
-    r->Finish(grpc::Status::OK);
-  }
+  r->Finish(ToGrpc(gate_.Feedback(Authorization(ctx), ctx->peer(), req->request_id(),
+                                  req->rating(), req->comment())));
   return r;
 }
 

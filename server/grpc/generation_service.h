@@ -1,15 +1,16 @@
 // phalanx.v1.Generation over gRPC's callback API: unary Generate, server-streaming
-// GenerateStream (a ServerWriteReactor fed by the engine thread), Tokenize, GetModelInfo.
+// GenerateStream (a ServerWriteReactor fed by the engine thread), Tokenize, GetModelInfo,
+// SubmitFeedback. Every call goes through the Gate (auth, limits, admission, degraded cache).
 #pragma once
 
 #include "phalanx/v1/generate.grpc.pb.h"
-#include "server/core/frontend.h"
+#include "server/core/gate.h"
 
 namespace phx::server::grpcapi {
 
 class GenerationService final : public phalanx::v1::Generation::CallbackService {
  public:
-  explicit GenerationService(Frontend& frontend) : fe_(frontend) {}
+  explicit GenerationService(Gate& gate) : gate_(gate) {}
 
   grpc::ServerUnaryReactor* Generate(grpc::CallbackServerContext* ctx,
                                      const phalanx::v1::GenerateRequest* req,
@@ -27,7 +28,10 @@ class GenerationService final : public phalanx::v1::Generation::CallbackService 
                                            phalanx::v1::FeedbackResponse* resp) override;
 
  private:
-  Frontend& fe_;
+  Gate& gate_;
 };
+
+// The `authorization` metadata value of a call ("" when absent).
+std::string Authorization(const grpc::CallbackServerContext* ctx);
 
 }  // namespace phx::server::grpcapi

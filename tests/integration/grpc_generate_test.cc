@@ -41,10 +41,7 @@ std::string StreamText(phalanx::v1::Generation::Stub& stub, const GenerateReques
 class GrpcGenerate : public ::testing::Test {
  protected:
   void SetUp() override {
-    engine::EngineConfig cfg;
-    cfg.max_num_seqs = 64;
-    cfg.max_tokens_per_step = 512;
-    server_ = testing::TestServer::Start(kStories, cfg);
+    server_ = testing::TestServer::Start(kStories, 64);
     ASSERT_NE(server_, nullptr);
     stub_ = server_->Stub();
   }
@@ -81,23 +78,23 @@ TEST_F(GrpcGenerate, SixtyFourConcurrentStreamsMatchSequentialGreedy) {
 }
 
 TEST_F(GrpcGenerate, CancelMidStreamFreesBlocks) {
-  const int used_before = server_->engine->stats().blocks_used;
+  const int used_before = server_->engine()->stats().blocks_used;
   grpc::ClientContext ctx;
   auto req = Greedy("Once upon a time", 400);
   auto reader = stub_->GenerateStream(&ctx, req);
   GenerateStreamResponse m;
   int got = 0;
   while (got < 5 && reader->Read(&m)) got += m.tokens_size();
-  EXPECT_GT(server_->engine->stats().blocks_used, used_before);
+  EXPECT_GT(server_->engine()->stats().blocks_used, used_before);
   ctx.TryCancel();
   while (reader->Read(&m)) {
   }
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
   // Within a few steps the engine has reaped the request and released its blocks.
-  for (int i = 0; i < 200 && server_->engine->stats().blocks_used != used_before; ++i) {
+  for (int i = 0; i < 200 && server_->engine()->stats().blocks_used != used_before; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  const auto s = server_->engine->stats();
+  const auto s = server_->engine()->stats();
   EXPECT_EQ(s.blocks_used, used_before);
   EXPECT_EQ(s.running, 0);
   EXPECT_EQ(s.blocks_free + s.blocks_cached, s.blocks_total);
@@ -111,10 +108,10 @@ TEST_F(GrpcGenerate, DeadlineExceeded) {
   req.set_max_tokens(400);
   grpc::Status s = stub_->Generate(&ctx, req, &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
-  for (int i = 0; i < 200 && server_->engine->stats().running != 0; ++i) {
+  for (int i = 0; i < 200 && server_->engine()->stats().running != 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  EXPECT_EQ(server_->engine->stats().running, 0);
+  EXPECT_EQ(server_->engine()->stats().running, 0);
 }
 
 TEST_F(GrpcGenerate, InvalidRequestsNameTheFieldAndServerKeepsServing) {
@@ -159,7 +156,7 @@ TEST_F(GrpcGenerate, InvalidRequestsNameTheFieldAndServerKeepsServing) {
 TEST_F(GrpcGenerate, PrefixCacheReportsCachedTokensAndLowersTtft) {
   // A 200+ token shared prefix, then two different suffixes.
   std::string prefix = "Once upon a time there was a little girl named Lily.";
-  while (server_->frontend->Tokenize(prefix, true, false)->size() < 210) {
+  while (server_->app->gate().frontend().Tokenize(prefix, true, false)->size() < 210) {
     prefix += " She liked to play in the park with her friends.";
   }
   auto run = [&](const std::string& suffix) {

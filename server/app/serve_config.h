@@ -1,0 +1,64 @@
+// Everything `phalanx serve` is configured with (docs/configuration.md is the reference).
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+
+#include "absl/status/status.h"
+#include "server/cli/setup.h"
+
+namespace phx::server {
+
+struct ServeConfig {
+  cli::RuntimeOptions runtime;
+  std::string config_file;  // the YAML the settings came from ("" if none)
+  std::string host = "0.0.0.0";
+  int grpc_port = 50051;
+  int http_port = 8080;
+  int api_port = 8000;
+  int lb_agent_port = 0;
+  std::string tls_cert, tls_key, tls_client_ca;
+  std::string api_keys;
+  double rate_limit_rps = 0;
+  double rate_limit_tpm = 0;
+  int max_inflight = 256;
+  int max_queue = 1024;
+  int64_t max_prompt_bytes = 1 << 20;
+  int max_prompt_tokens = 0;
+  int max_tokens_limit = 4096;
+  double slo_ttft_ms = 2000;
+  double slo_itl_ms = 200;
+  double slo_e2e_ms = 0;
+  double kv_headroom = 0.02;
+  int64_t response_cache_mb = 64;
+  int response_cache_ttl_s = 600;
+  std::string degraded_mode = "cache";
+  double drain_timeout_s = 30;
+  double step_timeout_s = 30;
+  double canary_interval_s = 30;
+  std::string audit_log;
+  bool audit_include_text = false;
+  std::string log_format = "text";
+  std::string log_level = "info";
+  std::string chat_template;  // OpenAI chat API: override the GGUF's template
+  bool check_config = false;
+  // Not a flag: embedders and tests set it so that port 0 binds any free port instead of
+  // turning the HTTP listeners off.
+  bool ephemeral_ports = false;
+
+  // Settings given by flag or environment: a SIGHUP reload of the YAML file leaves them alone.
+  std::set<std::string> fixed;
+
+  // Ranges and enums; errors name the flag.
+  absl::Status Validate() const;
+  // Validate plus what can be checked without loading the model: files readable, TLS
+  // material parseable and matching, API-key file valid, ports free.
+  absl::Status Check() const;
+};
+
+// Re-reads the reloadable limits (rate limits, in-flight and queue sizes) from the YAML file
+// into `cfg`, except the keys in cfg.fixed.
+absl::Status ReloadLimits(ServeConfig& cfg);
+
+}  // namespace phx::server

@@ -1,0 +1,101 @@
+// The request pipeline shared by gRPC and HTTP: authentication, drain and engine-failure
+// checks, per-key rate limits and global admission (both before tokenization), validation and
+// tokenization, submission to the engine, the degraded-mode response cache, metrics and the
+// audit log. Transports hand a request and a CallHandler in and get exactly one terminal
+// callback out: OnRejected, OnCached, or the TokenSink's OnFinish after OnStarted.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "server/admission/admission_queue.h"
+#include "server/admission/rate_limiter.h"
+#include "server/audit/audit_log.h"
+#include "server/auth/api_keys.h"
+#include "server/cache/response_cache.h"
+#include "server/core/executor.h"
+#include "server/core/frontend.h"
+#include "server/metrics/metrics.h"
+
+namespace phx::server {
+
+class CallHandler : public engine::TokenSink {
+ public:
+  // The request reached the engine (tokens and OnFinish follow).
+  virtual void OnStarted(const Submitted& s) = 0;
+  // Refused without generating; retry_after_s > 0 when the caller should retry after it.
+  virtual void OnRejected(const absl::Status& s, double retry_after_s) = 0;
+  // Answered from the response cache in degraded mode.
+  virtual void OnCached(const std::string& request_id, const CachedResponse& r) = 0;
+};
+
+struct GateConfig {
+  bool degraded_cache = true;
+  double slo_ttft_s = 0, slo_itl_s = 0, slo_e2e_s = 0;  // goodput; 0 = not checked
+  std::string model_id;                                 // response-cache key component
+};
+
+// The live API-key store (swapped on SIGHUP); null when authentication is off.
+using KeyStoreProvider = std::function<std::shared_ptr<const ApiKeyStore>()>;
+
+class Gate {
+ public:
+  using CallId = uint64_t;
+  Gate(Frontend& fe, Metrics& metrics, RateLimiter& limiter, AdmissionQueue& admission,
+       ResponseCache* cache, AuditLog* audit, KeyStoreProvider keys, GateConfig cfg);
+  ~Gate();
+
+  CallId Handle(ApiRequest req, std::string_view authorization,
+                std::shared_ptr<CallHandler> handler);
+  // The caller went away: a queued request leaves the queue, a running one is cancelled.
+  void Cancel(CallId id);
+
+  // Authenticates a non-generation call (Tokenize, GetModelInfo, ...). OK when auth is off.
+  absl::StatusOr<std::string> Authenticate(std::string_view authorization);
+  // Records a finished non-generation call in metrics and the audit log.
+  void RecordSimpleCall(const std::string& rpc, const std::string& key_id, const std::string& peer,
+                        const absl::Status& status, double seconds);
+  absl::Status Feedback(std::string_view authorization, const std::string& peer,
+                        const std::string& request_id, int rating, const std::string& comment);
+
+  void StartDrain() { draining_ = true; }
+  bool draining() const { return draining_; }
+  // Requests accepted and not finished (queued or running).
+  int active() const { return active_.load(); }
+  Frontend& frontend() { return fe_; }
+
+ private:
+  struct Call;
+  class Sink;
+  void Start(const std::shared_ptr<Call>& c);
+  bool TryDegraded(const std::shared_ptr<Call>& c, DegradedReason why);
+  void Reject(const std::shared_ptr<Call>& c, const absl::Status& s,
+              std::optional<RejectReason> reason, double retry_after_s);
+  void Finished(const std::shared_ptr<Call>& c, engine::FinishReason r, const absl::Status& s,
+                const engine::Usage& u, const engine::Timing& t);
+  void Audit(const Call& c, const std::string& code, const std::string& reason,
+             const engine::Usage& u, bool degraded);
+  std::shared_ptr<Call> Take(CallId id);
+
+  Frontend& fe_;
+  Metrics& metrics_;
+  RateLimiter& limiter_;
+  AdmissionQueue& admission_;
+  ResponseCache* cache_;
+  AuditLog* audit_;
+  KeyStoreProvider keys_;
+  GateConfig cfg_;
+  std::atomic<bool> draining_{false};
+  std::atomic<int> active_{0};
+  std::atomic<CallId> next_id_{1};
+  std::mutex mu_;
+  std::map<CallId, std::shared_ptr<Call>> calls_;
+  Executor executor_;  // last member: joined first, while everything above is alive
+};
+
+}  // namespace phx::server

@@ -1,0 +1,87 @@
+// The server's Prometheus metrics (names and labels: docs/metrics.md, the contract), built on
+// prometheus-cpp's registry and text serializer. Engine and process gauges are refreshed when
+// /metrics is scraped.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+#include "runtime/engine/engine.h"
+
+namespace phx::server {
+
+enum class RejectReason { kRateLimit, kQueueFull, kTooLong, kUnauthenticated, kDraining, kInvalid };
+const char* RejectReasonName(RejectReason r);
+enum class DegradedReason { kOverload, kDraining, kEngineFailed };
+const char* DegradedReasonName(DegradedReason r);
+
+struct BuildInfo {
+  std::string version, backend, model;
+};
+
+class Metrics {
+ public:
+  explicit Metrics(const BuildInfo& info);
+
+  void RequestFinished(const std::string& rpc, const std::string& code, double seconds);
+  void FirstToken(double ttft_s);
+  void InterToken(double gap_s);
+  void QueueWait(double s);
+  void Tokens(int64_t prompt, int64_t generated);
+  void Rejected(RejectReason r);
+  void Degraded(DegradedReason r);
+  void Goodput();
+  void Feedback(int rating);  // -1, 0, 1
+  void EngineStep(double seconds);
+  void SetReady(bool ready);
+
+  // Text exposition of every metric, after refreshing the engine (when given), admission and
+  // process gauges.
+  std::string Scrape(const engine::EngineStats* stats, int admission_queued);
+
+  prometheus::Registry& registry() { return *registry_; }
+
+ private:
+  void RefreshProcess();
+  void RefreshEngine(const engine::EngineStats& s, int admission_queued);
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Family<prometheus::Histogram>& duration_;
+  prometheus::Histogram& ttft_;
+  prometheus::Histogram& itl_;
+  prometheus::Histogram& queue_wait_;
+  prometheus::Histogram& step_;
+  prometheus::Counter& prompt_tokens_;
+  prometheus::Counter& generation_tokens_;
+  prometheus::Gauge& running_;
+  prometheus::Gauge& waiting_;
+  prometheus::Gauge& kv_usage_;
+  prometheus::Family<prometheus::Gauge>& kv_blocks_;
+  prometheus::Counter& prefix_queries_;
+  prometheus::Counter& prefix_hits_;
+  prometheus::Counter& preemptions_;
+  prometheus::Counter& steps_;
+  prometheus::Family<prometheus::Counter>& rejected_;
+  prometheus::Family<prometheus::Counter>& degraded_;
+  prometheus::Counter& goodput_;
+  prometheus::Family<prometheus::Counter>& feedback_;
+  prometheus::Gauge& ready_;
+  prometheus::Counter& cpu_seconds_;
+  prometheus::Gauge& rss_;
+  prometheus::Gauge& fds_;
+  prometheus::Gauge& start_time_;
+
+  std::mutex mu_;  // serializes scrapes (delta bookkeeping below)
+  double last_cpu_ = 0;
+  engine::EngineStats last_{};
+};
+
+}  // namespace phx::server
