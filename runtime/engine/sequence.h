@@ -13,6 +13,14 @@
 
 namespace phx::engine {
 
+// Whether `prompt` holds any token other than control tokens (BOS and the like).
+inline bool HasText(const tok::Tokenizer& tok, const std::vector<int32_t>& prompt) {
+  for (int32_t t : prompt) {
+    if (!tok.IsControl(t)) return true;
+  }
+  return false;
+}
+
 struct Sequence {
   Sequence(RequestId id_, GenerateRequest r, std::shared_ptr<TokenSink> s,
            const tok::Tokenizer& tok, int32_t block_size, int64_t arrival_order)
@@ -24,7 +32,9 @@ struct Sequence {
         arrival(arrival_order),
         table(block_size),
         sampler(req.sampling),
-        detok(tok),
+        // Text continuing a prompt keeps its first space; a document that starts here drops
+        // the dummy-prefix space, as llama.cpp's output does.
+        detok(tok, false, !HasText(tok, req.prompt)),
         stop(req.sampling.stop) {
     for (int32_t t : tokens) sampler.Accept(t);
   }

@@ -49,7 +49,8 @@ class Tokenizer {
   virtual std::string TokenToPiece(TokenId id, bool render_special) const = 0;
 
   // Ids to text (concatenated pieces; SPM drops the leading space that the dummy prefix added
-  // when `strip_leading_space`). May hold incomplete UTF-8 if the ids end mid-character.
+  // when `strip_leading_space`: one space off the first non-empty piece, so also after a BOS).
+  // May hold incomplete UTF-8 if the ids end mid-character.
   std::string Decode(std::span<const TokenId> ids, bool render_special = false,
                      bool strip_leading_space = true) const;
 
@@ -84,11 +85,13 @@ class Tokenizer {
 
 // Turns a stream of token ids into text pieces that are always whole UTF-8 characters: bytes
 // of a character split across tokens are held back until it is complete. The leading space of
-// the first SPM piece is dropped like Decode() does.
+// the first SPM piece is dropped like Decode() does, unless `strip_leading_space` is false: pass
+// false when the ids continue a text (a prompt with words), as llama.cpp's output keeps it there.
 class IncrementalDetokenizer {
  public:
-  explicit IncrementalDetokenizer(const Tokenizer& tok, bool render_special = false)
-      : tok_(tok), render_special_(render_special) {}
+  explicit IncrementalDetokenizer(const Tokenizer& tok, bool render_special = false,
+                                  bool strip_leading_space = true)
+      : tok_(tok), render_special_(render_special), first_(strip_leading_space) {}
   // Returns the newly completed text (possibly empty).
   std::string Push(TokenId id);
   // Returns whatever is held back (an incomplete sequence becomes U+FFFD per byte).
@@ -97,7 +100,7 @@ class IncrementalDetokenizer {
  private:
   const Tokenizer& tok_;
   bool render_special_;
-  bool first_ = true;
+  bool first_;  // the next non-empty piece is the first one, and loses its leading space
   std::string pending_;
 };
 
