@@ -91,8 +91,8 @@ float F16ToF32(uint16_t h) {
       mant &= 0x3FF;
       bits = sign | (static_cast<uint32_t>(127 - 15 - e) << 23) | (mant << 13);
     }
-  } else if (exp == 31) {
-    bits = sign | 0x7F800000u | (mant << 13);
+  } else if (exp == 31) {  // inf, or nan: quieted (as IEEE and F16C do), payload kept
+    bits = sign | 0x7F800000u | (mant << 13) | (mant != 0 ? 0x400000u : 0u);
   } else {
     bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
   }
@@ -106,8 +106,9 @@ uint16_t F32ToF16(float f) {
   std::memcpy(&x, &f, 4);
   const uint32_t sign = (x >> 16) & 0x8000;
   const uint32_t absx = x & 0x7FFFFFFF;
-  if (absx >= 0x7F800000) {  // inf or nan
-    return static_cast<uint16_t>(sign | 0x7C00 | (absx > 0x7F800000 ? 0x200 : 0));
+  if (absx >= 0x7F800000) {  // inf, or nan: quieted with the top payload bits kept (as F16C)
+    return static_cast<uint16_t>(sign | 0x7C00 |
+                                 (absx > 0x7F800000 ? 0x200 | ((absx >> 13) & 0x3FF) : 0));
   }
   if (absx >= 0x477FF000) return static_cast<uint16_t>(sign | 0x7C00);  // rounds to inf
   if (absx < 0x38800000) {  // subnormal or zero in f16

@@ -69,67 +69,67 @@ absl::Status ReadScalar(Cursor& c, ValueType type, Value* v, std::string_view ke
   v->type = type;
   switch (type) {
     case ValueType::kUint8: {
-      uint8_t x;
+      uint8_t x = 0;
       PHX_RETURN_IF_ERROR(c.Read(&x, key));
       v->scalar = uint64_t{x};
       return absl::OkStatus();
     }
     case ValueType::kInt8: {
-      int8_t x;
+      int8_t x = 0;
       PHX_RETURN_IF_ERROR(c.Read(&x, key));
       v->scalar = int64_t{x};
       return absl::OkStatus();
     }
     case ValueType::kUint16: {
-      uint16_t x;
+      uint16_t x = 0;
       PHX_RETURN_IF_ERROR(c.Read(&x, key));
       v->scalar = uint64_t{x};
       return absl::OkStatus();
     }
     case ValueType::kInt16: {
-      int16_t x;
+      int16_t x = 0;
       PHX_RETURN_IF_ERROR(c.Read(&x, key));
       v->scalar = int64_t{x};
       return absl::OkStatus();
     }
     case ValueType::kUint32: {
-      uint32_t x;
+      uint32_t x = 0;
       PHX_RETURN_IF_ERROR(c.Read(&x, key));
       v->scalar = uint64_t{x};
       return absl::OkStatus();
     }
     case ValueType::kInt32: {
-      int32_t x;
+      int32_t x = 0;
       PHX_RETURN_IF_ERROR(c.Read(&x, key));
       v->scalar = int64_t{x};
       return absl::OkStatus();
     }
     case ValueType::kUint64: {
-      uint64_t x;
+      uint64_t x = 0;
       PHX_RETURN_IF_ERROR(c.Read(&x, key));
       v->scalar = x;
       return absl::OkStatus();
     }
     case ValueType::kInt64: {
-      int64_t x;
+      int64_t x = 0;
       PHX_RETURN_IF_ERROR(c.Read(&x, key));
       v->scalar = x;
       return absl::OkStatus();
     }
     case ValueType::kFloat32: {
-      float x;
+      float x = 0;
       PHX_RETURN_IF_ERROR(c.Read(&x, key));
       v->scalar = double{x};
       return absl::OkStatus();
     }
     case ValueType::kFloat64: {
-      double x;
+      double x = 0;
       PHX_RETURN_IF_ERROR(c.Read(&x, key));
       v->scalar = x;
       return absl::OkStatus();
     }
     case ValueType::kBool: {
-      uint8_t x;
+      uint8_t x = 0;
       PHX_RETURN_IF_ERROR(c.Read(&x, key));
       if (x > 1) return Corrupt(StrCat("key ", key, ": bool value ", int{x}, " is not 0 or 1"));
       v->scalar = x != 0;
@@ -530,7 +530,15 @@ absl::StatusOr<std::vector<int64_t>> File::GetIntArray(std::string_view key) con
       case ValueType::kInt16: out[i] = LoadLE<int16_t>(p); break;
       case ValueType::kUint32: out[i] = LoadLE<uint32_t>(p); break;
       case ValueType::kInt32: out[i] = LoadLE<int32_t>(p); break;
-      case ValueType::kUint64: out[i] = static_cast<int64_t>(LoadLE<uint64_t>(p)); break;
+      case ValueType::kUint64: {
+        const uint64_t u = LoadLE<uint64_t>(p);
+        if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+          return absl::OutOfRangeError(
+              StrCat("metadata key ", key, " element ", i, " value ", u, " too large"));
+        }
+        out[i] = static_cast<int64_t>(u);
+        break;
+      }
       default: out[i] = LoadLE<int64_t>(p); break;
     }
   }

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <memory>
 
 #include "base/strings.h"
@@ -105,23 +106,41 @@ absl::Status Writer::AddTensor(std::string_view name, DType type, std::vector<in
     return absl::InvalidArgumentError(StrCat("tensor ", name, ": bad dimension count"));
   }
   uint64_t n = 1;
-  for (int64_t d : dims) n *= static_cast<uint64_t>(d);
+  for (int64_t d : dims) {
+    if (d < 0 || __builtin_mul_overflow(n, static_cast<uint64_t>(d), &n)) {
+      return absl::InvalidArgumentError(StrCat("tensor ", name, ": bad dimensions [",
+                                               StrJoin(dims, ", "), "]"));
+    }
+  }
   const auto info = GetDTypeInfo(type);
-  if (!info || dims[0] % info->block_elems != 0) {
+  if (!info || type == DType::kI32 || dims[0] % info->block_elems != 0) {
     return absl::InvalidArgumentError(StrCat("tensor ", name, ": row length ", dims[0],
                                                    " does not fit type ", DTypeName(type)));
   }
-  const uint64_t bytes = *RowBytes(type, n);
-  tensors_.push_back({std::string(name), type, std::move(dims), bytes, data_size_, std::move(fill)});
-  data_size_ = AlignUp(data_size_ + bytes, alignment_);
+  const auto bytes = RowBytes(type, n);
+  if (!bytes || *bytes > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    return absl::InvalidArgumentError(StrCat("tensor ", name, ": byte size overflows"));
+  }
+  tensors_.push_back(
+      {std::string(name), type, std::move(dims), *bytes, data_size_, std::move(fill)});
+  data_size_ = AlignUp(data_size_ + *bytes, alignment_);
   return absl::OkStatus();
 }
 
 absl::Status Writer::AddTensor(std::string_view name, DType type, std::vector<int64_t> dims,
                                std::vector<uint8_t> bytes) {
+  uint64_t n = 1;
+  bool valid = true;  // otherwise the overload below reports the dimensions
+  for (int64_t d : dims) valid = valid && d >= 0 && !__builtin_mul_overflow(n, d, &n);
+  const auto want = valid ? RowBytes(type, n) : std::nullopt;
+  if (want && *want != bytes.size()) {
+    return absl::InvalidArgumentError(StrCat("tensor ", name, ": ", bytes.size(),
+                                             " bytes given, ", *want, " expected"));
+  }
   auto shared = std::make_shared<std::vector<uint8_t>>(std::move(bytes));
   return AddTensor(name, type, std::move(dims), [shared](uint8_t* dst, uint64_t n) {
-    std::memcpy(dst, shared->data(), std::min<uint64_t>(n, shared->size()));
+    const uint64_t len = std::min<uint64_t>(n, shared->size());
+    if (len > 0) std::memcpy(dst, shared->data(), len);  // data() may be null when empty
   });
 }
 

@@ -1,5 +1,6 @@
 #include "runtime/model/synth.h"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <thread>
@@ -50,7 +51,9 @@ gguf::Writer::Fill MakeFill(uint64_t seed, uint64_t tensor_id, DType type, int64
 
 float SynthUniform(uint64_t seed, uint64_t tensor_id, uint64_t i) {
   const uint64_t h = SplitMix64(SplitMix64(seed ^ (tensor_id * 0xD1B54A32D192ED03ull)) + i);
-  return static_cast<float>(static_cast<double>(h >> 11) * 0x1.0p-53 * 2.0 - 1.0);
+  // The double is below 1, but the nearest float can be 1: keep the documented [-1, 1).
+  return std::min(static_cast<float>(static_cast<double>(h >> 11) * 0x1.0p-53 * 2.0 - 1.0),
+                  0x1.fffffep-1f);
 }
 
 absl::Status SynthesizeModel(const SynthOptions& o, const std::string& out_path) {
@@ -58,8 +61,9 @@ absl::Status SynthesizeModel(const SynthOptions& o, const std::string& out_path)
     return absl::InvalidArgumentError(StrCat("--arch: unsupported architecture '", o.arch,
                                                    "' (llama, qwen2)"));
   }
-  if (o.n_layer <= 0 || o.n_embd <= 0 || o.n_ff <= 0 || o.n_head <= 0 || o.n_head_kv <= 0) {
-    return absl::InvalidArgumentError("layers, dims and head counts must be positive");
+  if (o.n_layer <= 0 || o.n_embd <= 0 || o.n_ff <= 0 || o.n_head <= 0 || o.n_head_kv <= 0 ||
+      o.context_length <= 0) {
+    return absl::InvalidArgumentError("layers, dims, head counts and context must be positive");
   }
   if (o.n_head % o.n_head_kv != 0) {
     return absl::InvalidArgumentError(StrCat("--heads ", o.n_head,
@@ -68,6 +72,11 @@ absl::Status SynthesizeModel(const SynthOptions& o, const std::string& out_path)
   const int64_t head_dim = o.head_dim > 0 ? o.head_dim : o.n_embd / o.n_head;
   if (head_dim % 2 != 0 || (o.head_dim == 0 && o.n_embd % o.n_head != 0)) {
     return absl::InvalidArgumentError(StrCat("head dim ", head_dim, " must be even and divide the embedding"));
+  }
+  if (o.arch == "qwen2" && o.n_head * head_dim != o.n_embd) {
+    // llama.cpp's qwen2 graph has square attention (wq and wo are n_embd x n_embd).
+    return absl::InvalidArgumentError(StrCat("qwen2 needs heads x head dim (", o.n_head * head_dim,
+                                             ") == --embd (", o.n_embd, ")"));
   }
   if (o.dtype != DType::kF32 && o.dtype != DType::kF16 && o.dtype != DType::kBF16 &&
       o.dtype != DType::kQ8_0 && o.dtype != DType::kQ4_K && o.dtype != DType::kQ4_0) {

@@ -1,0 +1,152 @@
+// Writes a small seed corpus for gguf_fuzz into a directory: tiny synthesized llama and qwen2
+// models (every synthesizable dtype) over a 16-token vocabulary, a file with every metadata
+// type and tensor type, and a GGUF v2 variant. Usage: make_gguf_seeds OUT_DIR
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "base/dtype.h"
+#include "runtime/gguf/gguf.h"
+#include "runtime/gguf/writer.h"
+#include "runtime/model/synth.h"
+
+namespace {
+
+using phx::DType;
+using phx::gguf::Value;
+using phx::gguf::ValueType;
+using phx::gguf::Writer;
+
+bool Check(const absl::Status& s, const std::string& what) {
+  if (!s.ok())
+    std::fprintf(stderr, "make_gguf_seeds: %s: %s\n", what.c_str(),
+                 std::string(s.message()).c_str());
+  return s.ok();
+}
+
+bool WriteVocab(const std::string& path) {
+  Writer w;
+  w.SetString("general.architecture", "llama");
+  w.SetString("tokenizer.ggml.model", "llama");
+  std::vector<std::string> toks = {"<unk>", "<s>", "</s>"};
+  for (char c = 'a'; toks.size() < 16; ++c) toks.push_back(std::string("\xE2\x96\x81") + c);
+  std::vector<std::string_view> views(toks.begin(), toks.end());
+  w.SetStringArray("tokenizer.ggml.tokens", views);
+  std::vector<float> scores(toks.size());
+  std::vector<int32_t> types(toks.size(), 1);
+  for (size_t i = 0; i < toks.size(); ++i) scores[i] = -static_cast<float>(i);
+  types[0] = 2;
+  types[1] = types[2] = 3;
+  w.SetF32Array("tokenizer.ggml.scores", scores);
+  w.SetI32Array("tokenizer.ggml.token_type", types);
+  w.SetU32("tokenizer.ggml.bos_token_id", 1);
+  w.SetU32("tokenizer.ggml.eos_token_id", 2);
+  w.SetBool("tokenizer.ggml.add_bos_token", true);
+  return Check(w.WriteFile(path), path);
+}
+
+// Every metadata value type (nested arrays included) and one tensor of every supported type.
+bool WriteAllTypes(const std::string& path, const std::string& v2_path) {
+  Writer w(64);
+  const uint8_t u8s[] = {1, 2, 3};
+  const double f64s[] = {0.5, -2};
+  Value v;
+  v.type = ValueType::kUint8;
+  v.scalar = uint64_t{7};
+  w.SetValue("u8", v);
+  v.type = ValueType::kInt16;
+  v.scalar = int64_t{-3};
+  w.SetValue("i16", v);
+  v.type = ValueType::kFloat64;
+  v.scalar = 1.25;
+  w.SetValue("f64", v);
+  w.SetU32("u32", 1);
+  w.SetI32("i32", -1);
+  w.SetU64("u64", 1);
+  w.SetF32("f32", 0.5f);
+  w.SetBool("bool", true);
+  w.SetString("str", "s");
+  w.SetStringArray("strs", {"a", "b"});
+  w.SetF32Array("f32s", {1.f});
+  w.SetI32Array("i32s", {1, -1});
+  Value raw;
+  raw.type = ValueType::kArray;
+  raw.elem_type = ValueType::kUint8;
+  raw.count = 3;
+  raw.raw = u8s;
+  w.SetValue("u8s", raw);
+  raw.elem_type = ValueType::kFloat64;
+  raw.count = 2;
+  raw.raw = reinterpret_cast<const uint8_t*>(f64s);
+  w.SetValue("f64s", raw);
+  Value strs;
+  strs.type = ValueType::kArray;
+  strs.elem_type = ValueType::kString;
+  strs.count = 1;
+  strs.strings = {"x"};
+  Value nested;
+  nested.type = ValueType::kArray;
+  nested.elem_type = ValueType::kArray;
+  nested.count = 2;
+  nested.children = {strs, raw};
+  w.SetValue("nested", nested);
+  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K,
+                  DType::kQ6_K}) {
+    const int64_t n =
+        phx::GetDTypeInfo(t)->block_elems == 1 ? 8 : phx::GetDTypeInfo(t)->block_elems;
+    std::vector<uint8_t> bytes(*phx::RowBytes(t, n));
+    for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(i * 37 + 11);
+    if (!Check(w.AddTensor(std::string("t.") + std::string(phx::DTypeName(t)), t, {n, 1}, bytes),
+               "tensor")) {
+      return false;
+    }
+  }
+  if (!Check(w.WriteFile(path), path)) return false;
+  std::vector<uint8_t> b = w.Serialize();
+  b[4] = 2;  // version field
+  FILE* f = std::fopen(v2_path.c_str(), "wb");
+  if (f == nullptr) return false;
+  const bool ok = std::fwrite(b.data(), 1, b.size(), f) == b.size();
+  return std::fclose(f) == 0 && ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: make_gguf_seeds OUT_DIR\n");
+    return 2;
+  }
+  const std::string dir = argv[1];
+  const std::string vocab = dir + "/vocab16.gguf";
+  if (!WriteVocab(vocab)) return 1;
+  if (!WriteAllTypes(dir + "/alltypes.gguf", dir + "/alltypes_v2.gguf")) return 1;
+  struct Seed {
+    const char* name;
+    const char* arch;
+    DType dtype;
+    bool tied;
+  };
+  for (const Seed& s : {Seed{"llama_f32", "llama", DType::kF32, false},
+                        Seed{"llama_f16", "llama", DType::kF16, false},
+                        Seed{"llama_bf16_tied", "llama", DType::kBF16, true},
+                        Seed{"llama_q8_0", "llama", DType::kQ8_0, false},
+                        Seed{"llama_q4_0", "llama", DType::kQ4_0, true},
+                        Seed{"qwen2_f16", "qwen2", DType::kF16, false}}) {
+    phx::model::SynthOptions o;
+    o.arch = s.arch;
+    o.vocab_from = vocab;
+    o.n_layer = 1;
+    o.n_embd = 32;
+    o.n_ff = 32;
+    o.n_head = 2;
+    o.n_head_kv = 1;
+    o.context_length = 64;
+    o.dtype = s.dtype;
+    o.tied_output = s.tied;
+    const std::string out = dir + "/" + s.name + ".gguf";
+    if (!Check(phx::model::SynthesizeModel(o, out), out)) return 1;
+  }
+  std::printf("%s\n", dir.c_str());
+  return 0;
+}

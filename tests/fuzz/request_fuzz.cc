@@ -1,0 +1,141 @@
+// Fuzzes request validation: arbitrary bytes are parsed as a phalanx.v1.GenerateRequest,
+// converted like the gRPC service does (FromProto) and validated by Frontend::Prepare against
+// stories260K (PHX_FUZZ_MODEL, or $PHX_FUZZ_MODEL). The same bytes are also tried as a text
+// prompt with and without parse_special, and as token ids. Checks: Prepare either fails with
+// INVALID_ARGUMENT or returns a request the engine can take (ids in the vocabulary, length and
+// max_tokens within the limits, sampling parameters valid, token-id prompts unchanged).
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ops/cpu/cpu_backend.h"
+#include "phalanx/v1/generate.pb.h"
+#include "runtime/engine/engine.h"
+#include "runtime/model/model.h"
+#include "server/core/frontend.h"
+#include "server/grpc/convert.h"
+
+namespace {
+
+using phx::server::ApiRequest;
+using phx::server::Frontend;
+
+constexpr phx::server::FrontendLimits kLimits{
+    .max_prompt_bytes = 2048, .max_prompt_tokens = 0, .max_tokens = 512};
+
+// Built once in LLVMFuzzerInitialize; lives for the whole run.
+struct Harness {
+  std::unique_ptr<phx::ops::cpu::CpuBackend> backend;
+  std::unique_ptr<phx::model::Model> model;
+  std::unique_ptr<phx::engine::Engine> engine;
+  std::unique_ptr<Frontend> frontend;
+};
+Harness* harness = nullptr;
+
+[[noreturn]] void Die(const char* what, const std::string& detail = "") {
+  std::fprintf(stderr, "request_fuzz: %s %s\n", what, detail.c_str());
+  std::abort();
+}
+
+void Check(bool ok, const char* what, const std::string& detail = "") {
+  if (!ok) Die(what, detail);
+}
+
+void Exercise(const ApiRequest& req) {
+  const Frontend& fe = *harness->frontend;
+  bool too_long = true;
+  absl::StatusOr<phx::engine::GenerateRequest> out = fe.Prepare(req, &too_long);
+  if (!out.ok()) {
+    Check(out.status().code() == absl::StatusCode::kInvalidArgument, "unexpected error code",
+          out.status().ToString());
+    Check(!out.status().message().empty(), "error without a message");
+    return;
+  }
+  Check(!too_long, "accepted but flagged too long");
+  const auto& tok = harness->model->tokenizer();
+  const int32_t ctx = harness->engine->max_model_len();
+  Check(!out->prompt.empty(), "empty prompt accepted");
+  Check(static_cast<int32_t>(out->prompt.size()) <= ctx - 1, "prompt longer than the context");
+  for (int32_t id : out->prompt) {
+    Check(id >= 0 && id < tok.vocab_size(), "token id outside the vocabulary", std::to_string(id));
+  }
+  if (!req.has_text) Check(out->prompt == req.token_ids, "token-id prompt changed");
+  if (req.has_text) {
+    Check(static_cast<int64_t>(req.text.size()) <= kLimits.max_prompt_bytes, "prompt too big");
+    Check(phx::server::IsValidUtf8(req.text), "invalid UTF-8 prompt accepted");
+  }
+  Check(out->sampling.max_tokens <= kLimits.max_tokens, "max_tokens above the limit");
+  Check(out->sampling.Validate().ok(), "invalid sampling parameters accepted",
+        out->sampling.Validate().ToString());
+  for (const std::string& s : out->sampling.stop) {
+    Check(phx::server::IsValidUtf8(s), "invalid UTF-8 stop string accepted");
+  }
+  Check(out->priority >= -1000 && out->priority <= 1000, "priority out of range");
+  Check(req.request_id.size() <= 128 && phx::server::IsValidUtf8(req.request_id),
+        "bad request_id accepted");
+  // Decoding what was accepted must not crash either.
+  (void)fe.Detokenize(out->prompt);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
+  const char* env = std::getenv("PHX_FUZZ_MODEL");
+  const std::string path = env != nullptr ? env : PHX_FUZZ_MODEL;
+  auto* h = new Harness;
+  h->backend = std::make_unique<phx::ops::cpu::CpuBackend>(1);
+  auto model = phx::model::Model::Load(path, *h->backend);
+  if (!model.ok()) Die("cannot load model", path + ": " + model.status().ToString());
+  h->model = std::move(*model);
+  phx::engine::EngineConfig cfg;
+  cfg.num_blocks = 64;
+  cfg.max_num_seqs = 4;
+  auto engine = phx::engine::Engine::Create(*h->model, *h->backend, cfg);
+  if (!engine.ok()) Die("cannot create engine", engine.status().ToString());
+  h->engine = std::move(*engine);
+  h->frontend = std::make_unique<Frontend>(*h->engine, "cpu", kLimits);
+  harness = h;
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  // 1. The bytes as a protobuf request, through the gRPC conversion.
+  phalanx::v1::GenerateRequest proto;
+  if (proto.ParseFromArray(data, static_cast<int>(size))) {
+    Exercise(phx::server::grpcapi::FromProto(proto, nullptr, "Generate"));
+  }
+  if (size == 0) return 0;
+  // 2. The rest as a text prompt: special-token parsing on and off, BOS on and off.
+  const uint8_t flags = data[0];
+  const std::string text(reinterpret_cast<const char*>(data) + 1, size - 1);
+  ApiRequest req;
+  req.rpc = "Generate";
+  req.text = text;
+  req.add_special = flags & 1;
+  req.parse_special = true;
+  req.sampling.temperature = 0;
+  Exercise(req);
+  req.parse_special = false;
+  Exercise(req);
+  // A special token's text embedded in the prompt.
+  req.parse_special = true;
+  req.text = "<s>" + text.substr(0, 64) + "</s>";
+  Exercise(req);
+  // 3. The rest as token ids (any int32, negative and past the vocabulary included).
+  ApiRequest ids;
+  ids.rpc = "Generate";
+  ids.has_text = false;
+  for (size_t i = 1; i + 4 <= size; i += 4) {
+    int32_t v;
+    std::memcpy(&v, data + i, 4);
+    // Mostly small ids so that valid prompts are common.
+    ids.token_ids.push_back(flags & 2 ? v : static_cast<int32_t>(static_cast<uint32_t>(v) % 600));
+  }
+  ids.sampling.max_tokens = static_cast<int32_t>(flags) * 3;  // 0 is invalid; > 512 too
+  Exercise(ids);
+  return 0;
+}

@@ -1,0 +1,233 @@
+// ModelConfig from GGUF metadata: the real stories260K model, synthesized llama and qwen2
+// files, and malformed metadata.
+#include "runtime/model/config.h"
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "runtime/gguf/gguf.h"
+#include "runtime/gguf/writer.h"
+#include "runtime/model/synth.h"
+#include "tests/unit/gguf_test_util.h"
+
+namespace phx::model {
+namespace {
+
+using ::phx::testing::SharedPath;
+using ::testing::HasSubstr;
+
+const char kStories[] = "models/stories260K.gguf";
+
+TEST(ConfigFromGguf, Stories260K) {
+  auto f = gguf::File::Open(SharedPath(kStories));
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ((*f)->version(), 3u);
+  EXPECT_EQ((*f)->tensors().size(), 48u);
+  auto c = ConfigFromGguf(**f);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->arch, "llama");
+  EXPECT_EQ(c->name, "stories260K");
+  EXPECT_EQ(c->context_length, 512);
+  EXPECT_EQ(c->n_embd, 64);
+  EXPECT_EQ(c->n_ff, 172);
+  EXPECT_EQ(c->n_layer, 5);
+  EXPECT_EQ(c->n_head, 8);
+  EXPECT_EQ(c->n_head_kv, 4);
+  EXPECT_EQ(c->head_dim, 8);
+  EXPECT_EQ(c->n_rot, 8);
+  EXPECT_EQ(c->q_dim(), 64);
+  EXPECT_EQ(c->kv_dim(), 32);
+  EXPECT_EQ(c->vocab_size, 512);
+  EXPECT_FLOAT_EQ(c->rms_eps, 1e-5f);
+  EXPECT_EQ(c->rope_freq_base, 10000.f);
+  EXPECT_EQ(c->rope_type, RopeType::kNormal);
+  EXPECT_EQ(c->rope_scaling, RopeScaling::kNone);
+  EXPECT_FALSE(c->tied_output);
+  EXPECT_FALSE(c->qkv_bias);
+  EXPECT_FALSE(c->has_rope_freq_factors);
+  EXPECT_EQ(c->weight_type, DType::kF32);
+  // 2 x 512 x 64 (embedding, output) + 5 layers x 45440 + 64 (final norm).
+  EXPECT_EQ(c->n_params, 292800u);
+  EXPECT_THAT(c->Summary(), HasSubstr("arch=llama layers=5 embd=64"));
+}
+
+struct Shape {
+  std::string arch;
+  int64_t layers, embd, ff, heads, kv_heads, head_dim;
+  bool tied;
+  DType dtype;
+};
+
+uint64_t ExpectedParams(const Shape& s, int64_t hd, int64_t vocab) {
+  const int64_t q = s.heads * hd, kv = s.kv_heads * hd;
+  int64_t layer = 2 * s.embd + s.embd * q + 2 * s.embd * kv + q * s.embd + 3 * s.embd * s.ff;
+  if (s.arch == "qwen2") layer += q + 2 * kv;
+  return static_cast<uint64_t>(vocab * s.embd * (s.tied ? 1 : 2) + s.layers * layer + s.embd);
+}
+
+class SynthConfigTest : public ::testing::TestWithParam<Shape> {};
+
+TEST_P(SynthConfigTest, ReadsBackWhatWasSynthesized) {
+  const Shape& s = GetParam();
+  phx::testing::TempDir dir;
+  ASSERT_TRUE(dir.ok());
+  SynthOptions o;
+  o.arch = s.arch;
+  o.name = "cfg-" + s.arch;
+  o.vocab_from = SharedPath(kStories);
+  o.n_layer = s.layers;
+  o.n_embd = s.embd;
+  o.n_ff = s.ff;
+  o.n_head = s.heads;
+  o.n_head_kv = s.kv_heads;
+  o.head_dim = s.head_dim;
+  o.context_length = 4096;
+  o.dtype = s.dtype;
+  o.tied_output = s.tied;
+  o.rope_freq_base = 1e6f;
+  o.rms_eps = 1e-6f;
+  const std::string path = dir.File("m.gguf");
+  ASSERT_TRUE(SynthesizeModel(o, path).ok());
+  auto f = gguf::File::Open(path);
+  ASSERT_TRUE(f.ok()) << f.status();
+  auto c = ConfigFromGguf(**f);
+  ASSERT_TRUE(c.ok()) << c.status();
+  const int64_t hd = s.head_dim > 0 ? s.head_dim : s.embd / s.heads;
+  EXPECT_EQ(c->arch, s.arch);
+  EXPECT_EQ(c->name, "cfg-" + s.arch);
+  EXPECT_EQ(c->context_length, 4096);
+  EXPECT_EQ(c->n_layer, s.layers);
+  EXPECT_EQ(c->n_embd, s.embd);
+  EXPECT_EQ(c->n_ff, s.ff);
+  EXPECT_EQ(c->n_head, s.heads);
+  EXPECT_EQ(c->n_head_kv, s.kv_heads);
+  EXPECT_EQ(c->head_dim, hd);
+  EXPECT_EQ(c->n_rot, hd);
+  EXPECT_EQ(c->q_dim(), s.heads * hd);
+  EXPECT_EQ(c->kv_dim(), s.kv_heads * hd);
+  EXPECT_EQ(c->vocab_size, 512);
+  EXPECT_FLOAT_EQ(c->rms_eps, 1e-6f);
+  EXPECT_EQ(c->rope_freq_base, 1e6f);
+  EXPECT_EQ(c->rope_type, s.arch == "qwen2" ? RopeType::kNeox : RopeType::kNormal);
+  EXPECT_EQ(c->qkv_bias, s.arch == "qwen2");
+  EXPECT_EQ(c->tied_output, s.tied);
+  EXPECT_EQ((*f)->FindTensor("output.weight") == nullptr, s.tied);
+  EXPECT_EQ(c->weight_type, s.dtype);
+  EXPECT_EQ(c->n_params, ExpectedParams(s, hd, 512));
+  const gguf::TensorInfo* k = (*f)->FindTensor("blk.0.attn_k.weight");
+  ASSERT_NE(k, nullptr);
+  EXPECT_EQ(k->dims, (std::vector<int64_t>{s.embd, s.kv_heads * hd}));
+  EXPECT_EQ((*f)->FindTensor("blk.0.attn_q.bias") != nullptr, s.arch == "qwen2");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, SynthConfigTest,
+    ::testing::Values(Shape{"llama", 2, 64, 96, 8, 2, 0, false, DType::kF16},
+                      Shape{"llama", 1, 64, 64, 4, 2, 128, false, DType::kQ8_0},
+                      Shape{"llama", 3, 64, 160, 4, 4, 0, true, DType::kF32},
+                      Shape{"qwen2", 2, 64, 96, 4, 1, 0, false, DType::kBF16},
+                      Shape{"qwen2", 1, 256, 64, 2, 2, 128, true, DType::kQ4_0}),
+    [](const auto& info) {
+      const Shape& s = info.param;
+      return s.arch + "_kv" + std::to_string(s.kv_heads) + "_hd" + std::to_string(s.head_dim) +
+             (s.tied ? "_tied" : "") + "_" + std::string(DTypeName(s.dtype));
+    });
+
+// A minimal llama file; `omit` drops a key, `u32` overrides or adds u32 keys.
+std::vector<uint8_t> LlamaFile(const std::string& arch, const std::string& omit = "",
+                               const std::map<std::string, uint32_t>& u32 = {},
+                               bool with_embd = true) {
+  std::map<std::string, uint32_t> keys = {
+      {"context_length", 256}, {"embedding_length", 32},    {"feed_forward_length", 64},
+      {"block_count", 1},      {"attention.head_count", 4}, {"attention.head_count_kv", 2}};
+  for (const auto& [k, v] : u32) keys[k] = v;
+  gguf::Writer w;
+  w.SetString("general.architecture", arch);
+  for (const auto& [k, v] : keys) {
+    if (k != omit) w.SetU32(arch + "." + k, v);
+  }
+  if (omit != "attention.layer_norm_rms_epsilon") {
+    w.SetF32(arch + ".attention.layer_norm_rms_epsilon", 1e-5f);
+  }
+  if (with_embd) {
+    EXPECT_TRUE(
+        w.AddTensor("token_embd.weight", DType::kF32, {32, 10}, std::vector<uint8_t>(32 * 10 * 4))
+            .ok());
+  }
+  return w.Serialize();
+}
+
+absl::Status ConfigStatus(const std::vector<uint8_t>& bytes) {
+  auto f = phx::testing::ParseBytes(bytes);
+  if (!f.ok()) return f.status();
+  return ConfigFromGguf(**f).status();
+}
+
+TEST(ConfigFromGguf, MinimalFileLoads) {
+  const auto bytes = LlamaFile("llama");
+  auto f = phx::testing::ParseBytes(bytes);
+  ASSERT_TRUE(f.ok()) << f.status();
+  auto c = ConfigFromGguf(**f);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->head_dim, 8);
+  EXPECT_EQ(c->vocab_size, 10);
+  EXPECT_TRUE(c->tied_output);
+}
+
+TEST(ConfigFromGguf, Errors) {
+  struct Case {
+    std::vector<uint8_t> bytes;
+    absl::StatusCode code;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {LlamaFile("gpt2"), absl::StatusCode::kUnimplemented,
+       "unsupported model architecture 'gpt2' (supported: llama, qwen2)"},
+      {LlamaFile("llama", "block_count"), absl::StatusCode::kNotFound,
+       "metadata key llama.block_count is missing"},
+      {LlamaFile("qwen2", "embedding_length"), absl::StatusCode::kNotFound,
+       "metadata key qwen2.embedding_length is missing"},
+      {LlamaFile("llama", "attention.layer_norm_rms_epsilon"), absl::StatusCode::kInvalidArgument,
+       "llama.attention.layer_norm_rms_epsilon is missing"},
+      {LlamaFile("llama", "", {{"attention.head_count", 6}, {"attention.head_count_kv", 4}}),
+       absl::StatusCode::kInvalidArgument,
+       "attention.head_count 6 is not a multiple of head_count_kv 4"},
+      {LlamaFile("llama", "", {{"attention.head_count", 0}}), absl::StatusCode::kInvalidArgument,
+       "metadata llama.attention.head_count = 0 is out of range"},
+      {LlamaFile("llama", "", {{"embedding_length", 64}}), absl::StatusCode::kInvalidArgument,
+       "token_embd.weight has row length 32, expected 64"},
+      {LlamaFile("llama", "", {{"rope.dimension_count", 4}}), absl::StatusCode::kUnimplemented,
+       "partial RoPE"},
+      {LlamaFile("llama", "", {{"attention.key_length", 8}, {"attention.value_length", 16}}),
+       absl::StatusCode::kInvalidArgument, "unsupported head dims"},
+      {LlamaFile("llama", "", {}, false), absl::StatusCode::kNotFound,
+       "tensor token_embd.weight is missing"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.message);
+    const absl::Status s = ConfigStatus(c.bytes);
+    EXPECT_EQ(s.code(), c.code) << s;
+    EXPECT_THAT(s.message(), HasSubstr(c.message));
+  }
+}
+
+TEST(ConfigFromGguf, TokenCountMustMatchEmbedding) {
+  gguf::Writer w;
+  const std::vector<uint8_t> src_bytes = LlamaFile("llama");  // outlives `src`'s views
+  auto src = phx::testing::ParseBytes(src_bytes);
+  ASSERT_TRUE(src.ok());
+  for (const auto& [k, v] : (*src)->metadata()) w.SetValue(k, v);
+  w.SetStringArray("tokenizer.ggml.tokens", {"a", "b", "c"});
+  ASSERT_TRUE(
+      w.AddTensor("token_embd.weight", DType::kF32, {32, 10}, std::vector<uint8_t>(1280)).ok());
+  const absl::Status s = ConfigStatus(w.Serialize());
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("tokenizer has 3 tokens but token_embd.weight has 10 rows"));
+}
+
+}  // namespace
+}  // namespace phx::model
