@@ -1,0 +1,73 @@
+// The CPU backend: f32 activations, weights used in place (mmap'd GGUF bytes), SIMD kernels
+// chosen at run time (scalar / AVX2 / AVX-512 VNNI) and a private fork/join thread pool.
+//
+// Not thread-safe: one caller at a time (the backend owns per-call scratch). Weight types for
+// matmul: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K; KV cache: F16 or F32.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "ops/backend.h"
+#include "ops/cpu/aligned_buffer.h"
+#include "ops/cpu/cpu_features.h"
+#include "ops/cpu/kernels.h"
+#include "ops/cpu/thread_pool.h"
+
+namespace phx::ops::cpu {
+
+class CpuBackend : public Backend {
+ public:
+  // n_threads <= 0: one per hardware thread. SIMD level: the best this CPU has, lowered by the
+  // environment variable PHX_CPU_ISA=scalar|avx2|avx512 when set.
+  explicit CpuBackend(int n_threads);
+  // Uses `isa`, capped at the best level this CPU has.
+  CpuBackend(int n_threads, IsaLevel isa);
+  ~CpuBackend() override;
+
+  std::string_view name() const override { return "cpu"; }
+  Device device() const override { return Device::kCpu; }
+  IsaLevel isa() const { return kernels_.isa; }
+  int num_threads() const { return pool_.size(); }
+  ThreadPool& pool() { return pool_; }
+
+  bool Supports(Op op, DType dtype) const override;
+
+  absl::StatusOr<Buffer> Allocate(DType dtype, std::initializer_list<int64_t> shape) override;
+  absl::StatusOr<Buffer> AdoptWeight(const Tensor& host) override;
+  absl::Status CopyToDevice(const void* host, size_t bytes, const Tensor& dst) override;
+  absl::Status CopyToHost(const Tensor& src, void* host, size_t bytes) override;
+  absl::Status Fill(const Tensor& dst, float value) override;
+  absl::Status Synchronize() override { return absl::OkStatus(); }
+
+  absl::Status Matmul(const Tensor& x, const Tensor& w, const Tensor* bias,
+                      const Tensor& y) override;
+  absl::Status RmsNorm(const Tensor& x, const Tensor& w, float eps, const Tensor& y) override;
+  absl::Status Rope(const Tensor& x, int32_t head_dim, const Tensor& positions,
+                    const RopeParams& p) override;
+  absl::Status WriteKv(const Tensor& k, const Tensor& v, const Tensor& slot_mapping,
+                       const KvLayer& cache) override;
+  absl::StatusOr<std::unique_ptr<AttentionPlan>> PlanAttention(const AttentionBatch& batch,
+                                                               int32_t n_heads, int32_t n_kv_heads,
+                                                               int32_t head_dim) override;
+  absl::Status Attention(const Tensor& q, const KvLayer& cache, const AttentionPlan& plan,
+                         float scale, const Tensor& out) override;
+  absl::Status SwiGlu(const Tensor& gate, const Tensor& up, const Tensor& out) override;
+  absl::Status Add(const Tensor& a, const Tensor& b, const Tensor& out) override;
+  absl::Status Embedding(const Tensor& table, const Tensor& ids, const Tensor& out) override;
+  absl::Status Softmax(const Tensor& x, float temperature, const Tensor& out) override;
+  absl::Status ApplyPenalties(const Tensor& logits, std::span<const PenaltyRow> rows) override;
+
+ private:
+  // Runs fn(row_begin, row_end) over `rows` rows in parallel when rows * cost is large.
+  void ParallelRows(int64_t rows, int64_t cost_per_row,
+                    const std::function<void(int64_t, int64_t)>& fn);
+
+  ThreadPool pool_;
+  KernelTable kernels_;
+  AlignedBuffer act_;                             // packed activations of the current matmul
+  std::vector<AlignedBuffer> gemm_scratch_;       // one weight-panel buffer per thread
+  std::vector<std::vector<float>> attn_scratch_;  // one per thread
+};
+
+}  // namespace phx::ops::cpu

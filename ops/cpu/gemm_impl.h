@@ -1,0 +1,291 @@
+// Weight-panel decoders and the blocked GEMM loops shared by the ISA levels. Included by each
+// matmul_<isa>.cc after defining PHX_ISA_NS (scalar, avx2, avx512): everything here lands in
+// namespace phx::ops::cpu::PHX_ISA_NS and is compiled with that file's -m flags, so the
+// same portable loops get that level's vector code and no symbol is shared between levels.
+//
+// Blocking: a task owns output columns [n0, n1) and rows [m0, m1). It walks panels of kNc
+// weight rows (kGroupRows when the task has few rows: decode-and-use in L1) and chunks of the
+// K dimension; each panel chunk is decoded once into scratch and then swept by the ISA's
+// register-blocked tile over all of the task's activation rows, accumulating into y.
+#ifndef PHX_ISA_NS
+#error "define PHX_ISA_NS before including gemm_impl.h"
+#endif
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
+
+#include "base/dtype.h"
+#include "ops/cpu/kernels.h"
+#include "ops/cpu/packed_formats.h"
+
+// Full unrolling of the register-tile loops, so tile accumulators stay in registers.
+#define PHX_UNROLL _Pragma("GCC unroll 16")
+
+namespace phx::ops::cpu::PHX_ISA_NS {
+
+// Defined in this level's vec_<isa>.cc.
+void F16ToF32Row(const uint16_t* x, float* y, int64_t n);
+
+inline float HalfToFloat(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+#if defined(__F16C__)
+  return _cvtsh_ss(h);
+#else
+  return F16ToF32(h);
+#endif
+}
+
+constexpr int64_t kNc = 64;        // weight rows per panel
+constexpr int64_t kKcPairs = 16;   // q8 family: K chunk in 64-value pairs (1024 values)
+constexpr int64_t kKcSuper = 4;    // k family: K chunk in super-blocks (1024 values)
+constexpr int64_t kKcFloat = 512;  // float family: K chunk in values
+
+// Decodes pairs [pair0, pair0 + np) of `rows` (<= kGroupRows) Q8_0/Q4_0 weight rows into one
+// group (packed_formats.h). Missing rows and blocks decode to zero weights.
+inline void PackQ8Group(DType t, const uint8_t* __restrict w, int64_t pitch, int rows,
+                        int64_t pair0, int64_t np, int64_t nb, int off, uint8_t* __restrict out) {
+  const int64_t bb = t == DType::kQ8_0 ? 34 : 18;
+  for (int64_t p = 0; p < np; ++p) {
+    for (int r = 0; r < kGroupRows; ++r) {
+      uint8_t* o = out + p * kQ8WGroupPairBytes + r * kQ8WRowPairBytes;
+      float dw[16];
+      for (int h = 0; h < 2; ++h) {
+        const int64_t b = 2 * (pair0 + p) + h;
+        uint8_t* q = o + 32 * h;
+        float d = 0.f;
+        if (r >= rows || b >= nb) {
+          std::memset(q, off, 32);
+        } else if (t == DType::kQ8_0) {
+          const uint8_t* blk = w + r * pitch + b * bb;
+          d = HalfToFloat(blk);
+          for (int j = 0; j < 32; ++j) q[j] = static_cast<uint8_t>(blk[2 + j] + off);
+        } else {
+          const uint8_t* blk = w + r * pitch + b * bb;
+          d = HalfToFloat(blk);
+          for (int j = 0; j < 16; ++j) {
+            q[j] = static_cast<uint8_t>((blk[2 + j] & 0xF) - 8 + off);
+            q[16 + j] = static_cast<uint8_t>((blk[2 + j] >> 4) - 8 + off);
+          }
+        }
+        for (int i = 0; i < 8; ++i) dw[8 * h + i] = d;
+      }
+      std::memcpy(o + 64, dw, sizeof(dw));
+    }
+  }
+}
+
+// Decodes super-blocks [sb0, sb0 + ns) of `rows` Q4_K/Q6_K weight rows into one group.
+inline void PackKGroup(DType t, const uint8_t* __restrict w, int64_t pitch, int rows, int64_t sb0,
+                       int64_t ns, uint8_t* __restrict out) {
+  for (int64_t s = 0; s < ns; ++s) {
+    for (int r = 0; r < kGroupRows; ++r) {
+      uint8_t* o = out + (s * kGroupRows + r) * kKWRowBytes;
+      if (r >= rows) {
+        std::memset(o, 0, kKWRowBytes);
+        continue;
+      }
+      int16_t sc16[16];
+      float mins[16];
+      float d;
+      if (t == DType::kQ4_K) {
+        const uint8_t* blk = w + r * pitch + (sb0 + s) * static_cast<int64_t>(sizeof(BlockQ4_K));
+        d = HalfToFloat(blk);
+        const float dmin = HalfToFloat(blk + 2);
+        for (int j = 0; j < 8; ++j) {
+          uint8_t sc, m;
+          Q4KScaleMin(j, blk + 4, &sc, &m);
+          sc16[2 * j] = sc16[2 * j + 1] = sc;
+          mins[2 * j] = mins[2 * j + 1] = -dmin * m;
+        }
+        // Lane order: 64 raw bytes give low nibbles (sub-blocks 2c, 2c+2) then high ones.
+        const uint8_t* qs = blk + 16;
+        for (int h = 0; h < 2; ++h) {
+          for (int l = 0; l < 64; ++l) {
+            o[128 * h + l] = qs[64 * h + l] & 0xF;
+            o[128 * h + 64 + l] = qs[64 * h + l] >> 4;
+          }
+        }
+      } else {
+        const uint8_t* blk = w + r * pitch + (sb0 + s) * static_cast<int64_t>(sizeof(BlockQ6_K));
+        const uint8_t* ql = blk;
+        const uint8_t* qh = blk + 128;
+        const auto* scales = reinterpret_cast<const int8_t*>(blk + 192);
+        d = HalfToFloat(blk + 208);
+        for (int g = 0; g < 16; ++g) {
+          sc16[g] = scales[g];
+          mins[g] = -32.f * d * scales[g];
+        }
+        uint8_t nat[256];
+        for (int h = 0; h < 2; ++h) {
+          uint8_t* q = nat + 128 * h;
+          const uint8_t* l4 = ql + 64 * h;
+          const uint8_t* h2 = qh + 32 * h;
+          for (int l = 0; l < 32; ++l) {
+            q[l] = (l4[l] & 0xF) | ((h2[l] & 3) << 4);
+            q[l + 32] = (l4[l + 32] & 0xF) | (((h2[l] >> 2) & 3) << 4);
+            q[l + 64] = (l4[l] >> 4) | (((h2[l] >> 4) & 3) << 4);
+            q[l + 96] = (l4[l + 32] >> 4) | (((h2[l] >> 6) & 3) << 4);
+          }
+        }
+        for (int c = 0; c < 8; ++c) std::memcpy(o + 32 * c, nat + 32 * kKLaneSubBlock[c], 32);
+      }
+      int16_t sc[128];
+      for (int i = 0; i < 128; ++i) sc[i] = sc16[KLaneToNatural(2 * i) / 16];
+      std::memcpy(o + kKWScOffset, sc, sizeof(sc));
+      std::memcpy(o + kKWMinsOffset, mins, sizeof(mins));
+      std::memcpy(o + kKWDOffset, &d, sizeof(d));
+    }
+  }
+}
+
+// Converts columns [k0, k0 + kc) of `rows` F16/BF16 weight rows to f32 rows of pitch kc.
+inline void PackFloatPanel(DType t, const uint8_t* w, int64_t pitch, int64_t rows, int64_t k0,
+                           int64_t kc, float* out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const auto* src = reinterpret_cast<const uint16_t*>(w + r * pitch) + k0;
+    float* dst = out + r * kc;
+    if (t == DType::kF16) {
+      F16ToF32Row(src, dst, kc);
+    } else {
+      for (int64_t i = 0; i < kc; ++i) {
+        const uint32_t u = static_cast<uint32_t>(src[i]) << 16;
+        std::memcpy(dst + i, &u, 4);
+      }
+    }
+  }
+}
+
+// Tiles must provide: kRM (rows per tile) and
+//   Q8:    static void Run(int rm, const uint8_t* act, int64_t act_pitch, const uint8_t* wg,
+//                          int64_t np, float* y, int64_t y_pitch, int ncols, const float* bias,
+//                          bool accumulate);
+//   K:     same with `ns` super-blocks;
+//   Float: static void Run(int rm, const float* x, int64_t x_pitch, const uint8_t* const* wrows,
+//                          DType wt, int64_t kc, float* y, int64_t y_pitch, int ncols,
+//                          const float* bias, bool accumulate);
+// Output: accumulate ? y += tile : y = tile + bias.
+
+// Few activation rows (decode): the weights are used once, so Tiles::RunDirect reads the
+// blocks straight from the weight rows instead of decoding a panel first.
+template <typename Tiles>
+void GemmDirect(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1) {
+  for (int64_t n = n0; n < n1; n += kGroupRows) {
+    const int ncols = static_cast<int>(std::min<int64_t>(kGroupRows, n1 - n));
+    const uint8_t* rows[kGroupRows];
+    for (int i = 0; i < kGroupRows; ++i) rows[i] = a.w + (n + std::min(i, ncols - 1)) * a.w_pitch;
+    Tiles::RunDirect(static_cast<int>(m1 - m0), a.act + m0 * a.act_pitch, a.act_pitch, rows,
+                     a.wtype, a.K, a.y + m0 * a.y_pitch + n, a.y_pitch, ncols,
+                     a.bias ? a.bias + n : nullptr);
+  }
+}
+
+template <typename Tiles, int kOffset>
+void GemmQ8Driver(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1,
+                  uint8_t* scratch) {
+  if constexpr (Tiles::kDirect) {
+    if (m1 - m0 <= Tiles::kRM) return GemmDirect<Tiles>(a, n0, n1, m0, m1);
+  }
+  const int64_t nb = a.K / 32, np_total = (nb + 1) / 2;
+  const int64_t nc_rows = (m1 - m0) <= Tiles::kRM ? kGroupRows : kNc;
+  for (int64_t nc = n0; nc < n1; nc += nc_rows) {
+    const int64_t rows = std::min(nc_rows, n1 - nc);
+    const int64_t groups = (rows + kGroupRows - 1) / kGroupRows;
+    for (int64_t pc = 0; pc < np_total; pc += kKcPairs) {
+      const int64_t np = std::min(kKcPairs, np_total - pc);
+      for (int64_t g = 0; g < groups; ++g) {
+        PackQ8Group(a.wtype, a.w + (nc + g * kGroupRows) * a.w_pitch, a.w_pitch,
+                    static_cast<int>(std::min<int64_t>(kGroupRows, rows - g * kGroupRows)), pc, np,
+                    nb, kOffset, scratch + g * np * kQ8WGroupPairBytes);
+      }
+      for (int64_t m = m0; m < m1; m += Tiles::kRM) {
+        const int rm = static_cast<int>(std::min<int64_t>(Tiles::kRM, m1 - m));
+        for (int64_t g = 0; g < groups; ++g) {
+          const int64_t n = nc + g * kGroupRows;
+          Tiles::Run(rm, a.act + m * a.act_pitch + pc * kQ8ActPairBytes, a.act_pitch,
+                     scratch + g * np * kQ8WGroupPairBytes, np, a.y + m * a.y_pitch + n, a.y_pitch,
+                     static_cast<int>(std::min<int64_t>(kGroupRows, n1 - n)),
+                     a.bias ? a.bias + n : nullptr, pc > 0);
+        }
+      }
+    }
+  }
+}
+
+template <typename Tiles>
+void GemmKDriver(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1,
+                 uint8_t* scratch) {
+  if constexpr (Tiles::kDirect) {
+    if (m1 - m0 <= Tiles::kRM) return GemmDirect<Tiles>(a, n0, n1, m0, m1);
+  }
+  const int64_t ns_total = a.K / 256;
+  const int64_t nc_rows = (m1 - m0) <= Tiles::kRM ? kGroupRows : kNc;
+  for (int64_t nc = n0; nc < n1; nc += nc_rows) {
+    const int64_t rows = std::min(nc_rows, n1 - nc);
+    const int64_t groups = (rows + kGroupRows - 1) / kGroupRows;
+    for (int64_t sc = 0; sc < ns_total; sc += kKcSuper) {
+      const int64_t ns = std::min(kKcSuper, ns_total - sc);
+      for (int64_t g = 0; g < groups; ++g) {
+        PackKGroup(a.wtype, a.w + (nc + g * kGroupRows) * a.w_pitch, a.w_pitch,
+                   static_cast<int>(std::min<int64_t>(kGroupRows, rows - g * kGroupRows)), sc, ns,
+                   scratch + g * ns * kKWGroupBytes);
+      }
+      for (int64_t m = m0; m < m1; m += Tiles::kRM) {
+        const int rm = static_cast<int>(std::min<int64_t>(Tiles::kRM, m1 - m));
+        for (int64_t g = 0; g < groups; ++g) {
+          const int64_t n = nc + g * kGroupRows;
+          Tiles::Run(rm, a.act + m * a.act_pitch + sc * kKActBytes, a.act_pitch,
+                     scratch + g * ns * kKWGroupBytes, ns, a.y + m * a.y_pitch + n, a.y_pitch,
+                     static_cast<int>(std::min<int64_t>(kGroupRows, n1 - n)),
+                     a.bias ? a.bias + n : nullptr, sc > 0);
+        }
+      }
+    }
+  }
+}
+
+template <typename Tiles>
+void GemmFloatDriver(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1,
+                     uint8_t* scratch) {
+  // F16/BF16 panels are converted to f32 once when enough activation rows reuse them.
+  const bool convert = a.wtype != DType::kF32 && (m1 - m0) > 2 * Tiles::kRM;
+  const int64_t esize = a.wtype == DType::kF32 ? 4 : 2;
+  auto* panel = reinterpret_cast<float*>(scratch);
+  for (int64_t nc = n0; nc < n1; nc += kNc) {
+    const int64_t rows = std::min(kNc, n1 - nc);
+    for (int64_t k0 = 0; k0 < a.K; k0 += kKcFloat) {
+      const int64_t kc = std::min(kKcFloat, a.K - k0);
+      if (convert) PackFloatPanel(a.wtype, a.w + nc * a.w_pitch, a.w_pitch, rows, k0, kc, panel);
+      for (int64_t m = m0; m < m1; m += Tiles::kRM) {
+        const int rm = static_cast<int>(std::min<int64_t>(Tiles::kRM, m1 - m));
+        for (int64_t r = 0; r < rows; r += kGroupRows) {
+          const int ncols = static_cast<int>(std::min<int64_t>(kGroupRows, rows - r));
+          const uint8_t* wrows[kGroupRows];
+          for (int i = 0; i < kGroupRows; ++i) {
+            const int64_t ri = r + std::min(i, ncols - 1);  // missing rows repeat the last one
+            wrows[i] = convert ? reinterpret_cast<const uint8_t*>(panel + ri * kc)
+                               : a.w + (nc + ri) * a.w_pitch + k0 * esize;
+          }
+          const float* x = reinterpret_cast<const float*>(a.act + m * a.act_pitch) + k0;
+          Tiles::Run(rm, x, a.act_pitch / 4, wrows, convert ? DType::kF32 : a.wtype, kc,
+                     a.y + m * a.y_pitch + nc + r, a.y_pitch, ncols,
+                     a.bias ? a.bias + nc + r : nullptr, k0 > 0);
+        }
+      }
+    }
+  }
+}
+
+// Stores a finished tile row: accumulate ? y += v : y = v + bias.
+inline void StoreRow(const float* v, float* y, int ncols, const float* bias, bool accumulate) {
+  for (int c = 0; c < ncols; ++c) {
+    y[c] = accumulate ? y[c] + v[c] : v[c] + (bias ? bias[c] : 0.f);
+  }
+}
+
+}  // namespace phx::ops::cpu::PHX_ISA_NS

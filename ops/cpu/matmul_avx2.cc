@@ -1,0 +1,303 @@
+// AVX2 + FMA + F16C matmul tiles: 2 activation rows x 4 weight rows per tile, 8-lane f32
+// accumulators reduced once per tile. Q8 uses the sign trick (maddubs(|x|, sign(w, x)));
+// K-quants multiply unsigned 4/6-bit weights by signed activations with maddubs then apply the
+// 16-value scales with madd.
+#define PHX_ISA_NS avx2
+#include <immintrin.h>
+
+#include "ops/cpu/gemm_impl.h"
+#include "ops/cpu/quantize_act_impl.h"
+
+namespace phx::ops::cpu::avx2 {
+
+VecKernels GetVecKernels();
+
+namespace {
+
+inline float HSum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+template <DType WT>
+inline __m256 LoadW8(const uint8_t* p, int64_t k) {
+  if constexpr (WT == DType::kF32) {
+    return _mm256_loadu_ps(reinterpret_cast<const float*>(p) + k);
+  } else if constexpr (WT == DType::kF16) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2 * k)));
+  } else {
+    const __m256i u =
+        _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2 * k)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
+  }
+}
+
+template <DType WT>
+inline float LoadW1(const uint8_t* p, int64_t k) {
+  if constexpr (WT == DType::kF32) {
+    return reinterpret_cast<const float*>(p)[k];
+  } else if constexpr (WT == DType::kF16) {
+    return _cvtsh_ss(reinterpret_cast<const uint16_t*>(p)[k]);
+  } else {
+    return BF16ToF32(reinterpret_cast<const uint16_t*>(p)[k]);
+  }
+}
+
+template <int RM, DType WT>
+void FloatTile(const float* x, int64_t xp, const uint8_t* const* w, int64_t kc, float* y,
+               int64_t yp, int ncols, const float* bias, bool accumulate) {
+  __m256 c[RM][4];
+  PHX_UNROLL
+  for (int m = 0; m < RM; ++m) {
+    PHX_UNROLL
+    for (int r = 0; r < 4; ++r) c[m][r] = _mm256_setzero_ps();
+  }
+  int64_t k = 0;
+  for (; k + 8 <= kc; k += 8) {
+    __m256 wv[4];
+    PHX_UNROLL
+    for (int r = 0; r < 4; ++r) wv[r] = LoadW8<WT>(w[r], k);
+    PHX_UNROLL
+    for (int m = 0; m < RM; ++m) {
+      const __m256 xv = _mm256_loadu_ps(x + m * xp + k);
+      PHX_UNROLL
+      for (int r = 0; r < 4; ++r) c[m][r] = _mm256_fmadd_ps(xv, wv[r], c[m][r]);
+    }
+  }
+  PHX_UNROLL
+  for (int m = 0; m < RM; ++m) {
+    float v[4];
+    PHX_UNROLL
+    for (int r = 0; r < 4; ++r) {
+      v[r] = HSum8(c[m][r]);
+      for (int64_t j = k; j < kc; ++j) v[r] += x[m * xp + j] * LoadW1<WT>(w[r], j);
+    }
+    StoreRow(v, y + m * yp, ncols, bias, accumulate);
+  }
+}
+
+struct FloatTiles {
+  static constexpr int kRM = 2;
+  static void Run(int rm, const float* x, int64_t xp, const uint8_t* const* w, DType wt, int64_t kc,
+                  float* y, int64_t yp, int ncols, const float* bias, bool acc) {
+    switch (wt) {
+      case DType::kF16:
+        return rm == 2 ? FloatTile<2, DType::kF16>(x, xp, w, kc, y, yp, ncols, bias, acc)
+                       : FloatTile<1, DType::kF16>(x, xp, w, kc, y, yp, ncols, bias, acc);
+      case DType::kBF16:
+        return rm == 2 ? FloatTile<2, DType::kBF16>(x, xp, w, kc, y, yp, ncols, bias, acc)
+                       : FloatTile<1, DType::kBF16>(x, xp, w, kc, y, yp, ncols, bias, acc);
+      default:
+        return rm == 2 ? FloatTile<2, DType::kF32>(x, xp, w, kc, y, yp, ncols, bias, acc)
+                       : FloatTile<1, DType::kF32>(x, xp, w, kc, y, yp, ncols, bias, acc);
+    }
+  }
+};
+
+template <int RM>
+void Q8Tile(const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t np, float* y, int64_t yp,
+            int ncols, const float* bias, bool accumulate) {
+  __m256 c[RM][4];
+  PHX_UNROLL
+  for (int m = 0; m < RM; ++m) {
+    PHX_UNROLL
+    for (int r = 0; r < 4; ++r) c[m][r] = _mm256_setzero_ps();
+  }
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t p = 0; p < np; ++p) {
+    const uint8_t* wb = wg + p * kQ8WGroupPairBytes;
+    PHX_UNROLL
+    for (int h = 0; h < 2; ++h) {
+      __m256i wq[4];
+      PHX_UNROLL
+      for (int r = 0; r < 4; ++r) {
+        wq[r] =
+            _mm256_load_si256(reinterpret_cast<const __m256i*>(wb + r * kQ8WRowPairBytes + 32 * h));
+      }
+      PHX_UNROLL
+      for (int m = 0; m < RM; ++m) {
+        const uint8_t* ab = act + m * ap + p * kQ8ActPairBytes;
+        const __m256i xq = _mm256_load_si256(reinterpret_cast<const __m256i*>(ab + 32 * h));
+        const __m256 dx = _mm256_load_ps(reinterpret_cast<const float*>(ab + 64 + 32 * h));
+        const __m256i ax = _mm256_sign_epi8(xq, xq);
+        PHX_UNROLL
+        for (int r = 0; r < 4; ++r) {
+          const __m256i d16 = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(wq[r], xq));
+          const __m256i d32 = _mm256_madd_epi16(d16, ones);
+          const __m256 dw = _mm256_load_ps(
+              reinterpret_cast<const float*>(wb + r * kQ8WRowPairBytes + 64 + 32 * h));
+          c[m][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d32), _mm256_mul_ps(dw, dx), c[m][r]);
+        }
+      }
+    }
+  }
+  PHX_UNROLL
+  for (int m = 0; m < RM; ++m) {
+    float v[4];
+    PHX_UNROLL
+    for (int r = 0; r < 4; ++r) v[r] = HSum8(c[m][r]);
+    StoreRow(v, y + m * yp, ncols, bias, accumulate);
+  }
+}
+
+// Decode path: 1..2 activation rows against 4 weight rows read straight from Q8_0/Q4_0 blocks.
+template <int RM, DType WT>
+void Q8DirectTile(const uint8_t* act, int64_t ap, const uint8_t* const* w, int64_t K, float* y,
+                  int64_t yp, int ncols, const float* bias) {
+  constexpr int64_t bb = WT == DType::kQ8_0 ? 34 : 18;
+  __m256 c[RM][4];
+  PHX_UNROLL
+  for (int m = 0; m < RM; ++m) {
+    PHX_UNROLL
+    for (int r = 0; r < 4; ++r) c[m][r] = _mm256_setzero_ps();
+  }
+  const __m256i ones = _mm256_set1_epi16(1);
+  const __m128i k0f = _mm_set1_epi8(0x0F);
+  for (int64_t b = 0; b < K / 32; ++b) {
+    __m256i wq[4];
+    __m256 dw[4];
+    PHX_UNROLL
+    for (int r = 0; r < 4; ++r) {
+      const uint8_t* pa = w[r] + b * bb;
+      dw[r] = _mm256_set1_ps(_cvtsh_ss(*reinterpret_cast<const uint16_t*>(pa)));
+      if constexpr (WT == DType::kQ8_0) {
+        wq[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pa + 2));
+      } else {
+        const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(pa + 2));
+        const __m256i n =
+            _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), k0f), _mm_and_si128(q, k0f));
+        wq[r] = _mm256_sub_epi8(n, _mm256_set1_epi8(8));
+      }
+    }
+    PHX_UNROLL
+    for (int m = 0; m < RM; ++m) {
+      const uint8_t* ab = act + m * ap + (b / 2) * kQ8ActPairBytes + 32 * (b % 2);
+      const __m256i xq = _mm256_load_si256(reinterpret_cast<const __m256i*>(ab));
+      const __m256 dx = _mm256_load_ps(reinterpret_cast<const float*>(ab + 64));
+      const __m256i ax = _mm256_sign_epi8(xq, xq);
+      PHX_UNROLL
+      for (int r = 0; r < 4; ++r) {
+        const __m256i d16 = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(wq[r], xq));
+        const __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(d16, ones));
+        c[m][r] = _mm256_fmadd_ps(dot, _mm256_mul_ps(dw[r], dx), c[m][r]);
+      }
+    }
+  }
+  PHX_UNROLL
+  for (int m = 0; m < RM; ++m) {
+    float v[4];
+    PHX_UNROLL
+    for (int r = 0; r < 4; ++r) v[r] = HSum8(c[m][r]);
+    StoreRow(v, y + m * yp, ncols, bias, false);
+  }
+}
+
+struct Q8Tiles {
+  static constexpr int kRM = 2;
+  static constexpr bool kDirect = true;
+  static void RunDirect(int rm, const uint8_t* act, int64_t ap, const uint8_t* const* w, DType wt,
+                        int64_t K, float* y, int64_t yp, int ncols, const float* bias) {
+    if (wt == DType::kQ8_0) {
+      if (rm == 2) return Q8DirectTile<2, DType::kQ8_0>(act, ap, w, K, y, yp, ncols, bias);
+      return Q8DirectTile<1, DType::kQ8_0>(act, ap, w, K, y, yp, ncols, bias);
+    }
+    if (rm == 2) return Q8DirectTile<2, DType::kQ4_0>(act, ap, w, K, y, yp, ncols, bias);
+    Q8DirectTile<1, DType::kQ4_0>(act, ap, w, K, y, yp, ncols, bias);
+  }
+  static void Run(int rm, const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t np, float* y,
+                  int64_t yp, int ncols, const float* bias, bool acc) {
+    if (rm == 2) return Q8Tile<2>(act, ap, wg, np, y, yp, ncols, bias, acc);
+    Q8Tile<1>(act, ap, wg, np, y, yp, ncols, bias, acc);
+  }
+};
+
+template <int RM>
+void KTile(const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t ns, float* y, int64_t yp,
+           int ncols, const float* bias, bool accumulate) {
+  __m256 c[RM][4];
+  PHX_UNROLL
+  for (int m = 0; m < RM; ++m) {
+    PHX_UNROLL
+    for (int r = 0; r < 4; ++r) c[m][r] = _mm256_setzero_ps();
+  }
+  for (int64_t s = 0; s < ns; ++s) {
+    PHX_UNROLL
+    for (int m = 0; m < RM; ++m) {
+      const uint8_t* ab = act + m * ap + s * kKActBytes;
+      const __m256 dx = _mm256_broadcast_ss(reinterpret_cast<const float*>(ab + kKActDOffset));
+      const __m256 bs0 = _mm256_load_ps(reinterpret_cast<const float*>(ab + kKActBsumOffset));
+      const __m256 bs1 = _mm256_load_ps(reinterpret_cast<const float*>(ab + kKActBsumOffset + 32));
+      PHX_UNROLL
+      for (int r = 0; r < 4; ++r) {
+        const uint8_t* wr = wg + (s * kGroupRows + r) * kKWRowBytes;
+        __m256i acc = _mm256_setzero_si256();
+        PHX_UNROLL
+        for (int l = 0; l < 8; ++l) {
+          const __m256i t = _mm256_maddubs_epi16(
+              _mm256_load_si256(reinterpret_cast<const __m256i*>(wr + 32 * l)),
+              _mm256_load_si256(reinterpret_cast<const __m256i*>(ab + 32 * l)));
+          acc = _mm256_add_epi32(
+              acc, _mm256_madd_epi16(t, _mm256_load_si256(reinterpret_cast<const __m256i*>(
+                                            wr + kKWScOffset + 32 * l))));
+        }
+        const __m256 d =
+            _mm256_mul_ps(_mm256_broadcast_ss(reinterpret_cast<const float*>(wr + kKWDOffset)), dx);
+        __m256 v = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), d, c[m][r]);
+        v = _mm256_fmadd_ps(_mm256_load_ps(reinterpret_cast<const float*>(wr + kKWMinsOffset)), bs0,
+                            v);
+        c[m][r] = _mm256_fmadd_ps(
+            _mm256_load_ps(reinterpret_cast<const float*>(wr + kKWMinsOffset + 32)), bs1, v);
+      }
+    }
+  }
+  PHX_UNROLL
+  for (int m = 0; m < RM; ++m) {
+    float v[4];
+    PHX_UNROLL
+    for (int r = 0; r < 4; ++r) v[r] = HSum8(c[m][r]);
+    StoreRow(v, y + m * yp, ncols, bias, accumulate);
+  }
+}
+
+struct KTiles {
+  static constexpr int kRM = 2;
+  static constexpr bool kDirect = false;
+  static void RunDirect(int, const uint8_t*, int64_t, const uint8_t* const*, DType, int64_t, float*,
+                        int64_t, int, const float*) {}
+  static void Run(int rm, const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t ns, float* y,
+                  int64_t yp, int ncols, const float* bias, bool acc) {
+    if (rm == 2) return KTile<2>(act, ap, wg, ns, y, yp, ncols, bias, acc);
+    KTile<1>(act, ap, wg, ns, y, yp, ncols, bias, acc);
+  }
+};
+
+void GemmFloat(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s) {
+  GemmFloatDriver<FloatTiles>(a, n0, n1, m0, m1, s);
+}
+void GemmQ8(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s) {
+  GemmQ8Driver<Q8Tiles, 0>(a, n0, n1, m0, m1, s);
+}
+void GemmK(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s) {
+  GemmKDriver<KTiles>(a, n0, n1, m0, m1, s);
+}
+
+}  // namespace
+}  // namespace phx::ops::cpu::avx2
+
+namespace phx::ops::cpu {
+
+KernelTable Avx2Kernels() {
+  KernelTable t;
+  t.isa = IsaLevel::kAvx2;
+  t.gemm_float = avx2::GemmFloat;
+  t.gemm_q8 = avx2::GemmQ8;
+  t.gemm_k = avx2::GemmK;
+  t.quantize_q8 = avx2::QuantizeActQ8Impl;
+  t.quantize_k = avx2::QuantizeActKImpl;
+  t.vec = avx2::GetVecKernels();
+  return t;
+}
+
+}  // namespace phx::ops::cpu

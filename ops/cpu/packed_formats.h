@@ -1,0 +1,44 @@
+// Byte layouts of the packed activations and decoded weight panels the matmul kernels consume.
+// The same layouts serve every ISA level; only the weight-value offset differs (AVX-512 VNNI
+// multiplies unsigned weights by signed activations, so it stores Q8 weights + 128).
+#pragma once
+
+#include <cstdint>
+
+namespace phx::ops::cpu {
+
+// Rows of a decoded weight panel are interleaved in groups of kGroupRows per block.
+inline constexpr int kGroupRows = 4;
+
+// ---- q8 family: pairs of 32-element blocks ------------------------------------------------
+// Activation pair (64 values): q[64] int8 | dx[16] f32 = {d_A x8, d_B x8} |
+// corr[16] int32 = {-128 * sum(q_A), 0 x7, -128 * sum(q_B), 0 x7}. An odd last block is paired
+// with a zero block.
+inline constexpr int64_t kQ8ActPairBytes = 192;
+// Weight pair, per row: q[64] (value + offset) | dw[16] f32 = {d_A x8, d_B x8}.
+inline constexpr int64_t kQ8WRowPairBytes = 128;
+inline constexpr int64_t kQ8WGroupPairBytes = kQ8WRowPairBytes * kGroupRows;
+
+// ---- k family: 256-element super-blocks ---------------------------------------------------
+// q bytes are stored in "lane order": 32-value sub-blocks in the order 0, 2, 1, 3, 4, 6, 5, 7,
+// which is how Q4_K's nibbles fall out of a 64-byte load (low nibbles: sub-blocks 2c, 2c+2;
+// high: 2c+1, 2c+3), so AVX-512 can use raw Q4_K bytes directly. Group sums and mins stay in
+// natural order (group g = values 16g .. 16g+15).
+inline constexpr int kKLaneSubBlock[8] = {0, 2, 1, 3, 4, 6, 5, 7};
+// The natural index of the value at lane-order byte position p (0..255).
+inline constexpr int KLaneToNatural(int p) { return 32 * kKLaneSubBlock[p / 32] + p % 32; }
+// Activation super-block: q[256] int8 | bsum[16] f32 (d * sum of each 16 q) | d f32 | pad.
+inline constexpr int64_t kKActBytes = 384;
+inline constexpr int64_t kKActBsumOffset = 256;
+inline constexpr int64_t kKActDOffset = 320;
+// Weight super-block, per row: q[256] uint8 (0..63, lane order) | sc[128] int16 (the integer
+// scale of q bytes 2i, 2i+1) | mins[16] f32 (per natural group: -dmin * m for Q4_K,
+// -32 * d * scale for Q6_K) | d f32 | pad. Then, with the activation super-block above,
+//   dot(w, x) = d * dx * sum_i sc[i/2] q[i] xq[i] + sum_g mins[g] * bsum[g].
+inline constexpr int64_t kKWRowBytes = 640;
+inline constexpr int64_t kKWScOffset = 256;
+inline constexpr int64_t kKWMinsOffset = 512;
+inline constexpr int64_t kKWDOffset = 576;
+inline constexpr int64_t kKWGroupBytes = kKWRowBytes * kGroupRows;
+
+}  // namespace phx::ops::cpu

@@ -1,0 +1,140 @@
+// Activation quantizers (layouts in packed_formats.h, semantics in quantize_act.h) written with
+// generic vectors; included by each matmul_<isa>.cc after gemm_impl.h so they compile to that
+// level's instructions. Rounding is round-half-even via the 1.5 * 2^23 trick (llama.cpp's
+// nearest_int and _mm256_round_ps agree), so every level produces identical bytes.
+#ifndef PHX_ISA_NS
+#error "define PHX_ISA_NS before including quantize_act_impl.h"
+#endif
+
+#include <cstdint>
+#include <cstring>
+
+#include "ops/cpu/packed_formats.h"
+
+namespace phx::ops::cpu::PHX_ISA_NS {
+
+typedef float V32F __attribute__((vector_size(128)));
+typedef int32_t V32I __attribute__((vector_size(128)));
+
+inline V32F LoadV32(const float* p) {
+  V32F v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+inline V32F AbsV32(V32F v) {
+  V32I b;
+  std::memcpy(&b, &v, sizeof(b));
+  b &= 0x7FFFFFFF;
+  std::memcpy(&v, &b, sizeof(v));
+  return v;
+}
+typedef float V16F __attribute__((vector_size(64)));
+typedef float V8F __attribute__((vector_size(32)));
+inline float HMax32(V32F v) {
+  V16F a, b;
+  std::memcpy(&a, &v, 64);
+  std::memcpy(&b, reinterpret_cast<const char*>(&v) + 64, 64);
+  a = a > b ? a : b;
+  V8F c, d;
+  std::memcpy(&c, &a, 32);
+  std::memcpy(&d, reinterpret_cast<const char*>(&a) + 32, 32);
+  c = c > d ? c : d;
+  float m = c[0];
+  for (int i = 1; i < 8; ++i) m = c[i] > m ? c[i] : m;
+  return m;
+}
+// Round half to even for |v| < 2^22. Callers must not let x * scale contract into this sum
+// (an FMA would round once instead of twice and differ from llama.cpp in rare ties).
+inline V32I RoundV32(V32F v) {
+  const V32F r = (v + 12582912.0f) - 12582912.0f;
+  return __builtin_convertvector(r, V32I);
+}
+inline float RoundTripF16(float d) {
+#if defined(__F16C__)
+  return _cvtsh_ss(_cvtss_sh(d, 0));
+#else
+  return F16ToF32(F32ToF16(d));
+#endif
+}
+
+void QuantizeActQ8Impl(const float* __restrict x, int64_t K, uint8_t* __restrict out) {
+  const int64_t nb = K / 32;
+  for (int64_t p = 0; p < (nb + 1) / 2; ++p) {
+    uint8_t* o = out + p * kQ8ActPairBytes;
+    float dx[16];
+    int32_t corr[16] = {};
+    for (int h = 0; h < 2; ++h) {
+      const int64_t b = 2 * p + h;
+      if (b >= nb) {
+        std::memset(o + 32 * h, 0, 32);
+        for (int i = 0; i < 8; ++i) dx[8 * h + i] = 0.f;
+        continue;
+      }
+      const V32F v = LoadV32(x + 32 * b);
+      const float amax = HMax32(AbsV32(v));
+      const float id = amax != 0.f ? 127.f / amax : 0.f;
+      const V32I q = RoundV32(v * id);
+      int8_t qs[32];
+      int32_t sum = 0;
+      for (int j = 0; j < 32; ++j) {
+        qs[j] = static_cast<int8_t>(q[j]);
+        sum += q[j];
+      }
+      std::memcpy(o + 32 * h, qs, 32);
+      const float d = RoundTripF16(amax / 127.f);
+      for (int i = 0; i < 8; ++i) dx[8 * h + i] = d;
+      corr[8 * h] = -128 * sum;
+    }
+    std::memcpy(o + 64, dx, sizeof(dx));
+    std::memcpy(o + 128, corr, sizeof(corr));
+  }
+}
+
+void QuantizeActKImpl(const float* __restrict x, int64_t K, uint8_t* __restrict out) {
+  for (int64_t b = 0; b < K / 256; ++b) {
+    const float* xb = x + b * 256;
+    uint8_t* o = out + b * kKActBytes;
+    // The value of largest magnitude (the first one on ties, like llama.cpp).
+    V32F am = AbsV32(LoadV32(xb));
+    for (int c = 1; c < 8; ++c) {
+      const V32F a = AbsV32(LoadV32(xb + 32 * c));
+      am = a > am ? a : am;
+    }
+    const float amax = HMax32(am);
+    float max = 0.f;
+    for (int j = 0; j < 256; ++j) {
+      if (xb[j] == amax || xb[j] == -amax) {
+        max = xb[j];
+        break;
+      }
+    }
+    float d = 0.f;
+    float bsum[16] = {};
+    if (amax == 0.f) {
+      std::memset(o, 0, 256);
+    } else {
+      const float iscale = -127.f / max;
+      d = 1.f / iscale;
+      for (int c = 0; c < 8; ++c) {
+        V32I q = RoundV32(LoadV32(xb + 32 * c) * iscale);
+        q = q > 127 ? 127 : q;
+        int8_t qs[32];
+        int32_t s0 = 0, s1 = 0;
+        for (int j = 0; j < 16; ++j) {
+          qs[j] = static_cast<int8_t>(q[j]);
+          s0 += q[j];
+          qs[16 + j] = static_cast<int8_t>(q[16 + j]);
+          s1 += q[16 + j];
+        }
+        std::memcpy(o + 32 * kKLaneSubBlock[c], qs, 32);  // the order is its own inverse
+        bsum[2 * c] = d * static_cast<float>(s0);
+        bsum[2 * c + 1] = d * static_cast<float>(s1);
+      }
+    }
+    std::memcpy(o + kKActBsumOffset, bsum, sizeof(bsum));
+    std::memcpy(o + kKActDOffset, &d, sizeof(d));
+    std::memset(o + kKActDOffset + 4, 0, kKActBytes - kKActDOffset - 4);
+  }
+}
+
+}  // namespace phx::ops::cpu::PHX_ISA_NS

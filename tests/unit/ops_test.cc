@@ -1,0 +1,249 @@
+// Matmul on every weight type, ISA level and thread count against the float64 reference.
+//
+// Tolerances (per output element y[m, n], S = sum_k |x_k w_k| + |bias_n|, u = 2^-24):
+//  * F32/F16/BF16 weights: the reference uses the exact (dequantized) weights and the f32
+//    activations, so the only error is f32 accumulation. The deepest chain of any level is the
+//    portable one (4 partial sums of K/4 terms, then a K chunk of 512 re-added into y), so
+//    |err| <= (K/4 + 16) * u * S rigorously; that is < 1e-4 * S for every K here.
+//  * Q8_0/Q4_0/Q4_K/Q6_K weights: activations are quantized first (Q8_0 per 32 for Q8_0/Q4_0,
+//    Q8_K per 256 for the K-quants, exactly as llama.cpp). (1) Against the reference over the
+//    dequantized weights and the *quantized* activations (ref::QuantizeDequantize*), integer
+//    block dots are exact and only the per-block float scaling and accumulation remain:
+//    |err| <= (K/16 + 16) * 4u * S_q. (2) Against the exact-activation reference the error adds
+//    sum_k |w_k| |x_k - xq_k| (computed exactly), the activation quantization bound.
+#include <cstring>
+
+#include "ops/cpu/kernels.h"
+#include "ops/cpu/quantize_act.h"
+#include "ops_test_util.h"
+
+namespace phx::ops::testing {
+namespace {
+
+constexpr double kU = 1.0 / (1 << 24);
+
+struct Case {
+  int64_t M, N, K;
+  bool bias = false;
+  bool strided = false;  // x and y are column slices of wider buffers
+};
+
+// Random weight rows of `t`: floats through QuantizeRow, K-quants as random blocks (covering
+// every 6-bit scale/min pattern) with small positive super-scales.
+std::vector<uint8_t> RandomWeights(std::mt19937_64& rng, DType t, int64_t N, int64_t K) {
+  const int64_t rb = static_cast<int64_t>(*RowBytes(t, K));
+  std::vector<uint8_t> w(static_cast<size_t>(N * rb));
+  if (t == DType::kQ4_K || t == DType::kQ6_K) {
+    for (auto& b : w) b = static_cast<uint8_t>(rng());
+    std::uniform_real_distribution<float> d(0.001f, 0.02f);
+    const int64_t bb = t == DType::kQ4_K ? sizeof(BlockQ4_K) : sizeof(BlockQ6_K);
+    for (int64_t i = 0; i < N * rb / bb; ++i) {
+      uint8_t* blk = w.data() + i * bb;
+      const uint16_t d0 = F32ToF16(d(rng)), d1 = F32ToF16(d(rng));
+      if (t == DType::kQ4_K) {
+        std::memcpy(blk, &d0, 2);
+        std::memcpy(blk + 2, &d1, 2);
+      } else {
+        std::memcpy(blk + 208, &d0, 2);
+      }
+    }
+    return w;
+  }
+  for (int64_t n = 0; n < N && K > 0; ++n) {
+    const std::vector<float> row = RandomFloats(rng, static_cast<size_t>(K));
+    EXPECT_TRUE(QuantizeRow(t, row.data(), w.data() + n * rb, K));
+  }
+  return w;
+}
+
+void RunCase(DType t, const Case& c, std::mt19937_64& rng) {
+  SCOPED_TRACE(StrCat(DTypeName(t), " M=", c.M, " N=", c.N, " K=", c.K, c.bias ? " bias" : "",
+                      c.strided ? " strided" : ""));
+  const std::vector<uint8_t> wbytes = RandomWeights(rng, t, c.N, c.K);
+  const Tensor wt = Tensor::View(wbytes.data(), t, {c.N, c.K});
+  const std::vector<double> wd = ref::ToDouble(wt);
+  const std::vector<float> x = RandomFloats(rng, static_cast<size_t>(c.M * c.K), -2.f, 2.f);
+  const std::vector<float> bias = RandomFloats(rng, static_cast<size_t>(c.N));
+  const std::vector<double> bd = c.bias ? ToDoubles(bias) : std::vector<double>{};
+
+  // Activations as the kernels see them.
+  const bool q8 = t == DType::kQ8_0 || t == DType::kQ4_0;
+  const bool kq = t == DType::kQ4_K || t == DType::kQ6_K;
+  std::vector<double> xq = ToDoubles(x);
+  if (q8 || kq) {
+    for (int64_t m = 0; m < c.M; ++m) {
+      std::span<const float> row(x.data() + m * c.K, static_cast<size_t>(c.K));
+      const std::vector<double> r =
+          q8 ? ref::QuantizeDequantizeQ8_0(row) : ref::QuantizeDequantizeQ8_K(row);
+      std::copy(r.begin(), r.end(), xq.begin() + m * c.K);
+    }
+  }
+  const std::vector<double> want_q = ref::Matmul(xq, wd, bd, c.M, c.N, c.K);
+  const std::vector<double> want = ref::Matmul(ToDoubles(x), wd, bd, c.M, c.N, c.K);
+  std::vector<double> s_q(want.size()), qerr(want.size());
+  for (int64_t m = 0; m < c.M; ++m) {
+    for (int64_t n = 0; n < c.N; ++n) {
+      double s = c.bias ? std::fabs(bias[n]) : 0.0, e = 0;
+      for (int64_t k = 0; k < c.K; ++k) {
+        s += std::fabs(xq[m * c.K + k] * wd[n * c.K + k]);
+        e += std::fabs(wd[n * c.K + k]) * std::fabs(x[m * c.K + k] - xq[m * c.K + k]);
+      }
+      s_q[m * c.N + n] = s;
+      qerr[m * c.N + n] = e;
+    }
+  }
+  const double depth = (q8 || kq) ? 4.0 * (c.K / 16.0 + 16) : c.K / 4.0 + 16;
+
+  ForEachBackend([&](cpu::CpuBackend& b) {
+    const int64_t pad = c.strided ? 3 : 0;
+    Buffer xb = FromFloats(b, std::vector<float>(c.M * (c.K + pad), 0.f), {c.M, c.K + pad});
+    Tensor xt = c.strided ? xb.tensor().Cols(pad, c.K) : xb.tensor();
+    for (int64_t m = 0; m < c.M && c.K > 0; ++m) {
+      std::memcpy(xt.row_as<float>(m), x.data() + m * c.K, c.K * 4);
+    }
+    Buffer yb = Poisoned(b, DType::kF32, {c.M, c.N + 2 * pad});
+    const Tensor yt = c.strided ? yb.tensor().Cols(pad, c.N) : yb.tensor();
+    Buffer bb = FromFloats(b, bias, {c.N});
+    auto w = b.AdoptWeight(wt);
+    ASSERT_TRUE(w.ok()) << w.status();
+    ASSERT_EQ(w->data(), wbytes.data()) << "AdoptWeight must not copy";
+    const absl::Status st = b.Matmul(xt, w->tensor(), c.bias ? &bb.tensor() : nullptr, yt);
+    ASSERT_TRUE(st.ok()) << st;
+    const std::vector<double> got = ref::ToDouble(yt);
+    ExpectNear(
+        got, want_q, [&](size_t i) { return depth * kU * s_q[i]; }, "vs quantized-x ref");
+    ExpectNear(
+        got, want, [&](size_t i) { return depth * kU * s_q[i] + qerr[i] * (1 + 1e-6); },
+        "vs exact ref");
+    if (c.strided) {  // columns outside the view stay untouched (NaN)
+      const std::vector<double> all = ref::ToDouble(yb.tensor());
+      for (int64_t m = 0; m < c.M; ++m) {
+        for (int64_t j = 0; j < pad; ++j) {
+          EXPECT_TRUE(std::isnan(all[m * (c.N + 2 * pad) + j]));
+          EXPECT_TRUE(std::isnan(all[m * (c.N + 2 * pad) + pad + c.N + j]));
+        }
+      }
+    }
+  });
+}
+
+// Shapes: M = 1, 2, 7, 64, 129 (GEMV and GEMM, tile remainders); N around the 4-row groups
+// and 64-row panels; K odd / not a multiple of the vector width (float types), an odd number of
+// 32-blocks (q8) and more super-blocks than one K chunk (K-quants: chunk = 4 super-blocks).
+const Case kFloatCases[] = {
+    {2, 3, 0, true},
+    {1, 1, 1},
+    {1, 5, 7},
+    {2, 67, 33, true},
+    {7, 64, 100},
+    {1, 130, 768},
+    {64, 70, 17, true},
+    {129, 9, 64, false, true},
+    {7, 131, 1100, true, true},
+    {3, 4, 513},
+};
+const Case kQ8Cases[] = {
+    {1, 1, 32},           {1, 7, 96, true},          {2, 67, 64},
+    {7, 64, 768},         {64, 70, 160, true, true}, {129, 13, 96},
+    {1, 130, 1056, true}, {9, 5, 2080, false, true},
+};
+const Case kKCases[] = {
+    {1, 1, 256},
+    {1, 7, 512, true},
+    {2, 67, 256},
+    {7, 64, 768, false, true},
+    {64, 70, 256, true},
+    {129, 13, 1280},
+    {1, 130, 1280, true, true},
+};
+
+TEST(OpsMatmulTest, FloatWeights) {
+  auto rng = MakeRng();
+  for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
+    for (const Case& c : kFloatCases) RunCase(t, c, rng);
+  }
+}
+
+TEST(OpsMatmulTest, Q8Family) {
+  auto rng = MakeRng();
+  for (DType t : {DType::kQ8_0, DType::kQ4_0}) {
+    for (const Case& c : kQ8Cases) RunCase(t, c, rng);
+  }
+}
+
+TEST(OpsMatmulTest, KQuants) {
+  auto rng = MakeRng();
+  for (DType t : {DType::kQ4_K, DType::kQ6_K}) {
+    for (const Case& c : kKCases) RunCase(t, c, rng);
+  }
+}
+
+// All-zero and sign-extreme activation blocks (amax == 0 gives d == 0; -127/127 saturation).
+TEST(OpsMatmulTest, DegenerateActivations) {
+  auto rng = MakeRng();
+  for (DType t : {DType::kQ8_0, DType::kQ4_K, DType::kF16}) {
+    const int64_t K = 512, N = 8;
+    const std::vector<uint8_t> wbytes = RandomWeights(rng, t, N, K);
+    // Row 0 all zero; row 1 at +-127/16, which Q8_0 and Q8_K both represent exactly.
+    std::vector<float> x(2 * K, 0.f);
+    for (int64_t k = 0; k < K; ++k) x[K + k] = (k % 3 == 0) ? -7.9375f : 7.9375f;
+    const std::vector<double> want = ref::Matmul(
+        ToDoubles(x), ref::ToDouble(Tensor::View(wbytes.data(), t, {N, K})), {}, 2, N, K);
+    ForEachBackend([&](cpu::CpuBackend& b) {
+      Buffer xb = FromFloats(b, x, {2, K});
+      Buffer yb = Poisoned(b, DType::kF32, {2, N});
+      ASSERT_TRUE(
+          b.Matmul(xb.tensor(), Tensor::View(wbytes.data(), t, {N, K}), nullptr, yb.tensor()).ok());
+      // Exact activations: f32 accumulation only (|w| <= 1 for these weights' scales).
+      double wmax = 0;
+      for (double v : ref::ToDouble(Tensor::View(wbytes.data(), t, {N, K}))) {
+        wmax = std::max(wmax, std::fabs(v));
+      }
+      const double tol = (K / 4.0 + 16) * 4 * kU * K * 7.9375 * wmax;
+      ExpectNear(
+          ref::ToDouble(yb.tensor()), want, [&](size_t) { return tol; }, StrCat(DTypeName(t)));
+    });
+  }
+}
+
+// Every level quantizes activations to the same bytes as the plain C++ quantizers (which
+// follow llama.cpp), including round-half-even ties and all-zero blocks.
+TEST(OpsMatmulTest, ActivationQuantizationIsBitExact) {
+  auto rng = MakeRng();
+  const int64_t K = 1280;  // 40 blocks of 32 (even pairs), 5 super-blocks
+  for (int rep = 0; rep < 20; ++rep) {
+    std::vector<float> x = RandomFloats(rng, K, -3.f, 3.f);
+    if (rep % 2 == 0) {  // amax 127 (scale exactly 1) and many exact .5 ties
+      for (int64_t k = 0; k < K; ++k) x[k] = std::floor(x[k] * 40.f) + 0.5f;
+      for (int64_t b = 0; b < K; b += 32) x[b] = 127.f;
+      for (int64_t b = 0; b < K; b += 256) x[b] = -127.f;
+    }
+    if (rep == 3) std::fill(x.begin() + 64, x.begin() + 96, 0.f);  // a zero block
+    if (rep == 5) std::fill(x.begin(), x.begin() + 256, 0.f);      // a zero super-block
+    std::vector<uint8_t> want_q8(cpu::Q8ActRowBytes(K)), want_k(cpu::KActRowBytes(K));
+    cpu::QuantizeActQ8(x.data(), K, want_q8.data());
+    cpu::QuantizeActK(x.data(), K, want_k.data());
+    for (int l = 0; l <= static_cast<int>(cpu::BestIsa()); ++l) {
+      const cpu::KernelTable kt = cpu::KernelsFor(static_cast<cpu::IsaLevel>(l));
+      std::vector<uint8_t> q8(want_q8.size(), 0xAA), k(want_k.size(), 0xAA);
+      kt.quantize_q8(x.data(), K, q8.data());
+      kt.quantize_k(x.data(), K, k.data());
+      EXPECT_EQ(q8, want_q8) << cpu::IsaName(kt.isa) << " rep " << rep;
+      EXPECT_EQ(k, want_k) << cpu::IsaName(kt.isa) << " rep " << rep;
+    }
+    // And the reference's dequantized view agrees with the packed bytes.
+    const std::vector<double> deq = ref::QuantizeDequantizeQ8_0(x);
+    for (int64_t b = 0; b < K / 32; ++b) {
+      const uint8_t* pair = want_q8.data() + (b / 2) * 192;
+      float d;
+      std::memcpy(&d, pair + 64 + 32 * (b % 2), 4);
+      for (int j = 0; j < 32; ++j) {
+        ASSERT_EQ(deq[b * 32 + j],
+                  static_cast<int8_t>(pair[32 * (b % 2) + j]) * static_cast<double>(d));
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace phx::ops::testing
