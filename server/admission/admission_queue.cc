@@ -187,6 +187,16 @@ void AdmissionQueue::Reconfigure(int max_inflight, int max_queue) {
   RunAll(pending);
 }
 
+void AdmissionQueue::RejectAll(const absl::Status& why) {
+  std::vector<Pending> pending;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (Waiter& w : queue_) pending.push_back({nullptr, std::move(w.reject), why});
+    queue_.clear();
+  }
+  RunAll(pending);
+}
+
 int AdmissionQueue::inflight() const {
   std::lock_guard<std::mutex> lock(mu_);
   return inflight_;

@@ -39,6 +39,8 @@ class AdmissionQueue {
   // Rejects queued requests whose deadline has passed (called periodically).
   void Poll();
   void Reconfigure(int max_inflight, int max_queue);
+  // Rejects every queued request with `why` (shutdown after a drain timeout).
+  void RejectAll(const absl::Status& why);
 
   int inflight() const;
   int queued() const;

@@ -10,6 +10,7 @@
 #include "base/strings.h"
 #include "server/app/tls.h"
 #include "server/auth/api_keys.h"
+#include "server/http/chat_template.h"
 #include "yaml-cpp/yaml.h"
 
 namespace phx::server {
@@ -52,6 +53,7 @@ absl::Status ServeConfig::Validate() const {
     return Bad("http-port", "must differ from the gRPC and API ports");
   }
   if (api_port != 0 && api_port == grpc_port) return Bad("api-port", "must differ from --grpc-port");
+  if (api_threads < 1 || api_threads > 65536) return Bad("api-threads", "must be in [1, 65536]");
   if (tls_cert.empty() != tls_key.empty()) return Bad("tls-cert", "and --tls-key go together");
   if (!tls_client_ca.empty() && tls_cert.empty()) {
     return Bad("tls-client-ca", "needs --tls-cert and --tls-key");
@@ -98,6 +100,10 @@ absl::Status ServeConfig::Check() const {
   if (!api_keys.empty()) {
     auto k = ApiKeyStore::Load(api_keys);
     if (!k.ok()) return k.status();
+  }
+  if (!chat_template.empty()) {
+    auto t = ResolveChatTemplate(chat_template, std::nullopt);
+    if (!t.ok()) return t.status();
   }
   if (!audit_log.empty() && audit_log != "-") {
     const auto dir = std::filesystem::path(audit_log).parent_path();

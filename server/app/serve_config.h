@@ -17,6 +17,7 @@ struct ServeConfig {
   int grpc_port = 50051;
   int http_port = 8080;
   int api_port = 8000;
+  int api_threads = 1024;  // most API connections served at once (one thread each)
   int lb_agent_port = 0;
   std::string tls_cert, tls_key, tls_client_ca;
   std::string api_keys;

@@ -105,6 +105,16 @@ absl::Status ServerApp::Start() {
   if (!g.ok()) return g.status();
   grpc_ = std::move(*g);
   health_->Start(grpc_.server->GetHealthCheckService());
+  if (cfg_.api_port != 0 || cfg_.ephemeral_ports) {
+    ApiServerOptions ao;
+    ao.host = cfg_.host;
+    ao.port = cfg_.api_port;
+    ao.threads = cfg_.api_threads;
+    ao.tls = tls;
+    ao.chat_template = cfg_.chat_template;
+    api_ = std::make_unique<ApiServer>(*gate_, health_.get(), std::move(ao));
+    PHX_RETURN_IF_ERROR(api_->Start());
+  }
   if (cfg_.lb_agent_port != 0 || cfg_.ephemeral_ports) {
     lb_ = std::make_unique<LbAgent>([this] {
       const engine::EngineStats s = runtime_.engine->stats();
@@ -121,8 +131,9 @@ absl::Status ServerApp::Start() {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   });
-  spdlog::info("serving {} | gRPC {}:{}{} | probes+metrics :{}{}", model_name, cfg_.host,
+  spdlog::info("serving {} | gRPC {}:{}{} | probes+metrics :{}{}{}", model_name, cfg_.host,
                grpc_.port, tls ? (tls->mutual() ? " (mTLS)" : " (TLS)") : "", http_port(),
+               api_ ? StrCat(" | OpenAI API :", api_->port()) : std::string(),
                lb_ ? StrCat(" | lb agent :", lb_->port()) : std::string());
   return absl::OkStatus();
 }
@@ -180,8 +191,11 @@ void ServerApp::Drain() {
     }
     if (gate_->active() > 0) {
       spdlog::warn("drain timeout: {} requests still in flight are ended", gate_->active());
+      admission_->RejectAll(absl::UnavailableError("server shut down before the request ran"));
     }
   }
+  // Requests have finished (or the drain timed out): close the API listener and its streams.
+  if (api_) api_->Stop();
   stopping_ = true;
   if (poller_.joinable()) poller_.join();
   if (grpc_.server) grpc_.server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));

@@ -20,6 +20,7 @@
 #include "server/grpc/grpc_server.h"
 #include "server/health/health.h"
 #include "server/health/lb_agent.h"
+#include "server/http/api_server.h"
 #include "server/http/probe_server.h"
 #include "server/metrics/metrics.h"
 
@@ -42,6 +43,7 @@ class ServerApp {
   // Bound ports (useful when configured as 0).
   int grpc_port() const { return grpc_.port; }
   int http_port() const { return probes_ ? probes_->port() : 0; }
+  int api_port() const { return api_ ? api_->port() : 0; }
   int lb_agent_port() const { return lb_ ? lb_->port() : 0; }
   Gate& gate() { return *gate_; }
   engine::Engine& engine() { return *runtime_.engine; }
@@ -65,6 +67,7 @@ class ServerApp {
   std::unique_ptr<grpcapi::GenerationService> service_;
   GrpcServer grpc_;
   std::unique_ptr<ProbeServer> probes_;
+  std::unique_ptr<ApiServer> api_;
   std::unique_ptr<LbAgent> lb_;
   std::thread poller_;  // admission deadline expiry
   std::atomic<bool> stopping_{false};

@@ -6,6 +6,7 @@
 
 #include "runtime/model/synth.h"
 #include "runtime/sampler/params.h"
+#include "server/cli/plan.h"
 #include "server/cli/setup.h"
 
 namespace phx::cli {
@@ -55,6 +56,13 @@ namespace phx::cli {
 
 // `phalanx serve`: runs until SIGTERM/SIGINT (drain); --check-config validates and exits.
 int Serve(const server::ServeConfig& cfg);
+
+struct PlanOptions {
+  PlanInput input;
+  std::string bench;  // phalanx-bench --json output
+};
+// `phalanx plan`: prints the replica count and the reasoning.
+int Plan(const PlanOptions& o);
 
 struct ClientOptions {
   std::string mode;  // generate | stream | tokenize | info

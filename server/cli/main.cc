@@ -156,6 +156,8 @@ void AddServeCommands(CLI::App& app, int& rc, std::vector<std::string> args) {
   serve->add_option("--grpc-port", c.grpc_port, "gRPC API port")->capture_default_str();
   serve->add_option("--http-port", c.http_port, "Probes and /metrics port")->capture_default_str();
   serve->add_option("--api-port", c.api_port, "OpenAI HTTP API port (0: off)")->capture_default_str();
+  serve->add_option("--api-threads", c.api_threads, "Most API connections served at once")
+      ->capture_default_str();
   serve->add_option("--lb-agent-port", c.lb_agent_port, "HAProxy agent-check port (0: off)")
       ->capture_default_str();
   serve->add_option("--tls-cert", c.tls_cert, "PEM certificate (TLS on gRPC and API ports)");
@@ -249,6 +251,27 @@ void AddServeCommands(CLI::App& app, int& rc, std::vector<std::string> args) {
 }
 #endif
 
+void AddPlanCommand(CLI::App& app, int& rc) {
+  auto* plan = app.add_subcommand("plan", "Replicas needed for a target load (N+1), from bench results");
+  static phx::cli::PlanOptions po;
+  static double ttft_ms = 0, itl_ms = 0;
+  plan->add_option("--target-rps", po.input.target_rps, "Requests per second to serve")->required();
+  plan->add_option("--bench", po.bench, "phalanx-bench --json results (a sweep of load levels)")
+      ->required();
+  plan->add_option("--prompt-tokens", po.input.prompt_tokens, "Typical prompt length (0: bench's)");
+  plan->add_option("--gen-tokens", po.input.gen_tokens, "Typical output length (0: bench's)");
+  plan->add_option("--slo-ttft", ttft_ms, "p99 time to first token objective, ms (0: none)");
+  plan->add_option("--slo-itl", itl_ms, "p99 inter-token latency objective, ms (0: none)");
+  plan->add_option("--utilization", po.input.utilization, "Planned fraction of capacity")
+      ->capture_default_str();
+  plan->add_option("--spare", po.input.spare, "Spare replicas (N+spare)")->capture_default_str();
+  plan->callback([&rc] {
+    po.input.slo_ttft_s = ttft_ms / 1e3;
+    po.input.slo_itl_s = itl_ms / 1e3;
+    rc = phx::cli::Plan(po);
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -258,6 +281,7 @@ int main(int argc, char** argv) {
   int rc = 0;
   AddModelCommands(app, rc);
   AddGenerateCommands(app, rc);
+  AddPlanCommand(app, rc);
 #ifdef PHX_HAVE_SERVER
   AddServeCommands(app, rc, std::vector<std::string>(argv, argv + argc));
 #endif

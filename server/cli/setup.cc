@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <thread>
 
+#include <unistd.h>
+
 #include "base/status.h"
 #include "base/strings.h"
 #include "ops/cpu/cpu_backend.h"
@@ -29,16 +31,18 @@ absl::StatusOr<Runtime> BuildRuntime(const RuntimeOptions& o) {
   Runtime rt;
   PHX_ASSIGN_OR_RETURN(rt.backend, MakeBackend(o));
   const auto t0 = std::chrono::steady_clock::now();
+  // A progress line on a terminal; logs (not a terminal) get only the summary below.
+  const bool tty = !o.quiet && isatty(STDERR_FILENO);
   int last_pct = -1;
   auto progress = [&](uint64_t done, uint64_t total) {
     const int pct = total == 0 ? 100 : static_cast<int>(100 * done / total);
-    if (!o.quiet && pct / 10 != last_pct / 10) {
+    if (tty && pct / 10 != last_pct / 10) {
       std::fprintf(stderr, "\rloading %s: %3d%%", o.model.c_str(), pct);
       last_pct = pct;
     }
   };
   PHX_ASSIGN_OR_RETURN(rt.model, model::Model::Load(o.model, *rt.backend, progress));
-  if (!o.quiet) std::fprintf(stderr, "\n");
+  if (tty) std::fprintf(stderr, "\n");
   engine::EngineConfig ec;
   ec.max_num_seqs = o.max_batch;
   ec.max_tokens_per_step = std::max(o.max_tokens_per_step, o.max_batch);

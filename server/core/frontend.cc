@@ -45,6 +45,25 @@ bool IsValidUtf8(std::string_view s) {
   return true;
 }
 
+std::string ToValidUtf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    const size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
+                     : (c & 0xF8) == 0xF0 ? 4 : 0;
+    if (n > 0 && i + n <= s.size() && IsValidUtf8(s.substr(i, n))) {
+      out.append(s.substr(i, n));
+      i += n;
+    } else {
+      out.append("\xEF\xBF\xBD");
+      ++i;
+    }
+  }
+  return out;
+}
+
 Frontend::Frontend(engine::Engine& engine, const std::string& backend_name, FrontendLimits limits)
     : engine_(engine), backend_name_(backend_name), limits_(limits) {
   boot_nonce_ = std::random_device{}() ^ static_cast<uint64_t>(
@@ -147,7 +166,7 @@ std::string Frontend::TokenText(int32_t id) const {
 }
 
 std::string Frontend::Detokenize(const std::vector<int32_t>& ids) const {
-  return engine_.model().tokenizer().Decode(ids, false, true);
+  return ToValidUtf8(engine_.model().tokenizer().Decode(ids, false, true));
 }
 
 ModelInfoData Frontend::ModelInfo() const {

@@ -71,5 +71,7 @@ class Frontend {
 
 // Checks that `s` is valid UTF-8.
 bool IsValidUtf8(std::string_view s);
+// `s` with every byte that is not part of a valid UTF-8 sequence replaced by U+FFFD.
+std::string ToValidUtf8(std::string_view s);
 
 }  // namespace phx::server

@@ -80,8 +80,6 @@ class Metrics {
   prometheus::Gauge& start_time_;
 
   std::mutex mu_;  // serializes scrapes (delta bookkeeping below)
-  double last_cpu_ = 0;
-  engine::EngineStats last_{};
 };
 
 }  // namespace phx::server

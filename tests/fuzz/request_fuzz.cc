@@ -1,9 +1,12 @@
 // Fuzzes request validation: arbitrary bytes are parsed as a phalanx.v1.GenerateRequest,
 // converted like the gRPC service does (FromProto) and validated by Frontend::Prepare against
-// stories260K (PHX_FUZZ_MODEL, or $PHX_FUZZ_MODEL). The same bytes are also tried as a text
+// stories260K (PHX_FUZZ_MODEL, or $PHX_FUZZ_MODEL). The model and engine live in host memory
+// through a minimal backend below: the CPU backend (ops/cpu) needs GCC, libFuzzer needs clang,
+// and validation runs no forward pass. The same bytes are also tried as a text
 // prompt with and without parse_special, and as token ids. Checks: Prepare either fails with
 // INVALID_ARGUMENT or returns a request the engine can take (ids in the vocabulary, length and
 // max_tokens within the limits, sampling parameters valid, token-id prompts unchanged).
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -12,7 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "ops/cpu/cpu_backend.h"
+#include "google/protobuf/stubs/logging.h"
+#include "ops/backend.h"
 #include "phalanx/v1/generate.pb.h"
 #include "runtime/engine/engine.h"
 #include "runtime/model/model.h"
@@ -27,9 +31,79 @@ using phx::server::Frontend;
 constexpr phx::server::FrontendLimits kLimits{
     .max_prompt_bytes = 2048, .max_prompt_tokens = 0, .max_tokens = 512};
 
+// Host memory without compute: enough to load weights (views of the mapped file) and build the
+// engine's KV cache; every compute op is UNIMPLEMENTED.
+class HostBackend : public phx::ops::Backend {
+ public:
+  using Buffer = phx::ops::Buffer;
+  using Tensor = phx::ops::Tensor;
+  std::string_view name() const override { return "fuzz-host"; }
+  phx::ops::Device device() const override { return phx::ops::Device::kCpu; }
+  bool Supports(phx::ops::Op, phx::DType) const override { return true; }
+  absl::StatusOr<Buffer> Allocate(phx::DType dtype, std::initializer_list<int64_t> shape) override {
+    Tensor t = Tensor::View(static_cast<void*>(nullptr), dtype, shape);
+    if (t.nbytes() < 0 || t.nbytes() > (int64_t{1} << 30)) {
+      return absl::ResourceExhaustedError("fuzz backend: allocation too large");
+    }
+    t.data = std::calloc(static_cast<size_t>(std::max<int64_t>(t.nbytes(), 1)), 1);
+    if (t.data == nullptr) return absl::ResourceExhaustedError("fuzz backend: out of memory");
+    return Buffer(t, [](void* p) { std::free(p); });
+  }
+  absl::StatusOr<Buffer> AdoptWeight(const Tensor& host) override { return Buffer(host, nullptr); }
+  absl::Status CopyToDevice(const void* host, size_t bytes, const Tensor& dst) override {
+    if (!dst.packed() || static_cast<int64_t>(bytes) != dst.nbytes()) return Unimplemented();
+    std::memcpy(dst.data, host, bytes);
+    return absl::OkStatus();
+  }
+  absl::Status CopyToHost(const Tensor& src, void* host, size_t bytes) override {
+    if (!src.packed() || static_cast<int64_t>(bytes) != src.nbytes()) return Unimplemented();
+    std::memcpy(host, src.data, bytes);
+    return absl::OkStatus();
+  }
+  absl::Status Fill(const Tensor&, float) override { return absl::OkStatus(); }
+  absl::Status Synchronize() override { return absl::OkStatus(); }
+  absl::Status Matmul(const Tensor&, const Tensor&, const Tensor*, const Tensor&) override {
+    return Unimplemented();
+  }
+  absl::Status RmsNorm(const Tensor&, const Tensor&, float, const Tensor&) override {
+    return Unimplemented();
+  }
+  absl::Status Rope(const Tensor&, int32_t, const Tensor&, const phx::ops::RopeParams&) override {
+    return Unimplemented();
+  }
+  absl::Status WriteKv(const Tensor&, const Tensor&, const Tensor&,
+                       const phx::ops::KvLayer&) override {
+    return Unimplemented();
+  }
+  absl::StatusOr<std::unique_ptr<phx::ops::AttentionPlan>> PlanAttention(
+      const phx::ops::AttentionBatch&, int32_t, int32_t, int32_t) override {
+    return Unimplemented();
+  }
+  absl::Status Attention(const Tensor&, const phx::ops::KvLayer&, const phx::ops::AttentionPlan&,
+                         float, const Tensor&) override {
+    return Unimplemented();
+  }
+  absl::Status SwiGlu(const Tensor&, const Tensor&, const Tensor&) override {
+    return Unimplemented();
+  }
+  absl::Status Add(const Tensor&, const Tensor&, const Tensor&) override { return Unimplemented(); }
+  absl::Status Embedding(const Tensor&, const Tensor&, const Tensor&) override {
+    return Unimplemented();
+  }
+  absl::Status Softmax(const Tensor&, float, const Tensor&) override { return Unimplemented(); }
+  absl::Status ApplyPenalties(const Tensor&, std::span<const phx::ops::PenaltyRow>) override {
+    return Unimplemented();
+  }
+
+ private:
+  static absl::Status Unimplemented() {
+    return absl::UnimplementedError("fuzz backend: no compute");
+  }
+};
+
 // Built once in LLVMFuzzerInitialize; lives for the whole run.
 struct Harness {
-  std::unique_ptr<phx::ops::cpu::CpuBackend> backend;
+  std::unique_ptr<HostBackend> backend;
   std::unique_ptr<phx::model::Model> model;
   std::unique_ptr<phx::engine::Engine> engine;
   std::unique_ptr<Frontend> frontend;
@@ -84,10 +158,13 @@ void Exercise(const ApiRequest& req) {
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
+  // Invalid UTF-8 in string fields is logged by protobuf on every such input: keep quiet.
+  google::protobuf::SetLogHandler(
+      [](google::protobuf::LogLevel, const char*, int, const std::string&) {});
   const char* env = std::getenv("PHX_FUZZ_MODEL");
   const std::string path = env != nullptr ? env : PHX_FUZZ_MODEL;
   auto* h = new Harness;
-  h->backend = std::make_unique<phx::ops::cpu::CpuBackend>(1);
+  h->backend = std::make_unique<HostBackend>();
   auto model = phx::model::Model::Load(path, *h->backend);
   if (!model.ok()) Die("cannot load model", path + ": " + model.status().ToString());
   h->model = std::move(*model);

@@ -1,0 +1,323 @@
+#include "server/http/openai_json.h"
+
+#include <cmath>
+#include <limits>
+
+#include "base/strings.h"
+#include "nlohmann/json.hpp"
+
+namespace phx::server {
+namespace {
+
+using json = nlohmann::json;
+using Error = std::optional<ApiError>;
+
+#define PHX_TRY_FIELD(expr)            \
+  do {                                 \
+    if (Error e_ = (expr)) return e_;  \
+  } while (false)
+
+ApiError Invalid(std::string param, std::string message) {
+  return {absl::InvalidArgumentError(std::move(message)), std::move(param), ""};
+}
+
+// The member `key`, or null when absent or JSON null (OpenAI treats null as "not given").
+const json* Get(const json& o, const char* key) {
+  auto it = o.find(key);
+  if (it == o.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+Error GetBool(const json& o, const char* key, bool* out) {
+  const json* v = Get(o, key);
+  if (v == nullptr) return std::nullopt;
+  if (!v->is_boolean()) return Invalid(key, StrCat(key, " must be a boolean"));
+  *out = v->get<bool>();
+  return std::nullopt;
+}
+
+Error GetFloat(const json& o, const char* key, float* out) {
+  const json* v = Get(o, key);
+  if (v == nullptr) return std::nullopt;
+  if (!v->is_number()) return Invalid(key, StrCat(key, " must be a number"));
+  const double d = v->get<double>();
+  if (!std::isfinite(d)) return Invalid(key, StrCat(key, " must be a finite number"));
+  *out = static_cast<float>(d);
+  return std::nullopt;
+}
+
+// An integer (a float with an integral value is accepted: 16.0) in [lo, hi].
+bool AsInt(const json& v, int64_t lo, int64_t hi, int64_t* out) {
+  if (v.is_number_unsigned()) {
+    const uint64_t u = v.get<uint64_t>();
+    if (u > static_cast<uint64_t>(hi)) return false;
+    *out = static_cast<int64_t>(u);
+  } else if (v.is_number_integer()) {
+    *out = v.get<int64_t>();
+  } else if (v.is_number_float()) {
+    const double d = v.get<double>();
+    if (!std::isfinite(d) || d != std::floor(d) || d < static_cast<double>(lo) ||
+        d > static_cast<double>(hi)) {
+      return false;
+    }
+    *out = static_cast<int64_t>(d);
+  } else {
+    return false;
+  }
+  return *out >= lo && *out <= hi;
+}
+
+Error GetInt(const json& o, const char* key, int64_t lo, int64_t hi, int64_t* out,
+             bool* given = nullptr) {
+  const json* v = Get(o, key);
+  if (given != nullptr) *given = v != nullptr;
+  if (v == nullptr) return std::nullopt;
+  if (!v->is_number()) return Invalid(key, StrCat(key, " must be an integer"));
+  if (!AsInt(*v, lo, hi, out)) {
+    return Invalid(key, StrCat(key, " must be an integer in [", lo, ", ", hi, "]"));
+  }
+  return std::nullopt;
+}
+
+Error GetString(const json& o, const char* key, std::string* out) {
+  const json* v = Get(o, key);
+  if (v == nullptr) return std::nullopt;
+  if (!v->is_string()) return Invalid(key, StrCat(key, " must be a string"));
+  *out = v->get<std::string>();
+  return std::nullopt;
+}
+
+bool AllOf(const json& a, bool (json::*pred)() const noexcept) {
+  for (const json& e : a) {
+    if (!(e.*pred)()) return false;
+  }
+  return true;
+}
+
+Error TokenIds(const json& a, std::vector<int32_t>* ids) {
+  for (const json& e : a) {
+    int64_t id = 0;
+    if (!AsInt(e, 0, std::numeric_limits<int32_t>::max(), &id)) {
+      return Invalid("prompt", "prompt token ids must be integers >= 0");
+    }
+    ids->push_back(static_cast<int32_t>(id));
+  }
+  if (ids->empty()) return Invalid("prompt", "prompt must not be empty");
+  return std::nullopt;
+}
+
+Error ParsePrompt(const json& o, ApiRequest* a) {
+  const json* p = Get(o, "prompt");
+  if (p == nullptr) return Invalid("prompt", "prompt is required");
+  const ApiError batched =
+      Invalid("prompt", "batched prompts are not supported: send one prompt per request");
+  if (p->is_string()) {
+    a->has_text = true;
+    a->text = p->get<std::string>();
+    return std::nullopt;
+  }
+  if (!p->is_array()) {
+    return Invalid("prompt", "prompt must be a string or an array of token ids");
+  }
+  if (p->empty()) return Invalid("prompt", "prompt must not be empty");
+  if (AllOf(*p, &json::is_number)) {
+    a->has_text = false;
+    return TokenIds(*p, &a->token_ids);
+  }
+  if (AllOf(*p, &json::is_string)) {
+    if (p->size() > 1) return batched;
+    a->has_text = true;
+    a->text = (*p)[0].get<std::string>();
+    return std::nullopt;
+  }
+  if (AllOf(*p, &json::is_array)) {
+    if (p->size() > 1) return batched;
+    a->has_text = false;
+    return TokenIds((*p)[0], &a->token_ids);
+  }
+  return Invalid("prompt", "prompt must be a string or an array of token ids");
+}
+
+Error ParseMessages(const json& o, std::vector<ChatMessage>* out) {
+  const json* m = Get(o, "messages");
+  if (m == nullptr || !m->is_array() || m->empty()) {
+    return Invalid("messages", "messages must be a non-empty array");
+  }
+  for (size_t i = 0; i < m->size(); ++i) {
+    const json& e = (*m)[i];
+    const std::string at = StrCat("messages[", i, "]");
+    if (!e.is_object()) return Invalid(at, StrCat(at, " must be an object"));
+    const json* role = Get(e, "role");
+    if (role == nullptr || !role->is_string()) {
+      return Invalid(at + ".role", StrCat(at, ".role must be a string"));
+    }
+    ChatMessage msg;
+    msg.role = role->get<std::string>();
+    if (msg.role == "developer") msg.role = "system";
+    if (msg.role != "system" && msg.role != "user" && msg.role != "assistant") {
+      return Invalid(at + ".role", StrCat(at, ".role '", msg.role,
+                                          "' is not supported (system, developer, user, "
+                                          "assistant)"));
+    }
+    const json* c = Get(e, "content");
+    if (c == nullptr) {
+      if (msg.role != "assistant") {
+        return Invalid(at + ".content", StrCat(at, ".content is required"));
+      }
+    } else if (c->is_string()) {
+      msg.content = c->get<std::string>();
+    } else if (c->is_array()) {
+      for (const json& part : *c) {
+        const json* type = part.is_object() ? Get(part, "type") : nullptr;
+        const json* text = part.is_object() ? Get(part, "text") : nullptr;
+        if (type == nullptr || *type != "text" || text == nullptr || !text->is_string()) {
+          return Invalid(at + ".content",
+                         StrCat(at, ".content: only text parts ({\"type\": \"text\", "
+                                    "\"text\": ...}) are supported"));
+        }
+        msg.content += text->get<std::string>();
+      }
+    } else {
+      return Invalid(at + ".content", StrCat(at, ".content must be a string or an array"));
+    }
+    out->push_back(std::move(msg));
+  }
+  return std::nullopt;
+}
+
+Error ParseSampling(const json& o, Endpoint ep, const ParseOptions& opts, OpenAiRequest* r) {
+  sampler::SamplingParams& p = r->api.sampling;
+  PHX_TRY_FIELD(GetFloat(o, "temperature", &p.temperature));
+  PHX_TRY_FIELD(GetFloat(o, "top_p", &p.top_p));
+  PHX_TRY_FIELD(GetFloat(o, "min_p", &p.min_p));
+  PHX_TRY_FIELD(GetFloat(o, "presence_penalty", &p.presence_penalty));
+  PHX_TRY_FIELD(GetFloat(o, "frequency_penalty", &p.frequency_penalty));
+  PHX_TRY_FIELD(GetFloat(o, "repetition_penalty", &p.repetition_penalty));
+  int64_t v = 0;
+  bool given = false;
+  PHX_TRY_FIELD(GetInt(o, "top_k", -1, std::numeric_limits<int32_t>::max(), &v, &given));
+  if (given) p.top_k = v < 0 ? 0 : static_cast<int32_t>(v);  // vLLM: -1 = off
+  if (const json* s = Get(o, "seed")) {
+    if (s->is_number_unsigned()) {
+      p.seed = s->get<uint64_t>();
+    } else if (s->is_number_integer()) {
+      p.seed = static_cast<uint64_t>(s->get<int64_t>());
+    } else {
+      return Invalid("seed", "seed must be an integer");
+    }
+  }
+  // max_completion_tokens (newer chat API) wins over max_tokens.
+  const char* max_key = "max_tokens";
+  for (const char* key : {"max_tokens", "max_completion_tokens"}) {
+    PHX_TRY_FIELD(GetInt(o, key, std::numeric_limits<int32_t>::min(),
+                         std::numeric_limits<int32_t>::max(), &v, &given));
+    if (given) {
+      p.max_tokens = static_cast<int32_t>(v);
+      r->api.explicit_max_tokens = true;
+      max_key = key;
+    }
+  }
+  if (!r->api.explicit_max_tokens) {
+    p.max_tokens = ep == Endpoint::kChat ? opts.default_chat_max_tokens
+                                         : opts.default_completion_max_tokens;
+  }
+  if (const json* s = Get(o, "stop")) {
+    if (s->is_string()) {
+      p.stop.push_back(s->get<std::string>());
+    } else if (s->is_array() && AllOf(*s, &json::is_string)) {
+      for (const json& e : *s) p.stop.push_back(e.get<std::string>());
+    } else {
+      return Invalid("stop", "stop must be a string or an array of strings");
+    }
+  }
+  PHX_TRY_FIELD(GetBool(o, "ignore_eos", &p.ignore_eos));
+  const char* logprobs_key = "logprobs";
+  if (ep == Endpoint::kCompletions) {
+    PHX_TRY_FIELD(GetInt(o, "logprobs", 0, opts.max_logprobs, &v, &given));
+    if (given) p.logprobs = static_cast<int32_t>(v);
+  } else {
+    PHX_TRY_FIELD(GetBool(o, "logprobs", &r->logprobs));
+    PHX_TRY_FIELD(GetInt(o, "top_logprobs", 0, opts.max_logprobs, &v, &given));
+    if (given && !r->logprobs) {
+      return Invalid("top_logprobs", "top_logprobs requires logprobs: true");
+    }
+    if (r->logprobs) p.logprobs = given ? static_cast<int32_t>(v) : 0;
+    logprobs_key = "top_logprobs";
+  }
+  r->logprobs = p.logprobs >= 0;
+  if (absl::Status s = p.Validate(opts.max_logprobs); !s.ok()) {
+    const std::string message(ToStd(s.message()));
+    std::string param = ParamOfMessage(message, ep);
+    const std::string field = param;
+    if (param == "max_tokens") param = max_key;
+    if (param == "logprobs") param = logprobs_key;
+    if (param == field) return ApiError{s, param, ""};
+    // The field as the request named it ("max_completion_tokens must be >= 1").
+    return Invalid(param, param + message.substr(field.size()));
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<ApiError> ParseRequest(std::string_view body, Endpoint ep, const ParseOptions& opts,
+                                     OpenAiRequest* r) {
+  const json o = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (o.is_discarded()) return Invalid("", "the request body is not valid JSON");
+  if (!o.is_object()) return Invalid("", "the request body must be a JSON object");
+  r->endpoint = ep;
+  PHX_TRY_FIELD(GetString(o, "model", &r->model));
+  if (ep == Endpoint::kCompletions) {
+    PHX_TRY_FIELD(ParsePrompt(o, &r->api));
+    PHX_TRY_FIELD(GetBool(o, "echo", &r->api.echo));
+    PHX_TRY_FIELD(GetBool(o, "add_special_tokens", &r->api.add_special));
+  } else {
+    PHX_TRY_FIELD(ParseMessages(o, &r->messages));
+    PHX_TRY_FIELD(GetBool(o, "add_generation_prompt", &r->add_generation_prompt));
+  }
+  PHX_TRY_FIELD(ParseSampling(o, ep, opts, r));
+  if (r->api.echo && r->logprobs) {
+    return Invalid("echo", "echo together with logprobs is not supported");
+  }
+  int64_t v = 0;
+  bool given = false;
+  for (const char* key : {"n", "best_of"}) {
+    PHX_TRY_FIELD(GetInt(o, key, std::numeric_limits<int32_t>::min(),
+                         std::numeric_limits<int32_t>::max(), &v, &given));
+    if (given && v != 1) {
+      return Invalid(key, StrCat(key, " must be 1: one choice per request is supported"));
+    }
+  }
+  PHX_TRY_FIELD(GetBool(o, "stream", &r->stream));
+  if (const json* so = Get(o, "stream_options")) {
+    if (!so->is_object()) return Invalid("stream_options", "stream_options must be an object");
+    if (const json* iu = Get(*so, "include_usage")) {
+      if (!iu->is_boolean()) {
+        return Invalid("stream_options.include_usage",
+                       "stream_options.include_usage must be a boolean");
+      }
+      r->include_usage = iu->get<bool>();
+    }
+  }
+  PHX_TRY_FIELD(GetInt(o, "priority", -1000, 1000, &v, &given));
+  if (given) r->api.priority = static_cast<int32_t>(v);
+  PHX_TRY_FIELD(GetString(o, "user", &r->user));
+  return std::nullopt;
+}
+
+std::string ParamOfMessage(std::string_view message, Endpoint ep) {
+  const std::string_view word = message.substr(0, message.find(' '));
+  static constexpr std::string_view kFields[] = {
+      "temperature", "top_k",    "top_p",          "min_p", "repetition_penalty",
+      "presence_penalty", "frequency_penalty", "penalty_last_n", "max_tokens", "logprobs",
+      "stop",        "priority", "seed"};
+  for (std::string_view f : kFields) {
+    if (word == f) return std::string(f);
+  }
+  if (word == "prompt") return ep == Endpoint::kChat ? "messages" : "prompt";
+  return "";
+}
+
+#undef PHX_TRY_FIELD
+
+}  // namespace phx::server

@@ -1,0 +1,54 @@
+// OpenAI API requests: the JSON bodies of POST /v1/completions and /v1/chat/completions parsed
+// and type-checked into an ApiRequest (plus what only HTTP needs: streaming, chat messages),
+// with vLLM's extensions (top_k, min_p, repetition_penalty, ignore_eos, priority, ...). Unknown
+// fields are ignored, as OpenAI SDKs send extra ones. Every error names the offending field.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "server/core/api_request.h"
+#include "server/http/chat_template.h"
+
+namespace phx::server {
+
+enum class Endpoint { kCompletions, kChat };
+
+// An error as the API reports it: status (HTTP code and OpenAI type via status_map), the
+// request field it is about ("" when none) and OpenAI's machine-readable code ("" when none).
+struct ApiError {
+  absl::Status status;
+  std::string param;
+  std::string code;
+};
+
+struct OpenAiRequest {
+  Endpoint endpoint = Endpoint::kCompletions;
+  std::string model;  // "" when absent
+  ApiRequest api;     // completions: the prompt is set; chat: the caller renders `messages`
+  std::vector<ChatMessage> messages;
+  bool add_generation_prompt = true;  // chat (vLLM extension)
+  bool stream = false;
+  bool include_usage = false;  // stream_options.include_usage
+  bool logprobs = false;       // token log-probabilities requested (api.sampling.logprobs >= 0)
+  std::string user;
+};
+
+struct ParseOptions {
+  int32_t default_completion_max_tokens = 16;  // OpenAI's and vLLM's default
+  int32_t default_chat_max_tokens = 4096;      // chat: up to the server's limit
+  int32_t max_logprobs = 20;
+};
+
+// Parses `body`; on error returns it and leaves *out partly filled.
+std::optional<ApiError> ParseRequest(std::string_view body, Endpoint endpoint,
+                                     const ParseOptions& opts, OpenAiRequest* out);
+
+// The field an error message from the frontend or sampler validation is about ("top_p must
+// be in (0, 1]" -> "top_p"; "prompt has ..." -> "prompt", or "messages" for chat).
+std::string ParamOfMessage(std::string_view message, Endpoint endpoint);
+
+}  // namespace phx::server

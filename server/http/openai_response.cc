@@ -1,0 +1,178 @@
+#include "server/http/openai_response.h"
+
+#include "server/core/status_map.h"
+
+namespace phx::server {
+
+using json = nlohmann::json;
+
+json FinishReasonJson(engine::FinishReason r) {
+  switch (r) {
+    case engine::FinishReason::kLength: return "length";
+    case engine::FinishReason::kStop:
+    case engine::FinishReason::kEos: return "stop";
+    default: return nullptr;
+  }
+}
+
+json UsageJson(const engine::Usage& u) {
+  return {{"prompt_tokens", u.prompt_tokens},
+          {"completion_tokens", u.completion_tokens},
+          {"total_tokens", u.prompt_tokens + u.completion_tokens},
+          {"prompt_tokens_details", {{"cached_tokens", u.cached_prompt_tokens}}}};
+}
+
+json ErrorJson(const ApiError& e) {
+  json err = {{"message", std::string(e.status.message())},
+              {"type", OpenAiErrorType(e.status)},
+              {"param", e.param.empty() ? json(nullptr) : json(e.param)},
+              {"code", e.code.empty() ? json(nullptr) : json(e.code)}};
+  return {{"error", std::move(err)}};
+}
+
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+std::string SseEvent(const json& j) { return "data: " + Dump(j) + "\n\n"; }
+
+namespace {
+
+json Bytes(const std::string& s) {
+  json b = json::array();
+  for (unsigned char c : s) b.push_back(static_cast<int>(c));
+  return b;
+}
+
+}  // namespace
+
+void LogprobsBuilder::Add(const engine::TokenEvent& e) {
+  const std::string text = token_text_ ? token_text_(e.token) : std::string();
+  ++count_;
+  if (chat_) {
+    json top = json::array();
+    for (const auto& t : e.top) {
+      const std::string tt = token_text_ ? token_text_(t.token) : std::string();
+      top.push_back({{"token", tt}, {"logprob", t.logprob}, {"bytes", Bytes(tt)}});
+    }
+    content_.push_back({{"token", text},
+                        {"logprob", e.logprob},
+                        {"bytes", Bytes(text)},
+                        {"top_logprobs", std::move(top)}});
+    return;
+  }
+  json top = json::object();
+  for (const auto& t : e.top) top[token_text_ ? token_text_(t.token) : std::string()] = t.logprob;
+  tokens_.push_back(text);
+  logprobs_.push_back(e.logprob);
+  top_.push_back(std::move(top));
+  offsets_.push_back(offset_);
+  offset_ += text.size();
+}
+
+json LogprobsBuilder::Get() const {
+  if (chat_) return {{"content", content_}};
+  return {{"tokens", tokens_},
+          {"token_logprobs", logprobs_},
+          {"top_logprobs", top_},
+          {"text_offset", offsets_}};
+}
+
+json LogprobsBuilder::Take() {
+  json j = Get();
+  Reset();
+  return j;
+}
+
+void LogprobsBuilder::Reset() {
+  count_ = 0;
+  for (json* a : {&tokens_, &logprobs_, &top_, &offsets_, &content_}) *a = json::array();
+}
+
+ResponseBuilder::ResponseBuilder(ResponseContext ctx)
+    : ctx_(std::move(ctx)), text_(ctx_.echo), logprobs_(ctx_.chat, ctx_.token_text, text_.size()) {}
+
+void ResponseBuilder::Add(const std::vector<engine::TokenEvent>& events) {
+  for (const auto& e : events) {
+    text_ += e.text;
+    if (ctx_.logprobs) logprobs_.Add(e);
+  }
+}
+
+json ResponseBuilder::Body(engine::FinishReason r, const engine::Usage& u,
+                           const std::string& tail) {
+  text_ += tail;
+  json choice = {{"index", 0},
+                 {"logprobs", ctx_.logprobs ? logprobs_.Get() : json(nullptr)},
+                 {"finish_reason", FinishReasonJson(r)}};
+  if (ctx_.chat) {
+    choice["message"] = {{"role", "assistant"}, {"content", text_}};
+  } else {
+    choice["text"] = text_;
+  }
+  return {{"id", ctx_.id},
+          {"object", ctx_.chat ? "chat.completion" : "text_completion"},
+          {"created", ctx_.created},
+          {"model", ctx_.model},
+          {"choices", json::array({std::move(choice)})},
+          {"usage", UsageJson(u)}};
+}
+
+StreamEncoder::StreamEncoder(ResponseContext ctx)
+    : ctx_(std::move(ctx)), logprobs_(ctx_.chat, ctx_.token_text, ctx_.echo.size()) {}
+
+json StreamEncoder::Chunk(const std::string& text, const json& finish, const json& logprobs,
+                          bool role) const {
+  json choice = {{"index", 0}, {"logprobs", logprobs}, {"finish_reason", finish}};
+  if (ctx_.chat) {
+    json delta = json::object();
+    if (role) delta["role"] = "assistant";
+    if (role || !text.empty()) delta["content"] = text;
+    choice["delta"] = std::move(delta);
+  } else {
+    choice["text"] = text;
+  }
+  json j = {{"id", ctx_.id},
+            {"object", ctx_.chat ? "chat.completion.chunk" : "text_completion"},
+            {"created", ctx_.created},
+            {"model", ctx_.model},
+            {"choices", json::array({std::move(choice)})}};
+  if (ctx_.include_usage) j["usage"] = nullptr;
+  return j;
+}
+
+std::string StreamEncoder::Begin() {
+  if (ctx_.chat) return SseEvent(Chunk("", nullptr, nullptr, /*role=*/true));
+  if (ctx_.echo.empty()) return "";
+  return SseEvent(Chunk(ctx_.echo, nullptr, nullptr, false));
+}
+
+std::string StreamEncoder::Tokens(const std::vector<engine::TokenEvent>& events) {
+  std::string out;
+  for (const auto& e : events) {
+    if (ctx_.logprobs) logprobs_.Add(e);
+    // An event without text (bytes held back) and without logprobs merges into the next one.
+    if (e.text.empty() && logprobs_.empty()) continue;
+    out += SseEvent(Chunk(e.text, nullptr, ctx_.logprobs ? logprobs_.Take() : json(nullptr), false));
+  }
+  return out;
+}
+
+std::string StreamEncoder::End(engine::FinishReason r, const engine::Usage& u,
+                               const std::string& tail) {
+  std::string out = SseEvent(Chunk(tail, FinishReasonJson(r), nullptr, false));
+  if (ctx_.include_usage) {
+    out += SseEvent({{"id", ctx_.id},
+                     {"object", ctx_.chat ? "chat.completion.chunk" : "text_completion"},
+                     {"created", ctx_.created},
+                     {"model", ctx_.model},
+                     {"choices", json::array()},
+                     {"usage", UsageJson(u)}});
+  }
+  out += kSseDone;
+  return out;
+}
+
+std::string StreamEncoder::Error(const ApiError& e) {
+  return SseEvent(ErrorJson(e)) + std::string(kSseDone);
+}
+
+}  // namespace phx::server

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every libFuzzer target for SECONDS each (two at a time) and fails on any finding.
+#   tests/fuzz/run_all.sh BUILD_DIR SECONDS
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+build="${1:?build dir}"
+seconds="${2:-60}"
+targets=(gguf_fuzz tokenizer_fuzz request_fuzz apikeys_fuzz)
+ninja -C "$build" "${targets[@]}" make_gguf_seeds >/dev/null
+mkdir -p "$build/fuzz_out"
+run() {
+  local t=$1 corpus="$build/fuzz_out/$1_corpus"
+  mkdir -p "$corpus" "$build/fuzz_out/$1_artifacts"
+  [ "$t" = gguf_fuzz ] && "$build/tests/fuzz/make_gguf_seeds" "$corpus" >/dev/null
+  if "$build/tests/fuzz/$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+       -artifact_prefix="$build/fuzz_out/$1_artifacts/" -print_final_stats=1 "$corpus" \
+       >"$build/fuzz_out/$t.log" 2>&1; then
+    echo "$t: $(grep -E '^stat::number_of_executed_units' "$build/fuzz_out/$t.log" | awk '{print $2}') runs in ${seconds}s, no finding"
+  else
+    echo "$t: FINDING (log: $build/fuzz_out/$t.log)"; tail -40 "$build/fuzz_out/$t.log"; return 1
+  fi
+}
+status=0
+for ((i = 0; i < ${#targets[@]}; i += 2)); do
+  pids=()
+  for t in "${targets[@]:i:2}"; do run "$t" & pids+=($!); done
+  for p in "${pids[@]}"; do wait "$p" || status=1; done
+done
+exit $status
