@@ -1,7 +1,12 @@
 #include "ops/cpu/cpu_features.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
+
+#if defined(PHX_CPU_X86)
+#include <cpuid.h>
+#endif
 
 namespace phx::ops::cpu {
 
@@ -9,16 +14,32 @@ const CpuFeatures& GetCpuFeatures() {
   static const CpuFeatures features = [] {
     CpuFeatures f;
 #if defined(PHX_CPU_X86)
-    __builtin_cpu_init();
-    f.avx2 = __builtin_cpu_supports("avx2");
-    f.fma = __builtin_cpu_supports("fma");
-    f.f16c = __builtin_cpu_supports("f16c");
-    f.avx512f = __builtin_cpu_supports("avx512f");
-    f.avx512bw = __builtin_cpu_supports("avx512bw");
-    f.avx512vl = __builtin_cpu_supports("avx512vl");
-    f.avx512dq = __builtin_cpu_supports("avx512dq");
-    f.avx512vnni = __builtin_cpu_supports("avx512vnni");
-    f.avx512bf16 = __builtin_cpu_supports("avx512bf16");
+    // cpuid directly (GCC's and clang's __builtin_cpu_supports know different feature names),
+    // plus XGETBV: the OS must save the YMM/ZMM state for AVX/AVX-512 to be usable.
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (__get_cpuid(1, &a, &b, &c, &d)) {
+      const bool osxsave = (c >> 27) & 1;
+      uint64_t xcr0 = 0;
+      if (osxsave) {
+        uint32_t lo = 0, hi = 0;
+        __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+        xcr0 = (static_cast<uint64_t>(hi) << 32) | lo;
+      }
+      const bool ymm = (xcr0 & 0x6) == 0x6;
+      const bool zmm = ymm && (xcr0 & 0xE0) == 0xE0;
+      const bool avx = ymm && ((c >> 28) & 1);
+      f.fma = avx && ((c >> 12) & 1);
+      f.f16c = avx && ((c >> 29) & 1);
+      if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+        f.avx2 = avx && ((b >> 5) & 1);
+        f.avx512f = zmm && ((b >> 16) & 1);
+        f.avx512dq = zmm && ((b >> 17) & 1);
+        f.avx512bw = zmm && ((b >> 30) & 1);
+        f.avx512vl = zmm && ((b >> 31) & 1);
+        f.avx512vnni = zmm && ((c >> 11) & 1);
+      }
+      if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) f.avx512bf16 = zmm && ((a >> 5) & 1);
+    }
 #endif
     return f;
   }();

@@ -184,6 +184,15 @@ inline void F32ToF16Row(const float* x, uint16_t* y, int64_t n) {
 
 // out[i] = sum of the lanes of a[i], i < 4, with shuffles (about 3 ops per sum instead of 8).
 inline void HSum4(const VF (&a)[4], float* out) {
+#if defined(__clang__)
+  // clang's vector shuffles need constant masks; a lane loop gives the same sums.
+  for (int i = 0; i < 4; ++i) {
+    float sum = 0.f;
+    for (int j = 0; j < kW; ++j) sum += a[i][j];
+    out[i] = sum;
+  }
+  return;
+#else
   VI lo, hi;  // pairwise fold of two vectors: halves of each side by side
   for (int i = 0; i < kW; ++i) {
     const int half = kW / 2;
@@ -206,6 +215,7 @@ inline void HSum4(const VF (&a)[4], float* out) {
     for (int j = 0; j < kW / 4; ++j) sum += u[i * (kW / 4) + j];
     out[i] = sum;
   }
+#endif
 }
 
 // s[v * s_pitch + j] = scale * dot(q[v * hd ..], k[j * hd ..]) for v < nv, j < n: 4 x 4 tiles of
