@@ -74,7 +74,10 @@ BatchPlan Schedule(const SchedulerConfig& cfg, const SchedulerState& state) {
       const int32_t n = std::min(remaining, budget);
       const int32_t held = std::max(s.blocks_held, computed / bs);
       const int32_t need = std::max(0, BlocksFor(computed + n, bs) - held) + s.prefix_revive_blocks;
-      if (free - need < cfg.watermark_blocks) break;
+      // The watermark keeps headroom for running sequences to grow; with nothing running it
+      // would only stop a prompt that needs (nearly) the whole cache from ever starting.
+      const bool alone = batch == 0;
+      if (need > free || (!alone && free - need < cfg.watermark_blocks)) break;
       free -= need;
       budget -= n;
       ++batch;
