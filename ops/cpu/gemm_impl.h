@@ -171,17 +171,23 @@ inline void PackFloatPanel(DType t, const uint8_t* w, int64_t pitch, int64_t row
 //                          const float* bias, bool accumulate);
 // Output: accumulate ? y += tile : y = tile + bias.
 
-// Few activation rows (decode): the weights are used once, so Tiles::RunDirect reads the
-// blocks straight from the weight rows instead of decoding a panel first.
+// Few activation rows (decode, small batches): Tiles::RunDirect reads the blocks straight from
+// the weight rows instead of decoding a panel first. Each group of kGroupRows weight rows is
+// swept by every tile of activation rows while it is in L1, so memory sees the weights once;
+// re-decoding a block per tile costs less than packing a panel that few rows would reuse.
+inline constexpr int64_t kDirectMaxRows = 16;
+
 template <typename Tiles>
 void GemmDirect(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1) {
   for (int64_t n = n0; n < n1; n += kGroupRows) {
     const int ncols = static_cast<int>(std::min<int64_t>(kGroupRows, n1 - n));
     const uint8_t* rows[kGroupRows];
     for (int i = 0; i < kGroupRows; ++i) rows[i] = a.w + (n + std::min(i, ncols - 1)) * a.w_pitch;
-    Tiles::RunDirect(static_cast<int>(m1 - m0), a.act + m0 * a.act_pitch, a.act_pitch, rows,
-                     a.wtype, a.K, a.y + m0 * a.y_pitch + n, a.y_pitch, ncols,
-                     a.bias ? a.bias + n : nullptr);
+    for (int64_t m = m0; m < m1; m += Tiles::kRM) {
+      Tiles::RunDirect(static_cast<int>(std::min<int64_t>(Tiles::kRM, m1 - m)),
+                       a.act + m * a.act_pitch, a.act_pitch, rows, a.wtype, a.K,
+                       a.y + m * a.y_pitch + n, a.y_pitch, ncols, a.bias ? a.bias + n : nullptr);
+    }
   }
 }
 
@@ -189,7 +195,7 @@ template <typename Tiles, int kOffset>
 void GemmQ8Driver(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1,
                   uint8_t* scratch) {
   if constexpr (Tiles::kDirect) {
-    if (m1 - m0 <= Tiles::kRM) return GemmDirect<Tiles>(a, n0, n1, m0, m1);
+    if (m1 - m0 <= kDirectMaxRows) return GemmDirect<Tiles>(a, n0, n1, m0, m1);
   }
   const int64_t nb = a.K / 32, np_total = (nb + 1) / 2;
   const int64_t nc_rows = (m1 - m0) <= Tiles::kRM ? kGroupRows : kNc;
@@ -221,7 +227,7 @@ template <typename Tiles>
 void GemmKDriver(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1,
                  uint8_t* scratch) {
   if constexpr (Tiles::kDirect) {
-    if (m1 - m0 <= Tiles::kRM) return GemmDirect<Tiles>(a, n0, n1, m0, m1);
+    if (m1 - m0 <= kDirectMaxRows) return GemmDirect<Tiles>(a, n0, n1, m0, m1);
   }
   const int64_t ns_total = a.K / 256;
   const int64_t nc_rows = (m1 - m0) <= Tiles::kRM ? kGroupRows : kNc;
