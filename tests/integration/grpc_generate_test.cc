@@ -173,6 +173,34 @@ TEST_F(GrpcGenerate, PrefixCacheReportsCachedTokensAndLowersTtft) {
             first.timing().time_to_first_token_seconds());
 }
 
+TEST_F(GrpcGenerate, ByteFallbackTokensTravelAsBytes) {
+  // The emoji is not in the 512-token vocabulary: it becomes byte tokens whose pieces are
+  // partial UTF-8, which a proto3 `string` field could not carry.
+  grpc::ClientContext c1;
+  phalanx::v1::TokenizeRequest tr;
+  tr.set_text("\xF0\x9F\xA6\x99 llama");
+  tr.set_add_special_tokens(false);
+  phalanx::v1::TokenizeResponse tresp;
+  ASSERT_TRUE(stub_->Tokenize(&c1, tr, &tresp).ok());
+  std::string joined;
+  for (const auto& p : tresp.pieces()) joined += p;
+  EXPECT_EQ(joined, " \xF0\x9F\xA6\x99 llama");
+  // Token-id prompts made of those byte tokens, echoed and continued with top alternatives.
+  GenerateRequest req;
+  req.mutable_token_ids()->mutable_ids()->CopyFrom(tresp.ids());
+  req.mutable_sampling()->set_temperature(0);
+  req.set_max_tokens(16);
+  req.set_logprobs(20);
+  req.set_echo(true);
+  grpc::ClientContext c2;
+  GenerateResponse resp;
+  ASSERT_TRUE(stub_->Generate(&c2, req, &resp).ok());
+  EXPECT_EQ(resp.prompt_text(), "\xF0\x9F\xA6\x99 llama");
+  grpc::Status st;
+  StreamText(*stub_, req, &st);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+}
+
 TEST_F(GrpcGenerate, TokenizeModelInfoEchoAndRequestIds) {
   grpc::ClientContext c1;
   phalanx::v1::TokenizeRequest tr;
