@@ -11,14 +11,16 @@ namespace phx::bench {
 namespace {
 
 bool Retryable(const std::string& code) {
-  return code == "UNAVAILABLE" || code == "RESOURCE_EXHAUSTED" || code == "503" ||
-         code == "429" || code == "connect";
+  return code == "UNAVAILABLE" || code == "RESOURCE_EXHAUSTED" || code == "503" || code == "429" ||
+         code == "connect";
 }
 
 Sample SendWithRetries(Client& c, const Prompt& p, const RequestOptions& ro, int retries,
                        Clock::time_point t0) {
   Sample s = c.Send(p, ro, t0);
-  for (int i = 0; i < retries && !s.ok && Retryable(s.code); ++i) {
+  // A stream that already delivered tokens is broken, not refused: the user saw part of the
+  // answer, so it is never resent (and stays counted as broken).
+  for (int i = 0; i < retries && !s.ok && !s.stream_broken && Retryable(s.code); ++i) {
     const double first_start = s.start;
     s = c.Send(p, ro, t0);
     s.retried = true;
@@ -58,13 +60,20 @@ class Progress {
 std::vector<Sample> RunLoad(Client& client, const std::vector<Prompt>& prompts,
                             const RequestOptions& ro, const LoadOptions& lo) {
   std::vector<Sample> out(static_cast<size_t>(lo.requests));
-  std::vector<bool> issued(out.size(), false);
+  std::vector<char> issued(out.size(), 0);  // not vector<bool>: workers set it concurrently
   std::atomic<int> next{0};
   Progress progress(lo.progress, lo.requests);
   const Clock::time_point t0 = Clock::now();
+  const double t0_unix =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   const auto expired = [&] {
+    if (lo.stop != nullptr && lo.stop->load()) return true;
     return lo.duration_s > 0 &&
            std::chrono::duration<double>(Clock::now() - t0).count() > lo.duration_s;
+  };
+  const auto finished = [&](const Sample& s) {
+    if (lo.on_sample) lo.on_sample(s, t0_unix);
+    progress.Tick(s.ok);
   };
   if (lo.rate <= 0) {
     std::vector<std::thread> workers;
@@ -73,7 +82,7 @@ std::vector<Sample> RunLoad(Client& client, const std::vector<Prompt>& prompts,
         for (int i = next++; i < lo.requests && !expired(); i = next++) {
           out[i] = SendWithRetries(client, prompts[i % prompts.size()], ro, lo.retries, t0);
           issued[i] = true;
-          progress.Tick(out[i].ok);
+          finished(out[i]);
         }
       });
     }
@@ -87,12 +96,13 @@ std::vector<Sample> RunLoad(Client& client, const std::vector<Prompt>& prompts,
     double at = 0;
     for (int i = 0; i < lo.requests && !expired(); ++i) {
       at += gap(rng);
-      std::this_thread::sleep_until(t0 + std::chrono::duration_cast<Clock::duration>(
-                                             std::chrono::duration<double>(at)));
+      std::this_thread::sleep_until(
+          t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(at)));
+      if (expired()) break;
       issued[i] = true;
       inflight.emplace_back([&, i] {
         out[i] = SendWithRetries(client, prompts[i % prompts.size()], ro, lo.retries, t0);
-        progress.Tick(out[i].ok);
+        finished(out[i]);
       });
     }
     for (auto& t : inflight) t.join();

@@ -1,5 +1,6 @@
 // OpenAI-API client for the load tool: POST /v1/completions with `stream: true` (server-sent
-// events) and per-chunk arrival times.
+// events) and per-chunk arrival times. The model name "phalanx" (the tool's default) or ""
+// sends no `model` field: the server then uses the model it serves (a wrong name is a 404).
 #include <atomic>
 
 #include "bench/load/load.h"
@@ -11,14 +12,15 @@ namespace {
 
 class HttpClient final : public Client {
  public:
-  HttpClient(std::string base, std::string model) : base_(std::move(base)), model_(std::move(model)) {}
+  HttpClient(std::string base, std::string model)
+      : base_(std::move(base)), model_(std::move(model)) {}
 
   Sample Send(const Prompt& p, const RequestOptions& o, Clock::time_point t0) override {
-    nlohmann::json body = {{"model", model_},
-                           {"max_tokens", p.max_tokens},
+    nlohmann::json body = {{"max_tokens", p.max_tokens},
                            {"temperature", o.temperature},
                            {"stream", o.stream},
                            {"ignore_eos", o.ignore_eos}};
+    if (!model_.empty() && model_ != "phalanx") body["model"] = model_;
     if (!p.ids.empty()) {
       body["prompt"] = p.ids;
     } else {
@@ -40,6 +42,7 @@ class HttpClient final : public Client {
     Clock::time_point prev{};
     std::string buf, whole;
     bool done = false;
+    int usage_tokens = -1;  // completion_tokens of the final usage chunk
     auto on_event = [&](const std::string& data) {
       if (data == "[DONE]") {
         done = true;
@@ -49,8 +52,14 @@ class HttpClient final : public Client {
       if (j.is_discarded()) return;
       if (j.contains("usage") && j["usage"].is_object()) {
         s.prompt_tokens = j["usage"].value("prompt_tokens", 0);
+        usage_tokens = j["usage"].value("completion_tokens", -1);
       }
-      if (!j.contains("choices") || j["choices"].empty()) return;
+      // A token is a chunk with text (the final chunk may carry only finish_reason).
+      if (!j.contains("choices") || !j["choices"].is_array() || j["choices"].empty()) return;
+      const auto& c = j["choices"][0];
+      if (!c.contains("text") || !c["text"].is_string() || c["text"].get<std::string>().empty()) {
+        return;
+      }
       const Clock::time_point now = Clock::now();
       if (s.output_tokens == 0) {
         s.ttft = std::chrono::duration<double>(now - start).count();
@@ -92,6 +101,7 @@ class HttpClient final : public Client {
       s.ok = true;
       return s;
     }
+    if (usage_tokens >= 0) s.output_tokens = usage_tokens;  // chunks may merge tokens
     s.ok = done;
     s.stream_broken = !done;
     if (!done) s.code = "STREAM_BROKEN";

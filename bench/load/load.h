@@ -2,6 +2,7 @@
 // the measurements it reports.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -23,12 +24,12 @@ struct Prompt {
 // What one request measured, client side.
 struct Sample {
   bool ok = false;
-  std::string code;            // "OK" or the error code name / HTTP status
+  std::string code;  // "OK" or the error code name / HTTP status
   bool retried = false;
-  double start = 0;            // seconds since the run started
-  double ttft = 0;             // first token
-  double e2e = 0;              // last byte
-  std::vector<double> itl;     // gaps between tokens
+  double start = 0;         // seconds since the run started
+  double ttft = 0;          // first token
+  double e2e = 0;           // last byte
+  std::vector<double> itl;  // gaps between tokens
   int32_t prompt_tokens = 0;
   int32_t output_tokens = 0;
   double server_total = 0;     // server-reported total seconds (gRPC timing), 0 if unknown
@@ -54,13 +55,18 @@ std::unique_ptr<Client> MakeGrpcClient(const std::string& target);
 std::unique_ptr<Client> MakeHttpClient(const std::string& base_url, const std::string& model);
 
 struct LoadOptions {
-  int concurrency = 1;         // closed loop: this many requests in flight
-  double rate = 0;             // open loop (Poisson arrivals per second) when > 0
-  int requests = 100;          // total requests (both modes)
-  double duration_s = 0;       // stop issuing after this long (0: only the count)
+  int concurrency = 1;    // closed loop: this many requests in flight
+  double rate = 0;        // open loop (Poisson arrivals per second) when > 0
+  int requests = 100;     // total requests (both modes)
+  double duration_s = 0;  // stop issuing after this long (0: only the count)
   uint64_t seed = 1;
   bool progress = true;
-  int retries = 0;             // resend a failed request up to this many times (UNAVAILABLE etc.)
+  int retries = 0;  // resend a failed request up to this many times (UNAVAILABLE etc.)
+  const std::atomic<bool>* stop =
+      nullptr;  // when set (e.g. by SIGINT): stop issuing, finish in-flight
+  // Called (from the request's thread) as each request finishes; t0_unix is the run's start in
+  // seconds since the UNIX epoch, so t0_unix + sample.start is the request's wall-clock start.
+  std::function<void(const Sample&, double t0_unix)> on_sample;
 };
 
 // Runs the load and returns every request's sample.

@@ -1,7 +1,9 @@
 // phalanx-bench: closed-loop or open-loop load against a Phalanx server over gRPC or the
 // OpenAI HTTP API; prints throughput, latency percentiles, errors and goodput.
+#include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <mutex>
 
 #include "CLI/CLI.hpp"
 #include "bench/load/load.h"
@@ -12,6 +14,9 @@
 #include "phalanx/v1/generate.grpc.pb.h"
 
 namespace {
+
+std::atomic<bool> g_stop{false};  // SIGINT/SIGTERM: stop issuing, let in-flight requests finish
+void OnStopSignal(int) { g_stop = true; }
 
 // Vocabulary size and BOS from the server (gRPC GetModelInfo), for synthetic prompts.
 bool ModelInfo(const std::string& target, int32_t* vocab, int32_t* bos) {
@@ -32,7 +37,7 @@ int main(int argc, char** argv) {
   CLI::App app{"phalanx-bench: load generator for Phalanx servers"};
   std::string protocol = "grpc", target = "localhost:50051", url = "http://localhost:8000";
   std::string model = "phalanx", prompts_file, prompt_len = "128", gen_len = "128";
-  std::string sweep, plot, out_json, api_key;
+  std::string sweep, plot, out_json, api_key, samples_path;
   phx::bench::LoadOptions lo;
   phx::bench::RequestOptions ro;
   phx::bench::Slo slo;
@@ -43,7 +48,8 @@ int main(int argc, char** argv) {
   app.add_option("--target", target, "gRPC host:port")->capture_default_str();
   app.add_option("--url", url, "HTTP base URL (OpenAI API)")->capture_default_str();
   app.add_option("--model", model, "Model name for the HTTP API")->capture_default_str();
-  app.add_option("--concurrency,-c", lo.concurrency, "Closed loop: requests in flight")->capture_default_str();
+  app.add_option("--concurrency,-c", lo.concurrency, "Closed loop: requests in flight")
+      ->capture_default_str();
   app.add_option("--rate,-r", lo.rate, "Open loop: Poisson arrivals per second (overrides -c)");
   app.add_option("--requests,-n", lo.requests, "Requests per run")->capture_default_str();
   app.add_option("--duration", lo.duration_s, "Stop issuing after this many seconds");
@@ -56,16 +62,49 @@ int main(int argc, char** argv) {
   app.add_option("--api-key", api_key, "Bearer key")->envname("PHALANX_API_KEY");
   app.add_option("--retries", lo.retries, "Resend on UNAVAILABLE/RESOURCE_EXHAUSTED (429/503)");
   app.add_option("--seed", lo.seed)->capture_default_str();
+  app.add_option("--timeout", ro.timeout_s, "Per-request deadline in seconds")
+      ->capture_default_str();
+  app.add_option("--samples", samples_path,
+                 "Write one JSON line per finished request (start: UNIX seconds; e2e, ttft, ok, "
+                 "code, retried, stream_broken, output_tokens)");
   app.add_option("--slo-ttft-ms", slo_ttft_ms, "Goodput: time-to-first-token objective");
   app.add_option("--slo-itl-ms", slo_itl_ms, "Goodput: max inter-token gap objective");
   app.add_option("--slo-e2e-ms", slo_e2e_ms, "Goodput: end-to-end objective");
-  app.add_option("--sweep", sweep, "Comma-separated concurrencies (or rates with --rate) to run in turn");
+  app.add_option("--sweep", sweep,
+                 "Comma-separated concurrencies (or rates with --rate) to run in turn");
   app.add_option("--plot", plot, "Write a latency-vs-load PNG (gnuplot)");
   app.add_flag("--json", json, "Print JSON on stdout");
   app.add_option("--out", out_json, "Also write the JSON to this file");
   app.add_flag("--quiet,-q", quiet, "No progress line");
   CLI11_PARSE(app, argc, argv);
   lo.progress = !quiet;
+  lo.stop = &g_stop;
+  std::signal(SIGINT, OnStopSignal);
+  std::signal(SIGTERM, OnStopSignal);
+  std::FILE* samples_file = nullptr;
+  std::mutex samples_mu;
+  if (!samples_path.empty()) {
+    samples_file = std::fopen(samples_path.c_str(), "w");
+    if (samples_file == nullptr) {
+      std::fprintf(stderr, "error: cannot write %s\n", samples_path.c_str());
+      return 2;
+    }
+    lo.on_sample = [&](const phx::bench::Sample& x, double t0_unix) {
+      const nlohmann::json j = {{"start", t0_unix + x.start},
+                                {"e2e", x.e2e},
+                                {"ttft", x.ttft},
+                                {"ok", x.ok},
+                                {"code", x.code},
+                                {"retried", x.retried},
+                                {"stream_broken", x.stream_broken},
+                                {"stream", ro.stream},
+                                {"output_tokens", x.output_tokens}};
+      const std::string line = j.dump() + "\n";
+      std::lock_guard<std::mutex> l(samples_mu);
+      std::fputs(line.c_str(), samples_file);
+      std::fflush(samples_file);  // complete lines even if the tool is killed
+    };
+  }
   ro.stream = !no_stream;
   ro.api_key = api_key;
   slo = {slo_ttft_ms / 1e3, slo_itl_ms / 1e3, slo_e2e_ms / 1e3};
@@ -73,7 +112,8 @@ int main(int argc, char** argv) {
   auto pdist = phx::bench::ParseLengthDist(prompt_len);
   auto gdist = phx::bench::ParseLengthDist(gen_len);
   if (!pdist.ok() || !gdist.ok()) {
-    std::fprintf(stderr, "error: %s\n", std::string((pdist.ok() ? gdist : pdist).status().message()).c_str());
+    std::fprintf(stderr, "error: %s\n",
+                 std::string((pdist.ok() ? gdist : pdist).status().message()).c_str());
     return 2;
   }
   std::vector<phx::bench::Prompt> prompts;
@@ -94,8 +134,9 @@ int main(int argc, char** argv) {
     if (bos == -2) bos = 1;
     prompts = phx::bench::SyntheticPrompts(lo.requests, *pdist, *gdist, vocab, bos, lo.seed);
   }
-  std::unique_ptr<phx::bench::Client> client =
-      protocol == "http" ? phx::bench::MakeHttpClient(url, model) : phx::bench::MakeGrpcClient(target);
+  std::unique_ptr<phx::bench::Client> client = protocol == "http"
+                                                   ? phx::bench::MakeHttpClient(url, model)
+                                                   : phx::bench::MakeGrpcClient(target);
 
   std::vector<double> levels;
   if (sweep.empty()) {
@@ -113,6 +154,7 @@ int main(int argc, char** argv) {
   nlohmann::json runs = nlohmann::json::array();
   std::vector<phx::bench::PlotPoint> points;
   for (double level : levels) {
+    if (g_stop) break;
     if (open_loop) {
       lo.rate = level;
     } else {
@@ -136,10 +178,12 @@ int main(int argc, char** argv) {
                                  {"stream", ro.stream},
                                  {"mode", open_loop ? "open" : "closed"},
                                  {"runs", runs}};
+  if (samples_file != nullptr) std::fclose(samples_file);
   if (json) std::printf("%s\n", result.dump(2).c_str());
   if (!out_json.empty()) std::ofstream(out_json) << result.dump(2) << "\n";
   if (!plot.empty()) {
-    auto s = phx::bench::WritePlot(plot, points, open_loop ? "arrival rate (req/s)" : "concurrency");
+    auto s =
+        phx::bench::WritePlot(plot, points, open_loop ? "arrival rate (req/s)" : "concurrency");
     if (!s.ok()) {
       std::fprintf(stderr, "error: %s\n", std::string(s.message()).c_str());
       return 1;

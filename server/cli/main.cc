@@ -16,7 +16,8 @@
 namespace {
 
 void AddModelCommands(CLI::App& app, int& rc) {
-  CLI::App* model = app.add_subcommand("model", "Inspect, tokenize with, or synthesize GGUF models");
+  CLI::App* model =
+      app.add_subcommand("model", "Inspect, tokenize with, or synthesize GGUF models");
   model->require_subcommand(1);
 
   auto* inspect = model->add_subcommand("inspect", "Print a GGUF file's metadata and tensor table");
@@ -48,7 +49,8 @@ void AddModelCommands(CLI::App& app, int& rc) {
   synth->add_option("--kv-heads", so.n_head_kv, "KV heads (GQA when fewer)")->capture_default_str();
   synth->add_option("--head-dim", so.head_dim, "Head size (0: embd/heads)")->capture_default_str();
   synth->add_option("--ctx", so.context_length, "Training context length")->capture_default_str();
-  synth->add_option("--dtype", dtype, "f32 | f16 | bf16 | q8_0 | q4_0 | q4_K")->capture_default_str();
+  synth->add_option("--dtype", dtype, "f32 | f16 | bf16 | q8_0 | q4_0 | q4_K")
+      ->capture_default_str();
   synth->add_flag("--tied", so.tied_output, "Tie the output matrix to the token embedding");
   synth->add_option("--rope-base", so.rope_freq_base, "RoPE frequency base")->capture_default_str();
   synth->add_option("--seed", so.seed, "Weight seed")->capture_default_str();
@@ -68,12 +70,14 @@ void AddModelCommands(CLI::App& app, int& rc) {
 void AddRuntimeFlags(CLI::App* cmd, phx::cli::RuntimeOptions& o) {
   cmd->add_option("--model,-m", o.model, "GGUF model file")->required();
   cmd->add_option("--device", o.device, "auto | cpu | cuda")->capture_default_str();
-  cmd->add_option("--threads,-t", o.threads, "CPU threads (0: one per core)")->capture_default_str();
+  cmd->add_option("--threads,-t", o.threads, "CPU threads (0: one per core)")
+      ->capture_default_str();
   cmd->add_option("--kv-dtype", o.kv_dtype, "KV cache type: f16 | f32")->capture_default_str();
   cmd->add_option("--kv-cache-mb", o.kv_cache_mb, "KV cache size in MiB")->capture_default_str();
   cmd->add_option("--max-batch", o.max_batch, "Sequences per step")->capture_default_str();
   cmd->add_option("--max-tokens-per-step", o.max_tokens_per_step,
-                  "Token budget per step (prefill chunk size)")->capture_default_str();
+                  "Token budget per step (prefill chunk size)")
+      ->capture_default_str();
   cmd->add_option("--ctx", o.ctx, "Context length (0: the model's)")->capture_default_str();
 }
 
@@ -146,7 +150,8 @@ class YamlConfig : public CLI::Config {
 
 // `args` (argv) tells flags apart from environment and config-file values.
 void AddServeCommands(CLI::App& app, int& rc, std::vector<std::string> args) {
-  auto* serve = app.add_subcommand("serve", "Serve the model (gRPC, OpenAI HTTP API, probes, metrics)");
+  auto* serve =
+      app.add_subcommand("serve", "Serve the model (gRPC, OpenAI HTTP API, probes, metrics)");
   static phx::server::ServeConfig sc;
   auto& c = sc;
   AddRuntimeFlags(serve, c.runtime);
@@ -155,14 +160,16 @@ void AddServeCommands(CLI::App& app, int& rc, std::vector<std::string> args) {
   serve->add_option("--host", c.host, "Listen address")->capture_default_str();
   serve->add_option("--grpc-port", c.grpc_port, "gRPC API port")->capture_default_str();
   serve->add_option("--http-port", c.http_port, "Probes and /metrics port")->capture_default_str();
-  serve->add_option("--api-port", c.api_port, "OpenAI HTTP API port (0: off)")->capture_default_str();
+  serve->add_option("--api-port", c.api_port, "OpenAI HTTP API port (0: off)")
+      ->capture_default_str();
   serve->add_option("--api-threads", c.api_threads, "Most API connections served at once")
       ->capture_default_str();
   serve->add_option("--lb-agent-port", c.lb_agent_port, "HAProxy agent-check port (0: off)")
       ->capture_default_str();
   serve->add_option("--tls-cert", c.tls_cert, "PEM certificate (TLS on gRPC and API ports)");
   serve->add_option("--tls-key", c.tls_key, "PEM private key");
-  serve->add_option("--tls-client-ca", c.tls_client_ca, "PEM CA: require client certificates (mTLS)");
+  serve->add_option("--tls-client-ca", c.tls_client_ca,
+                    "PEM CA: require client certificates (mTLS)");
   serve->add_option("--api-keys", c.api_keys, "YAML file of API key hashes (SIGHUP reloads)");
   serve->add_option("--rate-limit-rps", c.rate_limit_rps, "Per-key requests/s (0: off)")
       ->capture_default_str();
@@ -170,7 +177,8 @@ void AddServeCommands(CLI::App& app, int& rc, std::vector<std::string> args) {
       ->capture_default_str();
   serve->add_option("--max-inflight", c.max_inflight, "Requests in the engine at once")
       ->capture_default_str();
-  serve->add_option("--max-queue", c.max_queue, "Requests waiting for admission")->capture_default_str();
+  serve->add_option("--max-queue", c.max_queue, "Requests waiting for admission")
+      ->capture_default_str();
   serve->add_option("--max-prompt-bytes", c.max_prompt_bytes, "Largest text prompt")
       ->capture_default_str();
   serve->add_option("--max-prompt-tokens", c.max_prompt_tokens, "Longest prompt (0: ctx - 1)")
@@ -179,7 +187,8 @@ void AddServeCommands(CLI::App& app, int& rc, std::vector<std::string> args) {
       ->capture_default_str();
   serve->add_option("--slo-ttft-ms", c.slo_ttft_ms, "TTFT objective (readiness, goodput)")
       ->capture_default_str();
-  serve->add_option("--slo-itl-ms", c.slo_itl_ms, "Inter-token objective (goodput)")->capture_default_str();
+  serve->add_option("--slo-itl-ms", c.slo_itl_ms, "Inter-token objective (goodput)")
+      ->capture_default_str();
   serve->add_option("--slo-e2e-ms", c.slo_e2e_ms, "End-to-end objective (goodput; 0: none)")
       ->capture_default_str();
   serve->add_option("--kv-headroom", c.kv_headroom, "Readiness: minimum free KV fraction")
@@ -189,7 +198,8 @@ void AddServeCommands(CLI::App& app, int& rc, std::vector<std::string> args) {
   serve->add_option("--response-cache-ttl-s", c.response_cache_ttl_s, "Cache entry lifetime")
       ->capture_default_str();
   serve->add_option("--degraded-mode", c.degraded_mode, "cache | off")->capture_default_str();
-  serve->add_option("--drain-timeout-s", c.drain_timeout_s, "SIGTERM drain limit")->capture_default_str();
+  serve->add_option("--drain-timeout-s", c.drain_timeout_s, "SIGTERM drain limit")
+      ->capture_default_str();
   serve->add_option("--step-timeout-s", c.step_timeout_s, "Liveness: longest engine step")
       ->capture_default_str();
   serve->add_option("--canary-interval-s", c.canary_interval_s, "Idle time before a canary forward")
@@ -197,14 +207,18 @@ void AddServeCommands(CLI::App& app, int& rc, std::vector<std::string> args) {
   serve->add_option("--audit-log", c.audit_log, "JSON-lines audit log file ('-': stderr)");
   serve->add_flag("--audit-include-text", c.audit_include_text, "Log prompt and output text");
   serve->add_option("--log-format", c.log_format, "text | json")->capture_default_str();
-  serve->add_option("--log-level", c.log_level, "debug | info | warn | error")->capture_default_str();
+  serve->add_option("--log-level", c.log_level, "debug | info | warn | error")
+      ->capture_default_str();
   serve->add_option("--chat-template", c.chat_template, "Chat template name or file for /v1/chat");
   serve->add_flag("--check-config", c.check_config, "Validate the configuration and exit");
-  // Every option also reads PHALANX_<NAME>.
+  // Every option also reads PHALANX_<NAME>. A flag given twice takes its last value, so flags
+  // appended to a command line override earlier ones (the Helm chart's server.extraArgs and
+  // canary.extraArgs, e.g. a canary's --max-batch after the common one).
   for (CLI::Option* o : serve->get_options()) {
     if (o->get_lnames().empty() || o->get_lnames()[0] == "help" || o->get_lnames()[0] == "config") {
       continue;
     }
+    o->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     std::string env = "PHALANX_" + o->get_lnames()[0];
     std::replace(env.begin(), env.end(), '-', '_');
     std::transform(env.begin(), env.end(), env.begin(), ::toupper);
@@ -219,7 +233,8 @@ void AddServeCommands(CLI::App& app, int& rc, std::vector<std::string> args) {
       std::replace(key.begin(), key.end(), '-', '_');
       const bool from_env = !o->get_envname().empty() && std::getenv(o->get_envname().c_str());
       bool from_flag = false;
-      for (const auto& a : args) from_flag |= a == "--" + name || a.rfind("--" + name + "=", 0) == 0;
+      for (const auto& a : args)
+        from_flag |= a == "--" + name || a.rfind("--" + name + "=", 0) == 0;
       if (from_env || from_flag) sc.fixed.insert(key);
     }
     if (auto* cfgopt = serve->get_option_no_throw("--config"); cfgopt && cfgopt->count() > 0) {
@@ -235,7 +250,8 @@ void AddServeCommands(CLI::App& app, int& rc, std::vector<std::string> args) {
   for (const char* mode : {"generate", "stream", "tokenize", "info"}) {
     auto* c = client->add_subcommand(mode, std::string("Call ") + mode);
     c->add_option("--target", co.target, "host:port")->capture_default_str();
-    if (std::string(mode) != "info") c->add_option("--prompt,-p", co.prompt, "Prompt text")->required();
+    if (std::string(mode) != "info")
+      c->add_option("--prompt,-p", co.prompt, "Prompt text")->required();
     if (std::string(mode) == "generate" || std::string(mode) == "stream") {
       AddSamplingFlags(c, co.sampling);
       c->add_flag("--echo", co.echo, "Print the prompt first");
@@ -252,7 +268,8 @@ void AddServeCommands(CLI::App& app, int& rc, std::vector<std::string> args) {
 #endif
 
 void AddPlanCommand(CLI::App& app, int& rc) {
-  auto* plan = app.add_subcommand("plan", "Replicas needed for a target load (N+1), from bench results");
+  auto* plan =
+      app.add_subcommand("plan", "Replicas needed for a target load (N+1), from bench results");
   static phx::cli::PlanOptions po;
   static double ttft_ms = 0, itl_ms = 0;
   plan->add_option("--target-rps", po.input.target_rps, "Requests per second to serve")->required();

@@ -24,7 +24,9 @@ using json = nlohmann::json;
 constexpr auto kTick = std::chrono::milliseconds(500);  // stop checks while waiting
 constexpr auto kHeartbeat = std::chrono::seconds(15);   // SSE comment on an idle stream
 
-double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double Since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 void SendError(httplib::Response& res, const ApiError& e, double retry_after_s = 0) {
   res.status = HttpStatus(e.status);
@@ -38,9 +40,14 @@ void SendError(httplib::Response& res, const ApiError& e, double retry_after_s =
 ApiError FromStatus(const absl::Status& s, Endpoint ep) {
   ApiError e{s, ParamOfMessage(ToStd(s.message()), ep), ""};
   switch (HttpStatus(s)) {
-    case 401: e.code = "invalid_api_key"; break;
-    case 429: e.code = "rate_limit_exceeded"; break;
-    default: break;
+    case 401:
+      e.code = "invalid_api_key";
+      break;
+    case 429:
+      e.code = "rate_limit_exceeded";
+      break;
+    default:
+      break;
   }
   return e;
 }
@@ -96,7 +103,8 @@ absl::Status ApiServer::Start() {
   srv_->set_keep_alive_timeout(5);
   srv_->set_payload_max_length(
       static_cast<size_t>(std::max<int64_t>(gate_.frontend().limits().max_prompt_bytes, 1 << 20)) *
-          4 + (1 << 20));
+          4 +
+      (1 << 20));
   // SO_REUSEADDR only (httplib's default SO_REUSEPORT would let a second server share the
   // port); keep the descriptor to raise the listen backlog.
   srv_->set_socket_options([this](int fd) {
@@ -110,18 +118,17 @@ absl::Status ApiServer::Start() {
   srv_->Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
     Generate(req, res, Endpoint::kChat);
   });
-  srv_->Get("/v1/models", [this](const httplib::Request& req, httplib::Response& res) {
-    Models(req, res);
-  });
-  srv_->Get(R"(/v1/models/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
-    Models(req, res);
-  });
+  srv_->Get("/v1/models",
+            [this](const httplib::Request& req, httplib::Response& res) { Models(req, res); });
+  srv_->Get(R"(/v1/models/(.+))",
+            [this](const httplib::Request& req, httplib::Response& res) { Models(req, res); });
   srv_->Get("/health", [this](const httplib::Request&, httplib::Response& res) { Health(res); });
   srv_->set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;  // already an API error
-    const absl::Status s = res.status == 404 ? absl::NotFoundError(StrCat("no route ", req.path))
-                                             : absl::InvalidArgumentError(StrCat(
-                                                   "HTTP ", res.status, " for ", req.path));
+    const absl::Status s =
+        res.status == 404
+            ? absl::NotFoundError(StrCat("no route ", req.path))
+            : absl::InvalidArgumentError(StrCat("HTTP ", res.status, " for ", req.path));
     res.set_content(Dump(ErrorJson(ApiError{s, "", ""})), "application/json");
   });
   srv_->set_exception_handler(
@@ -133,8 +140,8 @@ absl::Status ApiServer::Start() {
   port_ = opts_.port == 0 ? srv_->bind_to_any_port(opts_.host)
                           : (srv_->bind_to_port(opts_.host, opts_.port) ? opts_.port : -1);
   if (port_ <= 0) {
-    return absl::UnavailableError(StrCat("cannot listen for the API on ", opts_.host, ":",
-                                         opts_.port));
+    return absl::UnavailableError(
+        StrCat("cannot listen for the API on ", opts_.host, ":", opts_.port));
   }
   // httplib listens with a backlog of 5; a burst of connections needs more.
   if (listen_fd_ >= 0) ::listen(listen_fd_, SOMAXCONN);
@@ -176,10 +183,10 @@ void ApiServer::Generate(const httplib::Request& hreq, httplib::Response& res, E
   OpenAiRequest r;
   if (auto e = ParseRequest(hreq.body, ep, parse_opts_, &r)) return refuse(*e);
   if (!r.model.empty() && r.model != model_id_) {
-    return refuse(ApiError{absl::NotFoundError(StrCat("The model `", r.model,
-                                                      "` does not exist; this server serves `",
-                                                      model_id_, "`")),
-                           "model", "model_not_found"});
+    return refuse(ApiError{
+        absl::NotFoundError(StrCat("The model `", r.model, "` does not exist; this server serves `",
+                                   model_id_, "`")),
+        "model", "model_not_found"});
   }
   if (chat) {
     if (auto e = RenderChatPrompt(&r)) return refuse(*e);
@@ -214,7 +221,8 @@ void ApiServer::Generate(const httplib::Request& hreq, httplib::Response& res, E
       ctx.echo = std::move(echo);
       res.set_header("X-Request-Id", call->cached_request_id());
       return SendCached(res, *call, std::move(ctx), r.stream);
-    case HttpCall::Phase::kStarted: break;
+    case HttpCall::Phase::kStarted:
+      break;
   }
   ctx.id = id_prefix + call->submitted().request_id;
   ctx.echo = call->submitted().prompt_text;
@@ -254,8 +262,8 @@ void ApiServer::SendCached(httplib::Response& res, const HttpCall& call, Respons
   res.set_content(body, "text/event-stream");
 }
 
-void ApiServer::SendStream(httplib::Response& res, std::shared_ptr<HttpCall> call,
-                           Gate::CallId id, ResponseContext ctx) {
+void ApiServer::SendStream(httplib::Response& res, std::shared_ptr<HttpCall> call, Gate::CallId id,
+                           ResponseContext ctx) {
   struct State {
     bool begun = false;
     bool done = false;
@@ -276,8 +284,8 @@ void ApiServer::SendStream(httplib::Response& res, std::shared_ptr<HttpCall> cal
         }
         HttpCall::Update u;
         // With something to send already, only collect what is there.
-        const bool got =
-            call->Take(&u, out.empty() ? std::chrono::milliseconds(kTick) : std::chrono::milliseconds(0));
+        const bool got = call->Take(
+            &u, out.empty() ? std::chrono::milliseconds(kTick) : std::chrono::milliseconds(0));
         if (got) {
           if (!u.tokens.empty()) out += enc->Tokens(u.tokens);
           if (u.finished) {

@@ -32,8 +32,8 @@ struct ResponseContext;
 
 struct ApiServerOptions {
   std::string host = "0.0.0.0";
-  int port = 8000;    // 0: any free port
-  int threads = 1024; // most connections served at once (each SSE stream holds one)
+  int port = 8000;     // 0: any free port
+  int threads = 1024;  // most connections served at once (each SSE stream holds one)
   std::optional<TlsMaterial> tls;
   std::string chat_template;  // --chat-template: a template name or a Jinja file
 };

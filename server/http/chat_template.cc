@@ -120,7 +120,8 @@ std::optional<ChatFormat> DetectChatFormat(std::string_view t) {
     return f;
   }
   if (has("<|assistant|>") && has("<|end|>")) return ChatFormat{ChatFamily::kPhi3};
-  if (has("<|start_header_id|>") && has("<|end_header_id|>")) return ChatFormat{ChatFamily::kLlama3};
+  if (has("<|start_header_id|>") && has("<|end_header_id|>"))
+    return ChatFormat{ChatFamily::kLlama3};
   if (has("<|user|>")) return ChatFormat{ChatFamily::kZephyr};
   return std::nullopt;
 }
@@ -150,7 +151,8 @@ std::string RenderChat(const ChatFormat& fmt, const std::vector<ChatMessage>& ms
       if (add_generation_prompt) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
       return out;
     case ChatFamily::kZephyr:
-      for (const ChatMessage& m : msgs) out += StrCat("<|", m.role, "|>\n", m.content, sp.eos, "\n");
+      for (const ChatMessage& m : msgs)
+        out += StrCat("<|", m.role, "|>\n", m.content, sp.eos, "\n");
       if (add_generation_prompt) out += "<|assistant|>\n";
       return out;
     case ChatFamily::kPhi3:
@@ -188,14 +190,18 @@ absl::StatusOr<ChatTemplate> ResolveChatTemplate(const std::string& override_nam
     return t;
   }
   if (!gguf_jinja || gguf_jinja->empty()) {
-    t.problem = StrCat("the model has no chat template (tokenizer.chat_template); start the server "
-                       "with --chat-template NAME (one of ", ChatTemplateNames(), ")");
+    t.problem = StrCat(
+        "the model has no chat template (tokenizer.chat_template); start the server "
+        "with --chat-template NAME (one of ",
+        ChatTemplateNames(), ")");
     return t;
   }
   t.format = DetectChatFormat(*gguf_jinja);
   if (!t.format) {
-    t.problem = StrCat("the model's chat template is not one of the known families; start the "
-                       "server with --chat-template NAME (one of ", ChatTemplateNames(), ")");
+    t.problem = StrCat(
+        "the model's chat template is not one of the known families; start the "
+        "server with --chat-template NAME (one of ",
+        ChatTemplateNames(), ")");
     return t;
   }
   t.source = "GGUF tokenizer.chat_template";

@@ -4,11 +4,14 @@ namespace phx::server {
 
 absl::Status HttpCall::EndStatus(engine::FinishReason r, const absl::Status& s) {
   switch (r) {
-    case engine::FinishReason::kCancelled: return absl::CancelledError("request cancelled");
-    case engine::FinishReason::kDeadline: return absl::DeadlineExceededError("deadline exceeded");
+    case engine::FinishReason::kCancelled:
+      return absl::CancelledError("request cancelled");
+    case engine::FinishReason::kDeadline:
+      return absl::DeadlineExceededError("deadline exceeded");
     case engine::FinishReason::kError:
       return s.ok() ? absl::InternalError("generation failed") : s;
-    default: return absl::OkStatus();
+    default:
+      return absl::OkStatus();
   }
 }
 

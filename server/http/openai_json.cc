@@ -12,9 +12,9 @@ namespace {
 using json = nlohmann::json;
 using Error = std::optional<ApiError>;
 
-#define PHX_TRY_FIELD(expr)            \
-  do {                                 \
-    if (Error e_ = (expr)) return e_;  \
+#define PHX_TRY_FIELD(expr)           \
+  do {                                \
+    if (Error e_ = (expr)) return e_; \
   } while (false)
 
 ApiError Invalid(std::string param, std::string message) {
@@ -171,9 +171,9 @@ Error ParseMessages(const json& o, std::vector<ChatMessage>* out) {
         const json* type = part.is_object() ? Get(part, "type") : nullptr;
         const json* text = part.is_object() ? Get(part, "text") : nullptr;
         if (type == nullptr || *type != "text" || text == nullptr || !text->is_string()) {
-          return Invalid(at + ".content",
-                         StrCat(at, ".content: only text parts ({\"type\": \"text\", "
-                                    "\"text\": ...}) are supported"));
+          return Invalid(at + ".content", StrCat(at,
+                                                 ".content: only text parts ({\"type\": \"text\", "
+                                                 "\"text\": ...}) are supported"));
         }
         msg.content += text->get<std::string>();
       }
@@ -218,8 +218,8 @@ Error ParseSampling(const json& o, Endpoint ep, const ParseOptions& opts, OpenAi
     }
   }
   if (!r->api.explicit_max_tokens) {
-    p.max_tokens = ep == Endpoint::kChat ? opts.default_chat_max_tokens
-                                         : opts.default_completion_max_tokens;
+    p.max_tokens =
+        ep == Endpoint::kChat ? opts.default_chat_max_tokens : opts.default_completion_max_tokens;
   }
   if (const json* s = Get(o, "stop")) {
     if (s->is_string()) {
@@ -307,10 +307,19 @@ std::optional<ApiError> ParseRequest(std::string_view body, Endpoint ep, const P
 
 std::string ParamOfMessage(std::string_view message, Endpoint ep) {
   const std::string_view word = message.substr(0, message.find(' '));
-  static constexpr std::string_view kFields[] = {
-      "temperature", "top_k",    "top_p",          "min_p", "repetition_penalty",
-      "presence_penalty", "frequency_penalty", "penalty_last_n", "max_tokens", "logprobs",
-      "stop",        "priority", "seed"};
+  static constexpr std::string_view kFields[] = {"temperature",
+                                                 "top_k",
+                                                 "top_p",
+                                                 "min_p",
+                                                 "repetition_penalty",
+                                                 "presence_penalty",
+                                                 "frequency_penalty",
+                                                 "penalty_last_n",
+                                                 "max_tokens",
+                                                 "logprobs",
+                                                 "stop",
+                                                 "priority",
+                                                 "seed"};
   for (std::string_view f : kFields) {
     if (word == f) return std::string(f);
   }

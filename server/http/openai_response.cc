@@ -8,10 +8,13 @@ using json = nlohmann::json;
 
 json FinishReasonJson(engine::FinishReason r) {
   switch (r) {
-    case engine::FinishReason::kLength: return "length";
+    case engine::FinishReason::kLength:
+      return "length";
     case engine::FinishReason::kStop:
-    case engine::FinishReason::kEos: return "stop";
-    default: return nullptr;
+    case engine::FinishReason::kEos:
+      return "stop";
+    default:
+      return nullptr;
   }
 }
 
@@ -151,7 +154,8 @@ std::string StreamEncoder::Tokens(const std::vector<engine::TokenEvent>& events)
     if (ctx_.logprobs) logprobs_.Add(e);
     // An event without text (bytes held back) and without logprobs merges into the next one.
     if (e.text.empty() && logprobs_.empty()) continue;
-    out += SseEvent(Chunk(e.text, nullptr, ctx_.logprobs ? logprobs_.Take() : json(nullptr), false));
+    out +=
+        SseEvent(Chunk(e.text, nullptr, ctx_.logprobs ? logprobs_.Take() : json(nullptr), false));
   }
   return out;
 }

@@ -2,6 +2,7 @@
 // probes, gRPC) on ephemeral loopback ports.
 #pragma once
 
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -10,6 +11,15 @@
 #include "server/app/server_app.h"
 
 namespace phx::testing {
+
+// Factor on every latency bound of the integration tests: 1 normally; the sanitizer stages of
+// scripts/test set PHX_TEST_TIME_SCALE (TSan runs code 5-15x slower), so a bound still catches
+// a request that waits on the engine instead of answering at once.
+inline double TimeScale() {
+  const char* s = std::getenv("PHX_TEST_TIME_SCALE");
+  const double v = s != nullptr ? std::atof(s) : 1.0;
+  return v > 0 ? v : 1.0;
+}
 
 inline server::ServeConfig TestConfig(const std::string& model_path) {
   server::ServeConfig c;
@@ -40,8 +50,7 @@ struct TestServer {
     }
     return s;
   }
-  static std::unique_ptr<TestServer> Start(const std::string& model_path,
-                                           int max_batch = 64) {
+  static std::unique_ptr<TestServer> Start(const std::string& model_path, int max_batch = 64) {
     auto cfg = TestConfig(model_path);
     cfg.runtime.max_batch = max_batch;
     return Start(cfg);

@@ -9,11 +9,11 @@
 #include <fstream>
 #include <thread>
 
-#include "grpcpp/grpcpp.h"
 #include "fmt/format.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
 #include "httplib.h"
 #include "server/auth/api_keys.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/integration/grpc_test_server.h"
 
 namespace phx {
@@ -34,7 +34,9 @@ GenerateRequest Greedy(const std::string& prompt, int max_tokens) {
   return r;
 }
 
-double Ms(Clock::time_point a) { return std::chrono::duration<double, std::milli>(Clock::now() - a).count(); }
+double Ms(Clock::time_point a) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - a).count();
+}
 
 std::string Hex(const std::array<uint8_t, 32>& h) {
   std::string s;
@@ -53,7 +55,8 @@ struct Load {
         grpc::ClientContext ctx;
         if (!key.empty()) ctx.AddMetadata("authorization", "Bearer " + key);
         GenerateResponse resp;
-        grpc::Status st = stub->Generate(&ctx, Greedy("Once upon a time " + std::to_string(i), max_tokens), &resp);
+        grpc::Status st = stub->Generate(
+            &ctx, Greedy("Once upon a time " + std::to_string(i), max_tokens), &resp);
         (st.ok() ? ok : failed)++;
       });
     }
@@ -74,7 +77,8 @@ TEST(Production, ProbesAnswerFastWithEverySlotBusyAndAQueue) {
   ASSERT_NE(server, nullptr);
   Load load;
   load.Start(*server, 16, 400);
-  while (server->app->engine().stats().running < 4) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  while (server->app->engine().stats().running < 4)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   httplib::Client probe("127.0.0.1", server->app->http_port());
   double worst = 0;
   for (int i = 0; i < 40; ++i) {
@@ -89,7 +93,7 @@ TEST(Production, ProbesAnswerFastWithEverySlotBusyAndAQueue) {
   }
   EXPECT_EQ(server->app->engine().stats().running, 4);
   EXPECT_GT(server->app->gate().active(), 4);  // a queue is waiting
-  EXPECT_LT(worst, 50.0) << "slowest probe " << worst << " ms";
+  EXPECT_LT(worst, 50.0 * testing::TimeScale()) << "slowest probe " << worst << " ms";
   std::printf("slowest of 80 probes under load: %.2f ms\n", worst);
   load.Join();
   EXPECT_EQ(load.ok, 16);
@@ -136,7 +140,8 @@ TEST(Production, OverloadRejectsFastWithRetryAfterAndAdmittedFinish) {
   EXPECT_GE(ok, 8);
   EXPECT_GT(rejected, 0);
   EXPECT_EQ(without_retry_after, 0);
-  for (double ms : reject_ms) EXPECT_LT(ms, 200.0) << "a rejection took " << ms << " ms";
+  for (double ms : reject_ms)
+    EXPECT_LT(ms, 200.0 * testing::TimeScale()) << "a rejection took " << ms << " ms";
 }
 
 TEST(Production, DegradedCacheAnswersWhileTheEngineFails) {
@@ -190,8 +195,8 @@ TEST(Production, DegradedCacheAnswersWhileTheEngineFails) {
     EXPECT_EQ(stub->Generate(&ctx, Greedy("Never seen before", 4), &r).error_code(),
               grpc::StatusCode::UNAVAILABLE);
   }
-  EXPECT_NE(probe.Get("/metrics")->body.find(
-                "phalanx_degraded_responses_total{reason=\"engine_failed\"} 2"),
+  EXPECT_NE(probe.Get("/metrics")
+                ->body.find("phalanx_degraded_responses_total{reason=\"engine_failed\"} 2"),
             std::string::npos);
 }
 
@@ -247,7 +252,8 @@ TEST(Production, SigtermFlipsReadinessAndHealthFastAndDrainLosesNothing) {
   std::thread runner([&] { server->app->Run(); });
   Load load;
   load.Start(*server, 24, 120);
-  while (server->app->gate().active() < 24) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  while (server->app->gate().active() < 24)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   httplib::Client probe("127.0.0.1", server->app->http_port());
   ASSERT_EQ(probe.Get("/readyz")->status, 200);
   auto health = grpc::health::v1::Health::NewStub(
@@ -263,14 +269,14 @@ TEST(Production, SigtermFlipsReadinessAndHealthFastAndDrainLosesNothing) {
   const auto t0 = Clock::now();
   kill(getpid(), SIGTERM);
   double ready_flip = -1, health_flip = -1;
-  while (Ms(t0) < 1000 && (ready_flip < 0 || health_flip < 0)) {
+  while (Ms(t0) < 1000 * testing::TimeScale() && (ready_flip < 0 || health_flip < 0)) {
     if (ready_flip < 0 && probe.Get("/readyz")->status == 503) ready_flip = Ms(t0);
     if (health_flip < 0 && !serving()) health_flip = Ms(t0);
   }
   EXPECT_GE(ready_flip, 0);
   EXPECT_GE(health_flip, 0);
-  EXPECT_LT(ready_flip, 100.0);
-  EXPECT_LT(health_flip, 100.0);
+  EXPECT_LT(ready_flip, 100.0 * testing::TimeScale());
+  EXPECT_LT(health_flip, 100.0 * testing::TimeScale());
   std::printf("after SIGTERM: /readyz 503 in %.1f ms, gRPC health NOT_SERVING in %.1f ms\n",
               ready_flip, health_flip);
   // New work is refused while the accepted requests finish.

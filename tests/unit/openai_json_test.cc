@@ -1,11 +1,12 @@
 // OpenAI API JSON: request parsing (every field, prompt forms, chat messages, a table of bad
 // requests each answered with INVALID_ARGUMENT naming the field) and response building
 // (whole answers, stream chunks, usage, logprobs, errors).
+#include "server/http/openai_json.h"
+
 #include <gtest/gtest.h>
 
 #include "nlohmann/json.hpp"
 #include "server/core/status_map.h"
-#include "server/http/openai_json.h"
 #include "server/http/openai_response.h"
 
 namespace phx::server {
@@ -175,8 +176,7 @@ TEST(OpenAiRequest, BadRequestsNameTheField) {
            [{"type": "image_url", "image_url": {"url": "x"}}]}]})",
        "messages[1].content"},
       {H, R"({"messages": [{"role": "user", "content": "x"}], "logprobs": 1})", "logprobs"},
-      {H, R"({"messages": [{"role": "user", "content": "x"}], "top_logprobs": 2})",
-       "top_logprobs"},
+      {H, R"({"messages": [{"role": "user", "content": "x"}], "top_logprobs": 2})", "top_logprobs"},
       {H, R"({"messages": [{"role": "user", "content": "x"}], "logprobs": true,
            "top_logprobs": 50})",
        "top_logprobs"},
@@ -204,8 +204,7 @@ TEST(OpenAiRequest, ParamOfMessage) {
   EXPECT_EQ(ParamOfMessage("top_p must be in (0, 1]", Endpoint::kCompletions), "top_p");
   EXPECT_EQ(ParamOfMessage("prompt has 600 tokens; the limit is 511", Endpoint::kCompletions),
             "prompt");
-  EXPECT_EQ(ParamOfMessage("prompt has 600 tokens; the limit is 511", Endpoint::kChat),
-            "messages");
+  EXPECT_EQ(ParamOfMessage("prompt has 600 tokens; the limit is 511", Endpoint::kChat), "messages");
   EXPECT_EQ(ParamOfMessage("max_tokens 5000 exceeds the limit 4096", Endpoint::kChat),
             "max_tokens");
   EXPECT_EQ(ParamOfMessage("server overloaded: 3 requests queued", Endpoint::kChat), "");

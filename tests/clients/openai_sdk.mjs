@@ -1,0 +1,155 @@
+// The official OpenAI Node SDK against a running Phalanx OpenAI API (run_openai.sh starts it).
+// Usage: node openai_sdk.mjs main|auth BASE_URL NODE_MODULES   (auth reads PHX_API_KEY)
+// Exits non-zero on the first mismatch.
+import path from 'node:path';
+import fs from 'node:fs';
+import {pathToFileURL} from 'node:url';
+
+const [mode, base, modules] = process.argv.slice(2);
+const {default: OpenAI} = await import(pathToFileURL(path.join(modules, 'openai/index.mjs')).href);
+const version = JSON.parse(fs.readFileSync(path.join(modules, 'openai/package.json'))).version;
+
+function fail(msg) {
+  console.error('openai SDK test FAILED:', msg);
+  process.exit(1);
+}
+function check(cond, msg) { if (!cond) fail(msg); }
+const show = (x) => JSON.stringify(x);
+
+function client(apiKey = 'unused', defaultHeaders = {}) {
+  return new OpenAI({baseURL: base + '/v1', apiKey, maxRetries: 0, timeout: 60000,
+                     defaultHeaders});
+}
+
+// Calls fn, expects it to throw the SDK error class `cls` with HTTP `status`.
+async function expectError(what, cls, status, fn) {
+  try {
+    await fn();
+  } catch (e) {
+    check(e instanceof cls, `${what}: ${e?.constructor?.name} instead of ${cls.name}: ${e}`);
+    check(e.status === status, `${what}: status ${e.status}, want ${status}`);
+    return e;
+  }
+  fail(`${what}: no error`);
+}
+
+async function main() {
+  const c = client();
+  // models.list
+  const models = [];
+  for await (const m of c.models.list()) models.push(m);
+  check(models.length === 1 && models[0].object === 'model', 'models ' + show(models));
+  const model = models[0].id;
+  check(model === 'stories260K', 'model id ' + model);
+
+  // Completions: plain, then streamed; the greedy texts agree.
+  const req = {model, prompt: 'Once upon a time', max_tokens: 24, temperature: 0,
+               ignore_eos: true};
+  const plain = await c.completions.create(req);
+  check(plain.object === 'text_completion', 'object ' + plain.object);
+  check(plain.id.startsWith('cmpl-'), 'id ' + plain.id);
+  check(plain.model === model, 'model ' + plain.model);
+  const choice = plain.choices[0];
+  check(plain.choices.length === 1 && choice.index === 0, 'choices ' + show(plain.choices));
+  check(choice.text.length > 0, 'empty text');
+  check(choice.finish_reason === 'length', 'finish ' + choice.finish_reason);
+  check(plain.usage.completion_tokens === 24 && plain.usage.prompt_tokens > 0 &&
+        plain.usage.total_tokens === plain.usage.prompt_tokens + 24, 'usage ' + show(plain.usage));
+  check(typeof plain.usage.prompt_tokens_details?.cached_tokens === 'number',
+        'cached_tokens ' + show(plain.usage));
+
+  const stream = await c.completions.create({...req, stream: true,
+                                             stream_options: {include_usage: true}});
+  let text = '', finish = null, usage = null, chunks = 0;
+  for await (const ch of stream) {
+    ++chunks;
+    check(ch.object === 'text_completion', 'chunk object ' + ch.object);
+    if (ch.usage) usage = ch.usage;
+    for (const ci of ch.choices) {
+      text += ci.text;
+      if (ci.finish_reason) finish = ci.finish_reason;
+    }
+  }
+  check(text === choice.text, `stream ${show(text)} != plain ${show(choice.text)}`);
+  check(finish === 'length', 'stream finish ' + finish);
+  check(usage && usage.completion_tokens === 24, 'stream usage ' + show(usage));
+  check(chunks >= 3, 'chunks ' + chunks);
+
+  // A prompt of token ids, echo, and logprobs.
+  const ids = await c.completions.create({model, prompt: [1, 403, 407, 261], max_tokens: 4,
+                                          temperature: 0, logprobs: 2});
+  const lp = ids.choices[0].logprobs;
+  check(lp && lp.tokens.length === 4 && lp.token_logprobs.length === 4 &&
+        lp.top_logprobs.length === 4, 'logprobs ' + show(lp));
+  const echo = await c.completions.create({model, prompt: 'Once upon', max_tokens: 3,
+                                           temperature: 0, echo: true});
+  check(echo.choices[0].text.startsWith('Once upon'), 'echo ' + show(echo.choices[0].text));
+
+  // Chat: plain and streamed.
+  const chatReq = {model, max_tokens: 16, temperature: 0,
+                   messages: [{role: 'system', content: 'You tell stories.'},
+                              {role: 'user', content: 'Tell me about a cat.'}]};
+  const chat = await c.chat.completions.create(chatReq);
+  check(chat.object === 'chat.completion', 'chat object ' + chat.object);
+  check(chat.id.startsWith('chatcmpl-'), 'chat id ' + chat.id);
+  const msg = chat.choices[0].message;
+  check(msg.role === 'assistant' && typeof msg.content === 'string' && msg.content.length > 0,
+        'message ' + show(msg));
+  check(['stop', 'length'].includes(chat.choices[0].finish_reason),
+        'chat finish ' + chat.choices[0].finish_reason);
+  const chatStream = await c.chat.completions.create({...chatReq, stream: true,
+                                                      stream_options: {include_usage: true}});
+  let content = '', first = null, chatUsage = null;
+  for await (const ch of chatStream) {
+    check(ch.object === 'chat.completion.chunk', 'chat chunk object ' + ch.object);
+    if (ch.usage) chatUsage = ch.usage;
+    if (ch.choices.length === 0) continue;
+    if (first === null) first = ch.choices[0].delta;
+    content += ch.choices[0].delta.content ?? '';
+  }
+  check(first && first.role === 'assistant', 'first delta ' + show(first));
+  check(content === msg.content, `chat stream ${show(content)} != ${show(msg.content)}`);
+  check(chatUsage && chatUsage.completion_tokens === chat.usage.completion_tokens,
+        'chat usage ' + show(chatUsage));
+
+  // Errors: the SDK raises its typed errors; the server keeps serving.
+  const bad = await expectError('bad temperature', OpenAI.BadRequestError, 400, () =>
+    c.completions.create({model, prompt: 'x', temperature: 'hot'}));
+  check(bad.param === 'temperature' && bad.type === 'invalid_request_error',
+        'error fields ' + show(bad.error));
+  await expectError('n=2', OpenAI.BadRequestError, 400, () =>
+    c.completions.create({model, prompt: 'x', n: 2}));
+  await expectError('batched prompt', OpenAI.BadRequestError, 400, () =>
+    c.completions.create({model, prompt: ['a', 'b']}));
+  await expectError('bad message', OpenAI.BadRequestError, 400, () =>
+    c.chat.completions.create({model, messages: [{role: 'wizard', content: 'x'}]}));
+  const nf = await expectError('unknown model', OpenAI.NotFoundError, 404, () =>
+    c.completions.create({model: 'gpt-nope', prompt: 'x'}));
+  check(nf.code === 'model_not_found', 'model error ' + show(nf.error));
+  const again = await c.completions.create({model, prompt: 'Once', max_tokens: 2});
+  check(again.choices[0].text !== undefined, 'serving after errors');
+}
+
+async function auth() {
+  const key = process.env.PHX_API_KEY;
+  check(key, 'PHX_API_KEY not set');
+  const none = await expectError('no key', OpenAI.AuthenticationError, 401, () =>
+    client('unused', {Authorization: null}).completions.create({prompt: 'x', max_tokens: 2}));
+  check(/missing API key/.test(none.message), 'no-key message ' + none.message);
+  await expectError('wrong key', OpenAI.AuthenticationError, 401, () =>
+    client('sk-wrong').chat.completions.create({messages: [{role: 'user', content: 'x'}]}));
+  await expectError('models without key', OpenAI.AuthenticationError, 401, async () => {
+    for await (const m of client('sk-wrong').models.list()) void m;
+  });
+  const ok = await client(key).completions.create({prompt: 'Once', max_tokens: 3});
+  check(ok.usage.completion_tokens >= 1, 'with key ' + show(ok.usage));
+}
+
+try {
+  if (mode === 'main') await main();
+  else if (mode === 'auth') await auth();
+  else fail('mode ' + mode);
+} catch (e) {
+  fail(e?.stack ?? e);
+}
+console.log(`openai@${version} ${mode}: ok`);

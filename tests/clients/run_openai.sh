@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The official OpenAI Node SDK (openai@6.49.0, pinned) against `phalanx serve` on stories260K:
+# completions and chat, plain and streamed, models.list, errors, and API keys.
+# Usage: run_openai.sh BUILD_DIR
+set -euo pipefail
+build=${1:?build dir}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+scratch=${PHX_SCRATCH:-$root/.scratch}/openai
+mkdir -p "$scratch"
+if [ ! -f "$scratch/node_modules/openai/package.json" ] ||
+   ! grep -q '"version": "6.49.0"' "$scratch/node_modules/openai/package.json"; then
+  [ -f "$scratch/package.json" ] || echo '{"private": true}' >"$scratch/package.json"
+  (cd "$scratch" && npm i -E --ignore-scripts --no-audit --no-fund openai@6.49.0 >/dev/null)
+fi
+source "$here/serve_lib.sh"
+
+# stories260K has no chat template: chat runs with the chatml formatter.
+start_phalanx "$build" --chat-template chatml
+node "$here/openai_sdk.mjs" main "$API_URL" "$scratch/node_modules"
+
+# With API keys: no key and a wrong key get 401, the right one works.
+key="sk-phalanx-test-$$"
+keys=$(mktemp)
+SERVER_LOGS+=("$keys")
+printf 'keys:\n  - id: sdk-test\n    sha256: %s\n' "$(printf %s "$key" | sha256sum | cut -d' ' -f1)" >"$keys"
+start_phalanx "$build" --chat-template chatml --api-keys "$keys"
+PHX_API_KEY="$key" node "$here/openai_sdk.mjs" auth "$API_URL" "$scratch/node_modules"
+echo "openai SDK tests passed"
