@@ -1,11 +1,13 @@
 # Compiler flags shared by every Phalanx target.
 add_compile_options(-Wall -Wextra -Wno-unused-parameter)
 
+# Sanitizers instrument the C and C++ code; CUDA device code (nvcc) is built as usual.
+set(_phx_host_lang "$<COMPILE_LANGUAGE:C,CXX>")
 if(PHALANX_SANITIZE STREQUAL "address")
-  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_compile_options("$<${_phx_host_lang}:-fsanitize=address,undefined;-fno-omit-frame-pointer;-fno-sanitize-recover=undefined>")
   add_link_options(-fsanitize=address,undefined)
 elseif(PHALANX_SANITIZE STREQUAL "thread")
-  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_compile_options("$<${_phx_host_lang}:-fsanitize=thread;-fno-omit-frame-pointer>")
   add_link_options(-fsanitize=thread)
 elseif(NOT PHALANX_SANITIZE STREQUAL "")
   message(FATAL_ERROR "PHALANX_SANITIZE must be '', 'address' or 'thread'")
