@@ -61,8 +61,8 @@ absl::Status ServerApp::Start() {
   fl.max_tokens = cfg_.max_tokens_limit;
   frontend_ = std::make_unique<Frontend>(eng, std::string(runtime_.backend->name()), fl);
   const std::string model_name = frontend_->ModelInfo().name;
-  metrics_ = std::make_unique<Metrics>(BuildInfo{"0.1.0", std::string(runtime_.backend->name()),
-                                                 model_name});
+  metrics_ = std::make_unique<Metrics>(
+      BuildInfo{"0.1.0", std::string(runtime_.backend->name()), model_name});
   eng.SetStepObserver([m = metrics_.get()](double s) { m->EngineStep(s); });
   limiter_ = std::make_unique<RateLimiter>(RateLimits{cfg_.rate_limit_rps, cfg_.rate_limit_tpm});
   admission_ = std::make_unique<AdmissionQueue>(cfg_.max_inflight, cfg_.max_queue);
@@ -76,8 +76,9 @@ absl::Status ServerApp::Start() {
   gc.slo_itl_s = cfg_.slo_itl_ms / 1e3;
   gc.slo_e2e_s = cfg_.slo_e2e_ms / 1e3;
   gc.model_id = cfg_.runtime.model;
-  gate_ = std::make_unique<Gate>(*frontend_, *metrics_, *limiter_, *admission_, cache_.get(),
-                                 audit_.get(), [this] { return keys(); }, gc);
+  gate_ = std::make_unique<Gate>(
+      *frontend_, *metrics_, *limiter_, *admission_, cache_.get(), audit_.get(),
+      [this] { return keys(); }, gc);
   HealthConfig hc;
   hc.step_timeout_s = cfg_.step_timeout_s;
   hc.canary_interval_s = cfg_.canary_interval_s;
@@ -125,6 +126,7 @@ absl::Status ServerApp::Start() {
     });
     PHX_RETURN_IF_ERROR(lb_->Start(cfg_.host, cfg_.lb_agent_port));
   }
+  health_->MarkServing();
   poller_ = std::thread([this] {
     while (!stopping_) {
       admission_->Poll();
@@ -198,7 +200,8 @@ void ServerApp::Drain() {
   if (api_) api_->Stop();
   stopping_ = true;
   if (poller_.joinable()) poller_.join();
-  if (grpc_.server) grpc_.server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  if (grpc_.server)
+    grpc_.server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   if (health_) health_->Stop();
   if (runtime_.engine) runtime_.engine->Stop();
   if (grpc_.server) grpc_.server->Wait();

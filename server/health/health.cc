@@ -77,6 +77,14 @@ void HealthMonitor::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void HealthMonitor::MarkServing() {
+  std::lock_guard<std::mutex> l(mu_);
+  serving_ = true;
+  const bool ready = Ready().ok;
+  PublishGrpc(ready);
+  metrics_.SetReady(ready);
+}
+
 void HealthMonitor::OnDrain() {
   std::lock_guard<std::mutex> l(mu_);
   PublishGrpc(false);
@@ -146,14 +154,15 @@ Probe HealthMonitor::Startup() const {
 Probe HealthMonitor::Ready() const {
   Probe p = Live();
   if (!started_) p.reasons.push_back("not started");
+  if (started_ && !serving_) p.reasons.push_back("listeners not up yet");
   if (gate_.draining()) p.reasons.push_back("draining");
   const engine::EngineStats s = engine_.stats();
   const int waiting = s.waiting + admission_.queued();
   if (waiting > 0 && s.blocks_total > 0) {
     const double free = static_cast<double>(s.blocks_free + s.blocks_cached) / s.blocks_total;
     if (free < cfg_.kv_headroom) {
-      p.reasons.push_back(StrCat("KV cache headroom ", free, " below ", cfg_.kv_headroom,
-                                 " with ", waiting, " requests waiting"));
+      p.reasons.push_back(StrCat("KV cache headroom ", free, " below ", cfg_.kv_headroom, " with ",
+                                 waiting, " requests waiting"));
     }
   }
   if (const double wait = admission_.EstimatedWaitSeconds(); wait > cfg_.slo_ttft_s) {

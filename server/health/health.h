@@ -42,6 +42,10 @@ class HealthMonitor {
   // Starts the background thread (canary, gRPC health updates every 50 ms).
   void Start(grpc::HealthCheckServiceInterface* grpc_health);
   void Stop();
+  // Every listener (gRPC, HTTP API, lb agent) is up: readiness may pass from now on, so a load
+  // balancer never sends traffic to a port that is not listening yet.
+  // Publishes the gRPC health status at once.
+  void MarkServing();
   // Draining: readiness and gRPC health go NOT_SERVING now.
   void OnDrain();
 
@@ -60,6 +64,7 @@ class HealthMonitor {
   Metrics& metrics_;
   HealthConfig cfg_;
   std::atomic<bool> started_{false};
+  std::atomic<bool> serving_{false};
   std::atomic<bool> canary_failed_{false};
   std::atomic<bool> stop_{false};
   grpc::HealthCheckServiceInterface* grpc_health_ = nullptr;

@@ -601,6 +601,10 @@ def scenario_kill(tier, watch, a):
         ph.check(True, f"Prometheus fired {key} after {time.time() - kill_t:.1f} s")
         wait_until(f"Alertmanager to hold {key}", lambda: watch.seen("alertmanager", key, "firing", kill_t), 15, 0.2)
         ph.check(True, f"Alertmanager received {key}")
+        # Restart only once the page went out: Alertmanager sends a resolved notification only
+        # for an alert it notified as firing.
+        wait_until("the firing notification", lambda: watch.notified("firing", "ReplicaDown", kill_t), 15, 0.2)
+        ph.check(True, "firing ReplicaDown notification delivered to the webhook")
     except DrillError as e:
         ph.check(False, str(e))
     tier.start_replica(i)

@@ -1,0 +1,6 @@
+// One instantiation of the paged prefill kernel: head_dim 64, bf16 KV cache.
+#include "kernels/attention_prefill.cuh"
+
+namespace phx::kernels {
+template cudaError_t RunPagedPrefill<64, DType::kBF16>(const PagedPrefillParams&, cudaStream_t);
+}  // namespace phx::kernels

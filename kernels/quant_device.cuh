@@ -1,0 +1,124 @@
+// Device-side decoding of weight rows in their device layouts (kernels/quant_layout.h), shared
+// by the weight GEMV, the dequantize kernel and the embedding gather (included by .cu files only).
+//
+// A row of K weights is read in "units": QuantUnit<kW>::kVals values that one thread decodes from
+// one or two 16-byte loads. A unit's values lie in kSegs runs of 8 consecutive elements; Load()
+// returns the values (run by run) and each run's first element index within the row, so callers
+// pair them with 16-byte vectors of activations or write them as 16-byte vectors.
+//   f16/bf16: 8 values, one run (a plain 16-byte load).
+//   q8_0 (planar): 16 values = half a block: 16 int8 quants times the block's f16 scale.
+//   q4_K: 32 values = 16 bytes of one 64-value group of a 256-value block: low nibbles give
+//     elements 64j + 16h + 0..15 (sub-block 2j), high nibbles 64j + 32 + 16h + 0..15 (2j + 1).
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/device_types.cuh"
+#include "kernels/quant_layout.h"
+
+namespace phx::kernels {
+
+__device__ __forceinline__ float HalfBitsToF32(uint32_t bits) {
+  return __half2float(__ushort_as_half(static_cast<unsigned short>(bits & 0xFFFF)));
+}
+
+// Byte i (0..11) of a Q4_K block's scales, held in three 32-bit words (no local-memory array).
+__device__ __forceinline__ int Q4KScaleByte(const uint32_t (&s)[3], int i) {
+  const uint32_t word = i < 4 ? s[0] : (i < 8 ? s[1] : s[2]);
+  return static_cast<int>((word >> (8 * (i & 3))) & 0xFF);
+}
+
+// The j-th (0..7) 6-bit scale and min of a Q4_K block (device copy of base/dtype.h Q4KScaleMin).
+__device__ __forceinline__ void Q4KScaleMinDev(int j, const uint32_t (&q)[3], int* sc, int* m) {
+  if (j < 4) {
+    *sc = Q4KScaleByte(q, j) & 63;
+    *m = Q4KScaleByte(q, j + 4) & 63;
+  } else {
+    *sc = (Q4KScaleByte(q, j + 4) & 0xF) | ((Q4KScaleByte(q, j - 4) >> 6) << 4);
+    *m = (Q4KScaleByte(q, j + 4) >> 4) | ((Q4KScaleByte(q, j) >> 6) << 4);
+  }
+}
+
+template <DType kW>
+struct QuantUnit;
+
+template <DType kW>
+struct DenseUnit {
+  using T = typename DevType<kW>::type;
+  static constexpr int kVals = 8;
+  static constexpr int kSegs = 1;
+  // w: [rows, k] packed.
+  __device__ __forceinline__ static void Load(const void* w, int64_t /*rows*/, int64_t k,
+                                              int64_t row, int64_t u, float (&v)[kVals],
+                                              int64_t (&off)[kSegs]) {
+    off[0] = u * 8;
+    const uint4 raw = __ldg(reinterpret_cast<const uint4*>(static_cast<const T*>(w) + row * k) + u);
+    Unpack8<T>(raw, v);
+  }
+};
+template <>
+struct QuantUnit<DType::kF16> : DenseUnit<DType::kF16> {};
+template <>
+struct QuantUnit<DType::kBF16> : DenseUnit<DType::kBF16> {};
+
+template <>
+struct QuantUnit<DType::kQ8_0> {
+  static constexpr int kVals = 16;
+  static constexpr int kSegs = 2;
+  // w: planar [rows, k] int8 quants, then [rows, k / 32] f16 scales at Q8_0PlanarScaleOffset.
+  __device__ __forceinline__ static void Load(const void* w, int64_t rows, int64_t k, int64_t row,
+                                              int64_t u, float (&v)[kVals], int64_t (&off)[kSegs]) {
+    const auto* base = static_cast<const uint8_t*>(w);
+    const uint4 q = __ldg(reinterpret_cast<const uint4*>(base + row * k) + u);
+    const int64_t scale_off = ((rows * k + 255) / 256) * 256;  // Q8_0PlanarScaleOffset
+    const auto* scales = reinterpret_cast<const unsigned short*>(base + scale_off);
+    const float d = __half2float(__ushort_as_half(__ldg(scales + row * (k / 32) + u / 2)));
+    const uint32_t words[4] = {q.x, q.y, q.z, q.w};
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+      const int8_t b = static_cast<int8_t>((words[i / 4] >> (8 * (i % 4))) & 0xFF);
+      v[i] = d * static_cast<float>(b);
+    }
+    off[0] = u * 16;
+    off[1] = u * 16 + 8;
+  }
+};
+
+template <>
+struct QuantUnit<DType::kQ4_K> {
+  static constexpr int kVals = 32;
+  static constexpr int kSegs = 4;
+  static constexpr int kBlockBytes = 144;
+  // w: [rows, k / 256] GGUF BlockQ4_K, rows packed.
+  __device__ __forceinline__ static void Load(const void* w, int64_t /*rows*/, int64_t k,
+                                              int64_t row, int64_t u, float (&v)[kVals],
+                                              int64_t (&off)[kSegs]) {
+    const int64_t blk = u / 8;
+    const int l = static_cast<int>(u % 8), j = l / 2, h = l % 2;
+    const auto* block = static_cast<const uint8_t*>(w) + (row * (k / 256) + blk) * kBlockBytes;
+    const uint4 head = __ldg(reinterpret_cast<const uint4*>(block));
+    const uint4 qs = __ldg(reinterpret_cast<const uint4*>(block + 16 + 32 * j + 16 * h));
+    const float d = HalfBitsToF32(head.x);
+    const float dmin = HalfBitsToF32(head.x >> 16);
+    const uint32_t scales[3] = {head.y, head.z, head.w};
+    int sc, m;
+    Q4KScaleMinDev(2 * j, scales, &sc, &m);
+    const float d1 = d * sc, m1 = dmin * m;
+    Q4KScaleMinDev(2 * j + 1, scales, &sc, &m);
+    const float d2 = d * sc, m2 = dmin * m;
+    const uint32_t qw[4] = {qs.x, qs.y, qs.z, qs.w};
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+      const uint32_t b = (qw[i / 4] >> (8 * (i % 4))) & 0xFF;
+      v[i] = d1 * static_cast<float>(b & 0xF) - m1;
+      v[16 + i] = d2 * static_cast<float>(b >> 4) - m2;
+    }
+    const int64_t e0 = blk * 256 + 64 * j + 16 * h;
+    off[0] = e0;
+    off[1] = e0 + 8;
+    off[2] = e0 + 32;
+    off[3] = e0 + 40;
+  }
+};
+
+}  // namespace phx::kernels

@@ -1,0 +1,14 @@
+// Weight GEMV instantiations for dense f16 and bf16 weights (activations of the same type),
+// output in that type or f32.
+#include "kernels/weight_gemv.cuh"
+
+namespace phx::kernels {
+template cudaError_t RunWeightGemv<DType::kF16, DType::kF16, DType::kF16>(const WeightGemvParams&,
+                                                                          cudaStream_t);
+template cudaError_t RunWeightGemv<DType::kF16, DType::kF16, DType::kF32>(const WeightGemvParams&,
+                                                                          cudaStream_t);
+template cudaError_t RunWeightGemv<DType::kBF16, DType::kBF16, DType::kBF16>(
+    const WeightGemvParams&, cudaStream_t);
+template cudaError_t RunWeightGemv<DType::kBF16, DType::kBF16, DType::kF32>(const WeightGemvParams&,
+                                                                            cudaStream_t);
+}  // namespace phx::kernels

@@ -1,0 +1,14 @@
+// Weight GEMV instantiations for q8_0 weights: f16 and bf16 activations, output in the
+// activation type or f32.
+#include "kernels/weight_gemv.cuh"
+
+namespace phx::kernels {
+template cudaError_t RunWeightGemv<DType::kQ8_0, DType::kF16, DType::kF16>(const WeightGemvParams&,
+                                                                           cudaStream_t);
+template cudaError_t RunWeightGemv<DType::kQ8_0, DType::kF16, DType::kF32>(const WeightGemvParams&,
+                                                                           cudaStream_t);
+template cudaError_t RunWeightGemv<DType::kQ8_0, DType::kBF16, DType::kBF16>(
+    const WeightGemvParams&, cudaStream_t);
+template cudaError_t RunWeightGemv<DType::kQ8_0, DType::kBF16, DType::kF32>(const WeightGemvParams&,
+                                                                            cudaStream_t);
+}  // namespace phx::kernels
