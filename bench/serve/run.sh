@@ -25,7 +25,7 @@ run_server() {  # model max_batch -> prints JSON lines per level
   pid=$!
   for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$hport/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
   for c in $levels; do
-    local n=$(( c * 2 > N ? c * 2 : N ))
+    local n=$(( c > N ? c : N ))
     "$build/bin/phalanx-bench" --target "127.0.0.1:$gport" -c "$c" -n "$n" --prompt-tokens "$P" \
       --gen-tokens "$G" --json -q | jq -c --arg c "$c" '.runs[0] + {concurrency: ($c|tonumber)}'
   done

@@ -78,6 +78,10 @@ template <DType WT>
 void FloatRun(int rm, const float* x, int64_t xp, const uint8_t* const* w, int64_t kc, float* y,
               int64_t yp, int ncols, const float* bias, bool acc) {
   switch (rm) {
+    case 6:
+      return FloatTile<6, WT>(x, xp, w, kc, y, yp, ncols, bias, acc);
+    case 5:
+      return FloatTile<5, WT>(x, xp, w, kc, y, yp, ncols, bias, acc);
     case 4:
       return FloatTile<4, WT>(x, xp, w, kc, y, yp, ncols, bias, acc);
     case 3:
@@ -90,7 +94,8 @@ void FloatRun(int rm, const float* x, int64_t xp, const uint8_t* const* w, int64
 }
 
 struct FloatTiles {
-  static constexpr int kRM = 4;
+  // 6 activation rows x 4 weight rows: 24 accumulators, 10 loads per 24 FMAs (of 32 zmm).
+  static constexpr int kRM = 6;
   static void Run(int rm, const float* x, int64_t xp, const uint8_t* const* w, DType wt, int64_t kc,
                   float* y, int64_t yp, int ncols, const float* bias, bool acc) {
     if (wt == DType::kF16) return FloatRun<DType::kF16>(rm, x, xp, w, kc, y, yp, ncols, bias, acc);

@@ -11,21 +11,21 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const model::Model& model
                                                        ops::Backend& backend,
                                                        const EngineConfig& cfg) {
   if (cfg.max_num_seqs <= 0 || cfg.max_tokens_per_step <= 0 || cfg.block_size <= 0) {
-    return absl::InvalidArgumentError("engine: max_num_seqs, max_tokens_per_step and "
-                                      "block_size must be positive");
+    return absl::InvalidArgumentError(
+        "engine: max_num_seqs, max_tokens_per_step and "
+        "block_size must be positive");
   }
   if (cfg.max_tokens_per_step < cfg.max_num_seqs) {
-    return absl::InvalidArgumentError(StrCat("engine: max_tokens_per_step (",
-                                             cfg.max_tokens_per_step,
-                                             ") must be at least max_num_seqs (",
-                                             cfg.max_num_seqs, ")"));
+    return absl::InvalidArgumentError(
+        StrCat("engine: max_tokens_per_step (", cfg.max_tokens_per_step,
+               ") must be at least max_num_seqs (", cfg.max_num_seqs, ")"));
   }
   std::unique_ptr<Engine> e(new Engine(model, backend, cfg));
   const model::ModelConfig& mc = model.config();
-  e->max_model_len_ = cfg.max_model_len > 0
-                          ? std::min<int32_t>(cfg.max_model_len,
-                                              static_cast<int32_t>(mc.context_length))
-                          : static_cast<int32_t>(mc.context_length);
+  e->max_model_len_ =
+      cfg.max_model_len > 0
+          ? std::min<int32_t>(cfg.max_model_len, static_cast<int32_t>(mc.context_length))
+          : static_cast<int32_t>(mc.context_length);
   kv::KvCacheConfig kc;
   kc.n_layers = static_cast<int32_t>(mc.n_layer);
   kc.n_kv_heads = static_cast<int32_t>(mc.n_head_kv);
@@ -39,17 +39,15 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const model::Model& model
   const int32_t min_blocks = scheduler::BlocksFor(e->max_model_len_, cfg.block_size);
   if (kc.num_blocks < min_blocks) {
     if (cfg.num_blocks > 0) {
-      return absl::InvalidArgumentError(StrCat("engine: ", kc.num_blocks,
-                                               " KV blocks cannot hold one sequence of ",
-                                               e->max_model_len_, " tokens (", min_blocks,
-                                               " blocks); lower max_model_len"));
+      return absl::InvalidArgumentError(
+          StrCat("engine: ", kc.num_blocks, " KV blocks cannot hold one sequence of ",
+                 e->max_model_len_, " tokens (", min_blocks, " blocks); lower max_model_len"));
     }
     kc.num_blocks = min_blocks;  // the byte budget is a target; one full sequence must fit
   }
   PHX_ASSIGN_OR_RETURN(e->cache_, kv::KvCache::Create(backend, kc));
-  PHX_ASSIGN_OR_RETURN(e->forward_, model::Forward::Create(model, backend,
-                                                            cfg.max_tokens_per_step,
-                                                            cfg.max_num_seqs));
+  PHX_ASSIGN_OR_RETURN(e->forward_, model::Forward::Create(model, backend, cfg.max_tokens_per_step,
+                                                           cfg.max_num_seqs));
   e->PublishStats(0);
   return e;
 }
@@ -61,15 +59,15 @@ absl::StatusOr<RequestId> Engine::Submit(GenerateRequest req, std::shared_ptr<To
   if (req.prompt.empty()) return absl::InvalidArgumentError("prompt must not be empty");
   for (int32_t t : req.prompt) {
     if (t < 0 || t >= vocab) {
-      return absl::InvalidArgumentError(StrCat("prompt token id ", t, " is outside the vocabulary (",
-                                               vocab, " tokens)"));
+      return absl::InvalidArgumentError(
+          StrCat("prompt token id ", t, " is outside the vocabulary (", vocab, " tokens)"));
     }
   }
   PHX_RETURN_IF_ERROR(req.sampling.Validate());
   const int64_t plen = static_cast<int64_t>(req.prompt.size());
   if (plen >= max_model_len_) {
-    return absl::InvalidArgumentError(StrCat("prompt has ", plen,
-                                             " tokens; the context length is ", max_model_len_));
+    return absl::InvalidArgumentError(
+        StrCat("prompt has ", plen, " tokens; the context length is ", max_model_len_));
   }
   // Never generate past the context: max_tokens is clamped to what is left of it.
   req.sampling.max_tokens =
@@ -140,6 +138,7 @@ EngineStats Engine::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   EngineStats s = stats_;
   s.waiting += static_cast<int32_t>(inbox_.size());
+  s.failed = failed();
   return s;
 }
 

@@ -15,10 +15,10 @@
 
 #include "absl/status/statusor.h"
 #include "ops/backend.h"
-#include "runtime/kv/prefix_cache.h"
 #include "runtime/engine/request.h"
 #include "runtime/engine/sequence.h"
 #include "runtime/kv/kv_cache.h"
+#include "runtime/kv/prefix_cache.h"
 #include "runtime/model/forward.h"
 #include "runtime/model/model.h"
 #include "runtime/scheduler/scheduler.h"
@@ -29,12 +29,12 @@ struct EngineConfig {
   int32_t max_num_seqs = 64;          // sequences per step
   int32_t max_tokens_per_step = 512;  // token budget per step (chunked prefill)
   int32_t block_size = 16;
-  int32_t num_blocks = 0;             // KV blocks; 0: kv_cache_bytes / bytes per block
+  int32_t num_blocks = 0;  // KV blocks; 0: kv_cache_bytes / bytes per block
   int64_t kv_cache_bytes = int64_t{256} << 20;
   DType kv_dtype = DType::kF16;
-  float watermark = 0.01f;            // fraction of blocks admission keeps free
+  float watermark = 0.01f;  // fraction of blocks admission keeps free
   bool prefix_cache = true;
-  int32_t max_model_len = 0;          // 0: the model's context length
+  int32_t max_model_len = 0;  // 0: the model's context length
 };
 
 struct EngineStats {
@@ -46,11 +46,12 @@ struct EngineStats {
   int32_t blocks_used = 0;
   uint64_t steps = 0;
   uint64_t preemptions = 0;
-  uint64_t prefix_queries = 0;       // tokens looked up in the prefix cache at admission
-  uint64_t prefix_hits = 0;          // of those, tokens found cached
-  uint64_t prompt_tokens = 0;        // computed prefill tokens
+  uint64_t prefix_queries = 0;  // tokens looked up in the prefix cache at admission
+  uint64_t prefix_hits = 0;     // of those, tokens found cached
+  uint64_t prompt_tokens = 0;   // computed prefill tokens
   uint64_t generated_tokens = 0;
   double last_step_seconds = 0;
+  bool failed = false;  // sticky: a step failed (e.g. a device error); see Engine::failed()
   double kv_usage() const {
     return blocks_total == 0 ? 0 : static_cast<double>(blocks_used) / blocks_total;
   }
@@ -137,7 +138,7 @@ class Engine {
   std::atomic<int64_t> step_started_ns_{0};
   std::atomic<int64_t> heartbeat_ns_{0};
   std::atomic<bool> failed_{false};
-  absl::Status last_error_;  // guarded by mu_
+  absl::Status last_error_;      // guarded by mu_
   absl::Status injected_fault_;  // guarded by mu_
   std::function<void(double)> step_observer_;
 

@@ -45,14 +45,17 @@ absl::Status PortFree(std::string_view flag, const std::string& host, int port) 
 }  // namespace
 
 absl::Status ServeConfig::Validate() const {
-  for (auto [flag, port] : {std::pair{"grpc-port", grpc_port}, {"http-port", http_port},
-                            {"api-port", api_port}, {"lb-agent-port", lb_agent_port}}) {
+  for (auto [flag, port] : {std::pair{"grpc-port", grpc_port},
+                            {"http-port", http_port},
+                            {"api-port", api_port},
+                            {"lb-agent-port", lb_agent_port}}) {
     if (port < 0 || port > 65535) return Bad(flag, "must be a port number (0..65535)");
   }
   if (http_port != 0 && (http_port == grpc_port || http_port == api_port)) {
     return Bad("http-port", "must differ from the gRPC and API ports");
   }
-  if (api_port != 0 && api_port == grpc_port) return Bad("api-port", "must differ from --grpc-port");
+  if (api_port != 0 && api_port == grpc_port)
+    return Bad("api-port", "must differ from --grpc-port");
   if (api_threads < 1 || api_threads > 65536) return Bad("api-threads", "must be in [1, 65536]");
   if (tls_cert.empty() != tls_key.empty()) return Bad("tls-cert", "and --tls-key go together");
   if (!tls_client_ca.empty() && tls_cert.empty()) {
@@ -74,13 +77,20 @@ absl::Status ServeConfig::Validate() const {
     return Bad("degraded-mode", "must be cache or off");
   }
   if (drain_timeout_s < 0) return Bad("drain-timeout-s", "must be >= 0");
+  if (drain_grace_s < 0) return Bad("drain-grace-s", "must be >= 0");
   if (step_timeout_s <= 0) return Bad("step-timeout-s", "must be > 0");
   if (canary_interval_s <= 0) return Bad("canary-interval-s", "must be > 0");
-  if (log_format != "text" && log_format != "json") return Bad("log-format", "must be text or json");
+  if (log_format != "text" && log_format != "json")
+    return Bad("log-format", "must be text or json");
   if (log_level != "debug" && log_level != "info" && log_level != "warn" && log_level != "error") {
     return Bad("log-level", "must be debug, info, warn or error");
   }
-  if (runtime.kv_dtype != "f16" && runtime.kv_dtype != "f32") return Bad("kv-dtype", "must be f16 or f32");
+  if (runtime.kv_dtype != "f16" && runtime.kv_dtype != "bf16" && runtime.kv_dtype != "f32") {
+    return Bad("kv-dtype", "must be f16, bf16 or f32");
+  }
+  if (!(runtime.gpu_memory_utilization > 0.f && runtime.gpu_memory_utilization <= 1.f)) {
+    return Bad("gpu-memory-utilization", "must be in (0, 1]");
+  }
   if (runtime.device != "auto" && runtime.device != "cpu" && runtime.device != "cuda") {
     return Bad("device", "must be auto, cpu or cuda");
   }
@@ -108,11 +118,14 @@ absl::Status ServeConfig::Check() const {
   if (!audit_log.empty() && audit_log != "-") {
     const auto dir = std::filesystem::path(audit_log).parent_path();
     if (!dir.empty() && !std::filesystem::is_directory(dir)) {
-      return absl::NotFoundError(StrCat("--audit-log: directory ", dir.string(), " does not exist"));
+      return absl::NotFoundError(
+          StrCat("--audit-log: directory ", dir.string(), " does not exist"));
     }
   }
-  for (auto [flag, port] : {std::pair{"grpc-port", grpc_port}, {"http-port", http_port},
-                            {"api-port", api_port}, {"lb-agent-port", lb_agent_port}}) {
+  for (auto [flag, port] : {std::pair{"grpc-port", grpc_port},
+                            {"http-port", http_port},
+                            {"api-port", api_port},
+                            {"lb-agent-port", lb_agent_port}}) {
     if (absl::Status s = PortFree(flag, host, port); !s.ok()) return s;
   }
   return absl::OkStatus();

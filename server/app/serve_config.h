@@ -36,6 +36,7 @@ struct ServeConfig {
   int response_cache_ttl_s = 600;
   std::string degraded_mode = "cache";
   double drain_timeout_s = 30;
+  double drain_grace_s = 0;  // after SIGTERM: not ready, yet still admitting, for this long
   double step_timeout_s = 30;
   double canary_interval_s = 30;
   std::string audit_log;

@@ -122,7 +122,8 @@ absl::Status ServerApp::Start() {
       const double queue = admission_->max_inflight() > 0
                                ? static_cast<double>(gate_->active()) / admission_->max_inflight()
                                : 0;
-      return AgentAnswer(health_->Live().ok, gate_->draining(), std::max(queue, s.kv_usage()));
+      return AgentAnswer(health_->Live().ok, health_->draining() || gate_->draining(),
+                         std::max(queue, s.kv_usage()));
     });
     PHX_RETURN_IF_ERROR(lb_->Start(cfg_.host, cfg_.lb_agent_port));
   }
@@ -183,8 +184,15 @@ void ServerApp::Drain() {
   if (drained_) return;
   drained_ = true;
   if (gate_) {
-    gate_->StartDrain();
     if (health_) health_->OnDrain();
+    if (cfg_.drain_grace_s > 0) {
+      // Load balancers see /readyz 503, gRPC NOT_SERVING and the agent's `drain` now; requests
+      // they still send meanwhile are served rather than refused.
+      spdlog::info("draining: still admitting for {} s while load balancers notice",
+                   cfg_.drain_grace_s);
+      std::this_thread::sleep_for(std::chrono::duration<double>(cfg_.drain_grace_s));
+    }
+    gate_->StartDrain();
     const auto deadline = std::chrono::steady_clock::now() +
                           std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                               std::chrono::duration<double>(cfg_.drain_timeout_s));

@@ -72,8 +72,13 @@ void AddRuntimeFlags(CLI::App* cmd, phx::cli::RuntimeOptions& o) {
   cmd->add_option("--device", o.device, "auto | cpu | cuda")->capture_default_str();
   cmd->add_option("--threads,-t", o.threads, "CPU threads (0: one per core)")
       ->capture_default_str();
-  cmd->add_option("--kv-dtype", o.kv_dtype, "KV cache type: f16 | f32")->capture_default_str();
-  cmd->add_option("--kv-cache-mb", o.kv_cache_mb, "KV cache size in MiB")->capture_default_str();
+  cmd->add_option("--kv-dtype", o.kv_dtype, "KV cache type: f16 | bf16 (CUDA) | f32 (CPU)")
+      ->capture_default_str();
+  cmd->add_option("--kv-cache-mb", o.kv_cache_mb, "KV cache size in MiB (CPU)")
+      ->capture_default_str();
+  cmd->add_option("--gpu-memory-utilization", o.gpu_memory_utilization,
+                  "CUDA: fraction of device memory for weights, scratch and the KV cache")
+      ->capture_default_str();
   cmd->add_option("--max-batch", o.max_batch, "Sequences per step")->capture_default_str();
   cmd->add_option("--max-tokens-per-step", o.max_tokens_per_step,
                   "Token budget per step (prefill chunk size)")
@@ -199,6 +204,11 @@ void AddServeCommands(CLI::App& app, int& rc, std::vector<std::string> args) {
       ->capture_default_str();
   serve->add_option("--degraded-mode", c.degraded_mode, "cache | off")->capture_default_str();
   serve->add_option("--drain-timeout-s", c.drain_timeout_s, "SIGTERM drain limit")
+      ->capture_default_str();
+  serve
+      ->add_option("--drain-grace-s", c.drain_grace_s,
+                   "After SIGTERM, keep admitting new requests this long while readiness, "
+                   "gRPC health and the lb agent already say draining (load balancers notice)")
       ->capture_default_str();
   serve->add_option("--step-timeout-s", c.step_timeout_s, "Liveness: longest engine step")
       ->capture_default_str();

@@ -1,29 +1,57 @@
 #include "server/cli/setup.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <thread>
 
-#include <unistd.h>
-
 #include "base/status.h"
 #include "base/strings.h"
 #include "ops/cpu/cpu_backend.h"
+#if PHX_HAVE_CUDA
+#include "ops/cuda/make_cuda_backend.h"
+#endif
 
 namespace phx::cli {
 
 absl::StatusOr<std::unique_ptr<ops::Backend>> MakeBackend(const RuntimeOptions& o) {
   if (o.device != "auto" && o.device != "cpu" && o.device != "cuda") {
-    return absl::InvalidArgumentError(StrCat("--device: '", o.device, "' is not auto, cpu or cuda"));
+    return absl::InvalidArgumentError(
+        StrCat("--device: '", o.device, "' is not auto, cpu or cuda"));
   }
+  if (!(o.gpu_memory_utilization > 0.f && o.gpu_memory_utilization <= 1.f)) {
+    return absl::InvalidArgumentError(
+        StrCat("--gpu-memory-utilization: ", o.gpu_memory_utilization, " is not in (0, 1]"));
+  }
+#if PHX_HAVE_CUDA
+  if (o.device != "cpu") {
+    const int devices = ops::cuda::CudaDeviceCount();
+    if (devices > 0) {
+      ops::cuda::CudaBackendOptions co;
+      co.gpu_memory_utilization = o.gpu_memory_utilization;
+      auto b = ops::cuda::MakeCudaBackend(co);
+      if (!b.ok()) return Annotate(b.status(), StrCat("--device ", o.device));
+      if (!o.quiet) std::fprintf(stderr, "device: cuda (%d device(s) present, using 0)\n", devices);
+      return std::move(*b);
+    }
+    if (o.device == "cuda") {
+      return absl::FailedPreconditionError(
+          "--device cuda: no CUDA device is present (the driver reports none)");
+    }
+    if (!o.quiet) std::fprintf(stderr, "device: cpu (no CUDA device found)\n");
+  }
+#else
   if (o.device == "cuda") {
-    return absl::UnimplementedError("--device cuda: this build has no CUDA engine backend yet");
+    return absl::UnimplementedError(
+        "--device cuda: this build has no CUDA support (rebuild with nvcc and PHALANX_CUDA=ON)");
   }
   if (o.device == "auto" && !o.quiet) {
-    std::fprintf(stderr, "device: cpu (no CUDA engine backend in this build)\n");
+    std::fprintf(stderr, "device: cpu (this build has no CUDA support)\n");
   }
-  const int threads = o.threads > 0 ? o.threads
-                                    : static_cast<int>(std::thread::hardware_concurrency());
+#endif
+  const int threads =
+      o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency());
   return std::unique_ptr<ops::Backend>(new ops::cpu::CpuBackend(threads));
 }
 
@@ -43,6 +71,26 @@ absl::StatusOr<Runtime> BuildRuntime(const RuntimeOptions& o) {
   };
   PHX_ASSIGN_OR_RETURN(rt.model, model::Model::Load(o.model, *rt.backend, progress));
   if (tty) std::fprintf(stderr, "\n");
+#if PHX_HAVE_CUDA
+  if (rt.backend->device() == ops::Device::kCuda) {
+    const model::ModelConfig& mc = rt.model->config();
+    absl::Status shape = ops::cuda::CheckCudaAttentionShape(static_cast<int32_t>(mc.n_head),
+                                                            static_cast<int32_t>(mc.n_head_kv),
+                                                            static_cast<int32_t>(mc.head_dim));
+    if (!shape.ok() && o.device == "cuda") return Annotate(shape, o.model);
+    if (!shape.ok()) {  // auto: this model runs on the CPU instead
+      if (!o.quiet) {
+        std::fprintf(stderr, "device: cpu (%s)\n", std::string(shape.message()).c_str());
+      }
+      rt.model.reset();
+      RuntimeOptions cpu = o;
+      cpu.device = "cpu";
+      cpu.quiet = true;
+      PHX_ASSIGN_OR_RETURN(rt.backend, MakeBackend(cpu));
+      PHX_ASSIGN_OR_RETURN(rt.model, model::Model::Load(o.model, *rt.backend, progress));
+    }
+  }
+#endif
   engine::EngineConfig ec;
   ec.max_num_seqs = o.max_batch;
   ec.max_tokens_per_step = std::max(o.max_tokens_per_step, o.max_batch);
@@ -53,9 +101,33 @@ absl::StatusOr<Runtime> BuildRuntime(const RuntimeOptions& o) {
     ec.kv_dtype = DType::kF16;
   } else if (o.kv_dtype == "f32") {
     ec.kv_dtype = DType::kF32;
+  } else if (o.kv_dtype == "bf16") {
+    ec.kv_dtype = DType::kBF16;
   } else {
-    return absl::InvalidArgumentError(StrCat("--kv-dtype: '", o.kv_dtype, "' is not f16 or f32"));
+    return absl::InvalidArgumentError(
+        StrCat("--kv-dtype: '", o.kv_dtype, "' is not f16, bf16 or f32"));
   }
+#if PHX_HAVE_CUDA
+  if (rt.backend->device() == ops::Device::kCuda) {
+    // The KV cache gets the device memory left under --gpu-memory-utilization after the weights
+    // (already uploaded) and the step's scratch.
+    const model::ModelConfig& mc = rt.model->config();
+    kv::KvCacheConfig kc;
+    kc.n_layers = static_cast<int32_t>(mc.n_layer);
+    kc.n_kv_heads = static_cast<int32_t>(mc.n_head_kv);
+    kc.head_dim = static_cast<int32_t>(mc.head_dim);
+    kc.block_size = ec.block_size;
+    kc.dtype = ec.kv_dtype;
+    const int64_t scratch =
+        ops::cuda::CudaScratchEstimate(mc.n_embd, mc.q_dim(), mc.kv_dim(), mc.n_ff, mc.vocab_size,
+                                       ec.max_tokens_per_step, ec.max_num_seqs);
+    auto plan = ops::cuda::PlanCudaKvCache(*rt.backend, kc.BytesPerBlock(), kc.block_size, scratch);
+    if (!plan.ok()) return Annotate(plan.status(), o.model);
+    ec.num_blocks = plan->num_blocks;
+    rt.memory_plan = plan->ToString(o.gpu_memory_utilization);
+    if (!o.quiet) std::fprintf(stderr, "memory plan: %s\n", rt.memory_plan.c_str());
+  }
+#endif
   PHX_ASSIGN_OR_RETURN(rt.engine, engine::Engine::Create(*rt.model, *rt.backend, ec));
   if (!o.quiet) {
     const auto& kc = rt.engine->cache().config();
@@ -64,10 +136,10 @@ absl::StatusOr<Runtime> BuildRuntime(const RuntimeOptions& o) {
     std::fprintf(stderr,
                  "loaded in %.2fs: %s | backend %s | KV %s %d blocks x %d tokens (%.1f MiB, %d "
                  "tokens) | max batch %d\n",
-                 secs, rt.model->config().Summary().c_str(), std::string(rt.backend->name()).c_str(),
-                 std::string(DTypeName(kc.dtype)).c_str(), kc.num_blocks, kc.block_size,
-                 kc.BytesPerBlock() * kc.num_blocks / 1048576.0, kc.num_blocks * kc.block_size,
-                 o.max_batch);
+                 secs, rt.model->config().Summary().c_str(),
+                 std::string(rt.backend->name()).c_str(), std::string(DTypeName(kc.dtype)).c_str(),
+                 kc.num_blocks, kc.block_size, kc.BytesPerBlock() * kc.num_blocks / 1048576.0,
+                 kc.num_blocks * kc.block_size, o.max_batch);
   }
   return rt;
 }

@@ -17,20 +17,25 @@ struct RuntimeOptions {
   std::string device = "auto";  // auto | cpu | cuda
   int threads = 0;              // 0: one per core
   std::string kv_dtype = "f16";
-  int64_t kv_cache_mb = 256;
+  int64_t kv_cache_mb = 256;             // CPU; the CUDA backend sizes its cache from free memory
+  float gpu_memory_utilization = 0.90f;  // CUDA: fraction of device memory for the whole process
   int32_t max_batch = 64;
   int32_t max_tokens_per_step = 512;
-  int32_t ctx = 0;              // 0: the model's context length
+  int32_t ctx = 0;  // 0: the model's context length
   bool prefix_cache = true;
   bool quiet = false;
 };
 
 struct Runtime {
   std::unique_ptr<ops::Backend> backend;
+  std::string memory_plan;  // CUDA: the device memory plan (weights, KV, blocks, tokens)
   std::unique_ptr<model::Model> model;
   std::unique_ptr<engine::Engine> engine;
 };
 
+// --device: cpu builds the CPU backend; cuda the CUDA backend (an error without a device or in a
+// build without CUDA); auto the CUDA backend when a device is present, else the CPU backend with
+// one line on stderr saying why.
 absl::StatusOr<std::unique_ptr<ops::Backend>> MakeBackend(const RuntimeOptions& o);
 absl::StatusOr<Runtime> BuildRuntime(const RuntimeOptions& o);
 

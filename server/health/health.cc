@@ -87,6 +87,7 @@ void HealthMonitor::MarkServing() {
 
 void HealthMonitor::OnDrain() {
   std::lock_guard<std::mutex> l(mu_);
+  draining_ = true;
   PublishGrpc(false);
   metrics_.SetReady(false);
 }
@@ -155,7 +156,7 @@ Probe HealthMonitor::Ready() const {
   Probe p = Live();
   if (!started_) p.reasons.push_back("not started");
   if (started_ && !serving_) p.reasons.push_back("listeners not up yet");
-  if (gate_.draining()) p.reasons.push_back("draining");
+  if (draining_ || gate_.draining()) p.reasons.push_back("draining");
   const engine::EngineStats s = engine_.stats();
   const int waiting = s.waiting + admission_.queued();
   if (waiting > 0 && s.blocks_total > 0) {

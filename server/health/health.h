@@ -46,8 +46,10 @@ class HealthMonitor {
   // balancer never sends traffic to a port that is not listening yet.
   // Publishes the gRPC health status at once.
   void MarkServing();
-  // Draining: readiness and gRPC health go NOT_SERVING now.
+  // Draining: readiness and gRPC health go NOT_SERVING now (the gate may still admit requests
+  // for a grace period; see ServeConfig::drain_grace_s).
   void OnDrain();
+  bool draining() const { return draining_; }
 
   Probe Live() const;
   Probe Ready() const;
@@ -65,6 +67,7 @@ class HealthMonitor {
   HealthConfig cfg_;
   std::atomic<bool> started_{false};
   std::atomic<bool> serving_{false};
+  std::atomic<bool> draining_{false};
   std::atomic<bool> canary_failed_{false};
   std::atomic<bool> stop_{false};
   grpc::HealthCheckServiceInterface* grpc_health_ = nullptr;

@@ -43,9 +43,8 @@ double ProcessStartTime() {
   std::ifstream up("/proc/uptime");
   double uptime = 0;
   up >> uptime;
-  const double now = std::chrono::duration<double>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
+  const double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   return now - uptime + static_cast<double>(start_ticks) / sysconf(_SC_CLK_TCK);
 }
 
@@ -53,21 +52,30 @@ double ProcessStartTime() {
 
 const char* RejectReasonName(RejectReason r) {
   switch (r) {
-    case RejectReason::kRateLimit: return "rate_limit";
-    case RejectReason::kQueueFull: return "queue_full";
-    case RejectReason::kTooLong: return "too_long";
-    case RejectReason::kUnauthenticated: return "unauthenticated";
-    case RejectReason::kDraining: return "draining";
-    case RejectReason::kInvalid: return "invalid";
+    case RejectReason::kRateLimit:
+      return "rate_limit";
+    case RejectReason::kQueueFull:
+      return "queue_full";
+    case RejectReason::kTooLong:
+      return "too_long";
+    case RejectReason::kUnauthenticated:
+      return "unauthenticated";
+    case RejectReason::kDraining:
+      return "draining";
+    case RejectReason::kInvalid:
+      return "invalid";
   }
   return "invalid";
 }
 
 const char* DegradedReasonName(DegradedReason r) {
   switch (r) {
-    case DegradedReason::kOverload: return "overload";
-    case DegradedReason::kDraining: return "draining";
-    case DegradedReason::kEngineFailed: return "engine_failed";
+    case DegradedReason::kOverload:
+      return "overload";
+    case DegradedReason::kDraining:
+      return "draining";
+    case DegradedReason::kEngineFailed:
+      return "engine_failed";
   }
   return "overload";
 }
@@ -204,13 +212,43 @@ Metrics::Metrics(const BuildInfo& info)
                  RejectReason::kUnauthenticated, RejectReason::kDraining, RejectReason::kInvalid}) {
     rejected_.Add({{"reason", RejectReasonName(r)}});
   }
-  for (auto r : {DegradedReason::kOverload, DegradedReason::kDraining,
-                 DegradedReason::kEngineFailed}) {
+  for (auto r :
+       {DegradedReason::kOverload, DegradedReason::kDraining, DegradedReason::kEngineFailed}) {
     degraded_.Add({{"reason", DegradedReasonName(r)}});
   }
   for (const char* r : {"negative", "neutral", "positive"}) feedback_.Add({{"rating", r}});
   for (const char* s : {"free", "cached", "used"}) kv_blocks_.Add({{"state", s}});
   start_time_.Set(ProcessStartTime());
+  nvml_ = Nvml::Load();
+  if (nvml_ != nullptr) {
+    auto gauge = [this](const char* name, const char* help) {
+      return &BuildGauge().Name(name).Help(help).Register(*registry_);
+    };
+    gpu_util_ = gauge("phalanx_gpu_utilization_ratio",
+                      "Fraction of the last sample period a kernel ran on the GPU (NVML).");
+    gpu_mem_used_ = gauge("phalanx_gpu_memory_used_bytes", "GPU memory in use, all processes.");
+    gpu_mem_total_ = gauge("phalanx_gpu_memory_total_bytes", "GPU memory in all.");
+    gpu_temp_ = gauge("phalanx_gpu_temperature_celsius", "GPU core temperature.");
+    gpu_power_ = gauge("phalanx_gpu_power_watts", "GPU board power draw.");
+    gpu_healthy_ = gauge("phalanx_gpu_healthy",
+                         "1 while the engine runs; 0 after a failed step (sticky CUDA error).");
+  }
+}
+
+void Metrics::RefreshGpu(const engine::EngineStats* stats) {
+  if (nvml_ == nullptr) return;
+  for (const GpuSample& s : nvml_->Sample()) {
+    const std::map<std::string, std::string> label{{"gpu", std::to_string(s.index)}};
+    auto set = [&label](prometheus::Family<prometheus::Gauge>* f, double v) {
+      if (v >= 0) f->Add(label).Set(v);
+    };
+    set(gpu_util_, s.utilization_ratio);
+    set(gpu_mem_used_, s.memory_used_bytes);
+    set(gpu_mem_total_, s.memory_total_bytes);
+    set(gpu_temp_, s.temperature_celsius);
+    set(gpu_power_, s.power_watts);
+    if (stats != nullptr) gpu_healthy_->Add(label).Set(stats->failed ? 0 : 1);
+  }
 }
 
 void Metrics::RequestFinished(const std::string& rpc, const std::string& code, double seconds) {
@@ -226,13 +264,17 @@ void Metrics::Tokens(int64_t prompt, int64_t generated) {
   prompt_tokens_.Increment(static_cast<double>(prompt));
   generation_tokens_.Increment(static_cast<double>(generated));
 }
-void Metrics::Rejected(RejectReason r) { rejected_.Add({{"reason", RejectReasonName(r)}}).Increment(); }
+void Metrics::Rejected(RejectReason r) {
+  rejected_.Add({{"reason", RejectReasonName(r)}}).Increment();
+}
 void Metrics::Degraded(DegradedReason r) {
   degraded_.Add({{"reason", DegradedReasonName(r)}}).Increment();
 }
 void Metrics::Goodput() { goodput_.Increment(); }
 void Metrics::Feedback(int rating) {
-  feedback_.Add({{"rating", rating < 0 ? "negative" : rating > 0 ? "positive" : "neutral"}})
+  feedback_.Add({{"rating", rating < 0   ? "negative"
+                            : rating > 0 ? "positive"
+                                         : "neutral"}})
       .Increment();
 }
 void Metrics::EngineStep(double seconds) { step_.Observe(seconds); }
@@ -281,6 +323,7 @@ void Metrics::RefreshEngine(const engine::EngineStats& s, int admission_queued) 
 std::string Metrics::Scrape(const engine::EngineStats* stats, int admission_queued) {
   std::lock_guard<std::mutex> l(mu_);
   RefreshProcess();
+  RefreshGpu(stats);
   if (stats != nullptr) RefreshEngine(*stats, admission_queued);
   return prometheus::TextSerializer().Serialize(registry_->Collect());
 }

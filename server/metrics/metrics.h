@@ -14,6 +14,7 @@
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 #include "runtime/engine/engine.h"
+#include "server/metrics/nvml.h"
 
 namespace phx::server {
 
@@ -51,6 +52,7 @@ class Metrics {
  private:
   void RefreshProcess();
   void RefreshEngine(const engine::EngineStats& s, int admission_queued);
+  void RefreshGpu(const engine::EngineStats* s);
 
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& requests_;
@@ -78,6 +80,14 @@ class Metrics {
   prometheus::Gauge& rss_;
   prometheus::Gauge& fds_;
   prometheus::Gauge& start_time_;
+  // phalanx_gpu_*: registered only when NVML loads (null otherwise).
+  std::unique_ptr<Nvml> nvml_;
+  prometheus::Family<prometheus::Gauge>* gpu_util_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* gpu_mem_used_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* gpu_mem_total_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* gpu_temp_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* gpu_power_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* gpu_healthy_ = nullptr;
 
   std::mutex mu_;  // serializes scrapes (delta bookkeeping below)
 };

@@ -22,7 +22,7 @@ check_sse() {
 import json, sys
 body = open(sys.argv[1], encoding="utf-8").read()
 assert body.endswith("\n\n"), "body does not end with a blank line"
-events = body[:-2].split("\n\n")
+events = [e for e in body[:-2].split("\n\n") if not e.startswith(":")]  # ":" = SSE comment
 for e in events:
     assert e.startswith("data: ") and "\n" not in e, "malformed event %r" % e
 data = [e[6:] for e in events]

@@ -18,8 +18,8 @@ a non-zero --lb-agent-port must answer `ready up NN%`; SIGTERM must end it with 
 within --drain-timeout-s + 5 s.
 
 Specs: deploy/k8s/base, overlays production, cpu-dev and canary (the small kustomize of
-test_manifests.py); the chart (tests/deploy/gotemplate.py) with its defaults, values-cpu-dev.yaml,
-values-canary.yaml and the everything-on scenario of test_manifests.py; and the Dockerfile's
+kustomize_lite.py); the chart (tests/deploy/gotemplate.py) with its defaults, values-cpu-dev.yaml,
+values-canary.yaml and the everything-on scenario of manifest_lib.py; and the Dockerfile's
 ENTRYPOINT + CMD (check-config and start, probes of the base manifest's paths).
 
   manifest_args.py --phalanx BUILD/bin/phalanx --model stories260K.gguf
@@ -43,7 +43,8 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import test_manifests as tm  # noqa: E402  (kustomize builder, chart renderer)
+import manifest_lib as tm  # noqa: E402  (chart renderer, object helpers)
+from kustomize_lite import kustomize_build  # noqa: E402
 
 PORT_FLAGS = {"--grpc-port": "grpc", "--http-port": "http", "--api-port": "api", "--lb-agent-port": "agent"}
 FAILURES = []
@@ -91,7 +92,7 @@ def make_secrets(d):
 def container_specs():
     """[(name, container dict, pod spec volumes)] of every phalanx container in the manifests."""
     out = []
-    builds = {f"k8s/{n}": tm.kustomize_build(tm.K8S / n)
+    builds = {f"k8s/{n}": kustomize_build(tm.K8S / n)
               for n in ("base", "overlays/production", "overlays/cpu-dev", "overlays/canary")}
     for name, values in tm.SCENARIOS.items():
         builds[f"chart[{name}]"] = tm.strip_meta(tm.render(values)[0])

@@ -292,5 +292,42 @@ TEST(Production, SigtermFlipsReadinessAndHealthFastAndDrainLosesNothing) {
   EXPECT_EQ(load.ok, 24) << load.failed << " accepted requests lost";
 }
 
+// --drain-grace-s: readiness, gRPC health and the lb agent say draining at once, but a request
+// that a load balancer still sends during the grace period is served; after it, refused.
+TEST(Production, DrainGraceAdmitsUntilLoadBalancersNotice) {
+  server::BlockServerSignals();
+  auto cfg = testing::TestConfig(kStories);
+  cfg.drain_grace_s = 1.5 * testing::TimeScale();
+  auto server = testing::TestServer::Start(cfg);
+  ASSERT_NE(server, nullptr);
+  std::thread runner([&] { server->app->Run(); });
+  httplib::Client probe("127.0.0.1", server->app->http_port());
+  ASSERT_EQ(probe.Get("/readyz")->status, 200);
+  const auto t0 = Clock::now();
+  kill(getpid(), SIGTERM);
+  while (probe.Get("/readyz")->status != 503 && Ms(t0) < 1000 * testing::TimeScale()) {
+  }
+  EXPECT_EQ(probe.Get("/readyz")->status, 503);
+  auto stub = server->Stub();
+  {
+    grpc::ClientContext ctx;
+    GenerateResponse r;
+    const grpc::Status st = stub->Generate(&ctx, Greedy("Once upon a time", 4), &r);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    EXPECT_LT(Ms(t0), cfg.drain_grace_s * 1000) << "the request ran after the grace period";
+  }
+  // After the grace period new work is refused (the server exits once idle).
+  std::this_thread::sleep_for(std::chrono::duration<double>(cfg.drain_grace_s) -
+                              std::chrono::milliseconds(static_cast<int64_t>(Ms(t0))) +
+                              std::chrono::milliseconds(100));
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    GenerateResponse r;
+    EXPECT_NE(stub->Generate(&ctx, Greedy("late", 2), &r).error_code(), grpc::StatusCode::OK);
+  }
+  runner.join();
+}
+
 }  // namespace
 }  // namespace phx

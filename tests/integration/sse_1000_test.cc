@@ -78,9 +78,10 @@ std::string Check(const std::string& raw) {
     const size_t end = body.find("\n\n", pos);
     if (end == std::string::npos) return "unterminated event";
     const std::string ev = body.substr(pos, end - pos);
+    pos = end + 2;
+    if (ev.rfind(':', 0) == 0) continue;  // an SSE comment: the server's keep-alive on idle streams
     if (ev.rfind("data: ", 0) != 0) return "not a data line: " + ev;
     events.push_back(ev.substr(6));
-    pos = end + 2;
   }
   if (events.size() < 3 || events.back() != "[DONE]") return "does not end with [DONE]";
   bool finished = false;

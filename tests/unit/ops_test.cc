@@ -127,7 +127,7 @@ void RunCase(DType t, const Case& c, std::mt19937_64& rng) {
   });
 }
 
-// Shapes: M = 1, 2, 7, 64, 129 (GEMV and GEMM, tile remainders); N around the 4-row groups
+// Shapes: M = 1, 2, 7, 11, 17, 64, 129 (GEMV and GEMM, tile remainders); N around the 4-row groups
 // and 64-row panels; K odd / not a multiple of the vector width (float types), an odd number of
 // 32-blocks (q8) and more super-blocks than one K chunk (K-quants: chunk = 4 super-blocks).
 const Case kFloatCases[] = {
@@ -141,6 +141,8 @@ const Case kFloatCases[] = {
     {129, 9, 64, false, true},
     {7, 131, 1100, true, true},
     {3, 4, 513},
+    {11, 9, 40},   // 6-row tile then a 5-row remainder
+    {17, 6, 130},  // 6 + 6 + 5 rows, panels converted (M > 12)
 };
 const Case kQ8Cases[] = {
     {1, 1, 32},           {1, 7, 96, true},          {2, 67, 64},

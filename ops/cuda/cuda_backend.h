@@ -1,0 +1,128 @@
+// The CUDA backend: ops::Backend on one device with one stream (one backend per engine).
+//
+// Activations stay f32 as the Backend interface defines them; the GEMM and attention kernels
+// read f16/bf16, so Matmul converts its input to the weight's 16-bit type (f16 for quantized
+// weights) and Attention converts q to the cache type and its output back. Weights are uploaded
+// once by AdoptWeight: f16/bf16 as they are, f32 matrices converted (CudaBackendOptions::
+// f32_weight_type), f32 vectors (norms, biases) kept f32, Q8_0 repacked to the planar layout of
+// kernels/quant_layout.h (a device Q8_0 tensor's bytes are that layout, not GGUF blocks), Q4_K
+// as is. Not thread-safe: one caller at a time (the engine thread).
+//
+// Errors: argument errors name the op and value; a CUDA runtime error inside a kernel is sticky
+// (the context is unusable), so the backend remembers the first one and returns it from every
+// later call, and the engine's step fails for good (/livez).
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "kernels/error.h"
+#include "ops/backend.h"
+#include "ops/cuda/cublas_handle.h"
+#include "ops/cuda/cuda_stream.h"
+#include "ops/cuda/device_buffer.h"
+#include "ops/cuda/make_cuda_backend.h"
+
+namespace phx::ops::cuda {
+
+class CudaBackend final : public Backend {
+ public:
+  static absl::StatusOr<std::unique_ptr<CudaBackend>> Create(const CudaBackendOptions& options);
+  ~CudaBackend() override;
+
+  std::string_view name() const override { return "cuda"; }
+  Device device() const override { return Device::kCuda; }
+  bool Supports(Op op, DType dtype) const override;
+
+  absl::StatusOr<Buffer> Allocate(DType dtype, std::initializer_list<int64_t> shape) override;
+  absl::StatusOr<Buffer> AdoptWeight(const Tensor& host) override;
+  absl::Status CopyToDevice(const void* host, size_t bytes, const Tensor& dst) override;
+  absl::Status CopyToHost(const Tensor& src, void* host, size_t bytes) override;
+  absl::Status Fill(const Tensor& dst, float value) override;
+  absl::Status Synchronize() override;
+
+  absl::Status Matmul(const Tensor& x, const Tensor& w, const Tensor* bias,
+                      const Tensor& y) override;
+  absl::Status RmsNorm(const Tensor& x, const Tensor& w, float eps, const Tensor& y) override;
+  absl::Status Rope(const Tensor& x, int32_t head_dim, const Tensor& positions,
+                    const RopeParams& p) override;
+  absl::Status WriteKv(const Tensor& k, const Tensor& v, const Tensor& slot_mapping,
+                       const KvLayer& cache) override;
+  absl::StatusOr<std::unique_ptr<AttentionPlan>> PlanAttention(const AttentionBatch& batch,
+                                                               int32_t n_heads, int32_t n_kv_heads,
+                                                               int32_t head_dim) override;
+  absl::Status Attention(const Tensor& q, const KvLayer& cache, const AttentionPlan& plan,
+                         float scale, const Tensor& out) override;
+  absl::Status SwiGlu(const Tensor& gate, const Tensor& up, const Tensor& out) override;
+  absl::Status Add(const Tensor& a, const Tensor& b, const Tensor& out) override;
+  absl::Status Embedding(const Tensor& table, const Tensor& ids, const Tensor& out) override;
+  absl::Status Softmax(const Tensor& x, float temperature, const Tensor& out) override;
+  absl::Status ApplyPenalties(const Tensor& logits, std::span<const PenaltyRow> rows) override;
+
+  const CudaBackendOptions& options() const { return opt_; }
+  cudaStream_t stream() const { return stream_.get(); }
+  const std::string& device_name() const { return device_name_; }
+  int num_sms() const { return num_sms_; }
+  // Bytes of uploaded weights.
+  int64_t weight_bytes() const { return weight_bytes_; }
+  // (free, total) device memory now.
+  absl::Status MemoryInfo(int64_t* free_bytes, int64_t* total_bytes);
+  // The first sticky CUDA error (OK while none happened).
+  const absl::Status& sticky_error() const { return sticky_; }
+
+ private:
+  CudaBackend(const CudaBackendOptions& o) : opt_(o) {}
+
+  // OK, or the recorded sticky error; every entry point starts with it.
+  absl::Status Healthy() const { return sticky_; }
+  // Healthy(), and makes the backend's device current on the calling thread (the engine thread
+  // is not the one that created the backend). Called where a step or an upload starts.
+  absl::Status Enter();
+  // cudaError_t -> Status; records errors that leave the context unusable as sticky.
+  absl::Status Check(cudaError_t e, std::string_view what);
+  // Runs a kernel launcher on the stream; its error (with the launcher's message) as a Status.
+  template <typename P>
+  absl::Status Run(cudaError_t (*launcher)(const P&, cudaStream_t), const P& params,
+                   std::string_view what) {
+    if (!sticky_.ok()) return sticky_;
+    kernels::ClearErrorMessage();
+    return Check(launcher(params, stream_.get()), what);
+  }
+  // A device allocation with the numbers in the out-of-memory error.
+  absl::StatusOr<Buffer> AllocateBytes(Tensor t, size_t bytes, std::string_view what);
+  // Grows a scratch buffer to at least `bytes` (contents not kept).
+  absl::Status Reserve(DeviceBuffer& buf, size_t bytes, std::string_view what);
+  // x (f32) -> a packed [rows, cols] `dtype` copy in act16_.
+  absl::Status ToHalf(const Tensor& x, DType dtype, DeviceBuffer& dst, std::string_view what);
+  absl::Status DenseGemm(const void* x16, DType act, const void* w, int64_t ldw, const Tensor& y,
+                         int32_t m, int32_t n, int32_t k);
+  absl::Status WeightGemv(const void* x16, DType act, const Tensor& w, const Tensor& y, int32_t m);
+
+  CudaBackendOptions opt_;
+  CudaStream stream_;
+  CublasHandle cublas_;
+  std::string device_name_;
+  int num_sms_ = 0;
+  bool wgmma_ = false;
+  int64_t weight_bytes_ = 0;
+  absl::Status sticky_;
+
+  // Scratch, grow-only.
+  DeviceBuffer act16_;       // Matmul input in f16/bf16
+  DeviceBuffer dequant_;     // a dequantized weight matrix
+  DeviceBuffer q16_, o16_;   // Attention q and output in the cache type
+  DeviceBuffer plan_;        // the current attention plan's index arrays and items
+  DeviceBuffer workspace_;   // decode partials
+  DeviceBuffer skip_slots_;  // i32 -1 per token: Rope without a KV write
+  DeviceBuffer freq_factors_;
+  const float* freq_factors_host_ = nullptr;  // what freq_factors_ holds
+  int64_t skip_slots_count_ = 0;
+  uint64_t plan_generation_ = 0;
+};
+
+}  // namespace phx::ops::cuda

@@ -1,0 +1,128 @@
+// Host-side parts of the CUDA backend that need no GPU: option checks, the attention shape
+// check, the KV memory plan's argument rules, the scratch estimate, the convert/add/fill/softmax
+// launchers' argument checks. (Everything that touches a device runs in tests/gpu.)
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "kernels/convert.h"
+#include "kernels/error.h"
+#include "ops/cpu/cpu_backend.h"
+#include "ops/cuda/make_cuda_backend.h"
+
+namespace phx {
+namespace {
+
+TEST(CudaBackendHostTest, RejectsBadOptionsBeforeTouchingTheDevice) {
+  ops::cuda::CudaBackendOptions o;
+  o.gpu_memory_utilization = 1.5f;
+  auto b = ops::cuda::MakeCudaBackend(o);
+  ASSERT_FALSE(b.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(b.status())) << b.status();
+  EXPECT_NE(std::string(b.status().message()).find("gpu_memory_utilization"), std::string::npos);
+  o = {};
+  o.f32_weight_type = DType::kQ8_0;
+  EXPECT_TRUE(absl::IsInvalidArgument(ops::cuda::MakeCudaBackend(o).status()));
+}
+
+TEST(CudaBackendHostTest, NoDeviceIsAnErrorNotACrash) {
+  if (ops::cuda::CudaDeviceCount() > 0) GTEST_SKIP() << "a CUDA device is present";
+  auto b = ops::cuda::MakeCudaBackend({});
+  ASSERT_FALSE(b.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(b.status())) << b.status();
+}
+
+TEST(CudaBackendHostTest, AttentionShape) {
+  EXPECT_TRUE(ops::cuda::CheckCudaAttentionShape(32, 8, 128).ok());
+  EXPECT_TRUE(ops::cuda::CheckCudaAttentionShape(4, 4, 64).ok());
+  const absl::Status hd = ops::cuda::CheckCudaAttentionShape(8, 4, 8);
+  EXPECT_TRUE(absl::IsUnimplemented(hd));
+  EXPECT_NE(std::string(hd.message()).find("head_dim 8"), std::string::npos) << hd;
+  EXPECT_TRUE(absl::IsUnimplemented(ops::cuda::CheckCudaAttentionShape(6, 4, 64)));
+}
+
+TEST(CudaBackendHostTest, KvPlanNeedsTheCudaBackend) {
+  ops::cpu::CpuBackend cpu(1);
+  auto plan = ops::cuda::PlanCudaKvCache(cpu, 1 << 20, 16, 0);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(plan.status())) << plan.status();
+}
+
+TEST(CudaBackendHostTest, ScratchEstimateGrowsWithTheStep) {
+  const int64_t small = ops::cuda::CudaScratchEstimate(2048, 2048, 512, 8192, 128256, 256, 64);
+  const int64_t large = ops::cuda::CudaScratchEstimate(2048, 2048, 512, 8192, 128256, 2048, 256);
+  EXPECT_GT(small, int64_t{256} << 20);  // the fixed margin
+  EXPECT_GT(large, small);
+}
+
+TEST(CudaBackendHostTest, MemoryPlanString) {
+  ops::cuda::CudaMemoryPlan p;
+  p.device_name = "H100";
+  p.total_bytes = int64_t{80} << 30;
+  p.free_bytes = int64_t{70} << 30;
+  p.weight_bytes = int64_t{2} << 30;
+  p.kv_bytes = int64_t{60} << 30;
+  p.num_blocks = 1000;
+  p.block_size = 16;
+  const std::string s = p.ToString(0.9f);
+  EXPECT_NE(s.find("weights 2048.0 MiB"), std::string::npos) << s;
+  EXPECT_NE(s.find("1000 blocks x 16 = 16000 tokens"), std::string::npos) << s;
+  EXPECT_NE(s.find("utilization 0.90"), std::string::npos) << s;
+}
+
+alignas(16) char g_dev[256];
+
+TEST(CudaBackendHostTest, ConvertAndAddChecks) {
+  kernels::ConvertParams c;
+  c.in = g_dev;
+  c.out = g_dev + 128;
+  c.rows = 2;
+  c.cols = 8;
+  c.in_stride = 8;
+  c.out_stride = 8;
+  c.out_dtype = DType::kQ8_0;
+  EXPECT_EQ(kernels::ValidateConvert(c), cudaErrorInvalidValue);
+  EXPECT_NE(std::string(kernels::LastErrorMessage()).find("q8_0"), std::string::npos);
+  c.out_dtype = DType::kBF16;
+  EXPECT_EQ(kernels::ValidateConvert(c), cudaSuccess);
+  c.out_stride = 4;
+  EXPECT_EQ(kernels::ValidateConvert(c), cudaErrorInvalidValue);
+
+  kernels::AddParams a;
+  a.a = reinterpret_cast<const float*>(g_dev);
+  a.b = a.a;
+  a.out = reinterpret_cast<float*>(g_dev);
+  a.rows = 2;
+  a.cols = 8;
+  a.a_stride = 8;
+  a.b_stride = 0;  // broadcast
+  a.out_stride = 8;
+  EXPECT_EQ(kernels::ValidateAdd(a), cudaSuccess);
+  a.b_stride = 4;
+  EXPECT_EQ(kernels::ValidateAdd(a), cudaErrorInvalidValue);
+
+  kernels::FillParams f;
+  f.out = g_dev;
+  f.rows = 1;
+  f.cols = 4;
+  f.stride = 4;
+  f.dtype = DType::kQ4_K;
+  EXPECT_EQ(kernels::ValidateFill(f), cudaErrorInvalidValue);
+  f.dtype = DType::kI32;
+  EXPECT_EQ(kernels::ValidateFill(f), cudaSuccess);
+
+  kernels::SoftmaxParams s;
+  s.x = reinterpret_cast<const float*>(g_dev);
+  s.out = reinterpret_cast<float*>(g_dev);
+  s.rows = 1;
+  s.cols = 8;
+  s.x_stride = 8;
+  s.out_stride = 8;
+  s.inv_temperature = 0.f;
+  EXPECT_EQ(kernels::ValidateSoftmax(s), cudaErrorInvalidValue);
+  s.inv_temperature = 2.f;
+  EXPECT_EQ(kernels::ValidateSoftmax(s), cudaSuccess);
+}
+
+}  // namespace
+}  // namespace phx
