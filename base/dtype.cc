@@ -22,11 +22,10 @@ constexpr std::array<DTypeInfo, 8> kInfos = {{
 
 // ggml's type names by id; empty for ids ggml retired.
 constexpr std::array<std::string_view, 40> kGgmlNames = {
-    "f32",     "f16",    "q4_0",    "q4_1",    "",       "",       "q5_0",   "q5_1",
-    "q8_0",    "q8_1",   "q2_K",    "q3_K",    "q4_K",   "q5_K",   "q6_K",   "q8_K",
-    "iq2_xxs", "iq2_xs", "iq3_xxs", "iq1_s",   "iq4_nl", "iq3_s",  "iq2_s",  "iq4_xs",
-    "i8",      "i16",    "i32",     "i64",     "f64",    "iq1_m",  "bf16",   "",
-    "",        "",       "tq1_0",   "tq2_0",   "",       "",       "",       "mxfp4",
+    "f32",    "f16",   "q4_0",  "q4_1",   "",      "",      "q5_0",    "q5_1",   "q8_0",    "q8_1",
+    "q2_K",   "q3_K",  "q4_K",  "q5_K",   "q6_K",  "q8_K",  "iq2_xxs", "iq2_xs", "iq3_xxs", "iq1_s",
+    "iq4_nl", "iq3_s", "iq2_s", "iq4_xs", "i8",    "i16",   "i32",     "i64",    "f64",     "iq1_m",
+    "bf16",   "",      "",      "",       "tq1_0", "tq2_0", "",        "",       "",        "mxfp4",
 };
 
 inline int NearestInt(float f) { return static_cast<int>(std::lrintf(f)); }
@@ -53,8 +52,9 @@ std::string_view DTypeName(DType t) {
 std::optional<DType> ParseDType(std::string_view name) {
   for (const auto& i : kInfos) {
     if (i.name.size() == name.size() &&
-        std::equal(i.name.begin(), i.name.end(), name.begin(),
-                   [](char a, char b) { return absl::ascii_tolower(a) == absl::ascii_tolower(b); })) {
+        std::equal(i.name.begin(), i.name.end(), name.begin(), [](char a, char b) {
+          return absl::ascii_tolower(a) == absl::ascii_tolower(b);
+        })) {
       return i.type;
     }
   }
@@ -111,7 +111,7 @@ uint16_t F32ToF16(float f) {
                                  (absx > 0x7F800000 ? 0x200 | ((absx >> 13) & 0x3FF) : 0));
   }
   if (absx >= 0x477FF000) return static_cast<uint16_t>(sign | 0x7C00);  // rounds to inf
-  if (absx < 0x38800000) {  // subnormal or zero in f16
+  if (absx < 0x38800000) {                                              // subnormal or zero in f16
     // value = absx as float; f16 subnormal step is 2^-24.
     float a;
     std::memcpy(&a, &absx, 4);

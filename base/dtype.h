@@ -64,7 +64,7 @@ struct BlockQ8_0 {
   int8_t qs[kQK8_0];
 };
 struct BlockQ4_0 {
-  uint16_t d;               // f16 scale
+  uint16_t d;              // f16 scale
   uint8_t qs[kQK4_0 / 2];  // low nibbles: elements 0..15, high nibbles: 16..31 (offset 8)
 };
 struct BlockQ4_K {

@@ -12,10 +12,10 @@
 #define PHX_STATUS_CONCAT_(a, b) PHX_STATUS_CONCAT_INNER_(a, b)
 
 // Returns from the enclosing function when `expr` (an absl::Status) is not OK.
-#define PHX_RETURN_IF_ERROR(expr)                        \
-  do {                                                   \
-    ::absl::Status phx_status_ = (expr);                 \
-    if (!phx_status_.ok()) return phx_status_;           \
+#define PHX_RETURN_IF_ERROR(expr)              \
+  do {                                         \
+    ::absl::Status phx_status_ = (expr);       \
+    if (!phx_status_.ok()) return phx_status_; \
   } while (0)
 
 // PHX_ASSIGN_OR_RETURN(lhs, expr): evaluates `expr` (an absl::StatusOr<T>); on error returns the

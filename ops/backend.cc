@@ -6,16 +6,26 @@ namespace phx::ops {
 
 std::string_view OpName(Op op) {
   switch (op) {
-    case Op::kMatmul: return "matmul";
-    case Op::kRmsNorm: return "rms_norm";
-    case Op::kRope: return "rope";
-    case Op::kWriteKv: return "write_kv";
-    case Op::kAttention: return "attention";
-    case Op::kSwiGlu: return "swiglu";
-    case Op::kAdd: return "add";
-    case Op::kEmbedding: return "embedding";
-    case Op::kSoftmax: return "softmax";
-    case Op::kPenalties: return "penalties";
+    case Op::kMatmul:
+      return "matmul";
+    case Op::kRmsNorm:
+      return "rms_norm";
+    case Op::kRope:
+      return "rope";
+    case Op::kWriteKv:
+      return "write_kv";
+    case Op::kAttention:
+      return "attention";
+    case Op::kSwiGlu:
+      return "swiglu";
+    case Op::kAdd:
+      return "add";
+    case Op::kEmbedding:
+      return "embedding";
+    case Op::kSoftmax:
+      return "softmax";
+    case Op::kPenalties:
+      return "penalties";
   }
   return "?";
 }
@@ -50,9 +60,9 @@ absl::Status AttentionBatch::Validate(int32_t num_blocks) const {
                                                " outside 1..", block_size));
     }
     if (nq > kv_len(static_cast<int32_t>(i))) {
-      return absl::InvalidArgumentError(
-          StrCat("attention batch: sequence ", i, " has ", nq, " queries but ",
-                 kv_len(static_cast<int32_t>(i)), " cached tokens"));
+      return absl::InvalidArgumentError(StrCat("attention batch: sequence ", i, " has ", nq,
+                                               " queries but ", kv_len(static_cast<int32_t>(i)),
+                                               " cached tokens"));
     }
   }
   for (int32_t b : kv_indices) {

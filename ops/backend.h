@@ -39,9 +39,9 @@ enum class RopeMode { kNormal, kNeox };  // normal: rotate pairs (2i, 2i+1); Neo
 
 struct RopeParams {
   RopeMode mode = RopeMode::kNormal;
-  int32_t n_rot = 0;            // rotated dims per head (even, <= head_dim)
-  float freq_base = 10000.f;    // theta_i = pos * freq_scale * base^(-2i/n_rot) / factor_i
-  float freq_scale = 1.f;       // 1 / linear scaling factor
+  int32_t n_rot = 0;                    // rotated dims per head (even, <= head_dim)
+  float freq_base = 10000.f;            // theta_i = pos * freq_scale * base^(-2i/n_rot) / factor_i
+  float freq_scale = 1.f;               // 1 / linear scaling factor
   const float* freq_factors = nullptr;  // optional [n_rot/2] (host pointer on the CPU backend)
 };
 
@@ -83,9 +83,9 @@ class AttentionPlan {
 struct PenaltyRow {
   std::span<const int32_t> tokens;  // distinct token ids
   std::span<const int32_t> counts;  // occurrences of each
-  float repetition = 1.f;  // llama.cpp style: logit / p if > 0 else logit * p
-  float presence = 0.f;    // subtracted once if present
-  float frequency = 0.f;   // subtracted count times
+  float repetition = 1.f;           // llama.cpp style: logit / p if > 0 else logit * p
+  float presence = 0.f;             // subtracted once if present
+  float frequency = 0.f;            // subtracted count times
 };
 
 class Backend {
@@ -121,8 +121,10 @@ class Backend {
   // Writes k, v [T, n_kv_heads * head_dim] (f32) into the cache slots slot_mapping[t] (i32).
   virtual absl::Status WriteKv(const Tensor& k, const Tensor& v, const Tensor& slot_mapping,
                                const KvLayer& cache) = 0;
-  virtual absl::StatusOr<std::unique_ptr<AttentionPlan>> PlanAttention(
-      const AttentionBatch& batch, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim) = 0;
+  virtual absl::StatusOr<std::unique_ptr<AttentionPlan>> PlanAttention(const AttentionBatch& batch,
+                                                                       int32_t n_heads,
+                                                                       int32_t n_kv_heads,
+                                                                       int32_t head_dim) = 0;
   // out[T, n_heads * head_dim] = softmax(q k^T * scale, causal) v over the paged cache, with
   // grouped-query attention (query head h reads KV head h / (n_heads / n_kv_heads)).
   virtual absl::Status Attention(const Tensor& q, const KvLayer& cache, const AttentionPlan& plan,

@@ -10,11 +10,23 @@ namespace phx::bench {
 namespace {
 
 std::string CodeName(grpc::StatusCode c) {
-  static const char* kNames[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT",
-                                 "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
-                                 "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-                                 "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
-                                 "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+  static const char* kNames[] = {"OK",
+                                 "CANCELLED",
+                                 "UNKNOWN",
+                                 "INVALID_ARGUMENT",
+                                 "DEADLINE_EXCEEDED",
+                                 "NOT_FOUND",
+                                 "ALREADY_EXISTS",
+                                 "PERMISSION_DENIED",
+                                 "RESOURCE_EXHAUSTED",
+                                 "FAILED_PRECONDITION",
+                                 "ABORTED",
+                                 "OUT_OF_RANGE",
+                                 "UNIMPLEMENTED",
+                                 "INTERNAL",
+                                 "UNAVAILABLE",
+                                 "DATA_LOSS",
+                                 "UNAUTHENTICATED"};
   const int i = static_cast<int>(c);
   return i >= 0 && i < 17 ? kNames[i] : "UNKNOWN";
 }
@@ -50,7 +62,9 @@ class GrpcClient final : public Client {
     Sample s;
     const Clock::time_point start = Clock::now();
     s.start = std::chrono::duration<double>(start - t0).count();
-    auto since = [&](Clock::time_point t) { return std::chrono::duration<double>(t - start).count(); };
+    auto since = [&](Clock::time_point t) {
+      return std::chrono::duration<double>(t - start).count();
+    };
     if (!o.stream) {
       phalanx::v1::GenerateResponse resp;
       grpc::Status st = stub.Generate(&ctx, req, &resp);

@@ -67,14 +67,21 @@ std::string SummaryJson(const Summary& s) {
   nlohmann::json e = nlohmann::json::object();
   for (const auto& [code, n] : s.errors) e[code] = n;
   const nlohmann::json j = {
-      {"requests", s.requests}, {"ok", s.ok}, {"failed", s.failed}, {"retried", s.retried},
-      {"streams_broken", s.streams_broken}, {"wall_s", s.wall_s},
-      {"requests_per_s", s.requests_per_s}, {"output_tokens_per_s", s.output_tokens_per_s},
+      {"requests", s.requests},
+      {"ok", s.ok},
+      {"failed", s.failed},
+      {"retried", s.retried},
+      {"streams_broken", s.streams_broken},
+      {"wall_s", s.wall_s},
+      {"requests_per_s", s.requests_per_s},
+      {"output_tokens_per_s", s.output_tokens_per_s},
       {"ttft_s", {{"p50", s.ttft_p50}, {"p90", s.ttft_p90}, {"p99", s.ttft_p99}}},
       {"itl_s", {{"p50", s.itl_p50}, {"p90", s.itl_p90}, {"p99", s.itl_p99}}},
       {"e2e_s", {{"p50", s.e2e_p50}, {"p90", s.e2e_p90}, {"p99", s.e2e_p99}}},
       {"server_overhead_s", {{"p50", s.overhead_p50}, {"p99", s.overhead_p99}}},
-      {"goodput_requests", s.goodput}, {"goodput_per_s", s.goodput_per_s}, {"errors", e}};
+      {"goodput_requests", s.goodput},
+      {"goodput_per_s", s.goodput_per_s},
+      {"errors", e}};
   return j.dump();
 }
 

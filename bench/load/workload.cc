@@ -20,7 +20,8 @@ absl::StatusOr<LengthDist> ParseLengthDist(const std::string& spec) {
     }
     return d;
   }
-  if (!num(spec, &d.lo)) return absl::InvalidArgumentError("length: expected N or uniform:LO-HI, got " + spec);
+  if (!num(spec, &d.lo))
+    return absl::InvalidArgumentError("length: expected N or uniform:LO-HI, got " + spec);
   d.hi = d.lo;
   return d;
 }

@@ -57,7 +57,8 @@ void Engine::ReapCancelled(Clock::time_point now) {
   for (auto& [id, s] : seqs_) {
     if (s->cancel || (s->req.deadline && now >= *s->req.deadline)) done.push_back(s.get());
   }
-  for (Sequence* s : done) Finish(*s, s->cancel ? FinishReason::kCancelled : FinishReason::kDeadline);
+  for (Sequence* s : done)
+    Finish(*s, s->cancel ? FinishReason::kCancelled : FinishReason::kDeadline);
 }
 
 scheduler::SchedulerState Engine::BuildState(std::map<RequestId, kv::PrefixMatch>* matches) {
@@ -150,7 +151,7 @@ absl::Status Engine::Execute(const scheduler::BatchPlan& plan,
     fault = injected_fault_;
   }
   absl::StatusOr<std::span<const float>> logits =
-      !fault.ok()  ? absl::StatusOr<std::span<const float>>(fault)
+      !fault.ok()   ? absl::StatusOr<std::span<const float>>(fault)
       : layout.ok() ? forward_->Run(tokens, *layout, *cache_, logit_rows)
                     : absl::StatusOr<std::span<const float>>(layout.status());
   if (!logits.ok()) {

@@ -18,10 +18,10 @@ using Clock = std::chrono::steady_clock;
 using RequestId = uint64_t;
 
 struct GenerateRequest {
-  std::string client_id;               // echoed back; the server fills one in when empty
-  std::vector<int32_t> prompt;         // token ids (BOS included when wanted)
+  std::string client_id;        // echoed back; the server fills one in when empty
+  std::vector<int32_t> prompt;  // token ids (BOS included when wanted)
   sampler::SamplingParams sampling;
-  int32_t priority = 0;                // higher runs first
+  int32_t priority = 0;  // higher runs first
   std::optional<Clock::time_point> deadline;
 };
 
@@ -47,8 +47,8 @@ struct Timing {
 // One generated token as delivered to the caller.
 struct TokenEvent {
   int32_t token = -1;
-  std::string text;           // newly completed text (may be empty: held-back UTF-8/stop prefix)
-  float logprob = 0.f;        // when logprobs were requested
+  std::string text;     // newly completed text (may be empty: held-back UTF-8/stop prefix)
+  float logprob = 0.f;  // when logprobs were requested
   std::vector<sampler::TokenLogprob> top;
 };
 

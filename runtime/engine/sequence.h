@@ -48,9 +48,9 @@ struct Sequence {
   std::vector<int32_t> tokens;  // prompt, then generated tokens
   int32_t prompt_len;
   int64_t arrival;
-  int32_t num_computed = 0;     // tokens whose KV is in the cache
-  int32_t hashed_blocks = 0;    // leading blocks registered in the prefix cache
-  uint64_t last_hash = 0;       // hash of block hashed_blocks - 1
+  int32_t num_computed = 0;   // tokens whose KV is in the cache
+  int32_t hashed_blocks = 0;  // leading blocks registered in the prefix cache
+  uint64_t last_hash = 0;     // hash of block hashed_blocks - 1
   bool admitted_once = false;
   bool cancel = false;
   kv::BlockTable table;

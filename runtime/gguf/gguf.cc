@@ -38,7 +38,7 @@ class Cursor {
     PHX_RETURN_IF_ERROR(Read(&len, what));
     if (len > remaining() || len > kMaxStringBytes) {
       return Corrupt(StrCat(what, ": string length ", len, " at offset ", pos_ - 8,
-                                  " runs past the end of the file"));
+                            " runs past the end of the file"));
     }
     *out = std::string_view(reinterpret_cast<const char*>(data_ + pos_), len);
     pos_ += len;
@@ -47,8 +47,8 @@ class Cursor {
 
   absl::Status Skip(uint64_t n, std::string_view what) {
     if (n > remaining()) {
-      return Corrupt(StrCat(what, ": ", n, " bytes at offset ", pos_,
-                                  " run past the end of the file"));
+      return Corrupt(
+          StrCat(what, ": ", n, " bytes at offset ", pos_, " run past the end of the file"));
     }
     pos_ += n;
     return absl::OkStatus();
@@ -163,8 +163,8 @@ absl::Status ReadArray(Cursor& c, Value* v, std::string_view key, int depth) {
   if (es > 0) {
     uint64_t bytes = 0;
     if (__builtin_mul_overflow(v->count, es, &bytes) || bytes > c.remaining()) {
-      return Corrupt(StrCat("key ", key, ": array of ", v->count, " ",
-                                  ValueTypeName(v->elem_type), " runs past the end of the file"));
+      return Corrupt(StrCat("key ", key, ": array of ", v->count, " ", ValueTypeName(v->elem_type),
+                            " runs past the end of the file"));
     }
     v->raw = c.here();
     if (v->elem_type == ValueType::kBool) {
@@ -177,8 +177,8 @@ absl::Status ReadArray(Cursor& c, Value* v, std::string_view key, int depth) {
   // Strings take at least 8 bytes each and arrays at least 12: bound the count before reserving.
   const uint64_t min_elem = v->elem_type == ValueType::kString ? 8 : 12;
   if (v->count > c.remaining() / min_elem) {
-    return Corrupt(StrCat("key ", key, ": array of ", v->count, " ",
-                                ValueTypeName(v->elem_type), " runs past the end of the file"));
+    return Corrupt(StrCat("key ", key, ": array of ", v->count, " ", ValueTypeName(v->elem_type),
+                          " runs past the end of the file"));
   }
   if (v->elem_type == ValueType::kString) {
     v->strings.reserve(v->count);
@@ -212,26 +212,43 @@ T LoadLE(const uint8_t* p) {
 double ArrayElemAsDouble(const Value& v, uint64_t i) {
   const uint8_t* p = v.raw + i * ScalarSize(v.elem_type);
   switch (v.elem_type) {
-    case ValueType::kUint8: return LoadLE<uint8_t>(p);
-    case ValueType::kInt8: return LoadLE<int8_t>(p);
-    case ValueType::kUint16: return LoadLE<uint16_t>(p);
-    case ValueType::kInt16: return LoadLE<int16_t>(p);
-    case ValueType::kUint32: return LoadLE<uint32_t>(p);
-    case ValueType::kInt32: return LoadLE<int32_t>(p);
-    case ValueType::kUint64: return static_cast<double>(LoadLE<uint64_t>(p));
-    case ValueType::kInt64: return static_cast<double>(LoadLE<int64_t>(p));
-    case ValueType::kFloat32: return LoadLE<float>(p);
-    case ValueType::kFloat64: return LoadLE<double>(p);
-    case ValueType::kBool: return p[0];
-    default: return 0;
+    case ValueType::kUint8:
+      return LoadLE<uint8_t>(p);
+    case ValueType::kInt8:
+      return LoadLE<int8_t>(p);
+    case ValueType::kUint16:
+      return LoadLE<uint16_t>(p);
+    case ValueType::kInt16:
+      return LoadLE<int16_t>(p);
+    case ValueType::kUint32:
+      return LoadLE<uint32_t>(p);
+    case ValueType::kInt32:
+      return LoadLE<int32_t>(p);
+    case ValueType::kUint64:
+      return static_cast<double>(LoadLE<uint64_t>(p));
+    case ValueType::kInt64:
+      return static_cast<double>(LoadLE<int64_t>(p));
+    case ValueType::kFloat32:
+      return LoadLE<float>(p);
+    case ValueType::kFloat64:
+      return LoadLE<double>(p);
+    case ValueType::kBool:
+      return p[0];
+    default:
+      return 0;
   }
 }
 
 bool IsIntegerType(ValueType t) {
   switch (t) {
-    case ValueType::kUint8: case ValueType::kInt8: case ValueType::kUint16:
-    case ValueType::kInt16: case ValueType::kUint32: case ValueType::kInt32:
-    case ValueType::kUint64: case ValueType::kInt64:
+    case ValueType::kUint8:
+    case ValueType::kInt8:
+    case ValueType::kUint16:
+    case ValueType::kInt16:
+    case ValueType::kUint32:
+    case ValueType::kInt32:
+    case ValueType::kUint64:
+    case ValueType::kInt64:
       return true;
     default:
       return false;
@@ -242,30 +259,56 @@ bool IsIntegerType(ValueType t) {
 
 std::string_view ValueTypeName(ValueType t) {
   switch (t) {
-    case ValueType::kUint8: return "u8";
-    case ValueType::kInt8: return "i8";
-    case ValueType::kUint16: return "u16";
-    case ValueType::kInt16: return "i16";
-    case ValueType::kUint32: return "u32";
-    case ValueType::kInt32: return "i32";
-    case ValueType::kFloat32: return "f32";
-    case ValueType::kBool: return "bool";
-    case ValueType::kString: return "str";
-    case ValueType::kArray: return "arr";
-    case ValueType::kUint64: return "u64";
-    case ValueType::kInt64: return "i64";
-    case ValueType::kFloat64: return "f64";
+    case ValueType::kUint8:
+      return "u8";
+    case ValueType::kInt8:
+      return "i8";
+    case ValueType::kUint16:
+      return "u16";
+    case ValueType::kInt16:
+      return "i16";
+    case ValueType::kUint32:
+      return "u32";
+    case ValueType::kInt32:
+      return "i32";
+    case ValueType::kFloat32:
+      return "f32";
+    case ValueType::kBool:
+      return "bool";
+    case ValueType::kString:
+      return "str";
+    case ValueType::kArray:
+      return "arr";
+    case ValueType::kUint64:
+      return "u64";
+    case ValueType::kInt64:
+      return "i64";
+    case ValueType::kFloat64:
+      return "f64";
   }
   return "?";
 }
 
 size_t ScalarSize(ValueType t) {
   switch (t) {
-    case ValueType::kUint8: case ValueType::kInt8: case ValueType::kBool: return 1;
-    case ValueType::kUint16: case ValueType::kInt16: return 2;
-    case ValueType::kUint32: case ValueType::kInt32: case ValueType::kFloat32: return 4;
-    case ValueType::kUint64: case ValueType::kInt64: case ValueType::kFloat64: return 8;
-    case ValueType::kString: case ValueType::kArray: return 0;
+    case ValueType::kUint8:
+    case ValueType::kInt8:
+    case ValueType::kBool:
+      return 1;
+    case ValueType::kUint16:
+    case ValueType::kInt16:
+      return 2;
+    case ValueType::kUint32:
+    case ValueType::kInt32:
+    case ValueType::kFloat32:
+      return 4;
+    case ValueType::kUint64:
+    case ValueType::kInt64:
+    case ValueType::kFloat64:
+      return 8;
+    case ValueType::kString:
+    case ValueType::kArray:
+      return 0;
   }
   return 0;
 }
@@ -275,19 +318,26 @@ std::string Value::ToString(size_t max_elems) const {
     return std::visit(
         [](const auto& x) -> std::string {
           using T = std::decay_t<decltype(x)>;
-          if constexpr (std::is_same_v<T, std::monostate>) return "";
-          else if constexpr (std::is_same_v<T, bool>) return x ? "true" : "false";
-          else if constexpr (std::is_same_v<T, std::string_view>) return StrCat("\"", x, "\"");
-          else return StrCat(x);
+          if constexpr (std::is_same_v<T, std::monostate>)
+            return "";
+          else if constexpr (std::is_same_v<T, bool>)
+            return x ? "true" : "false";
+          else if constexpr (std::is_same_v<T, std::string_view>)
+            return StrCat("\"", x, "\"");
+          else
+            return StrCat(x);
         },
         scalar);
   }
   std::vector<std::string> parts;
   const uint64_t shown = std::min<uint64_t>(count, max_elems);
   for (uint64_t i = 0; i < shown; ++i) {
-    if (elem_type == ValueType::kString) parts.push_back(StrCat("\"", strings[i], "\""));
-    else if (elem_type == ValueType::kArray) parts.push_back(children[i].ToString(max_elems));
-    else parts.push_back(StrCat(ArrayElemAsDouble(*this, i)));
+    if (elem_type == ValueType::kString)
+      parts.push_back(StrCat("\"", strings[i], "\""));
+    else if (elem_type == ValueType::kArray)
+      parts.push_back(children[i].ToString(max_elems));
+    else
+      parts.push_back(StrCat(ArrayElemAsDouble(*this, i)));
   }
   if (count > shown) parts.push_back(StrCat("... (", count, " total)"));
   return StrCat("[", StrJoin(parts, ", "), "]");
@@ -319,8 +369,7 @@ absl::Status File::ParseImpl() {
   uint32_t magic = 0;
   PHX_RETURN_IF_ERROR(c.Read(&magic, "magic"));
   if (magic != kMagic) {
-    return absl::InvalidArgumentError(
-        fmt::format("not a GGUF file: bad magic 0x{:08x}", magic));
+    return absl::InvalidArgumentError(fmt::format("not a GGUF file: bad magic 0x{:08x}", magic));
   }
   PHX_RETURN_IF_ERROR(c.Read(&version_, "version"));
   if (version_ != 2 && version_ != 3) {
@@ -356,8 +405,8 @@ absl::Status File::ParseImpl() {
 
   if (const Value* a = Find("general.alignment")) {
     if (a->type != ValueType::kUint32) {
-      return Corrupt(StrCat("general.alignment has type ", ValueTypeName(a->type),
-                                  ", expected u32"));
+      return Corrupt(
+          StrCat("general.alignment has type ", ValueTypeName(a->type), ", expected u32"));
     }
     const uint64_t al = std::get<uint64_t>(a->scalar);
     if (al == 0 || (al & (al - 1)) != 0) {
@@ -378,8 +427,8 @@ absl::Status File::ParseImpl() {
     uint32_t n_dims = 0;
     PHX_RETURN_IF_ERROR(c.Read(&n_dims, StrCat("dimension count of tensor ", name)));
     if (n_dims == 0 || n_dims > kMaxDims) {
-      return Corrupt(StrCat("tensor ", name, ": ", n_dims, " dimensions (1..", kMaxDims,
-                                  " allowed)"));
+      return Corrupt(
+          StrCat("tensor ", name, ": ", n_dims, " dimensions (1..", kMaxDims, " allowed)"));
     }
     uint64_t n_elem = 1;
     for (uint32_t d = 0; d < n_dims; ++d) {
@@ -399,22 +448,22 @@ absl::Status File::ParseImpl() {
     const auto info = GetDTypeInfo(static_cast<DType>(type));
     if (!info || static_cast<DType>(type) == DType::kI32) {
       const auto tname = GgmlTypeName(type);
-      return absl::UnimplementedError(StrCat(
-          "unsupported tensor type ", tname ? std::string(*tname) : StrCat(type),
-          " in tensor ", name));
+      return absl::UnimplementedError(StrCat("unsupported tensor type ",
+                                             tname ? std::string(*tname) : StrCat(type),
+                                             " in tensor ", name));
     }
     ti.type = info->type;
     if (ti.dims[0] % info->block_elems != 0) {
       return Corrupt(StrCat("tensor ", name, ": row length ", ti.dims[0],
-                                  " is not a multiple of the ", info->name, " block size ",
-                                  info->block_elems));
+                            " is not a multiple of the ", info->name, " block size ",
+                            info->block_elems));
     }
     const auto bytes = RowBytes(ti.type, ti.n_elements);
     if (!bytes) return Corrupt(StrCat("tensor ", name, ": byte size overflows"));
     ti.n_bytes = *bytes;
     if (ti.offset % alignment_ != 0) {
       return Corrupt(StrCat("tensor ", name, ": data offset ", ti.offset,
-                                  " is not a multiple of the alignment ", alignment_));
+                            " is not a multiple of the alignment ", alignment_));
     }
     if (!tensor_index_.emplace(ti.name, tensors_.size()).second) {
       return Corrupt(StrCat("duplicate tensor name ", name));
@@ -428,14 +477,14 @@ absl::Status File::ParseImpl() {
   if (__builtin_add_overflow(pos, pad, &data_offset_)) return Corrupt("data offset overflows");
   if (n_tensors > 0 && data_offset_ > size_) {
     return Corrupt(StrCat("data section at offset ", data_offset_,
-                                " starts past the end of the file (", size_, " bytes)"));
+                          " starts past the end of the file (", size_, " bytes)"));
   }
   for (auto& ti : tensors_) {
     uint64_t start = 0, end = 0;
     if (__builtin_add_overflow(data_offset_, ti.offset, &start) ||
         __builtin_add_overflow(start, ti.n_bytes, &end) || end > size_) {
       return Corrupt(StrCat("tensor ", ti.name, ": data (", ti.n_bytes, " bytes at offset ",
-                                  ti.offset, ") runs past the end of the file"));
+                            ti.offset, ") runs past the end of the file"));
     }
     ti.data = base_ + start;
   }
@@ -457,9 +506,9 @@ absl::Status Missing(std::string_view key) {
   return absl::NotFoundError(StrCat("metadata key ", key, " is missing"));
 }
 absl::Status WrongType(std::string_view key, const Value& v, std::string_view want) {
-  return absl::InvalidArgumentError(StrCat(
-      "metadata key ", key, " has type ", ValueTypeName(v.type),
-      v.is_array() ? StrCat(" of ", ValueTypeName(v.elem_type)) : "", ", expected ", want));
+  return absl::InvalidArgumentError(
+      StrCat("metadata key ", key, " has type ", ValueTypeName(v.type),
+             v.is_array() ? StrCat(" of ", ValueTypeName(v.elem_type)) : "", ", expected ", want));
 }
 }  // namespace
 
@@ -524,12 +573,24 @@ absl::StatusOr<std::vector<int64_t>> File::GetIntArray(std::string_view key) con
   for (uint64_t i = 0; i < v->count; ++i) {
     const uint8_t* p = v->raw + i * es;
     switch (v->elem_type) {
-      case ValueType::kUint8: out[i] = LoadLE<uint8_t>(p); break;
-      case ValueType::kInt8: out[i] = LoadLE<int8_t>(p); break;
-      case ValueType::kUint16: out[i] = LoadLE<uint16_t>(p); break;
-      case ValueType::kInt16: out[i] = LoadLE<int16_t>(p); break;
-      case ValueType::kUint32: out[i] = LoadLE<uint32_t>(p); break;
-      case ValueType::kInt32: out[i] = LoadLE<int32_t>(p); break;
+      case ValueType::kUint8:
+        out[i] = LoadLE<uint8_t>(p);
+        break;
+      case ValueType::kInt8:
+        out[i] = LoadLE<int8_t>(p);
+        break;
+      case ValueType::kUint16:
+        out[i] = LoadLE<uint16_t>(p);
+        break;
+      case ValueType::kInt16:
+        out[i] = LoadLE<int16_t>(p);
+        break;
+      case ValueType::kUint32:
+        out[i] = LoadLE<uint32_t>(p);
+        break;
+      case ValueType::kInt32:
+        out[i] = LoadLE<int32_t>(p);
+        break;
       case ValueType::kUint64: {
         const uint64_t u = LoadLE<uint64_t>(p);
         if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
@@ -539,7 +600,9 @@ absl::StatusOr<std::vector<int64_t>> File::GetIntArray(std::string_view key) con
         out[i] = static_cast<int64_t>(u);
         break;
       }
-      default: out[i] = LoadLE<int64_t>(p); break;
+      default:
+        out[i] = LoadLE<int64_t>(p);
+        break;
     }
   }
   return out;

@@ -51,9 +51,9 @@ struct Value {
   // Arrays only.
   ValueType elem_type = ValueType::kUint8;
   uint64_t count = 0;
-  const uint8_t* raw = nullptr;            // elem_type scalar: count * ScalarSize(elem_type) bytes
-  std::vector<std::string_view> strings;   // elem_type == kString
-  std::vector<Value> children;             // elem_type == kArray
+  const uint8_t* raw = nullptr;           // elem_type scalar: count * ScalarSize(elem_type) bytes
+  std::vector<std::string_view> strings;  // elem_type == kString
+  std::vector<Value> children;            // elem_type == kArray
 
   bool is_array() const { return type == ValueType::kArray; }
   // Human-readable rendering (arrays abbreviated after `max_elems`).

@@ -34,10 +34,22 @@ void Writer::Key(std::string_view key, ValueType t) {
   Put<uint32_t>(kv_bytes_, static_cast<uint32_t>(t));
 }
 
-void Writer::SetU32(std::string_view key, uint32_t v) { Key(key, ValueType::kUint32); Put(kv_bytes_, v); }
-void Writer::SetI32(std::string_view key, int32_t v) { Key(key, ValueType::kInt32); Put(kv_bytes_, v); }
-void Writer::SetU64(std::string_view key, uint64_t v) { Key(key, ValueType::kUint64); Put(kv_bytes_, v); }
-void Writer::SetF32(std::string_view key, float v) { Key(key, ValueType::kFloat32); Put(kv_bytes_, v); }
+void Writer::SetU32(std::string_view key, uint32_t v) {
+  Key(key, ValueType::kUint32);
+  Put(kv_bytes_, v);
+}
+void Writer::SetI32(std::string_view key, int32_t v) {
+  Key(key, ValueType::kInt32);
+  Put(kv_bytes_, v);
+}
+void Writer::SetU64(std::string_view key, uint64_t v) {
+  Key(key, ValueType::kUint64);
+  Put(kv_bytes_, v);
+}
+void Writer::SetF32(std::string_view key, float v) {
+  Key(key, ValueType::kFloat32);
+  Put(kv_bytes_, v);
+}
 void Writer::SetBool(std::string_view key, bool v) {
   Key(key, ValueType::kBool);
   Put<uint8_t>(kv_bytes_, v ? 1 : 0);
@@ -79,19 +91,44 @@ void Writer::PutValueBody(const Value& v) {
     return;
   }
   switch (v.type) {
-    case ValueType::kUint8: Put<uint8_t>(kv_bytes_, std::get<uint64_t>(v.scalar)); break;
-    case ValueType::kInt8: Put<int8_t>(kv_bytes_, std::get<int64_t>(v.scalar)); break;
-    case ValueType::kUint16: Put<uint16_t>(kv_bytes_, std::get<uint64_t>(v.scalar)); break;
-    case ValueType::kInt16: Put<int16_t>(kv_bytes_, std::get<int64_t>(v.scalar)); break;
-    case ValueType::kUint32: Put<uint32_t>(kv_bytes_, std::get<uint64_t>(v.scalar)); break;
-    case ValueType::kInt32: Put<int32_t>(kv_bytes_, std::get<int64_t>(v.scalar)); break;
-    case ValueType::kUint64: Put<uint64_t>(kv_bytes_, std::get<uint64_t>(v.scalar)); break;
-    case ValueType::kInt64: Put<int64_t>(kv_bytes_, std::get<int64_t>(v.scalar)); break;
-    case ValueType::kFloat32: Put<float>(kv_bytes_, std::get<double>(v.scalar)); break;
-    case ValueType::kFloat64: Put<double>(kv_bytes_, std::get<double>(v.scalar)); break;
-    case ValueType::kBool: Put<uint8_t>(kv_bytes_, std::get<bool>(v.scalar) ? 1 : 0); break;
-    case ValueType::kString: PutStr(kv_bytes_, std::get<std::string_view>(v.scalar)); break;
-    case ValueType::kArray: break;
+    case ValueType::kUint8:
+      Put<uint8_t>(kv_bytes_, std::get<uint64_t>(v.scalar));
+      break;
+    case ValueType::kInt8:
+      Put<int8_t>(kv_bytes_, std::get<int64_t>(v.scalar));
+      break;
+    case ValueType::kUint16:
+      Put<uint16_t>(kv_bytes_, std::get<uint64_t>(v.scalar));
+      break;
+    case ValueType::kInt16:
+      Put<int16_t>(kv_bytes_, std::get<int64_t>(v.scalar));
+      break;
+    case ValueType::kUint32:
+      Put<uint32_t>(kv_bytes_, std::get<uint64_t>(v.scalar));
+      break;
+    case ValueType::kInt32:
+      Put<int32_t>(kv_bytes_, std::get<int64_t>(v.scalar));
+      break;
+    case ValueType::kUint64:
+      Put<uint64_t>(kv_bytes_, std::get<uint64_t>(v.scalar));
+      break;
+    case ValueType::kInt64:
+      Put<int64_t>(kv_bytes_, std::get<int64_t>(v.scalar));
+      break;
+    case ValueType::kFloat32:
+      Put<float>(kv_bytes_, std::get<double>(v.scalar));
+      break;
+    case ValueType::kFloat64:
+      Put<double>(kv_bytes_, std::get<double>(v.scalar));
+      break;
+    case ValueType::kBool:
+      Put<uint8_t>(kv_bytes_, std::get<bool>(v.scalar) ? 1 : 0);
+      break;
+    case ValueType::kString:
+      PutStr(kv_bytes_, std::get<std::string_view>(v.scalar));
+      break;
+    case ValueType::kArray:
+      break;
   }
 }
 
@@ -108,14 +145,14 @@ absl::Status Writer::AddTensor(std::string_view name, DType type, std::vector<in
   uint64_t n = 1;
   for (int64_t d : dims) {
     if (d < 0 || __builtin_mul_overflow(n, static_cast<uint64_t>(d), &n)) {
-      return absl::InvalidArgumentError(StrCat("tensor ", name, ": bad dimensions [",
-                                               StrJoin(dims, ", "), "]"));
+      return absl::InvalidArgumentError(
+          StrCat("tensor ", name, ": bad dimensions [", StrJoin(dims, ", "), "]"));
     }
   }
   const auto info = GetDTypeInfo(type);
   if (!info || type == DType::kI32 || dims[0] % info->block_elems != 0) {
-    return absl::InvalidArgumentError(StrCat("tensor ", name, ": row length ", dims[0],
-                                                   " does not fit type ", DTypeName(type)));
+    return absl::InvalidArgumentError(
+        StrCat("tensor ", name, ": row length ", dims[0], " does not fit type ", DTypeName(type)));
   }
   const auto bytes = RowBytes(type, n);
   if (!bytes || *bytes > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
@@ -134,8 +171,8 @@ absl::Status Writer::AddTensor(std::string_view name, DType type, std::vector<in
   for (int64_t d : dims) valid = valid && d >= 0 && !__builtin_mul_overflow(n, d, &n);
   const auto want = valid ? RowBytes(type, n) : std::nullopt;
   if (want && *want != bytes.size()) {
-    return absl::InvalidArgumentError(StrCat("tensor ", name, ": ", bytes.size(),
-                                             " bytes given, ", *want, " expected"));
+    return absl::InvalidArgumentError(
+        StrCat("tensor ", name, ": ", bytes.size(), " bytes given, ", *want, " expected"));
   }
   auto shared = std::make_shared<std::vector<uint8_t>>(std::move(bytes));
   return AddTensor(name, type, std::move(dims), [shared](uint8_t* dst, uint64_t n) {

@@ -17,8 +17,8 @@ BlockAllocator::BlockAllocator(int32_t num_blocks, int32_t block_size)
 
 absl::Status BlockAllocator::Allocate(int32_t n, std::vector<BlockId>* out) {
   if (n > num_available()) {
-    return absl::ResourceExhaustedError(StrCat("KV cache: need ", n, " blocks, ",
-                                               num_available(), " available"));
+    return absl::ResourceExhaustedError(
+        StrCat("KV cache: need ", n, " blocks, ", num_available(), " available"));
   }
   for (int32_t i = 0; i < n; ++i) {
     BlockId b;

@@ -64,8 +64,8 @@ class BlockAllocator {
   int32_t num_blocks_;
   int32_t block_size_;
   std::vector<int32_t> refs_;
-  std::vector<BlockId> free_;                      // stack of free ids
-  std::list<BlockId> lru_;                         // cached blocks, front = oldest
+  std::vector<BlockId> free_;  // stack of free ids
+  std::list<BlockId> lru_;     // cached blocks, front = oldest
   std::vector<std::list<BlockId>::iterator> lru_pos_;
   std::vector<bool> in_lru_;
   std::vector<std::optional<uint64_t>> hash_of_;

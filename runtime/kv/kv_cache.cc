@@ -24,12 +24,12 @@ absl::StatusOr<std::unique_ptr<KvCache>> KvCache::Create(ops::Backend& backend,
   std::unique_ptr<KvCache> c(new KvCache(cfg));
   for (int32_t l = 0; l < cfg.n_layers; ++l) {
     for (auto* vec : {&c->k_, &c->v_}) {
-      auto buf = backend.Allocate(cfg.dtype, {cfg.num_blocks, cfg.block_size, cfg.n_kv_heads,
-                                              cfg.head_dim});
+      auto buf = backend.Allocate(cfg.dtype,
+                                  {cfg.num_blocks, cfg.block_size, cfg.n_kv_heads, cfg.head_dim});
       if (!buf.ok()) {
-        return Annotate(buf.status(), StrCat("allocating the KV cache (", cfg.num_blocks,
-                                             " blocks, ", cfg.BytesPerBlock() * cfg.num_blocks,
-                                             " bytes)"));
+        return Annotate(buf.status(),
+                        StrCat("allocating the KV cache (", cfg.num_blocks, " blocks, ",
+                               cfg.BytesPerBlock() * cfg.num_blocks, " bytes)"));
       }
       vec->push_back(std::move(*buf));
     }
@@ -63,8 +63,8 @@ absl::StatusOr<StepLayout> BuildStepLayout(const std::vector<StepSeq>& seqs, int
     const StepSeq& s = seqs[i];
     const int32_t total = s.n_past + s.n_new;
     if (s.table == nullptr || s.n_new <= 0 || s.n_past < 0 || total > s.table->capacity()) {
-      return absl::InternalError(StrCat("step layout: sequence ", i, " (past ", s.n_past,
-                                        ", new ", s.n_new, ") does not fit its block table"));
+      return absl::InternalError(StrCat("step layout: sequence ", i, " (past ", s.n_past, ", new ",
+                                        s.n_new, ") does not fit its block table"));
     }
     const int32_t pages = (total + block_size - 1) / block_size;
     for (int32_t p = 0; p < pages; ++p) a.kv_indices.push_back(s.table->blocks()[p]);

@@ -29,9 +29,7 @@ class KvCache {
   static absl::StatusOr<std::unique_ptr<KvCache>> Create(ops::Backend& backend,
                                                          const KvCacheConfig& cfg);
   const KvCacheConfig& config() const { return cfg_; }
-  ops::KvLayer layer(int32_t l) const {
-    return {k_[l].tensor(), v_[l].tensor(), cfg_.block_size};
-  }
+  ops::KvLayer layer(int32_t l) const { return {k_[l].tensor(), v_[l].tensor(), cfg_.block_size}; }
   BlockAllocator& allocator() { return alloc_; }
   const BlockAllocator& allocator() const { return alloc_; }
 

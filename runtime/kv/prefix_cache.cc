@@ -15,7 +15,8 @@ uint64_t Mix(uint64_t x) {
 
 uint64_t BlockHash(uint64_t parent, std::span<const int32_t> tokens) {
   uint64_t h = Mix(parent + 0x9E3779B97F4A7C15ull);
-  for (int32_t t : tokens) h = Mix(h ^ (static_cast<uint64_t>(static_cast<uint32_t>(t)) + 0x632BE59BD9B4E019ull));
+  for (int32_t t : tokens)
+    h = Mix(h ^ (static_cast<uint64_t>(static_cast<uint32_t>(t)) + 0x632BE59BD9B4E019ull));
   // Never 0, so 0 can mean "no parent".
   return h == 0 ? 1 : h;
 }

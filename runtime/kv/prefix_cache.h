@@ -15,8 +15,8 @@ namespace phx::kv {
 uint64_t BlockHash(uint64_t parent, std::span<const int32_t> tokens);
 
 struct PrefixMatch {
-  int32_t blocks = 0;         // leading full blocks found in the cache
-  int32_t revive_blocks = 0;  // of those, currently unreferenced (cached, evictable)
+  int32_t blocks = 0;            // leading full blocks found in the cache
+  int32_t revive_blocks = 0;     // of those, currently unreferenced (cached, evictable)
   std::vector<uint64_t> hashes;  // hash chain of the matched blocks
 };
 

@@ -36,8 +36,8 @@ absl::StatusOr<ModelConfig> ConfigFromGguf(const gguf::File& f) {
   ModelConfig c;
   PHX_ASSIGN_OR_RETURN(c.arch, f.GetString("general.architecture"));
   if (c.arch != "llama" && c.arch != "qwen2") {
-    return absl::UnimplementedError(StrCat("unsupported model architecture '", c.arch,
-                                                 "' (supported: llama, qwen2)"));
+    return absl::UnimplementedError(
+        StrCat("unsupported model architecture '", c.arch, "' (supported: llama, qwen2)"));
   }
   if (auto n = f.GetString("general.name"); n.ok()) c.name = *n;
   const std::string a = c.arch + ".";
@@ -52,26 +52,24 @@ absl::StatusOr<ModelConfig> ConfigFromGguf(const gguf::File& f) {
   }
   if (c.n_head % c.n_head_kv != 0) {
     return absl::InvalidArgumentError(StrCat("attention.head_count ", c.n_head,
-                                                   " is not a multiple of head_count_kv ",
-                                                   c.n_head_kv));
+                                             " is not a multiple of head_count_kv ", c.n_head_kv));
   }
   c.head_dim = IntOr(f, a + "attention.key_length", c.n_embd / c.n_head);
   const int64_t v_len = IntOr(f, a + "attention.value_length", c.head_dim);
   if (c.head_dim <= 0 || v_len != c.head_dim || c.head_dim % 2 != 0) {
-    return absl::InvalidArgumentError(StrCat("unsupported head dims: key_length ",
-                                                   c.head_dim, ", value_length ", v_len));
+    return absl::InvalidArgumentError(
+        StrCat("unsupported head dims: key_length ", c.head_dim, ", value_length ", v_len));
   }
   c.n_rot = IntOr(f, a + "rope.dimension_count", c.head_dim);
   if (c.n_rot != c.head_dim) {
     return absl::UnimplementedError(StrCat("partial RoPE (rope.dimension_count ", c.n_rot,
-                                                 " != head dim ", c.head_dim, ") is not supported"));
+                                           " != head dim ", c.head_dim, ") is not supported"));
   }
   if (auto eps = f.GetFloat(a + "attention.layer_norm_rms_epsilon"); eps.ok()) {
     c.rms_eps = static_cast<float>(*eps);
   } else {
-    return absl::InvalidArgumentError(StrCat("metadata ", a,
-                                                   "attention.layer_norm_rms_epsilon: ",
-                                                   eps.status().message()));
+    return absl::InvalidArgumentError(
+        StrCat("metadata ", a, "attention.layer_norm_rms_epsilon: ", eps.status().message()));
   }
   if (auto base = f.GetFloat(a + "rope.freq_base"); base.ok()) c.rope_freq_base = *base;
   c.rope_type = c.arch == "qwen2" ? RopeType::kNeox : RopeType::kNormal;
@@ -103,15 +101,15 @@ absl::StatusOr<ModelConfig> ConfigFromGguf(const gguf::File& f) {
   const gguf::TensorInfo* emb = f.FindTensor("token_embd.weight");
   if (emb == nullptr) return absl::NotFoundError("tensor token_embd.weight is missing");
   if (emb->dims.size() != 2 || emb->dims[0] != c.n_embd) {
-    return absl::InvalidArgumentError(StrCat("token_embd.weight has row length ",
-                                                   emb->dims[0], ", expected ", c.n_embd));
+    return absl::InvalidArgumentError(
+        StrCat("token_embd.weight has row length ", emb->dims[0], ", expected ", c.n_embd));
   }
   c.vocab_size = emb->dims[1];
-  if (auto toks = f.Find("tokenizer.ggml.tokens"); toks && toks->is_array() &&
-                                                    static_cast<int64_t>(toks->count) != c.vocab_size) {
+  if (auto toks = f.Find("tokenizer.ggml.tokens");
+      toks && toks->is_array() && static_cast<int64_t>(toks->count) != c.vocab_size) {
     return absl::InvalidArgumentError(StrCat("tokenizer has ", toks->count,
-                                                   " tokens but token_embd.weight has ",
-                                                   c.vocab_size, " rows"));
+                                             " tokens but token_embd.weight has ", c.vocab_size,
+                                             " rows"));
   }
   c.tied_output = f.FindTensor("output.weight") == nullptr;
 

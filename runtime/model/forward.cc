@@ -7,8 +7,7 @@
 
 namespace phx::model {
 
-absl::StatusOr<std::unique_ptr<Forward>> Forward::Create(const Model& model,
-                                                         ops::Backend& backend,
+absl::StatusOr<std::unique_ptr<Forward>> Forward::Create(const Model& model, ops::Backend& backend,
                                                          int32_t max_tokens,
                                                          int32_t max_logit_rows) {
   if (max_tokens <= 0 || max_logit_rows <= 0) {
@@ -56,8 +55,8 @@ absl::StatusOr<std::span<const float>> Forward::Run(std::span<const int32_t> tok
   }
   for (int32_t id : tokens) {
     if (id < 0 || id >= c.vocab_size) {
-      return absl::InvalidArgumentError(StrCat("token id ", id, " outside the vocabulary (",
-                                               c.vocab_size, ")"));
+      return absl::InvalidArgumentError(
+          StrCat("token id ", id, " outside the vocabulary (", c.vocab_size, ")"));
     }
   }
   for (int32_t r : logit_rows) {
@@ -72,10 +71,10 @@ absl::StatusOr<std::span<const float>> Forward::Run(std::span<const int32_t> tok
   PHX_RETURN_IF_ERROR(backend_.CopyToDevice(tokens.data(), T * 4, ids));
   PHX_RETURN_IF_ERROR(backend_.CopyToDevice(layout.positions.data(), T * 4, pos));
   PHX_RETURN_IF_ERROR(backend_.CopyToDevice(layout.slot_mapping.data(), T * 4, slots));
-  PHX_ASSIGN_OR_RETURN(auto plan, backend_.PlanAttention(layout.attention,
-                                                         static_cast<int32_t>(c.n_head),
-                                                         static_cast<int32_t>(c.n_head_kv),
-                                                         static_cast<int32_t>(c.head_dim)));
+  PHX_ASSIGN_OR_RETURN(
+      auto plan,
+      backend_.PlanAttention(layout.attention, static_cast<int32_t>(c.n_head),
+                             static_cast<int32_t>(c.n_head_kv), static_cast<int32_t>(c.head_dim)));
 
   const ops::Tensor x = rows(x_), h = rows(h_), q = rows(q_), k = rows(k_), v = rows(v_);
   const ops::Tensor attn = rows(attn_), o = rows(o_), gate = rows(gate_), up = rows(up_);

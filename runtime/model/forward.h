@@ -17,8 +17,7 @@ namespace phx::model {
 class Forward {
  public:
   // Scratch is sized for `max_tokens` new tokens per step and `max_logit_rows` logits rows.
-  static absl::StatusOr<std::unique_ptr<Forward>> Create(const Model& model,
-                                                         ops::Backend& backend,
+  static absl::StatusOr<std::unique_ptr<Forward>> Create(const Model& model, ops::Backend& backend,
                                                          int32_t max_tokens,
                                                          int32_t max_logit_rows);
 

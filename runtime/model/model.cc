@@ -32,8 +32,8 @@ absl::Status Model::BindWeights(ops::Backend& backend, const LoadProgress& progr
 
   // Finds `name`, checks its GGUF dims (dims[0] contiguous) and type, and adopts it as a
   // [rows, cols] view. Absent optional tensors give an empty view.
-  auto bind = [&](const std::string& name, std::vector<int64_t> dims, Use use,
-                  ops::Tensor* out, bool required = true) -> absl::Status {
+  auto bind = [&](const std::string& name, std::vector<int64_t> dims, Use use, ops::Tensor* out,
+                  bool required = true) -> absl::Status {
     const gguf::TensorInfo* t = file_->FindTensor(name);
     if (t == nullptr) {
       if (!required) return absl::OkStatus();
@@ -45,8 +45,8 @@ absl::Status Model::BindWeights(ops::Backend& backend, const LoadProgress& progr
                                                StrJoin(dims, ", "), "]"));
     }
     if (use == Use::kVector && t->type != DType::kF32) {
-      return absl::UnimplementedError(StrCat(path_, ": tensor ", name, " has type ",
-                                             DTypeName(t->type), ", expected f32"));
+      return absl::UnimplementedError(
+          StrCat(path_, ": tensor ", name, " has type ", DTypeName(t->type), ", expected f32"));
     }
     absl::Status s;
     if (use == Use::kMatrix || use == Use::kEmbeddingAndMatrix) {
@@ -98,8 +98,8 @@ absl::Status Model::BindWeights(ops::Backend& backend, const LoadProgress& progr
   if (c.has_rope_freq_factors) {
     const gguf::TensorInfo* t = file_->FindTensor("rope_freqs.weight");
     if (t->type != DType::kF32 || t->n_elements != static_cast<uint64_t>(c.n_rot / 2)) {
-      return absl::InvalidArgumentError(StrCat(path_, ": rope_freqs.weight must be f32 [",
-                                               c.n_rot / 2, "]"));
+      return absl::InvalidArgumentError(
+          StrCat(path_, ": rope_freqs.weight must be f32 [", c.n_rot / 2, "]"));
     }
     weights_.rope_freq_factors.resize(t->n_elements);
     std::memcpy(weights_.rope_freq_factors.data(), t->data, t->n_bytes);

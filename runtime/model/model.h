@@ -16,11 +16,11 @@
 namespace phx::model {
 
 struct LayerWeights {
-  ops::Tensor attn_norm;  // [D]
-  ops::Tensor wq, wk, wv; // [q_dim, D], [kv_dim, D], [kv_dim, D]
-  ops::Tensor bq, bk, bv; // qwen2 only: [q_dim], [kv_dim], [kv_dim]; data == nullptr otherwise
-  ops::Tensor wo;         // [D, q_dim]
-  ops::Tensor ffn_norm;   // [D]
+  ops::Tensor attn_norm;     // [D]
+  ops::Tensor wq, wk, wv;    // [q_dim, D], [kv_dim, D], [kv_dim, D]
+  ops::Tensor bq, bk, bv;    // qwen2 only: [q_dim], [kv_dim], [kv_dim]; data == nullptr otherwise
+  ops::Tensor wo;            // [D, q_dim]
+  ops::Tensor ffn_norm;      // [D]
   ops::Tensor w_gate, w_up;  // [F, D]
   ops::Tensor w_down;        // [D, F]
 };
@@ -38,8 +38,7 @@ using LoadProgress = std::function<void(uint64_t, uint64_t)>;
 
 class Model {
  public:
-  static absl::StatusOr<std::unique_ptr<Model>> Load(const std::string& path,
-                                                     ops::Backend& backend,
+  static absl::StatusOr<std::unique_ptr<Model>> Load(const std::string& path, ops::Backend& backend,
                                                      const LoadProgress& progress = nullptr);
 
   const ModelConfig& config() const { return config_; }

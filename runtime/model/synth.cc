@@ -24,8 +24,8 @@ uint64_t SplitMix64(uint64_t x) {
 
 // Fills a [rows x cols] tensor (cols contiguous) of `type` with `base +
 // amp * U(-1,1)`, generated and quantized row by row across threads.
-gguf::Writer::Fill MakeFill(uint64_t seed, uint64_t tensor_id, DType type, int64_t cols,
-                            float base, float amp) {
+gguf::Writer::Fill MakeFill(uint64_t seed, uint64_t tensor_id, DType type, int64_t cols, float base,
+                            float amp) {
   return [=](uint8_t* dst, uint64_t n_bytes) {
     const uint64_t row_bytes = *RowBytes(type, static_cast<uint64_t>(cols));
     const int64_t rows = static_cast<int64_t>(n_bytes / row_bytes);
@@ -58,20 +58,21 @@ float SynthUniform(uint64_t seed, uint64_t tensor_id, uint64_t i) {
 
 absl::Status SynthesizeModel(const SynthOptions& o, const std::string& out_path) {
   if (o.arch != "llama" && o.arch != "qwen2") {
-    return absl::InvalidArgumentError(StrCat("--arch: unsupported architecture '", o.arch,
-                                                   "' (llama, qwen2)"));
+    return absl::InvalidArgumentError(
+        StrCat("--arch: unsupported architecture '", o.arch, "' (llama, qwen2)"));
   }
   if (o.n_layer <= 0 || o.n_embd <= 0 || o.n_ff <= 0 || o.n_head <= 0 || o.n_head_kv <= 0 ||
       o.context_length <= 0) {
     return absl::InvalidArgumentError("layers, dims, head counts and context must be positive");
   }
   if (o.n_head % o.n_head_kv != 0) {
-    return absl::InvalidArgumentError(StrCat("--heads ", o.n_head,
-                                                   " is not a multiple of --kv-heads ", o.n_head_kv));
+    return absl::InvalidArgumentError(
+        StrCat("--heads ", o.n_head, " is not a multiple of --kv-heads ", o.n_head_kv));
   }
   const int64_t head_dim = o.head_dim > 0 ? o.head_dim : o.n_embd / o.n_head;
   if (head_dim % 2 != 0 || (o.head_dim == 0 && o.n_embd % o.n_head != 0)) {
-    return absl::InvalidArgumentError(StrCat("head dim ", head_dim, " must be even and divide the embedding"));
+    return absl::InvalidArgumentError(
+        StrCat("head dim ", head_dim, " must be even and divide the embedding"));
   }
   if (o.arch == "qwen2" && o.n_head * head_dim != o.n_embd) {
     // llama.cpp's qwen2 graph has square attention (wq and wo are n_embd x n_embd).
@@ -84,18 +85,19 @@ absl::Status SynthesizeModel(const SynthOptions& o, const std::string& out_path)
   }
   const int64_t q_dim = o.n_head * head_dim, kv_dim = o.n_head_kv * head_dim;
   const int64_t block = GetDTypeInfo(o.dtype)->block_elems;
-  for (auto [what, n] : {std::pair{"--embd", o.n_embd}, {"--ffn", o.n_ff}, {"heads x head dim", q_dim}}) {
+  for (auto [what, n] :
+       {std::pair{"--embd", o.n_embd}, {"--ffn", o.n_ff}, {"heads x head dim", q_dim}}) {
     if (n % block != 0) {
       return absl::InvalidArgumentError(StrCat(what, " = ", n, " is not a multiple of the ",
-                                                     DTypeName(o.dtype), " block size ", block));
+                                               DTypeName(o.dtype), " block size ", block));
     }
   }
 
   PHX_ASSIGN_OR_RETURN(auto vocab, gguf::File::Open(o.vocab_from));
   const gguf::Value* tokens = vocab->Find("tokenizer.ggml.tokens");
   if (tokens == nullptr || !tokens->is_array() || tokens->count == 0) {
-    return absl::InvalidArgumentError(StrCat("--vocab ", o.vocab_from,
-                                                   " has no tokenizer.ggml.tokens"));
+    return absl::InvalidArgumentError(
+        StrCat("--vocab ", o.vocab_from, " has no tokenizer.ggml.tokens"));
   }
   const int64_t n_vocab = static_cast<int64_t>(tokens->count);
 

@@ -13,7 +13,7 @@ namespace phx::model {
 struct SynthOptions {
   std::string arch = "llama";  // llama | qwen2
   std::string name = "phalanx-synth";
-  std::string vocab_from;      // GGUF whose tokenizer.* metadata is copied
+  std::string vocab_from;  // GGUF whose tokenizer.* metadata is copied
   int64_t n_layer = 2;
   int64_t n_embd = 256;
   int64_t n_ff = 688;

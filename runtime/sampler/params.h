@@ -19,12 +19,12 @@ struct SamplingParams {
   float repetition_penalty = 1.f;  // 1 = off
   float presence_penalty = 0.f;
   float frequency_penalty = 0.f;
-  int32_t penalty_last_n = 64;     // window of recent tokens (prompt included); -1 = all
-  std::optional<uint64_t> seed;    // unset: a random seed per request
+  int32_t penalty_last_n = 64;   // window of recent tokens (prompt included); -1 = all
+  std::optional<uint64_t> seed;  // unset: a random seed per request
   int32_t max_tokens = 256;
-  std::vector<std::string> stop;   // stop strings (not included in the output)
+  std::vector<std::string> stop;  // stop strings (not included in the output)
   bool ignore_eos = false;
-  int32_t logprobs = -1;           // -1: none; 0: chosen token only; N: chosen + top N
+  int32_t logprobs = -1;  // -1: none; 0: chosen token only; N: chosen + top N
 
   bool greedy() const { return temperature <= 0.f; }
   // Checks every field's range; the error names the field ("top_p must be in (0, 1]").

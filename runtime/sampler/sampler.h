@@ -22,8 +22,8 @@ struct TokenLogprob {
 
 struct SampleResult {
   int32_t token = -1;
-  float logprob = 0.f;              // of `token`, when logprobs >= 0
-  std::vector<TokenLogprob> top;    // top `logprobs` alternatives, best first
+  float logprob = 0.f;            // of `token`, when logprobs >= 0
+  std::vector<TokenLogprob> top;  // top `logprobs` alternatives, best first
 };
 
 class Sampler {

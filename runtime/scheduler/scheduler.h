@@ -20,20 +20,20 @@
 namespace phx::scheduler {
 
 struct SchedulerConfig {
-  int32_t max_num_seqs = 64;           // sequences in one batch
-  int32_t max_tokens_per_step = 512;   // token budget of one step (prefill chunks + decodes)
+  int32_t max_num_seqs = 64;          // sequences in one batch
+  int32_t max_tokens_per_step = 512;  // token budget of one step (prefill chunks + decodes)
   int32_t block_size = 16;
-  int32_t watermark_blocks = 0;        // free blocks admission must leave untouched
-  bool chunked_prefill = true;         // false: a prompt is admitted only whole
+  int32_t watermark_blocks = 0;  // free blocks admission must leave untouched
+  bool chunked_prefill = true;   // false: a prompt is admitted only whole
 };
 
 struct SeqState {
   int64_t id = 0;
-  int32_t priority = 0;         // higher runs first
-  int64_t arrival = 0;          // FCFS order within a priority (smaller = older)
-  int32_t num_tokens = 0;       // tokens that must be in the cache before the next sample
-  int32_t num_computed = 0;     // tokens already in the cache (prefix-cache hits included)
-  int32_t blocks_held = 0;      // blocks in its block table
+  int32_t priority = 0;      // higher runs first
+  int64_t arrival = 0;       // FCFS order within a priority (smaller = older)
+  int32_t num_tokens = 0;    // tokens that must be in the cache before the next sample
+  int32_t num_computed = 0;  // tokens already in the cache (prefix-cache hits included)
+  int32_t blocks_held = 0;   // blocks in its block table
   // Waiting sequences only: tokens a prefix-cache hit would supply, and how many of the hit
   // blocks are currently unreferenced (reviving them takes them out of the free pool).
   int32_t prefix_hit_tokens = 0;
@@ -48,16 +48,16 @@ struct SchedulerState {
 
 struct PlanItem {
   int64_t id = 0;
-  int32_t num_new = 0;   // tokens computed this step, starting at the sequence's num_computed
-  bool sample = false;   // the chunk reaches num_tokens: sample the next token
-  bool admitted = false; // came from the waiting queue this step (apply its prefix hit first)
+  int32_t num_new = 0;    // tokens computed this step, starting at the sequence's num_computed
+  bool sample = false;    // the chunk reaches num_tokens: sample the next token
+  bool admitted = false;  // came from the waiting queue this step (apply its prefix hit first)
 };
 
 struct BatchPlan {
-  std::vector<PlanItem> items;      // execution order
-  std::vector<int64_t> preempted;   // running -> waiting, blocks released, recompute later
-  int32_t num_tokens = 0;           // sum of num_new
-  int32_t blocks_needed = 0;        // new blocks the items need after preemptions
+  std::vector<PlanItem> items;     // execution order
+  std::vector<int64_t> preempted;  // running -> waiting, blocks released, recompute later
+  int32_t num_tokens = 0;          // sum of num_new
+  int32_t blocks_needed = 0;       // new blocks the items need after preemptions
 
   std::string DebugString() const;  // "1:+1s 7:+16 | preempt 3" for test tables
 };

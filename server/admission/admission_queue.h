@@ -63,7 +63,7 @@ class AdmissionQueue {
   int inflight_ = 0;
   std::list<Waiter> queue_;  // sorted: priority desc, then arrival
   uint64_t next_ticket_ = 1;
-  double rate_ = 0;          // EWMA completions/s
+  double rate_ = 0;  // EWMA completions/s
   Time last_leave_{};
 };
 

@@ -40,12 +40,17 @@ absl::StatusOr<TlsMaterial> LoadTls(const std::string& cert, const std::string& 
   if (!k.ok()) return k.status();
   t.cert_pem = *c;
   t.key_pem = *k;
-  std::unique_ptr<BIO, BioDeleter> cb(BIO_new_mem_buf(t.cert_pem.data(), static_cast<int>(t.cert_pem.size())));
+  std::unique_ptr<BIO, BioDeleter> cb(
+      BIO_new_mem_buf(t.cert_pem.data(), static_cast<int>(t.cert_pem.size())));
   std::unique_ptr<X509, X509Deleter> x(PEM_read_bio_X509(cb.get(), nullptr, nullptr, nullptr));
-  if (!x) return absl::InvalidArgumentError(StrCat("--tls-cert: ", cert, " is not a PEM certificate"));
-  std::unique_ptr<BIO, BioDeleter> kb(BIO_new_mem_buf(t.key_pem.data(), static_cast<int>(t.key_pem.size())));
-  std::unique_ptr<EVP_PKEY, KeyDeleter> pk(PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr));
-  if (!pk) return absl::InvalidArgumentError(StrCat("--tls-key: ", key, " is not a PEM private key"));
+  if (!x)
+    return absl::InvalidArgumentError(StrCat("--tls-cert: ", cert, " is not a PEM certificate"));
+  std::unique_ptr<BIO, BioDeleter> kb(
+      BIO_new_mem_buf(t.key_pem.data(), static_cast<int>(t.key_pem.size())));
+  std::unique_ptr<EVP_PKEY, KeyDeleter> pk(
+      PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr));
+  if (!pk)
+    return absl::InvalidArgumentError(StrCat("--tls-key: ", key, " is not a PEM private key"));
   if (X509_check_private_key(x.get(), pk.get()) != 1) {
     return absl::InvalidArgumentError("--tls-key does not match the certificate of --tls-cert");
   }
@@ -55,8 +60,8 @@ absl::StatusOr<TlsMaterial> LoadTls(const std::string& cert, const std::string& 
     std::unique_ptr<BIO, BioDeleter> ab(BIO_new_mem_buf(ca->data(), static_cast<int>(ca->size())));
     std::unique_ptr<X509, X509Deleter> cax(PEM_read_bio_X509(ab.get(), nullptr, nullptr, nullptr));
     if (!cax) {
-      return absl::InvalidArgumentError(StrCat("--tls-client-ca: ", client_ca,
-                                               " is not a PEM certificate bundle"));
+      return absl::InvalidArgumentError(
+          StrCat("--tls-client-ca: ", client_ca, " is not a PEM certificate bundle"));
     }
     t.client_ca_pem = *ca;
   }

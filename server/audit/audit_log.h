@@ -18,14 +18,14 @@ struct AuditRecord {
   std::string key_id;
   std::string peer;
   std::string rpc;
-  std::string status;   // code name ("OK", "RESOURCE_EXHAUSTED", ...)
-  std::string reason;   // finish reason or rejection reason
+  std::string status;  // code name ("OK", "RESOURCE_EXHAUSTED", ...)
+  std::string reason;  // finish reason or rejection reason
   int32_t prompt_tokens = 0;
   int32_t completion_tokens = 0;
   int32_t cached_prompt_tokens = 0;
   double latency_s = 0;
   bool degraded = false;
-  std::string prompt;   // text fields: redacted unless include_text
+  std::string prompt;  // text fields: redacted unless include_text
   std::string output;
   std::string comment;  // SubmitFeedback
   int32_t rating = 0;   // SubmitFeedback
@@ -34,8 +34,7 @@ struct AuditRecord {
 class AuditLog {
  public:
   // `path` "-" writes to stderr. The file is opened for append.
-  static absl::StatusOr<std::unique_ptr<AuditLog>> Open(const std::string& path,
-                                                        bool include_text);
+  static absl::StatusOr<std::unique_ptr<AuditLog>> Open(const std::string& path, bool include_text);
   ~AuditLog();
   // Thread-safe; one line per call, flushed.
   void Write(const AuditRecord& r);
@@ -45,7 +44,8 @@ class AuditLog {
   std::string Format(const AuditRecord& r) const;
 
  private:
-  AuditLog(std::string path, bool include_text) : path_(std::move(path)), include_text_(include_text) {}
+  AuditLog(std::string path, bool include_text)
+      : path_(std::move(path)), include_text_(include_text) {}
   std::string path_;
   bool include_text_;
   std::mutex mu_;

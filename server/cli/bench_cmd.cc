@@ -66,7 +66,8 @@ int Bench(const BenchOptions& o) {
     const auto t0 = engine::Clock::now();
     absl::Status s = rt->engine->RunUntilIdle();
     if (!s.ok() || !sink->status.ok()) {
-      std::fprintf(stderr, "error: %s\n", std::string((s.ok() ? sink->status : s).message()).c_str());
+      std::fprintf(stderr, "error: %s\n",
+                   std::string((s.ok() ? sink->status : s).message()).c_str());
       return 1;
     }
     // Prefill: all prompts' tokens until the last first token; decode: the remaining tokens.
@@ -84,17 +85,17 @@ int Bench(const BenchOptions& o) {
   }
   const double p = Median(prefill), d = Median(decode);
   if (o.json) {
-    nlohmann::json j = {{"model", o.runtime.model},      {"threads", ro.threads},
-                        {"batch", o.batch},              {"prompt_tokens", o.prompt_tokens},
-                        {"gen_tokens", o.gen_tokens},    {"runs", o.runs},
-                        {"prefill_tokens_per_s", p},     {"decode_tokens_per_s", d},
-                        {"prefill_runs", prefill},       {"decode_runs", decode}};
+    nlohmann::json j = {{"model", o.runtime.model},   {"threads", ro.threads},
+                        {"batch", o.batch},           {"prompt_tokens", o.prompt_tokens},
+                        {"gen_tokens", o.gen_tokens}, {"runs", o.runs},
+                        {"prefill_tokens_per_s", p},  {"decode_tokens_per_s", d},
+                        {"prefill_runs", prefill},    {"decode_runs", decode}};
     std::printf("%s\n", j.dump().c_str());
   } else {
-    std::printf("model %s threads %d batch %d: prefill %d tokens %.1f tokens/s, decode %d tokens "
-                "%.1f tokens/s (median of %d)\n",
-                o.runtime.model.c_str(), ro.threads, o.batch, o.prompt_tokens, p, o.gen_tokens, d,
-                o.runs);
+    std::printf(
+        "model %s threads %d batch %d: prefill %d tokens %.1f tokens/s, decode %d tokens "
+        "%.1f tokens/s (median of %d)\n",
+        o.runtime.model.c_str(), ro.threads, o.batch, o.prompt_tokens, p, o.gen_tokens, d, o.runs);
   }
   return 0;
 }

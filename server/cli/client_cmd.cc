@@ -52,10 +52,11 @@ int Client(const ClientOptions& o) {
     grpc::Status s = stub->Generate(&ctx, MakeRequest(o), &resp);
     if (!s.ok()) return Fail(s);
     std::printf("%s%s\n", resp.prompt_text().c_str(), resp.text().c_str());
-    std::fprintf(stderr, "[%s] %s prompt %d, completion %d, cached %d tokens; ttft %.1f ms\n",
-                 resp.request_id().c_str(), phalanx::v1::FinishReason_Name(resp.finish_reason()).c_str(),
-                 resp.usage().prompt_tokens(), resp.usage().completion_tokens(),
-                 resp.usage().cached_prompt_tokens(), resp.timing().time_to_first_token_seconds() * 1e3);
+    std::fprintf(
+        stderr, "[%s] %s prompt %d, completion %d, cached %d tokens; ttft %.1f ms\n",
+        resp.request_id().c_str(), phalanx::v1::FinishReason_Name(resp.finish_reason()).c_str(),
+        resp.usage().prompt_tokens(), resp.usage().completion_tokens(),
+        resp.usage().cached_prompt_tokens(), resp.timing().time_to_first_token_seconds() * 1e3);
     return 0;
   }
   if (o.mode == "stream") {

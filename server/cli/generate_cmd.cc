@@ -54,8 +54,7 @@ int Generate(const GenerateOptions& o) {
   if (o.echo) std::fputs(o.prompt.c_str(), stdout);
   absl::Status s = rt->engine->RunUntilIdle();
   if (!s.ok() || !sink->status.ok()) {
-    std::fprintf(stderr, "error: %s\n",
-                 std::string((s.ok() ? sink->status : s).message()).c_str());
+    std::fprintf(stderr, "error: %s\n", std::string((s.ok() ? sink->status : s).message()).c_str());
     return 1;
   }
   const double gen_secs = sink->timing.total_seconds() - sink->timing.ttft_seconds();

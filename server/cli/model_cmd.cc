@@ -15,11 +15,12 @@ int ModelInspect(const std::string& path, bool all_values) {
     return 1;
   }
   const gguf::File& g = **f;
-  std::printf("file: %s\nGGUF version %u, %zu metadata keys, %zu tensors, alignment %u, data at "
-              "offset %llu, %llu bytes\n",
-              path.c_str(), g.version(), g.metadata().size(), g.tensors().size(), g.alignment(),
-              static_cast<unsigned long long>(g.data_offset()),
-              static_cast<unsigned long long>(g.file_size()));
+  std::printf(
+      "file: %s\nGGUF version %u, %zu metadata keys, %zu tensors, alignment %u, data at "
+      "offset %llu, %llu bytes\n",
+      path.c_str(), g.version(), g.metadata().size(), g.tensors().size(), g.alignment(),
+      static_cast<unsigned long long>(g.data_offset()),
+      static_cast<unsigned long long>(g.file_size()));
   std::printf("\nmetadata:\n");
   for (const auto& [key, v] : g.metadata()) {
     std::string type(gguf::ValueTypeName(v.type));
@@ -33,11 +34,10 @@ int ModelInspect(const std::string& path, bool all_values) {
   for (size_t i = 0; i < g.tensors().size(); ++i) {
     const auto& t = g.tensors()[i];
     total += t.n_elements;
-    std::printf("  %-5zu %-36s %-6s %-24s %12llu %14llu\n", i, t.name.c_str(),
-                std::string(DTypeName(t.type)).c_str(),
-                StrCat("[", StrJoin(t.dims, ", "), "]").c_str(),
-                static_cast<unsigned long long>(t.n_elements),
-                static_cast<unsigned long long>(t.offset));
+    std::printf(
+        "  %-5zu %-36s %-6s %-24s %12llu %14llu\n", i, t.name.c_str(),
+        std::string(DTypeName(t.type)).c_str(), StrCat("[", StrJoin(t.dims, ", "), "]").c_str(),
+        static_cast<unsigned long long>(t.n_elements), static_cast<unsigned long long>(t.offset));
   }
   std::printf("  total: %llu elements\n", static_cast<unsigned long long>(total));
   auto cfg = model::ConfigFromGguf(g);

@@ -39,14 +39,14 @@ absl::StatusOr<PlanResult> PlanReplicas(const PlanInput& in, const std::string& 
     const double ttft = run["ttft_s"].value("p99", 0.0);
     const double itl = run["itl_s"].value("p99", 0.0);
     const int failed = run.value("failed", 0);
-    const double level = run.contains("concurrency") ? run["concurrency"].get<double>()
-                                                     : run.value("rate", 0.0);
+    const double level =
+        run.contains("concurrency") ? run["concurrency"].get<double>() : run.value("rate", 0.0);
     const bool ok = failed == 0 && (in.slo_ttft_s <= 0 || ttft <= in.slo_ttft_s) &&
                     (in.slo_itl_s <= 0 || itl <= in.slo_itl_s);
-    r.why.push_back(fmt::format("level {:g}: {:.2f} req/s, TTFT p99 {:.0f} ms, ITL p99 {:.1f} ms, "
-                                "{} failed -> {}",
-                                level, rps, ttft * 1e3, itl * 1e3, failed,
-                                ok ? "meets the objectives" : "misses them"));
+    r.why.push_back(fmt::format(
+        "level {:g}: {:.2f} req/s, TTFT p99 {:.0f} ms, ITL p99 {:.1f} ms, "
+        "{} failed -> {}",
+        level, rps, ttft * 1e3, itl * 1e3, failed, ok ? "meets the objectives" : "misses them"));
     if (ok && rps > r.measured_rps) {
       r.measured_rps = rps;
       r.level = level;
@@ -73,7 +73,8 @@ absl::StatusOr<PlanResult> PlanReplicas(const PlanInput& in, const std::string& 
                               r.measured_rps, r.level,
                               scale == 1 ? std::string()
                                          : fmt::format(", x{:.3f} for the request shape = {:.2f} "
-                                                       "req/s", scale, r.capacity_rps)));
+                                                       "req/s",
+                                                       scale, r.capacity_rps)));
   r.why.push_back(fmt::format("planned at {:.0f}% utilization: {:.2f} req/s per replica",
                               in.utilization * 100, usable));
   r.why.push_back(fmt::format("{:.2f} req/s / {:.2f} = {} replicas, + {} spare (N+{}) = {}",

@@ -12,8 +12,8 @@
 namespace phx::server {
 
 struct ApiRequest {
-  std::string request_id;            // empty: the frontend assigns one
-  bool has_text = true;              // prompt as text, else token ids
+  std::string request_id;  // empty: the frontend assigns one
+  bool has_text = true;    // prompt as text, else token ids
   std::string text;
   std::vector<int32_t> token_ids;
   bool add_special = true;
@@ -24,9 +24,9 @@ struct ApiRequest {
   bool echo = false;
   std::optional<engine::Clock::time_point> deadline;
   // Who is asking (audit log, rate limits).
-  std::string rpc;                   // "Generate", "GenerateStream", "http_completions", ...
+  std::string rpc;  // "Generate", "GenerateStream", "http_completions", ...
   std::string peer;
-  std::string key_id;                // API key id ("" when auth is off)
+  std::string key_id;  // API key id ("" when auth is off)
 };
 
 }  // namespace phx::server

@@ -51,8 +51,11 @@ std::string ToValidUtf8(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
-    const size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
-                     : (c & 0xF8) == 0xF0 ? 4 : 0;
+    const size_t n = c < 0x80             ? 1
+                     : (c & 0xE0) == 0xC0 ? 2
+                     : (c & 0xF0) == 0xE0 ? 3
+                     : (c & 0xF8) == 0xF0 ? 4
+                                          : 0;
     if (n > 0 && i + n <= s.size() && IsValidUtf8(s.substr(i, n))) {
       out.append(s.substr(i, n));
       i += n;
@@ -66,8 +69,8 @@ std::string ToValidUtf8(std::string_view s) {
 
 Frontend::Frontend(engine::Engine& engine, const std::string& backend_name, FrontendLimits limits)
     : engine_(engine), backend_name_(backend_name), limits_(limits) {
-  boot_nonce_ = std::random_device{}() ^ static_cast<uint64_t>(
-                    std::chrono::system_clock::now().time_since_epoch().count());
+  boot_nonce_ = std::random_device{}() ^
+                static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
 }
 
 std::string Frontend::NewRequestId() {
@@ -75,15 +78,15 @@ std::string Frontend::NewRequestId() {
 }
 
 absl::StatusOr<engine::GenerateRequest> Frontend::Prepare(const ApiRequest& req,
-                                                         bool* too_long) const {
+                                                          bool* too_long) const {
   if (too_long != nullptr) *too_long = false;
   const tok::Tokenizer& tok = engine_.model().tokenizer();
   engine::GenerateRequest out;
   if (req.has_text) {
     if (static_cast<int64_t>(req.text.size()) > limits_.max_prompt_bytes) {
       if (too_long != nullptr) *too_long = true;
-      return absl::InvalidArgumentError(StrCat("prompt is ", req.text.size(),
-                                               " bytes; the limit is ", limits_.max_prompt_bytes));
+      return absl::InvalidArgumentError(
+          StrCat("prompt is ", req.text.size(), " bytes; the limit is ", limits_.max_prompt_bytes));
     }
     if (!IsValidUtf8(req.text)) return absl::InvalidArgumentError("prompt is not valid UTF-8");
     out.prompt = tok.Encode(req.text, req.add_special, req.parse_special);
@@ -93,24 +96,22 @@ absl::StatusOr<engine::GenerateRequest> Frontend::Prepare(const ApiRequest& req,
   if (out.prompt.empty()) return absl::InvalidArgumentError("prompt must not be empty");
   for (int32_t id : out.prompt) {
     if (id < 0 || id >= tok.vocab_size()) {
-      return absl::InvalidArgumentError(StrCat("prompt token id ", id,
-                                               " is outside the vocabulary [0, ",
-                                               tok.vocab_size(), ")"));
+      return absl::InvalidArgumentError(
+          StrCat("prompt token id ", id, " is outside the vocabulary [0, ", tok.vocab_size(), ")"));
     }
   }
   const int32_t ctx = engine_.max_model_len();
-  const int32_t max_prompt = limits_.max_prompt_tokens > 0
-                                 ? std::min(limits_.max_prompt_tokens, ctx - 1)
-                                 : ctx - 1;
+  const int32_t max_prompt =
+      limits_.max_prompt_tokens > 0 ? std::min(limits_.max_prompt_tokens, ctx - 1) : ctx - 1;
   if (static_cast<int32_t>(out.prompt.size()) > max_prompt) {
     if (too_long != nullptr) *too_long = true;
-    return absl::InvalidArgumentError(StrCat("prompt has ", out.prompt.size(),
-                                             " tokens; the limit is ", max_prompt));
+    return absl::InvalidArgumentError(
+        StrCat("prompt has ", out.prompt.size(), " tokens; the limit is ", max_prompt));
   }
   out.sampling = req.sampling;
   if (out.sampling.max_tokens > limits_.max_tokens) {
-    return absl::InvalidArgumentError(StrCat("max_tokens ", out.sampling.max_tokens,
-                                             " exceeds the limit ", limits_.max_tokens));
+    return absl::InvalidArgumentError(
+        StrCat("max_tokens ", out.sampling.max_tokens, " exceeds the limit ", limits_.max_tokens));
   }
   PHX_RETURN_IF_ERROR(out.sampling.Validate());
   for (const auto& s : out.sampling.stop) {
@@ -154,8 +155,8 @@ absl::StatusOr<Submitted> Frontend::Submit(const ApiRequest& req,
 absl::StatusOr<std::vector<int32_t>> Frontend::Tokenize(const std::string& text, bool add_special,
                                                         bool parse_special) const {
   if (static_cast<int64_t>(text.size()) > limits_.max_prompt_bytes) {
-    return absl::InvalidArgumentError(StrCat("text is ", text.size(), " bytes; the limit is ",
-                                             limits_.max_prompt_bytes));
+    return absl::InvalidArgumentError(
+        StrCat("text is ", text.size(), " bytes; the limit is ", limits_.max_prompt_bytes));
   }
   if (!IsValidUtf8(text)) return absl::InvalidArgumentError("text is not valid UTF-8");
   return engine_.model().tokenizer().Encode(text, add_special, parse_special);

@@ -10,15 +10,20 @@ namespace {
 
 using Clock = engine::Clock;
 
-double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double Since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 absl::Status FinishStatus(engine::FinishReason r, const absl::Status& s) {
   switch (r) {
-    case engine::FinishReason::kCancelled: return absl::CancelledError("request cancelled");
-    case engine::FinishReason::kDeadline: return absl::DeadlineExceededError("deadline exceeded");
+    case engine::FinishReason::kCancelled:
+      return absl::CancelledError("request cancelled");
+    case engine::FinishReason::kDeadline:
+      return absl::DeadlineExceededError("deadline exceeded");
     case engine::FinishReason::kError:
       return s.ok() ? absl::InternalError("generation failed") : s;
-    default: return absl::OkStatus();
+    default:
+      return absl::OkStatus();
   }
 }
 
@@ -142,7 +147,8 @@ Gate::CallId Gate::Handle(ApiRequest req, std::string_view authorization,
   }
   if (fe_.engine().failed()) {
     if (!TryDegraded(c, DegradedReason::kEngineFailed)) {
-      Reject(c, absl::UnavailableError(StrCat("engine failed: ", fe_.engine().last_error().message())),
+      Reject(c,
+             absl::UnavailableError(StrCat("engine failed: ", fe_.engine().last_error().message())),
              std::nullopt, 0);
     }
     return c->id;
@@ -153,10 +159,9 @@ Gate::CallId Gate::Handle(ApiRequest req, std::string_view authorization,
   double retry_after = 0;
   absl::Status s = limiter_.AdmitRequest(c->key_id, c->limits, now, &retry_after);
   if (s.ok()) {
-    const double estimate =
-        (c->req.has_text ? static_cast<double>(c->req.text.size()) / 4 + 1
-                         : static_cast<double>(c->req.token_ids.size())) +
-        c->req.sampling.max_tokens;
+    const double estimate = (c->req.has_text ? static_cast<double>(c->req.text.size()) / 4 + 1
+                                             : static_cast<double>(c->req.token_ids.size())) +
+                            c->req.sampling.max_tokens;
     s = limiter_.ChargeTokens(c->key_id, c->limits, estimate, now, &retry_after);
     if (s.ok()) c->tokens_charged = estimate;
   }
@@ -342,7 +347,8 @@ absl::Status Gate::Feedback(std::string_view authorization, const std::string& p
     }
   }
   if (s.ok()) metrics_.Feedback(rating);
-  if (s.code() == absl::StatusCode::kUnauthenticated) metrics_.Rejected(RejectReason::kUnauthenticated);
+  if (s.code() == absl::StatusCode::kUnauthenticated)
+    metrics_.Rejected(RejectReason::kUnauthenticated);
   metrics_.RequestFinished("SubmitFeedback", CodeName(s.code()), Since(t0));
   if (audit_ != nullptr) {
     AuditRecord a;

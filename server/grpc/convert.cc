@@ -44,8 +44,8 @@ ApiRequest FromProto(const phalanx::v1::GenerateRequest& r, const grpc::Callback
     const auto dl = ctx->deadline();
     const auto now = std::chrono::system_clock::now();
     if (dl < now + std::chrono::hours(24 * 365)) {
-      a.deadline = engine::Clock::now() +
-                   std::chrono::duration_cast<engine::Clock::duration>(dl - now);
+      a.deadline =
+          engine::Clock::now() + std::chrono::duration_cast<engine::Clock::duration>(dl - now);
     }
   }
   return a;
@@ -53,13 +53,19 @@ ApiRequest FromProto(const phalanx::v1::GenerateRequest& r, const grpc::Callback
 
 phalanx::v1::FinishReason ToProto(engine::FinishReason r) {
   switch (r) {
-    case engine::FinishReason::kLength: return phalanx::v1::FINISH_REASON_LENGTH;
-    case engine::FinishReason::kStop: return phalanx::v1::FINISH_REASON_STOP;
-    case engine::FinishReason::kEos: return phalanx::v1::FINISH_REASON_EOS;
+    case engine::FinishReason::kLength:
+      return phalanx::v1::FINISH_REASON_LENGTH;
+    case engine::FinishReason::kStop:
+      return phalanx::v1::FINISH_REASON_STOP;
+    case engine::FinishReason::kEos:
+      return phalanx::v1::FINISH_REASON_EOS;
     case engine::FinishReason::kCancelled:
-    case engine::FinishReason::kDeadline: return phalanx::v1::FINISH_REASON_CANCELLED;
-    case engine::FinishReason::kError: return phalanx::v1::FINISH_REASON_ERROR;
-    case engine::FinishReason::kNone: break;
+    case engine::FinishReason::kDeadline:
+      return phalanx::v1::FINISH_REASON_CANCELLED;
+    case engine::FinishReason::kError:
+      return phalanx::v1::FINISH_REASON_ERROR;
+    case engine::FinishReason::kNone:
+      break;
   }
   return phalanx::v1::FINISH_REASON_UNSPECIFIED;
 }

@@ -252,7 +252,9 @@ class StreamCall final : public grpc::ServerWriteReactor<GenerateStreamResponse>
   grpc::Status final_status_;
 };
 
-double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double Since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 }  // namespace
 
@@ -331,8 +333,8 @@ grpc::ServerUnaryReactor* GenerationService::SubmitFeedback(grpc::CallbackServer
                                                             const phalanx::v1::FeedbackRequest* req,
                                                             phalanx::v1::FeedbackResponse*) {
   auto* r = ctx->DefaultReactor();
-  r->Finish(ToGrpc(gate_.Feedback(Authorization(ctx), ctx->peer(), req->request_id(),
-                                  req->rating(), req->comment())));
+  r->Finish(ToGrpc(gate_.Feedback(Authorization(ctx), ctx->peer(), req->request_id(), req->rating(),
+                                  req->comment())));
   return r;
 }
 

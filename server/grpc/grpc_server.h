@@ -14,8 +14,8 @@ namespace phx::server {
 struct GrpcServerOptions {
   std::string address = "0.0.0.0:50051";
   int max_message_bytes = 16 << 20;
-  int keepalive_time_ms = 30000;      // server pings idle clients this often
-  int keepalive_timeout_ms = 10000;   // and drops them when a ping is not answered
+  int keepalive_time_ms = 30000;     // server pings idle clients this often
+  int keepalive_timeout_ms = 10000;  // and drops them when a ping is not answered
   int min_client_ping_interval_ms = 10000;
   std::shared_ptr<grpc::ServerCredentials> credentials;  // null: insecure
 };

@@ -32,7 +32,8 @@ absl::Status LbAgent::Start(const std::string& host, int port) {
   addr.sin_port = htons(static_cast<uint16_t>(port));
   if (::inet_pton(AF_INET, host == "0.0.0.0" || host.empty() ? "0.0.0.0" : host.c_str(),
                   &addr.sin_addr) != 1 ||
-      ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || ::listen(fd_, 64) != 0) {
+      ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::listen(fd_, 64) != 0) {
     ::close(fd_);
     fd_ = -1;
     return absl::UnavailableError(StrCat("lb agent: cannot listen on ", host, ":", port));

@@ -68,7 +68,8 @@ TEST_F(GrpcGenerate, SixtyFourConcurrentStreamsMatchSequentialGreedy) {
   std::vector<grpc::Status> st(n);
   std::vector<std::thread> threads;
   for (int i = 0; i < n; ++i) {
-    threads.emplace_back([&, i] { concurrent[i] = StreamText(*stub_, Greedy(prompts[i], 48), &st[i]); });
+    threads.emplace_back(
+        [&, i] { concurrent[i] = StreamText(*stub_, Greedy(prompts[i], 48), &st[i]); });
   }
   for (auto& t : threads) t.join();
   for (int i = 0; i < n; ++i) {
@@ -121,14 +122,18 @@ TEST_F(GrpcGenerate, InvalidRequestsNameTheFieldAndServerKeepsServing) {
     const char* field;
   };
   const Case cases[] = {
-      {"empty prompt", [](GenerateRequest& r) {
+      {"empty prompt",
+       [](GenerateRequest& r) {
          r.set_text("");
          r.set_add_special_tokens(false);
-       }, "prompt"},
+       },
+       "prompt"},
       {"no token ids", [](GenerateRequest& r) { r.mutable_token_ids(); }, "prompt"},
-      {"token out of vocab", [](GenerateRequest& r) { r.mutable_token_ids()->add_ids(99999); }, "token id"},
+      {"token out of vocab", [](GenerateRequest& r) { r.mutable_token_ids()->add_ids(99999); },
+       "token id"},
       {"top_p", [](GenerateRequest& r) { r.mutable_sampling()->set_top_p(1.5f); }, "top_p"},
-      {"temperature", [](GenerateRequest& r) { r.mutable_sampling()->set_temperature(-1); }, "temperature"},
+      {"temperature", [](GenerateRequest& r) { r.mutable_sampling()->set_temperature(-1); },
+       "temperature"},
       {"max_tokens", [](GenerateRequest& r) { r.set_max_tokens(0); }, "max_tokens"},
       {"logprobs", [](GenerateRequest& r) { r.set_logprobs(100); }, "logprobs"},
       {"stop", [](GenerateRequest& r) { r.add_stop(""); }, "stop"},

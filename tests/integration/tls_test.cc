@@ -31,11 +31,12 @@ class Pki {
     const std::string d = dir_.string();
     const std::string ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
     const std::string script =
-        "set -e; cd " + d + "; " +
-        "openssl req -x509 " + ec + " -keyout ca.key -out ca.pem -days 1 -subj /CN=phx-test-ca; " +
-        "openssl req -x509 " + ec + " -keyout other.key -out other.pem -days 1 -subj /CN=other; " +
-        "openssl req " + ec + " -keyout server.key -out server.csr -subj /CN=localhost; " +
-        "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' > s.ext; " +
+        "set -e; cd " + d + "; " + "openssl req -x509 " + ec +
+        " -keyout ca.key -out ca.pem -days 1 -subj /CN=phx-test-ca; " + "openssl req -x509 " + ec +
+        " -keyout other.key -out other.pem -days 1 -subj /CN=other; " + "openssl req " + ec +
+        " -keyout server.key -out server.csr -subj /CN=localhost; " +
+        "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' > "
+        "s.ext; " +
         "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem "
         "-days 1 -extfile s.ext; " +
         "openssl req " + ec + " -keyout client.key -out client.csr -subj /CN=client; " +

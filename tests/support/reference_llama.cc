@@ -84,15 +84,19 @@ std::vector<std::vector<double>> ReferenceLlama::Logits(const std::vector<int32_
   int64_t rows, cols;
   const Vec emb = Matrix("token_embd.weight", &rows, &cols);
   std::vector<Vec> x(T);
-  for (int64_t t = 0; t < T; ++t) x[t] = Vec(emb.begin() + tokens[t] * D, emb.begin() + (tokens[t] + 1) * D);
+  for (int64_t t = 0; t < T; ++t)
+    x[t] = Vec(emb.begin() + tokens[t] * D, emb.begin() + (tokens[t] + 1) * D);
 
   for (int64_t l = 0; l < c_.n_layer; ++l) {
     const std::string p = StrCat("blk.", l, ".");
     int64_t qr, kr, vr, orr, gr, ur, dr, cc;
     const Vec attn_norm = Vector(p + "attn_norm.weight"), ffn_norm = Vector(p + "ffn_norm.weight");
-    const Vec wq = Matrix(p + "attn_q.weight", &qr, &cc), wk = Matrix(p + "attn_k.weight", &kr, &cc);
-    const Vec wv = Matrix(p + "attn_v.weight", &vr, &cc), wo = Matrix(p + "attn_output.weight", &orr, &cc);
-    const Vec wg = Matrix(p + "ffn_gate.weight", &gr, &cc), wu = Matrix(p + "ffn_up.weight", &ur, &cc);
+    const Vec wq = Matrix(p + "attn_q.weight", &qr, &cc),
+              wk = Matrix(p + "attn_k.weight", &kr, &cc);
+    const Vec wv = Matrix(p + "attn_v.weight", &vr, &cc),
+              wo = Matrix(p + "attn_output.weight", &orr, &cc);
+    const Vec wg = Matrix(p + "ffn_gate.weight", &gr, &cc),
+              wu = Matrix(p + "ffn_up.weight", &ur, &cc);
     const Vec wd = Matrix(p + "ffn_down.weight", &dr, &cc);
     Vec bq, bk, bv;
     if (c_.qkv_bias) {
@@ -144,7 +148,8 @@ std::vector<std::vector<double>> ReferenceLlama::Logits(const std::vector<int32_
   const Vec out_norm = Vector("output_norm.weight");
   const Vec out = Matrix(c_.tied_output ? "token_embd.weight" : "output.weight", &rows, &cols);
   std::vector<Vec> logits(T);
-  for (int64_t t = 0; t < T; ++t) logits[t] = MatVec(out, rows, D, RmsNorm(x[t], out_norm, c_.rms_eps));
+  for (int64_t t = 0; t < T; ++t)
+    logits[t] = MatVec(out, rows, D, RmsNorm(x[t], out_norm, c_.rms_eps));
   return logits;
 }
 

@@ -40,9 +40,9 @@ TEST(BlockAllocator, CachedBlocksAreEvictedLruAndRevived) {
   EXPECT_TRUE(a.SetHash(b[0], 100));
   EXPECT_TRUE(a.SetHash(b[1], 200));
   EXPECT_FALSE(a.SetHash(b[2], 100));  // hash already held by another block
-  a.Release(b[1]);                      // cached first (older)
-  a.Release(b[0]);                      // cached second
-  a.Release(b[2]);                      // no hash: free
+  a.Release(b[1]);                     // cached first (older)
+  a.Release(b[0]);                     // cached second
+  a.Release(b[2]);                     // no hash: free
   EXPECT_EQ(a.num_free(), 1);
   EXPECT_EQ(a.num_cached(), 2);
   EXPECT_EQ(a.num_available(), 3);
@@ -63,8 +63,8 @@ TEST(BlockAllocator, CachedBlocksAreEvictedLruAndRevived) {
 TEST(BlockTable, SlotsAndLayout) {
   BlockAllocator a(16, 4);
   BlockTable t1(4), t2(4);
-  ASSERT_TRUE(t1.Reserve(a, 6).ok());   // 2 blocks
-  ASSERT_TRUE(t2.Reserve(a, 1).ok());   // 1 block
+  ASSERT_TRUE(t1.Reserve(a, 6).ok());  // 2 blocks
+  ASSERT_TRUE(t2.Reserve(a, 1).ok());  // 1 block
   EXPECT_EQ(t1.blocks().size(), 2u);
   EXPECT_EQ(t1.Slot(5), t1.blocks()[1] * 4 + 1);
   auto layout = BuildStepLayout({{&t1, 0, 6}, {&t2, 0, 1}}, 4);
@@ -117,7 +117,7 @@ TEST(PrefixCache, HashChainMatchesSharedPrefixOnly) {
   auto m = MatchPrefix(a, p2, 10);
   EXPECT_EQ(m.blocks, 2);
   EXPECT_EQ(m.revive_blocks, 0);  // still referenced by the first sequence
-  p2[5] = 99;  // differs in block 1: only block 0 matches
+  p2[5] = 99;                     // differs in block 1: only block 0 matches
   EXPECT_EQ(MatchPrefix(a, p2, 10).blocks, 1);
   p2[0] = 99;  // same tokens later cannot match without the same parent chain
   EXPECT_EQ(MatchPrefix(a, p2, 10).blocks, 0);

@@ -176,8 +176,12 @@ TEST(SynthModels, ForwardMatchesFloat64Reference) {
     const auto want = ref.Logits(prompt);
     // Our forward, driven directly: the prompt in chunks of 5, 5 and 3 tokens (each chunk
     // attends to the cached earlier ones), logits for every position.
-    kv::KvCacheConfig kc{2, static_cast<int32_t>(l.model->config().n_head_kv),
-                         static_cast<int32_t>(l.model->config().head_dim), 8, 4, DType::kF32};
+    kv::KvCacheConfig kc{2,
+                         static_cast<int32_t>(l.model->config().n_head_kv),
+                         static_cast<int32_t>(l.model->config().head_dim),
+                         8,
+                         4,
+                         DType::kF32};
     auto cache = kv::KvCache::Create(*l.backend, kc);
     ASSERT_TRUE(cache.ok());
     auto fwd = model::Forward::Create(*l.model, *l.backend, 16, 16);

@@ -87,8 +87,8 @@ TEST(Sampler, TopKTopPMinPRestrictCandidates) {
     SamplingParams p;
     p.seed = trial;
     if (trial == 0) p.top_k = 2;
-    if (trial == 1) p.top_p = 0.7f;   // p0 = 0.66 -> {0, 1}
-    if (trial == 2) p.min_p = 0.3f;   // keeps p >= 0.3 * p0: tokens 0 and 1 (0.24/0.66=0.37)
+    if (trial == 1) p.top_p = 0.7f;  // p0 = 0.66 -> {0, 1}
+    if (trial == 2) p.min_p = 0.3f;  // keeps p >= 0.3 * p0: tokens 0 and 1 (0.24/0.66=0.37)
     Sampler s(p);
     for (int i = 0; i < 2000; ++i) {
       const int32_t t = s.Sample(l).token;
