@@ -192,6 +192,17 @@ bool Sha256Into(std::string_view data, std::array<uint8_t, 32>* out) {
 
 }  // namespace
 
+std::string DigestHex(const std::array<uint8_t, 32>& digest) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string s;
+  s.reserve(64);
+  for (uint8_t b : digest) {
+    s.push_back(kDigits[b >> 4]);
+    s.push_back(kDigits[b & 15]);
+  }
+  return s;
+}
+
 std::array<uint8_t, 32> Sha256(std::string_view data) {
   std::array<uint8_t, 32> out{};
   Sha256Into(data, &out);

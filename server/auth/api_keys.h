@@ -47,5 +47,7 @@ std::optional<std::string_view> ParseBearer(std::string_view authorization);
 
 // SHA-256 of `data` (OpenSSL).
 std::array<uint8_t, 32> Sha256(std::string_view data);
+// A digest as the key file writes it: 64 lowercase hex digits.
+std::string DigestHex(const std::array<uint8_t, 32>& digest);
 
 }  // namespace phx::server

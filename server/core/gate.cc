@@ -14,6 +14,8 @@ double Since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
+}  // namespace
+
 absl::Status FinishStatus(engine::FinishReason r, const absl::Status& s) {
   switch (r) {
     case engine::FinishReason::kCancelled:
@@ -26,8 +28,6 @@ absl::Status FinishStatus(engine::FinishReason r, const absl::Status& s) {
       return absl::OkStatus();
   }
 }
-
-}  // namespace
 
 struct Gate::Call {
   CallId id = 0;

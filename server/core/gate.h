@@ -40,6 +40,10 @@ struct GateConfig {
   std::string model_id;                                 // response-cache key component
 };
 
+// The status a finished generation ends with: OK for length/stop/eos, CANCELLED, DEADLINE_EXCEEDED,
+// or the engine's error. Every transport reports this one mapping.
+absl::Status FinishStatus(engine::FinishReason r, const absl::Status& s);
+
 // The live API-key store (swapped on SIGHUP); null when authentication is off.
 using KeyStoreProvider = std::function<std::shared_ptr<const ApiKeyStore>()>;
 

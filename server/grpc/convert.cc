@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "server/core/gate.h"
 #include "server/core/status_map.h"
 
 namespace phx::server::grpcapi {
@@ -100,16 +101,7 @@ grpc::Status ToGrpc(const absl::Status& s) {
 }
 
 grpc::Status FinishStatus(engine::FinishReason r, const absl::Status& s) {
-  switch (r) {
-    case engine::FinishReason::kCancelled:
-      return grpc::Status(grpc::StatusCode::CANCELLED, "request cancelled");
-    case engine::FinishReason::kDeadline:
-      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded");
-    case engine::FinishReason::kError:
-      return ToGrpc(s.ok() ? absl::InternalError("generation failed") : s);
-    default:
-      return grpc::Status::OK;
-  }
+  return ToGrpc(server::FinishStatus(r, s));
 }
 
 }  // namespace phx::server::grpcapi

@@ -2,19 +2,6 @@
 
 namespace phx::server {
 
-absl::Status HttpCall::EndStatus(engine::FinishReason r, const absl::Status& s) {
-  switch (r) {
-    case engine::FinishReason::kCancelled:
-      return absl::CancelledError("request cancelled");
-    case engine::FinishReason::kDeadline:
-      return absl::DeadlineExceededError("deadline exceeded");
-    case engine::FinishReason::kError:
-      return s.ok() ? absl::InternalError("generation failed") : s;
-    default:
-      return absl::OkStatus();
-  }
-}
-
 void HttpCall::OnStarted(const Submitted& s) {
   std::lock_guard<std::mutex> l(mu_);
   submitted_ = s;
@@ -34,7 +21,7 @@ void HttpCall::OnFinish(engine::RequestId, engine::FinishReason r, const absl::S
   std::lock_guard<std::mutex> l(mu_);
   pending_.finished = true;
   pending_.reason = r;
-  pending_.status = EndStatus(r, s);
+  pending_.status = FinishStatus(r, s);
   pending_.usage = u;
   pending_.tail = std::move(tail);
   cv_.notify_all();

@@ -58,8 +58,6 @@ class HttpCall final : public CallHandler {
   const CachedResponse& cached() const { return cached_; }
 
  private:
-  static absl::Status EndStatus(engine::FinishReason r, const absl::Status& s);
-
   std::mutex mu_;
   std::condition_variable cv_;
   Phase phase_ = Phase::kWaiting;

@@ -17,22 +17,13 @@
 namespace {
 
 using phx::server::ApiKeyStore;
+using phx::server::DigestHex;
 
 void Check(bool ok, const char* what) {
   if (!ok) {
     std::fprintf(stderr, "apikeys_fuzz: %s\n", what);
     std::abort();
   }
-}
-
-std::string Hex(const std::array<uint8_t, 32>& d) {
-  static const char* kDigits = "0123456789abcdef";
-  std::string s;
-  for (uint8_t b : d) {
-    s.push_back(kDigits[b >> 4]);
-    s.push_back(kDigits[b & 15]);
-  }
-  return s;
 }
 
 void FuzzBearer(std::string_view header) {
@@ -62,19 +53,19 @@ void FuzzStore(const std::string& yaml, std::string_view probe) {
     Check(!k.id.empty() && k.id.size() <= 128, "bad id length");
     for (char c : k.id) Check(c > 0x20 && c < 0x7f, "bad id character");
     Check(ids.insert(k.id).second, "duplicate id accepted");
-    Check(hashes.insert(Hex(k.sha256)).second, "duplicate hash accepted");
+    Check(hashes.insert(DigestHex(k.sha256)).second, "duplicate hash accepted");
     Check(k.limits.requests_per_second >= 0 && k.limits.tokens_per_minute >= 0,
           "negative limit accepted");
   }
   // The probe key: either it matches the entry with its hash, or it is rejected.
   auto got = (*store)->Authenticate(probe);
-  const std::string want = Hex(phx::server::Sha256(probe));
+  const std::string want = DigestHex(phx::server::Sha256(probe));
   if (got.ok()) {
-    Check(Hex((*got)->sha256) == want && !(*got)->revoked, "wrong entry authenticated");
+    Check(DigestHex((*got)->sha256) == want && !(*got)->revoked, "wrong entry authenticated");
   } else {
     Check(got.status().code() == absl::StatusCode::kUnauthenticated, "bad auth error");
     for (const phx::server::ApiKey& k : (*store)->keys()) {
-      Check(Hex(k.sha256) != want || k.revoked, "live key rejected");
+      Check(DigestHex(k.sha256) != want || k.revoked, "live key rejected");
     }
   }
 }
@@ -95,7 +86,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     default:
       // A valid entry for the key "k", then the fuzzer's text (more fields or entries).
-      yaml = "keys:\n  - id: base\n    sha256: " + Hex(phx::server::Sha256("k")) + "\n" + rest;
+      yaml =
+          "keys:\n  - id: base\n    sha256: " + DigestHex(phx::server::Sha256("k")) + "\n" + rest;
       break;
   }
   FuzzStore(yaml, data[0] & 0x80 ? std::string_view("k") : std::string_view(rest));

@@ -17,17 +17,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::string Hex(const std::array<uint8_t, 32>& d) {
-  static const char* kDigits = "0123456789abcdef";
-  std::string s;
-  for (uint8_t b : d) {
-    s.push_back(kDigits[b >> 4]);
-    s.push_back(kDigits[b & 15]);
-  }
-  return s;
-}
-
-std::string HashOf(std::string_view key) { return Hex(Sha256(key)); }
+std::string HashOf(std::string_view key) { return DigestHex(Sha256(key)); }
 
 std::string Entry(const std::string& id, const std::string& sha, const std::string& extra = "") {
   return "  - id: " + id + "\n    sha256: " + sha + "\n" + extra;
@@ -60,7 +50,7 @@ TEST(ApiKeyStore, ParsesValidFile) {
   ASSERT_EQ(store->keys().size(), 3u);
   const ApiKey& a = store->keys()[0];
   EXPECT_EQ(a.id, "team-a");
-  EXPECT_EQ(Hex(a.sha256), HashOf("key-a"));
+  EXPECT_EQ(DigestHex(a.sha256), HashOf("key-a"));
   EXPECT_DOUBLE_EQ(a.limits.requests_per_second, 20);
   EXPECT_DOUBLE_EQ(a.limits.tokens_per_minute, 200000);
   EXPECT_FALSE(a.revoked);
@@ -70,7 +60,7 @@ TEST(ApiKeyStore, ParsesValidFile) {
   EXPECT_DOUBLE_EQ(b.limits.requests_per_second, 0);  // unset: the server default
   EXPECT_DOUBLE_EQ(b.limits.tokens_per_minute, 0);
   const ApiKey& c = store->keys()[2];
-  EXPECT_EQ(Hex(c.sha256), HashOf("foobar"));
+  EXPECT_EQ(DigestHex(c.sha256), HashOf("foobar"));
   EXPECT_DOUBLE_EQ(c.limits.requests_per_second, 0.5);
   EXPECT_FALSE(c.revoked);
 }
