@@ -100,10 +100,16 @@ Weights MakeWeights(DType t, int64_t N, int64_t K, bool stream) {
   return w;
 }
 
-void RunMatmul(benchmark::State& state, DType t, int64_t M, int64_t N, int64_t K) {
+void RunMatmul(benchmark::State& state, DType t, int64_t M, int64_t N, int64_t K, bool prepare) {
   cpu::CpuBackend& b = BenchBackend();
   const bool gemv = M <= 8;
   Weights w = MakeWeights(t, N, K, gemv);
+  std::vector<std::unique_ptr<PreparedWeight>> prepared;  // the backend's copies, if any
+  for (int64_t c = 0; prepare && c < w.copies; ++c) {
+    auto p = b.PrepareMatmul(Tensor::View(w.bytes.data() + c * w.matrix_bytes, t, {N, K}));
+    if (!p.ok()) return state.SkipWithError(std::string(p.status().message()).c_str());
+    prepared.push_back(*std::move(p));
+  }
   auto x = b.Allocate(DType::kF32, {M, K});
   auto y = b.Allocate(DType::kF32, {M, N});
   std::vector<float> xv(M * K);
@@ -139,16 +145,23 @@ void RegisterMatmul() {
   const Shape large[] = {
       {"1B_qo", 2048, 2048}, {"1B_ffn_up", 5632, 2048}, {"1B_ffn_down", 2048, 5632}};
   for (DType t : kTypes) {
-    for (int64_t M : {1, 128}) {
+    for (int64_t M : {1, 16, 128}) {
       for (const auto& set : {std::vector<Shape>(std::begin(small), std::end(small)),
                               std::vector<Shape>(std::begin(large), std::end(large))}) {
         for (const Shape& s : set) {
-          const std::string name = std::string(M == 1 ? "Gemv/" : "Gemm/") + DTypeName(t).data() +
-                                   "/" + s.name + "/M" + std::to_string(M);
-          benchmark::RegisterBenchmark(name.c_str(),
-                                       [=](benchmark::State& st) { RunMatmul(st, t, M, s.N, s.K); })
-              ->Unit(benchmark::kMicrosecond)
-              ->UseRealTime();
+          // Q8_0 runs twice: as stored (direct tiles) and as PrepareMatmul's Q8x16 copy.
+          for (bool prep : {false, true}) {
+            if (prep && t != DType::kQ8_0) continue;
+            const std::string name = std::string(M == 1    ? "Gemv/"
+                                                 : M == 16 ? "Batch/"
+                                                           : "Gemm/") +
+                                     DTypeName(t).data() + (prep ? "x16" : "") + "/" + s.name +
+                                     "/M" + std::to_string(M);
+            benchmark::RegisterBenchmark(
+                name.c_str(), [=](benchmark::State& st) { RunMatmul(st, t, M, s.N, s.K, prep); })
+                ->Unit(benchmark::kMicrosecond)
+                ->UseRealTime();
+          }
         }
       }
     }
@@ -199,6 +212,9 @@ void RegisterAttention() {
   const A cases[] = {{"100M_decode_ctx512", 12, 4, 64, 511, 1, 1},
                      {"100M_decode_ctx4096", 12, 4, 64, 4095, 1, 1},
                      {"100M_decode_8seq_ctx1024", 12, 4, 64, 1023, 1, 8},
+                     // Batched decode (the server's steady state): 16 sequences, 1 token each.
+                     {"100M_decode_16seq_ctx256", 12, 4, 64, 255, 1, 16},
+                     {"100M_decode_16seq_ctx512", 12, 4, 64, 511, 1, 16},
                      {"100M_prefill128", 12, 4, 64, 0, 128, 1},
                      {"1B_decode_ctx2048", 32, 4, 64, 2047, 1, 1},
                      {"1B_prefill512", 32, 4, 64, 0, 512, 1}};

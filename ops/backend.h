@@ -88,6 +88,12 @@ struct PenaltyRow {
   float frequency = 0.f;            // subtracted count times
 };
 
+// A backend's private copy of a weight (see Backend::PrepareMatmul); RAII.
+class PreparedWeight {
+ public:
+  virtual ~PreparedWeight() = default;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -104,6 +110,14 @@ class Backend {
   // Makes a host weight tensor usable by this backend: the CPU backend returns a non-owning
   // view of the same bytes (no copy); a device backend uploads it.
   virtual absl::StatusOr<Buffer> AdoptWeight(const Tensor& host) = 0;
+  // Optionally keeps a copy of an adopted matmul weight in a layout this backend's kernels
+  // prefer (the CPU backend interleaves Q8_0 rows for AVX-512 VNNI). While the returned handle
+  // lives, Matmul with `w` (the same data pointer and shape) uses that copy; destroy the handle
+  // before the weight's bytes. nullptr: nothing to keep for this weight.
+  virtual absl::StatusOr<std::unique_ptr<PreparedWeight>> PrepareMatmul(const Tensor& w) {
+    (void)w;
+    return std::unique_ptr<PreparedWeight>();
+  }
   virtual absl::Status CopyToDevice(const void* host, size_t bytes, const Tensor& dst) = 0;
   virtual absl::Status CopyToHost(const Tensor& src, void* host, size_t bytes) = 0;
   virtual absl::Status Fill(const Tensor& dst, float value) = 0;

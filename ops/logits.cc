@@ -40,4 +40,28 @@ double LogSumExp(std::span<const float> x) {
   return mx + std::log(sum);
 }
 
+int32_t ArgMax(std::span<const float> x) {
+  const size_t n = x.size();
+  if (n == 0) return -1;
+  constexpr size_t kLanes = 16;
+  float lane[kLanes];
+  for (float& l : lane) l = x[0];
+  size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (size_t j = 0; j < kLanes; ++j) lane[j] = x[i + j] > lane[j] ? x[i + j] : lane[j];
+  }
+  float best = lane[0];
+  for (size_t j = 1; j < kLanes; ++j) best = lane[j] > best ? lane[j] : best;
+  for (; i < n; ++i) best = x[i] > best ? x[i] : best;
+  for (size_t k = 0; k < n; ++k) {
+    if (x[k] == best) return static_cast<int32_t>(k);
+  }
+  // Only NaNs compare unequal to themselves: fall back to std::max_element's rule.
+  size_t arg = 0;
+  for (size_t k = 1; k < n; ++k) {
+    if (x[arg] < x[k]) arg = k;
+  }
+  return static_cast<int32_t>(arg);
+}
+
 }  // namespace phx::ops

@@ -16,6 +16,11 @@ void ApplyPenaltiesRow(std::span<float> logits, const PenaltyRow& p);
 // out[i] = exp((x[i] - max) / T) / sum, computed in double for the sum. T > 0. out may alias x.
 void SoftmaxRow(std::span<const float> x, float temperature, std::span<float> out);
 
+// The index of the largest element, the first one on ties (std::max_element's answer for
+// non-NaN rows), with 16 independent lane maxima so the compiler vectorizes the scan. -1 if
+// x is empty.
+int32_t ArgMax(std::span<const float> x);
+
 // Returns log(sum(exp(x))) computed stably (max + log sum exp(x - max)).
 double LogSumExp(std::span<const float> x);
 

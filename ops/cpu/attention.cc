@@ -1,7 +1,10 @@
-// Paged attention on the CPU: PlanAttention splits a step into work items (sequence, KV head,
-// tile of query rows, KV range); Attention runs them in parallel with an online softmax in f32
-// over blocks of kKb keys, each K/V row converted to f32 once and shared by all query heads of
-// the GQA group. Items that split a long context write partial (max, sum, out) results that a
+// Paged attention on the CPU: PlanAttention splits a step into work items (sequence, tile of
+// query rows, range of KV heads, KV range); Attention runs them in parallel, each item walking
+// its keys in blocks of kKb with an f32 online softmax (VecKernels::attend_block) that reads the
+// K/V rows where they lie in the cache pages (f16 converted on load, no f32 copies). A cache
+// slot holds all KV heads side by side, so decode items take several heads: they read whole
+// pages (software-prefetched one head ahead), share the page lookups, and amortize their setup
+// over more work. Items that split a long context write partial (max, sum, out) results that a
 // second pass merges.
 #include <algorithm>
 #include <cmath>
@@ -15,19 +18,19 @@
 namespace phx::ops::cpu {
 namespace {
 
-constexpr int32_t kKb = 64;            // keys per online-softmax block
-constexpr int32_t kMaxQueryVecs = 32;  // query vectors (rows x group heads) per item
+constexpr int32_t kKb = kAttnMaxKeys;  // keys per online-softmax block
+constexpr int32_t kMaxQueryVecs = 32;  // query vectors (rows x group heads x KV heads) per item
 constexpr int32_t kMinSplit = 256;     // fewest keys worth a separate item
 
 struct Item {
-  int32_t seq, kv_head;
-  int32_t q0, q1;   // query rows of the sequence, relative to its first
-  int32_t k0, k1;   // key positions
-  int32_t partial;  // first partial slot (query vector v of the tile uses partial + v), or -1
+  int32_t seq, h0, h1;  // KV heads [h0, h1)
+  int32_t q0, q1;       // query rows of the sequence, relative to its first
+  int32_t k0, k1;       // key positions
+  int32_t partial;      // first partial slot (head h, vector v: + (h - h0) * vecs + v), or -1
 };
 struct Merge {
-  int32_t seq, kv_head, q0, q1;
-  int32_t first_partial, parts;  // parts of `stride` slots each
+  int32_t seq, h0, h1, q0, q1;
+  int32_t first_partial, parts;  // parts of (h1 - h0) * vecs slots each
 };
 
 class CpuAttentionPlan : public AttentionPlan {
@@ -57,41 +60,65 @@ absl::StatusOr<std::unique_ptr<AttentionPlan>> CpuBackend::PlanAttention(
   for (int32_t b : batch.kv_indices) plan->max_block = std::max(plan->max_block, b);
   const int32_t group = n_heads / n_kv_heads;
   const int32_t qt = std::max(1, kMaxQueryVecs / group);
-  // Unsplit items first; count them to decide whether long contexts must be split to keep
-  // every thread busy (decode of few sequences).
-  int64_t unsplit = 0;
-  for (int32_t s = 0; s < batch.num_seqs(); ++s) {
-    const int32_t nq = batch.q_indptr[s + 1] - batch.q_indptr[s];
-    unsplit += static_cast<int64_t>((nq + qt - 1) / qt) * n_kv_heads;
-  }
   const int64_t target = 2 * static_cast<int64_t>(pool_.size());
-  for (int32_t s = 0; s < batch.num_seqs(); ++s) {
-    const int32_t nq = batch.q_indptr[s + 1] - batch.q_indptr[s];
-    const int32_t len = batch.kv_len(s);
-    for (int32_t q0 = 0; q0 < nq; q0 += qt) {
-      const int32_t q1 = std::min(nq, q0 + qt);
-      const int32_t end = len - nq + q1;  // keys this tile can see
-      int32_t parts = 1;
-      if (unsplit < target && end >= 2 * kMinSplit) {
-        parts = static_cast<int32_t>(
-            std::min<int64_t>((target + unsplit - 1) / unsplit, end / kMinSplit));
-      }
-      for (int32_t h = 0; h < n_kv_heads; ++h) {
-        if (parts == 1) {
-          plan->items.push_back({s, h, q0, q1, 0, end, -1});
-          continue;
-        }
-        const int32_t vecs = (q1 - q0) * group;
-        plan->merges.push_back({s, h, q0, q1, plan->num_partials, parts});
-        const int32_t per = (end + parts - 1) / parts;
-        for (int32_t p = 0; p < parts; ++p) {
-          plan->items.push_back(
-              {s, h, q0, q1, p * per, std::min(end, (p + 1) * per), plan->num_partials});
-          plan->num_partials += vecs;
-        }
+  // KV heads per item of `rows` query rows: as many as fit in kMaxQueryVecs vectors, at most cap.
+  auto heads = [&](int32_t rows, int32_t cap) {
+    return std::clamp(kMaxQueryVecs / (rows * group), 1, cap);
+  };
+  // Context parts of a tile: long contexts are split only when there are too few unsplit items
+  // to keep every thread busy (decode of few sequences).
+  auto parts_of = [&](int32_t end, int64_t unsplit) -> int32_t {
+    if (unsplit >= target || end < 2 * kMinSplit) return 1;
+    return static_cast<int32_t>(
+        std::min<int64_t>((target + unsplit - 1) / unsplit, end / kMinSplit));
+  };
+  auto for_each_tile = [&](auto&& fn) {
+    for (int32_t s = 0; s < batch.num_seqs(); ++s) {
+      const int32_t nq = batch.q_indptr[s + 1] - batch.q_indptr[s];
+      for (int32_t q0 = 0; q0 < nq; q0 += qt) {
+        const int32_t q1 = std::min(nq, q0 + qt);
+        fn(s, q0, q1, batch.kv_len(s) - nq + q1);  // the last: keys this tile can see
       }
     }
+  };
+  auto unsplit_items = [&](int32_t cap) {
+    int64_t n = 0;
+    for_each_tile([&](int32_t, int32_t q0, int32_t q1, int32_t) {
+      const int32_t h = heads(q1 - q0, cap);
+      n += (n_kv_heads + h - 1) / h;
+    });
+    return n;
+  };
+  // Fewer heads per item only where the items, splits included, would leave threads idle.
+  int32_t cap = n_kv_heads;
+  while (cap > 1) {
+    const int64_t unsplit = unsplit_items(cap);
+    int64_t total = 0;
+    for_each_tile([&](int32_t, int32_t q0, int32_t q1, int32_t end) {
+      const int32_t h = heads(q1 - q0, cap);
+      total += static_cast<int64_t>(parts_of(end, unsplit)) * ((n_kv_heads + h - 1) / h);
+    });
+    if (total >= target) break;
+    cap = (cap + 1) / 2;
   }
+  const int64_t unsplit = unsplit_items(cap);
+  for_each_tile([&](int32_t s, int32_t q0, int32_t q1, int32_t end) {
+    const int32_t hpi = heads(q1 - q0, cap), parts = parts_of(end, unsplit);
+    for (int32_t h0 = 0; h0 < n_kv_heads; h0 += hpi) {
+      const int32_t h1 = std::min(n_kv_heads, h0 + hpi);
+      if (parts == 1) {
+        plan->items.push_back({s, h0, h1, q0, q1, 0, end, -1});
+        continue;
+      }
+      plan->merges.push_back({s, h0, h1, q0, q1, plan->num_partials, parts});
+      const int32_t per = (end + parts - 1) / parts;
+      for (int32_t p = 0; p < parts; ++p) {
+        plan->items.push_back(
+            {s, h0, h1, q0, q1, p * per, std::min(end, (p + 1) * per), plan->num_partials});
+        plan->num_partials += (h1 - h0) * (q1 - q0) * group;
+      }
+    }
+  });
   return plan;
 }
 
@@ -123,58 +150,71 @@ absl::Status CpuBackend::Attention(const Tensor& q, const KvLayer& cache,
 
   const bool f16 = cache.k.dtype == DType::kF16;
   const VecKernels& vk = kernels_.vec;
-  const int64_t nkv = plan->n_kv_heads;
-  // Per thread: o, qbuf [vecs * hd], m, l, cnt [vecs], sc [vecs * kKb], kbuf, vbuf [kKb * hd].
-  const size_t vecs_max = static_cast<size_t>(kMaxQueryVecs + G);
-  const size_t need = vecs_max * (2 * hd + 3 + kKb) + 2 * static_cast<size_t>(kKb) * hd;
+  // Per thread: o, qs [vmax * hd], m, l [vmax], s [vmax * kKb], cnt [vmax] (all heads' vectors
+  // of an item: at most kMaxQueryVecs, or one row's G when G is larger).
+  const size_t vmax = static_cast<size_t>(std::max(kMaxQueryVecs, G));
+  const size_t need = vmax * (2 * hd + 3 + kKb);
   for (auto& s : attn_scratch_) s.resize(need);
   std::vector<float> partial(static_cast<size_t>(plan->num_partials) * (hd + 2));
 
-  const int64_t row_bytes = cache.k.stride();  // packed: one head row
-  auto key_row = [&](const Tensor& c, int32_t seq, int32_t p, int32_t kvh) {
-    const int32_t page = batch.kv_indices[batch.kv_indptr[seq] + p / batch.block_size];
-    const int64_t slot = static_cast<int64_t>(page) * batch.block_size + p % batch.block_size;
-    return static_cast<const uint8_t*>(c.data) + (slot * nkv + kvh) * row_bytes;
-  };
-  auto load_rows = [&](const Tensor& c, const Item& item, int32_t kb, int32_t n, float* dst) {
-    for (int32_t j = 0; j < n; ++j) {
-      const uint8_t* r = key_row(c, item.seq, kb + j, item.kv_head);
-      if (f16) {
-        vk.f16_to_f32(reinterpret_cast<const uint16_t*>(r), dst + j * hd, hd);
-      } else {
-        std::memcpy(dst + j * hd, r, hd * 4);
-      }
-    }
+  const int64_t slot_bytes = cache.k.stride() * plan->n_kv_heads;  // all heads of one position
+  const auto* kdata = static_cast<const uint8_t*>(cache.k.data);
+  const auto* vdata = static_cast<const uint8_t*>(cache.v.data);
+  const int32_t bs = batch.block_size;
+  // Row addressing hoisted (Tensor::row looks the row size up per call).
+  const auto* q_data = static_cast<const uint8_t*>(q.data);
+  auto* out_data = static_cast<uint8_t*>(out.data);
+  const int64_t q_stride = q.stride(), out_stride = out.stride();
+  struct Rows {
+    const void* k[kKb];
+    const void* v[kKb];
   };
 
   pool_.ParallelFor(
       static_cast<int64_t>(plan->items.size()), 1, [&](int64_t b, int64_t e, int tid) {
         float* base = attn_scratch_[tid].data();
+        Rows rows[2];  // cache slots of this block and of the next
         for (int64_t it = b; it < e; ++it) {
           const Item& item = plan->items[it];
           const int32_t nq = batch.q_indptr[item.seq + 1] - batch.q_indptr[item.seq];
           const int32_t len = batch.kv_len(item.seq);
-          const int32_t vecs = (item.q1 - item.q0) * G;
+          const int32_t nh = item.h1 - item.h0, vecs = (item.q1 - item.q0) * G;
+          const int64_t row0 = batch.q_indptr[item.seq] + item.q0;
+          const int32_t* pages = batch.kv_indices.data() + batch.kv_indptr[item.seq];
           float* o = base;
-          float* qbuf = o + vecs_max * hd;
-          float* mx = qbuf + vecs_max * hd;
-          float* l = mx + vecs_max;
-          auto* cnt = reinterpret_cast<int*>(l + vecs_max);
-          float* sc = l + 2 * vecs_max;
-          float* kbuf = sc + vecs_max * kKb;
-          float* vbuf = kbuf + static_cast<size_t>(kKb) * hd;
-          std::fill_n(o, static_cast<size_t>(vecs) * hd, 0.f);
-          std::fill_n(mx, vecs, -INFINITY);
-          std::fill_n(l, vecs, 0.f);
-          // Query vector v: row q0 + v / G of the sequence, head kv_head * G + v % G.
-          for (int32_t v = 0; v < vecs; ++v) {
-            const int64_t row = batch.q_indptr[item.seq] + item.q0 + v / G;
-            std::memcpy(
-                qbuf + static_cast<int64_t>(v) * hd,
-                q.row_as<float>(row) + (static_cast<int64_t>(item.kv_head) * G + v % G) * hd,
-                static_cast<size_t>(hd) * 4);
+          float* qs = o + vmax * hd;
+          float* mx = qs + vmax * hd;
+          float* l = mx + vmax;
+          float* sc = l + vmax;
+          auto* cnt = reinterpret_cast<int*>(sc + vmax * kKb);
+          std::fill_n(o, static_cast<size_t>(nh) * vecs * hd, 0.f);
+          std::fill_n(mx, nh * vecs, -INFINITY);
+          std::fill_n(l, nh * vecs, 0.f);
+          // Vector v of head h: row q0 + v / G of the sequence, query head (h0 + h) * G + v % G,
+          // scaled once here instead of every score.
+          for (int32_t h = 0; h < nh; ++h) {
+            for (int32_t v = 0; v < vecs; ++v) {
+              const auto* src = reinterpret_cast<const float*>(q_data + (row0 + v / G) * q_stride);
+              std::memcpy(qs + (static_cast<int64_t>(h) * vecs + v) * hd,
+                          src + (static_cast<int64_t>(item.h0 + h) * G + v % G) * hd,
+                          hd * sizeof(float));
+            }
           }
-          for (int32_t kb = item.k0; kb < item.k1; kb += kKb) {
+          vk.scale(qs, scale, static_cast<int64_t>(nh) * vecs * hd);
+          // Cache slots of keys [kb, kb + n): one page lookup per run within a page.
+          auto find_rows = [&](int32_t kb, int32_t n, Rows& r) {
+            for (int32_t j = 0; j < n;) {
+              const int32_t p = kb + j, in = p % bs, run = std::min(bs - in, n - j);
+              int64_t off = (static_cast<int64_t>(pages[p / bs]) * bs + in) * slot_bytes;
+              for (int32_t x = 0; x < run; ++x, ++j, off += slot_bytes) {
+                r.k[j] = kdata + off;
+                r.v[j] = vdata + off;
+              }
+            }
+          };
+          int cur = 0;
+          if (item.k0 < item.k1) find_rows(item.k0, std::min(kKb, item.k1 - item.k0), rows[0]);
+          for (int32_t kb = item.k0; kb < item.k1; kb += kKb, cur ^= 1) {
             const int32_t n = std::min(kKb, item.k1 - kb);
             int32_t nmax = 0;
             for (int32_t v = 0; v < vecs; ++v) {
@@ -183,33 +223,51 @@ absl::Status CpuBackend::Attention(const Tensor& q, const KvLayer& cache,
               nmax = std::max(nmax, cnt[v]);
             }
             if (nmax == 0) break;  // later blocks are beyond every query's position
-            load_rows(cache.k, item, kb, nmax, kbuf);
-            vk.qk_block(qbuf, vecs, kbuf, nmax, hd, scale, sc, kKb);
-            for (int32_t v = 0; v < vecs; ++v) {
-              if (cnt[v] == 0) continue;
-              float* s = sc + static_cast<int64_t>(v) * kKb;
-              const float m_new = std::max(mx[v], vk.max(s, cnt[v]));
-              const float alpha = std::exp(mx[v] - m_new);  // 0 on the first block
-              l[v] = l[v] * alpha + vk.exp_sum(s, m_new, cnt[v]);
-              if (alpha != 1.f) vk.scale(o + static_cast<int64_t>(v) * hd, alpha, hd);
-              mx[v] = m_new;
+            const int32_t n_next = std::min(kKb, item.k1 - kb - kKb);
+            if (n_next > 0) find_rows(kb + kKb, n_next, rows[cur ^ 1]);
+            for (int32_t h = 0; h < nh; ++h) {
+              AttnBlock a;
+              a.q = qs + static_cast<int64_t>(h) * vecs * hd;
+              a.nv = vecs;
+              a.hd = hd;
+              a.n = nmax;
+              a.cnt = cnt;
+              a.k_rows = rows[cur].k;
+              a.v_rows = rows[cur].v;
+              a.off = static_cast<int64_t>(item.h0 + h) * hd;
+              a.f16 = f16;
+              a.m = mx + h * vecs;
+              a.l = l + h * vecs;
+              a.o = o + static_cast<int64_t>(h) * vecs * hd;
+              a.s = sc;
+              // Prefetch what comes next: the next head's rows of this block (same slots, but
+              // beyond the hardware's adjacent-line pairs), after the last head the first
+              // head's rows of the next block (other pages: the hardware streams stop at
+              // every page boundary).
+              const bool last = h + 1 == nh;
+              const Rows& pf = rows[last ? cur ^ 1 : cur];
+              a.pf_k = pf.k;
+              a.pf_v = pf.v;
+              a.pf_n = last ? std::max(n_next, 0) : nmax;
+              a.pf_off = static_cast<int64_t>(last ? item.h0 : item.h0 + h + 1) * hd;
+              vk.attend_block(a);
             }
-            load_rows(cache.v, item, kb, nmax, vbuf);
-            vk.pv_block(sc, kKb, cnt, vecs, vbuf, hd, o);
           }
-          for (int32_t v = 0; v < vecs; ++v) {
-            float* ov = o + static_cast<int64_t>(v) * hd;
-            if (item.partial < 0) {
-              const int64_t row = batch.q_indptr[item.seq] + item.q0 + v / G;
-              float* dst =
-                  out.row_as<float>(row) + (static_cast<int64_t>(item.kv_head) * G + v % G) * hd;
-              const float inv = 1.f / l[v];
-              for (int32_t i = 0; i < hd; ++i) dst[i] = ov[i] * inv;
-            } else {
-              float* pp = partial.data() + static_cast<size_t>(item.partial + v) * (hd + 2);
-              pp[0] = mx[v];
-              pp[1] = l[v];
-              std::memcpy(pp + 2, ov, static_cast<size_t>(hd) * 4);
+          for (int32_t h = 0; h < nh; ++h) {
+            for (int32_t v = 0; v < vecs; ++v) {
+              const int32_t hv = h * vecs + v;
+              float* ov = o + static_cast<int64_t>(hv) * hd;
+              if (item.partial < 0) {
+                auto* dst = reinterpret_cast<float*>(out_data + (row0 + v / G) * out_stride);
+                vk.scale(ov, 1.f / l[hv], hd);
+                std::memcpy(dst + (static_cast<int64_t>(item.h0 + h) * G + v % G) * hd, ov,
+                            hd * sizeof(float));
+              } else {
+                float* pp = partial.data() + static_cast<size_t>(item.partial + hv) * (hd + 2);
+                pp[0] = mx[hv];
+                pp[1] = l[hv];
+                std::memcpy(pp + 2, ov, hd * sizeof(float));
+              }
             }
           }
         }
@@ -219,20 +277,20 @@ absl::Status CpuBackend::Attention(const Tensor& q, const KvLayer& cache,
   pool_.ParallelFor(static_cast<int64_t>(plan->merges.size()), 1, [&](int64_t b, int64_t e, int) {
     for (int64_t i = b; i < e; ++i) {
       const Merge& mg = plan->merges[i];
-      const int32_t vecs = (mg.q1 - mg.q0) * G;
-      for (int32_t v = 0; v < vecs; ++v) {
+      const int32_t vecs = (mg.q1 - mg.q0) * G, slots = (mg.h1 - mg.h0) * vecs;
+      for (int32_t hv = 0; hv < slots; ++hv) {
+        auto part = [&](int32_t p) {
+          return partial.data() + static_cast<size_t>(mg.first_partial + p * slots + hv) * (hd + 2);
+        };
         float m_all = -INFINITY;
-        for (int32_t p = 0; p < mg.parts; ++p) {
-          m_all = std::max(
-              m_all, partial[static_cast<size_t>(mg.first_partial + p * vecs + v) * (hd + 2)]);
-        }
-        const int64_t row = batch.q_indptr[mg.seq] + mg.q0 + v / G;
-        float* dst = out.row_as<float>(row) + (static_cast<int64_t>(mg.kv_head) * G + v % G) * hd;
+        for (int32_t p = 0; p < mg.parts; ++p) m_all = std::max(m_all, part(p)[0]);
+        const int32_t h = mg.h0 + hv / vecs, v = hv % vecs;
+        float* dst = out.row_as<float>(batch.q_indptr[mg.seq] + mg.q0 + v / G) +
+                     (static_cast<int64_t>(h) * G + v % G) * hd;
         std::fill_n(dst, hd, 0.f);
         float l_all = 0.f;
         for (int32_t p = 0; p < mg.parts; ++p) {
-          const float* pp =
-              partial.data() + static_cast<size_t>(mg.first_partial + p * vecs + v) * (hd + 2);
+          const float* pp = part(p);
           if (pp[1] == 0.f) continue;
           const float w = std::exp(pp[0] - m_all);
           l_all += w * pp[1];

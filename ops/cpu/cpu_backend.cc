@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 #include "base/status.h"
 #include "base/strings.h"
+#include "ops/cpu/packed_formats.h"
 #include "ops/cpu/quantize_act.h"
 #include "ops/cpu/validate.h"
 
@@ -45,6 +48,8 @@ CpuBackend::CpuBackend(int n_threads, IsaLevel isa)
     : pool_(n_threads), kernels_(KernelsFor(std::min(isa, BestIsa()))) {
   gemm_scratch_.resize(pool_.size());
   attn_scratch_.resize(pool_.size());
+  const char* repack = std::getenv("PHX_CPU_REPACK");
+  repack_ = repack == nullptr || std::string_view(repack) != "0";
 }
 
 CpuBackend::~CpuBackend() = default;
@@ -179,8 +184,22 @@ absl::Status CpuBackend::Matmul(const Tensor& x, const Tensor& w, const Tensor* 
   a.M = M;
   a.N = N;
   a.K = K;
+  // A Q8x16 copy (PrepareMatmul) replaces the weight rows; its tasks own whole 16-row groups.
+  const uint8_t* repacked = family == Family::kQ8 ? FindRepacked(w) : nullptr;
   GemmFn gemm = kernels_.gemm_float;
-  if (family == Family::kFloat) {
+  if (repacked != nullptr) {
+    gemm = kernels_.gemm_q8x16;
+    a.w = repacked;
+    a.w_pitch = Q8x16GroupBytes(K);
+    a.act_pitch = Q8x16ActRowBytes(K);
+    uint8_t* act = act_.Reserve(static_cast<size_t>(M * a.act_pitch));
+    a.act = act;
+    ParallelRows(M, 8 * K, [&](int64_t b, int64_t e) {
+      for (int64_t m = b; m < e; ++m) {
+        kernels_.quantize_q8x16(x.row_as<float>(m), K, act + m * a.act_pitch);
+      }
+    });
+  } else if (family == Family::kFloat) {
     a.act = static_cast<const uint8_t*>(x.data);
     a.act_pitch = x.stride();
   } else {
@@ -197,12 +216,14 @@ absl::Status CpuBackend::Matmul(const Tensor& x, const Tensor& w, const Tensor* 
     });
   }
 
-  // Work partition: chunks of output columns (multiples of 4 rows of w); when there are too few
-  // column chunks to feed every thread, activation rows are split as well.
+  const int64_t unit = repacked ? kQ8x16Rows : 4;
+
+  // Work partition: chunks of output columns (multiples of `unit` rows of w); when there are
+  // too few column chunks to feed every thread, activation rows are split as well.
   const int64_t threads = pool_.size();
   const bool small_m = M <= 8;
-  int64_t chunk = small_m ? (N + 4 * threads - 1) / (4 * threads) : 64;
-  chunk = std::max<int64_t>(4, (chunk + 3) / 4 * 4);
+  int64_t chunk = small_m ? (N + unit * threads - 1) / (unit * threads) * unit : 64;
+  chunk = std::max<int64_t>(unit, (chunk + unit - 1) / unit * unit);
   const int64_t n_chunks = (N + chunk - 1) / chunk;
   int64_t m_split = 1;
   if (!small_m && n_chunks < 2 * threads) {

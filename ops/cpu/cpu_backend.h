@@ -5,7 +5,9 @@
 // matmul: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K; KV cache: F16 or F32.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "ops/backend.h"
@@ -35,6 +37,9 @@ class CpuBackend : public Backend {
 
   absl::StatusOr<Buffer> Allocate(DType dtype, std::initializer_list<int64_t> shape) override;
   absl::StatusOr<Buffer> AdoptWeight(const Tensor& host) override;
+  // Q8_0 matrices get a Q8x16 copy (repack.h) where the AVX-512 VNNI kernels run, unless the
+  // environment sets PHX_CPU_REPACK=0; other weights nullptr.
+  absl::StatusOr<std::unique_ptr<PreparedWeight>> PrepareMatmul(const Tensor& w) override;
   absl::Status CopyToDevice(const void* host, size_t bytes, const Tensor& dst) override;
   absl::Status CopyToHost(const Tensor& src, void* host, size_t bytes) override;
   absl::Status Fill(const Tensor& dst, float value) override;
@@ -59,6 +64,11 @@ class CpuBackend : public Backend {
   absl::Status ApplyPenalties(const Tensor& logits, std::span<const PenaltyRow> rows) override;
 
  private:
+  class Repacked;
+  // The Q8x16 copy of `w` registered by PrepareMatmul, or nullptr.
+  const uint8_t* FindRepacked(const Tensor& w);
+  void Forget(const Repacked* r);
+
   // Runs fn(row_begin, row_end) over `rows` rows in parallel when rows * cost is large.
   void ParallelRows(int64_t rows, int64_t cost_per_row,
                     const std::function<void(int64_t, int64_t)>& fn);
@@ -68,6 +78,9 @@ class CpuBackend : public Backend {
   AlignedBuffer act_;                             // packed activations of the current matmul
   std::vector<AlignedBuffer> gemm_scratch_;       // one weight-panel buffer per thread
   std::vector<std::vector<float>> attn_scratch_;  // one per thread
+  bool repack_ = true;
+  std::mutex repacked_mu_;  // PrepareMatmul handles may be destroyed on any thread
+  std::map<const void*, const Repacked*> repacked_;  // by the original weight's data pointer
 };
 
 }  // namespace phx::ops::cpu

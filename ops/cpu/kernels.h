@@ -34,6 +34,33 @@ struct GemmArgs {
 using GemmFn = void (*)(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1,
                         uint8_t* scratch);
 
+// One block of paged attention for nv query vectors of one KV head (VecKernels::attend_block):
+// scores against n <= kAttnMaxKeys cached keys, an f32 online-softmax update of (m, l, o), and
+// o += p V. Key and value rows are read where they lie in the cache, row j at
+// k_rows[j] + off (v_rows[j] + off) elements, f16 rows converted as they are loaded; vector v
+// sees only its first cnt[v] <= n keys (causal mask).
+inline constexpr int kAttnMaxKeys = 64;
+struct AttnBlock {
+  const float* q = nullptr;  // [nv][hd], already multiplied by the softmax scale
+  int nv = 0, hd = 0, n = 0;
+  const int* cnt = nullptr;
+  const void* const* k_rows = nullptr;
+  const void* const* v_rows = nullptr;
+  int64_t off = 0;
+  bool f16 = false;
+  float* m = nullptr;  // [nv] running max (-inf before the first key)
+  float* l = nullptr;  // [nv] running sum of exp(score - m)
+  float* o = nullptr;  // [nv][hd] running sum of exp(score - m) * value
+  float* s = nullptr;  // scratch, [nv][kAttnMaxKeys]
+  // Rows to prefetch while this block computes (the next head or block): pf_n rows of both
+  // tensors at pf_k[j] + pf_off (pf_v[j] + pf_off), spread over the loop so the misses overlap
+  // the arithmetic instead of queuing at its start.
+  const void* const* pf_k = nullptr;
+  const void* const* pf_v = nullptr;
+  int pf_n = 0;
+  int64_t pf_off = 0;
+};
+
 // Vector helpers for the element-wise ops and attention (n >= 0, any alignment).
 struct VecKernels {
   double (*sum_sq)(const float* x, int64_t n);  // sum of float(x*x) in double
@@ -47,12 +74,8 @@ struct VecKernels {
   void (*axpy)(float a, const float* x, float* y, int64_t n);  // y += a * x
   void (*f16_to_f32)(const uint16_t* x, float* y, int64_t n);
   void (*f32_to_f16)(const float* x, uint16_t* y, int64_t n);  // round to nearest even
-  // Attention blocks: s[v][j] = scale * q_v . k_j, and o_v += sum_{j < cnt[v]} p[v][j] v_j
-  // (q, k, v rows of hd floats; s and p rows of pitch s_pitch / p_pitch).
-  void (*qk_block)(const float* q, int nv, const float* k, int n, int hd, float scale, float* s,
-                   int s_pitch);
-  void (*pv_block)(const float* p, int p_pitch, const int* cnt, int nv, const float* vb, int hd,
-                   float* o);
+  // One block of keys of paged attention: scores, online softmax, o += p V.
+  void (*attend_block)(const AttnBlock& a);  // see AttnBlock
 };
 
 struct KernelTable {
@@ -60,9 +83,14 @@ struct KernelTable {
   GemmFn gemm_float = nullptr;
   GemmFn gemm_q8 = nullptr;
   GemmFn gemm_k = nullptr;
+  // Q8_0 weights in the Q8x16 layout (a.w the copy, a.w_pitch its group bytes, n0 % 16 == 0),
+  // q8 activations; nullptr where the level has no such kernel.
+  GemmFn gemm_q8x16 = nullptr;
   // Activation row quantizers (quantize_act.h); identical bytes on every level.
   void (*quantize_q8)(const float* x, int64_t K, uint8_t* out) = nullptr;
   void (*quantize_k)(const float* x, int64_t K, uint8_t* out) = nullptr;
+  // The Q8x16 activation rows of gemm_q8x16 (same blocks as quantize_q8, compact layout).
+  void (*quantize_q8x16)(const float* x, int64_t K, uint8_t* out) = nullptr;
   VecKernels vec{};
 };
 

@@ -444,14 +444,20 @@ void GemmK(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, ui
 
 namespace phx::ops::cpu {
 
+namespace avx512 {
+void GemmQ8x16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s);
+}  // namespace avx512
+
 KernelTable Avx512Kernels() {
   KernelTable t;
   t.isa = IsaLevel::kAvx512;
   t.gemm_float = avx512::GemmFloat;
   t.gemm_q8 = avx512::GemmQ8;
   t.gemm_k = avx512::GemmK;
+  t.gemm_q8x16 = avx512::GemmQ8x16;
   t.quantize_q8 = avx512::QuantizeActQ8Impl;
   t.quantize_k = avx512::QuantizeActKImpl;
+  t.quantize_q8x16 = avx512::QuantizeActQ8x16Impl;
   t.vec = avx512::GetVecKernels();
   return t;
 }

@@ -41,4 +41,23 @@ inline constexpr int64_t kKWMinsOffset = 512;
 inline constexpr int64_t kKWDOffset = 576;
 inline constexpr int64_t kKWGroupBytes = kKWRowBytes * kGroupRows;
 
+// ---- Q8_0 weights repacked at load (RepackQ8x16, AVX-512 VNNI) ---------------------------
+// Rows in groups of 16 (the last group padded with zero rows). A group of K = 32 nb values:
+//   scales: nb x 16 f16 (block b's scale of rows 0..15), padded to a multiple of 64 bytes;
+//   quants: nb x 8 chunks of 64 bytes; chunk c of block b holds, for row j = 0..15, bytes
+//           4c .. 4c+3 of the row's block b, each + 128 (unsigned), at 4j .. 4j+3.
+// One vpdpbusd of a chunk with 4 activation bytes broadcast to every lane adds 4 products to
+// each of the 16 rows' sums, so a block's dot products for 16 rows finish in one register
+// with no horizontal reduction: one conversion and one FMA per 16 rows x 32 values.
+// Activation rows for these kernels (QuantizeActQ8x16): q[K] int8 | d[nb] f32 |
+// corr[nb] int32 = -128 * sum(q of the block); 1.25 bytes per value, so 16 rows of a 2048-long
+// input (40 KB) stay in L1 next to the weight group they meet.
+inline constexpr int kQ8x16Rows = 16;
+inline constexpr int64_t kQ8x16BlockQuantBytes = 512;
+inline int64_t Q8x16ScaleBytes(int64_t K) { return (K / 32 * 32 + 63) / 64 * 64; }
+inline int64_t Q8x16GroupBytes(int64_t K) { return Q8x16ScaleBytes(K) + K / 32 * 512; }
+inline int64_t Q8x16Bytes(int64_t N, int64_t K) {
+  return (N + kQ8x16Rows - 1) / kQ8x16Rows * Q8x16GroupBytes(K);
+}
+
 }  // namespace phx::ops::cpu

@@ -57,6 +57,41 @@ inline float RoundTripF16(float d) {
 #endif
 }
 
+// One 32-value block: qs, the f16-rounded scale and the sum of qs (llama.cpp's
+// quantize_row_q8_0). |q| <= 127, so narrowing and summing are exact.
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+inline void QuantizeBlockQ8(const float* __restrict x, int8_t* __restrict qs, float* d,
+                            int32_t* sum) {
+  const __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+  const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+  const __m512 id = _mm512_set1_ps(amax != 0.f ? 127.f / amax : 0.f);
+  const __m512 magic = _mm512_set1_ps(12582912.0f);  // RoundV32's rounding, two steps
+  const __m512i q0 =
+      _mm512_cvttps_epi32(_mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(v0, id), magic), magic));
+  const __m512i q1 =
+      _mm512_cvttps_epi32(_mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(v1, id), magic), magic));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(qs), _mm512_cvtepi32_epi8(q0));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + 16), _mm512_cvtepi32_epi8(q1));
+  *sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+  *d = RoundTripF16(amax / 127.f);
+}
+#else
+inline void QuantizeBlockQ8(const float* __restrict x, int8_t* __restrict qs, float* d,
+                            int32_t* sum) {
+  const V32F v = LoadV32(x);
+  const float amax = HMax32(AbsV32(v));
+  const float id = amax != 0.f ? 127.f / amax : 0.f;
+  const V32I q = RoundV32(v * id);
+  int32_t s = 0;
+  for (int j = 0; j < 32; ++j) {
+    qs[j] = static_cast<int8_t>(q[j]);
+    s += q[j];
+  }
+  *d = RoundTripF16(amax / 127.f);
+  *sum = s;
+}
+#endif
+
 void QuantizeActQ8Impl(const float* __restrict x, int64_t K, uint8_t* __restrict out) {
   const int64_t nb = K / 32;
   for (int64_t p = 0; p < (nb + 1) / 2; ++p) {
@@ -70,18 +105,11 @@ void QuantizeActQ8Impl(const float* __restrict x, int64_t K, uint8_t* __restrict
         for (int i = 0; i < 8; ++i) dx[8 * h + i] = 0.f;
         continue;
       }
-      const V32F v = LoadV32(x + 32 * b);
-      const float amax = HMax32(AbsV32(v));
-      const float id = amax != 0.f ? 127.f / amax : 0.f;
-      const V32I q = RoundV32(v * id);
       int8_t qs[32];
-      int32_t sum = 0;
-      for (int j = 0; j < 32; ++j) {
-        qs[j] = static_cast<int8_t>(q[j]);
-        sum += q[j];
-      }
+      float d;
+      int32_t sum;
+      QuantizeBlockQ8(x + 32 * b, qs, &d, &sum);
       std::memcpy(o + 32 * h, qs, 32);
-      const float d = RoundTripF16(amax / 127.f);
       for (int i = 0; i < 8; ++i) dx[8 * h + i] = d;
       corr[8 * h] = -128 * sum;
     }
@@ -89,6 +117,62 @@ void QuantizeActQ8Impl(const float* __restrict x, int64_t K, uint8_t* __restrict
     std::memcpy(o + 128, corr, sizeof(corr));
   }
 }
+
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+// 16 blocks at a time in three phases (maxima; both divisions and the f16 rounding as one
+// vector op each; values and sums), so the blocks' dependency chains overlap instead of one
+// block's reduce -> divide -> round chain waiting for the previous one.
+void QuantizeActQ8x16Impl(const float* __restrict x, int64_t K, uint8_t* __restrict out) {
+  const int64_t nb = K / 32;
+  for (int64_t b0 = 0; b0 < nb; b0 += 16) {
+    const int n = static_cast<int>(nb - b0 < 16 ? nb - b0 : 16);
+    const __mmask16 live = static_cast<__mmask16>((1u << n) - 1);
+    alignas(64) float amax[16] = {};
+    for (int i = 0; i < n; ++i) {
+      const float* xb = x + 32 * (b0 + i);
+      amax[i] = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(xb)),
+                                                   _mm512_abs_ps(_mm512_loadu_ps(xb + 16))));
+    }
+    const __m512 am = _mm512_load_ps(amax);
+    const __m512 k127 = _mm512_set1_ps(127.f);
+    alignas(64) float id[16];
+    _mm512_store_ps(id, _mm512_maskz_div_ps(
+                            _mm512_cmp_ps_mask(am, _mm512_setzero_ps(), _CMP_NEQ_OQ), k127, am));
+    const __m512 d = _mm512_cvtph_ps(
+        _mm512_cvtps_ph(_mm512_div_ps(am, k127), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    _mm512_mask_storeu_ps(out + K + 4 * b0, live, d);
+    alignas(64) int32_t sums[16] = {};
+    const __m512 magic = _mm512_set1_ps(12582912.0f);  // RoundV32's rounding, two steps
+    for (int i = 0; i < n; ++i) {
+      const float* xb = x + 32 * (b0 + i);
+      const __m512 s = _mm512_set1_ps(id[i]);
+      const __m512i q0 = _mm512_cvttps_epi32(
+          _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(xb), s), magic), magic));
+      const __m512i q1 = _mm512_cvttps_epi32(
+          _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(xb + 16), s), magic), magic));
+      uint8_t* qb = out + 32 * (b0 + i);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(qb), _mm512_cvtepi32_epi8(q0));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(qb + 16), _mm512_cvtepi32_epi8(q1));
+      sums[i] = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+    }
+    _mm512_mask_storeu_epi32(out + K + 4 * nb + 4 * b0, live,
+                             _mm512_mullo_epi32(_mm512_load_si512(sums), _mm512_set1_epi32(-128)));
+  }
+}
+#else
+void QuantizeActQ8x16Impl(const float* __restrict x, int64_t K, uint8_t* __restrict out) {
+  const int64_t nb = K / 32;
+  auto* q = reinterpret_cast<int8_t*>(out);
+  for (int64_t b = 0; b < nb; ++b) {
+    float d;
+    int32_t sum;
+    QuantizeBlockQ8(x + 32 * b, q + 32 * b, &d, &sum);
+    sum *= -128;
+    std::memcpy(out + K + 4 * b, &d, 4);
+    std::memcpy(out + K + 4 * nb + 4 * b, &sum, 4);
+  }
+}
+#endif
 
 void QuantizeActKImpl(const float* __restrict x, int64_t K, uint8_t* __restrict out) {
   for (int64_t b = 0; b < K / 256; ++b) {

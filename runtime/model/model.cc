@@ -61,6 +61,10 @@ absl::Status Model::BindWeights(ops::Backend& backend, const LoadProgress& progr
                                  : ops::Tensor::View(t->data, t->type, {dims[1], dims[0]});
     PHX_ASSIGN_OR_RETURN(ops::Buffer buf, backend.AdoptWeight(host));
     *out = buf.tensor();
+    if (use == Use::kMatrix || use == Use::kEmbeddingAndMatrix) {
+      PHX_ASSIGN_OR_RETURN(std::unique_ptr<ops::PreparedWeight> prep, backend.PrepareMatmul(*out));
+      if (prep) prepared_.push_back(std::move(prep));
+    }
     adopted_.push_back(std::move(buf));
     done += t->n_bytes;
     if (use != Use::kVector) weight_bytes_ += t->n_bytes;

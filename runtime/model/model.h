@@ -59,6 +59,8 @@ class Model {
   std::unique_ptr<tok::Tokenizer> tokenizer_;
   Weights weights_;
   std::vector<ops::Buffer> adopted_;
+  // Backend copies of matmul weights (destroyed before the weights they copy).
+  std::vector<std::unique_ptr<ops::PreparedWeight>> prepared_;
   uint64_t weight_bytes_ = 0;
 };
 

@@ -32,9 +32,16 @@ void Sampler::CollectPenalties() {
 
 SampleResult Sampler::Sample(std::span<const float> logits) {
   const int32_t n = static_cast<int32_t>(logits.size());
-  work_.assign(logits.begin(), logits.end());
   const bool penalize = params_.repetition_penalty != 1.f || params_.presence_penalty != 0.f ||
                         params_.frequency_penalty != 0.f;
+  if (params_.greedy() && !(penalize && !window_.empty())) {  // no copy: the row as it is
+    const int32_t chosen = ops::ArgMax(logits);
+    if (params_.logprobs >= 0) return Logprobs(logits, chosen, params_.logprobs);
+    SampleResult r;
+    r.token = chosen;
+    return r;
+  }
+  work_.assign(logits.begin(), logits.end());
   if (penalize && !window_.empty()) {
     CollectPenalties();
     ops::PenaltyRow row{pen_tokens_, pen_counts_, params_.repetition_penalty,
@@ -44,7 +51,7 @@ SampleResult Sampler::Sample(std::span<const float> logits) {
 
   int32_t chosen = 0;
   if (params_.greedy()) {
-    chosen = static_cast<int32_t>(std::max_element(work_.begin(), work_.end()) - work_.begin());
+    chosen = ops::ArgMax(work_);
   } else {
     const float inv_t = 1.f / params_.temperature;
     cand_.resize(n);

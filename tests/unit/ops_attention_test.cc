@@ -1,7 +1,8 @@
-// write_kv + paged attention against the float64 reference: GQA ratios 1/2/4/8, head dims
-// 8/64/128, block sizes 16/32, f16 and f32 caches, batches mixing prefill chunks and decode
-// tokens, contexts ending mid-page and on a page boundary, and long decodes that the plan
-// splits across threads. Unused cache slots hold NaN, so any read of them poisons the output.
+// write_kv + paged attention against the float64 reference: GQA ratios 1/2/3/4/8, head dims
+// 8/40/64/128, block sizes 16/32, f16 and f32 caches, batches mixing prefill chunks and decode
+// tokens, batched decode of 16 sequences, contexts ending mid-page and on a page boundary, and
+// long decodes that the plan splits across threads. Unused cache slots hold NaN, so any read of
+// them poisons the output.
 //
 // Tolerances: write_kv is exact for f32 and one f16 rounding (|err| <= 2^-11 |k|) for f16.
 // Attention reads the cache as stored (the reference uses the same f16 values), q is f32; the
@@ -120,7 +121,17 @@ void RunAttention(const AttnCase& c, DType cache_type, std::mt19937_64& rng) {
   });
 }
 
+// One decode token for each of these context lengths (cached tokens before it).
+std::vector<Seq> Decode(std::initializer_list<int32_t> past) {
+  std::vector<Seq> seqs;
+  for (int32_t p : past) seqs.push_back({p, 1});
+  return seqs;
+}
+
 const std::vector<AttnCase>& Cases() {
+  // 16 sequences, contexts ending all over a page (block size 16) and the softmax blocks.
+  const auto batch16 =
+      Decode({0, 14, 15, 16, 31, 47, 63, 64, 65, 100, 127, 128, 200, 255, 256, 300});
   static const std::vector<AttnCase> cases = {
       // Mixed batch: prefill from empty, decode mid-page, prefill chunk ending on a page
       // boundary, decode right after a boundary, chunked prefill continuing mid-page.
@@ -133,6 +144,17 @@ const std::vector<AttnCase>& Cases() {
       // Long decodes: few items, so the plan splits the context (partial results + merge).
       {4, 1, 64, 16, {{1500, 1}}},
       {8, 2, 128, 32, {{900, 1}, {700, 2}}},
+      // Batched decode, where items take several KV heads: GQA groups 3 (the 100M model), 1, 8
+      // and 3 again with head dim 128, and a head dim (40) that needs the kernels' scalar tails.
+      {12, 4, 64, 16, batch16},
+      {8, 8, 64, 16, batch16},
+      {32, 4, 128, 16, batch16},
+      {24, 8, 128, 16, Decode({5, 16, 17, 90, 250})},
+      {8, 4, 40, 16, Decode({3, 33, 130})},
+      // Few long decodes: the plan narrows the head ranges and splits the contexts.
+      {12, 4, 64, 16, {{1000, 1}, {700, 1}}},
+      // Group 3 with prefill chunks next to decode tokens.
+      {12, 4, 64, 32, {{0, 20}, {45, 1}, {33, 7}}},
   };
   return cases;
 }

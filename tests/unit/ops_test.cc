@@ -56,9 +56,10 @@ std::vector<uint8_t> RandomWeights(std::mt19937_64& rng, DType t, int64_t N, int
   return w;
 }
 
-void RunCase(DType t, const Case& c, std::mt19937_64& rng) {
+// prepare: the weight also goes through PrepareMatmul (the Q8x16 copy for Q8_0 on AVX-512).
+void RunCase(DType t, const Case& c, std::mt19937_64& rng, bool prepare = false) {
   SCOPED_TRACE(StrCat(DTypeName(t), " M=", c.M, " N=", c.N, " K=", c.K, c.bias ? " bias" : "",
-                      c.strided ? " strided" : ""));
+                      c.strided ? " strided" : "", prepare ? " prepared" : ""));
   const std::vector<uint8_t> wbytes = RandomWeights(rng, t, c.N, c.K);
   const Tensor wt = Tensor::View(wbytes.data(), t, {c.N, c.K});
   const std::vector<double> wd = ref::ToDouble(wt);
@@ -107,6 +108,14 @@ void RunCase(DType t, const Case& c, std::mt19937_64& rng) {
     auto w = b.AdoptWeight(wt);
     ASSERT_TRUE(w.ok()) << w.status();
     ASSERT_EQ(w->data(), wbytes.data()) << "AdoptWeight must not copy";
+    std::unique_ptr<PreparedWeight> prepared;
+    if (prepare) {
+      auto p = b.PrepareMatmul(w->tensor());
+      ASSERT_TRUE(p.ok()) << p.status();
+      prepared = *std::move(p);
+      // The repacked path must really run where it exists, or this test proves nothing.
+      EXPECT_EQ(prepared != nullptr, b.isa() == cpu::IsaLevel::kAvx512 && t == DType::kQ8_0);
+    }
     const absl::Status st = b.Matmul(xt, w->tensor(), c.bias ? &bb.tensor() : nullptr, yt);
     ASSERT_TRUE(st.ok()) << st;
     const std::vector<double> got = ref::ToDouble(yt);
@@ -173,6 +182,47 @@ TEST(OpsMatmulTest, Q8Family) {
   }
 }
 
+// The Q8x16 copy: M around the 8-row tile and the 64-row blocks, N around the 16-row groups
+// (padded last group), K with an odd number of blocks and long rows.
+TEST(OpsMatmulTest, Q8_0Prepared) {
+  const Case cases[] = {
+      {1, 16, 32},   {1, 1, 64, true},     {2, 17, 96, false, true}, {7, 48, 768},
+      {8, 15, 160},  {9, 33, 2080, true},  {16, 130, 768},           {17, 64, 96, true, true},
+      {64, 31, 256}, {65, 16, 1056, true}, {129, 47, 320},           {16, 256, 2048},
+  };
+  auto rng = MakeRng();
+  for (const Case& c : cases) RunCase(DType::kQ8_0, c, rng, /*prepare=*/true);
+}
+
+// A released copy is never used again: the same bytes, changed, give the new product (the
+// direct Q8_0 tiles of a backend that never saw the weight are the reference).
+TEST(OpsMatmulTest, Q8_0PreparedReleased) {
+  auto rng = MakeRng();
+  cpu::CpuBackend b(2), fresh(2);
+  const int64_t M = 3, N = 32, K = 64;
+  std::vector<uint8_t> w = RandomWeights(rng, DType::kQ8_0, N, K);
+  const Tensor wt = Tensor::View(w.data(), DType::kQ8_0, {N, K});
+  Buffer x = FromFloats(b, RandomFloats(rng, M * K), {M, K});
+  Buffer y0 = Poisoned(b, DType::kF32, {M, N}), y1 = Poisoned(b, DType::kF32, {M, N});
+  Buffer want = Poisoned(b, DType::kF32, {M, N});
+  auto p = b.PrepareMatmul(wt);
+  ASSERT_TRUE(p.ok()) << p.status();
+  ASSERT_TRUE(b.Matmul(x.tensor(), wt, nullptr, y0.tensor()).ok());
+  p->reset();
+  const std::vector<uint8_t> other = RandomWeights(rng, DType::kQ8_0, N, K);
+  std::memcpy(w.data(), other.data(), w.size());
+  ASSERT_TRUE(b.Matmul(x.tensor(), wt, nullptr, y1.tensor()).ok());
+  ASSERT_TRUE(fresh.Matmul(x.tensor(), wt, nullptr, want.tensor()).ok());
+  const std::vector<double> g0 = ref::ToDouble(y0.tensor()), g1 = ref::ToDouble(y1.tensor());
+  const std::vector<double> r = ref::ToDouble(want.tensor());
+  int changed = 0;
+  for (size_t i = 0; i < r.size(); ++i) {
+    EXPECT_NEAR(g1[i], r[i], 1e-5 * (1 + std::fabs(r[i]))) << i;
+    changed += std::fabs(g0[i] - r[i]) > 1e-3 * (1 + std::fabs(r[i]));
+  }
+  EXPECT_GT(changed, 0) << "the new weights must change the product";
+}
+
 TEST(OpsMatmulTest, KQuants) {
   auto rng = MakeRng();
   for (DType t : {DType::kQ4_K, DType::kQ6_K}) {
@@ -232,6 +282,17 @@ TEST(OpsMatmulTest, ActivationQuantizationIsBitExact) {
       kt.quantize_k(x.data(), K, k.data());
       EXPECT_EQ(q8, want_q8) << cpu::IsaName(kt.isa) << " rep " << rep;
       EXPECT_EQ(k, want_k) << cpu::IsaName(kt.isa) << " rep " << rep;
+      if (kt.quantize_q8x16 != nullptr) {  // the compact rows hold the same blocks
+        std::vector<uint8_t> c(cpu::Q8x16ActRowBytes(K), 0xAA);
+        kt.quantize_q8x16(x.data(), K, c.data());
+        for (int64_t b = 0; b < K / 32; ++b) {
+          const uint8_t* pair = want_q8.data() + (b / 2) * 192 + 32 * (b % 2);
+          EXPECT_EQ(0, std::memcmp(c.data() + 32 * b, pair, 32)) << "block " << b;
+          EXPECT_EQ(0, std::memcmp(c.data() + K + 4 * b, pair + 64, 4)) << "scale " << b;
+          EXPECT_EQ(0, std::memcmp(c.data() + K + 4 * (K / 32) + 4 * b, pair + 128, 4))
+              << "correction " << b;
+        }
+      }
     }
     // And the reference's dequantized view agrees with the packed bytes.
     const std::vector<double> deq = ref::QuantizeDequantizeQ8_0(x);

@@ -1,9 +1,13 @@
+#include "runtime/sampler/sampler.h"
+
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
+#include <random>
 
-#include "runtime/sampler/sampler.h"
+#include "ops/logits.h"
 #include "runtime/sampler/stop.h"
 
 namespace phx::sampler {
@@ -19,6 +23,23 @@ TEST(Sampler, GreedyTakesArgmaxLowestIdOnTies) {
   Sampler s(Greedy());
   std::vector<float> l = {0.1f, 3.f, -1.f, 3.f};
   EXPECT_EQ(s.Sample(l).token, 1);
+}
+
+// The vectorized scan against std::max_element: every length around the 16 lanes, values
+// drawn from a few levels so ties are common, the maximum anywhere (including the tail).
+TEST(Sampler, ArgMaxMatchesMaxElement) {
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> level(-3, 3);
+  EXPECT_EQ(ops::ArgMax({}), -1);
+  for (size_t n : {1, 2, 15, 16, 17, 31, 33, 100, 32000}) {
+    for (int trial = 0; trial < 20; ++trial) {
+      std::vector<float> x(n);
+      for (float& v : x) v = static_cast<float>(level(rng)) * 0.5f;
+      if (trial % 2) x[rng() % n] = 9.f;  // a unique maximum somewhere
+      if (trial == 3) std::fill(x.begin(), x.end(), -INFINITY);
+      EXPECT_EQ(ops::ArgMax(x), std::max_element(x.begin(), x.end()) - x.begin()) << n;
+    }
+  }
 }
 
 TEST(Sampler, RepetitionPresenceFrequencyPenalties) {

@@ -1,0 +1,95 @@
+#include "ops/cpu/repack.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "base/dtype.h"
+#include "base/status.h"
+#include "base/strings.h"
+#include "ops/cpu/cpu_backend.h"
+#include "ops/cpu/packed_formats.h"
+#include "ops/cpu/validate.h"
+
+namespace phx::ops::cpu {
+
+void RepackQ8x16(const uint8_t* w, int64_t pitch, int64_t N, int64_t K, int64_t g0, int64_t g1,
+                 uint8_t* out) {
+  const int64_t nb = K / 32, group_bytes = Q8x16GroupBytes(K), scale_bytes = Q8x16ScaleBytes(K);
+  for (int64_t g = g0; g < g1; ++g) {
+    uint8_t* base = out + g * group_bytes;
+    std::memset(base, 0, static_cast<size_t>(scale_bytes));
+    uint8_t* quants = base + scale_bytes;
+    for (int j = 0; j < kQ8x16Rows; ++j) {
+      const int64_t n = g * kQ8x16Rows + j;
+      for (int64_t b = 0; b < nb; ++b) {
+        uint8_t* q = quants + b * kQ8x16BlockQuantBytes + 4 * j;
+        if (n >= N) {  // padding rows: zero scale, zero values (stored + 128)
+          for (int c = 0; c < 8; ++c) std::memset(q + 64 * c, 0x80, 4);
+          continue;
+        }
+        const uint8_t* blk = w + n * pitch + b * static_cast<int64_t>(sizeof(BlockQ8_0));
+        std::memcpy(base + b * 32 + 2 * j, blk, 2);  // the f16 scale
+        for (int c = 0; c < 8; ++c) {
+          for (int i = 0; i < 4; ++i) q[64 * c + i] = blk[2 + 4 * c + i] ^ 0x80;
+        }
+      }
+    }
+  }
+}
+
+// ---- CpuBackend: the registry of repacked weights ------------------------------------------
+
+class CpuBackend::Repacked : public PreparedWeight {
+ public:
+  Repacked(CpuBackend* owner, const Tensor& w) : owner_(owner), w_(w) {}
+  ~Repacked() override { owner_->Forget(this); }
+  const Tensor& weight() const { return w_; }
+  AlignedBuffer& bytes() { return bytes_; }
+  const uint8_t* data() const { return bytes_.data(); }
+
+ private:
+  CpuBackend* owner_;
+  Tensor w_;
+  AlignedBuffer bytes_;
+};
+
+absl::StatusOr<std::unique_ptr<PreparedWeight>> CpuBackend::PrepareMatmul(const Tensor& w) {
+  PHX_RETURN_IF_ERROR(CheckHost("prepare_matmul", "w", w));
+  if (!repack_ || kernels_.gemm_q8x16 == nullptr || kernels_.quantize_q8x16 == nullptr ||
+      w.dtype != DType::kQ8_0 || w.ndim != 2 || w.shape[0] == 0 || w.shape[1] % 32 != 0) {
+    return std::unique_ptr<PreparedWeight>();
+  }
+  const int64_t N = w.shape[0], K = w.shape[1];
+  auto r = std::make_unique<Repacked>(this, w);
+  uint8_t* out = r->bytes().Reserve(static_cast<size_t>(Q8x16Bytes(N, K)));
+  if (out == nullptr) {
+    return absl::ResourceExhaustedError(
+        StrCat("prepare_matmul: ", Q8x16Bytes(N, K), " bytes for a Q8_0 [", N, ", ", K, "] copy"));
+  }
+  const int64_t groups = (N + kQ8x16Rows - 1) / kQ8x16Rows;
+  pool_.ParallelFor(groups, 1, [&](int64_t g0, int64_t g1, int) {
+    RepackQ8x16(static_cast<const uint8_t*>(w.data), w.stride(), N, K, g0, g1, out);
+  });
+  std::lock_guard<std::mutex> lock(repacked_mu_);
+  repacked_[w.data] = r.get();
+  return std::unique_ptr<PreparedWeight>(std::move(r));
+}
+
+const uint8_t* CpuBackend::FindRepacked(const Tensor& w) {
+  if (w.dtype != DType::kQ8_0) return nullptr;
+  std::lock_guard<std::mutex> lock(repacked_mu_);
+  const auto it = repacked_.find(w.data);
+  if (it == repacked_.end()) return nullptr;
+  const Tensor& p = it->second->weight();
+  const bool same = p.ndim == 2 && w.ndim == 2 && p.shape[0] == w.shape[0] &&
+                    p.shape[1] == w.shape[1] && p.stride() == w.stride();
+  return same ? it->second->data() : nullptr;
+}
+
+void CpuBackend::Forget(const Repacked* r) {
+  std::lock_guard<std::mutex> lock(repacked_mu_);
+  const auto it = repacked_.find(r->weight().data);
+  if (it != repacked_.end() && it->second == r) repacked_.erase(it);
+}
+
+}  // namespace phx::ops::cpu

@@ -1,0 +1,15 @@
+// Load-time weight layouts for the CPU kernels (packed_formats.h describes the bytes). The
+// CpuBackend's registry of repacked weights (PrepareMatmul) is defined in repack.cc as well.
+#pragma once
+
+#include <cstdint>
+
+namespace phx::ops::cpu {
+
+// Writes rows [g0 * 16, min(N, g1 * 16)) of a Q8_0 matrix (N rows of K values, `pitch` bytes
+// apart) as groups g0 .. g1 - 1 of the Q8x16 layout into `out` (which holds every group, each
+// Q8x16GroupBytes(K) bytes; rows past N are zero).
+void RepackQ8x16(const uint8_t* w, int64_t pitch, int64_t N, int64_t K, int64_t g0, int64_t g1,
+                 uint8_t* out);
+
+}  // namespace phx::ops::cpu
