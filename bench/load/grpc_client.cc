@@ -96,6 +96,7 @@ class GrpcClient final : public Client {
         finished = true;
         s.prompt_tokens = m.usage().prompt_tokens();
         s.server_total = m.timing().total_seconds();
+        s.server_ttft = m.timing().time_to_first_token_seconds();
       }
     }
     grpc::Status st = reader->Finish();

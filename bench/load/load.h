@@ -33,6 +33,7 @@ struct Sample {
   int32_t prompt_tokens = 0;
   int32_t output_tokens = 0;
   double server_total = 0;     // server-reported total seconds (gRPC timing), 0 if unknown
+  double server_ttft = 0;      // server-reported time to first token (gRPC timing), 0 if unknown
   bool stream_broken = false;  // the stream ended without a finish message
 };
 
@@ -86,6 +87,8 @@ struct Summary {
   double itl_p50 = 0, itl_p90 = 0, itl_p99 = 0;
   double e2e_p50 = 0, e2e_p90 = 0, e2e_p99 = 0;
   double overhead_p50 = 0, overhead_p99 = 0;  // client e2e - server total (gRPC)
+  // The part of it before the first token: client TTFT - server TTFT (gRPC streams).
+  double overhead_start_p50 = 0, overhead_start_p99 = 0;
   int goodput = 0;
   double goodput_per_s = 0;
   std::vector<std::pair<std::string, int>> errors;  // code -> count

@@ -1,9 +1,10 @@
 // Prompt sets: synthetic length distributions over random token ids, or a JSONL file.
+#include "bench/load/workload.h"
+
 #include <fstream>
 #include <random>
 
 #include "absl/strings/numbers.h"
-#include "bench/load/workload.h"
 #include "nlohmann/json.hpp"
 
 namespace phx::bench {
