@@ -127,6 +127,21 @@ class Backend {
   // y[M, N] = x[M, K] . w[N, K]^T (+ bias[N]). x, y f32; w any supported weight type.
   virtual absl::Status Matmul(const Tensor& x, const Tensor& w, const Tensor* bias,
                               const Tensor& y) = 0;
+  // Several products of the same x (q/k/v, gate/up): y_i = x w_i^T + bias_i. A backend may share
+  // the work on x; the CPU backend quantizes x once per activation format and runs every
+  // product's tiles in one parallel pass. Same checks and results as Matmul per output.
+  struct MatmulOut {
+    const Tensor* w = nullptr;
+    const Tensor* bias = nullptr;  // optional
+    const Tensor* y = nullptr;
+  };
+  virtual absl::Status MatmulMany(const Tensor& x, std::span<const MatmulOut> outs) {
+    for (const MatmulOut& o : outs) {
+      absl::Status s = Matmul(x, *o.w, o.bias, *o.y);
+      if (!s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
   // y[M, D] = x / sqrt(mean(x^2) + eps) * w[D]. y may alias x.
   virtual absl::Status RmsNorm(const Tensor& x, const Tensor& w, float eps, const Tensor& y) = 0;
   // In place on x[T, H * head_dim] (H heads per row), position positions[t] for row t.

@@ -47,6 +47,7 @@ class CpuBackend : public Backend {
 
   absl::Status Matmul(const Tensor& x, const Tensor& w, const Tensor* bias,
                       const Tensor& y) override;
+  absl::Status MatmulMany(const Tensor& x, std::span<const MatmulOut> outs) override;
   absl::Status RmsNorm(const Tensor& x, const Tensor& w, float eps, const Tensor& y) override;
   absl::Status Rope(const Tensor& x, int32_t head_dim, const Tensor& positions,
                     const RopeParams& p) override;
@@ -75,7 +76,7 @@ class CpuBackend : public Backend {
 
   ThreadPool pool_;
   KernelTable kernels_;
-  AlignedBuffer act_;                             // packed activations of the current matmul
+  AlignedBuffer act_[3];  // quantized activations of the current matmul, one per format
   std::vector<AlignedBuffer> gemm_scratch_;       // one weight-panel buffer per thread
   std::vector<std::vector<float>> attn_scratch_;  // one per thread
   bool repack_ = true;

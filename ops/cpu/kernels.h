@@ -20,6 +20,25 @@ namespace phx::ops::cpu {
 
 inline constexpr int64_t kGemmScratchBytes = 320 << 10;
 
+enum class Family { kFloat, kQ8, kK, kNone };
+
+inline Family MatmulFamily(DType t) {
+  switch (t) {
+    case DType::kF32:
+    case DType::kF16:
+    case DType::kBF16:
+      return Family::kFloat;
+    case DType::kQ8_0:
+    case DType::kQ4_0:
+      return Family::kQ8;
+    case DType::kQ4_K:
+    case DType::kQ6_K:
+      return Family::kK;
+    default:
+      return Family::kNone;
+  }
+}
+
 struct GemmArgs {
   const uint8_t* act = nullptr;  // packed activation rows, or f32 rows for the float family
   int64_t act_pitch = 0;         // bytes between activation rows

@@ -91,9 +91,10 @@ absl::StatusOr<std::span<const float>> Forward::Run(std::span<const int32_t> tok
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const LayerWeights& lw = w.layers[l];
     PHX_RETURN_IF_ERROR(backend_.RmsNorm(x, lw.attn_norm, c.rms_eps, h));
-    PHX_RETURN_IF_ERROR(backend_.Matmul(h, lw.wq, lw.bq.data ? &lw.bq : nullptr, q));
-    PHX_RETURN_IF_ERROR(backend_.Matmul(h, lw.wk, lw.bk.data ? &lw.bk : nullptr, k));
-    PHX_RETURN_IF_ERROR(backend_.Matmul(h, lw.wv, lw.bv.data ? &lw.bv : nullptr, v));
+    const ops::Backend::MatmulOut qkv[] = {{&lw.wq, lw.bq.data ? &lw.bq : nullptr, &q},
+                                           {&lw.wk, lw.bk.data ? &lw.bk : nullptr, &k},
+                                           {&lw.wv, lw.bv.data ? &lw.bv : nullptr, &v}};
+    PHX_RETURN_IF_ERROR(backend_.MatmulMany(h, qkv));
     PHX_RETURN_IF_ERROR(backend_.Rope(q, hd, pos, rope));
     PHX_RETURN_IF_ERROR(backend_.Rope(k, hd, pos, rope));
     const ops::KvLayer kv = cache.layer(static_cast<int32_t>(l));
@@ -102,8 +103,9 @@ absl::StatusOr<std::span<const float>> Forward::Run(std::span<const int32_t> tok
     PHX_RETURN_IF_ERROR(backend_.Matmul(attn, lw.wo, nullptr, o));
     PHX_RETURN_IF_ERROR(backend_.Add(x, o, x));
     PHX_RETURN_IF_ERROR(backend_.RmsNorm(x, lw.ffn_norm, c.rms_eps, h));
-    PHX_RETURN_IF_ERROR(backend_.Matmul(h, lw.w_gate, nullptr, gate));
-    PHX_RETURN_IF_ERROR(backend_.Matmul(h, lw.w_up, nullptr, up));
+    const ops::Backend::MatmulOut gate_up[] = {{&lw.w_gate, nullptr, &gate},
+                                               {&lw.w_up, nullptr, &up}};
+    PHX_RETURN_IF_ERROR(backend_.MatmulMany(h, gate_up));
     PHX_RETURN_IF_ERROR(backend_.SwiGlu(gate, up, gate));
     PHX_RETURN_IF_ERROR(backend_.Matmul(gate, lw.w_down, nullptr, o));
     PHX_RETURN_IF_ERROR(backend_.Add(x, o, x));

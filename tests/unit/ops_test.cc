@@ -223,6 +223,46 @@ TEST(OpsMatmulTest, Q8_0PreparedReleased) {
   EXPECT_GT(changed, 0) << "the new weights must change the product";
 }
 
+// MatmulMany: products of one x with weights of every family (and a prepared Q8_0 copy) in one
+// call give exactly what separate Matmul calls give.
+TEST(OpsMatmulTest, MatmulManyEqualsSeparateCalls) {
+  auto rng = MakeRng();
+  const int64_t K = 512;
+  for (const int64_t M : {1, 5, 16, 40}) {
+    SCOPED_TRACE(StrCat("M=", M));
+    ForEachBackend([&](cpu::CpuBackend& b) {
+      const DType types[] = {DType::kQ8_0, DType::kQ8_0, DType::kF16, DType::kQ4_K, DType::kQ4_0};
+      const int64_t rows[] = {48, 20, 33, 16, 64};
+      std::vector<std::vector<uint8_t>> wbytes;
+      std::vector<Tensor> w;
+      for (int i = 0; i < 5; ++i) {
+        wbytes.push_back(RandomWeights(rng, types[i], rows[i], K));
+        w.push_back(Tensor::View(wbytes.back().data(), types[i], {rows[i], K}));
+      }
+      auto prep = b.PrepareMatmul(w[0]);  // the first Q8_0 product runs from the copy
+      ASSERT_TRUE(prep.ok()) << prep.status();
+      Buffer x = FromFloats(b, RandomFloats(rng, M * K), {M, K});
+      Buffer bias = FromFloats(b, RandomFloats(rng, 20), {20});
+      std::vector<Buffer> many, one;
+      std::vector<Backend::MatmulOut> outs;
+      for (int i = 0; i < 5; ++i) {
+        many.push_back(Poisoned(b, DType::kF32, {M, rows[i]}));
+        one.push_back(Poisoned(b, DType::kF32, {M, rows[i]}));
+      }
+      for (int i = 0; i < 5; ++i) {
+        outs.push_back({&w[i], i == 1 ? &bias.tensor() : nullptr, &many[i].tensor()});
+      }
+      ASSERT_TRUE(b.MatmulMany(x.tensor(), outs).ok());
+      for (int i = 0; i < 5; ++i) {
+        ASSERT_TRUE(
+            b.Matmul(x.tensor(), w[i], i == 1 ? &bias.tensor() : nullptr, one[i].tensor()).ok());
+        EXPECT_EQ(ref::ToDouble(many[i].tensor()), ref::ToDouble(one[i].tensor()))
+            << DTypeName(types[i]);
+      }
+    });
+  }
+}
+
 TEST(OpsMatmulTest, KQuants) {
   auto rng = MakeRng();
   for (DType t : {DType::kQ4_K, DType::kQ6_K}) {

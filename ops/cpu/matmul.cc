@@ -1,0 +1,167 @@
+// CpuBackend::Matmul / MatmulMany: checks, activation quantization (once per format for all
+// products of the same x) and the work partition over the thread pool. The tiles themselves
+// are the per-ISA GemmFn kernels (kernels.h).
+#include <algorithm>
+#include <vector>
+
+#include "base/status.h"
+#include "base/strings.h"
+#include "ops/cpu/cpu_backend.h"
+#include "ops/cpu/packed_formats.h"
+#include "ops/cpu/quantize_act.h"
+#include "ops/cpu/validate.h"
+
+namespace phx::ops::cpu {
+namespace {
+
+bool Overlaps(const Tensor& a, const Tensor& b) {
+  const auto* a0 = static_cast<const uint8_t*>(a.data);
+  const auto* b0 = static_cast<const uint8_t*>(b.data);
+  return a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes();
+}
+
+// The activation formats a product can need; each is made at most once per call.
+enum Format { kFloatRows, kQ8Pairs, kKRows, kQ8x16Act, kFormats };
+
+// One product's share of the pass: its kernel arguments and its tasks (column chunks x row
+// splits).
+struct Job {
+  GemmArgs a;
+  GemmFn gemm = nullptr;
+  Format format = kFloatRows;
+  int64_t chunk = 0, n_chunks = 0, m_split = 1, m_per = 0;
+  int64_t tasks() const { return n_chunks * m_split; }
+};
+
+}  // namespace
+
+absl::Status CpuBackend::Matmul(const Tensor& x, const Tensor& w, const Tensor* bias,
+                                const Tensor& y) {
+  const MatmulOut out{&w, bias, &y};
+  return MatmulMany(x, {&out, 1});
+}
+
+absl::Status CpuBackend::MatmulMany(const Tensor& x, std::span<const MatmulOut> outs) {
+  std::vector<Job> jobs;
+  jobs.reserve(outs.size());
+  bool need[kFormats] = {};
+  for (const MatmulOut& o : outs) {
+    const Tensor& w = *o.w;
+    const Tensor& y = *o.y;
+    PHX_RETURN_IF_ERROR(CheckHost("matmul", "w", w));
+    PHX_RETURN_IF_ERROR(CheckSupported(Op::kMatmul, w.dtype));
+    if (w.ndim != 2) return ShapeError("matmul", "w must be 2-D [N, K]", w);
+    const int64_t N = w.shape[0], K = w.shape[1];
+    PHX_RETURN_IF_ERROR(CheckF32("matmul", "x", x, -1, K));
+    const int64_t M = x.rows();
+    PHX_RETURN_IF_ERROR(CheckF32("matmul", "y", y, M, N));
+    if (o.bias != nullptr) {
+      PHX_RETURN_IF_ERROR(CheckF32("matmul", "bias", *o.bias, 1, N));
+      if (!o.bias->packed()) return ShapeError("matmul", "bias must be packed", *o.bias);
+    }
+    if (M == 0 || N == 0) continue;
+    if (Overlaps(x, y)) return ShapeError("matmul", "y must not overlap x", y, &x);
+    if (K == 0) {  // an empty sum: y = bias
+      for (int64_t m = 0; m < M; ++m) {
+        for (int64_t n = 0; n < N; ++n) {
+          y.row_as<float>(m)[n] = o.bias ? static_cast<const float*>(o.bias->data)[n] : 0.f;
+        }
+      }
+      continue;
+    }
+    Job j;
+    GemmArgs& a = j.a;
+    a.w = static_cast<const uint8_t*>(w.data);
+    a.w_pitch = w.stride();
+    a.wtype = w.dtype;
+    a.bias = o.bias ? static_cast<const float*>(o.bias->data) : nullptr;
+    a.y = static_cast<float*>(y.data);
+    a.y_pitch = y.stride() / 4;
+    a.M = M;
+    a.N = N;
+    a.K = K;
+    const Family family = MatmulFamily(w.dtype);
+    // A Q8x16 copy (PrepareMatmul) replaces the weight rows; its tasks own whole 16-row groups.
+    const uint8_t* repacked = family == Family::kQ8 ? FindRepacked(w) : nullptr;
+    if (repacked != nullptr) {
+      j.gemm = kernels_.gemm_q8x16;
+      j.format = kQ8x16Act;
+      a.w = repacked;
+      a.w_pitch = Q8x16GroupBytes(K);
+    } else if (family == Family::kFloat) {
+      j.gemm = kernels_.gemm_float;
+      j.format = kFloatRows;
+    } else if (family == Family::kQ8) {
+      j.gemm = kernels_.gemm_q8;
+      j.format = kQ8Pairs;
+    } else {
+      j.gemm = kernels_.gemm_k;
+      j.format = kKRows;
+    }
+    need[j.format] = true;
+    // Work partition: chunks of output columns (multiples of `unit` rows of w); when there are
+    // too few column chunks to feed every thread, activation rows are split as well.
+    const int64_t unit = repacked ? kQ8x16Rows : 4;
+    const int64_t threads = pool_.size();
+    const bool small_m = M <= 8;
+    int64_t chunk = small_m ? (N + unit * threads - 1) / (unit * threads) * unit : 64;
+    j.chunk = std::max<int64_t>(unit, (chunk + unit - 1) / unit * unit);
+    j.n_chunks = (N + j.chunk - 1) / j.chunk;
+    if (!small_m && j.n_chunks < 2 * threads) {
+      j.m_split =
+          std::min((2 * threads + j.n_chunks - 1) / j.n_chunks, std::max<int64_t>(1, M / 16));
+    }
+    j.m_per = (M + j.m_split - 1) / j.m_split;
+    jobs.push_back(j);
+  }
+  if (jobs.empty()) return absl::OkStatus();
+
+  // Activations, once per format (every product of the call shares x, hence M and K).
+  const int64_t M = x.rows(), K = x.cols();
+  uint8_t* act[kFormats] = {};
+  int64_t pitch[kFormats] = {};
+  pitch[kFloatRows] = x.stride();
+  pitch[kQ8Pairs] = Q8ActRowBytes(K);
+  pitch[kKRows] = KActRowBytes(K);
+  pitch[kQ8x16Act] = Q8x16ActRowBytes(K);
+  act[kFloatRows] = static_cast<uint8_t*>(x.data);
+  using QuantFn = void (*)(const float*, int64_t, uint8_t*);
+  const QuantFn quant[kFormats] = {nullptr, kernels_.quantize_q8, kernels_.quantize_k,
+                                   kernels_.quantize_q8x16};
+  for (int f = kQ8Pairs; f < kFormats; ++f) {
+    if (!need[f]) continue;
+    uint8_t* buf = act_[f - kQ8Pairs].Reserve(static_cast<size_t>(M * pitch[f]));
+    act[f] = buf;
+    const QuantFn q = quant[f];
+    const int64_t p = pitch[f];
+    ParallelRows(M, 8 * K, [&](int64_t b, int64_t e) {
+      for (int64_t m = b; m < e; ++m) q(x.row_as<float>(m), K, buf + m * p);
+    });
+  }
+  int64_t total = 0;
+  std::vector<int64_t> first(jobs.size());
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    jobs[i].a.act = act[jobs[i].format];
+    jobs[i].a.act_pitch = pitch[jobs[i].format];
+    first[i] = total;
+    total += jobs[i].tasks();
+  }
+  for (auto& s : gemm_scratch_) s.Reserve(kGemmScratchBytes);
+  // One pass over every product's tasks: no barrier between the products.
+  pool_.ParallelFor(total, 1, [&](int64_t b, int64_t e, int tid) {
+    size_t i = 0;
+    for (int64_t t = b; t < e; ++t) {
+      while (i + 1 < jobs.size() && t >= first[i + 1]) ++i;  // t only grows within a call
+      const Job& j = jobs[i];
+      const int64_t lt = t - first[i];
+      const int64_t nc = lt % j.n_chunks, mc = lt / j.n_chunks;
+      const int64_t m0 = mc * j.m_per, m1 = std::min(j.a.M, m0 + j.m_per);
+      if (m0 >= m1) continue;
+      j.gemm(j.a, nc * j.chunk, std::min(j.a.N, (nc + 1) * j.chunk), m0, m1,
+             gemm_scratch_[tid].data());
+    }
+  });
+  return absl::OkStatus();
+}
+
+}  // namespace phx::ops::cpu
