@@ -86,12 +86,9 @@ struct VecKernels {
   void (*scale_mul)(const float* x, float s, const float* w, float* y, int64_t n);  // (x*s)*w
   void (*silu_mul)(const float* g, const float* u, float* o, int64_t n);            // g/(1+e^-g)*u
   void (*add)(const float* a, const float* b, float* o, int64_t n);
-  float (*max)(const float* x, int64_t n);         // -inf for n == 0
-  float (*exp_sum)(float* x, float m, int64_t n);  // x = exp(x - m) in place; returns the sum
-  void (*scale)(float* x, float s, int64_t n);     // x *= s
+  void (*scale)(float* x, float s, int64_t n);  // x *= s
   float (*dot)(const float* a, const float* b, int64_t n);
   void (*axpy)(float a, const float* x, float* y, int64_t n);  // y += a * x
-  void (*f16_to_f32)(const uint16_t* x, float* y, int64_t n);
   void (*f32_to_f16)(const float* x, uint16_t* y, int64_t n);  // round to nearest even
   // One block of keys of paged attention: scores, online softmax, o += p V.
   void (*attend_block)(const AttnBlock& a);  // see AttnBlock

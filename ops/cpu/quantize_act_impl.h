@@ -60,16 +60,17 @@ inline float RoundTripF16(float d) {
 // One 32-value block: qs, the f16-rounded scale and the sum of qs (llama.cpp's
 // quantize_row_q8_0). |q| <= 127, so narrowing and summing are exact.
 #if defined(__AVX512F__) && defined(__AVX512BW__)
+// RoundV32's round-half-even of v * id for 16 lanes (two separate roundings, no FMA).
+inline __m512i RoundMul512(__m512 v, __m512 id) {
+  const __m512 magic = _mm512_set1_ps(12582912.0f);
+  return _mm512_cvttps_epi32(_mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(v, id), magic), magic));
+}
 inline void QuantizeBlockQ8(const float* __restrict x, int8_t* __restrict qs, float* d,
                             int32_t* sum) {
   const __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
   const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
   const __m512 id = _mm512_set1_ps(amax != 0.f ? 127.f / amax : 0.f);
-  const __m512 magic = _mm512_set1_ps(12582912.0f);  // RoundV32's rounding, two steps
-  const __m512i q0 =
-      _mm512_cvttps_epi32(_mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(v0, id), magic), magic));
-  const __m512i q1 =
-      _mm512_cvttps_epi32(_mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(v1, id), magic), magic));
+  const __m512i q0 = RoundMul512(v0, id), q1 = RoundMul512(v1, id);
   _mm_storeu_si128(reinterpret_cast<__m128i*>(qs), _mm512_cvtepi32_epi8(q0));
   _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + 16), _mm512_cvtepi32_epi8(q1));
   *sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
@@ -119,9 +120,10 @@ void QuantizeActQ8Impl(const float* __restrict x, int64_t K, uint8_t* __restrict
 }
 
 #if defined(__AVX512F__) && defined(__AVX512BW__)
-// 16 blocks at a time in three phases (maxima; both divisions and the f16 rounding as one
-// vector op each; values and sums), so the blocks' dependency chains overlap instead of one
-// block's reduce -> divide -> round chain waiting for the previous one.
+// The Q8x16 rows (only the AVX-512 level has the kernels that read them): 16 blocks at a time in
+// three phases (maxima; both divisions and the f16 rounding as one vector op each; values and
+// sums), so the blocks' dependency chains overlap instead of one block's reduce -> divide -> round
+// chain waiting for the previous one.
 void QuantizeActQ8x16Impl(const float* __restrict x, int64_t K, uint8_t* __restrict out) {
   const int64_t nb = K / 32;
   for (int64_t b0 = 0; b0 < nb; b0 += 16) {
@@ -142,14 +144,11 @@ void QuantizeActQ8x16Impl(const float* __restrict x, int64_t K, uint8_t* __restr
         _mm512_cvtps_ph(_mm512_div_ps(am, k127), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
     _mm512_mask_storeu_ps(out + K + 4 * b0, live, d);
     alignas(64) int32_t sums[16] = {};
-    const __m512 magic = _mm512_set1_ps(12582912.0f);  // RoundV32's rounding, two steps
     for (int i = 0; i < n; ++i) {
       const float* xb = x + 32 * (b0 + i);
       const __m512 s = _mm512_set1_ps(id[i]);
-      const __m512i q0 = _mm512_cvttps_epi32(
-          _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(xb), s), magic), magic));
-      const __m512i q1 = _mm512_cvttps_epi32(
-          _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(xb + 16), s), magic), magic));
+      const __m512i q0 = RoundMul512(_mm512_loadu_ps(xb), s);
+      const __m512i q1 = RoundMul512(_mm512_loadu_ps(xb + 16), s);
       uint8_t* qb = out + 32 * (b0 + i);
       _mm_storeu_si128(reinterpret_cast<__m128i*>(qb), _mm512_cvtepi32_epi8(q0));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(qb + 16), _mm512_cvtepi32_epi8(q1));
@@ -157,19 +156,6 @@ void QuantizeActQ8x16Impl(const float* __restrict x, int64_t K, uint8_t* __restr
     }
     _mm512_mask_storeu_epi32(out + K + 4 * nb + 4 * b0, live,
                              _mm512_mullo_epi32(_mm512_load_si512(sums), _mm512_set1_epi32(-128)));
-  }
-}
-#else
-void QuantizeActQ8x16Impl(const float* __restrict x, int64_t K, uint8_t* __restrict out) {
-  const int64_t nb = K / 32;
-  auto* q = reinterpret_cast<int8_t*>(out);
-  for (int64_t b = 0; b < nb; ++b) {
-    float d;
-    int32_t sum;
-    QuantizeBlockQ8(x + 32 * b, q + 32 * b, &d, &sum);
-    sum *= -128;
-    std::memcpy(out + K + 4 * b, &d, 4);
-    std::memcpy(out + K + 4 * nb + 4 * b, &sum, 4);
   }
 }
 #endif

@@ -100,34 +100,6 @@ inline void AddVec(const float* a, const float* b, float* o, int64_t n) {
   for (; i < n; ++i) o[i] = a[i] + b[i];
 }
 
-inline float MaxVec(const float* x, int64_t n) {
-  float m = -INFINITY;
-  int64_t i = 0;
-  if (n >= kW) {
-    VF acc = Load(x);
-    for (i = kW; i + kW <= n; i += kW) {
-      const VF v = Load(x + i);
-      acc = v > acc ? v : acc;
-    }
-    for (int j = 0; j < kW; ++j) m = std::fmax(m, acc[j]);
-  }
-  for (; i < n; ++i) m = std::fmax(m, x[i]);
-  return m;
-}
-
-inline float ExpSum(float* x, float m, int64_t n) {
-  VF acc{};
-  int64_t i = 0;
-  for (; i + kW <= n; i += kW) {
-    const VF e = Exp(Load(x + i) - m);
-    Store(x + i, e);
-    acc += e;
-  }
-  float s = HSum(acc);
-  for (; i < n; ++i) s += (x[i] = std::exp(x[i] - m));
-  return s;
-}
-
 inline void ScaleVec(float* x, float s, int64_t n) {
   int64_t i = 0;
   for (; i + kW <= n; i += kW) Store(x + i, Load(x + i) * s);
@@ -394,7 +366,7 @@ inline float BlockMax(const float* x, int n) {
   return m;
 }
 
-// x = exp(x - m) for x[0, n); returns the sum (ExpSum with a tree for the horizontal sum).
+// x = exp(x - m) for x[0, n); returns the sum (a shuffle tree for the horizontal sum).
 inline float BlockExpSum(float* x, float m, int n) {
   VF acc{};
   int i = 0;
@@ -495,12 +467,9 @@ inline VecKernels MakeVecKernels() {
   v.scale_mul = ScaleMul;
   v.silu_mul = SiluMul;
   v.add = AddVec;
-  v.max = MaxVec;
-  v.exp_sum = ExpSum;
   v.scale = ScaleVec;
   v.dot = Dot;
   v.axpy = Axpy;
-  v.f16_to_f32 = F16ToF32Row;
   v.f32_to_f16 = F32ToF16Row;
   v.attend_block = AttendBlock;
   return v;

@@ -34,28 +34,24 @@ SampleResult Sampler::Sample(std::span<const float> logits) {
   const int32_t n = static_cast<int32_t>(logits.size());
   const bool penalize = params_.repetition_penalty != 1.f || params_.presence_penalty != 0.f ||
                         params_.frequency_penalty != 0.f;
-  if (params_.greedy() && !(penalize && !window_.empty())) {  // no copy: the row as it is
-    const int32_t chosen = ops::ArgMax(logits);
-    if (params_.logprobs >= 0) return Logprobs(logits, chosen, params_.logprobs);
-    SampleResult r;
-    r.token = chosen;
-    return r;
-  }
-  work_.assign(logits.begin(), logits.end());
+  // The row as it is, or a penalized copy of it: only penalties need a copy.
+  std::span<const float> row = logits;
   if (penalize && !window_.empty()) {
+    work_.assign(logits.begin(), logits.end());
     CollectPenalties();
-    ops::PenaltyRow row{pen_tokens_, pen_counts_, params_.repetition_penalty,
+    ops::PenaltyRow pen{pen_tokens_, pen_counts_, params_.repetition_penalty,
                         params_.presence_penalty, params_.frequency_penalty};
-    ops::ApplyPenaltiesRow(work_, row);
+    ops::ApplyPenaltiesRow(work_, pen);
+    row = work_;
   }
 
   int32_t chosen = 0;
   if (params_.greedy()) {
-    chosen = ops::ArgMax(work_);
+    chosen = ops::ArgMax(row);
   } else {
     const float inv_t = 1.f / params_.temperature;
     cand_.resize(n);
-    for (int32_t i = 0; i < n; ++i) cand_[i] = {work_[i] * inv_t, i};
+    for (int32_t i = 0; i < n; ++i) cand_[i] = {row[i] * inv_t, i};
     auto by_logit = [](const auto& a, const auto& b) {
       return a.first > b.first || (a.first == b.first && a.second < b.second);
     };
