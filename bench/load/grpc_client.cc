@@ -1,5 +1,6 @@
 // phalanx.v1.Generation client for the load tool: GenerateStream (or Generate) with per-token
 // arrival times.
+#include <algorithm>
 #include <atomic>
 
 #include "bench/load/load.h"
@@ -39,9 +40,31 @@ class GrpcClient final : public Client {
       grpc::ChannelArguments args;
       args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
       args.SetInt("phx.channel_index", i);
-      stubs_.push_back(phalanx::v1::Generation::NewStub(
-          grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args)));
+      channels_.push_back(
+          grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+      stubs_.push_back(phalanx::v1::Generation::NewStub(channels_.back()));
     }
+  }
+
+  bool Connect(double timeout_s) override {
+    const auto deadline = std::chrono::system_clock::now() +
+                          std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+    bool all = true;
+    for (auto& ch : channels_) all = ch->WaitForConnected(deadline) && all;
+    return all;
+  }
+
+  std::vector<double> FloorRoundTrips(int n) override {
+    std::vector<double> out;
+    for (int i = 0; i < n; ++i) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      phalanx::v1::ModelInfo info;
+      const Clock::time_point t = Clock::now();
+      if (!stubs_[i % stubs_.size()]->GetModelInfo(&ctx, {}, &info).ok()) return {};
+      out.push_back(std::chrono::duration<double>(Clock::now() - t).count());
+    }
+    return out;
   }
 
   Sample Send(const Prompt& p, const RequestOptions& o, Clock::time_point t0) override {
@@ -108,6 +131,7 @@ class GrpcClient final : public Client {
   }
 
  private:
+  std::vector<std::shared_ptr<grpc::Channel>> channels_;
   std::vector<std::unique_ptr<phalanx::v1::Generation::Stub>> stubs_;
   std::atomic<uint64_t> next_{0};
 };

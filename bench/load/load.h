@@ -50,6 +50,13 @@ class Client {
  public:
   virtual ~Client() = default;
   virtual Sample Send(const Prompt& p, const RequestOptions& o, Clock::time_point run_start) = 0;
+  // Opens the client's connections ahead of the load (false: not all within the timeout), so
+  // the first requests do not measure connection setup. No-op where requests connect anew.
+  virtual bool Connect(double timeout_s) { return true; }
+  // Round-trip seconds of n calls of the protocol's cheapest RPC, one at a time (gRPC:
+  // GetModelInfo): the transport floor that server overhead compares against. Empty if the
+  // protocol has none or a call failed.
+  virtual std::vector<double> FloorRoundTrips(int n) { return {}; }
 };
 
 std::unique_ptr<Client> MakeGrpcClient(const std::string& target);
@@ -95,6 +102,8 @@ struct Summary {
 };
 
 Summary Summarize(const std::vector<Sample>& samples, const Slo& slo);
+// The p-th percentile (0..100) of v, interpolated; 0 for an empty v.
+double Pct(std::vector<double> v, double p);
 std::string SummaryJson(const Summary& s);
 std::string SummaryText(const Summary& s);
 

@@ -137,6 +137,12 @@ int main(int argc, char** argv) {
   std::unique_ptr<phx::bench::Client> client = protocol == "http"
                                                    ? phx::bench::MakeHttpClient(url, model)
                                                    : phx::bench::MakeGrpcClient(target);
+  if (!client->Connect(10)) std::fprintf(stderr, "phalanx-bench: not every connection opened\n");
+  const std::vector<double> floor_rtt = client->FloorRoundTrips(200);
+  if (!json && !floor_rtt.empty()) {
+    std::printf("transport floor (empty RPC round trip) p50 %.3f ms p99 %.3f ms\n",
+                phx::bench::Pct(floor_rtt, 50) * 1e3, phx::bench::Pct(floor_rtt, 99) * 1e3);
+  }
 
   std::vector<double> levels;
   if (sweep.empty()) {
@@ -171,13 +177,17 @@ int main(int argc, char** argv) {
                   phx::bench::SummaryText(sum).c_str());
     }
   }
-  const nlohmann::json result = {{"protocol", protocol},
-                                 {"target", protocol == "http" ? url : target},
-                                 {"prompt_tokens", prompt_len},
-                                 {"gen_tokens", gen_len},
-                                 {"stream", ro.stream},
-                                 {"mode", open_loop ? "open" : "closed"},
-                                 {"runs", runs}};
+  nlohmann::json result = {{"protocol", protocol},
+                           {"target", protocol == "http" ? url : target},
+                           {"prompt_tokens", prompt_len},
+                           {"gen_tokens", gen_len},
+                           {"stream", ro.stream},
+                           {"mode", open_loop ? "open" : "closed"},
+                           {"runs", runs}};
+  if (!floor_rtt.empty()) {
+    result["transport_floor_s"] = {{"p50", phx::bench::Pct(floor_rtt, 50)},
+                                   {"p99", phx::bench::Pct(floor_rtt, 99)}};
+  }
   if (samples_file != nullptr) std::fclose(samples_file);
   if (json) std::printf("%s\n", result.dump(2).c_str());
   if (!out_json.empty()) std::ofstream(out_json) << result.dump(2) << "\n";

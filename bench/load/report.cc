@@ -7,7 +7,6 @@
 #include "nlohmann/json.hpp"
 
 namespace phx::bench {
-namespace {
 
 double Pct(std::vector<double> v, double p) {
   if (v.empty()) return 0;
@@ -18,7 +17,7 @@ double Pct(std::vector<double> v, double p) {
   return v[lo] + (v[hi] - v[lo]) * (idx - lo);
 }
 
-}  // namespace
+namespace {}  // namespace
 
 Summary Summarize(const std::vector<Sample>& samples, const Slo& slo) {
   Summary s;

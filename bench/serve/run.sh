@@ -2,7 +2,8 @@
 # Serving benchmark over loopback gRPC: closed-loop concurrency 1, 4, 16, 64 with phalanx-bench
 # against `phalanx serve` (continuous batching, --max-batch 64) and, in the same run, against
 # the same server limited to --max-batch 1. Prints output tokens/s, TTFT and inter-token
-# latency p50/p99, server overhead (client end-to-end minus engine time) and the ratios.
+# latency p50/p99, server overhead (client end-to-end minus engine time) next to the transport
+# floor (an empty GetModelInfo round trip on the same connections) and the ratios.
 #   bench/serve/run.sh [BUILD_DIR]   (env: MODELS, P=64, G=128, LEVELS="1 4 16 64", N=64, THREADS=2)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -27,13 +28,14 @@ run_server() {  # model max_batch -> prints JSON lines per level
   for c in $levels; do
     local n=$(( c > N ? c : N ))
     "$build/bin/phalanx-bench" --target "127.0.0.1:$gport" -c "$c" -n "$n" --prompt-tokens "$P" \
-      --gen-tokens "$G" --json -q | jq -c --arg c "$c" '.runs[0] + {concurrency: ($c|tonumber)}'
+      --gen-tokens "$G" --json -q |
+      jq -c --arg c "$c" '.runs[0] + {concurrency: ($c|tonumber), floor: .transport_floor_s}'
   done
   kill -TERM $pid; wait $pid || true; rm -f "$log"
 }
 
-echo "| model | concurrency | max-batch 64 tok/s | TTFT p50 / p99 ms | ITL p50 / p99 ms | overhead p99 ms | max-batch 1 tok/s | batching gain | vs 1 stream |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+echo "| model | concurrency | max-batch 64 tok/s | TTFT p50 / p99 ms | ITL p50 / p99 ms | overhead p50 / p99 ms | RPC floor p50 / p99 ms | max-batch 1 tok/s | batching gain | vs 1 stream |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for m in $models; do
   name=$(basename "$m" .gguf)
   batched=$(run_server "$m" 64)
@@ -43,7 +45,7 @@ for m in $models; do
     b=$(jq -c "select(.concurrency == $c)" <<<"$batched")
     s=$(jq -c "select(.concurrency == $c)" <<<"$single")
     jq -r --argjson s "$s" --arg name "$name" --argjson base "$base" \
-      '"| \($name) | \(.concurrency) | \(.output_tokens_per_s|floor) | \(.ttft_s.p50*1000|floor) / \(.ttft_s.p99*1000|floor) | \(.itl_s.p50*1000*10|floor/10) / \(.itl_s.p99*1000*10|floor/10) | \(.server_overhead_s.p99*1000*1000|floor/1000) | \($s.output_tokens_per_s|floor) | \((.output_tokens_per_s/$s.output_tokens_per_s)*100|floor/100)x | \((.output_tokens_per_s/$base)*100|floor/100)x |"' <<<"$b"
+      '"| \($name) | \(.concurrency) | \(.output_tokens_per_s|floor) | \(.ttft_s.p50*1000|floor) / \(.ttft_s.p99*1000|floor) | \(.itl_s.p50*1000*10|floor/10) / \(.itl_s.p99*1000*10|floor/10) | \(.server_overhead_s.p50*1000*1000|floor/1000) / \(.server_overhead_s.p99*1000*1000|floor/1000) | \(.floor.p50*1000*1000|floor/1000) / \(.floor.p99*1000*1000|floor/1000) | \($s.output_tokens_per_s|floor) | \((.output_tokens_per_s/$s.output_tokens_per_s)*100|floor/100)x | \((.output_tokens_per_s/$base)*100|floor/100)x |"' <<<"$b"
   done
 done
 echo

@@ -205,14 +205,17 @@ void Engine::EmitSample(Sequence& s, std::span<const float> logits) {
   ev.logprob = r.logprob;
   ev.top = r.top;
   if (!eos) ev.text = s.stop.Push(s.detok.Push(r.token));
-  s.sink->OnTokens(s.id, {ev});
+  std::optional<FinishReason> finish;
   if (eos) {
-    Finish(s, FinishReason::kEos);
+    finish = FinishReason::kEos;
   } else if (s.stop.stopped()) {
-    Finish(s, FinishReason::kStop);
+    finish = FinishReason::kStop;
   } else if (s.generated() >= s.req.sampling.max_tokens || s.num_tokens() >= max_model_len_) {
-    Finish(s, FinishReason::kLength);
+    finish = FinishReason::kLength;
   }
+  ev.last = finish.has_value();
+  s.sink->OnTokens(s.id, {ev});
+  if (finish) Finish(s, *finish);
 }
 
 void Engine::Finish(Sequence& s, FinishReason reason, const absl::Status& status) {

@@ -50,6 +50,9 @@ struct TokenEvent {
   std::string text;     // newly completed text (may be empty: held-back UTF-8/stop prefix)
   float logprob = 0.f;  // when logprobs were requested
   std::vector<sampler::TokenLogprob> top;
+  // The request's last token: OnFinish follows at once on the same thread, so a sink can hold
+  // this one back and deliver it together with the finish.
+  bool last = false;
 };
 
 // Receives a request's results. Called from the engine thread: implementations must not block.

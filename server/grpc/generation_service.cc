@@ -129,6 +129,8 @@ class StreamCall final : public grpc::ServerWriteReactor<GenerateStreamResponse>
         m.mutable_text()->append(e.text);
         FillToken(*fe, e, m.add_tokens());
       }
+      // The request's last token goes out with the finish (OnFinish follows at once).
+      if (!events.empty() && events.back().last) return;
       call->MaybeWrite();
     }
     void OnFinish(engine::RequestId, engine::FinishReason r, const absl::Status& s,
@@ -226,9 +228,14 @@ class StreamCall final : public grpc::ServerWriteReactor<GenerateStreamResponse>
     finishing_ = true;
     MaybeWrite();
   }
-  // Called with the lock held.
+  // Called with the lock held. The last message and the status go out in one operation.
   void MaybeWrite() {
     if (writing_ || finished_) return;
+    if (finishing_ && queue_.size() == 1) {
+      finished_ = true;
+      StartWriteAndFinish(&queue_.front(), grpc::WriteOptions(), final_status_);
+      return;
+    }
     if (!queue_.empty()) {
       writing_ = true;
       StartWrite(&queue_.front());

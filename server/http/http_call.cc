@@ -13,7 +13,7 @@ void HttpCall::OnTokens(engine::RequestId, const std::vector<engine::TokenEvent>
   std::lock_guard<std::mutex> l(mu_);
   if (closed_) return;
   pending_.tokens.insert(pending_.tokens.end(), events.begin(), events.end());
-  cv_.notify_all();
+  if (events.empty() || !events.back().last) cv_.notify_all();  // the last: with the finish
 }
 
 void HttpCall::OnFinish(engine::RequestId, engine::FinishReason r, const absl::Status& s,

@@ -78,6 +78,28 @@ TEST_F(GrpcGenerate, SixtyFourConcurrentStreamsMatchSequentialGreedy) {
   }
 }
 
+// The request's last token and the finish travel in one message, followed by the status.
+TEST_F(GrpcGenerate, LastTokenTravelsWithTheFinish) {
+  grpc::ClientContext ctx;
+  auto reader = stub_->GenerateStream(&ctx, Greedy("Once upon a time", 12));
+  GenerateStreamResponse m;
+  std::vector<GenerateStreamResponse> msgs;
+  while (reader->Read(&m)) msgs.push_back(m);
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_GE(msgs.size(), 2u);
+  int tokens = 0;
+  for (size_t i = 0; i < msgs.size(); ++i) {
+    tokens += msgs[i].tokens_size();
+    EXPECT_EQ(msgs[i].finish_reason() != phalanx::v1::FINISH_REASON_UNSPECIFIED,
+              i + 1 == msgs.size())
+        << "message " << i;
+  }
+  EXPECT_EQ(tokens, 12);
+  EXPECT_GE(msgs.back().tokens_size(), 1);
+  EXPECT_EQ(msgs.back().finish_reason(), phalanx::v1::FINISH_REASON_LENGTH);
+  EXPECT_EQ(msgs.back().usage().completion_tokens(), 12);
+}
+
 TEST_F(GrpcGenerate, CancelMidStreamFreesBlocks) {
   const int used_before = server_->engine()->stats().blocks_used;
   grpc::ClientContext ctx;

@@ -1,6 +1,8 @@
 // The CPU engine end to end: token-exact greedy decoding against llama.cpp's reference outputs
 // for stories260K, full-forward agreement with the float64 reference on synthesized models, and
 // batch invariance.
+#include "runtime/model/model.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,7 +12,6 @@
 #include "nlohmann/json.hpp"
 #include "ops/cpu/cpu_backend.h"
 #include "runtime/engine/engine.h"
-#include "runtime/model/model.h"
 #include "runtime/model/synth.h"
 #include "tests/support/collect_sink.h"
 #include "tests/support/reference_llama.h"
@@ -142,6 +143,54 @@ model::SynthOptions Opt(const char* arch, int64_t embd, int64_t heads, int64_t k
   o.context_length = 256;
   o.seed = 11;
   return o;
+}
+
+// Sinks may hold a request's last token back and send it with the finish: exactly the token
+// that ends the request (length or stop) carries `last`; a cancelled request has none.
+TEST(Stories260K, OnlyTheFinishingTokenIsMarkedLast) {
+  std::ifstream in(kShared + "/refs/stories260K_greedy.json");
+  const auto ref = nlohmann::json::parse(in);
+  const auto& r = ref["results"][0];
+  Loaded l = Load(kStories, {});
+  const auto ids = l.model->tokenizer().Encode(r["prompt"].get<std::string>(), true, false);
+  auto count_last = [](const testing::Collected& c) {
+    int n = 0;
+    for (const auto& e : c.events) n += e.last ? 1 : 0;
+    return n;
+  };
+  auto sink = std::make_shared<testing::CollectSink>();
+  // Length.
+  auto len = l.engine->Submit(Greedy(ids, 5), sink);
+  ASSERT_TRUE(len.ok());
+  // Stop: a word from the middle of the known greedy text.
+  const std::string text = r["text"];
+  ASSERT_GT(text.size(), 24u);
+  engine::GenerateRequest stop_req = Greedy(ids, 200);
+  stop_req.sampling.stop = {text.substr(16, 6)};
+  auto stop = l.engine->Submit(stop_req, sink);
+  ASSERT_TRUE(stop.ok());
+  // Cancelled after a few tokens.
+  auto cancelled = l.engine->Submit(Greedy(ids, 200), sink);
+  ASSERT_TRUE(cancelled.ok());
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(l.engine->Step().ok());
+  l.engine->Cancel(*cancelled);
+  ASSERT_TRUE(l.engine->RunUntilIdle().ok());
+
+  const auto c_len = sink->Get(*len);
+  EXPECT_EQ(c_len.reason, engine::FinishReason::kLength);
+  ASSERT_EQ(c_len.events.size(), 5u);
+  EXPECT_TRUE(c_len.events.back().last);
+  EXPECT_EQ(count_last(c_len), 1);
+  const auto c_stop = sink->Get(*stop);
+  EXPECT_EQ(c_stop.reason, engine::FinishReason::kStop);
+  ASSERT_FALSE(c_stop.events.empty());
+  EXPECT_LT(c_stop.events.size(), 200u);
+  EXPECT_TRUE(c_stop.events.back().last);
+  EXPECT_EQ(count_last(c_stop), 1);
+  const auto c_cancel = sink->Get(*cancelled);
+  EXPECT_EQ(c_cancel.reason, engine::FinishReason::kCancelled);
+  EXPECT_FALSE(c_cancel.events.empty());
+  EXPECT_EQ(count_last(c_cancel), 0);
 }
 
 TEST(SynthModels, ForwardMatchesFloat64Reference) {
