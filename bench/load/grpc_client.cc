@@ -1,6 +1,5 @@
 // phalanx.v1.Generation client for the load tool: GenerateStream (or Generate) with per-token
 // arrival times.
-#include <algorithm>
 #include <atomic>
 
 #include "bench/load/load.h"
@@ -54,10 +53,11 @@ class GrpcClient final : public Client {
     return all;
   }
 
-  std::vector<double> FloorRoundTrips(int n) override {
+  std::vector<double> FloorRoundTrips(int n, const RequestOptions& o) override {
     std::vector<double> out;
     for (int i = 0; i < n; ++i) {
       grpc::ClientContext ctx;
+      if (!o.api_key.empty()) ctx.AddMetadata("authorization", "Bearer " + o.api_key);
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
       phalanx::v1::ModelInfo info;
       const Clock::time_point t = Clock::now();

@@ -56,7 +56,7 @@ class Client {
   // Round-trip seconds of n calls of the protocol's cheapest RPC, one at a time (gRPC:
   // GetModelInfo): the transport floor that server overhead compares against. Empty if the
   // protocol has none or a call failed.
-  virtual std::vector<double> FloorRoundTrips(int n) { return {}; }
+  virtual std::vector<double> FloorRoundTrips(int n, const RequestOptions& o) { return {}; }
 };
 
 std::unique_ptr<Client> MakeGrpcClient(const std::string& target);

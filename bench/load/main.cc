@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
                                                    ? phx::bench::MakeHttpClient(url, model)
                                                    : phx::bench::MakeGrpcClient(target);
   if (!client->Connect(10)) std::fprintf(stderr, "phalanx-bench: not every connection opened\n");
-  const std::vector<double> floor_rtt = client->FloorRoundTrips(200);
+  const std::vector<double> floor_rtt = client->FloorRoundTrips(200, ro);
   if (!json && !floor_rtt.empty()) {
     std::printf("transport floor (empty RPC round trip) p50 %.3f ms p99 %.3f ms\n",
                 phx::bench::Pct(floor_rtt, 50) * 1e3, phx::bench::Pct(floor_rtt, 99) * 1e3);
