@@ -139,9 +139,11 @@ int main(int argc, char** argv) {
                                                    : phx::bench::MakeGrpcClient(target);
   if (!client->Connect(10)) std::fprintf(stderr, "phalanx-bench: not every connection opened\n");
   const std::vector<double> floor_rtt = client->FloorRoundTrips(200, ro);
+  const double floor_p50 = phx::bench::Pct(floor_rtt, 50),
+               floor_p99 = phx::bench::Pct(floor_rtt, 99);
   if (!json && !floor_rtt.empty()) {
-    std::printf("transport floor (empty RPC round trip) p50 %.3f ms p99 %.3f ms\n",
-                phx::bench::Pct(floor_rtt, 50) * 1e3, phx::bench::Pct(floor_rtt, 99) * 1e3);
+    std::printf("transport floor (empty RPC round trip) p50 %.3f ms p99 %.3f ms\n", floor_p50 * 1e3,
+                floor_p99 * 1e3);
   }
 
   std::vector<double> levels;
@@ -185,8 +187,7 @@ int main(int argc, char** argv) {
                            {"mode", open_loop ? "open" : "closed"},
                            {"runs", runs}};
   if (!floor_rtt.empty()) {
-    result["transport_floor_s"] = {{"p50", phx::bench::Pct(floor_rtt, 50)},
-                                   {"p99", phx::bench::Pct(floor_rtt, 99)}};
+    result["transport_floor_s"] = {{"p50", floor_p50}, {"p99", floor_p99}};
   }
   if (samples_file != nullptr) std::fclose(samples_file);
   if (json) std::printf("%s\n", result.dump(2).c_str());

@@ -17,8 +17,6 @@ double Pct(std::vector<double> v, double p) {
   return v[lo] + (v[hi] - v[lo]) * (idx - lo);
 }
 
-namespace {}  // namespace
-
 Summary Summarize(const std::vector<Sample>& samples, const Slo& slo) {
   Summary s;
   s.requests = static_cast<int>(samples.size());
