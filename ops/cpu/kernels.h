@@ -41,7 +41,7 @@ inline Family MatmulFamily(DType t) {
 
 struct GemmArgs {
   const uint8_t* act = nullptr;  // packed activation rows, or f32 rows for the float family
-  int64_t act_pitch = 0;         // bytes between activation rows
+  int64_t act_pitch = 0;         // bytes between activation rows (Q8x16: between 8-row panels)
   const uint8_t* w = nullptr;    // weight row 0
   int64_t w_pitch = 0;           // bytes between weight rows
   DType wtype = DType::kF32;
@@ -100,13 +100,14 @@ struct KernelTable {
   GemmFn gemm_q8 = nullptr;
   GemmFn gemm_k = nullptr;
   // Q8_0 weights in the Q8x16 layout (a.w the copy, a.w_pitch its group bytes, n0 % 16 == 0),
-  // q8 activations; nullptr where the level has no such kernel.
+  // activations in Q8x16 panels (a.act_pitch the bytes between panels, m0 % 8 == 0); nullptr
+  // where the level has no such kernel.
   GemmFn gemm_q8x16 = nullptr;
   // Activation row quantizers (quantize_act.h); identical bytes on every level.
   void (*quantize_q8)(const float* x, int64_t K, uint8_t* out) = nullptr;
   void (*quantize_k)(const float* x, int64_t K, uint8_t* out) = nullptr;
-  // The Q8x16 activation rows of gemm_q8x16 (same blocks as quantize_q8, compact layout).
-  void (*quantize_q8x16)(const float* x, int64_t K, uint8_t* out) = nullptr;
+  // Row `row` (0 .. 7) of a Q8x16 activation panel of gemm_q8x16 (the blocks of quantize_q8).
+  void (*quantize_q8x16)(const float* x, int64_t K, uint8_t* panel, int row) = nullptr;
   VecKernels vec{};
 };
 

@@ -112,6 +112,8 @@ absl::Status CpuBackend::MatmulMany(const Tensor& x, std::span<const MatmulOut> 
           std::min((2 * threads + j.n_chunks - 1) / j.n_chunks, std::max<int64_t>(1, M / 16));
     }
     j.m_per = (M + j.m_split - 1) / j.m_split;
+    // Q8x16 activations come in 8-row panels, and the kernel runs pairs of them together.
+    if (repacked != nullptr) j.m_per = (j.m_per + 15) / 16 * 16;
     jobs.push_back(j);
   }
   if (jobs.empty()) return absl::OkStatus();
@@ -123,17 +125,27 @@ absl::Status CpuBackend::MatmulMany(const Tensor& x, std::span<const MatmulOut> 
   pitch[kFloatRows] = x.stride();
   pitch[kQ8Pairs] = Q8ActRowBytes(K);
   pitch[kKRows] = KActRowBytes(K);
-  pitch[kQ8x16Act] = Q8x16ActRowBytes(K);
+  pitch[kQ8x16Act] = Q8x16PanelBytes(K);  // between 8-row panels
   act[kFloatRows] = static_cast<uint8_t*>(x.data);
   using QuantFn = void (*)(const float*, int64_t, uint8_t*);
-  const QuantFn quant[kFormats] = {nullptr, kernels_.quantize_q8, kernels_.quantize_k,
-                                   kernels_.quantize_q8x16};
+  const QuantFn quant[kFormats] = {nullptr, kernels_.quantize_q8, kernels_.quantize_k, nullptr};
   for (int f = kQ8Pairs; f < kFormats; ++f) {
     if (!need[f]) continue;
-    uint8_t* buf = act_[f - kQ8Pairs].Reserve(static_cast<size_t>(M * pitch[f]));
-    act[f] = buf;
-    const QuantFn q = quant[f];
     const int64_t p = pitch[f];
+    const int64_t units = f == kQ8x16Act ? (M + kQ8x16PanelRows - 1) / kQ8x16PanelRows : M;
+    uint8_t* buf = act_[f - kQ8Pairs].Reserve(static_cast<size_t>(units * p));
+    act[f] = buf;
+    if (f == kQ8x16Act) {
+      const auto q = kernels_.quantize_q8x16;
+      ParallelRows(M, 8 * K, [&](int64_t b, int64_t e) {
+        for (int64_t m = b; m < e; ++m) {
+          q(x.row_as<float>(m), K, buf + m / kQ8x16PanelRows * p,
+            static_cast<int>(m % kQ8x16PanelRows));
+        }
+      });
+      continue;
+    }
+    const QuantFn q = quant[f];
     ParallelRows(M, 8 * K, [&](int64_t b, int64_t e) {
       for (int64_t m = b; m < e; ++m) q(x.row_as<float>(m), K, buf + m * p);
     });

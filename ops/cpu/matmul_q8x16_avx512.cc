@@ -6,7 +6,11 @@
 // horizontal reductions and no per-row weight decoding: the loop is vpdpbusd-bound, where the
 // direct Q8_0 tiles spend most of their time unpacking blocks and reducing lanes.
 //
-// Activations are QuantizeActQ8x16 rows (packed_formats.h): q[K] | d[nb] | corr[nb].
+// Activations come in 8-row panels (packed_formats.h), so a tile's broadcasts all sit at
+// constant offsets from one pointer and the eight rows' sums stay in registers. Sixteen rows
+// (two panels) run together, K a few blocks at a time: the blocks that the first panel pulls
+// from memory are reused from L1 by the second at once, and the second spends its time on
+// arithmetic while the first one's prefetches are in flight.
 #define PHX_ISA_NS avx512
 #include <immintrin.h>
 
@@ -25,81 +29,130 @@ namespace {
 // Weight blocks prefetched this far ahead (the hardware streamer alone leaves the first
 // loads of each block waiting on memory when a step streams the whole model).
 constexpr int64_t kPrefetchBlocks = 8;
+// Blocks per step of the 16-row tile: both panels meet them while they are in L1.
+constexpr int64_t kPairBlocks = 4;
 
 inline int32_t Load32(const uint8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
   return v;
 }
+inline float LoadF(const uint8_t* p) {
+  float v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
 
-// y[m][0..ncols) = sum over blocks for RM activation rows and the 16 rows of one group.
-template <int RM>
-void Q8x16Tile(const uint8_t* act, int64_t ap, const uint8_t* group, int64_t nb,
-               int64_t scale_bytes, float* y, int64_t yp, int ncols, const float* bias) {
-  const int64_t K = 32 * nb;
-  __m512 f[RM];
-  PHX_UNROLL
-  for (int m = 0; m < RM; ++m) f[m] = _mm512_setzero_ps();
-  const uint8_t* quants = group + scale_bytes;
-  for (int64_t b = 0; b < nb; ++b) {
+// Which lines of the block kPrefetchBlocks ahead a pass asks for.
+enum class Prefetch { kAll, kFirstHalf, kSecondHalf };
+
+// f[0..RM) += blocks [b0, b1) of one panel's first RM rows against the 16 rows of one group.
+template <int RM, Prefetch kPf>
+inline void Q8x16Blocks(const uint8_t* panel, const uint8_t* group, const uint8_t* quants,
+                        int64_t b0, int64_t b1, __m512 (&f)[RM]) {
+  for (int64_t b = b0; b < b1; ++b) {
     const uint8_t* qb = quants + b * kQ8x16BlockQuantBytes;
+    const uint8_t* pb = panel + b * kQ8x16PanelBlockBytes;
     const char* ahead = reinterpret_cast<const char*>(qb) + kPrefetchBlocks * kQ8x16BlockQuantBytes;
+    constexpr int l0 = kPf == Prefetch::kSecondHalf ? 4 : 0;
+    constexpr int l1 = kPf == Prefetch::kFirstHalf ? 4 : 8;
     PHX_UNROLL
-    for (int l = 0; l < 8; ++l) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(group) + (b + kPrefetchBlocks) * 32, _MM_HINT_T0);
+    for (int l = l0; l < l1; ++l) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
+    if (kPf != Prefetch::kSecondHalf) {
+      _mm_prefetch(reinterpret_cast<const char*>(group) + (b + kPrefetchBlocks) * 32, _MM_HINT_T0);
+    }
+    __m512i s[RM];
+    PHX_UNROLL
+    for (int m = 0; m < RM; ++m) {  // -128 * sum(q): undoes the + 128 of the weights
+      s[m] = _mm512_set1_epi32(Load32(pb + kQ8x16PanelCorrOffset + 4 * m));
+    }
+    PHX_UNROLL
+    for (int c = 0; c < 8; ++c) {
+      const __m512i w = _mm512_load_si512(qb + 64 * c);
+      PHX_UNROLL
+      for (int m = 0; m < RM; ++m) {
+        const int32_t a = Load32(pb + 4 * (kQ8x16PanelRows * c + m));
+        s[m] = _mm512_dpbusd_epi32(s[m], w, _mm512_set1_epi32(a));
+      }
+    }
     const __m512 wd =
         _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(group + b * 32)));
-    __m512i w[8];
-    PHX_UNROLL
-    for (int c = 0; c < 8; ++c) w[c] = _mm512_load_si512(qb + 64 * c);
     PHX_UNROLL
     for (int m = 0; m < RM; ++m) {
-      const uint8_t* a = act + m * ap + 32 * b;
-      const uint8_t* ad = act + m * ap + K + 4 * b;
-      // Two chains of four so consecutive vpdpbusd do not wait on each other's result.
-      __m512i s0 = _mm512_set1_epi32(Load32(ad + 4 * nb));  // -128 * sum(q): undoes the + 128
-      __m512i s1 = _mm512_setzero_si512();
-      PHX_UNROLL
-      for (int c = 0; c < 8; c += 2) {
-        s0 = _mm512_dpbusd_epi32(s0, w[c], _mm512_set1_epi32(Load32(a + 4 * c)));
-        s1 = _mm512_dpbusd_epi32(s1, w[c + 1], _mm512_set1_epi32(Load32(a + 4 * c + 4)));
-      }
-      float dx;
-      std::memcpy(&dx, ad, 4);
-      f[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)),
-                             _mm512_mul_ps(wd, _mm512_set1_ps(dx)), f[m]);
+      const __m512 dx = _mm512_set1_ps(LoadF(pb + kQ8x16PanelDOffset + 4 * m));
+      f[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[m]), _mm512_mul_ps(wd, dx), f[m]);
     }
   }
+}
+
+template <int RM>
+inline void StoreRows(const __m512 (&f)[RM], float* y, int64_t yp, int ncols, const float* bias) {
   const __mmask16 mask = static_cast<__mmask16>((1u << ncols) - 1);
   const __m512 bv = bias ? _mm512_maskz_loadu_ps(mask, bias) : _mm512_setzero_ps();
   PHX_UNROLL
   for (int m = 0; m < RM; ++m) _mm512_mask_storeu_ps(y + m * yp, mask, _mm512_add_ps(f[m], bv));
 }
 
-using TileFn = void (*)(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t,
-                        int, const float*);
-constexpr int kRM = 8;
-constexpr TileFn kTiles[kRM + 1] = {nullptr,      Q8x16Tile<1>, Q8x16Tile<2>,
-                                    Q8x16Tile<3>, Q8x16Tile<4>, Q8x16Tile<5>,
-                                    Q8x16Tile<6>, Q8x16Tile<7>, Q8x16Tile<8>};
+// y[m][0..ncols) for the first RM rows of one panel and the 16 rows of one group.
+template <int RM>
+void Q8x16Tile(const uint8_t* panel, const uint8_t* group, int64_t nb, int64_t scale_bytes,
+               float* y, int64_t yp, int ncols, const float* bias) {
+  __m512 f[RM];
+  PHX_UNROLL
+  for (int m = 0; m < RM; ++m) f[m] = _mm512_setzero_ps();
+  Q8x16Blocks<RM, Prefetch::kAll>(panel, group, group + scale_bytes, 0, nb, f);
+  StoreRows<RM>(f, y, yp, ncols, bias);
+}
+
+// The same for 16 rows: two full panels, kPairBlocks blocks at a time, each pass issuing half
+// of the prefetches so they spread over the step.
+void Q8x16Tile16(const uint8_t* panel0, const uint8_t* panel1, const uint8_t* group, int64_t nb,
+                 int64_t scale_bytes, float* y, int64_t yp, int ncols, const float* bias) {
+  __m512 f0[8], f1[8];
+  PHX_UNROLL
+  for (int m = 0; m < 8; ++m) f0[m] = f1[m] = _mm512_setzero_ps();
+  const uint8_t* quants = group + scale_bytes;
+  for (int64_t b = 0; b < nb; b += kPairBlocks) {
+    const int64_t e = std::min(nb, b + kPairBlocks);
+    Q8x16Blocks<8, Prefetch::kFirstHalf>(panel0, group, quants, b, e, f0);
+    Q8x16Blocks<8, Prefetch::kSecondHalf>(panel1, group, quants, b, e, f1);
+  }
+  StoreRows<8>(f0, y, yp, ncols, bias);
+  StoreRows<8>(f1, y + 8 * yp, yp, ncols, bias);
+}
+
+using TileFn = void (*)(const uint8_t*, const uint8_t*, int64_t, int64_t, float*, int64_t, int,
+                        const float*);
+constexpr TileFn kTiles[kQ8x16PanelRows + 1] = {nullptr,      Q8x16Tile<1>, Q8x16Tile<2>,
+                                                Q8x16Tile<3>, Q8x16Tile<4>, Q8x16Tile<5>,
+                                                Q8x16Tile<6>, Q8x16Tile<7>, Q8x16Tile<8>};
 
 }  // namespace
 
-// y[m0:m1, n0:n1] with a.w the Q8x16 copy (a.w_pitch = Q8x16GroupBytes(K)); n0 % 16 == 0.
+// y[m0:m1, n0:n1] with a.w the Q8x16 copy (a.w_pitch = Q8x16GroupBytes(K)) and a.act the
+// activation panels (a.act_pitch = Q8x16PanelBytes(K)); n0 % 16 == 0, m0 % 8 == 0.
 // Activation rows go in blocks that stay in L2 while every group of the task sweeps them;
-// a group (16 rows x K) stays in L1 across the block's tiles.
+// a group (16 rows x K) stays in L1/L2 across the block's tiles.
 void GemmQ8x16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t*) {
   constexpr int64_t kMBlock = 64;
+  constexpr int64_t P = kQ8x16PanelRows;
   const int64_t nb = a.K / 32, scale_bytes = Q8x16ScaleBytes(a.K);
   for (int64_t mb = m0; mb < m1; mb += kMBlock) {
     const int64_t me = std::min(m1, mb + kMBlock);
     for (int64_t n = n0; n < n1; n += kQ8x16Rows) {
       const int ncols = static_cast<int>(std::min<int64_t>(kQ8x16Rows, n1 - n));
       const uint8_t* group = a.w + (n / kQ8x16Rows) * a.w_pitch;
-      for (int64_t m = mb; m < me; m += kRM) {
-        const int rm = static_cast<int>(std::min<int64_t>(kRM, me - m));
-        kTiles[rm](a.act + m * a.act_pitch, a.act_pitch, group, nb, scale_bytes,
-                   a.y + m * a.y_pitch + n, a.y_pitch, ncols, a.bias ? a.bias + n : nullptr);
+      const float* bias = a.bias ? a.bias + n : nullptr;
+      int64_t m = mb;
+      for (; m + 2 * P <= me; m += 2 * P) {
+        const uint8_t* panel = a.act + (m / P) * a.act_pitch;
+        Q8x16Tile16(panel, panel + a.act_pitch, group, nb, scale_bytes, a.y + m * a.y_pitch + n,
+                    a.y_pitch, ncols, bias);
+      }
+      for (; m < me; m += P) {
+        const int rm = static_cast<int>(std::min(P, me - m));
+        kTiles[rm](a.act + (m / P) * a.act_pitch, group, nb, scale_bytes, a.y + m * a.y_pitch + n,
+                   a.y_pitch, ncols, bias);
       }
     }
   }

@@ -49,9 +49,19 @@ inline constexpr int64_t kKWGroupBytes = kKWRowBytes * kGroupRows;
 // One vpdpbusd of a chunk with 4 activation bytes broadcast to every lane adds 4 products to
 // each of the 16 rows' sums, so a block's dot products for 16 rows finish in one register
 // with no horizontal reduction: one conversion and one FMA per 16 rows x 32 values.
-// Activation rows for these kernels (QuantizeActQ8x16): q[K] int8 | d[nb] f32 |
-// corr[nb] int32 = -128 * sum(q of the block); 1.25 bytes per value, so 16 rows of a 2048-long
-// input (40 KB) stay in L1 next to the weight group they meet.
+// Activations for these kernels (QuantizeActQ8x16) in panels of 8 rows, so that every value a
+// tile broadcasts sits at a constant offset from one pointer. Per block b of 32 values a panel
+// holds kQ8x16PanelBlockBytes at b * kQ8x16PanelBlockBytes:
+//   q:    chunk c (values 4c .. 4c+3, int8) of row r at 4 * (8c + r)   (256 bytes);
+//   d:    row r's f32 scale at 256 + 4r;
+//   corr: row r's int32 -128 * sum(q of the block) at 288 + 4r.
+// 1.25 bytes per value: two panels of a 2048-long input (40 KB) stay in L1/L2 while the weight
+// groups stream past them. Rows of the last panel past M are left unwritten (never read).
+inline constexpr int kQ8x16PanelRows = 8;
+inline constexpr int64_t kQ8x16PanelBlockBytes = 320;
+inline constexpr int64_t kQ8x16PanelDOffset = 256;
+inline constexpr int64_t kQ8x16PanelCorrOffset = 288;
+inline int64_t Q8x16PanelBytes(int64_t K) { return K / 32 * kQ8x16PanelBlockBytes; }
 inline constexpr int kQ8x16Rows = 16;
 inline constexpr int64_t kQ8x16BlockQuantBytes = 512;
 inline int64_t Q8x16ScaleBytes(int64_t K) { return (K / 32 * 32 + 63) / 64 * 64; }

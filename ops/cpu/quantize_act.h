@@ -12,10 +12,6 @@ namespace phx::ops::cpu {
 inline int64_t Q8ActRowBytes(int64_t K) { return (K + 63) / 64 * 192; }
 void QuantizeActQ8(const float* x, int64_t K, uint8_t* out);
 
-// Bytes of one Q8x16 activation row (packed_formats.h): the same blocks as QuantizeActQ8,
-// laid out compactly for the repacked-weight kernels.
-inline int64_t Q8x16ActRowBytes(int64_t K) { return (K + K / 32 * 8 + 63) / 64 * 64; }
-
 // Bytes of one packed Q8_K activation row of K values (K % 256 == 0).
 inline int64_t KActRowBytes(int64_t K) { return K / 256 * 384; }
 void QuantizeActK(const float* x, int64_t K, uint8_t* out);

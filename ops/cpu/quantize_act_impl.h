@@ -120,15 +120,15 @@ void QuantizeActQ8Impl(const float* __restrict x, int64_t K, uint8_t* __restrict
 }
 
 #if defined(__AVX512F__) && defined(__AVX512BW__)
-// The Q8x16 rows (only the AVX-512 level has the kernels that read them): 16 blocks at a time in
-// three phases (maxima; both divisions and the f16 rounding as one vector op each; values and
-// sums), so the blocks' dependency chains overlap instead of one block's reduce -> divide -> round
-// chain waiting for the previous one.
-void QuantizeActQ8x16Impl(const float* __restrict x, int64_t K, uint8_t* __restrict out) {
+// Row `row` of a Q8x16 activation panel (only the AVX-512 level has the kernels that read
+// them): 16 blocks at a time in three phases (maxima; both divisions and the f16 rounding as one
+// vector op each; values and sums), so the blocks' dependency chains overlap instead of one
+// block's reduce -> divide -> round chain waiting for the previous one.
+void QuantizeActQ8x16Impl(const float* __restrict x, int64_t K, uint8_t* __restrict panel,
+                          int row) {
   const int64_t nb = K / 32;
   for (int64_t b0 = 0; b0 < nb; b0 += 16) {
     const int n = static_cast<int>(nb - b0 < 16 ? nb - b0 : 16);
-    const __mmask16 live = static_cast<__mmask16>((1u << n) - 1);
     alignas(64) float amax[16] = {};
     for (int i = 0; i < n; ++i) {
       const float* xb = x + 32 * (b0 + i);
@@ -140,22 +140,24 @@ void QuantizeActQ8x16Impl(const float* __restrict x, int64_t K, uint8_t* __restr
     alignas(64) float id[16];
     _mm512_store_ps(id, _mm512_maskz_div_ps(
                             _mm512_cmp_ps_mask(am, _mm512_setzero_ps(), _CMP_NEQ_OQ), k127, am));
-    const __m512 d = _mm512_cvtph_ps(
-        _mm512_cvtps_ph(_mm512_div_ps(am, k127), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-    _mm512_mask_storeu_ps(out + K + 4 * b0, live, d);
-    alignas(64) int32_t sums[16] = {};
+    alignas(64) float d[16];
+    _mm512_store_ps(
+        d, _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_div_ps(am, k127),
+                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
     for (int i = 0; i < n; ++i) {
       const float* xb = x + 32 * (b0 + i);
       const __m512 s = _mm512_set1_ps(id[i]);
       const __m512i q0 = RoundMul512(_mm512_loadu_ps(xb), s);
       const __m512i q1 = RoundMul512(_mm512_loadu_ps(xb + 16), s);
-      uint8_t* qb = out + 32 * (b0 + i);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(qb), _mm512_cvtepi32_epi8(q0));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(qb + 16), _mm512_cvtepi32_epi8(q1));
-      sums[i] = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+      alignas(16) uint8_t qs[32];
+      _mm_store_si128(reinterpret_cast<__m128i*>(qs), _mm512_cvtepi32_epi8(q0));
+      _mm_store_si128(reinterpret_cast<__m128i*>(qs + 16), _mm512_cvtepi32_epi8(q1));
+      const int32_t corr = -128 * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+      uint8_t* pb = panel + (b0 + i) * kQ8x16PanelBlockBytes;
+      for (int c = 0; c < 8; ++c) std::memcpy(pb + 4 * (kQ8x16PanelRows * c + row), qs + 4 * c, 4);
+      std::memcpy(pb + kQ8x16PanelDOffset + 4 * row, &d[i], 4);
+      std::memcpy(pb + kQ8x16PanelCorrOffset + 4 * row, &corr, 4);
     }
-    _mm512_mask_storeu_epi32(out + K + 4 * nb + 4 * b0, live,
-                             _mm512_mullo_epi32(_mm512_load_si512(sums), _mm512_set1_epi32(-128)));
   }
 }
 #endif

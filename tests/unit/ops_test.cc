@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "ops/cpu/kernels.h"
+#include "ops/cpu/packed_formats.h"
 #include "ops/cpu/quantize_act.h"
 #include "ops_test_util.h"
 
@@ -182,13 +183,28 @@ TEST(OpsMatmulTest, Q8Family) {
   }
 }
 
-// The Q8x16 copy: M around the 8-row tile and the 64-row blocks, N around the 16-row groups
-// (padded last group), K with an odd number of blocks and long rows.
+// The Q8x16 copy: M around the 8-row panels, the 16-row tile and the 64-row blocks (and row
+// splits of a narrow product), N around the 16-row groups (padded last group), K with an odd
+// number of blocks and long rows.
 TEST(OpsMatmulTest, Q8_0Prepared) {
   const Case cases[] = {
-      {1, 16, 32},   {1, 1, 64, true},     {2, 17, 96, false, true}, {7, 48, 768},
-      {8, 15, 160},  {9, 33, 2080, true},  {16, 130, 768},           {17, 64, 96, true, true},
-      {64, 31, 256}, {65, 16, 1056, true}, {129, 47, 320},           {16, 256, 2048},
+      {1, 16, 32},
+      {1, 1, 64, true},
+      {2, 17, 96, false, true},
+      {7, 48, 768},
+      {8, 15, 160},
+      {9, 33, 2080, true},
+      {16, 130, 768},
+      {17, 64, 96, true, true},
+      {24, 48, 320},
+      {31, 33, 96, true},
+      {33, 16, 2048},
+      {48, 40, 160, false, true},
+      {64, 31, 256},
+      {65, 16, 1056, true},
+      {80, 17, 64},
+      {129, 47, 320},
+      {16, 256, 2048},
   };
   auto rng = MakeRng();
   for (const Case& c : cases) RunCase(DType::kQ8_0, c, rng, /*prepare=*/true);
@@ -322,15 +338,27 @@ TEST(OpsMatmulTest, ActivationQuantizationIsBitExact) {
       kt.quantize_k(x.data(), K, k.data());
       EXPECT_EQ(q8, want_q8) << cpu::IsaName(kt.isa) << " rep " << rep;
       EXPECT_EQ(k, want_k) << cpu::IsaName(kt.isa) << " rep " << rep;
-      if (kt.quantize_q8x16 != nullptr) {  // the compact rows hold the same blocks
-        std::vector<uint8_t> c(cpu::Q8x16ActRowBytes(K), 0xAA);
-        kt.quantize_q8x16(x.data(), K, c.data());
+      if (kt.quantize_q8x16 != nullptr) {  // the panel rows hold the same blocks
+        const int row = rep % cpu::kQ8x16PanelRows;
+        std::vector<uint8_t> c(cpu::Q8x16PanelBytes(K), 0xAA);
+        kt.quantize_q8x16(x.data(), K, c.data(), row);
         for (int64_t b = 0; b < K / 32; ++b) {
           const uint8_t* pair = want_q8.data() + (b / 2) * 192 + 32 * (b % 2);
-          EXPECT_EQ(0, std::memcmp(c.data() + 32 * b, pair, 32)) << "block " << b;
-          EXPECT_EQ(0, std::memcmp(c.data() + K + 4 * b, pair + 64, 4)) << "scale " << b;
-          EXPECT_EQ(0, std::memcmp(c.data() + K + 4 * (K / 32) + 4 * b, pair + 128, 4))
+          const uint8_t* pb = c.data() + b * cpu::kQ8x16PanelBlockBytes;
+          for (int ch = 0; ch < 8; ++ch) {
+            EXPECT_EQ(0, std::memcmp(pb + 4 * (cpu::kQ8x16PanelRows * ch + row), pair + 4 * ch, 4))
+                << "block " << b << " chunk " << ch;
+          }
+          EXPECT_EQ(0, std::memcmp(pb + cpu::kQ8x16PanelDOffset + 4 * row, pair + 64, 4))
+              << "scale " << b;
+          EXPECT_EQ(0, std::memcmp(pb + cpu::kQ8x16PanelCorrOffset + 4 * row, pair + 128, 4))
               << "correction " << b;
+        }
+        for (int64_t i = 0; i < static_cast<int64_t>(c.size()); ++i) {  // the other rows: untouched
+          const int64_t off = i % cpu::kQ8x16PanelBlockBytes;
+          if ((off / 4) % cpu::kQ8x16PanelRows != row) {
+            EXPECT_EQ(c[i], 0xAA) << "byte " << i;
+          }
         }
       }
     }
