@@ -113,7 +113,10 @@ absl::Status CpuBackend::MatmulMany(const Tensor& x, std::span<const MatmulOut> 
     }
     j.m_per = (M + j.m_split - 1) / j.m_split;
     // Q8x16 activations come in 8-row panels, and the kernel runs pairs of them together.
-    if (repacked != nullptr) j.m_per = (j.m_per + 15) / 16 * 16;
+    if (repacked != nullptr) {
+      constexpr int64_t kPair = 2 * kQ8x16PanelRows;
+      j.m_per = (j.m_per + kPair - 1) / kPair * kPair;
+    }
     jobs.push_back(j);
   }
   if (jobs.empty()) return absl::OkStatus();
@@ -127,15 +130,13 @@ absl::Status CpuBackend::MatmulMany(const Tensor& x, std::span<const MatmulOut> 
   pitch[kKRows] = KActRowBytes(K);
   pitch[kQ8x16Act] = Q8x16PanelBytes(K);  // between 8-row panels
   act[kFloatRows] = static_cast<uint8_t*>(x.data);
-  using QuantFn = void (*)(const float*, int64_t, uint8_t*);
-  const QuantFn quant[kFormats] = {nullptr, kernels_.quantize_q8, kernels_.quantize_k, nullptr};
   for (int f = kQ8Pairs; f < kFormats; ++f) {
     if (!need[f]) continue;
     const int64_t p = pitch[f];
     const int64_t units = f == kQ8x16Act ? (M + kQ8x16PanelRows - 1) / kQ8x16PanelRows : M;
     uint8_t* buf = act_[f - kQ8Pairs].Reserve(static_cast<size_t>(units * p));
     act[f] = buf;
-    if (f == kQ8x16Act) {
+    if (f == kQ8x16Act) {  // row m is row m % 8 of panel m / 8
       const auto q = kernels_.quantize_q8x16;
       ParallelRows(M, 8 * K, [&](int64_t b, int64_t e) {
         for (int64_t m = b; m < e; ++m) {
@@ -143,12 +144,12 @@ absl::Status CpuBackend::MatmulMany(const Tensor& x, std::span<const MatmulOut> 
             static_cast<int>(m % kQ8x16PanelRows));
         }
       });
-      continue;
+    } else {
+      const auto q = f == kQ8Pairs ? kernels_.quantize_q8 : kernels_.quantize_k;
+      ParallelRows(M, 8 * K, [&](int64_t b, int64_t e) {
+        for (int64_t m = b; m < e; ++m) q(x.row_as<float>(m), K, buf + m * p);
+      });
     }
-    const QuantFn q = quant[f];
-    ParallelRows(M, 8 * K, [&](int64_t b, int64_t e) {
-      for (int64_t m = b; m < e; ++m) q(x.row_as<float>(m), K, buf + m * p);
-    });
   }
   int64_t total = 0;
   std::vector<int64_t> first(jobs.size());

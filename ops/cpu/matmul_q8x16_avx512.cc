@@ -3,8 +3,10 @@
 // activation row, eight vpdpbusd (each a 64-byte weight chunk against 4 activation bytes
 // broadcast to every lane) leave the 16 rows' integer dot products in one register, which
 // one conversion and one FMA scale by d_w[row] * d_x into the row tile's f32 sums. No
-// horizontal reductions and no per-row weight decoding: the loop is vpdpbusd-bound, where the
-// direct Q8_0 tiles spend most of their time unpacking blocks and reducing lanes.
+// horizontal reductions and no per-row weight decoding: the loop is bound by the vpdpbusd, the
+// broadcast loads and the per-block float ops (convert, scale product, FMA: three per eight
+// vpdpbusd), where the direct Q8_0 tiles spend most of their time unpacking blocks and
+// reducing lanes.
 //
 // Activations come in 8-row panels (packed_formats.h), so a tile's broadcasts all sit at
 // constant offsets from one pointer and the eight rows' sums stay in registers. Sixteen rows

@@ -176,17 +176,25 @@ TEST(Stories260K, OnlyTheFinishingTokenIsMarkedLast) {
   l.engine->Cancel(*cancelled);
   ASSERT_TRUE(l.engine->RunUntilIdle().ok());
 
+  // A finished request: its reason, and `last` on its final token only.
+  auto expect_last_ends = [&](const testing::Collected& c, engine::FinishReason reason) {
+    EXPECT_EQ(c.reason, reason);
+    ASSERT_FALSE(c.events.empty());
+    EXPECT_TRUE(c.events.back().last);
+    EXPECT_EQ(count_last(c), 1);
+  };
   const auto c_len = sink->Get(*len);
-  EXPECT_EQ(c_len.reason, engine::FinishReason::kLength);
   ASSERT_EQ(c_len.events.size(), 5u);
-  EXPECT_TRUE(c_len.events.back().last);
-  EXPECT_EQ(count_last(c_len), 1);
+  {
+    SCOPED_TRACE("length");
+    expect_last_ends(c_len, engine::FinishReason::kLength);
+  }
   const auto c_stop = sink->Get(*stop);
-  EXPECT_EQ(c_stop.reason, engine::FinishReason::kStop);
-  ASSERT_FALSE(c_stop.events.empty());
   EXPECT_LT(c_stop.events.size(), 200u);
-  EXPECT_TRUE(c_stop.events.back().last);
-  EXPECT_EQ(count_last(c_stop), 1);
+  {
+    SCOPED_TRACE("stop");
+    expect_last_ends(c_stop, engine::FinishReason::kStop);
+  }
   const auto c_cancel = sink->Get(*cancelled);
   EXPECT_EQ(c_cancel.reason, engine::FinishReason::kCancelled);
   EXPECT_FALSE(c_cancel.events.empty());
