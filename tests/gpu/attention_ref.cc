@@ -78,7 +78,25 @@ size_t AttnData::At(const AttnCase& c, int s, int p, int h) const {
   return ((page * c.bs + p % c.bs) * c.n_kv + h) * c.hd;
 }
 
-AttnData BuildAttn(const AttnCase& c) {
+namespace {
+
+// Random 16-bit values of magnitude in [1, 2) with random signs, four per 64-bit draw.
+void CheapRandomBits(std::vector<uint16_t>& out, size_t n, DType t) {
+  const uint16_t one = t == DType::kBF16 ? 0x3F80 : 0x3C00;
+  const uint16_t mant = t == DType::kBF16 ? 0x007F : 0x03FF;
+  out.resize(n);
+  for (size_t i = 0; i < n; i += 4) {
+    const uint64_t r = Rng()();
+    for (size_t j = 0; j < 4 && i + j < n; ++j) {
+      const uint16_t b = static_cast<uint16_t>(r >> (16 * j));
+      out[i + j] = static_cast<uint16_t>(one | (b & mant) | (b & 0x8000));
+    }
+  }
+}
+
+}  // namespace
+
+AttnData BuildAttn(const AttnCase& c, bool exact) {
   AttnData d;
   int pages = 0;
   for (size_t i = 0; i < c.nq.size(); ++i) {
@@ -95,6 +113,18 @@ AttnData BuildAttn(const AttnCase& c) {
   d.indices.assign(perm.begin(), perm.begin() + pages);
   d.rows = d.q_indptr.back();
   const size_t cache = static_cast<size_t>(d.blocks) * c.bs * c.n_kv * c.hd;
+  const size_t nq = static_cast<size_t>(d.rows) * c.n_heads * c.hd;
+  if (!exact) {
+    CheapRandomBits(d.kbits, cache, c.t);
+    CheapRandomBits(d.vbits, cache, c.t);
+    if (c.io == DType::kF32) {
+      d.qf32.resize(nq);
+      for (float& x : d.qf32) x = static_cast<float>(FastNormal());
+    } else {
+      CheapRandomBits(d.qbits, nq, c.io);
+    }
+    return d;
+  }
   d.kbits.assign(cache, 0xFFFF);  // NaN in f16 and bf16
   d.vbits.assign(cache, 0xFFFF);
   d.k.assign(cache, NAN);
@@ -110,7 +140,6 @@ AttnData BuildAttn(const AttnCase& c) {
       }
     }
   }
-  const size_t nq = static_cast<size_t>(d.rows) * c.n_heads * c.hd;
   if (c.io == DType::kF32) {
     d.qf32.resize(nq);
     d.q.resize(nq);

@@ -32,7 +32,9 @@ struct AttnData {
   // Element offset of (sequence s, position p, KV head h, dim 0) in k / v.
   size_t At(const AttnCase& c, int s, int p, int h) const;
 };
-AttnData BuildAttn(const AttnCase& c);
+// exact false (benchmarks): random 16-bit values of magnitude 1..2 drawn cheaply, no float64
+// copies (k, v, q stay empty).
+AttnData BuildAttn(const AttnCase& c, bool exact = true);
 
 // A bug injected into the reference: which tokens each query row sees, and which KV head.
 struct Mutation {

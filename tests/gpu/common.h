@@ -68,7 +68,7 @@ class Dev {
 template <typename T>
 void UploadVec(Dev& d, const std::vector<T>& v) {
   d.Resize(v.size() * sizeof(T));
-  d.Upload(v.data(), v.size() * sizeof(T));
+  if (!v.empty()) d.Upload(v.data(), v.size() * sizeof(T));
 }
 
 const char* Name(DType t);

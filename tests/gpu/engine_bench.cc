@@ -80,10 +80,11 @@ std::vector<int32_t> RandomTokens(std::mt19937& rng, int32_t vocab, int n) {
 }
 
 struct DecodeResult {
-  double ms = 0;         // per step
-  double launches = 0;   // eager kernel launches per step
-  uint64_t replays = 0;  // graph replays during the timed steps
-  uint64_t nodes = 0;    // nodes of the last captured graph
+  double ms = 0;          // per step
+  double launches = 0;    // eager kernel launches per step
+  uint64_t replays = 0;   // graph replays during the timed steps
+  uint64_t nodes = 0;     // nodes of the last captured graph
+  uint64_t failures = 0;  // failed captures (the step then ran eagerly)
 };
 
 // Batch-1 decode after a `prompt`-token prefill: `steps` timed steps (after 3 untimed ones,
@@ -124,12 +125,15 @@ absl::StatusOr<DecodeResult> TimeDecode(Loaded& l, int prompt, int steps, bool g
   r.launches = static_cast<double>(cuda->counters().launches - before.launches) / steps;
   r.replays = cuda->counters().graph_replays - before.graph_replays;
   r.nodes = cuda->counters().graph_nodes_last;
+  r.failures = cuda->counters().graph_failures;
   return r;
 }
 
 struct ServeResult {
   double seconds = 0;
   uint64_t generated = 0, prompt = 0, graph_steps = 0, steps = 0;
+  uint64_t replays = 0, captures = 0, failures = 0;
+  std::string last_graph_error;
 };
 
 absl::StatusOr<ServeResult> Serve(Loaded& l, int streams, int prompt, int gen, bool graphs) {
@@ -161,9 +165,14 @@ absl::StatusOr<ServeResult> Serve(Loaded& l, int streams, int prompt, int gen, b
     r.sampling.ignore_eos = true;
     PHX_RETURN_IF_ERROR(e->Submit(std::move(r), sink).status());
   }
+  const ops::cuda::CudaBackend::Counters before = cuda->counters();
   const auto t0 = Clock::now();
   PHX_RETURN_IF_ERROR(e->RunUntilIdle());
   ServeResult res;
+  res.replays = cuda->counters().graph_replays - before.graph_replays;
+  res.captures = cuda->counters().graph_captures - before.graph_captures;
+  res.failures = cuda->counters().graph_failures - before.graph_failures;
+  res.last_graph_error = cuda->counters().last_graph_error;
   res.seconds = Seconds(t0);
   PHX_RETURN_IF_ERROR(sink->status);
   const engine::EngineStats st = e->stats();
@@ -262,9 +271,10 @@ int BenchShape(const Args& args, const Shape& shape, double copy_gbps) {
     const double gbps = (weight_gb + kv_gb) / (r->ms * 1e-3);
     std::printf(
         "bench %-8s decode b1 %-8s %8.3f ms/step %8.1f tok/s %7.0f GB/s %5.1f%% of copy; "
-        "%.0f launches/step, %llu replays, %llu graph nodes\n",
+        "%.0f launches/step, %llu replays, %llu graph nodes, %llu failed captures\n",
         name.c_str(), cfg.label, r->ms, 1e3 / r->ms, gbps, 100.0 * gbps / copy_gbps, r->launches,
-        static_cast<unsigned long long>(r->replays), static_cast<unsigned long long>(r->nodes));
+        static_cast<unsigned long long>(r->replays), static_cast<unsigned long long>(r->nodes),
+        static_cast<unsigned long long>(r->failures));
     const std::string key = "decode:" + name + ":" + cfg.label;
     Line(key + ":ms", r->ms, "ms");
     Line(key + ":bw_pct", 100.0 * gbps / copy_gbps, "%");

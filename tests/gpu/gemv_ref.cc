@@ -19,7 +19,7 @@ Block ReadBlock(const uint8_t* bytes, int64_t b) {
 
 }  // namespace
 
-HostWeights RandomWeights(DType t, int64_t rows, int64_t cols) {
+HostWeights RandomWeights(DType t, int64_t rows, int64_t cols, bool exact) {
   HostWeights w;
   w.t = t, w.rows = rows, w.cols = cols;
   const int64_t n = rows * cols;
@@ -33,7 +33,8 @@ HostWeights RandomWeights(DType t, int64_t rows, int64_t cols) {
       std::memcpy(w.bytes.data(), f.data(), 4 * n);
       return w;
     }
-    const std::vector<uint16_t> bits = RandomHalf(n, t, sd, &w.values);
+    const std::vector<uint16_t> bits =
+        exact ? RandomHalf(n, t, sd, &w.values) : FastRandomHalf(static_cast<size_t>(n), t, sd);
     w.bytes.resize(2 * n);
     std::memcpy(w.bytes.data(), bits.data(), 2 * n);
     return w;
@@ -83,7 +84,7 @@ HostWeights RandomWeights(DType t, int64_t rows, int64_t cols) {
     w.bytes.resize(blocks.size() * sizeof(BlockQ6_K));
     std::memcpy(w.bytes.data(), blocks.data(), w.bytes.size());
   }
-  w.values = DequantizeExact(t, w.bytes.data(), rows, cols);
+  if (exact) w.values = DequantizeExact(t, w.bytes.data(), rows, cols);
   return w;
 }
 

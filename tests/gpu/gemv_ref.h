@@ -21,8 +21,9 @@ struct HostWeights {
   std::vector<double> values;
 };
 // Random weights of sd ~ 1/sqrt(cols) (so products with unit activations are ~1); quantized
-// types get random scales, including a block with the largest scales of the type.
-HostWeights RandomWeights(DType t, int64_t rows, int64_t cols);
+// types get random scales, including a block with the largest scales of the type. exact false
+// (benchmarks): cheaper draws, `values` left empty.
+HostWeights RandomWeights(DType t, int64_t rows, int64_t cols, bool exact = true);
 // Exact (float64) dequantization of GGUF blocks (Q8_0, Q4_K, Q6_K; f16/bf16 raw values). With
 // `wrong_scale`, every odd scale group (Q8_0 block, Q4_K/Q6_K sub-block) uses the scale of the
 // group before it: the bug the GEMV/dequantize checks must catch.

@@ -46,6 +46,12 @@ std::vector<uint16_t> RandomHalf(size_t n, DType t, double sd, std::vector<doubl
   return bits;
 }
 
+std::vector<uint16_t> FastRandomHalf(size_t n, DType t, double sd) {
+  std::vector<uint16_t> bits(n);
+  for (uint16_t& b : bits) b = ToBits(static_cast<float>(FastNormal(sd)), t);
+  return bits;
+}
+
 size_t ElemBytes(DType t) { return t == DType::kF32 ? 4 : 2; }
 
 double UnitRoundoff(DType t) {

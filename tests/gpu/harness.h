@@ -36,6 +36,8 @@ float FromBits(uint16_t h, DType t);
 double RoundTo(double x, DType t);
 // Random values of sd `sd` rounded to t (f16/bf16): bits out, exact values in *values.
 std::vector<uint16_t> RandomHalf(size_t n, DType t, double sd, std::vector<double>* values);
+// Bulk random 16-bit values (FastNormal of sd `sd`) without their exact values: benchmarks.
+std::vector<uint16_t> FastRandomHalf(size_t n, DType t, double sd);
 size_t ElemBytes(DType t);
 
 // Unit roundoff of a storage type: f32 2^-24, f16 2^-11, bf16 2^-8 (half an ulp, relative).

@@ -27,10 +27,9 @@ void MeasureRoofline() {
 
   // Random operands (zeros run faster than real data on these chips).
   const int n = 8192;
-  std::vector<double> scratch;
   Dev x, w, y(size_t{2} * n * n);
-  UploadVec(x, RandomHalf(size_t{1} * n * n, DType::kBF16, 1.0, &scratch));
-  UploadVec(w, RandomHalf(size_t{1} * n * n, DType::kBF16, 0.01, &scratch));
+  UploadVec(x, FastRandomHalf(size_t{1} * n * n, DType::kBF16, 1.0));
+  UploadVec(w, FastRandomHalf(size_t{1} * n * n, DType::kBF16, 0.01));
   cublasHandle_t h;
   if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) std::exit(2);
   const float alpha = 1.f, beta = 0.f;

@@ -86,10 +86,9 @@ void RunGemmTests(bool check, bool bench, bool wgmma) {
     for (DType t : {DType::kBF16, DType::kF16}) {
       for (const auto& s : shapes) {
         const int m = s[0], n = s[1], k = s[2];
-        std::vector<double> scratch;
         Dev x, w, y(size_t{2} * m * n);
-        UploadVec(x, RandomHalf(static_cast<size_t>(m) * k, t, 1.0, &scratch));
-        UploadVec(w, RandomHalf(static_cast<size_t>(n) * k, t, 0.02, &scratch));
+        UploadVec(x, FastRandomHalf(static_cast<size_t>(m) * k, t, 1.0));
+        UploadVec(w, FastRandomHalf(static_cast<size_t>(n) * k, t, 0.02));
         kernels::GemmParams p;
         p.x = x.as(), p.ldx = k, p.w = w.as(), p.ldw = k, p.y = y.as(), p.ldy = n;
         p.dtype = t, p.y_dtype = t, p.m = m, p.n = n, p.k = k;

@@ -125,7 +125,7 @@ void CheckDequantize(DType wt, DType ot, int rows, int cols) {
 }
 
 void BenchGemv(DType wt, DType at, int m, int n, int k) {
-  const HostWeights w = RandomWeights(wt, n, k);
+  const HostWeights w = RandomWeights(wt, n, k, /*exact=*/false);
   std::vector<double> xv;
   Dev x, wd, y(size_t{4} * m * n);
   RandomActivations(x, static_cast<size_t>(m) * k, at, &xv);
