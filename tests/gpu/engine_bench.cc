@@ -125,7 +125,7 @@ absl::StatusOr<DecodeResult> TimeDecode(Loaded& l, int prompt, int steps, bool g
   r.launches = static_cast<double>(cuda->counters().launches - before.launches) / steps;
   r.replays = cuda->counters().graph_replays - before.graph_replays;
   r.nodes = cuda->counters().graph_nodes_last;
-  r.failures = cuda->counters().graph_failures;
+  r.failures = cuda->counters().graph_failures - before.graph_failures;
   return r;
 }
 
