@@ -150,10 +150,11 @@ main() {
     if ldd "$b" | grep 'not found'; then missing=1; fi
   done
   if ((missing)); then
-    # cuBLAS from PyTorch's wheels when /usr/local/cuda has none.
-    local torchlib
-    torchlib=$(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null)
-    [[ -n $torchlib ]] && export LD_LIBRARY_PATH="$torchlib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    # cuBLAS from PyTorch's wheels (nvidia-cublas) when /usr/local/cuda has none.
+    local sites so
+    sites=$(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null)
+    so=$(find $sites /usr/local/cuda* -name 'libcublas.so.13*' 2>/dev/null | head -1)
+    [[ -n $so ]] && export LD_LIBRARY_PATH="$(dirname "$so")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     echo "retry with LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
     for b in "$BIN/phx_gpu_kernels" "$BIN/phx_gpu_engine"; do [[ -x $b ]] && ldd "$b" | grep 'not found'; done
   fi

@@ -19,6 +19,7 @@
 #include "tests/gpu/elementwise_ref.h"
 #include "tests/gpu/gemv_ref.h"
 #include "tests/gpu/harness.h"
+#include "tests/gpu/sampling_ref.h"
 
 namespace phx::gpu_test {
 namespace {
@@ -366,6 +367,43 @@ TEST(GpuHarnessTest, RopeBoundAllowsF32AndCatchesPositionAndFactorBugs) {
                                                         : "normal/NeoX pairs swapped";
       EXPECT_GE(Worst(b, ref, tol, std::string(name) + " -> bf16 " + bn), kCaught);
     }
+  }
+}
+
+// ---- Sampling -------------------------------------------------------------------------------
+
+// The sampling check accepts a token only when it is the reference's or lies within 1e-5 of the
+// total mass of the reference's draw. On the suite's own rows: draws from f32 masses (as the
+// kernel forms them) are all accepted, and each bug below produces at least one rejected row.
+TEST(GpuHarnessTest, SamplingRuleAllowsF32MassesAndCatchesSelectionBugs) {
+  Rng().seed(kDefaultSeed);
+  for (auto [rows, vocab] : {std::pair{50, 1000}, std::pair{20, 32000}, std::pair{10, 128256}}) {
+    const SamplingCase c = MakeSamplingCase(rows, vocab);
+    int rejected_f32 = 0;
+    std::vector<int> rejected(5, 0);
+    for (int r = 0; r < rows; ++r) {
+      const float* l = &c.logits[static_cast<size_t>(r) * vocab];
+      const RefDraw ref = ReferenceDraw(l, vocab, c.params[r]);
+      rejected_f32 +=
+          !AcceptableDraw(ref, c.params[r], ReferenceDraw(l, vocab, c.params[r], {}, true).token);
+      for (SamplingBug bug : {SamplingBug::kTopKPlusOne, SamplingBug::kTopPOneMore,
+                              SamplingBug::kNoTemperature, SamplingBug::kCounterPlusOne}) {
+        const int token = ReferenceDraw(l, vocab, c.params[r], bug).token;
+        rejected[static_cast<int>(bug)] += !AcceptableDraw(ref, c.params[r], token);
+      }
+    }
+    std::printf(
+        "  sampling %d x %d: f32 masses rejected in %d rows; bugs rejected in %d "
+        "(top-k + 1), %d (top-p one value more), %d (no temperature), %d (counter + 1) "
+        "rows\n",
+        rows, vocab, rejected_f32, rejected[1], rejected[2], rejected[3], rejected[4]);
+    EXPECT_EQ(rejected_f32, 0);
+    // top-k + 1 changes only top-k rows whose draw lands on the extra token: demanded where
+    // the suite has enough such rows (the 50-row case); the others must show in every case.
+    if (rows == 50) EXPECT_GE(rejected[1], 1);
+    EXPECT_GE(rejected[2] + rejected[1], 1);
+    EXPECT_GE(rejected[3], 1);
+    EXPECT_GE(rejected[4], 1);
   }
 }
 
