@@ -62,7 +62,7 @@ TEST(HttpCancel, ResetClientsAreCancelledWithin100Ms) {
   auto s = testing::TestServer::Start(cfg);
   ASSERT_NE(s, nullptr);
   const int port = s->app->api_port();
-  Gate& gate = s->app->gate();
+  server::Gate& gate = s->app->gate();
   engine::Engine& eng = s->app->engine();
   const double bound = 100 * testing::TimeScale();
   int cancelled = 0;
@@ -83,17 +83,18 @@ TEST(HttpCancel, ResetClientsAreCancelledWithin100Ms) {
     testing::Reset(queued);
     const double queued_ms = WaitMs([&] { return gate.active() == 1; });
     EXPECT_LT(queued_ms, bound) << "queued request still active";
+    const bool holder_running = gate.active() == 1;  // 480 tokens take a while; not certain
     testing::Reset(holder);
     EXPECT_LT(WaitMs([&] { return gate.active() == 0; }), bound);
     std::printf("%s: running cancelled in %.2f ms, queued in %.2f ms\n",
                 stream ? "stream" : "unary", running_ms, queued_ms);
-    cancelled += 3;
+    cancelled += holder_running ? 3 : 2;
   }
   const std::string m = Metrics(*s);
   EXPECT_EQ(MetricValue(m, R"(phalanx_requests_total{code="CANCELLED",rpc="http_completions"})"),
             cancelled)
       << m;
-  // The generations stopped early: far fewer tokens than 4 x 480.
+  // The generations stopped early: far fewer tokens than 4 x 480 for 4 + (up to) 2 requests.
   EXPECT_LT(MetricValue(m, "phalanx_generation_tokens_total"), 4 * 480);
 }
 

@@ -30,7 +30,8 @@ struct HttpLimits {
   // waited this long for its request head.
   Seconds evict_after{1};
   // Bytes of a streamed response queued for a client that does not read; past it the
-  // connection is closed (and its request cancelled).
+  // connection is closed (and its request cancelled). Also each connection's SO_SNDBUF (the
+  // kernel doubles it), so the kernel's share is bounded as well.
   size_t max_queued_bytes = 1 << 20;
 };
 
