@@ -233,6 +233,10 @@ class Connection final : public ConnCore, public std::enable_shared_from_this<Co
       parser_.reset();
       return FinishAnswer();
     }
+    if (ApplyBodyLimit(*parser_, shared_->limits) != 0) {
+      return Fail(413,
+                  "request body over " + std::to_string(shared_->limits.max_body_bytes) + " bytes");
+    }
     head_ = std::move(head);
     if (parser_->is_done()) return OnBody({});
     if (EqualsIgnoreCase(head_.header("expect"), "100-continue")) {
@@ -248,7 +252,7 @@ class Connection final : public ConnCore, public std::enable_shared_from_this<Co
     if (closed_) return;
     Disarm();
     if (ec) return ReadFailed(ec);
-    head_.body = std::move(parser_->get().body());
+    head_.body = parser_->get().body().Join();
     parser_.reset();
     SetState(ConnState::kBusy);
     began_ = false;

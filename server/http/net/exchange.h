@@ -145,5 +145,4 @@ class ExchangeImpl final : public Exchange {
 
 inline std::shared_ptr<Exchange> ExchangeImpl::shared_from_this_() { return self_.lock(); }
 
-
 }  // namespace phx::server::net

@@ -1,5 +1,6 @@
 #include "server/http/net/parse.h"
 
+#include <limits>
 #include <optional>
 #include <string>
 
@@ -18,10 +19,32 @@ std::string Str(const View& v) {
 
 }  // namespace
 
+std::string BlockBody::value_type::Join() {
+  if (blocks.size() == 1) return std::move(blocks[0]);
+  size_t n = 0;
+  for (const auto& b : blocks) n += b.size();
+  std::string out;
+  out.reserve(n);
+  for (auto& b : blocks) {
+    out += b;
+    std::string().swap(b);
+  }
+  blocks.clear();
+  return out;
+}
+
 void ResetParser(std::optional<RequestParser>* p, const HttpLimits& limits) {
   p->emplace();
   (*p)->header_limit(limits.max_header_bytes);
-  (*p)->body_limit(limits.max_body_bytes);
+  // No body cap while the head is parsed (Beast would refuse a large Content-Length before
+  // the API key was looked at); ApplyBodyLimit sets it.
+  (*p)->body_limit(std::numeric_limits<std::uint64_t>::max());
+}
+
+int ApplyBodyLimit(RequestParser& p, const HttpLimits& limits) {
+  if (const auto n = p.content_length(); n && *n > limits.max_body_bytes) return 413;
+  p.body_limit(limits.max_body_bytes);
+  return 0;
 }
 
 HttpRequest HeadOf(const RequestParser& p) {
@@ -68,10 +91,14 @@ ParseOutcome ParseRequestBytes(std::string_view bytes, const HttpLimits& limits)
         out.status = problem->status;
         return out;
       }
+      if (const int status = ApplyBodyLimit(*p, limits); status != 0) {
+        out.status = status;
+        return out;
+      }
       p->eager(true);
     }
     if (p->is_done()) {
-      out.request.body = std::move(p->get().body());
+      out.request.body = p->get().body().Join();
       out.status = 0;
       return out;
     }
