@@ -17,6 +17,7 @@ measure() {
   "$bin" serve --model "$model" --host 127.0.0.1 --grpc-port $grpc --http-port $http \
     --api-port $api --threads 1 --kv-cache-mb 16 --log-level error >/dev/null 2>&1 &
   local pid=$!
+  trap "kill $pid 2>/dev/null" EXIT
   for _ in $(seq 100); do curl -sf "127.0.0.1:$http/readyz" >/dev/null && break; sleep 0.1; done
   echo "== $name ($bin)"
   wrk -t2 -c64 -d5s "http://127.0.0.1:$api/v1/models" | grep -E "Requests/sec|Latency"
@@ -47,12 +48,17 @@ print(f"2000 idle API connections: threads {t0} -> {t1}, RSS {r0} -> {r1} KiB")
 for s in idle:
     s.close()
 slow = [socket.create_connection(("127.0.0.1", http)) for _ in range(16)]
+def send(s, b):
+    try:
+        s.sendall(b)
+    except OSError:
+        pass  # the server closed a slow client
 for s in slow:
-    s.sendall(b"GET /readyz HTTP/1.1\r\nX-Slow: ")
+    send(s, b"GET /readyz HTTP/1.1\r\nX-Slow: ")
 worst = 0.0
 for i in range(6):
     for s in slow:
-        s.sendall(b"a")
+        send(s, b"a")
     worst = max(worst, probe())
     time.sleep(0.5)
 print(f"16 slow-header clients on the probe port: slowest /readyz {worst:.1f} ms")
@@ -60,6 +66,7 @@ for s in slow:
     s.close()
 PY
   kill "$pid"; wait "$pid" 2>/dev/null || true
+  trap - EXIT
 }
 ulimit -n 20000 2>/dev/null || true
 measure old "$old" 18600
