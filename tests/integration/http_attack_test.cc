@@ -90,7 +90,7 @@ TEST(HttpAttack, ChunkedBodyPastTheCapIs413BeforeItIsSent) {
   EXPECT_NE(r.answer.find("invalid_request_error"), std::string::npos);
   EXPECT_FALSE(r.whole_body);
   EXPECT_LT(r.body_sent, 16 * kMiB);
-  EXPECT_LT(grown_kb, 16 * 1024);
+  if (testing::kRssComparable) EXPECT_LT(grown_kb, 16 * 1024);
 }
 
 // 64 MiB of zeros, gzipped (about 64 KiB).
@@ -127,7 +127,7 @@ TEST(HttpAttack, CompressedBodyIs415AndNeverInflated) {
   });
   const long grown_kb = testing::ProcKb("VmHWM") - rss0;
   EXPECT_EQ(testing::StatusOf(r.answer), 415) << r.answer.substr(0, 200);
-  EXPECT_LT(grown_kb, 16 * 1024);
+  if (testing::kRssComparable) EXPECT_LT(grown_kb, 16 * 1024);
   // Chunked and gzipped: the same.
   const std::string head2 =
       "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n";
@@ -162,7 +162,7 @@ TEST(HttpAttack, UnauthenticatedBodyIsNeverRead) {
     EXPECT_EQ(testing::StatusOf(c.answer), 401) << c.answer.substr(0, 200);
     EXPECT_FALSE(c.whole_body);
   }
-  EXPECT_LT(testing::ProcKb("VmHWM") - rss0, 16 * 1024);
+  if (testing::kRssComparable) EXPECT_LT(testing::ProcKb("VmHWM") - rss0, 16 * 1024);
   EXPECT_NE(Complete(s->app->api_port(), kKey).find("200 OK"), std::string::npos);
 }
 
@@ -193,7 +193,7 @@ TEST(HttpAttack, OversizedHeadersAre431WithBoundedMemory) {
   testing::SendAll(fd, head + "\r\n");
   EXPECT_EQ(testing::StatusOf(testing::ReadUntil(fd, "\r\n\r\n", 10)), 431);
   ::close(fd);
-  EXPECT_LT(testing::ProcKb("VmHWM") - rss0, 16 * 1024);
+  if (testing::kRssComparable) EXPECT_LT(testing::ProcKb("VmHWM") - rss0, 16 * 1024);
   EXPECT_EQ(Get(s->app->http_port(), "/readyz").first, 200);
 }
 
