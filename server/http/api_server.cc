@@ -95,7 +95,8 @@ absl::Status ApiServer::Start() {
         (1 << 20);
   }
   if (opts_.tls)
-    o.tls = net::TlsConfig{opts_.tls->cert_pem, opts_.tls->key_pem, opts_.tls->client_ca_pem};
+    o.tls = net::TlsConfig{opts_.tls->cert_pem, opts_.tls->key_pem, opts_.tls->client_ca_pem,
+                           nullptr};  // net/tls_policy.h's rule
   workers_ = std::make_unique<Executor>(o.threads);
   http_ = std::make_unique<net::HttpServer>(std::move(o), *this);
   if (absl::Status s = http_->Start(); !s.ok()) return s;

@@ -31,8 +31,10 @@ absl::StatusOr<std::unique_ptr<asio::ssl::context>> MakeTls(const TlsConfig& t) 
                      asio::ssl::context::no_tlsv1_1 | asio::ssl::context::no_compression |
                      asio::ssl::context::single_dh_use);
     SSL_CTX* native = ctx->native_handle();
-    if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1 ||
-        SSL_CTX_set_cipher_list(native, kTls12CipherList) != 1) {
+    if (t.policy) {
+      if (absl::Status s = t.policy(native); !s.ok()) return s;
+    } else if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1 ||
+               SSL_CTX_set_cipher_list(native, kTls12CipherList) != 1) {
       return absl::InternalError("TLS: cannot set the protocol version or cipher list");
     }
     ctx->use_certificate_chain(asio::buffer(t.cert_pem));

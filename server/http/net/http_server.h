@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,11 +19,16 @@
 #include "absl/status/status.h"
 #include "server/http/net/http_types.h"
 
+struct ssl_ctx_st;  // OpenSSL's SSL_CTX
+
 namespace phx::server::net {
 
 struct TlsConfig {
   std::string cert_pem, key_pem;  // the server's chain and key
   std::string client_ca_pem;      // non-empty: mutual TLS (a verified client certificate)
+  // Sets the protocol versions and ciphers on the context; when empty, tls_policy.h's rule
+  // (TLS 1.2 minimum, kTls12CipherList) applies.
+  std::function<absl::Status(ssl_ctx_st*)> policy;
 };
 
 struct HttpServerOptions {
