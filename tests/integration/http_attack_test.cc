@@ -305,6 +305,43 @@ TEST(HttpAttack, AtTheConnectionCapSlowClientsAreEvictedFirst) {
   }
 }
 
+// When the server closes `fd` (recv returns 0 or fails); waits at most limit_s.
+Clock::time_point ClosedAt(int fd, double limit_s) {
+  testing::SetRecvTimeout(fd, limit_s);
+  char buf[4096];
+  while (::recv(fd, buf, sizeof(buf), 0) > 0) {
+  }
+  return Clock::now();
+}
+
+TEST(HttpAttack, DeadlinesCloseSlowHeadsSlowBodiesAndIdleConnections) {
+  auto cfg = Config();
+  cfg.header_timeout_s = 0.5;
+  cfg.body_timeout_s = 0.5;
+  cfg.keepalive_timeout_s = 0.5;
+  auto s = testing::TestServer::Start(cfg);
+  ASSERT_NE(s, nullptr);
+  const double limit_s = 5 * testing::TimeScale();
+  const int head = testing::Connect(s->app->http_port());
+  testing::SendAll(head, "GET /readyz HTTP/1.1\r\nX-Slow: ");
+  const Clock::time_point head_t = Clock::now();
+  const int body = testing::Connect(s->app->api_port());
+  testing::SendAll(body, "POST /v1/completions HTTP/1.1\r\nContent-Length: 100\r\n\r\n{");
+  const Clock::time_point body_t = Clock::now();
+  const int idle = testing::Connect(s->app->api_port());
+  testing::SendAll(idle, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string answer = testing::ReadUntil(idle, "\r\n\r\n", 5);
+  const Clock::time_point idle_t = Clock::now();  // kept alive, idle from here
+  EXPECT_EQ(testing::StatusOf(answer), 200);
+  for (auto [fd, t] : {std::pair{head, head_t}, {body, body_t}, {idle, idle_t}}) {
+    const double ms = std::chrono::duration<double, std::milli>(ClosedAt(fd, limit_s) - t).count();
+    EXPECT_GT(ms, 400);  // not before its deadline (0.5 s)
+    EXPECT_LT(ms, limit_s * 1e3) << "still open";
+    ::close(fd);
+  }
+  EXPECT_GE(s->app->probe_stats().timed_out + s->app->api_stats().timed_out, 3u);
+}
+
 TEST(HttpAttack, IdleConnectionsAndThousandStreamsCostNoThreadEach) {
   testing::RaiseFileLimit();
   auto cfg = Config();
