@@ -14,10 +14,21 @@ struct ServeConfig {
   cli::RuntimeOptions runtime;
   std::string config_file;  // the YAML the settings came from ("" if none)
   std::string host = "0.0.0.0";
+  std::string probe_host;    // probes on --http-port; "" = host
+  std::string metrics_host;  // /metrics on --http-port; "" = host
   int grpc_port = 50051;
   int http_port = 8080;
   int api_port = 8000;
-  int api_threads = 1024;  // most API connections served at once (one thread each)
+  int api_threads = 2;  // API I/O threads (and as many request threads)
+  // The HTTP listeners' limits (server/http/net/http_types.h; docs/security.md).
+  int max_connections = 4096;  // per listener
+  double header_timeout_s = 10;
+  double body_timeout_s = 60;
+  double keepalive_timeout_s = 30;
+  int max_header_bytes = 16384;
+  int max_header_count = 100;
+  int64_t max_body_bytes = 0;  // 0: 4 x max_prompt_bytes + 1 MiB
+  int64_t stream_buffer_bytes = 1 << 20;
   int lb_agent_port = 0;
   std::string tls_cert, tls_key, tls_client_ca;
   std::string api_keys;

@@ -22,6 +22,19 @@ void BlockServerSignals() {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 }
 
+net::HttpLimits HttpLimitsOf(const ServeConfig& c) {
+  net::HttpLimits l;
+  l.header_timeout = net::Seconds(c.header_timeout_s);
+  l.body_timeout = net::Seconds(c.body_timeout_s);
+  l.idle_timeout = net::Seconds(c.keepalive_timeout_s);
+  l.max_header_bytes = static_cast<uint32_t>(c.max_header_bytes);
+  l.max_header_count = static_cast<uint32_t>(c.max_header_count);
+  l.max_body_bytes = static_cast<uint64_t>(c.max_body_bytes);
+  l.max_connections = c.max_connections;
+  l.max_queued_bytes = static_cast<size_t>(c.stream_buffer_bytes);
+  return l;
+}
+
 ServerApp::ServerApp(ServeConfig cfg) : cfg_(std::move(cfg)) {}
 
 ServerApp::~ServerApp() {
@@ -92,7 +105,12 @@ absl::Status ServerApp::Start() {
     return metrics_->Scrape(&s, admission_->queued());
   });
   if (cfg_.http_port != 0 || cfg_.ephemeral_ports) {
-    PHX_RETURN_IF_ERROR(probes_->Start(cfg_.host, cfg_.http_port));
+    ProbeServerOptions po;
+    po.probe_host = cfg_.probe_host.empty() ? cfg_.host : cfg_.probe_host;
+    po.metrics_host = cfg_.metrics_host.empty() ? cfg_.host : cfg_.metrics_host;
+    po.port = cfg_.http_port;
+    po.limits = HttpLimitsOf(cfg_);
+    PHX_RETURN_IF_ERROR(probes_->Start(po));
   }
   eng.Start();
   if (absl::Status s = health_->WarmUp(); !s.ok()) {
@@ -111,6 +129,7 @@ absl::Status ServerApp::Start() {
     ao.host = cfg_.host;
     ao.port = cfg_.api_port;
     ao.threads = cfg_.api_threads;
+    ao.limits = HttpLimitsOf(cfg_);
     ao.tls = tls;
     ao.chat_template = cfg_.chat_template;
     api_ = std::make_unique<ApiServer>(*gate_, health_.get(), std::move(ao));
