@@ -21,6 +21,9 @@ struct ServeConfig {
   int lb_agent_port = 0;
   std::string tls_cert, tls_key, tls_client_ca;
   std::string api_keys;
+  int max_priority = 0;  // with auth off: the highest request priority (keys: max_priority)
+  bool grpc_reflection = false;
+  double audit_unauth_rps = 10;  // unauthenticated failures audited per second (0: all)
   double rate_limit_rps = 0;
   double rate_limit_tpm = 0;
   int max_inflight = 256;

@@ -74,6 +74,9 @@ class ServerApp {
   bool drained_ = false;
 };
 
+// Whether `host` only accepts connections from this machine (127.0.0.0/8, ::1, localhost).
+bool IsLoopbackHost(const std::string& host);
+
 // Blocks SIGTERM, SIGINT and SIGHUP in the calling thread (and threads it starts later), so
 // ServerApp::Run can take them synchronously.
 void BlockServerSignals();
