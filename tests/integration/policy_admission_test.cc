@@ -266,9 +266,14 @@ TEST(PolicyAdmission, CancelledRequestsAreBilledForWhatTheyUsed) {
   // a used its prompt and a few tokens: ~990 left, so two more reservations fit at once.
   OpenStream e(*stub, 480, 1);
   OpenStream f(*stub, 480, 0);
-  EXPECT_EQ(f.CancelAndFinish(std::chrono::milliseconds(200)), grpc::StatusCode::CANCELLED)
-      << "the cancelled running request was billed its whole reservation";
+  EXPECT_EQ(f.CancelAndFinish(std::chrono::milliseconds(200)), grpc::StatusCode::CANCELLED);
   EXPECT_EQ(e.CancelAndFinish(), grpc::StatusCode::CANCELLED);
+  // Not one of them was refused by the rate limit (a refusal racing the client's cancel could
+  // still read CANCELLED above; the counter cannot).
+  const std::string metrics =
+      testing::RawHttp(server->app->http_port(), "GET", "/metrics").body;
+  EXPECT_EQ(testing::MetricValue(metrics, R"(phalanx_rejected_total{reason="rate_limit"})"), 0)
+      << "a cancelled request was billed more than it used";
 }
 
 // Cancellation racing admission: calls cancelled at every moment (queued, being started,
