@@ -53,9 +53,10 @@ absl::Status ServerApp::Start() {
     keys_ = *k;
   }
   if (!cfg_.audit_log.empty()) {
-    auto a = AuditLog::Open(
-        cfg_.audit_log, cfg_.audit_include_text,
-        std::max(kMinLoggedTextBytes, static_cast<size_t>(std::max<int64_t>(0, cfg_.max_prompt_bytes))));
+    auto a =
+        AuditLog::Open(cfg_.audit_log, cfg_.audit_include_text,
+                       std::max(kMinLoggedTextBytes,
+                                static_cast<size_t>(std::max<int64_t>(0, cfg_.max_prompt_bytes))));
     if (!a.ok()) return a.status();
     audit_ = std::move(*a);
   }

@@ -41,8 +41,8 @@ absl::Status ApplyTlsPolicy(SSL_CTX* ctx) {
       SSL_CTX_set_ciphersuites(ctx, kTls13Suites) != 1) {
     return absl::InternalError("TLS: OpenSSL refused the version or cipher policy");
   }
-  SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION |
-                               SSL_OP_NO_COMPRESSION);
+  SSL_CTX_set_options(
+      ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
   return absl::OkStatus();
 }
 

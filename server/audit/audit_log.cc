@@ -41,8 +41,7 @@ absl::StatusOr<FILE*> OpenAppend(const std::string& path) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path,
-                                                         bool include_text,
+absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path, bool include_text,
                                                          size_t max_text_bytes) {
   if (path.empty()) return absl::InvalidArgumentError("audit log: empty path");
   std::unique_ptr<AuditLog> log(new AuditLog(path, include_text, max_text_bytes));

@@ -37,8 +37,8 @@ class AuditLog {
  public:
   // `path` "-" writes to stderr. The file is opened for append. With include_text, prompt and
   // output are logged up to `max_text_bytes` each (cut beyond).
-  static absl::StatusOr<std::unique_ptr<AuditLog>> Open(const std::string& path, bool include_text,
-                                                        size_t max_text_bytes = kMinLoggedTextBytes);
+  static absl::StatusOr<std::unique_ptr<AuditLog>> Open(
+      const std::string& path, bool include_text, size_t max_text_bytes = kMinLoggedTextBytes);
   bool include_text() const { return include_text_; }
   ~AuditLog();
   // Thread-safe; one line per call, flushed.

@@ -92,9 +92,8 @@ absl::Status Frontend::Validate(const ApiRequest& req, bool* too_long) const {
     if (req.token_ids.empty()) return absl::InvalidArgumentError("prompt must not be empty");
     for (int32_t id : req.token_ids) {
       if (id < 0 || id >= tok.vocab_size()) {
-        return absl::InvalidArgumentError(StrCat("prompt token id ", id,
-                                                 " is outside the vocabulary [0, ",
-                                                 tok.vocab_size(), ")"));
+        return absl::InvalidArgumentError(StrCat(
+            "prompt token id ", id, " is outside the vocabulary [0, ", tok.vocab_size(), ")"));
       }
     }
     if (static_cast<int64_t>(req.token_ids.size()) > MaxPromptTokens(ctx)) {
@@ -135,9 +134,8 @@ absl::StatusOr<engine::GenerateRequest> Frontend::Prepare(const ApiRequest& req,
     if (out.prompt.empty()) return absl::InvalidArgumentError("prompt must not be empty");
     for (int32_t id : out.prompt) {
       if (id < 0 || id >= tok.vocab_size()) {
-        return absl::InvalidArgumentError(StrCat("prompt token id ", id,
-                                                 " is outside the vocabulary [0, ",
-                                                 tok.vocab_size(), ")"));
+        return absl::InvalidArgumentError(StrCat(
+            "prompt token id ", id, " is outside the vocabulary [0, ", tok.vocab_size(), ")"));
       }
     }
     const int32_t max_prompt = MaxPromptTokens(engine_.max_model_len());

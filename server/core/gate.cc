@@ -49,13 +49,13 @@ struct Gate::Call {
   std::atomic<uint64_t> ticket{0};
   std::atomic<engine::RequestId> engine_id{0};
   std::atomic<bool> cancelled{false};
-  std::string request_id;  // for the audit log: the client's (cut) until the engine assigns one
+  std::string request_id;     // for the audit log: the client's (cut) until the engine assigns one
   bool collect_text = false;  // the output is kept for the response cache or the audit log
   // Delivery to the handler. The engine's callbacks and AbortAll take `deliver_mu` so that the
   // handler sees OnStarted, then tokens, then exactly one OnFinish.
   std::mutex deliver_mu;
-  bool started = false;  // OnStarted was delivered
-  bool ended = false;    // OnFinish was delivered (by the engine or AbortAll)
+  bool started = false;                 // OnStarted was delivered
+  bool ended = false;                   // OnFinish was delivered (by the engine or AbortAll)
   std::optional<absl::Status> aborted;  // AbortAll ended it (audited and counted then)
   int32_t prompt_tokens = 0;
   // Set by the engine thread (Sink) under deliver_mu, read after OnFinish.

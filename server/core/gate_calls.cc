@@ -69,11 +69,10 @@ absl::Status Gate::Feedback(std::string_view authorization, const std::string& p
     if (rating < -1 || rating > 1) {
       s = absl::InvalidArgumentError("rating must be -1, 0 or 1");
     } else if (request_id.empty() || request_id.size() > kMaxLoggedIdBytes) {
-      s = absl::InvalidArgumentError(
-          StrCat("request_id must be 1..", kMaxLoggedIdBytes, " bytes"));
+      s = absl::InvalidArgumentError(StrCat("request_id must be 1..", kMaxLoggedIdBytes, " bytes"));
     } else if (comment.size() > kMaxLoggedCommentBytes || !IsValidUtf8(comment)) {
-      s = absl::InvalidArgumentError(StrCat("comment must be valid UTF-8 of at most ",
-                                            kMaxLoggedCommentBytes, " bytes"));
+      s = absl::InvalidArgumentError(
+          StrCat("comment must be valid UTF-8 of at most ", kMaxLoggedCommentBytes, " bytes"));
     }
   }
   if (s.ok()) metrics_.Feedback(rating);
@@ -119,14 +118,13 @@ void Gate::Tokenize(std::string_view authorization, const std::string& peer, std
     limits = (*key)->limits;
   }
   if (static_cast<int64_t>(text.size()) > fe_.limits().max_prompt_bytes) {
-    return refuse(absl::InvalidArgumentError(StrCat("text is ", text.size(),
-                                                    " bytes; the limit is ",
-                                                    fe_.limits().max_prompt_bytes)),
-                  RejectReason::kTooLong, 0);
+    return refuse(
+        absl::InvalidArgumentError(StrCat("text is ", text.size(), " bytes; the limit is ",
+                                          fe_.limits().max_prompt_bytes)),
+        RejectReason::kTooLong, 0);
   }
   if (!IsValidUtf8(text)) {
-    return refuse(absl::InvalidArgumentError("text is not valid UTF-8"), RejectReason::kInvalid,
-                  0);
+    return refuse(absl::InvalidArgumentError("text is not valid UTF-8"), RejectReason::kInvalid, 0);
   }
   if (draining_) {
     return refuse(absl::UnavailableError("server is draining"), RejectReason::kDraining, 0);
@@ -141,10 +139,10 @@ void Gate::Tokenize(std::string_view authorization, const std::string& peer, std
   if (tokenize_pending_.fetch_add(1) >= cfg_.max_tokenize_pending) {
     --tokenize_pending_;
     limiter_.Adjust(key_id, -estimate, Clock::now());
-    return refuse(absl::ResourceExhaustedError(
-                      StrCat("server overloaded: ", cfg_.max_tokenize_pending,
-                             " Tokenize calls pending; retry after 1 s")),
-                  RejectReason::kQueueFull, 1);
+    return refuse(
+        absl::ResourceExhaustedError(StrCat("server overloaded: ", cfg_.max_tokenize_pending,
+                                            " Tokenize calls pending; retry after 1 s")),
+        RejectReason::kQueueFull, 1);
   }
   ++active_;  // a drain waits for it
   tokenize_executor_.Post([this, t0, key_id, logged_peer, estimate, text = std::move(text),

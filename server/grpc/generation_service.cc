@@ -291,8 +291,8 @@ grpc::ServerUnaryReactor* GenerationService::Tokenize(grpc::CallbackServerContex
   gate_.Tokenize(Authorization(ctx), ctx->peer(), req->text(),
                  req->has_add_special_tokens() ? req->add_special_tokens() : true,
                  req->parse_special(),
-                 [r, ctx, resp, fe = &gate_.frontend()](
-                     absl::StatusOr<std::vector<int32_t>> ids, double retry_after_s) {
+                 [r, ctx, resp, fe = &gate_.frontend()](absl::StatusOr<std::vector<int32_t>> ids,
+                                                        double retry_after_s) {
                    if (ids.ok()) {
                      for (int32_t id : *ids) {
                        resp->add_ids(id);

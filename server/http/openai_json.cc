@@ -49,9 +49,7 @@ class BoundedDom {
     stack_.pop_back();
     return true;
   }
-  bool parse_error(size_t, const std::string&, const nlohmann::detail::exception&) {
-    return false;
-  }
+  bool parse_error(size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
 
   // Why the parse stopped early ("" when it did not stop for a limit).
   const std::string& problem() const { return problem_; }
@@ -97,7 +95,6 @@ class BoundedDom {
   size_t values_ = 0;
   std::string problem_;
 };
-
 
 // The member `key`, or null when absent or JSON null (OpenAI treats null as "not given").
 const json* Get(const json& o, const char* key) {

@@ -5,9 +5,9 @@
 // refuses exactly the documents json::parse refuses; past a limit the error names it; an
 // accepted request has the fields the parser promises (max_tokens set, priority in range,
 // logprobs consistent).
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
-#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <string_view>
@@ -50,8 +50,8 @@ void FuzzDocument(std::string_view body, const ParseOptions& o) {
   int depth = 0;
   size_t values = 0;
   Measure(ref, 0, &depth, &values);
-  const bool within = body.size() <= o.max_body_bytes && depth <= o.max_depth &&
-                      values <= o.max_values;
+  const bool within =
+      body.size() <= o.max_body_bytes && depth <= o.max_depth && values <= o.max_values;
   if (!e) {
     Check(within, "accepted a document past a limit");
     Check(got == ref, "result differs from json::parse");

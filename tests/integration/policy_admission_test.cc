@@ -5,8 +5,8 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <mutex>
 #include <limits>
+#include <mutex>
 #include <thread>
 
 #include "tests/integration/grpc_test_server.h"
@@ -47,8 +47,8 @@ Outcome Generate(phalanx::v1::Generation::Stub& stub, const phalanx::v1::Generat
 // request is refused before any bucket is touched and every caller is served at once.
 TEST(PolicyAdmission, NegativeMaxTokensLocksNobodyOut) {
   testing::ScratchDir dir("lockout");
-  testing::WriteKeys(dir.File("keys.yaml"),
-                     {{"alice", "    tokens_per_minute: 6000\n"}, {"bob", "    tokens_per_minute: 6000\n"}});
+  testing::WriteKeys(dir.File("keys.yaml"), {{"alice", "    tokens_per_minute: 6000\n"},
+                                             {"bob", "    tokens_per_minute: 6000\n"}});
   for (bool auth : {false, true}) {
     SCOPED_TRACE(auth ? "with API keys" : "auth off");
     auto cfg = testing::TestConfig(kStories);
@@ -65,8 +65,8 @@ TEST(PolicyAdmission, NegativeMaxTokensLocksNobodyOut) {
     EXPECT_NE(a.message.find("max_tokens"), std::string::npos) << a.message;
     // The attacker's own next request, and everybody else's, go through.
     const Outcome same = Generate(*stub, Greedy("Once upon a time", 4), attacker);
-    EXPECT_EQ(same.code, grpc::StatusCode::OK) << same.message << " retry-after "
-                                               << same.retry_after;
+    EXPECT_EQ(same.code, grpc::StatusCode::OK)
+        << same.message << " retry-after " << same.retry_after;
     if (auth) {
       EXPECT_EQ(Generate(*stub, Greedy("Hello", 4), "key-bob").code, grpc::StatusCode::OK);
     }
@@ -106,9 +106,9 @@ TEST(PolicyAdmission, RetryAfterNeverExceedsOneRefillWindow) {
 
 TEST(PolicyAdmission, PriorityAboveTheKeysCapIsRefusedNotClamped) {
   testing::ScratchDir dir("priority");
-  testing::WriteKeys(dir.File("keys.yaml"),
-                     {{"user", ""}, {"canary", "    max_priority: 1000\n"},
-                      {"batch", "    max_priority: -5\n"}});
+  testing::WriteKeys(
+      dir.File("keys.yaml"),
+      {{"user", ""}, {"canary", "    max_priority: 1000\n"}, {"batch", "    max_priority: -5\n"}});
   auto cfg = testing::TestConfig(kStories);
   cfg.api_keys = dir.File("keys.yaml");
   auto server = testing::TestServer::Start(cfg);
@@ -171,7 +171,8 @@ grpc::Status Tokenize(phalanx::v1::Generation::Stub& stub, const std::string& te
   if (retry_after != nullptr) {
     const auto& md = ctx.GetServerTrailingMetadata();
     auto it = md.find("retry-after");
-    *retry_after = it == md.end() ? -1 : std::stoi(std::string(it->second.data(), it->second.size()));
+    *retry_after =
+        it == md.end() ? -1 : std::stoi(std::string(it->second.data(), it->second.size()));
   }
   if (ids != nullptr) *ids = resp.ids_size();
   return st;
@@ -270,8 +271,7 @@ TEST(PolicyAdmission, CancelledRequestsAreBilledForWhatTheyUsed) {
   EXPECT_EQ(e.CancelAndFinish(), grpc::StatusCode::CANCELLED);
   // Not one of them was refused by the rate limit (a refusal racing the client's cancel could
   // still read CANCELLED above; the counter cannot).
-  const std::string metrics =
-      testing::RawHttp(server->app->http_port(), "GET", "/metrics").body;
+  const std::string metrics = testing::RawHttp(server->app->http_port(), "GET", "/metrics").body;
   EXPECT_EQ(testing::MetricValue(metrics, R"(phalanx_rejected_total{reason="rate_limit"})"), 0)
       << "a cancelled request was billed more than it used";
 }
@@ -298,12 +298,11 @@ TEST(PolicyAdmission, CancelRacingAdmissionLeavesNothingBehind) {
         std::atomic<bool> done{false};
         std::mutex mu;
         std::condition_variable cv;
-        stub->async()->Generate(&ctx, &req, &resp,
-                                [&](grpc::Status) {
-                                  std::lock_guard<std::mutex> l(mu);
-                                  done = true;
-                                  cv.notify_all();
-                                });
+        stub->async()->Generate(&ctx, &req, &resp, [&](grpc::Status) {
+          std::lock_guard<std::mutex> l(mu);
+          done = true;
+          cv.notify_all();
+        });
         std::this_thread::sleep_for(std::chrono::microseconds((i * 7 + t * 13) % 40 * 50));
         ctx.TryCancel();
         std::unique_lock<std::mutex> l(mu);

@@ -92,8 +92,8 @@ TEST(PolicyAudit, SubmitFeedbackWithABadIdIsAuditedCut) {
     req.set_comment(std::string(1 << 20, 'c'));
     phalanx::v1::FeedbackResponse resp;
     const grpc::Status st = stub->SubmitFeedback(&ctx, req, &resp);
-    EXPECT_EQ(st.error_code(), key.empty() ? grpc::StatusCode::UNAUTHENTICATED
-                                           : grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(st.error_code(),
+              key.empty() ? grpc::StatusCode::UNAUTHENTICATED : grpc::StatusCode::INVALID_ARGUMENT);
   }
   EXPECT_LT(testing::FileSize(s.audit), 16u << 10);
   for (const json& r : Audit(s.audit)) {
@@ -219,8 +219,41 @@ TEST(PolicyAudit, DrainTimeoutAbortsEveryRequestWithUnavailable) {
   for (const json& r : records) {
     EXPECT_EQ(r["status"], "UNAVAILABLE") << r.dump();
   }
-  std::printf("drain timeout 0.5 s: stream ended UNAVAILABLE after %.2f s (%d messages)\n",
-              ended_s, after);
+  std::printf("drain timeout 0.5 s: stream ended UNAVAILABLE after %.2f s (%d messages)\n", ended_s,
+              after);
+}
+
+// Over the OpenAI API a stream running at the drain timeout ends with an SSE error event
+// (503, overloaded_error) and [DONE], not a cut connection.
+TEST(PolicyAudit, DrainTimeoutEndsAnSseStreamWithAnErrorEvent) {
+  KeyedServer s(10, /*keys=*/false, [](server::ServeConfig& c) { c.drain_timeout_s = 0.3; });
+  ASSERT_NE(s.server, nullptr);
+  s.server->app->engine().SetStepObserver(
+      [](double) { std::this_thread::sleep_for(std::chrono::milliseconds(20)); });
+  testing::HttpReply reply;
+  std::thread client([&] {
+    reply = testing::RawHttp(s.server->app->api_port(), "POST", "/v1/completions",
+                             R"({"prompt": "Once upon a time", "max_tokens": 480,
+                                 "ignore_eos": true, "stream": true})");
+  });
+  while (s.server->app->engine().stats().running < 1) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // a few tokens streamed
+  s.server->app->Drain();
+  client.join();
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_NE(reply.body.find("\"text\""), std::string::npos) << reply.body.substr(0, 400);
+  const size_t err = reply.body.find("\"error\"");
+  ASSERT_NE(err, std::string::npos)
+      << reply.body.substr(reply.body.size() > 600 ? reply.body.size() - 600 : 0);
+  EXPECT_NE(reply.body.find("overloaded_error", err), std::string::npos);
+  EXPECT_NE(reply.body.find("drain timeout", err), std::string::npos);
+  EXPECT_NE(reply.body.find("data: [DONE]", err), std::string::npos);
+  const auto records = Audit(s.audit);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0]["status"], "UNAVAILABLE");
+  EXPECT_EQ(records[0]["rpc"], "http_completions");
 }
 
 TEST(PolicyAudit, CancelledRequestsAreAuditedCancelledQueuedOrRunning) {
@@ -289,7 +322,8 @@ grpc::Status Reflect(const std::string& target, std::string* response) {
   if (step(4)) {
     std::vector<grpc::Slice> slices;
     (void)resp.Dump(&slices);
-    for (const auto& s : slices) response->append(reinterpret_cast<const char*>(s.begin()), s.size());
+    for (const auto& s : slices)
+      response->append(reinterpret_cast<const char*>(s.begin()), s.size());
   }
   grpc::Status st;
   call->Finish(&st, reinterpret_cast<void*>(5));

@@ -112,7 +112,8 @@ inline HttpReply RawHttp(int port, const std::string& method, const std::string&
   }
   std::string resp;
   char buf[65536];
-  for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;) resp.append(buf, static_cast<size_t>(n));
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;)
+    resp.append(buf, static_cast<size_t>(n));
   ::close(fd);
   if (resp.rfind("HTTP/1.", 0) != 0 || resp.size() < 12) return out;
   out.status = std::atoi(resp.c_str() + 9);

@@ -1,7 +1,6 @@
 // TLS and mutual TLS on the gRPC port with a CA, server and client certificates made at test
 // time by the real `openssl` command.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <cstdio>
@@ -168,8 +167,8 @@ TEST(Tls, OnlyTls12AndNewerWithModernCiphers) {
   // kTls12Ciphers is what the server uses (CHACHA20 is in it, not in gRPC's own default list).
   EXPECT_TRUE(Handshake(port, "-tls1_2 -cipher ECDHE-ECDSA-CHACHA20-POLY1305", &out)) << out;
   // CBC and SHA-1 suites are refused even though both sides could do them.
-  for (const char* weak : {"ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA384",
-                           "ECDHE-ECDSA-AES128-SHA256"}) {
+  for (const char* weak :
+       {"ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA384", "ECDHE-ECDSA-AES128-SHA256"}) {
     EXPECT_FALSE(Handshake(port, std::string("-tls1_2 -cipher ") + weak + "@SECLEVEL=0", &out))
         << weak << "\n"
         << out;

@@ -265,7 +265,6 @@ TEST(AuditLog, FailedReopenKeepsWritingToTheOldFile) {
   EXPECT_EQ(ReadLines(moved).size(), 1u);
 }
 
-
 // Issue 23: a 15 MB request_id (or any other oversized client string) must not reach the log
 // verbatim. Every field is cut to its documented bound at a character boundary, with the
 // original length shown.

@@ -98,8 +98,19 @@ TEST(TokenBucket, ChargeEmptiesAtMostRefundIsCappedAtBurst) {
 // waiting that long is enough.
 TEST(TokenBucket, RetryAfterNeverExceedsOneRefillWindow) {
   std::mt19937_64 rng(23);
-  const double amounts[] = {0,    1,    7,   59.5, 600, 601, 1e4, 2147483648.0, -2147483648.0,
-                            -1,   1e300, std::nan(""), std::numeric_limits<double>::infinity()};
+  const double amounts[] = {0,
+                            1,
+                            7,
+                            59.5,
+                            600,
+                            601,
+                            1e4,
+                            2147483648.0,
+                            -2147483648.0,
+                            -1,
+                            1e300,
+                            std::nan(""),
+                            std::numeric_limits<double>::infinity()};
   for (double rate : {0.5, 10.0, 1000.0}) {
     const double burst = 60 * rate;
     TokenBucket b(rate, burst, T(0));
