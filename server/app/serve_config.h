@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <set>
 #include <string>
 
@@ -51,6 +52,9 @@ struct ServeConfig {
   // Not a flag: embedders and tests set it so that port 0 binds any free port instead of
   // turning the HTTP listeners off.
   bool ephemeral_ports = false;
+  // Not a flag: tests set it to run code after every engine step (e.g. a sleep, so requests
+  // stay in flight long enough to cancel or abort them). Installed before the engine starts.
+  std::function<void(double step_seconds)> step_hook_for_testing;
 
   // Settings given by flag or environment: a SIGHUP reload of the YAML file leaves them alone.
   std::set<std::string> fixed;

@@ -72,7 +72,10 @@ absl::Status ServerApp::Start() {
   const std::string model_name = frontend_->ModelInfo().name;
   metrics_ = std::make_unique<Metrics>(
       BuildInfo{"0.1.0", std::string(runtime_.backend->name()), model_name});
-  eng.SetStepObserver([m = metrics_.get()](double s) { m->EngineStep(s); });
+  eng.SetStepObserver([m = metrics_.get(), hook = cfg_.step_hook_for_testing](double s) {
+    m->EngineStep(s);
+    if (hook) hook(s);
+  });
   limiter_ = std::make_unique<RateLimiter>(RateLimits{cfg_.rate_limit_rps, cfg_.rate_limit_tpm});
   admission_ = std::make_unique<AdmissionQueue>(cfg_.max_inflight, cfg_.max_queue);
   if (cfg_.response_cache_mb > 0) {

@@ -245,11 +245,9 @@ TEST(PolicyAdmission, CancelledRequestsAreBilledForWhatTheyUsed) {
   auto cfg = testing::TestConfig(kStories);
   cfg.rate_limit_tpm = 1000;
   cfg.max_inflight = 1;
+  cfg.step_hook_for_testing = testing::SlowSteps;
   auto server = testing::TestServer::Start(cfg);
   ASSERT_NE(server, nullptr);
-  // ~20 ms per engine step, so a 480-token request runs for seconds.
-  server->app->engine().SetStepObserver(
-      [](double) { std::this_thread::sleep_for(std::chrono::milliseconds(20)); });
   auto stub = server->Stub();
   auto a = std::make_unique<OpenStream>(*stub, 480, 1);  // running: 515 left
   {

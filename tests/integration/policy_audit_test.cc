@@ -187,10 +187,9 @@ TEST(PolicyAudit, DrainTimeoutAbortsEveryRequestWithUnavailable) {
   KeyedServer s(10, /*keys=*/false, [](server::ServeConfig& c) {
     c.max_inflight = 1;
     c.drain_timeout_s = 0.5;
+    c.step_hook_for_testing = testing::SlowSteps;
   });
   ASSERT_NE(s.server, nullptr);
-  s.server->app->engine().SetStepObserver(
-      [](double) { std::this_thread::sleep_for(std::chrono::milliseconds(20)); });
   auto stub = s.server->Stub();
   grpc::ClientContext running_ctx;
   auto running = stub->GenerateStream(&running_ctx, Greedy("Once upon a time", 480));
@@ -226,10 +225,11 @@ TEST(PolicyAudit, DrainTimeoutAbortsEveryRequestWithUnavailable) {
 // Over the OpenAI API a stream running at the drain timeout ends with an SSE error event
 // (503, overloaded_error) and [DONE], not a cut connection.
 TEST(PolicyAudit, DrainTimeoutEndsAnSseStreamWithAnErrorEvent) {
-  KeyedServer s(10, /*keys=*/false, [](server::ServeConfig& c) { c.drain_timeout_s = 0.3; });
+  KeyedServer s(10, /*keys=*/false, [](server::ServeConfig& c) {
+    c.drain_timeout_s = 0.3;
+    c.step_hook_for_testing = testing::SlowSteps;
+  });
   ASSERT_NE(s.server, nullptr);
-  s.server->app->engine().SetStepObserver(
-      [](double) { std::this_thread::sleep_for(std::chrono::milliseconds(20)); });
   testing::HttpReply reply;
   std::thread client([&] {
     reply = testing::RawHttp(s.server->app->api_port(), "POST", "/v1/completions",
@@ -257,10 +257,11 @@ TEST(PolicyAudit, DrainTimeoutEndsAnSseStreamWithAnErrorEvent) {
 }
 
 TEST(PolicyAudit, CancelledRequestsAreAuditedCancelledQueuedOrRunning) {
-  KeyedServer s(10, /*keys=*/false, [](server::ServeConfig& c) { c.max_inflight = 1; });
+  KeyedServer s(10, /*keys=*/false, [](server::ServeConfig& c) {
+    c.max_inflight = 1;
+    c.step_hook_for_testing = testing::SlowSteps;
+  });
   ASSERT_NE(s.server, nullptr);
-  s.server->app->engine().SetStepObserver(
-      [](double) { std::this_thread::sleep_for(std::chrono::milliseconds(20)); });
   auto stub = s.server->Stub();
   grpc::ClientContext a_ctx;
   auto a = stub->GenerateStream(&a_ctx, Greedy("Once upon a time", 480));

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fmt/format.h"
@@ -29,6 +30,10 @@ inline phalanx::v1::GenerateRequest Greedy(const std::string& prompt, int max_to
   r.set_ignore_eos(true);
   return r;
 }
+
+// An engine step hook that makes every step take 20 ms more, so a 480-token request stays in
+// flight for seconds (ServeConfig::step_hook_for_testing).
+inline void SlowSteps(double) { std::this_thread::sleep_for(std::chrono::milliseconds(20)); }
 
 // A fresh directory removed at the end of the test.
 class ScratchDir {
