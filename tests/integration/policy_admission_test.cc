@@ -239,36 +239,41 @@ void WaitIdle(testing::TestServer& s) {
 
 // A cancelled request is billed for what it used: cancelled while queued, nothing; cancelled
 // while decoding, its prompt and the tokens generated (the rest of its reservation comes
-// back). Each reservation here is 485 tokens of a 1000-token bucket, so whether a third one
-// fits tells whether the cancelled ones were refunded.
+// back). Reservations of ~485 tokens in a 600-token bucket: whether the next one fits tells
+// whether the cancelled one was refunded.
 TEST(PolicyAdmission, CancelledRequestsAreBilledForWhatTheyUsed) {
   auto cfg = testing::TestConfig(kStories);
-  cfg.rate_limit_tpm = 1000;
+  cfg.rate_limit_tpm = 600;  // 10 tokens/s
   cfg.max_inflight = 1;
   cfg.step_hook_for_testing = testing::SlowSteps;
   auto server = testing::TestServer::Start(cfg);
   ASSERT_NE(server, nullptr);
   auto stub = server->Stub();
-  auto a = std::make_unique<OpenStream>(*stub, 480, 1);  // running: 515 left
+  // 1. Queued, then cancelled. `a` holds the only slot (45 reserved, 555 left).
+  auto a = std::make_unique<OpenStream>(*stub, 40, 1);
   {
-    OpenStream b(*stub, 480, 0);  // queued behind a: 30 left
+    OpenStream b(*stub, 480, 0);  // queued: 70 left
     EXPECT_EQ(b.CancelAndFinish(std::chrono::milliseconds(200)), grpc::StatusCode::CANCELLED);
   }
-  {  // b was refunded in full while queued: c fits (and is queued, then cancelled).
-    OpenStream c(*stub, 480, 0);
-    EXPECT_EQ(c.CancelAndFinish(std::chrono::milliseconds(200)), grpc::StatusCode::CANCELLED)
-        << "the queued request was not refunded";
+  {
+    OpenStream c(*stub, 480, 0);  // fits only if b was refunded
+    EXPECT_EQ(c.CancelAndFinish(std::chrono::milliseconds(200)), grpc::StatusCode::CANCELLED);
   }
-  EXPECT_EQ(a->CancelAndFinish(), grpc::StatusCode::CANCELLED);
+  a->CancelAndFinish();
   a.reset();
   WaitIdle(*server);
-  // a used its prompt and a few tokens: ~990 left, so two more reservations fit at once.
-  OpenStream e(*stub, 480, 1);
-  OpenStream f(*stub, 480, 0);
-  EXPECT_EQ(f.CancelAndFinish(std::chrono::milliseconds(200)), grpc::StatusCode::CANCELLED);
-  EXPECT_EQ(e.CancelAndFinish(), grpc::StatusCode::CANCELLED);
-  // Not one of them was refused by the rate limit (a refusal racing the client's cancel could
-  // still read CANCELLED above; the counter cannot).
+  // 2. Running, then cancelled after its first token: ~485 reserved, a few used.
+  {
+    OpenStream d(*stub, 480, 1);
+    EXPECT_EQ(d.CancelAndFinish(), grpc::StatusCode::CANCELLED);
+  }
+  WaitIdle(*server);
+  {
+    OpenStream e(*stub, 480, 1);  // fits only if d was refunded down to its usage
+    EXPECT_EQ(e.CancelAndFinish(), grpc::StatusCode::CANCELLED);
+  }
+  // Not one was refused by the rate limit (a refusal racing the client's cancel could still
+  // read CANCELLED above; the counter cannot).
   const std::string metrics = testing::RawHttp(server->app->http_port(), "GET", "/metrics").body;
   EXPECT_EQ(testing::MetricValue(metrics, R"(phalanx_rejected_total{reason="rate_limit"})"), 0)
       << "a cancelled request was billed more than it used";
