@@ -230,12 +230,15 @@ class OpenStream {
   std::unique_ptr<grpc::ClientReader<phalanx::v1::GenerateStreamResponse>> reader_;
 };
 
-void WaitIdle(testing::TestServer& s) {
+// Waits until the server holds at most `n` requests (a client's cancel returns before the
+// server has processed it).
+void WaitActive(testing::TestServer& s, int n) {
   const auto t0 = Clock::now();
-  while (s.app->gate().active() > 0 && Clock::now() - t0 < std::chrono::seconds(60)) {
+  while (s.app->gate().active() > n && Clock::now() - t0 < std::chrono::seconds(60)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
 }
+void WaitIdle(testing::TestServer& s) { WaitActive(s, 0); }
 
 // A cancelled request is billed for what it used: cancelled while queued, nothing; cancelled
 // while decoding, its prompt and the tokens generated (the rest of its reservation comes
@@ -255,10 +258,12 @@ TEST(PolicyAdmission, CancelledRequestsAreBilledForWhatTheyUsed) {
     OpenStream b(*stub, 480, 0);  // queued: 70 left
     EXPECT_EQ(b.CancelAndFinish(std::chrono::milliseconds(200)), grpc::StatusCode::CANCELLED);
   }
+  WaitActive(*server, 1);
   {
     OpenStream c(*stub, 480, 0);  // fits only if b was refunded
     EXPECT_EQ(c.CancelAndFinish(std::chrono::milliseconds(200)), grpc::StatusCode::CANCELLED);
   }
+  WaitActive(*server, 1);
   a->CancelAndFinish();
   a.reset();
   WaitIdle(*server);
