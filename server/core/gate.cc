@@ -98,6 +98,13 @@ class Gate::Sink final : public engine::TokenSink {
       if (!c_->ended) {
         c_->ended = true;
         if (c_->collect_text) c_->record.text += tail;
+        // Cached before the caller learns the answer, so a repeat it sends next can hit.
+        if (c_->cache_key && gate_->cache_ != nullptr && FinishStatus(r, s).ok()) {
+          CachedResponse record = c_->record;
+          record.finish = r;
+          record.usage = u;
+          gate_->cache_->Put(*c_->cache_key, std::move(record), Clock::now());
+        }
         c_->handler->OnFinish(id, r, s, u, t, std::move(tail));
       }
     }
@@ -326,13 +333,7 @@ void Gate::Finished(const std::shared_ptr<Call>& c, engine::FinishReason r, cons
       (cfg_.slo_e2e_s <= 0 || e2e <= cfg_.slo_e2e_s)) {
     metrics_.Goodput();
   }
-  // The audit reads the output before the record moves into the cache.
   Audit(*c, CodeName(st.code()), engine::FinishReasonName(r), u, false);
-  if (st.ok() && c->cache_key && cache_ != nullptr) {
-    c->record.finish = r;
-    c->record.usage = u;
-    cache_->Put(*c->cache_key, std::move(c->record), Clock::now());
-  }
   Take(c->id);
 }
 
