@@ -79,6 +79,10 @@ absl::Status ServeConfig::Validate() const {
   if (!tls_client_ca.empty() && tls_cert.empty()) {
     return Bad("tls-client-ca", "needs --tls-cert and --tls-key");
   }
+  if (max_priority < -1000 || max_priority > 1000) {
+    return Bad("max-priority", "must be in [-1000, 1000]");
+  }
+  if (!(audit_unauth_rps >= 0)) return Bad("audit-unauth-rps", "must be >= 0");
   if (rate_limit_rps < 0) return Bad("rate-limit-rps", "must be >= 0");
   if (rate_limit_tpm < 0) return Bad("rate-limit-tpm", "must be >= 0");
   if (max_inflight < 1) return Bad("max-inflight", "must be >= 1");

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <set>
 #include <string>
 
@@ -32,6 +33,9 @@ struct ServeConfig {
   int lb_agent_port = 0;
   std::string tls_cert, tls_key, tls_client_ca;
   std::string api_keys;
+  int max_priority = 0;  // with auth off: the highest request priority (keys: max_priority)
+  bool grpc_reflection = false;
+  double audit_unauth_rps = 10;  // unauthenticated failures audited per second (0: all)
   double rate_limit_rps = 0;
   double rate_limit_tpm = 0;
   int max_inflight = 256;
@@ -59,6 +63,9 @@ struct ServeConfig {
   // Not a flag: embedders and tests set it so that port 0 binds any free port instead of
   // turning the HTTP listeners off.
   bool ephemeral_ports = false;
+  // Not a flag: tests set it to run code after every engine step (e.g. a sleep, so requests
+  // stay in flight long enough to cancel or abort them). Installed before the engine starts.
+  std::function<void(double step_seconds)> step_hook_for_testing;
 
   // Settings given by flag or environment: a SIGHUP reload of the YAML file leaves them alone.
   std::set<std::string> fixed;

@@ -81,6 +81,9 @@ class ServerApp {
 // The HTTP listeners' limits from the configuration.
 net::HttpLimits HttpLimitsOf(const ServeConfig& c);
 
+// Whether `host` only accepts connections from this machine (127.0.0.0/8, ::1, localhost).
+bool IsLoopbackHost(const std::string& host);
+
 // Blocks SIGTERM, SIGINT and SIGHUP in the calling thread (and threads it starts later), so
 // ServerApp::Run can take them synchronously.
 void BlockServerSignals();

@@ -198,6 +198,11 @@ void AddServeCommands(CLI::App& app, int& rc, std::vector<std::string> args) {
   serve->add_option("--tls-client-ca", c.tls_client_ca,
                     "PEM CA: require client certificates (mTLS)");
   serve->add_option("--api-keys", c.api_keys, "YAML file of API key hashes (SIGHUP reloads)");
+  serve
+      ->add_option("--max-priority", c.max_priority,
+                   "Without --api-keys: highest request priority allowed (keys: max_priority)")
+      ->capture_default_str();
+  serve->add_flag("--grpc-reflection", c.grpc_reflection, "Serve gRPC server reflection");
   serve->add_option("--rate-limit-rps", c.rate_limit_rps, "Per-key requests/s (0: off)")
       ->capture_default_str();
   serve->add_option("--rate-limit-tpm", c.rate_limit_tpm, "Per-key tokens/min (0: off)")
@@ -238,6 +243,10 @@ void AddServeCommands(CLI::App& app, int& rc, std::vector<std::string> args) {
       ->capture_default_str();
   serve->add_option("--audit-log", c.audit_log, "JSON-lines audit log file ('-': stderr)");
   serve->add_flag("--audit-include-text", c.audit_include_text, "Log prompt and output text");
+  serve
+      ->add_option("--audit-unauth-rps", c.audit_unauth_rps,
+                   "Unauthenticated failures audited per second (0: every one)")
+      ->capture_default_str();
   serve->add_option("--log-format", c.log_format, "text | json")->capture_default_str();
   serve->add_option("--log-level", c.log_level, "debug | info | warn | error")
       ->capture_default_str();

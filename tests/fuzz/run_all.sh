@@ -5,7 +5,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="${1:?build dir}"
 seconds="${2:-60}"
-targets=(gguf_fuzz tokenizer_fuzz request_fuzz apikeys_fuzz http_fuzz)
+targets=(gguf_fuzz tokenizer_fuzz request_fuzz apikeys_fuzz http_fuzz openai_json_fuzz)
 ninja -C "$build" "${targets[@]}" make_gguf_seeds >/dev/null
 mkdir -p "$build/fuzz_out"
 run() {
