@@ -96,7 +96,7 @@ absl::Status ApiServer::Start() {
   }
   if (opts_.tls)
     o.tls = net::TlsConfig{opts_.tls->cert_pem, opts_.tls->key_pem, opts_.tls->client_ca_pem,
-                           nullptr};  // net/tls_policy.h's rule
+                           ApplyTlsPolicy};
   workers_ = std::make_unique<Executor>(o.threads);
   http_ = std::make_unique<net::HttpServer>(std::move(o), *this);
   if (absl::Status s = http_->Start(); !s.ok()) return s;

@@ -14,7 +14,6 @@
 #include "absl/status/statusor.h"
 #include "openssl/ssl.h"
 #include "server/http/net/connection.h"
-#include "server/http/net/tls_policy.h"
 #include "server/http/net/wire.h"
 #include "spdlog/spdlog.h"
 
@@ -31,12 +30,8 @@ absl::StatusOr<std::unique_ptr<asio::ssl::context>> MakeTls(const TlsConfig& t) 
                      asio::ssl::context::no_tlsv1_1 | asio::ssl::context::no_compression |
                      asio::ssl::context::single_dh_use);
     SSL_CTX* native = ctx->native_handle();
-    if (t.policy) {
-      if (absl::Status s = t.policy(native); !s.ok()) return s;
-    } else if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1 ||
-               SSL_CTX_set_cipher_list(native, kTls12CipherList) != 1) {
-      return absl::InternalError("TLS: cannot set the protocol version or cipher list");
-    }
+    if (!t.policy) return absl::InternalError("TLS: no protocol/cipher policy given");
+    if (absl::Status s = t.policy(native); !s.ok()) return s;
     ctx->use_certificate_chain(asio::buffer(t.cert_pem));
     ctx->use_private_key(asio::buffer(t.key_pem), asio::ssl::context::pem);
     if (!t.client_ca_pem.empty()) {

@@ -26,8 +26,8 @@ namespace phx::server::net {
 struct TlsConfig {
   std::string cert_pem, key_pem;  // the server's chain and key
   std::string client_ca_pem;      // non-empty: mutual TLS (a verified client certificate)
-  // Sets the protocol versions and ciphers on the context; when empty, tls_policy.h's rule
-  // (TLS 1.2 minimum, kTls12CipherList) applies.
+  // Sets the protocol versions and ciphers on the context (required: the server's one TLS
+  // policy, server/app/tls.h's ApplyTlsPolicy).
   std::function<absl::Status(ssl_ctx_st*)> policy;
 };
 
