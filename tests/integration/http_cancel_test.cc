@@ -14,6 +14,7 @@ namespace phx {
 namespace {
 
 using testing::Clock;
+using testing::MetricValue;
 using testing::MsSince;
 const std::string kStories = std::string(PHX_SHARED_DIR) + "/models/stories260K.gguf";
 
@@ -45,12 +46,6 @@ std::string Metrics(const testing::TestServer& s) {
   std::string m = testing::ReadUntil(fd, "\x01", 10);
   ::close(fd);
   return m;
-}
-
-double MetricValue(const std::string& m, const std::string& series) {
-  const size_t at = m.find("\n" + series + " ");
-  if (at == std::string::npos) return -1;
-  return std::atof(m.c_str() + at + series.size() + 2);
 }
 
 TEST(HttpCancel, ResetClientsAreCancelledWithin100Ms) {

@@ -19,6 +19,7 @@
 #include "fmt/format.h"
 #include "phalanx/v1/generate.pb.h"
 #include "server/auth/api_keys.h"
+#include "tests/integration/raw_http.h"
 
 namespace phx::testing {
 
@@ -125,15 +126,6 @@ inline HttpReply RawHttp(int port, const std::string& method, const std::string&
   const size_t b = resp.find("\r\n\r\n");
   if (b != std::string::npos) out.body = resp.substr(b + 4);
   return out;
-}
-
-// The value of an unlabelled (or fully labelled) series in /metrics text; -1 when absent.
-inline double MetricValue(const std::string& text, const std::string& series) {
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(series + " ", 0) == 0) return std::atof(line.c_str() + series.size() + 1);
-  }
-  return -1;
 }
 
 }  // namespace phx::testing

@@ -14,9 +14,11 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <string_view>
 
@@ -186,6 +188,15 @@ EarlyAnswer SendWatching(int port, const std::string& head, size_t body_size, Ne
   }
   ::close(fd);
   return r;
+}
+
+// The value of an unlabelled (or fully labelled) series in /metrics text; -1 when absent.
+inline double MetricValue(const std::string& text, const std::string& series) {
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(series + " ", 0) == 0) return std::atof(line.c_str() + series.size() + 1);
+  }
+  return -1;
 }
 
 }  // namespace phx::testing
