@@ -43,6 +43,7 @@ size_t Append(std::vector<uint8_t>& out, const void* data, size_t bytes) {
 absl::Status CudaBackend::Rope(const Tensor& x, int32_t head_dim, const Tensor& positions,
                                const RopeParams& rp) {
   PHX_RETURN_IF_ERROR(Healthy());
+  if (rp.scaled()) return NotImplemented(Op::kRopeScaled);
   PHX_RETURN_IF_ERROR(CheckDeviceF32("rope", "x", x, -1, -1));
   if (head_dim <= 0 || x.cols() % head_dim != 0) {
     return absl::InvalidArgumentError(
@@ -200,9 +201,13 @@ absl::StatusOr<std::unique_ptr<AttentionPlan>> CudaBackend::PlanAttention(
 }
 
 absl::Status CudaBackend::Attention(const Tensor& q, const KvLayer& cache,
-                                    const AttentionPlan& base_plan, float scale,
+                                    const AttentionPlan& base_plan, const AttentionOptions& opt,
                                     const Tensor& out) {
   PHX_RETURN_IF_ERROR(Healthy());
+  // Soft-capping and sliding windows come with the kernels of issue 24 (Supports says false).
+  if (opt.softcap != 0.f) return NotImplemented(Op::kAttentionSoftcap);
+  if (opt.window != 0) return NotImplemented(Op::kSlidingWindow);
+  const float scale = opt.scale;
   const auto* plan = dynamic_cast<const CudaAttentionPlan*>(&base_plan);
   if (plan == nullptr || plan->generation != plan_generation_) {
     return absl::FailedPreconditionError(
