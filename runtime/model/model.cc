@@ -52,9 +52,9 @@ std::vector<std::pair<ops::Op, std::string>> NeededOps(const ModelConfig& c) {
 absl::Status CheckBackendSupports(const ModelConfig& c, const ops::Backend& backend) {
   for (const auto& [op, why] : NeededOps(c)) {
     if (!backend.Supports(op, DType::kF32)) {
-      return absl::UnimplementedError(StrCat(c.arch, ": ", why, " needs ", ops::OpName(op),
-                                             ", which the ", backend.name(),
-                                             " backend does not support"));
+      return absl::UnimplementedError(StrCat(c.arch, ": ", why, " is not supported by the ",
+                                             backend.name(), " backend (op ", ops::OpName(op),
+                                             ")"));
     }
   }
   return absl::OkStatus();
