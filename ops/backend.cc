@@ -29,8 +29,8 @@ std::string_view OpName(Op op) {
       return "penalties";
     case Op::kHeadRmsNorm:
       return "per-head rms_norm";
-    case Op::kAddRmsNorm:
-      return "add_rms_norm";
+    case Op::kPostNormAdd:
+      return "post-norm add";
     case Op::kRopeScaled:
       return "rope (YaRN / magnitude scaling)";
     case Op::kAttentionSoftcap:
@@ -73,9 +73,9 @@ absl::Status Backend::MatmulMany(const Tensor& x, std::span<const MatmulOut> out
   return absl::OkStatus();
 }
 
-absl::Status Backend::AddRmsNorm(const Tensor&, const Tensor&, const Tensor&, float,
-                                 const Tensor&) {
-  return NotImplemented(Op::kAddRmsNorm);
+absl::Status Backend::PostNormAdd(const Tensor&, const Tensor&, const Tensor&, float,
+                                  const Tensor&) {
+  return NotImplemented(Op::kPostNormAdd);
 }
 
 absl::Status Backend::GeGlu(const Tensor&, const Tensor&, const Tensor&) {
@@ -98,6 +98,31 @@ absl::Status Backend::MatmulExperts(const Tensor&, const Tensor&, std::span<cons
 
 absl::Status Backend::MoeCombine(const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
   return NotImplemented(Op::kMoeCombine);
+}
+
+absl::Status Backend::AddRmsNorm(const Tensor& x, const Tensor& delta, const Tensor& w, float eps,
+                                 const Tensor& y) {
+  absl::Status s = Add(x, delta, x);
+  if (!s.ok()) return s;
+  return RmsNorm(x, w, eps, y);
+}
+
+absl::Status Backend::RopeWriteKv(const Tensor& q, const Tensor& k, const Tensor& v,
+                                  int32_t head_dim, const Tensor& positions,
+                                  const Tensor& slot_mapping, const RopeParams& rope,
+                                  const KvLayer& cache) {
+  absl::Status s = Rope(q, head_dim, positions, rope);
+  if (s.ok()) s = Rope(k, head_dim, positions, rope);
+  if (s.ok()) s = WriteKv(k, v, slot_mapping, cache);
+  return s;
+}
+
+absl::StatusOr<std::unique_ptr<AttentionPlan>> Backend::PlanGraphAttention(
+    const AttentionBatch& batch, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim,
+    int32_t padded_rows, int32_t max_pages_per_seq) {
+  (void)batch, (void)n_heads, (void)n_kv_heads, (void)head_dim, (void)padded_rows;
+  (void)max_pages_per_seq;
+  return absl::UnimplementedError(StrCat(name(), " backend: no step graphs"));
 }
 
 int32_t AttentionBatch::kv_len(int32_t seq) const {

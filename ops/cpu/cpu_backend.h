@@ -49,8 +49,8 @@ class CpuBackend : public Backend {
                       const Tensor& y) override;
   absl::Status MatmulMany(const Tensor& x, std::span<const MatmulOut> outs) override;
   absl::Status RmsNorm(const Tensor& x, const Tensor& w, float eps, const Tensor& y) override;
-  absl::Status AddRmsNorm(const Tensor& residual, const Tensor& x, const Tensor& w, float eps,
-                          const Tensor& out) override;
+  absl::Status PostNormAdd(const Tensor& residual, const Tensor& x, const Tensor& w, float eps,
+                           const Tensor& out) override;
   absl::Status Rope(const Tensor& x, int32_t head_dim, const Tensor& positions,
                     const RopeParams& p) override;
   absl::Status WriteKv(const Tensor& k, const Tensor& v, const Tensor& slot_mapping,

@@ -39,13 +39,13 @@ absl::Status CpuBackend::RmsNorm(const Tensor& x, const Tensor& w, float eps, co
   return absl::OkStatus();
 }
 
-absl::Status CpuBackend::AddRmsNorm(const Tensor& residual, const Tensor& x, const Tensor& w,
-                                    float eps, const Tensor& out) {
-  PHX_RETURN_IF_ERROR(CheckF32("add_rms_norm", "x", x, -1, -1));
+absl::Status CpuBackend::PostNormAdd(const Tensor& residual, const Tensor& x, const Tensor& w,
+                                     float eps, const Tensor& out) {
+  PHX_RETURN_IF_ERROR(CheckF32("post_norm_add", "x", x, -1, -1));
   const int64_t M = x.rows(), D = x.cols();
-  PHX_RETURN_IF_ERROR(CheckF32("add_rms_norm", "w", w, 1, D));
-  PHX_RETURN_IF_ERROR(CheckF32("add_rms_norm", "residual", residual, M, D));
-  PHX_RETURN_IF_ERROR(CheckF32("add_rms_norm", "out", out, M, D));
+  PHX_RETURN_IF_ERROR(CheckF32("post_norm_add", "w", w, 1, D));
+  PHX_RETURN_IF_ERROR(CheckF32("post_norm_add", "residual", residual, M, D));
+  PHX_RETURN_IF_ERROR(CheckF32("post_norm_add", "out", out, M, D));
   const VecKernels& v = kernels_.vec;
   const auto* wd = static_cast<const float*>(w.data);
   ParallelRows(M, 2 * D, [&](int64_t b, int64_t e) {

@@ -49,8 +49,8 @@ std::vector<double> Matmul(std::span<const double> x, std::span<const double> w,
 std::vector<double> RmsNorm(std::span<const double> x, std::span<const double> w, int64_t M,
                             int64_t D, double eps);
 // residual + RmsNorm(x, w) (a post-norm added to the residual stream).
-std::vector<double> AddRmsNorm(std::span<const double> residual, std::span<const double> x,
-                               std::span<const double> w, int64_t M, int64_t D, double eps);
+std::vector<double> PostNormAdd(std::span<const double> residual, std::span<const double> x,
+                                std::span<const double> w, int64_t M, int64_t D, double eps);
 
 // The rotation angle of pair i (0 <= i < n_rot / 2) at position `pos`, computed exactly as ggml
 // does in f32 (theta = pos; theta *= powf(base, -2 / n_rot) per pair; angle =
@@ -108,7 +108,7 @@ std::vector<double> MatmulExperts(std::span<const double> x, std::span<const dou
 // out[T, D] = residual + sum_s weights[t, s] * y[t * k + s].
 std::vector<double> MoeCombine(std::span<const double> y, std::span<const double> weights,
                                std::span<const double> residual, int64_t T, int64_t k, int64_t D);
-// Row-wise softmax(x / temperature) of x[M, N].
+// Row-wise softmax(x / temperature) of x[M, N]; a row of all -inf gives all 0.
 std::vector<double> Softmax(std::span<const double> x, int64_t M, int64_t N, double temperature);
 // llama.cpp penalties on logits[M, V] row by row (see ops/logits.h): for each token with
 // count c > 0: logit > 0 ? logit / repetition : logit * repetition, then

@@ -1,5 +1,6 @@
 #include "runtime/model/forward.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "base/status.h"
@@ -34,6 +35,25 @@ ops::RopeParams LayerRope(const ModelConfig& c, const Weights& w, int64_t l, int
   return p;
 }
 
+uint64_t Mix(uint64_t h, uint64_t v) {
+  h ^= v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
+  return h;
+}
+
+// What a recorded step's launches depend on besides buffer contents: the padded row count and
+// the KV cache's tensors.
+uint64_t GraphShape(int32_t padded, int32_t max_pages, const kv::KvCache& cache) {
+  uint64_t h = Mix(Mix(0, static_cast<uint64_t>(padded)), static_cast<uint64_t>(max_pages));
+  const kv::KvCacheConfig& c = cache.config();
+  h = Mix(h, static_cast<uint64_t>(c.num_blocks));
+  for (int32_t l = 0; l < c.n_layers; ++l) {
+    const ops::KvLayer layer = cache.layer(l);
+    h = Mix(h, reinterpret_cast<uintptr_t>(layer.k.data));
+    h = Mix(h, reinterpret_cast<uintptr_t>(layer.v.data));
+  }
+  return h;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Forward>> Forward::Create(const Model& model, ops::Backend& backend,
@@ -48,6 +68,7 @@ absl::StatusOr<std::unique_ptr<Forward>> Forward::Create(const Model& model, ops
   f->max_logit_rows_ = max_logit_rows;
   const int64_t ctx = context_length > 0 ? context_length : c.context_length;
   for (int64_t l = 0; l < c.n_layer; ++l) f->rope_.push_back(LayerRope(c, model.weights(), l, ctx));
+  f->graph_safe_ = !c.moe() && !c.any_sliding() && c.attn_softcap == 0.f && c.final_softcap == 0.f;
   const int64_t T = max_tokens, R = max_logit_rows;
   auto alloc = [&](ops::Buffer& b, DType t, int64_t rows, int64_t cols) -> absl::Status {
     PHX_ASSIGN_OR_RETURN(b, backend.Allocate(t, {rows, cols}));
@@ -88,15 +109,23 @@ absl::StatusOr<std::unique_ptr<Forward>> Forward::Create(const Model& model, ops
   return f;
 }
 
+absl::Status Forward::Norm(int64_t T, const ops::Tensor& w, bool& pending) {
+  const ops::Tensor x = x_.tensor().Rows(0, T), h = h_.tensor().Rows(0, T);
+  const float eps = model_.config().rms_eps;
+  if (!pending) return backend_.RmsNorm(x, w, eps, h);
+  pending = false;  // x += o joins the norm's pass
+  return backend_.AddRmsNorm(x, o_.tensor().Rows(0, T), w, eps, h);
+}
+
 absl::Status Forward::AttentionBlock(int64_t l, int64_t T, const ops::Tensor& pos,
                                      const ops::Tensor& slots, const ops::AttentionPlan& plan,
-                                     kv::KvCache& cache) {
+                                     kv::KvCache& cache, bool& pending) {
   const ModelConfig& c = model_.config();
   const LayerWeights& lw = model_.weights().layers[l];
   auto opt = [](const ops::Tensor& t) { return t.data != nullptr ? &t : nullptr; };
   const ops::Tensor x = x_.tensor().Rows(0, T), h = h_.tensor().Rows(0, T);
   const ops::Tensor attn = attn_.tensor().Rows(0, T), o = o_.tensor().Rows(0, T);
-  PHX_RETURN_IF_ERROR(backend_.RmsNorm(x, lw.attn_norm, c.rms_eps, h));
+  PHX_RETURN_IF_ERROR(Norm(T, lw.attn_norm, pending));
   ops::Tensor q, k, v;
   if (c.fused_qkv) {
     const ops::Tensor qkv = qkv_.tensor().Rows(0, T);
@@ -117,24 +146,23 @@ absl::Status Forward::AttentionBlock(int64_t l, int64_t T, const ops::Tensor& po
     PHX_RETURN_IF_ERROR(backend_.RmsNorm(k, lw.k_norm, c.rms_eps, k));
   }
   const int32_t hd = static_cast<int32_t>(c.head_dim);
-  PHX_RETURN_IF_ERROR(backend_.Rope(q, hd, pos, rope_[l]));
-  PHX_RETURN_IF_ERROR(backend_.Rope(k, hd, pos, rope_[l]));
   const ops::KvLayer kv = cache.layer(static_cast<int32_t>(l));
-  PHX_RETURN_IF_ERROR(backend_.WriteKv(k, v, slots, kv));
+  PHX_RETURN_IF_ERROR(backend_.RopeWriteKv(q, k, v, hd, pos, slots, rope_[l], kv));
   const int32_t window = c.layers[l].sliding ? static_cast<int32_t>(c.sliding_window) : 0;
   PHX_RETURN_IF_ERROR(backend_.Attention(
       q, kv, plan, ops::AttentionOptions(c.attn_scale, c.attn_softcap, window), attn));
   PHX_RETURN_IF_ERROR(backend_.Matmul(attn, lw.wo, opt(lw.bo), o));
-  if (c.post_norms) return backend_.AddRmsNorm(x, o, lw.attn_post_norm, c.rms_eps, x);
-  return backend_.Add(x, o, x);
+  if (c.post_norms) return backend_.PostNormAdd(x, o, lw.attn_post_norm, c.rms_eps, x);
+  pending = true;  // the next norm adds o to x
+  return absl::OkStatus();
 }
 
-absl::Status Forward::FfnBlock(int64_t l, int64_t T) {
+absl::Status Forward::FfnBlock(int64_t l, int64_t T, bool& pending) {
   const ModelConfig& c = model_.config();
   const LayerWeights& lw = model_.weights().layers[l];
   const ops::Tensor x = x_.tensor().Rows(0, T), h = h_.tensor().Rows(0, T);
   const ops::Tensor o = o_.tensor().Rows(0, T);
-  PHX_RETURN_IF_ERROR(backend_.RmsNorm(x, lw.ffn_norm, c.rms_eps, h));
+  PHX_RETURN_IF_ERROR(Norm(T, lw.ffn_norm, pending));
   auto act = [&](const ops::Tensor& gate, const ops::Tensor& up) {
     return c.ffn_act == FfnAct::kGeGlu ? backend_.GeGlu(gate, up, gate)
                                        : backend_.SwiGlu(gate, up, gate);
@@ -170,8 +198,58 @@ absl::Status Forward::FfnBlock(int64_t l, int64_t T) {
   }
   PHX_RETURN_IF_ERROR(act(gate, up));
   PHX_RETURN_IF_ERROR(backend_.Matmul(gate, lw.w_down, nullptr, o));
-  if (c.post_norms) return backend_.AddRmsNorm(x, o, lw.ffn_post_norm, c.rms_eps, x);
-  return backend_.Add(x, o, x);
+  if (c.post_norms) return backend_.PostNormAdd(x, o, lw.ffn_post_norm, c.rms_eps, x);
+  pending = true;
+  return absl::OkStatus();
+}
+
+Forward::~Forward() { backend_.ReleaseGraphs(this); }
+
+absl::Status Forward::StageInputs(std::span<const int32_t> ids, std::span<const int32_t> pos,
+                                  std::span<const int32_t> slots) {
+  const int64_t n = static_cast<int64_t>(ids.size());
+  PHX_RETURN_IF_ERROR(backend_.CopyToDevice(ids.data(), n * 4, ids_.tensor().Reshape({n})));
+  PHX_RETURN_IF_ERROR(backend_.CopyToDevice(pos.data(), n * 4, pos_.tensor().Reshape({n})));
+  return backend_.CopyToDevice(slots.data(), n * 4, slots_.tensor().Reshape({n}));
+}
+
+absl::Status Forward::Layers(int64_t T, const ops::AttentionPlan& plan, kv::KvCache& cache) {
+  const ModelConfig& c = model_.config();
+  const ops::Tensor ids = ids_.tensor().Reshape({T});
+  const ops::Tensor pos = pos_.tensor().Reshape({T});
+  const ops::Tensor slots = slots_.tensor().Reshape({T});
+  PHX_RETURN_IF_ERROR(backend_.ScaledEmbedding(model_.weights().tok_embd, ids, c.embd_scale,
+                                               x_.tensor().Rows(0, T)));
+  bool pending = false;  // whether o_ holds a block's output not yet added to x_
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    PHX_RETURN_IF_ERROR(AttentionBlock(l, T, pos, slots, plan, cache, pending));
+    PHX_RETURN_IF_ERROR(FfnBlock(l, T, pending));
+  }
+  if (!pending) return absl::OkStatus();
+  const ops::Tensor x = x_.tensor().Rows(0, T);
+  return backend_.Add(x, o_.tensor().Rows(0, T), x);
+}
+
+absl::Status Forward::Head(int64_t R) {
+  // Gather the rows that need logits (an embedding lookup over x), then the output head.
+  const ModelConfig& c = model_.config();
+  const Weights& w = model_.weights();
+  const ops::Tensor row_ids = rows_.tensor().Reshape({R});
+  const ops::Tensor xr = xr_.tensor().Rows(0, R);
+  PHX_RETURN_IF_ERROR(backend_.Embedding(x_.tensor(), row_ids, xr));
+  PHX_RETURN_IF_ERROR(backend_.RmsNorm(xr, w.output_norm, c.rms_eps, xr));
+  const ops::Tensor logits = logits_.tensor().Rows(0, R);
+  if (c.final_softcap == 0.f) return backend_.Matmul(xr, w.output, nullptr, logits);
+  // The final soft-cap is fused into the output head.
+  const ops::Backend::MatmulOut head{&w.output, nullptr, &logits, c.final_softcap};
+  return backend_.MatmulMany(xr, {&head, 1});
+}
+
+absl::StatusOr<std::span<const float>> Forward::FetchLogits(int64_t R) {
+  const size_t n = static_cast<size_t>(R * model_.config().vocab_size);
+  PHX_RETURN_IF_ERROR(
+      backend_.CopyToHost(logits_.tensor().Rows(0, R), host_logits_.data(), n * sizeof(float)));
+  return std::span<const float>(host_logits_.data(), n);
 }
 
 absl::StatusOr<std::span<const float>> Forward::Run(std::span<const int32_t> tokens,
@@ -179,7 +257,6 @@ absl::StatusOr<std::span<const float>> Forward::Run(std::span<const int32_t> tok
                                                     kv::KvCache& cache,
                                                     std::span<const int32_t> logit_rows) {
   const ModelConfig& c = model_.config();
-  const Weights& w = model_.weights();
   const int64_t T = static_cast<int64_t>(tokens.size());
   const int64_t R = static_cast<int64_t>(logit_rows.size());
   if (T == 0 || T > max_tokens_ || R > max_logit_rows_) {
@@ -201,37 +278,72 @@ absl::StatusOr<std::span<const float>> Forward::Run(std::span<const int32_t> tok
   }
   PHX_RETURN_IF_ERROR(layout.attention.Validate(cache.config().num_blocks));
 
-  const ops::Tensor ids = ids_.tensor().Reshape({T});
-  const ops::Tensor pos = pos_.tensor().Reshape({T});
-  const ops::Tensor slots = slots_.tensor().Reshape({T});
-  PHX_RETURN_IF_ERROR(backend_.CopyToDevice(tokens.data(), T * 4, ids));
-  PHX_RETURN_IF_ERROR(backend_.CopyToDevice(layout.positions.data(), T * 4, pos));
-  PHX_RETURN_IF_ERROR(backend_.CopyToDevice(layout.slot_mapping.data(), T * 4, slots));
-  PHX_ASSIGN_OR_RETURN(
-      auto plan,
-      backend_.PlanAttention(layout.attention, static_cast<int32_t>(c.n_head),
-                             static_cast<int32_t>(c.n_head_kv), static_cast<int32_t>(c.head_dim)));
-
-  PHX_RETURN_IF_ERROR(
-      backend_.ScaledEmbedding(w.tok_embd, ids, c.embd_scale, x_.tensor().Rows(0, T)));
-  for (int64_t l = 0; l < c.n_layer; ++l) {
-    PHX_RETURN_IF_ERROR(AttentionBlock(l, T, pos, slots, *plan, cache));
-    PHX_RETURN_IF_ERROR(FfnBlock(l, T));
+  // A decode step (one new token per sequence) within the backend's graph buckets.
+  const ops::AttentionBatch& batch = layout.attention;
+  bool decode = step_graphs_ && graph_safe_ && batch.num_seqs() == T;
+  for (int32_t s = 0; decode && s < batch.num_seqs(); ++s) {
+    decode = batch.q_indptr[s + 1] - batch.q_indptr[s] == 1;
   }
+  const int32_t padded = decode ? backend_.GraphRows(static_cast<int32_t>(T)) : 0;
+  // The plan's page capacity per sequence is fixed (the model's context, or the whole cache); a
+  // longer sequence makes the step eager.
+  const kv::KvCacheConfig& kc = cache.config();
+  int64_t max_pages = kc.num_blocks;
+  if (c.context_length > 0) {
+    max_pages =
+        std::min<int64_t>(max_pages, (c.context_length + kc.block_size - 1) / kc.block_size);
+  }
+  bool fits = padded >= T && padded <= max_tokens_ && padded <= max_logit_rows_;
+  for (int32_t s = 0; fits && s < batch.num_seqs(); ++s) {
+    fits = batch.kv_indptr[s + 1] - batch.kv_indptr[s] <= max_pages;
+  }
+  if (fits) {
+    return RunGraphStep(tokens, layout, cache, logit_rows, padded, static_cast<int32_t>(max_pages));
+  }
+
+  ++eager_steps_;
+  PHX_RETURN_IF_ERROR(StageInputs(tokens, layout.positions, layout.slot_mapping));
+  PHX_ASSIGN_OR_RETURN(auto plan, backend_.PlanAttention(batch, static_cast<int32_t>(c.n_head),
+                                                         static_cast<int32_t>(c.n_head_kv),
+                                                         static_cast<int32_t>(c.head_dim)));
+  PHX_RETURN_IF_ERROR(Layers(T, *plan, cache));
   if (R == 0) return std::span<const float>();
-  // Gather the rows that need logits (an embedding lookup over x), then the output head (with
-  // the final soft-cap fused into it).
-  const ops::Tensor row_ids = rows_.tensor().Reshape({R});
-  const ops::Tensor xr = xr_.tensor().Rows(0, R);
-  const ops::Tensor logits = logits_.tensor().Rows(0, R);
-  PHX_RETURN_IF_ERROR(backend_.CopyToDevice(logit_rows.data(), R * 4, row_ids));
-  PHX_RETURN_IF_ERROR(backend_.Embedding(x_.tensor().Rows(0, T), row_ids, xr));
-  PHX_RETURN_IF_ERROR(backend_.RmsNorm(xr, w.output_norm, c.rms_eps, xr));
-  const ops::Backend::MatmulOut head{&w.output, nullptr, &logits, c.final_softcap};
-  PHX_RETURN_IF_ERROR(backend_.MatmulMany(xr, {&head, 1}));
-  const size_t n = static_cast<size_t>(R * c.vocab_size);
-  PHX_RETURN_IF_ERROR(backend_.CopyToHost(logits, host_logits_.data(), n * sizeof(float)));
-  return std::span<const float>(host_logits_.data(), n);
+  PHX_RETURN_IF_ERROR(backend_.CopyToDevice(logit_rows.data(), R * 4, rows_.tensor().Reshape({R})));
+  PHX_RETURN_IF_ERROR(Head(R));
+  return FetchLogits(R);
+}
+
+absl::StatusOr<std::span<const float>> Forward::RunGraphStep(std::span<const int32_t> tokens,
+                                                             const kv::StepLayout& layout,
+                                                             kv::KvCache& cache,
+                                                             std::span<const int32_t> logit_rows,
+                                                             int32_t padded, int32_t max_pages) {
+  const ModelConfig& c = model_.config();
+  const int64_t R = static_cast<int64_t>(logit_rows.size());
+  // Padding rows: token 0 at position 0, no cache write (slot -1), logits of row 0.
+  pad_ids_.assign(tokens.begin(), tokens.end());
+  pad_ids_.resize(padded, 0);
+  pad_pos_.assign(layout.positions.begin(), layout.positions.end());
+  pad_pos_.resize(padded, 0);
+  pad_slots_.assign(layout.slot_mapping.begin(), layout.slot_mapping.end());
+  pad_slots_.resize(padded, -1);
+  pad_rows_.assign(logit_rows.begin(), logit_rows.end());
+  pad_rows_.resize(padded, 0);
+  ++graph_steps_;
+  PHX_RETURN_IF_ERROR(StageInputs(pad_ids_, pad_pos_, pad_slots_));
+  PHX_RETURN_IF_ERROR(backend_.CopyToDevice(pad_rows_.data(), static_cast<size_t>(padded) * 4,
+                                            rows_.tensor().Reshape({padded})));
+  PHX_ASSIGN_OR_RETURN(
+      auto plan, backend_.PlanGraphAttention(layout.attention, static_cast<int32_t>(c.n_head),
+                                             static_cast<int32_t>(c.n_head_kv),
+                                             static_cast<int32_t>(c.head_dim), padded, max_pages));
+  const ops::GraphKey key{this, GraphShape(padded, max_pages, cache)};
+  PHX_RETURN_IF_ERROR(backend_.RunGraph(key, [&]() -> absl::Status {
+    PHX_RETURN_IF_ERROR(Layers(padded, *plan, cache));
+    return Head(padded);
+  }));
+  if (R == 0) return std::span<const float>();
+  return FetchLogits(R);
 }
 
 }  // namespace phx::model

@@ -15,7 +15,7 @@ std::vector<std::pair<ops::Op, std::string>> NeededOps(const ModelConfig& c) {
   std::vector<std::pair<ops::Op, std::string>> ops;
   if (c.qk_norm) ops.emplace_back(ops::Op::kHeadRmsNorm, "q/k norm (blk.N.attn_q_norm.weight)");
   if (c.post_norms) {
-    ops.emplace_back(ops::Op::kAddRmsNorm, "post-norms (blk.N.post_attention_norm.weight)");
+    ops.emplace_back(ops::Op::kPostNormAdd, "post-norms (blk.N.post_attention_norm.weight)");
   }
   if (c.rope_scaling == RopeScaling::kYarn) {
     ops.emplace_back(ops::Op::kRopeScaled, StrCat("YaRN (metadata ", a, "rope.scaling.type)"));

@@ -47,26 +47,26 @@ TEST(OpsFamilyTest, HeadRmsNorm) {
             absl::StatusCode::kInvalidArgument);  // 4 does not divide 6
 }
 
-TEST(OpsFamilyTest, AddRmsNorm) {
+TEST(OpsFamilyTest, PostNormAdd) {
   auto rng = MakeRng();
   for (const auto& md : std::vector<std::pair<int64_t, int64_t>>{{1, 8}, {7, 256}, {3, 1001}}) {
     const int64_t M = md.first, D = md.second;
     SCOPED_TRACE(StrCat("M=", M, " D=", D));
     const auto r = RandomFloats(rng, M * D, -4.f, 4.f), x = RandomFloats(rng, M * D, -3.f, 3.f);
     const auto w = RandomFloats(rng, D);
-    const auto want = ref::AddRmsNorm(ToDoubles(r), ToDoubles(x), ToDoubles(w), M, D, 1e-6);
+    const auto want = ref::PostNormAdd(ToDoubles(r), ToDoubles(x), ToDoubles(w), M, D, 1e-6);
     const auto normed = ref::RmsNorm(ToDoubles(x), ToDoubles(w), M, D, 1e-6);
     ForEachBackend([&](cpu::CpuBackend& b) {
       for (bool alias : {false, true}) {
         Buffer rb = FromFloats(b, r, {M, D}), xb = FromFloats(b, x, {M, D});
         Buffer wb = FromFloats(b, w, {D}), ob = Poisoned(b, DType::kF32, {M, D});
         const Tensor& out = alias ? rb.tensor() : ob.tensor();
-        ASSERT_TRUE(b.AddRmsNorm(rb.tensor(), xb.tensor(), wb.tensor(), 1e-6f, out).ok());
+        ASSERT_TRUE(b.PostNormAdd(rb.tensor(), xb.tensor(), wb.tensor(), 1e-6f, out).ok());
         // The norm's 6 ulp of |normed|, then one rounding of the sum.
         ExpectNear(
             ref::ToDouble(out), want,
             [&](size_t i) { return 6 * kU * std::fabs(normed[i]) + kU * std::fabs(want[i]); },
-            alias ? "add_rms_norm (out = residual)" : "add_rms_norm");
+            alias ? "post_norm_add (out = residual)" : "post_norm_add");
       }
     });
   }
