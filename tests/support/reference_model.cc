@@ -7,6 +7,7 @@
 
 #include "base/dtype.h"
 #include "base/strings.h"
+#include "ops/reference/reference.h"
 
 namespace phx::testing {
 namespace {
@@ -36,6 +37,16 @@ void RmsNormInPlace(double* x, int64_t n, const Vec& w, double eps) {
 Vec RmsNorm(Vec x, const Vec& w, double eps) {
   RmsNormInPlace(x.data(), static_cast<int64_t>(x.size()), w, eps);
   return x;
+}
+
+// The activation row an integer-dot matmul sees for a weight of type t, as llama.cpp defines
+// it (the type's vec_dot_type): Q8_0 blocks for Q8_0 and Q4_0, Q8_K blocks for the k-quants,
+// the values themselves (rounded to f32) for float weights.
+Vec Act(const Vec& x, DType t) {
+  if (t != DType::kQ8_0 && t != DType::kQ4_0 && t != DType::kQ4_K && t != DType::kQ6_K) return x;
+  const std::vector<float> f(x.begin(), x.end());
+  return t == DType::kQ8_0 || t == DType::kQ4_0 ? ops::ref::QuantizeDequantizeQ8_0(f)
+                                                : ops::ref::QuantizeDequantizeQ8_K(f);
 }
 
 void AddBias(Vec& x, const Vec& b) {
@@ -113,6 +124,12 @@ std::vector<double> ReferenceModel::Matrix(const std::string& name, int64_t* row
   return out;
 }
 
+DType ReferenceModel::Type(const std::string& name) const {
+  const gguf::TensorInfo* t = f_.FindTensor(name);
+  if (t == nullptr) throw std::runtime_error("missing tensor " + name);
+  return t->type;
+}
+
 std::vector<double> ReferenceModel::Vector(const std::string& name) const {
   int64_t r, c;
   return Matrix(name, &r, &c);
@@ -183,18 +200,19 @@ std::vector<std::vector<double>> ReferenceModel::Logits(const std::vector<int32_
     const Vec ffn_norm = Vector(p + "ffn_norm.weight");
 
     std::vector<Vec> q(T), k(T), v(T);
+    auto type = [&](const char* name) { return Type(p + name); };
     for (int64_t t = 0; t < T; ++t) {
       const Vec h = RmsNorm(x[t], attn_norm, c_.rms_eps);
       if (c_.fused_qkv) {
-        Vec all = MatVec(wqkv, QD + 2 * KVD, D, h);
+        Vec all = MatVec(wqkv, QD + 2 * KVD, D, Act(h, type("attn_qkv.weight")));
         AddBias(all, bqkv);
         q[t] = Vec(all.begin(), all.begin() + QD);
         k[t] = Vec(all.begin() + QD, all.begin() + QD + KVD);
         v[t] = Vec(all.begin() + QD + KVD, all.end());
       } else {
-        q[t] = MatVec(wq, QD, D, h);
-        k[t] = MatVec(wk, KVD, D, h);
-        v[t] = MatVec(wv, KVD, D, h);
+        q[t] = MatVec(wq, QD, D, Act(h, type("attn_q.weight")));
+        k[t] = MatVec(wk, KVD, D, Act(h, type("attn_k.weight")));
+        v[t] = MatVec(wv, KVD, D, Act(h, type("attn_v.weight")));
         AddBias(q[t], bq);
         AddBias(k[t], bk);
         AddBias(v[t], bv);
@@ -227,7 +245,7 @@ std::vector<std::vector<double>> ReferenceModel::Logits(const std::vector<int32_
           for (int64_t i = 0; i < hd; ++i) attn[h * hd + i] += s[j] / z * v[j][kh * hd + i];
         }
       }
-      Vec o = MatVec(wo, D, QD, attn);
+      Vec o = MatVec(wo, D, QD, Act(attn, type("attn_output.weight")));
       AddBias(o, bo);
       if (c_.post_norms) o = RmsNorm(o, post_a, c_.rms_eps);
       for (int64_t i = 0; i < D; ++i) x[t][i] += o[i];
@@ -250,7 +268,7 @@ std::vector<std::vector<double>> ReferenceModel::Logits(const std::vector<int32_
       Vec out(D, 0.0);
       if (c_.moe()) {
         const int64_t E = c_.n_expert, K = c_.n_expert_used, F = c_.n_ff_expert;
-        const Vec logits = MatVec(router, E, D, h);
+        const Vec logits = MatVec(router, E, D, Act(h, type("ffn_gate_inp.weight")));
         const double mx = *std::max_element(logits.begin(), logits.end());
         Vec prob(E);
         double z = 0;
@@ -265,36 +283,39 @@ std::vector<std::vector<double>> ReferenceModel::Logits(const std::vector<int32_
         for (int64_t s = 0; s < K; ++s) {
           const int64_t e = order[s];
           const double w = prob[e] / (c_.expert_weights_norm ? std::max(wsum, 6.103515625e-5) : 1);
-          const Vec g = MatVec(gate_e.data() + e * F * D, F, D, h);
-          const Vec u = MatVec(up_e.data() + e * F * D, F, D, h);
+          const Vec g =
+              MatVec(gate_e.data() + e * F * D, F, D, Act(h, type("ffn_gate_exps.weight")));
+          const Vec u = MatVec(up_e.data() + e * F * D, F, D, Act(h, type("ffn_up_exps.weight")));
           Vec a(F);
           for (int64_t i = 0; i < F; ++i) a[i] = act(g[i], u[i]);
-          const Vec d = MatVec(down_e.data() + e * D * F, D, F, a);
+          const Vec d =
+              MatVec(down_e.data() + e * D * F, D, F, Act(a, type("ffn_down_exps.weight")));
           for (int64_t i = 0; i < D; ++i) out[i] += w * d[i];
         }
       } else {
         const int64_t F = c_.n_ff;
         Vec g, u;
         if (c_.fused_gate_up) {
-          const Vec gu = MatVec(wu, 2 * F, D, h);
+          const Vec gu = MatVec(wu, 2 * F, D, Act(h, type("ffn_up.weight")));
           g = Vec(gu.begin(), gu.begin() + F);
           u = Vec(gu.begin() + F, gu.end());
         } else {
-          g = MatVec(wg, F, D, h);
-          u = MatVec(wu, F, D, h);
+          g = MatVec(wg, F, D, Act(h, type("ffn_gate.weight")));
+          u = MatVec(wu, F, D, Act(h, type("ffn_up.weight")));
         }
         for (int64_t i = 0; i < F; ++i) g[i] = act(g[i], u[i]);
-        out = MatVec(wd, D, F, g);
+        out = MatVec(wd, D, F, Act(g, type("ffn_down.weight")));
       }
       if (c_.post_norms) out = RmsNorm(out, post_f, c_.rms_eps);
       for (int64_t i = 0; i < D; ++i) x[t][i] += out[i];
     }
   }
   const Vec out_norm = Vector("output_norm.weight");
-  const Vec out = Matrix(c_.tied_output ? "token_embd.weight" : "output.weight", &rows, &cols);
+  const std::string out_name = c_.tied_output ? "token_embd.weight" : "output.weight";
+  const Vec out = Matrix(out_name, &rows, &cols);
   std::vector<Vec> logits(T);
   for (int64_t t = 0; t < T; ++t) {
-    logits[t] = MatVec(out, rows, D, RmsNorm(x[t], out_norm, c_.rms_eps));
+    logits[t] = MatVec(out, rows, D, Act(RmsNorm(x[t], out_norm, c_.rms_eps), Type(out_name)));
     if (c_.final_softcap > 0) {
       for (double& v : logits[t]) v = c_.final_softcap * std::tanh(v / c_.final_softcap);
     }

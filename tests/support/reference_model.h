@@ -3,8 +3,9 @@
 // against it: fused or separate projections and biases, per-head q/k norm, post-norms,
 // embedding scaling, SwiGLU/GeGLU, soft-caps, sliding windows, per-layer RoPE with partial
 // rotation, linear/YaRN scaling and factor tensors, and mixture-of-experts FFNs. Weights are
-// dequantized row by row with base/dtype.h's reference dequantizers; hyper-parameters come from
-// the ModelConfig (what ConfigFromGguf read).
+// dequantized row by row with base/dtype.h's reference dequantizers, and a quantized weight's
+// matmul sees its input quantized as llama.cpp quantizes it (Q8_0 or Q8_K blocks);
+// hyper-parameters come from the ModelConfig (what ConfigFromGguf read).
 #pragma once
 
 #include <cstdint>
@@ -30,6 +31,7 @@ class ReferenceModel {
   // n * rows rows).
   std::vector<double> Matrix(const std::string& name, int64_t* rows, int64_t* cols) const;
   std::vector<double> Vector(const std::string& name) const;
+  DType Type(const std::string& name) const;
   bool Has(const std::string& name) const { return f_.FindTensor(name) != nullptr; }
 
   const gguf::File& f_;
