@@ -1,5 +1,6 @@
 #include "ops/backend.h"
 
+#include "base/status.h"
 #include "base/strings.h"
 
 namespace phx::ops {
@@ -26,6 +27,28 @@ std::string_view OpName(Op op) {
       return "softmax";
     case Op::kPenalties:
       return "penalties";
+    case Op::kHeadRmsNorm:
+      return "per-head rms_norm";
+    case Op::kPostNormAdd:
+      return "post-norm add";
+    case Op::kRopeScaled:
+      return "rope (YaRN / magnitude scaling)";
+    case Op::kAttentionSoftcap:
+      return "attention soft-capping";
+    case Op::kSlidingWindow:
+      return "sliding-window attention";
+    case Op::kGeGlu:
+      return "geglu";
+    case Op::kScaledEmbedding:
+      return "scaled embedding";
+    case Op::kLogitSoftcap:
+      return "logit soft-capping";
+    case Op::kMoeRoute:
+      return "moe_route";
+    case Op::kMatmulExperts:
+      return "matmul_experts";
+    case Op::kMoeCombine:
+      return "moe_combine";
   }
   return "?";
 }
@@ -34,6 +57,47 @@ absl::Status Backend::CheckSupported(Op op, DType dtype) const {
   if (Supports(op, dtype)) return absl::OkStatus();
   return absl::UnimplementedError(
       StrCat(name(), " backend: ", OpName(op), " does not support ", DTypeName(dtype)));
+}
+
+// Default implementations: what the Llama set can express, an error naming the op otherwise
+// (a backend overrides what it runs, and answers Supports accordingly).
+absl::Status Backend::NotImplemented(Op op) const {
+  return absl::UnimplementedError(StrCat(name(), " backend: ", OpName(op), " is not implemented"));
+}
+
+absl::Status Backend::MatmulMany(const Tensor& x, std::span<const MatmulOut> outs) {
+  for (const MatmulOut& o : outs) {
+    if (o.softcap != 0.f) return NotImplemented(Op::kLogitSoftcap);
+    PHX_RETURN_IF_ERROR(Matmul(x, *o.w, o.bias, *o.y));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Backend::PostNormAdd(const Tensor&, const Tensor&, const Tensor&, float,
+                                  const Tensor&) {
+  return NotImplemented(Op::kPostNormAdd);
+}
+
+absl::Status Backend::GeGlu(const Tensor&, const Tensor&, const Tensor&) {
+  return NotImplemented(Op::kGeGlu);
+}
+
+absl::Status Backend::ScaledEmbedding(const Tensor& table, const Tensor& ids, float scale,
+                                      const Tensor& out) {
+  if (scale == 1.f) return Embedding(table, ids, out);
+  return NotImplemented(Op::kScaledEmbedding);
+}
+
+absl::Status Backend::MoeRoute(const Tensor&, int32_t, bool, const Tensor&, const Tensor&) {
+  return NotImplemented(Op::kMoeRoute);
+}
+
+absl::Status Backend::MatmulExperts(const Tensor&, const Tensor&, std::span<const ExpertOut>) {
+  return NotImplemented(Op::kMatmulExperts);
+}
+
+absl::Status Backend::MoeCombine(const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
+  return NotImplemented(Op::kMoeCombine);
 }
 
 absl::Status Backend::AddRmsNorm(const Tensor& x, const Tensor& delta, const Tensor& w, float eps,

@@ -33,17 +33,55 @@ enum class Op {
   kEmbedding,
   kSoftmax,
   kPenalties,
+  // Features the model families need beyond the Llama set (issue 24). A backend answers
+  // Supports(op, kF32) for each (kMatmulExperts: the weight type); Model::Load checks the ones a
+  // model uses, so a backend that lacks one fails at load with an error naming the feature.
+  kHeadRmsNorm,       // RmsNorm of each head (w shorter than the row): q/k norm
+  kPostNormAdd,       // residual + RmsNorm(x) * w in one pass: post-norms
+  kRopeScaled,        // RoPE with YaRN extrapolation mixing or a magnitude factor (RopeParams)
+  kAttentionSoftcap,  // cap * tanh(score / cap) inside attention
+  kSlidingWindow,     // attention limited to the last `window` positions
+  kGeGlu,             // gelu_tanh(gate) * up
+  kScaledEmbedding,   // embedding rows times a constant
+  kLogitSoftcap,      // cap * tanh(y / cap) fused into a matmul's output (MatmulOut::softcap)
+  kMoeRoute,          // router: softmax, top-k, renormalization
+  kMatmulExperts,     // grouped matmul over 3-D expert weights
+  kMoeCombine,        // weighted sum of the experts' outputs plus the residual
 };
 std::string_view OpName(Op op);
 
 enum class RopeMode { kNormal, kNeox };  // normal: rotate pairs (2i, 2i+1); NeoX: (i, i+n/2)
 
+// RoPE exactly as ggml computes it (ggml_rope_ext): pair i (0 <= i < n_rot / 2) of a head at
+// position p turns by theta_i, with theta_extrap = p * base^(-2i/n_rot) / factor_i (the power
+// by a float recurrence) and theta_interp = freq_scale * theta_extrap. Without YaRN
+// (ext_factor == 0) theta = theta_interp; with it, theta mixes the two by a ramp over the pair
+// index between the correction dims of beta_fast and beta_slow (ggml_rope_yarn_corr_dims over
+// n_ctx_orig), and the magnitude gains 1 + 0.1 ln(1 / freq_scale). cos and sin are multiplied by
+// attn_factor (YaRN's and Phi-3 longrope's magnitude scaling). Dims past n_rot stay as they are.
 struct RopeParams {
   RopeMode mode = RopeMode::kNormal;
   int32_t n_rot = 0;                    // rotated dims per head (even, <= head_dim)
   float freq_base = 10000.f;            // theta_i = pos * freq_scale * base^(-2i/n_rot) / factor_i
   float freq_scale = 1.f;               // 1 / linear scaling factor
   const float* freq_factors = nullptr;  // optional [n_rot/2] (host pointer on the CPU backend)
+  float ext_factor = 0.f;               // YaRN extrapolation mix (0: off)
+  float attn_factor = 1.f;              // multiplies cos and sin
+  float beta_fast = 32.f, beta_slow = 1.f;
+  int32_t n_ctx_orig = 0;  // context the model was trained with (YaRN correction dims)
+  // Whether the op needs more than plain RoPE (Op::kRopeScaled).
+  bool scaled() const { return ext_factor != 0.f || attn_factor != 1.f; }
+};
+
+// Attention options: scores are q.k * scale, soft-capped to cap * tanh(score / cap) when softcap
+// > 0, and a query at position p sees the keys at positions (p - window, p] when window > 0
+// (all of 0..p otherwise). A plain scale converts.
+struct AttentionOptions {
+  AttentionOptions(float s) : scale(s) {}  // NOLINT(google-explicit-constructor)
+  AttentionOptions(float s, float cap, int32_t w) : scale(s), softcap(cap), window(w) {}
+  float scale = 1.f;
+  float softcap = 0.f;
+  int32_t window = 0;
 };
 
 // One layer's paged KV cache: K and V are [num_blocks, block_size, n_kv_heads, head_dim]
@@ -142,20 +180,22 @@ class Backend {
   // Several products of the same x (q/k/v, gate/up): y_i = x w_i^T + bias_i. A backend may share
   // the work on x; the CPU backend quantizes x once per activation format and runs every
   // product's tiles in one parallel pass. Same checks and results as Matmul per output.
+  // softcap > 0 soft-caps the output while it is computed: y = softcap * tanh(y / softcap)
+  // (Op::kLogitSoftcap; Gemma's final logits).
   struct MatmulOut {
     const Tensor* w = nullptr;
     const Tensor* bias = nullptr;  // optional
     const Tensor* y = nullptr;
+    float softcap = 0.f;
   };
-  virtual absl::Status MatmulMany(const Tensor& x, std::span<const MatmulOut> outs) {
-    for (const MatmulOut& o : outs) {
-      absl::Status s = Matmul(x, *o.w, o.bias, *o.y);
-      if (!s.ok()) return s;
-    }
-    return absl::OkStatus();
-  }
-  // y[M, D] = x / sqrt(mean(x^2) + eps) * w[D]. y may alias x.
+  virtual absl::Status MatmulMany(const Tensor& x, std::span<const MatmulOut> outs);
+  // y[M, D] = x / sqrt(mean(x^2) + eps) * w[D]. y may alias x. A shorter w[G] (G divides D)
+  // normalizes each group of G columns on its own (per-head q/k norm, Op::kHeadRmsNorm).
   virtual absl::Status RmsNorm(const Tensor& x, const Tensor& w, float eps, const Tensor& y) = 0;
+  // out[M, D] = residual + x / sqrt(mean(x^2) + eps) * w[D] (a post-norm and its residual add in
+  // one pass, Op::kPostNormAdd). out may alias residual or x.
+  virtual absl::Status PostNormAdd(const Tensor& residual, const Tensor& x, const Tensor& w,
+                                   float eps, const Tensor& out);
   // In place on x[T, H * head_dim] (H heads per row), position positions[t] for row t.
   virtual absl::Status Rope(const Tensor& x, int32_t head_dim, const Tensor& positions,
                             const RopeParams& p) = 0;
@@ -167,15 +207,46 @@ class Backend {
                                                                        int32_t n_kv_heads,
                                                                        int32_t head_dim) = 0;
   // out[T, n_heads * head_dim] = softmax(q k^T * scale, causal) v over the paged cache, with
-  // grouped-query attention (query head h reads KV head h / (n_heads / n_kv_heads)).
+  // grouped-query attention (query head h reads KV head h / (n_heads / n_kv_heads)), soft-capped
+  // scores and a sliding window as `o` says (Op::kAttentionSoftcap, Op::kSlidingWindow).
   virtual absl::Status Attention(const Tensor& q, const KvLayer& cache, const AttentionPlan& plan,
-                                 float scale, const Tensor& out) = 0;
+                                 const AttentionOptions& o, const Tensor& out) = 0;
   // out = silu(gate) * up, all [M, F]. out may alias gate.
   virtual absl::Status SwiGlu(const Tensor& gate, const Tensor& up, const Tensor& out) = 0;
+  // out = gelu(gate) * up with GELU's tanh form 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3)))
+  // (Op::kGeGlu). out may alias gate.
+  virtual absl::Status GeGlu(const Tensor& gate, const Tensor& up, const Tensor& out);
   // out = a + b. out may alias a.
   virtual absl::Status Add(const Tensor& a, const Tensor& b, const Tensor& out) = 0;
   // out[T, D] (f32) = table[ids[t], :] dequantized.
   virtual absl::Status Embedding(const Tensor& table, const Tensor& ids, const Tensor& out) = 0;
+  // out[T, D] = table[ids[t], :] * scale (Op::kScaledEmbedding; Gemma's sqrt(n_embd)).
+  virtual absl::Status ScaledEmbedding(const Tensor& table, const Tensor& ids, float scale,
+                                       const Tensor& out);
+
+  // ---- Mixture of experts (Op::kMoeRoute, kMatmulExperts, kMoeCombine) ------------------
+  // Router: for each row of logits[T, E], p = softmax(row); the k experts of largest p (ties to
+  // the lower index) in descending order go to ids[T, k] (i32) and their p to weights[T, k]; with
+  // `normalize` the k weights are divided by their sum (at least 2^-14, as llama.cpp clamps).
+  virtual absl::Status MoeRoute(const Tensor& logits, int32_t k, bool normalize,
+                                const Tensor& weights, const Tensor& ids);
+  // Expert products for routed rows: w is a 3-D weight [E, N, K] (expert e's matrix [N, K]),
+  // ids[T, k] the experts of each row (i32, from MoeRoute). Row t * k + s of y[T * k, N] is
+  // x_r . w[ids[t, s]]^T, where x_r is row t of x when x has T rows (every expert of a token
+  // reads its input) or row t * k + s when x has T * k rows (each expert its own). Products of
+  // the same x and ids (gate and up) go in one call. A backend groups the rows by expert so
+  // each selected expert's weights are read once per call and unselected ones not at all.
+  struct ExpertOut {
+    const Tensor* w = nullptr;
+    const Tensor* y = nullptr;
+  };
+  virtual absl::Status MatmulExperts(const Tensor& x, const Tensor& ids,
+                                     std::span<const ExpertOut> outs);
+  // out[T, D] = residual + sum over s < k (in order) of weights[t, s] * y[t * k + s, :]
+  // (y [T * k, D], weights [T, k]). out may alias residual.
+  virtual absl::Status MoeCombine(const Tensor& y, const Tensor& weights, const Tensor& residual,
+                                  const Tensor& out);
+
   // Row-wise softmax of x[M, N] * (1 / temperature) into out (may alias).
   virtual absl::Status Softmax(const Tensor& x, float temperature, const Tensor& out) = 0;
   // Applies repetition/presence/frequency penalties to logits[M, V] row by row, in place.
@@ -215,6 +286,10 @@ class Backend {
   }
   // Drops the records of `owner` (call before the buffers they use go away).
   virtual void ReleaseGraphs(const void* owner) { (void)owner; }
+
+ protected:
+  // UnimplementedError naming this backend and `op` (the default of the optional ops).
+  absl::Status NotImplemented(Op op) const;
 };
 
 }  // namespace phx::ops

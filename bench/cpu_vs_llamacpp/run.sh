@@ -11,8 +11,8 @@ P=${P:-128}
 G=${G:-128}
 runs=${RUNS:-5}
 peer_dir=$("$root/scripts/peer-setup")
-models_dir=$("$root/scripts/synth-models" "$build" llama100m-f16 llama100m-q8_0)
-models=${MODELS:-"$root/../shared/models/stories260K.gguf $models_dir/llama100m-f16.gguf $models_dir/llama100m-q8_0.gguf"}
+models_dir=$("$root/scripts/synth-models" "$build" llama100m-f16 llama100m-q8_0 qwen3moe1b-q8_0)
+models=${MODELS:-"$root/../shared/models/stories260K.gguf $models_dir/llama100m-f16.gguf $models_dir/llama100m-q8_0.gguf $models_dir/qwen3moe1b-q8_0.gguf"}
 rows=()
 printf '%-22s %8s %12s %12s %7s\n' model phase phalanx llama.cpp ratio
 for m in $models; do

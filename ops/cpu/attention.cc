@@ -123,9 +123,16 @@ absl::StatusOr<std::unique_ptr<AttentionPlan>> CpuBackend::PlanAttention(
 }
 
 absl::Status CpuBackend::Attention(const Tensor& q, const KvLayer& cache,
-                                   const AttentionPlan& plan_base, float scale, const Tensor& out) {
+                                   const AttentionPlan& plan_base, const AttentionOptions& opt,
+                                   const Tensor& out) {
   const auto* plan = dynamic_cast<const CpuAttentionPlan*>(&plan_base);
   if (plan == nullptr) return absl::InvalidArgumentError("attention: plan is not a CPU plan");
+  if (opt.window < 0 || !(opt.softcap >= 0.f) || !std::isfinite(opt.softcap)) {
+    return absl::InvalidArgumentError(
+        StrCat("attention: window ", opt.window, " and softcap ", opt.softcap, " must be >= 0"));
+  }
+  const float scale = opt.scale;
+  const int32_t window = opt.window;
   const AttentionBatch& batch = plan->batch;
   const int32_t H = plan->n_heads, G = H / plan->n_kv_heads, hd = plan->head_dim;
   for (const Tensor* t : {&cache.k, &cache.v}) {
@@ -150,10 +157,10 @@ absl::Status CpuBackend::Attention(const Tensor& q, const KvLayer& cache,
 
   const bool f16 = cache.k.dtype == DType::kF16;
   const VecKernels& vk = kernels_.vec;
-  // Per thread: o, qs [vmax * hd], m, l [vmax], s [vmax * kKb], cnt [vmax] (all heads' vectors
-  // of an item: at most kMaxQueryVecs, or one row's G when G is larger).
+  // Per thread: o, qs [vmax * hd], m, l [vmax], s [vmax * kKb], cnt, lo [vmax] (all heads'
+  // vectors of an item: at most kMaxQueryVecs, or one row's G when G is larger).
   const size_t vmax = static_cast<size_t>(std::max(kMaxQueryVecs, G));
-  const size_t need = vmax * (2 * hd + 3 + kKb);
+  const size_t need = vmax * (2 * hd + 4 + kKb);
   for (auto& s : attn_scratch_) s.resize(need);
   std::vector<float> partial(static_cast<size_t>(plan->num_partials) * (hd + 2));
 
@@ -187,6 +194,7 @@ absl::Status CpuBackend::Attention(const Tensor& q, const KvLayer& cache,
           float* l = mx + vmax;
           float* sc = l + vmax;
           auto* cnt = reinterpret_cast<int*>(sc + vmax * kKb);
+          int* lo = cnt + vmax;
           std::fill_n(o, static_cast<size_t>(nh) * vecs * hd, 0.f);
           std::fill_n(mx, nh * vecs, -INFINITY);
           std::fill_n(l, nh * vecs, 0.f);
@@ -212,14 +220,21 @@ absl::Status CpuBackend::Attention(const Tensor& q, const KvLayer& cache,
               }
             }
           };
+          // With a sliding window, blocks before the earliest query's window are skipped.
+          int32_t k_begin = item.k0;
+          if (window > 0) {
+            const int32_t first = len - nq + item.q0 + 1 - window;  // the first row's window
+            if (first > k_begin) k_begin += (first - k_begin) / kKb * kKb;
+          }
           int cur = 0;
-          if (item.k0 < item.k1) find_rows(item.k0, std::min(kKb, item.k1 - item.k0), rows[0]);
-          for (int32_t kb = item.k0; kb < item.k1; kb += kKb, cur ^= 1) {
+          if (k_begin < item.k1) find_rows(k_begin, std::min(kKb, item.k1 - k_begin), rows[0]);
+          for (int32_t kb = k_begin; kb < item.k1; kb += kKb, cur ^= 1) {
             const int32_t n = std::min(kKb, item.k1 - kb);
             int32_t nmax = 0;
             for (int32_t v = 0; v < vecs; ++v) {
               const int32_t limit = len - nq + item.q0 + v / G + 1;  // causal: keys < limit
               cnt[v] = std::max(0, std::min(n, limit - kb));
+              lo[v] = window > 0 ? std::clamp(limit - window - kb, 0, n) : 0;
               nmax = std::max(nmax, cnt[v]);
             }
             if (nmax == 0) break;  // later blocks are beyond every query's position
@@ -232,6 +247,8 @@ absl::Status CpuBackend::Attention(const Tensor& q, const KvLayer& cache,
               a.hd = hd;
               a.n = nmax;
               a.cnt = cnt;
+              a.lo = window > 0 ? lo : nullptr;
+              a.softcap = opt.softcap;
               a.k_rows = rows[cur].k;
               a.v_rows = rows[cur].v;
               a.off = static_cast<int64_t>(item.h0 + h) * hd;

@@ -30,6 +30,7 @@ bool CpuBackend::Supports(Op op, DType dtype) const {
   switch (op) {
     case Op::kMatmul:
     case Op::kEmbedding:
+    case Op::kMatmulExperts:
       return MatmulFamily(dtype) != Family::kNone;
     case Op::kWriteKv:
     case Op::kAttention:

@@ -49,6 +49,8 @@ class CpuBackend : public Backend {
                       const Tensor& y) override;
   absl::Status MatmulMany(const Tensor& x, std::span<const MatmulOut> outs) override;
   absl::Status RmsNorm(const Tensor& x, const Tensor& w, float eps, const Tensor& y) override;
+  absl::Status PostNormAdd(const Tensor& residual, const Tensor& x, const Tensor& w, float eps,
+                           const Tensor& out) override;
   absl::Status Rope(const Tensor& x, int32_t head_dim, const Tensor& positions,
                     const RopeParams& p) override;
   absl::Status WriteKv(const Tensor& k, const Tensor& v, const Tensor& slot_mapping,
@@ -57,15 +59,37 @@ class CpuBackend : public Backend {
                                                                int32_t n_heads, int32_t n_kv_heads,
                                                                int32_t head_dim) override;
   absl::Status Attention(const Tensor& q, const KvLayer& cache, const AttentionPlan& plan,
-                         float scale, const Tensor& out) override;
+                         const AttentionOptions& o, const Tensor& out) override;
   absl::Status SwiGlu(const Tensor& gate, const Tensor& up, const Tensor& out) override;
+  absl::Status GeGlu(const Tensor& gate, const Tensor& up, const Tensor& out) override;
   absl::Status Add(const Tensor& a, const Tensor& b, const Tensor& out) override;
   absl::Status Embedding(const Tensor& table, const Tensor& ids, const Tensor& out) override;
+  absl::Status ScaledEmbedding(const Tensor& table, const Tensor& ids, float scale,
+                               const Tensor& out) override;
+  absl::Status MoeRoute(const Tensor& logits, int32_t k, bool normalize, const Tensor& weights,
+                        const Tensor& ids) override;
+  // Groups the rows by expert, gathers each expert's activation rows (quantized once for all its
+  // products) and runs every (expert, product) tile in one parallel pass; outputs scattered back.
+  absl::Status MatmulExperts(const Tensor& x, const Tensor& ids,
+                             std::span<const ExpertOut> outs) override;
+  absl::Status MoeCombine(const Tensor& y, const Tensor& weights, const Tensor& residual,
+                          const Tensor& out) override;
   absl::Status Softmax(const Tensor& x, float temperature, const Tensor& out) override;
   absl::Status ApplyPenalties(const Tensor& logits, std::span<const PenaltyRow> rows) override;
 
  private:
   class Repacked;
+  // A product of MatmulRows: y = softcap(rows [row0, row0 + rows) of x . w^T + bias) (rows < 0:
+  // all of x); `repacked` is w's Q8x16 copy (nullptr: looked up by w).
+  struct RowProduct {
+    const Tensor* w = nullptr;
+    const Tensor* bias = nullptr;
+    const Tensor* y = nullptr;
+    float softcap = 0.f;
+    int64_t row0 = 0, rows = -1;
+    const uint8_t* repacked = nullptr;
+  };
+  absl::Status MatmulRows(const Tensor& x, std::span<const RowProduct> products);
   // The Q8x16 copy of `w` registered by PrepareMatmul, or nullptr.
   const uint8_t* FindRepacked(const Tensor& w);
   void Forget(const Repacked* r);
@@ -79,6 +103,8 @@ class CpuBackend : public Backend {
   AlignedBuffer act_[3];  // quantized activations of the current matmul, one per format
   std::vector<AlignedBuffer> gemm_scratch_;       // one weight-panel buffer per thread
   std::vector<std::vector<float>> attn_scratch_;  // one per thread
+  AlignedBuffer moe_x_;                           // MatmulExperts' gathered activation rows
+  std::vector<AlignedBuffer> moe_y_;              // and its gathered outputs, one per product
   bool repack_ = true;
   std::mutex repacked_mu_;  // PrepareMatmul handles may be destroyed on any thread
   std::map<const void*, const Repacked*> repacked_;  // by the original weight's data pointer

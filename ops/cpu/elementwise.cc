@@ -1,5 +1,7 @@
-// CpuBackend's row-wise ops: rms_norm, rope, write_kv, swiglu, add, embedding, softmax,
-// penalties. Parallel over rows when a call is large enough to pay for the fork/join.
+// CpuBackend's row-wise ops: rms_norm (whole rows or per head), add_rms_norm, rope, write_kv,
+// swiglu, geglu, add, embedding, softmax, penalties. Parallel over rows when a call is large enough
+// to pay for the fork/join.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -15,17 +17,46 @@ namespace phx::ops::cpu {
 absl::Status CpuBackend::RmsNorm(const Tensor& x, const Tensor& w, float eps, const Tensor& y) {
   PHX_RETURN_IF_ERROR(CheckF32("rms_norm", "x", x, -1, -1));
   const int64_t M = x.rows(), D = x.cols();
-  PHX_RETURN_IF_ERROR(CheckF32("rms_norm", "w", w, 1, D));
+  PHX_RETURN_IF_ERROR(CheckF32("rms_norm", "w", w, 1, -1));
+  const int64_t G = w.cols();  // < D: each group of G columns (a head) on its own
+  if (G <= 0 || D % G != 0) {
+    return ShapeError("rms_norm", StrCat("w must have ", D, " values or a divisor of it"), w, &x);
+  }
   PHX_RETURN_IF_ERROR(CheckF32("rms_norm", "y", y, M, D));
   const VecKernels& v = kernels_.vec;
   const auto* wd = static_cast<const float*>(w.data);
   ParallelRows(M, D, [&](int64_t b, int64_t e) {
     for (int64_t m = b; m < e; ++m) {
+      for (int64_t g = 0; g < D; g += G) {
+        const float* xr = x.row_as<float>(m) + g;
+        // ggml: sum of float squares in double, mean and scale in float, (x * scale) * w.
+        const float mean = static_cast<float>(v.sum_sq(xr, G) / static_cast<double>(G));
+        const float scale = 1.0f / std::sqrt(mean + eps);
+        v.scale_mul(xr, scale, wd, y.row_as<float>(m) + g, G);
+      }
+    }
+  });
+  return absl::OkStatus();
+}
+
+absl::Status CpuBackend::PostNormAdd(const Tensor& residual, const Tensor& x, const Tensor& w,
+                                     float eps, const Tensor& out) {
+  PHX_RETURN_IF_ERROR(CheckF32("post_norm_add", "x", x, -1, -1));
+  const int64_t M = x.rows(), D = x.cols();
+  PHX_RETURN_IF_ERROR(CheckF32("post_norm_add", "w", w, 1, D));
+  PHX_RETURN_IF_ERROR(CheckF32("post_norm_add", "residual", residual, M, D));
+  PHX_RETURN_IF_ERROR(CheckF32("post_norm_add", "out", out, M, D));
+  const VecKernels& v = kernels_.vec;
+  const auto* wd = static_cast<const float*>(w.data);
+  ParallelRows(M, 2 * D, [&](int64_t b, int64_t e) {
+    std::vector<float> normed(static_cast<size_t>(D));  // out may alias residual or x
+    for (int64_t m = b; m < e; ++m) {
       const float* xr = x.row_as<float>(m);
-      // ggml: sum of float squares in double, mean and scale in float, (x * scale) * w.
       const float mean = static_cast<float>(v.sum_sq(xr, D) / static_cast<double>(D));
       const float scale = 1.0f / std::sqrt(mean + eps);
-      v.scale_mul(xr, scale, wd, y.row_as<float>(m), D);
+      // (x * scale) * w rounded to f32 first, then added (ggml's rms_norm, mul, add).
+      v.scale_mul(xr, scale, wd, normed.data(), D);
+      v.add(residual.row_as<float>(m), normed.data(), out.row_as<float>(m), D);
     }
   });
   return absl::OkStatus();
@@ -42,10 +73,26 @@ absl::Status CpuBackend::Rope(const Tensor& x, int32_t head_dim, const Tensor& p
                              " must divide the row and satisfy 0 < n_rot <= head_dim, n_rot even"),
                       x);
   }
+  if (p.ext_factor != 0.f && (p.n_ctx_orig <= 0 || !(p.freq_scale > 0.f))) {
+    return absl::InvalidArgumentError(StrCat("rope: YaRN needs n_ctx_orig > 0 (", p.n_ctx_orig,
+                                             ") and freq_scale > 0 (", p.freq_scale, ")"));
+  }
   PHX_RETURN_IF_ERROR(CheckI32("rope", "positions", positions, T));
   const auto* pos = static_cast<const int32_t*>(positions.data);
   const int64_t heads = width / head_dim, half = p.n_rot / 2;
   const float theta_scale = powf(p.freq_base, -2.0f / static_cast<float>(p.n_rot));
+  // YaRN: the correction dims (ggml_rope_yarn_corr_dims) and the magnitude gain, in f32.
+  float corr_lo = 0.f, corr_hi = 0.f, mscale = p.attn_factor;
+  if (p.ext_factor != 0.f) {
+    auto corr_dim = [&](float beta) {
+      return static_cast<float>(p.n_rot) *
+             logf(static_cast<float>(p.n_ctx_orig) / (beta * 2 * static_cast<float>(M_PI))) /
+             (2 * logf(p.freq_base));
+    };
+    corr_lo = std::max(0.f, floorf(corr_dim(p.beta_fast)));
+    corr_hi = std::min(static_cast<float>(p.n_rot - 1), ceilf(corr_dim(p.beta_slow)));
+    mscale *= 1.0f + 0.1f * logf(1.0f / p.freq_scale);
+  }
   ParallelRows(T, width * 4, [&](int64_t b, int64_t e) {
     std::vector<float> cs(static_cast<size_t>(2 * half));
     for (int64_t t = b; t < e; ++t) {
@@ -53,9 +100,15 @@ absl::Status CpuBackend::Rope(const Tensor& x, int32_t head_dim, const Tensor& p
       float theta = static_cast<float>(pos[t]);
       for (int64_t i = 0; i < half; ++i) {
         const float ff = p.freq_factors != nullptr ? p.freq_factors[i] : 1.0f;
-        const float a = p.freq_scale * (theta / ff);
-        cs[2 * i] = cosf(a);
-        cs[2 * i + 1] = sinf(a);
+        const float extrap = theta / ff;
+        float a = p.freq_scale * extrap;
+        if (p.ext_factor != 0.f) {
+          const float y = (static_cast<float>(i) - corr_lo) / std::max(0.001f, corr_hi - corr_lo);
+          const float ramp = (1 - std::min(1.f, std::max(0.f, y))) * p.ext_factor;
+          a = a * (1 - ramp) + extrap * ramp;
+        }
+        cs[2 * i] = cosf(a) * mscale;
+        cs[2 * i + 1] = sinf(a) * mscale;
         theta *= theta_scale;
       }
       float* row = x.row_as<float>(t);
@@ -144,6 +197,19 @@ absl::Status CpuBackend::SwiGlu(const Tensor& gate, const Tensor& up, const Tens
   return absl::OkStatus();
 }
 
+absl::Status CpuBackend::GeGlu(const Tensor& gate, const Tensor& up, const Tensor& out) {
+  PHX_RETURN_IF_ERROR(CheckF32("geglu", "gate", gate, -1, -1));
+  const int64_t M = gate.rows(), F = gate.cols();
+  PHX_RETURN_IF_ERROR(CheckF32("geglu", "up", up, M, F));
+  PHX_RETURN_IF_ERROR(CheckF32("geglu", "out", out, M, F));
+  ParallelRows(M, 8 * F, [&](int64_t b, int64_t e) {
+    for (int64_t m = b; m < e; ++m) {
+      kernels_.vec.gelu_mul(gate.row_as<float>(m), up.row_as<float>(m), out.row_as<float>(m), F);
+    }
+  });
+  return absl::OkStatus();
+}
+
 absl::Status CpuBackend::Add(const Tensor& a, const Tensor& b, const Tensor& out) {
   PHX_RETURN_IF_ERROR(CheckF32("add", "a", a, -1, -1));
   const int64_t M = a.rows(), D = a.cols();
@@ -158,6 +224,11 @@ absl::Status CpuBackend::Add(const Tensor& a, const Tensor& b, const Tensor& out
 }
 
 absl::Status CpuBackend::Embedding(const Tensor& table, const Tensor& ids, const Tensor& out) {
+  return ScaledEmbedding(table, ids, 1.f, out);
+}
+
+absl::Status CpuBackend::ScaledEmbedding(const Tensor& table, const Tensor& ids, float scale,
+                                         const Tensor& out) {
   PHX_RETURN_IF_ERROR(CheckHost("embedding", "table", table));
   PHX_RETURN_IF_ERROR(CheckSupported(Op::kEmbedding, table.dtype));
   if (table.ndim != 2) return ShapeError("embedding", "table must be 2-D [V, D]", table);
@@ -175,6 +246,7 @@ absl::Status CpuBackend::Embedding(const Tensor& table, const Tensor& ids, const
   ParallelRows(T, 4 * D, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) {
       DequantizeRow(table.dtype, table.row(id[t]), out.row_as<float>(t), D);
+      if (scale != 1.f) kernels_.vec.scale(out.row_as<float>(t), scale, D);
     }
   });
   return absl::OkStatus();

@@ -57,12 +57,15 @@ using GemmFn = void (*)(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, i
 // scores against n <= kAttnMaxKeys cached keys, an f32 online-softmax update of (m, l, o), and
 // o += p V. Key and value rows are read where they lie in the cache, row j at
 // k_rows[j] + off (v_rows[j] + off) elements, f16 rows converted as they are loaded; vector v
-// sees only its first cnt[v] <= n keys (causal mask).
+// sees only keys lo[v] <= j < cnt[v] <= n (causal mask; lo: sliding window, nullptr = 0). With
+// softcap > 0 the scores (q already carries the softmax scale) become softcap * tanh(s / softcap).
 inline constexpr int kAttnMaxKeys = 64;
 struct AttnBlock {
   const float* q = nullptr;  // [nv][hd], already multiplied by the softmax scale
   int nv = 0, hd = 0, n = 0;
   const int* cnt = nullptr;
+  const int* lo = nullptr;
+  float softcap = 0.f;
   const void* const* k_rows = nullptr;
   const void* const* v_rows = nullptr;
   int64_t off = 0;
@@ -85,6 +88,9 @@ struct VecKernels {
   double (*sum_sq)(const float* x, int64_t n);  // sum of float(x*x) in double
   void (*scale_mul)(const float* x, float s, const float* w, float* y, int64_t n);  // (x*s)*w
   void (*silu_mul)(const float* g, const float* u, float* o, int64_t n);            // g/(1+e^-g)*u
+  // gelu_tanh(g) * u, computed as g / (1 + e^(-2 z)) * u with z = sqrt(2/pi) (g + 0.044715 g^3).
+  void (*gelu_mul)(const float* g, const float* u, float* o, int64_t n);
+  void (*softcap)(float* x, float cap, int64_t n);  // x = cap * tanh(x * (1 / cap))
   void (*add)(const float* a, const float* b, float* o, int64_t n);
   void (*scale)(float* x, float s, int64_t n);  // x *= s
   float (*dot)(const float* a, const float* b, int64_t n);

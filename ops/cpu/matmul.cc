@@ -1,7 +1,8 @@
-// CpuBackend::Matmul / MatmulMany: checks, activation quantization (once per format for all
-// products of the same x) and the work partition over the thread pool. The tiles themselves
-// are the per-ISA GemmFn kernels (kernels.h).
+// CpuBackend::Matmul / MatmulMany (and MatmulRows under them): checks, activation quantization
+// (once per format for all products of the same x) and the work partition over the thread pool. The
+// tiles themselves are the per-ISA GemmFn kernels (kernels.h).
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "base/status.h"
@@ -29,6 +30,8 @@ struct Job {
   GemmArgs a;
   GemmFn gemm = nullptr;
   Format format = kFloatRows;
+  int64_t row0 = 0;  // first row of x (and of its quantized forms) the product reads
+  float softcap = 0.f;
   int64_t chunk = 0, n_chunks = 0, m_split = 1, m_per = 0;
   int64_t tasks() const { return n_chunks * m_split; }
 };
@@ -42,10 +45,17 @@ absl::Status CpuBackend::Matmul(const Tensor& x, const Tensor& w, const Tensor* 
 }
 
 absl::Status CpuBackend::MatmulMany(const Tensor& x, std::span<const MatmulOut> outs) {
+  std::vector<RowProduct> products;
+  products.reserve(outs.size());
+  for (const MatmulOut& o : outs) products.push_back({o.w, o.bias, o.y, o.softcap});
+  return MatmulRows(x, products);
+}
+
+absl::Status CpuBackend::MatmulRows(const Tensor& x, std::span<const RowProduct> products) {
   std::vector<Job> jobs;
-  jobs.reserve(outs.size());
+  jobs.reserve(products.size());
   bool need[kFormats] = {};
-  for (const MatmulOut& o : outs) {
+  for (const RowProduct& o : products) {
     const Tensor& w = *o.w;
     const Tensor& y = *o.y;
     PHX_RETURN_IF_ERROR(CheckHost("matmul", "w", w));
@@ -53,8 +63,14 @@ absl::Status CpuBackend::MatmulMany(const Tensor& x, std::span<const MatmulOut> 
     if (w.ndim != 2) return ShapeError("matmul", "w must be 2-D [N, K]", w);
     const int64_t N = w.shape[0], K = w.shape[1];
     PHX_RETURN_IF_ERROR(CheckF32("matmul", "x", x, -1, K));
-    const int64_t M = x.rows();
+    const int64_t M = o.rows < 0 ? x.rows() : o.rows;
+    if (o.row0 < 0 || o.row0 + M > x.rows()) {
+      return ShapeError("matmul", StrCat("rows ", o.row0, " + ", M, " outside x"), x);
+    }
     PHX_RETURN_IF_ERROR(CheckF32("matmul", "y", y, M, N));
+    if (!(o.softcap >= 0.f) || !std::isfinite(o.softcap)) {
+      return absl::InvalidArgumentError(StrCat("matmul: softcap ", o.softcap, " must be >= 0"));
+    }
     if (o.bias != nullptr) {
       PHX_RETURN_IF_ERROR(CheckF32("matmul", "bias", *o.bias, 1, N));
       if (!o.bias->packed()) return ShapeError("matmul", "bias must be packed", *o.bias);
@@ -66,10 +82,13 @@ absl::Status CpuBackend::MatmulMany(const Tensor& x, std::span<const MatmulOut> 
         for (int64_t n = 0; n < N; ++n) {
           y.row_as<float>(m)[n] = o.bias ? static_cast<const float*>(o.bias->data)[n] : 0.f;
         }
+        if (o.softcap > 0.f) kernels_.vec.softcap(y.row_as<float>(m), o.softcap, N);
       }
       continue;
     }
     Job j;
+    j.row0 = o.row0;
+    j.softcap = o.softcap;
     GemmArgs& a = j.a;
     a.w = static_cast<const uint8_t*>(w.data);
     a.w_pitch = w.stride();
@@ -82,7 +101,9 @@ absl::Status CpuBackend::MatmulMany(const Tensor& x, std::span<const MatmulOut> 
     a.K = K;
     const Family family = MatmulFamily(w.dtype);
     // A Q8x16 copy (PrepareMatmul) replaces the weight rows; its tasks own whole 16-row groups.
-    const uint8_t* repacked = family == Family::kQ8 ? FindRepacked(w) : nullptr;
+    const uint8_t* repacked = o.repacked != nullptr   ? o.repacked
+                              : family == Family::kQ8 ? FindRepacked(w)
+                                                      : nullptr;
     if (repacked != nullptr) {
       j.gemm = kernels_.gemm_q8x16;
       j.format = kQ8x16Act;
@@ -154,8 +175,11 @@ absl::Status CpuBackend::MatmulMany(const Tensor& x, std::span<const MatmulOut> 
   int64_t total = 0;
   std::vector<int64_t> first(jobs.size());
   for (size_t i = 0; i < jobs.size(); ++i) {
-    jobs[i].a.act = act[jobs[i].format];
-    jobs[i].a.act_pitch = pitch[jobs[i].format];
+    const Format f = jobs[i].format;
+    // Q8x16 panels hold 8 rows each (row0 is then a multiple of 16: see MatmulExperts).
+    const int64_t unit = f == kQ8x16Act ? jobs[i].row0 / kQ8x16PanelRows : jobs[i].row0;
+    jobs[i].a.act = act[f] + unit * pitch[f];
+    jobs[i].a.act_pitch = pitch[f];
     first[i] = total;
     total += jobs[i].tasks();
   }
@@ -170,8 +194,13 @@ absl::Status CpuBackend::MatmulMany(const Tensor& x, std::span<const MatmulOut> 
       const int64_t nc = lt % j.n_chunks, mc = lt / j.n_chunks;
       const int64_t m0 = mc * j.m_per, m1 = std::min(j.a.M, m0 + j.m_per);
       if (m0 >= m1) continue;
-      j.gemm(j.a, nc * j.chunk, std::min(j.a.N, (nc + 1) * j.chunk), m0, m1,
-             gemm_scratch_[tid].data());
+      const int64_t n0 = nc * j.chunk, n1 = std::min(j.a.N, (nc + 1) * j.chunk);
+      j.gemm(j.a, n0, n1, m0, m1, gemm_scratch_[tid].data());
+      if (j.softcap > 0.f) {  // while the tile is in cache: no extra pass over y
+        for (int64_t m = m0; m < m1; ++m) {
+          kernels_.vec.softcap(j.a.y + m * j.a.y_pitch + n0, j.softcap, n1 - n0);
+        }
+      }
     }
   });
   return absl::OkStatus();

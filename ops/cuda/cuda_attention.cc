@@ -35,6 +35,7 @@ absl::StatusOr<const float*> CudaBackend::FreqFactors(const RopeParams& rp) {
 absl::Status CudaBackend::Rope(const Tensor& x, int32_t head_dim, const Tensor& positions,
                                const RopeParams& rp) {
   PHX_RETURN_IF_ERROR(Healthy());
+  if (rp.scaled()) return NotImplemented(Op::kRopeScaled);
   PHX_RETURN_IF_ERROR(CheckDeviceF32("rope", "x", x, -1, -1));
   if (head_dim <= 0 || x.cols() % head_dim != 0) {
     return absl::InvalidArgumentError(
@@ -122,6 +123,7 @@ absl::Status CudaBackend::RopeWriteKv(const Tensor& q, const Tensor& k, const Te
   if (!opt_.fuse_ops) {
     return Backend::RopeWriteKv(q, k, v, head_dim, positions, slot_mapping, rp, cache);
   }
+  if (rp.scaled()) return NotImplemented(Op::kRopeScaled);
   PHX_RETURN_IF_ERROR(Healthy());
   PHX_RETURN_IF_ERROR(CheckDevice("rope_write_kv", "k_cache", cache.k));
   PHX_RETURN_IF_ERROR(CheckDevice("rope_write_kv", "v_cache", cache.v));
@@ -242,9 +244,13 @@ absl::StatusOr<std::unique_ptr<AttentionPlan>> CudaBackend::PlanAttention(
 }
 
 absl::Status CudaBackend::Attention(const Tensor& q, const KvLayer& cache,
-                                    const AttentionPlan& base_plan, float scale,
+                                    const AttentionPlan& base_plan, const AttentionOptions& opt,
                                     const Tensor& out) {
   PHX_RETURN_IF_ERROR(Healthy());
+  // Soft-capping and sliding windows come with the kernels of issue 24 (Supports says false).
+  if (opt.softcap != 0.f) return NotImplemented(Op::kAttentionSoftcap);
+  if (opt.window != 0) return NotImplemented(Op::kSlidingWindow);
+  const float scale = opt.scale;
   const auto* plan = dynamic_cast<const CudaAttentionPlan*>(&base_plan);
   if (plan == nullptr || plan->generation != plan_generation_) {
     return absl::FailedPreconditionError(

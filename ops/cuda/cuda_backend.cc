@@ -98,7 +98,19 @@ bool CudaBackend::Supports(Op op, DType dtype) const {
     case Op::kAttention:
       return dtype == DType::kF16 || dtype == DType::kBF16;
     case Op::kPenalties:
-      return false;  // the sampler applies penalties on the host (ops/logits.h)
+      return false;         // the sampler applies penalties on the host (ops/logits.h)
+    case Op::kHeadRmsNorm:  // the model-family ops (issue 24): CUDA kernels come later
+    case Op::kPostNormAdd:
+    case Op::kRopeScaled:
+    case Op::kAttentionSoftcap:
+    case Op::kSlidingWindow:
+    case Op::kGeGlu:
+    case Op::kScaledEmbedding:
+    case Op::kLogitSoftcap:
+    case Op::kMoeRoute:
+    case Op::kMatmulExperts:
+    case Op::kMoeCombine:
+      return false;
     default:
       return dtype == DType::kF32;
   }

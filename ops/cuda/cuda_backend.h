@@ -67,7 +67,7 @@ class CudaBackend final : public Backend {
                                                                int32_t n_heads, int32_t n_kv_heads,
                                                                int32_t head_dim) override;
   absl::Status Attention(const Tensor& q, const KvLayer& cache, const AttentionPlan& plan,
-                         float scale, const Tensor& out) override;
+                         const AttentionOptions& o, const Tensor& out) override;
   absl::Status SwiGlu(const Tensor& gate, const Tensor& up, const Tensor& out) override;
   absl::Status Add(const Tensor& a, const Tensor& b, const Tensor& out) override;
   absl::Status Embedding(const Tensor& table, const Tensor& ids, const Tensor& out) override;

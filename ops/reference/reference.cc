@@ -88,13 +88,24 @@ std::vector<double> Matmul(std::span<const double> x, std::span<const double> w,
 
 std::vector<double> RmsNorm(std::span<const double> x, std::span<const double> w, int64_t M,
                             int64_t D, double eps) {
+  const int64_t G = static_cast<int64_t>(w.size());
   std::vector<double> y(static_cast<size_t>(M * D));
   for (int64_t m = 0; m < M; ++m) {
-    double ss = 0;
-    for (int64_t i = 0; i < D; ++i) ss += x[m * D + i] * x[m * D + i];
-    const double scale = 1.0 / std::sqrt(ss / D + eps);
-    for (int64_t i = 0; i < D; ++i) y[m * D + i] = x[m * D + i] * scale * w[i];
+    for (int64_t g0 = 0; g0 < D; g0 += G) {
+      const double* xr = x.data() + m * D + g0;
+      double ss = 0;
+      for (int64_t i = 0; i < G; ++i) ss += xr[i] * xr[i];
+      const double scale = 1.0 / std::sqrt(ss / G + eps);
+      for (int64_t i = 0; i < G; ++i) y[m * D + g0 + i] = xr[i] * scale * w[i];
+    }
   }
+  return y;
+}
+
+std::vector<double> PostNormAdd(std::span<const double> residual, std::span<const double> x,
+                                std::span<const double> w, int64_t M, int64_t D, double eps) {
+  std::vector<double> y = RmsNorm(x, w, M, D, eps);
+  for (size_t i = 0; i < y.size(); ++i) y[i] += residual[i];
   return y;
 }
 
@@ -111,20 +122,50 @@ std::vector<float> RopeAngles(int32_t pos, const RopeParams& p) {
   return angles;
 }
 
+std::vector<std::pair<double, double>> RopeCosSin(int32_t pos, const RopeParams& p) {
+  const std::vector<float> extrap = RopeAngles(pos, RopeParams{.mode = p.mode,
+                                                               .n_rot = p.n_rot,
+                                                               .freq_base = p.freq_base,
+                                                               .freq_scale = 1.f,
+                                                               .freq_factors = p.freq_factors});
+  // YaRN's correction range (ggml_rope_yarn_corr_dims) in f32.
+  auto corr_dim = [&](float beta) {
+    return static_cast<float>(p.n_rot) *
+           logf(static_cast<float>(p.n_ctx_orig) / (beta * 2 * static_cast<float>(M_PI))) /
+           (2 * logf(p.freq_base));
+  };
+  const float lo = std::max(0.f, floorf(corr_dim(p.beta_fast)));
+  const float hi = std::min(static_cast<float>(p.n_rot - 1), ceilf(corr_dim(p.beta_slow)));
+  std::vector<std::pair<double, double>> out(extrap.size());
+  for (size_t i = 0; i < extrap.size(); ++i) {
+    const float theta_extrap = extrap[i];
+    const float theta_interp = p.freq_scale * theta_extrap;
+    float theta = theta_interp, mscale = p.attn_factor;
+    if (p.ext_factor != 0.f) {
+      const float y = (static_cast<float>(i) - lo) / std::max(0.001f, hi - lo);
+      const float ramp = (1 - std::min(1.f, std::max(0.f, y))) * p.ext_factor;
+      theta = theta_interp * (1 - ramp) + theta_extrap * ramp;
+      mscale *= 1.0f + 0.1f * logf(1.0f / p.freq_scale);
+    }
+    out[i] = {std::cos(static_cast<double>(theta)) * mscale,
+              std::sin(static_cast<double>(theta)) * mscale};
+  }
+  return out;
+}
+
 void Rope(std::span<double> x, int64_t T, int64_t head_dim, std::span<const int32_t> positions,
           const RopeParams& p) {
   const int64_t width = static_cast<int64_t>(x.size()) / std::max<int64_t>(T, 1);
   const int64_t heads = width / head_dim;
   const int64_t half = p.n_rot / 2;
   for (int64_t t = 0; t < T; ++t) {
-    const std::vector<float> angles = RopeAngles(positions[t], p);
+    const std::vector<std::pair<double, double>> cs = RopeCosSin(positions[t], p);
     for (int64_t h = 0; h < heads; ++h) {
       double* v = x.data() + t * width + h * head_dim;
       for (int64_t i = 0; i < half; ++i) {
         const int64_t i0 = p.mode == RopeMode::kNormal ? 2 * i : i;
         const int64_t i1 = p.mode == RopeMode::kNormal ? 2 * i + 1 : i + half;
-        const double c = std::cos(static_cast<double>(angles[i]));
-        const double s = std::sin(static_cast<double>(angles[i]));
+        const double c = cs[i].first, s = cs[i].second;
         const double x0 = v[i0], x1 = v[i1];
         v[i0] = x0 * c - x1 * s;
         v[i1] = x0 * s + x1 * c;
@@ -146,7 +187,8 @@ void WriteKv(std::span<const double> k, std::span<const double> v, std::span<con
 }
 
 std::vector<double> Attention(std::span<const double> q, const KvCache& cache,
-                              const AttentionBatch& batch, int64_t n_heads, double scale) {
+                              const AttentionBatch& batch, int64_t n_heads, double scale,
+                              double softcap, int64_t window) {
   const int64_t hd = cache.head_dim;
   const int64_t group = n_heads / cache.n_kv_heads;
   const int64_t width = n_heads * hd;
@@ -165,19 +207,21 @@ std::vector<double> Attention(std::span<const double> q, const KvCache& cache,
       for (int64_t h = 0; h < n_heads; ++h) {
         const double* qv = q.data() + (q0 + j) * width + h * hd;
         const int64_t kvh = h / group;
-        std::vector<double> sc(static_cast<size_t>(pos + 1));
+        const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
+        std::vector<double> sc(static_cast<size_t>(pos + 1), 0.0);
         double mx = -INFINITY;
-        for (int64_t p = 0; p <= pos; ++p) {
+        for (int64_t p = first; p <= pos; ++p) {
           const double* kr = cache.k.data() + cache.Index(slot[p], kvh);
           double d = 0;
           for (int64_t i = 0; i < hd; ++i) d += qv[i] * kr[i];
           sc[p] = d * scale;
+          if (softcap > 0) sc[p] = softcap * std::tanh(sc[p] / softcap);
           mx = std::max(mx, sc[p]);
         }
         double sum = 0;
-        for (auto& e : sc) sum += (e = std::exp(e - mx));
+        for (int64_t p = first; p <= pos; ++p) sum += (sc[p] = std::exp(sc[p] - mx));
         double* o = out.data() + (q0 + j) * width + h * hd;
-        for (int64_t p = 0; p <= pos; ++p) {
+        for (int64_t p = first; p <= pos; ++p) {
           const double* vr = cache.v.data() + cache.Index(slot[p], kvh);
           for (int64_t i = 0; i < hd; ++i) o[i] += sc[p] / sum * vr[i];
         }
@@ -190,6 +234,74 @@ std::vector<double> Attention(std::span<const double> q, const KvCache& cache,
 std::vector<double> SwiGlu(std::span<const double> gate, std::span<const double> up) {
   std::vector<double> out(gate.size());
   for (size_t i = 0; i < gate.size(); ++i) out[i] = gate[i] / (1.0 + std::exp(-gate[i])) * up[i];
+  return out;
+}
+
+std::vector<double> GeGlu(std::span<const double> gate, std::span<const double> up) {
+  const double k = std::sqrt(2.0 / M_PI);
+  std::vector<double> out(gate.size());
+  for (size_t i = 0; i < gate.size(); ++i) {
+    const double g = gate[i];
+    // 0.5 g (1 + tanh z) == g / (1 + e^(-2z)), the form that keeps its relative accuracy
+    // where 1 + tanh z cancels (large negative g).
+    out[i] = g / (1.0 + std::exp(-2.0 * k * (g + 0.044715 * g * g * g))) * up[i];
+  }
+  return out;
+}
+
+std::vector<double> Softcap(std::span<const double> x, double cap) {
+  std::vector<double> out(x.size());
+  for (size_t i = 0; i < x.size(); ++i) out[i] = cap * std::tanh(x[i] / cap);
+  return out;
+}
+
+Routing MoeRoute(std::span<const double> logits, int64_t T, int64_t E, int64_t k, bool normalize) {
+  Routing r;
+  r.weights.resize(static_cast<size_t>(T * k));
+  r.ids.resize(static_cast<size_t>(T * k));
+  const std::vector<double> p = Softmax(logits, T, E, 1.0);
+  for (int64_t t = 0; t < T; ++t) {
+    std::vector<int32_t> order(static_cast<size_t>(E));
+    for (int64_t e = 0; e < E; ++e) order[e] = static_cast<int32_t>(e);
+    const double* pr = p.data() + t * E;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int32_t a, int32_t b) { return pr[a] > pr[b]; });
+    double sum = 0;
+    for (int64_t s = 0; s < k; ++s) sum += pr[order[s]];
+    const double div = normalize ? std::max(sum, 6.103515625e-5) : 1.0;
+    for (int64_t s = 0; s < k; ++s) {
+      r.ids[t * k + s] = order[s];
+      r.weights[t * k + s] = pr[order[s]] / div;
+    }
+  }
+  return r;
+}
+
+std::vector<double> MatmulExperts(std::span<const double> x, std::span<const double> w,
+                                  std::span<const int32_t> ids, int64_t T, int64_t k, int64_t N,
+                                  int64_t K) {
+  const bool per_slot = static_cast<int64_t>(x.size()) == T * k * K;
+  std::vector<double> y(static_cast<size_t>(T * k * N));
+  for (int64_t r = 0; r < T * k; ++r) {
+    const double* xr = x.data() + (per_slot ? r : r / k) * K;
+    const double* we = w.data() + static_cast<int64_t>(ids[r]) * N * K;
+    for (int64_t n = 0; n < N; ++n) {
+      double s = 0;
+      for (int64_t i = 0; i < K; ++i) s += xr[i] * we[n * K + i];
+      y[r * N + n] = s;
+    }
+  }
+  return y;
+}
+
+std::vector<double> MoeCombine(std::span<const double> y, std::span<const double> weights,
+                               std::span<const double> residual, int64_t T, int64_t k, int64_t D) {
+  std::vector<double> out(residual.begin(), residual.end());
+  for (int64_t t = 0; t < T; ++t) {
+    for (int64_t s = 0; s < k; ++s) {
+      for (int64_t i = 0; i < D; ++i) out[t * D + i] += weights[t * k + s] * y[(t * k + s) * D + i];
+    }
+  }
   return out;
 }
 

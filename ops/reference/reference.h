@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "ops/backend.h"
@@ -43,15 +44,22 @@ std::vector<double> QuantizeDequantizeQ8_K(std::span<const float> x);
 std::vector<double> Matmul(std::span<const double> x, std::span<const double> w,
                            std::span<const double> bias, int64_t M, int64_t N, int64_t K);
 
-// y[M, D] = x / sqrt(mean(x^2) + eps) * w[D].
+// y[M, D] = x / sqrt(mean(x^2) + eps) * w[D]; a shorter w[G] (G divides D) normalizes each
+// group of G columns on its own (per-head norm).
 std::vector<double> RmsNorm(std::span<const double> x, std::span<const double> w, int64_t M,
                             int64_t D, double eps);
+// residual + RmsNorm(x, w) (a post-norm added to the residual stream).
+std::vector<double> PostNormAdd(std::span<const double> residual, std::span<const double> x,
+                                std::span<const double> w, int64_t M, int64_t D, double eps);
 
 // The rotation angle of pair i (0 <= i < n_rot / 2) at position `pos`, computed exactly as ggml
 // does in f32 (theta = pos; theta *= powf(base, -2 / n_rot) per pair; angle =
 // freq_scale * theta / factor_i). Part of the op's semantics: llama.cpp's angles differ from the
 // exact ones by many ulps at large positions, and token-exact output needs the same angles.
 std::vector<float> RopeAngles(int32_t pos, const RopeParams& p);
+// (cos, sin) of pair i at `pos` as ggml's rope cache holds them, YaRN and attn_factor included
+// (see RopeParams): angles and magnitude in f32 as ggml computes them, cos/sin in double.
+std::vector<std::pair<double, double>> RopeCosSin(int32_t pos, const RopeParams& p);
 // In place on x[T, H * head_dim]: rotates the first n_rot dims of each head by the angles of
 // positions[t] (normal: pairs (2i, 2i+1); NeoX: (i, i + n_rot/2)). Rotation done in double.
 void Rope(std::span<double> x, int64_t T, int64_t head_dim, std::span<const int32_t> positions,
@@ -68,15 +76,38 @@ void WriteKv(std::span<const double> k, std::span<const double> v, std::span<con
              KvCache& cache);
 // out[T, n_heads * head_dim]: causal softmax(q k^T * scale) v per sequence of `batch` (see
 // AttentionBatch), query head h reading KV head h / (n_heads / n_kv_heads).
+// With softcap > 0 the scores are softcap * tanh(score / softcap); with window > 0 a query at
+// position p attends to positions max(0, p - window + 1)..p only.
 std::vector<double> Attention(std::span<const double> q, const KvCache& cache,
-                              const AttentionBatch& batch, int64_t n_heads, double scale);
+                              const AttentionBatch& batch, int64_t n_heads, double scale,
+                              double softcap = 0, int64_t window = 0);
 
 // out = silu(gate) * up, elementwise.
 std::vector<double> SwiGlu(std::span<const double> gate, std::span<const double> up);
+// out = gelu(gate) * up with GELU's tanh form, elementwise.
+std::vector<double> GeGlu(std::span<const double> gate, std::span<const double> up);
+// cap * tanh(x / cap), elementwise (logit soft-capping).
+std::vector<double> Softcap(std::span<const double> x, double cap);
 std::vector<double> Add(std::span<const double> a, std::span<const double> b);
 // out[T, D] = table[ids[t], :].
 std::vector<double> Embedding(std::span<const double> table, int64_t D,
                               std::span<const int32_t> ids);
+// Mixture of experts (see Backend::MoeRoute, MatmulExperts, MoeCombine).
+struct Routing {
+  std::vector<double> weights;  // [T, k]
+  std::vector<int32_t> ids;     // [T, k]
+};
+// softmax of each row of logits[T, E], the k largest (ties: lower index first), renormalized
+// to sum 1 (the sum clamped below at 2^-14) when `normalize`.
+Routing MoeRoute(std::span<const double> logits, int64_t T, int64_t E, int64_t k, bool normalize);
+// y[T * k, N]: row t * k + s = x_r . w[ids[t * k + s]]^T, w [E, N, K] packed; x_r is row t of x
+// (x [T, K]) or row t * k + s (x [T * k, K]) as x's size says.
+std::vector<double> MatmulExperts(std::span<const double> x, std::span<const double> w,
+                                  std::span<const int32_t> ids, int64_t T, int64_t k, int64_t N,
+                                  int64_t K);
+// out[T, D] = residual + sum_s weights[t, s] * y[t * k + s].
+std::vector<double> MoeCombine(std::span<const double> y, std::span<const double> weights,
+                               std::span<const double> residual, int64_t T, int64_t k, int64_t D);
 // Row-wise softmax(x / temperature) of x[M, N]; a row of all -inf gives all 0.
 std::vector<double> Softmax(std::span<const double> x, int64_t M, int64_t N, double temperature);
 // llama.cpp penalties on logits[M, V] row by row (see ops/logits.h): for each token with

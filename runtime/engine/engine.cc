@@ -47,7 +47,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const model::Model& model
   }
   PHX_ASSIGN_OR_RETURN(e->cache_, kv::KvCache::Create(backend, kc));
   PHX_ASSIGN_OR_RETURN(e->forward_, model::Forward::Create(model, backend, cfg.max_tokens_per_step,
-                                                           cfg.max_num_seqs));
+                                                           cfg.max_num_seqs, e->max_model_len_));
   e->forward_->set_step_graphs(cfg.step_graphs);
   e->PublishStats(0);
   return e;

@@ -9,6 +9,32 @@
 namespace phx::model {
 namespace {
 
+// Layer l's RoPE exactly as llama.cpp sets it up (llama_context's cparams and the per-layer
+// base/scale of get_rope_freq_base/scale): YaRN's extrapolation mix and magnitude from the
+// model-wide scale, the factor tensor chosen by the context (Phi-3 longrope).
+ops::RopeParams LayerRope(const ModelConfig& c, const Weights& w, int64_t l, int64_t ctx) {
+  ops::RopeParams p;
+  p.mode = c.rope_type == RopeType::kNeox ? ops::RopeMode::kNeox : ops::RopeMode::kNormal;
+  p.n_rot = static_cast<int32_t>(c.n_rot);
+  p.freq_base = c.layers[l].rope_base;
+  p.freq_scale = c.layers[l].rope_freq_scale;
+  p.n_ctx_orig = static_cast<int32_t>(c.rope_orig_context);
+  p.attn_factor = c.rope_attn_factor;
+  if (c.rope_scaling == RopeScaling::kYarn) {
+    p.ext_factor = 1.f;
+    const float factor = 1.0f / (1.0f / c.rope_scale_factor);
+    const float mscale = factor <= 1.0f ? 1.0f : 0.1f * logf(factor) + 1.0f;
+    // llama.cpp cancels the gain ggml's YaRN adds (1 + 0.1 ln factor) and keeps get_mscale's.
+    p.attn_factor = mscale * (1.0f / (1.0f + 0.1f * logf(factor))) * c.rope_attn_factor;
+  }
+  if (!w.rope_freq_factors.empty()) {
+    p.freq_factors = w.rope_freq_factors.data();
+  } else if (!w.rope_long.empty()) {
+    p.freq_factors = ctx > c.rope_orig_context ? w.rope_long.data() : w.rope_short.data();
+  }
+  return p;
+}
+
 uint64_t Mix(uint64_t h, uint64_t v) {
   h ^= v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
   return h;
@@ -31,8 +57,8 @@ uint64_t GraphShape(int32_t padded, int32_t max_pages, const kv::KvCache& cache)
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Forward>> Forward::Create(const Model& model, ops::Backend& backend,
-                                                         int32_t max_tokens,
-                                                         int32_t max_logit_rows) {
+                                                         int32_t max_tokens, int32_t max_logit_rows,
+                                                         int64_t context_length) {
   if (max_tokens <= 0 || max_logit_rows <= 0) {
     return absl::InvalidArgumentError("forward: max_tokens and max_logit_rows must be positive");
   }
@@ -40,24 +66,141 @@ absl::StatusOr<std::unique_ptr<Forward>> Forward::Create(const Model& model, ops
   std::unique_ptr<Forward> f(new Forward(model, backend));
   f->max_tokens_ = max_tokens;
   f->max_logit_rows_ = max_logit_rows;
+  const int64_t ctx = context_length > 0 ? context_length : c.context_length;
+  for (int64_t l = 0; l < c.n_layer; ++l) f->rope_.push_back(LayerRope(c, model.weights(), l, ctx));
+  f->graph_safe_ = !c.moe() && !c.any_sliding() && c.attn_softcap == 0.f && c.final_softcap == 0.f;
   const int64_t T = max_tokens, R = max_logit_rows;
+  auto alloc = [&](ops::Buffer& b, DType t, int64_t rows, int64_t cols) -> absl::Status {
+    PHX_ASSIGN_OR_RETURN(b, backend.Allocate(t, {rows, cols}));
+    return absl::OkStatus();
+  };
   PHX_ASSIGN_OR_RETURN(f->ids_, backend.Allocate(DType::kI32, {T}));
   PHX_ASSIGN_OR_RETURN(f->pos_, backend.Allocate(DType::kI32, {T}));
   PHX_ASSIGN_OR_RETURN(f->slots_, backend.Allocate(DType::kI32, {T}));
   PHX_ASSIGN_OR_RETURN(f->rows_, backend.Allocate(DType::kI32, {R}));
-  PHX_ASSIGN_OR_RETURN(f->x_, backend.Allocate(DType::kF32, {T, c.n_embd}));
-  PHX_ASSIGN_OR_RETURN(f->h_, backend.Allocate(DType::kF32, {T, c.n_embd}));
-  PHX_ASSIGN_OR_RETURN(f->q_, backend.Allocate(DType::kF32, {T, c.q_dim()}));
-  PHX_ASSIGN_OR_RETURN(f->k_, backend.Allocate(DType::kF32, {T, c.kv_dim()}));
-  PHX_ASSIGN_OR_RETURN(f->v_, backend.Allocate(DType::kF32, {T, c.kv_dim()}));
-  PHX_ASSIGN_OR_RETURN(f->attn_, backend.Allocate(DType::kF32, {T, c.q_dim()}));
-  PHX_ASSIGN_OR_RETURN(f->o_, backend.Allocate(DType::kF32, {T, c.n_embd}));
-  PHX_ASSIGN_OR_RETURN(f->gate_, backend.Allocate(DType::kF32, {T, c.n_ff}));
-  PHX_ASSIGN_OR_RETURN(f->up_, backend.Allocate(DType::kF32, {T, c.n_ff}));
-  PHX_ASSIGN_OR_RETURN(f->xr_, backend.Allocate(DType::kF32, {R, c.n_embd}));
-  PHX_ASSIGN_OR_RETURN(f->logits_, backend.Allocate(DType::kF32, {R, c.vocab_size}));
+  PHX_RETURN_IF_ERROR(alloc(f->x_, DType::kF32, T, c.n_embd));
+  PHX_RETURN_IF_ERROR(alloc(f->h_, DType::kF32, T, c.n_embd));
+  if (c.fused_qkv) {
+    PHX_RETURN_IF_ERROR(alloc(f->qkv_, DType::kF32, T, c.q_dim() + 2 * c.kv_dim()));
+  } else {
+    PHX_RETURN_IF_ERROR(alloc(f->q_, DType::kF32, T, c.q_dim()));
+    PHX_RETURN_IF_ERROR(alloc(f->k_, DType::kF32, T, c.kv_dim()));
+    PHX_RETURN_IF_ERROR(alloc(f->v_, DType::kF32, T, c.kv_dim()));
+  }
+  PHX_RETURN_IF_ERROR(alloc(f->attn_, DType::kF32, T, c.q_dim()));
+  PHX_RETURN_IF_ERROR(alloc(f->o_, DType::kF32, T, c.n_embd));
+  if (c.moe()) {
+    const int64_t TK = T * c.n_expert_used;
+    PHX_RETURN_IF_ERROR(alloc(f->router_, DType::kF32, T, c.n_expert));
+    PHX_RETURN_IF_ERROR(alloc(f->route_w_, DType::kF32, T, c.n_expert_used));
+    PHX_RETURN_IF_ERROR(alloc(f->route_ids_, DType::kI32, T, c.n_expert_used));
+    PHX_RETURN_IF_ERROR(alloc(f->e_gate_, DType::kF32, TK, c.n_ff_expert));
+    PHX_RETURN_IF_ERROR(alloc(f->e_up_, DType::kF32, TK, c.n_ff_expert));
+    PHX_RETURN_IF_ERROR(alloc(f->e_down_, DType::kF32, TK, c.n_embd));
+  } else if (c.fused_gate_up) {
+    PHX_RETURN_IF_ERROR(alloc(f->gate_up_, DType::kF32, T, 2 * c.n_ff));
+  } else {
+    PHX_RETURN_IF_ERROR(alloc(f->gate_, DType::kF32, T, c.n_ff));
+    PHX_RETURN_IF_ERROR(alloc(f->up_, DType::kF32, T, c.n_ff));
+  }
+  PHX_RETURN_IF_ERROR(alloc(f->xr_, DType::kF32, R, c.n_embd));
+  PHX_RETURN_IF_ERROR(alloc(f->logits_, DType::kF32, R, c.vocab_size));
   f->host_logits_.resize(static_cast<size_t>(R * c.vocab_size));
   return f;
+}
+
+absl::Status Forward::Norm(int64_t T, const ops::Tensor& w, bool& pending) {
+  const ops::Tensor x = x_.tensor().Rows(0, T), h = h_.tensor().Rows(0, T);
+  const float eps = model_.config().rms_eps;
+  if (!pending) return backend_.RmsNorm(x, w, eps, h);
+  pending = false;  // x += o joins the norm's pass
+  return backend_.AddRmsNorm(x, o_.tensor().Rows(0, T), w, eps, h);
+}
+
+absl::Status Forward::AttentionBlock(int64_t l, int64_t T, const ops::Tensor& pos,
+                                     const ops::Tensor& slots, const ops::AttentionPlan& plan,
+                                     kv::KvCache& cache, bool& pending) {
+  const ModelConfig& c = model_.config();
+  const LayerWeights& lw = model_.weights().layers[l];
+  auto opt = [](const ops::Tensor& t) { return t.data != nullptr ? &t : nullptr; };
+  const ops::Tensor x = x_.tensor().Rows(0, T), h = h_.tensor().Rows(0, T);
+  const ops::Tensor attn = attn_.tensor().Rows(0, T), o = o_.tensor().Rows(0, T);
+  PHX_RETURN_IF_ERROR(Norm(T, lw.attn_norm, pending));
+  ops::Tensor q, k, v;
+  if (c.fused_qkv) {
+    const ops::Tensor qkv = qkv_.tensor().Rows(0, T);
+    PHX_RETURN_IF_ERROR(backend_.Matmul(h, lw.wqkv, opt(lw.bqkv), qkv));
+    q = qkv.Cols(0, c.q_dim());
+    k = qkv.Cols(c.q_dim(), c.kv_dim());
+    v = qkv.Cols(c.q_dim() + c.kv_dim(), c.kv_dim());
+  } else {
+    q = q_.tensor().Rows(0, T);
+    k = k_.tensor().Rows(0, T);
+    v = v_.tensor().Rows(0, T);
+    const ops::Backend::MatmulOut outs[] = {
+        {&lw.wq, opt(lw.bq), &q}, {&lw.wk, opt(lw.bk), &k}, {&lw.wv, opt(lw.bv), &v}};
+    PHX_RETURN_IF_ERROR(backend_.MatmulMany(h, outs));
+  }
+  if (c.qk_norm) {  // each head on its own: w is [head_dim]
+    PHX_RETURN_IF_ERROR(backend_.RmsNorm(q, lw.q_norm, c.rms_eps, q));
+    PHX_RETURN_IF_ERROR(backend_.RmsNorm(k, lw.k_norm, c.rms_eps, k));
+  }
+  const int32_t hd = static_cast<int32_t>(c.head_dim);
+  const ops::KvLayer kv = cache.layer(static_cast<int32_t>(l));
+  PHX_RETURN_IF_ERROR(backend_.RopeWriteKv(q, k, v, hd, pos, slots, rope_[l], kv));
+  const int32_t window = c.layers[l].sliding ? static_cast<int32_t>(c.sliding_window) : 0;
+  PHX_RETURN_IF_ERROR(backend_.Attention(
+      q, kv, plan, ops::AttentionOptions(c.attn_scale, c.attn_softcap, window), attn));
+  PHX_RETURN_IF_ERROR(backend_.Matmul(attn, lw.wo, opt(lw.bo), o));
+  if (c.post_norms) return backend_.PostNormAdd(x, o, lw.attn_post_norm, c.rms_eps, x);
+  pending = true;  // the next norm adds o to x
+  return absl::OkStatus();
+}
+
+absl::Status Forward::FfnBlock(int64_t l, int64_t T, bool& pending) {
+  const ModelConfig& c = model_.config();
+  const LayerWeights& lw = model_.weights().layers[l];
+  const ops::Tensor x = x_.tensor().Rows(0, T), h = h_.tensor().Rows(0, T);
+  const ops::Tensor o = o_.tensor().Rows(0, T);
+  PHX_RETURN_IF_ERROR(Norm(T, lw.ffn_norm, pending));
+  auto act = [&](const ops::Tensor& gate, const ops::Tensor& up) {
+    return c.ffn_act == FfnAct::kGeGlu ? backend_.GeGlu(gate, up, gate)
+                                       : backend_.SwiGlu(gate, up, gate);
+  };
+  if (c.moe()) {
+    const int64_t TK = T * c.n_expert_used;
+    const ops::Tensor logits = router_.tensor().Rows(0, T);
+    const ops::Tensor weights = route_w_.tensor().Rows(0, T);
+    const ops::Tensor ids = route_ids_.tensor().Rows(0, T);
+    const ops::Tensor gate = e_gate_.tensor().Rows(0, TK), up = e_up_.tensor().Rows(0, TK);
+    const ops::Tensor down = e_down_.tensor().Rows(0, TK);
+    PHX_RETURN_IF_ERROR(backend_.Matmul(h, lw.router, nullptr, logits));
+    PHX_RETURN_IF_ERROR(backend_.MoeRoute(logits, static_cast<int32_t>(c.n_expert_used),
+                                          c.expert_weights_norm, weights, ids));
+    const ops::Backend::ExpertOut gate_up[] = {{&lw.gate_exps, &gate}, {&lw.up_exps, &up}};
+    PHX_RETURN_IF_ERROR(backend_.MatmulExperts(h, ids, gate_up));
+    PHX_RETURN_IF_ERROR(act(gate, up));
+    const ops::Backend::ExpertOut down_out[] = {{&lw.down_exps, &down}};
+    PHX_RETURN_IF_ERROR(backend_.MatmulExperts(gate, ids, down_out));
+    return backend_.MoeCombine(down, weights, x, x);
+  }
+  ops::Tensor gate, up;
+  if (c.fused_gate_up) {  // ffn_up holds [gate; up]
+    const ops::Tensor gu = gate_up_.tensor().Rows(0, T);
+    PHX_RETURN_IF_ERROR(backend_.Matmul(h, lw.w_up, nullptr, gu));
+    gate = gu.Cols(0, c.n_ff);
+    up = gu.Cols(c.n_ff, c.n_ff);
+  } else {
+    gate = gate_.tensor().Rows(0, T);
+    up = up_.tensor().Rows(0, T);
+    const ops::Backend::MatmulOut outs[] = {{&lw.w_gate, nullptr, &gate}, {&lw.w_up, nullptr, &up}};
+    PHX_RETURN_IF_ERROR(backend_.MatmulMany(h, outs));
+  }
+  PHX_RETURN_IF_ERROR(act(gate, up));
+  PHX_RETURN_IF_ERROR(backend_.Matmul(gate, lw.w_down, nullptr, o));
+  if (c.post_norms) return backend_.PostNormAdd(x, o, lw.ffn_post_norm, c.rms_eps, x);
+  pending = true;
+  return absl::OkStatus();
 }
 
 Forward::~Forward() { backend_.ReleaseGraphs(this); }
@@ -72,47 +215,19 @@ absl::Status Forward::StageInputs(std::span<const int32_t> ids, std::span<const 
 
 absl::Status Forward::Layers(int64_t T, const ops::AttentionPlan& plan, kv::KvCache& cache) {
   const ModelConfig& c = model_.config();
-  const Weights& w = model_.weights();
-  auto rows = [T](const ops::Buffer& b) { return b.tensor().Rows(0, T); };
   const ops::Tensor ids = ids_.tensor().Reshape({T});
   const ops::Tensor pos = pos_.tensor().Reshape({T});
   const ops::Tensor slots = slots_.tensor().Reshape({T});
-  const ops::Tensor x = rows(x_), h = rows(h_), q = rows(q_), k = rows(k_), v = rows(v_);
-  const ops::Tensor attn = rows(attn_), o = rows(o_), gate = rows(gate_), up = rows(up_);
-  ops::RopeParams rope;
-  rope.mode = c.rope_type == RopeType::kNeox ? ops::RopeMode::kNeox : ops::RopeMode::kNormal;
-  rope.n_rot = static_cast<int32_t>(c.n_rot);
-  rope.freq_base = c.rope_freq_base;
-  rope.freq_scale = c.rope_scaling == RopeScaling::kLinear ? 1.f / c.rope_scale_factor : 1.f;
-  rope.freq_factors = w.rope_freq_factors.empty() ? nullptr : w.rope_freq_factors.data();
-  const float scale = 1.f / std::sqrt(static_cast<float>(c.head_dim));
-  const int32_t hd = static_cast<int32_t>(c.head_dim);
-
-  PHX_RETURN_IF_ERROR(backend_.Embedding(w.tok_embd, ids, x));
+  PHX_RETURN_IF_ERROR(backend_.ScaledEmbedding(model_.weights().tok_embd, ids, c.embd_scale,
+                                               x_.tensor().Rows(0, T)));
+  bool pending = false;  // whether o_ holds a block's output not yet added to x_
   for (int64_t l = 0; l < c.n_layer; ++l) {
-    const LayerWeights& lw = w.layers[l];
-    // The previous layer's output projection joins the residual stream in the norm's launch.
-    if (l == 0) {
-      PHX_RETURN_IF_ERROR(backend_.RmsNorm(x, lw.attn_norm, c.rms_eps, h));
-    } else {
-      PHX_RETURN_IF_ERROR(backend_.AddRmsNorm(x, o, lw.attn_norm, c.rms_eps, h));
-    }
-    const ops::Backend::MatmulOut qkv[] = {{&lw.wq, lw.bq.data ? &lw.bq : nullptr, &q},
-                                           {&lw.wk, lw.bk.data ? &lw.bk : nullptr, &k},
-                                           {&lw.wv, lw.bv.data ? &lw.bv : nullptr, &v}};
-    PHX_RETURN_IF_ERROR(backend_.MatmulMany(h, qkv));
-    const ops::KvLayer kv = cache.layer(static_cast<int32_t>(l));
-    PHX_RETURN_IF_ERROR(backend_.RopeWriteKv(q, k, v, hd, pos, slots, rope, kv));
-    PHX_RETURN_IF_ERROR(backend_.Attention(q, kv, plan, scale, attn));
-    PHX_RETURN_IF_ERROR(backend_.Matmul(attn, lw.wo, nullptr, o));
-    PHX_RETURN_IF_ERROR(backend_.AddRmsNorm(x, o, lw.ffn_norm, c.rms_eps, h));
-    const ops::Backend::MatmulOut gate_up[] = {{&lw.w_gate, nullptr, &gate},
-                                               {&lw.w_up, nullptr, &up}};
-    PHX_RETURN_IF_ERROR(backend_.MatmulMany(h, gate_up));
-    PHX_RETURN_IF_ERROR(backend_.SwiGlu(gate, up, gate));
-    PHX_RETURN_IF_ERROR(backend_.Matmul(gate, lw.w_down, nullptr, o));
+    PHX_RETURN_IF_ERROR(AttentionBlock(l, T, pos, slots, plan, cache, pending));
+    PHX_RETURN_IF_ERROR(FfnBlock(l, T, pending));
   }
-  return backend_.Add(x, o, x);
+  if (!pending) return absl::OkStatus();
+  const ops::Tensor x = x_.tensor().Rows(0, T);
+  return backend_.Add(x, o_.tensor().Rows(0, T), x);
 }
 
 absl::Status Forward::Head(int64_t R) {
@@ -123,7 +238,11 @@ absl::Status Forward::Head(int64_t R) {
   const ops::Tensor xr = xr_.tensor().Rows(0, R);
   PHX_RETURN_IF_ERROR(backend_.Embedding(x_.tensor(), row_ids, xr));
   PHX_RETURN_IF_ERROR(backend_.RmsNorm(xr, w.output_norm, c.rms_eps, xr));
-  return backend_.Matmul(xr, w.output, nullptr, logits_.tensor().Rows(0, R));
+  const ops::Tensor logits = logits_.tensor().Rows(0, R);
+  if (c.final_softcap == 0.f) return backend_.Matmul(xr, w.output, nullptr, logits);
+  // The final soft-cap is fused into the output head.
+  const ops::Backend::MatmulOut head{&w.output, nullptr, &logits, c.final_softcap};
+  return backend_.MatmulMany(xr, {&head, 1});
 }
 
 absl::StatusOr<std::span<const float>> Forward::FetchLogits(int64_t R) {
@@ -161,7 +280,7 @@ absl::StatusOr<std::span<const float>> Forward::Run(std::span<const int32_t> tok
 
   // A decode step (one new token per sequence) within the backend's graph buckets.
   const ops::AttentionBatch& batch = layout.attention;
-  bool decode = step_graphs_ && batch.num_seqs() == T;
+  bool decode = step_graphs_ && graph_safe_ && batch.num_seqs() == T;
   for (int32_t s = 0; decode && s < batch.num_seqs(); ++s) {
     decode = batch.q_indptr[s + 1] - batch.q_indptr[s] == 1;
   }

@@ -1,11 +1,15 @@
-// The Llama-family forward pass for one step: a batch that mixes prefill chunks and decode
-// tokens of several sequences, over the paged KV cache, built from ops::Backend calls only.
+// The forward pass for one step of any supported family: a batch that mixes prefill chunks and
+// decode tokens of several sequences, over the paged KV cache, built from ops::Backend calls
+// only. Generic over ModelConfig's features (fused or separate projections, q/k norm, post-norms,
+// soft-caps, sliding windows, per-layer RoPE, dense or mixture-of-experts FFN): no family names
+// appear here.
 //
 // Decode steps (every sequence one new token) run as recorded step graphs where the backend
-// offers them (ops::Backend::GraphRows: CUDA graphs): the step is padded to the backend's row
-// count, its inputs and attention plan are copied into buffers fixed for that row count, and
-// the device work - every layer and the output head - is one RunGraph call, recorded once and
-// replayed afterwards. Other steps (and backends without graphs) run eagerly.
+// offers them (ops::Backend::GraphRows: CUDA graphs) and the model's features allow (dense FFN,
+// no sliding window, no soft-caps: ops the graph path does not record): the step is padded to
+// the backend's row count, its inputs and attention plan are copied into buffers fixed for that
+// row count, and the device work - every layer and the output head - is one RunGraph call,
+// recorded once and replayed afterwards. Other steps (and backends without graphs) run eagerly.
 #pragma once
 
 #include <cstdint>
@@ -23,9 +27,12 @@ namespace phx::model {
 class Forward {
  public:
   // Scratch is sized for `max_tokens` new tokens per step and `max_logit_rows` logits rows.
+  // `context_length` is the longest sequence this forward serves (0: the model's); Phi-3's
+  // longrope picks its long factors when it exceeds rope.scaling.original_context_length, as
+  // llama.cpp does with its context size.
   static absl::StatusOr<std::unique_ptr<Forward>> Create(const Model& model, ops::Backend& backend,
-                                                         int32_t max_tokens,
-                                                         int32_t max_logit_rows);
+                                                         int32_t max_tokens, int32_t max_logit_rows,
+                                                         int64_t context_length = 0);
   ~Forward();
   Forward(const Forward&) = delete;
   Forward& operator=(const Forward&) = delete;
@@ -46,9 +53,21 @@ class Forward {
 
   int32_t max_tokens() const { return max_tokens_; }
   int32_t max_logit_rows() const { return max_logit_rows_; }
+  // The RoPE of layer l (base, scaling, factors) as the step applies it.
+  const ops::RopeParams& rope(int64_t l) const { return rope_[l]; }
 
  private:
   Forward(const Model& m, ops::Backend& b) : model_(m), backend_(b) {}
+  // h = norm(x) * w over the first T rows; when `pending`, x += o first, in the same pass
+  // (Backend::AddRmsNorm), and pending is cleared.
+  absl::Status Norm(int64_t T, const ops::Tensor& w, bool& pending);
+  // x += attention(norm(x)) for layer l over the first T rows. With post-norms the add happens
+  // here; otherwise the block leaves its output in o_ and sets `pending` (the next Norm adds it).
+  absl::Status AttentionBlock(int64_t l, int64_t T, const ops::Tensor& pos,
+                              const ops::Tensor& slots, const ops::AttentionPlan& plan,
+                              kv::KvCache& cache, bool& pending);
+  // x += ffn(norm(x)) (dense or mixture of experts), `pending` as above.
+  absl::Status FfnBlock(int64_t l, int64_t T, bool& pending);
 
   // Copies `n` ids, positions and slots (already padded) to the device.
   absl::Status StageInputs(std::span<const int32_t> ids, std::span<const int32_t> pos,
@@ -70,11 +89,14 @@ class Forward {
   ops::Backend& backend_;
   int32_t max_tokens_ = 0;
   int32_t max_logit_rows_ = 0;
+  std::vector<ops::RopeParams> rope_;  // per layer
   bool step_graphs_ = true;
+  bool graph_safe_ = false;  // the model's features allow step graphs (see the top)
   uint64_t eager_steps_ = 0, graph_steps_ = 0;
-  // Device scratch.
+  // Device scratch (buffers a model does not need stay empty).
   ops::Buffer ids_, pos_, slots_, rows_;
-  ops::Buffer x_, h_, q_, k_, v_, attn_, o_, gate_, up_, xr_, logits_;
+  ops::Buffer x_, h_, qkv_, q_, k_, v_, attn_, o_, gate_, up_, gate_up_, xr_, logits_;
+  ops::Buffer router_, route_w_, route_ids_, e_gate_, e_up_, e_down_;
   std::vector<float> host_logits_;
   std::vector<int32_t> pad_ids_, pad_pos_, pad_slots_, pad_rows_;  // host staging of graph steps
 };

@@ -1,5 +1,6 @@
-// A loaded Llama-family model: the mapped GGUF file, its config and tokenizer, and weight views
-// adopted by a backend (the CPU backend reads them straight from the mapping, no copy).
+// A loaded model of any supported family (config.h, family.h): the mapped GGUF file, its config
+// and tokenizer, and weight views adopted by a backend (the CPU backend reads them straight from
+// the mapping, no copy). Loading checks that the backend runs every op the family needs.
 #pragma once
 
 #include <functional>
@@ -15,14 +16,22 @@
 
 namespace phx::model {
 
+// One layer's weights as the backend holds them ([rows, cols], GGUF's [cols, rows] swapped;
+// expert weights [E, rows, cols]). Tensors a model does not have keep data == nullptr.
 struct LayerWeights {
-  ops::Tensor attn_norm;     // [D]
-  ops::Tensor wq, wk, wv;    // [q_dim, D], [kv_dim, D], [kv_dim, D]
-  ops::Tensor bq, bk, bv;    // qwen2 only: [q_dim], [kv_dim], [kv_dim]; data == nullptr otherwise
-  ops::Tensor wo;            // [D, q_dim]
-  ops::Tensor ffn_norm;      // [D]
-  ops::Tensor w_gate, w_up;  // [F, D]
-  ops::Tensor w_down;        // [D, F]
+  ops::Tensor attn_norm;                      // [D]
+  ops::Tensor wqkv, bqkv;                     // fused_qkv: [q_dim + 2 kv_dim, D] (+ bias)
+  ops::Tensor wq, wk, wv;                     // [q_dim, D], [kv_dim, D], [kv_dim, D]
+  ops::Tensor bq, bk, bv;                     // qkv_bias: [q_dim], [kv_dim], [kv_dim]
+  ops::Tensor wo, bo;                         // [D, q_dim] (+ out_bias [D])
+  ops::Tensor q_norm, k_norm;                 // qk_norm: [head_dim]
+  ops::Tensor attn_post_norm;                 // post_norms: [D]
+  ops::Tensor ffn_norm;                       // [D]
+  ops::Tensor w_gate, w_up;                   // [F, D] (fused_gate_up: w_up [2F, D], no w_gate)
+  ops::Tensor w_down;                         // [D, F]
+  ops::Tensor ffn_post_norm;                  // post_norms: [D]
+  ops::Tensor router;                         // moe: ffn_gate_inp [E, D]
+  ops::Tensor gate_exps, up_exps, down_exps;  // moe: [E, Fe, D], [E, Fe, D], [E, D, Fe]
 };
 
 struct Weights {
@@ -30,8 +39,17 @@ struct Weights {
   ops::Tensor output_norm;  // [D]
   ops::Tensor output;       // [V, D] (the embedding when tied)
   std::vector<LayerWeights> layers;
-  std::vector<float> rope_freq_factors;  // [n_rot/2] when the file has rope_freqs.weight
+  std::vector<float> rope_freq_factors;      // [n_rot/2]: rope_freqs.weight (Llama 3.1)
+  std::vector<float> rope_long, rope_short;  // [n_rot/2]: Phi-3 longrope factors
 };
+
+// OK when `backend` runs every op `c` needs beyond the Llama set; else UnimplementedError naming
+// the feature, its metadata key and the op.
+absl::Status CheckBackendSupports(const ModelConfig& c, const ops::Backend& backend);
+
+// OK when `f` has exactly the tensors `c` needs, with the right shapes and types `backend`
+// supports; else the first problem, naming the tensor (weights.cc).
+absl::Status CheckTensors(const gguf::File& f, const ModelConfig& c, const ops::Backend& backend);
 
 // Progress of a load: (bytes done, bytes total).
 using LoadProgress = std::function<void(uint64_t, uint64_t)>;
@@ -51,6 +69,8 @@ class Model {
 
  private:
   Model() = default;
+  // weights.cc: binds every tensor the config asks for (shapes and types checked) and refuses
+  // tensors it does not use.
   absl::Status BindWeights(ops::Backend& backend, const LoadProgress& progress);
 
   std::string path_;

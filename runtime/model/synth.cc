@@ -7,10 +7,11 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "base/strings.h"
 #include "base/status.h"
+#include "base/strings.h"
 #include "runtime/gguf/gguf.h"
 #include "runtime/gguf/writer.h"
+#include "runtime/model/synth_arch.h"
 
 namespace phx::model {
 namespace {
@@ -57,10 +58,7 @@ float SynthUniform(uint64_t seed, uint64_t tensor_id, uint64_t i) {
 }
 
 absl::Status SynthesizeModel(const SynthOptions& o, const std::string& out_path) {
-  if (o.arch != "llama" && o.arch != "qwen2") {
-    return absl::InvalidArgumentError(
-        StrCat("--arch: unsupported architecture '", o.arch, "' (llama, qwen2)"));
-  }
+  PHX_ASSIGN_OR_RETURN(const synth::ArchPlan arch, synth::PlanArch(o));
   if (o.n_layer <= 0 || o.n_embd <= 0 || o.n_ff <= 0 || o.n_head <= 0 || o.n_head_kv <= 0 ||
       o.context_length <= 0) {
     return absl::InvalidArgumentError("layers, dims, head counts and context must be positive");
@@ -85,8 +83,11 @@ absl::Status SynthesizeModel(const SynthOptions& o, const std::string& out_path)
   }
   const int64_t q_dim = o.n_head * head_dim, kv_dim = o.n_head_kv * head_dim;
   const int64_t block = GetDTypeInfo(o.dtype)->block_elems;
-  for (auto [what, n] :
-       {std::pair{"--embd", o.n_embd}, {"--ffn", o.n_ff}, {"heads x head dim", q_dim}}) {
+  const int64_t n_ff_e = arch.n_ff_expert > 0 ? arch.n_ff_expert : o.n_ff;
+  for (auto [what, n] : {std::pair{"--embd", o.n_embd},
+                         {"--ffn", o.n_ff},
+                         {"heads x head dim", q_dim},
+                         {"the expert FFN width", n_ff_e}}) {
     if (n % block != 0) {
       return absl::InvalidArgumentError(StrCat(what, " = ", n, " is not a multiple of the ",
                                                DTypeName(o.dtype), " block size ", block));
@@ -102,8 +103,8 @@ absl::Status SynthesizeModel(const SynthOptions& o, const std::string& out_path)
   const int64_t n_vocab = static_cast<int64_t>(tokens->count);
 
   gguf::Writer w;
-  const std::string a = o.arch + ".";
-  w.SetString("general.architecture", o.arch);
+  const std::string a = arch.gguf_arch + ".";
+  w.SetString("general.architecture", arch.gguf_arch);
   w.SetString("general.name", o.name);
   w.SetU32("general.file_type", o.dtype == DType::kF32    ? 0
                                 : o.dtype == DType::kF16  ? 1
@@ -121,10 +122,10 @@ absl::Status SynthesizeModel(const SynthOptions& o, const std::string& out_path)
     w.SetU32(a + "attention.key_length", static_cast<uint32_t>(head_dim));
     w.SetU32(a + "attention.value_length", static_cast<uint32_t>(head_dim));
   }
-  w.SetU32(a + "rope.dimension_count", static_cast<uint32_t>(head_dim));
+  w.SetU32(a + "rope.dimension_count", static_cast<uint32_t>(o.n_rot > 0 ? o.n_rot : head_dim));
   w.SetF32(a + "rope.freq_base", o.rope_freq_base);
   w.SetF32(a + "attention.layer_norm_rms_epsilon", o.rms_eps);
-  if (o.arch == "llama") w.SetU32(a + "vocab_size", static_cast<uint32_t>(n_vocab));
+  PHX_RETURN_IF_ERROR(synth::WriteArchMetadata(o, arch, n_vocab, w));
   for (const auto& [key, value] : vocab->metadata()) {
     if (absl::StartsWith(key, "tokenizer.")) w.SetValue(key, value);
   }
@@ -133,7 +134,8 @@ absl::Status SynthesizeModel(const SynthOptions& o, const std::string& out_path)
   // variance; projections back into the residual stream are scaled down by sqrt(2 * layers)
   // so the residual does not grow with depth. Norm weights are 1 +- 0.1.
   const float sqrt3 = std::sqrt(3.f);
-  const float resid = 1.f / std::sqrt(2.f * static_cast<float>(o.n_layer));
+  const float resid =
+      arch.resid_gain > 0 ? arch.resid_gain : 1.f / std::sqrt(2.f * static_cast<float>(o.n_layer));
   uint64_t tid = 0;
   auto matrix = [&](const std::string& name, int64_t in, int64_t out, float extra = 1.f) {
     const float amp = extra * sqrt3 / std::sqrt(static_cast<float>(in));
@@ -142,28 +144,68 @@ absl::Status SynthesizeModel(const SynthOptions& o, const std::string& out_path)
   auto vec = [&](const std::string& name, int64_t n, float base, float amp) {
     return w.AddTensor(name, DType::kF32, {n}, MakeFill(o.seed, tid++, DType::kF32, n, base, amp));
   };
-  // Embedding rows: unit-variance entries.
+  // 3-D expert weights [in, out, experts]: each expert's matrix scaled like `matrix`.
+  auto experts = [&](const std::string& name, int64_t in, int64_t out, float extra = 1.f) {
+    const float amp = extra * sqrt3 / std::sqrt(static_cast<float>(in));
+    return w.AddTensor(name, o.dtype, {in, out, arch.n_expert},
+                       MakeFill(o.seed, tid++, o.dtype, in, 0.f, amp));
+  };
+  // Embedding rows: unit-variance entries (see ArchPlan::embd_amp).
   PHX_RETURN_IF_ERROR(w.AddTensor("token_embd.weight", o.dtype, {o.n_embd, n_vocab},
-                                  MakeFill(o.seed, tid++, o.dtype, o.n_embd, 0.f, sqrt3)));
+                                  MakeFill(o.seed, tid++, o.dtype, o.n_embd, 0.f, arch.embd_amp)));
+  PHX_RETURN_IF_ERROR(synth::AddRopeFactorTensors(o, arch, w));
   for (int64_t l = 0; l < o.n_layer; ++l) {
     const std::string p = StrCat("blk.", l, ".");
     PHX_RETURN_IF_ERROR(vec(p + "attn_norm.weight", o.n_embd, 1.f, 0.1f));
-    PHX_RETURN_IF_ERROR(matrix(p + "attn_q.weight", o.n_embd, q_dim));
-    PHX_RETURN_IF_ERROR(matrix(p + "attn_k.weight", o.n_embd, kv_dim));
-    PHX_RETURN_IF_ERROR(matrix(p + "attn_v.weight", o.n_embd, kv_dim));
-    if (o.arch == "qwen2") {
+    if (arch.fused_qkv) {
+      PHX_RETURN_IF_ERROR(
+          matrix(p + "attn_qkv.weight", o.n_embd, q_dim + 2 * kv_dim, std::sqrt(arch.q_gain)));
+    } else {
+      PHX_RETURN_IF_ERROR(
+          matrix(p + "attn_q.weight", o.n_embd, q_dim, arch.qk_norm ? 1.f : arch.q_gain));
+      PHX_RETURN_IF_ERROR(matrix(p + "attn_k.weight", o.n_embd, kv_dim));
+      PHX_RETURN_IF_ERROR(matrix(p + "attn_v.weight", o.n_embd, kv_dim));
+    }
+    if (arch.qkv_bias) {
       PHX_RETURN_IF_ERROR(vec(p + "attn_q.bias", q_dim, 0.f, 0.2f));
       PHX_RETURN_IF_ERROR(vec(p + "attn_k.bias", kv_dim, 0.f, 0.2f));
       PHX_RETURN_IF_ERROR(vec(p + "attn_v.bias", kv_dim, 0.f, 0.2f));
     }
+    if (arch.qk_norm) {
+      PHX_RETURN_IF_ERROR(vec(p + "attn_q_norm.weight", head_dim, arch.q_gain, 0.1f));
+      PHX_RETURN_IF_ERROR(vec(p + "attn_k_norm.weight", head_dim, 1.f, 0.1f));
+    }
     PHX_RETURN_IF_ERROR(matrix(p + "attn_output.weight", q_dim, o.n_embd, resid));
+    if (arch.post_norms) {
+      PHX_RETURN_IF_ERROR(
+          vec(p + "post_attention_norm.weight", o.n_embd, arch.post_norm, 0.1f * arch.post_norm));
+    }
     PHX_RETURN_IF_ERROR(vec(p + "ffn_norm.weight", o.n_embd, 1.f, 0.1f));
-    PHX_RETURN_IF_ERROR(matrix(p + "ffn_gate.weight", o.n_embd, o.n_ff));
-    PHX_RETURN_IF_ERROR(matrix(p + "ffn_up.weight", o.n_embd, o.n_ff));
-    PHX_RETURN_IF_ERROR(matrix(p + "ffn_down.weight", o.n_ff, o.n_embd, resid));
+    if (arch.n_expert > 0) {
+      // The router stays f32 (llama.cpp never quantizes ffn_gate_inp); logits of spread ~2 make
+      // the expert choice clear.
+      PHX_RETURN_IF_ERROR(
+          w.AddTensor(p + "ffn_gate_inp.weight", DType::kF32, {o.n_embd, arch.n_expert},
+                      MakeFill(o.seed, tid++, DType::kF32, o.n_embd, 0.f,
+                               2.f * sqrt3 / std::sqrt(static_cast<float>(o.n_embd)))));
+      PHX_RETURN_IF_ERROR(experts(p + "ffn_gate_exps.weight", o.n_embd, n_ff_e));
+      PHX_RETURN_IF_ERROR(experts(p + "ffn_up_exps.weight", o.n_embd, n_ff_e));
+      PHX_RETURN_IF_ERROR(experts(p + "ffn_down_exps.weight", n_ff_e, o.n_embd, resid));
+    } else if (arch.fused_gate_up) {
+      PHX_RETURN_IF_ERROR(matrix(p + "ffn_up.weight", o.n_embd, 2 * o.n_ff));
+      PHX_RETURN_IF_ERROR(matrix(p + "ffn_down.weight", o.n_ff, o.n_embd, resid));
+    } else {
+      PHX_RETURN_IF_ERROR(matrix(p + "ffn_gate.weight", o.n_embd, o.n_ff));
+      PHX_RETURN_IF_ERROR(matrix(p + "ffn_up.weight", o.n_embd, o.n_ff));
+      PHX_RETURN_IF_ERROR(matrix(p + "ffn_down.weight", o.n_ff, o.n_embd, resid));
+    }
+    if (arch.post_norms) {
+      PHX_RETURN_IF_ERROR(
+          vec(p + "post_ffw_norm.weight", o.n_embd, arch.post_norm, 0.1f * arch.post_norm));
+    }
   }
   PHX_RETURN_IF_ERROR(vec("output_norm.weight", o.n_embd, 1.f, 0.1f));
-  if (!o.tied_output) {
+  if (!arch.tied) {
     // Logits with a standard deviation of about 2 keep the distribution peaked enough that
     // greedy decoding has clear winners.
     PHX_RETURN_IF_ERROR(matrix("output.weight", o.n_embd, n_vocab, 2.f));

@@ -40,7 +40,10 @@ void AddModelCommands(CLI::App& app, int& rc) {
   static phx::model::SynthOptions so;
   static std::string out, dtype = "f16";
   synth->add_option("--out,-o", out, "Output GGUF path")->required();
-  synth->add_option("--arch", so.arch, "llama | qwen2")->capture_default_str();
+  synth
+      ->add_option("--arch", so.arch,
+                   "llama | qwen2 | qwen3 | gemma2 | gemma3 | phi3 | mixtral | qwen3moe")
+      ->capture_default_str();
   synth->add_option("--vocab", so.vocab_from, "GGUF whose tokenizer is copied")->required();
   synth->add_option("--layers", so.n_layer, "Transformer blocks")->capture_default_str();
   synth->add_option("--embd", so.n_embd, "Embedding size")->capture_default_str();
@@ -48,10 +51,27 @@ void AddModelCommands(CLI::App& app, int& rc) {
   synth->add_option("--heads", so.n_head, "Attention heads")->capture_default_str();
   synth->add_option("--kv-heads", so.n_head_kv, "KV heads (GQA when fewer)")->capture_default_str();
   synth->add_option("--head-dim", so.head_dim, "Head size (0: embd/heads)")->capture_default_str();
+  synth->add_option("--rope-dims", so.n_rot, "Rotated dims per head (0: all; phi3 partial)");
   synth->add_option("--ctx", so.context_length, "Training context length")->capture_default_str();
   synth->add_option("--dtype", dtype, "f32 | f16 | bf16 | q8_0 | q4_0 | q4_K")
       ->capture_default_str();
   synth->add_flag("--tied", so.tied_output, "Tie the output matrix to the token embedding");
+  synth->add_flag("--untied", so.untied_output,
+                  "A separate output matrix (gemma3: tied by default)");
+  // Family options (written to the metadata keys llama.cpp reads; docs/models.md).
+  synth->add_option("--experts", so.n_expert, "expert_count (mixtral, qwen3moe)");
+  synth->add_option("--experts-used", so.n_expert_used, "expert_used_count: top-k");
+  synth->add_option("--expert-ffn", so.n_ff_expert, "qwen3moe expert_feed_forward_length");
+  synth->add_option("--sliding-window", so.sliding_window, "attention.sliding_window (gemma2/3)");
+  synth->add_option("--swa-pattern", so.swa_pattern, "Every P-th layer global (gemma2/3)");
+  synth->add_option("--rope-scaling", so.rope_scaling, "none | linear | llama3 | yarn | longrope")
+      ->capture_default_str();
+  synth->add_option("--rope-scaling-factor", so.rope_scaling_factor, "RoPE scaling factor")
+      ->capture_default_str();
+  synth->add_option("--rope-orig-ctx", so.rope_orig_ctx,
+                    "rope.scaling.original_context_length (0: --ctx)");
+  synth->add_option("--attn-softcap", so.attn_softcap, "attn_logit_softcapping (gemma2)");
+  synth->add_option("--final-softcap", so.final_softcap, "final_logit_softcapping (gemma2/3)");
   synth->add_option("--rope-base", so.rope_freq_base, "RoPE frequency base")->capture_default_str();
   synth->add_option("--seed", so.seed, "Weight seed")->capture_default_str();
   synth->add_option("--name", so.name, "general.name")->capture_default_str();

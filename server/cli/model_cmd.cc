@@ -2,8 +2,11 @@
 #include <iostream>
 
 #include "base/strings.h"
+#include "ops/cpu/cpu_backend.h"
 #include "runtime/gguf/gguf.h"
 #include "runtime/model/config.h"
+#include "runtime/model/model.h"
+#include "runtime/tokenizer/tokenizer.h"
 #include "server/cli/commands.h"
 
 namespace phx::cli {
@@ -41,10 +44,23 @@ int ModelInspect(const std::string& path, bool all_values) {
   }
   std::printf("  total: %llu elements\n", static_cast<unsigned long long>(total));
   auto cfg = model::ConfigFromGguf(g);
-  if (cfg.ok()) {
-    std::printf("\nmodel: %s\n", cfg->Summary().c_str());
-  } else {
+  if (!cfg.ok()) {
     std::printf("\nmodel: not loadable: %s\n", std::string(cfg.status().message()).c_str());
+    std::printf("servable: no: %s\n", std::string(cfg.status().message()).c_str());
+    return 0;
+  }
+  std::printf("\nmodel: %s\n", cfg->Summary().c_str());
+  std::printf("features: %s\n", cfg->FeatureList().c_str());
+  // What `phalanx serve` checks at load, short of loading: the backend's ops, the tokenizer,
+  // every tensor's presence, shape and type, and no tensor left unused.
+  ops::cpu::CpuBackend cpu(1);
+  absl::Status s = model::CheckBackendSupports(*cfg, cpu);
+  if (s.ok()) s = tok::Tokenizer::FromGguf(g).status();
+  if (s.ok()) s = model::CheckTensors(g, *cfg, cpu);
+  if (s.ok()) {
+    std::printf("servable: yes (cpu backend)\n");
+  } else {
+    std::printf("servable: no: %s\n", std::string(s.message()).c_str());
   }
   return 0;
 }

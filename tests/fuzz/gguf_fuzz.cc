@@ -143,7 +143,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (cfg.ok()) {
     FUZZ_CHECK(cfg->n_head > 0 && cfg->n_head_kv > 0 && cfg->n_head % cfg->n_head_kv == 0);
     FUZZ_CHECK(cfg->head_dim > 0 && cfg->vocab_size >= 0);
-    g_sink = g_sink + cfg->Summary().size();
+    FUZZ_CHECK(static_cast<int64_t>(cfg->layers.size()) == cfg->n_layer);
+    FUZZ_CHECK(cfg->n_rot > 0 && cfg->n_rot <= cfg->head_dim && cfg->n_rot % 2 == 0);
+    FUZZ_CHECK(!cfg->moe() || (cfg->n_expert_used >= 1 && cfg->n_expert_used <= cfg->n_expert &&
+                               cfg->n_ff_expert > 0));
+    FUZZ_CHECK(cfg->moe() || cfg->n_ff > 0);
+    FUZZ_CHECK(cfg->attn_scale > 0 && cfg->rope_scale_factor > 0);
+    g_sink = g_sink + cfg->Summary().size() + cfg->FeatureList().size();
   }
   CheckRoundTrip(f);
   return 0;

@@ -1,5 +1,6 @@
-// Writes a small seed corpus for gguf_fuzz into a directory: tiny synthesized llama and qwen2
-// models (every synthesizable dtype) over a 16-token vocabulary, a file with every metadata
+// Writes a small seed corpus for gguf_fuzz into a directory: tiny synthesized models of every
+// family (llama, qwen2, qwen3, gemma2, gemma3, phi3, mixtral, qwen3moe: their metadata keys and
+// tensors; every synthesizable dtype) over a 16-token vocabulary, a file with every metadata
 // type and tensor type, and a GGUF v2 variant. Usage: make_gguf_seeds OUT_DIR
 #include <cstdio>
 #include <string>
@@ -126,13 +127,36 @@ int main(int argc, char** argv) {
     const char* arch;
     DType dtype;
     bool tied;
+    // Family options: the metadata keys of issue 24's families (experts, windows, soft-caps,
+    // RoPE scaling of each kind) so the fuzzer mutates them.
+    void (*family)(phx::model::SynthOptions&) = nullptr;
   };
-  for (const Seed& s : {Seed{"llama_f32", "llama", DType::kF32, false},
-                        Seed{"llama_f16", "llama", DType::kF16, false},
-                        Seed{"llama_bf16_tied", "llama", DType::kBF16, true},
-                        Seed{"llama_q8_0", "llama", DType::kQ8_0, false},
-                        Seed{"llama_q4_0", "llama", DType::kQ4_0, true},
-                        Seed{"qwen2_f16", "qwen2", DType::kF16, false}}) {
+  using O = phx::model::SynthOptions;
+  for (const Seed& s :
+       {Seed{"llama_f32", "llama", DType::kF32, false},
+        Seed{"llama_f16", "llama", DType::kF16, false},
+        Seed{"llama_bf16_tied", "llama", DType::kBF16, true},
+        Seed{"llama_q8_0", "llama", DType::kQ8_0, false},
+        Seed{"llama_q4_0", "llama", DType::kQ4_0, true},
+        Seed{"qwen2_f16", "qwen2", DType::kF16, false},
+        Seed{"llama_llama3_rope", "llama", DType::kF32, false,
+             [](O& o) { o.rope_scaling = "llama3", o.rope_orig_ctx = 16; }},
+        Seed{"llama_yarn", "llama", DType::kF16, false,
+             [](O& o) { o.rope_scaling = "yarn", o.rope_orig_ctx = 16; }},
+        Seed{"qwen3_f16", "qwen3", DType::kF16, true},
+        Seed{"gemma2_f16", "gemma2", DType::kF16, true,
+             [](O& o) { o.sliding_window = 8, o.attn_softcap = 5, o.final_softcap = 10; }},
+        Seed{"gemma3_f16", "gemma3", DType::kF16, true,
+             [](O& o) {
+               o.sliding_window = 8, o.swa_pattern = 2, o.final_softcap = 10;
+               o.rope_scaling = "linear";
+             }},
+        Seed{"phi3_longrope", "phi3", DType::kF16, false,
+             [](O& o) { o.rope_scaling = "longrope", o.rope_orig_ctx = 16, o.n_rot = 12; }},
+        Seed{"mixtral_f16", "mixtral", DType::kF16, false,
+             [](O& o) { o.n_expert = 4, o.n_expert_used = 2; }},
+        Seed{"qwen3moe_q8_0", "qwen3moe", DType::kQ8_0, false,
+             [](O& o) { o.n_expert = 4, o.n_expert_used = 2, o.n_ff_expert = 32; }}}) {
     phx::model::SynthOptions o;
     o.arch = s.arch;
     o.vocab_from = vocab;
@@ -144,6 +168,7 @@ int main(int argc, char** argv) {
     o.context_length = 64;
     o.dtype = s.dtype;
     o.tied_output = s.tied;
+    if (s.family) s.family(o);
     const std::string out = dir + "/" + s.name + ".gguf";
     if (!Check(phx::model::SynthesizeModel(o, out), out)) return 1;
   }

@@ -6,12 +6,16 @@
 // comparisons with Phalanx. Install the peer first: scripts/peer-setup.
 //
 //   node tests/peer/llama_peer.mjs --model M.gguf --prompt "..." [--prompt ...] [--n 64]
-//        [--threads 2] [--kv f32|f16] [--flash on|off|auto] [--stop-eog] [--ctx N]
+//        [--threads 2] [--kv f32|f16] [--flash on|off|auto] [--stop-eog] [--ctx N] [--margins]
+//        [--prompt-file F ...]
 //        [--bench --prompt-tokens P --gen-tokens G --runs 5 [--warmup 1]]
 //        [--peer-dir DIR] (default: $PHX_PEER_DIR or ${PHX_SCRATCH:-<repo>/.scratch}/peer)
 //
 // Defaults are llama.cpp's own (f16 KV cache, flash attention "auto"); for tight numeric
 // comparisons use --kv f32 --flash off (log-probs within ~3e-6 of a float64 forward).
+// --margins adds each greedy step's top1 - top2 log-probability margin (step_margins), read
+// from the full distribution (evaluateWithMetadata with probabilities), so a comparison can stop
+// at llama.cpp's first near-tie. --prompt-file reads a prompt from a file (long prompts).
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -42,6 +46,8 @@ const { values } = parseArgs({
   options: {
     model: { type: "string" },
     prompt: { type: "string", multiple: true },
+    "prompt-file": { type: "string", multiple: true },
+    margins: { type: "boolean" },
     n: { type: "string" },
     threads: { type: "string" },
     kv: { type: "string" },
@@ -64,7 +70,11 @@ if (values.help) {
 }
 if (!values.model) fail("--model is required");
 if (!fs.existsSync(values.model)) fail(`model ${values.model} not found`);
-const prompts = values.prompt ?? [];
+const prompts = [
+  ...(values.prompt ?? []),
+  ...(values["prompt-file"] ?? []).map((f) => fs.readFileSync(f, "utf8")),
+];
+const withMargins = values.margins ?? false;
 const nGen = intArg(values, "n", 64);
 const threads = intArg(values, "threads", 2, 1);
 const kv = (values.kv ?? "f16").toLowerCase();
@@ -152,11 +162,28 @@ async function prefill(tokens, probabilities) {
   return next;
 }
 
-// Greedy continuation after `first` until `count` tokens in all (or EOG with --stop-eog).
-async function generate(first, count) {
+// log p(top1) - log p(top2) of a next-token distribution (a Map token -> probability); Infinity
+// (null in the JSON) when top2 has probability 0.
+function margin(probabilities) {
+  let p1 = 0, p2 = 0;
+  for (const p of probabilities.values()) {
+    if (p > p1) [p1, p2] = [p, p1];
+    else if (p > p2) p2 = p;
+  }
+  return Math.log(p1) - Math.log(p2);
+}
+
+// Greedy continuation after `first` until `count` tokens in all (or EOG with --stop-eog); with
+// `margins`, the margin of each generated token's step goes to margins.
+async function generate(first, count, margins) {
   const out = [first];
   if (count <= 1 || (stopEog && model.isEogToken(first))) return out;
-  for await (const t of sequence.evaluate([first], { ...greedy, yieldEogToken: true })) {
+  const steps = margins
+    ? sequence.evaluateWithMetadata([first], { probabilities: true }, { ...greedy, yieldEogToken: true })
+    : sequence.evaluate([first], { ...greedy, yieldEogToken: true });
+  for await (const step of steps) {
+    const t = margins ? step.token : step;
+    if (margins) margins.push(margin(step.probabilities));
     out.push(t);
     if (out.length >= count || (stopEog && model.isEogToken(t))) break;
   }
@@ -173,7 +200,8 @@ for (let i = 0; i < prompts.length; i++) {
   const top5 = probs
     .slice(0, 5)
     .map(([token, prob]) => ({ token, prob, logprob: Math.log(prob) }));
-  const generated = nGen > 0 ? await generate(first.token, nGen) : [];
+  const margins = withMargins ? [margin(first.probabilities)] : null;
+  const generated = nGen > 0 ? await generate(first.token, nGen, margins) : [];
   results.push({
     prompt: prompts[i],
     prompt_token_ids: promptIds,
@@ -182,6 +210,7 @@ for (let i = 0; i < prompts.length; i++) {
     stopped_on_eog: generated.length > 0 && model.isEogToken(generated[generated.length - 1]),
     n_vocab_logits: probs.length,
     first_step_top5: top5,
+    ...(margins ? { step_margins: margins } : {}),
   });
 }
 

@@ -2,6 +2,7 @@
 // files, and malformed metadata.
 #include "runtime/model/config.h"
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -186,30 +187,100 @@ TEST(ConfigFromGguf, Errors) {
   };
   const std::vector<Case> cases = {
       {LlamaFile("gpt2"), absl::StatusCode::kUnimplemented,
-       "unsupported model architecture 'gpt2' (supported: llama, qwen2)"},
+       "unsupported model architecture 'gpt2' (supported: llama, qwen2, qwen3, qwen3moe, gemma2, "
+       "gemma3, phi3)"},
       {LlamaFile("llama", "block_count"), absl::StatusCode::kNotFound,
        "metadata key llama.block_count is missing"},
       {LlamaFile("qwen2", "embedding_length"), absl::StatusCode::kNotFound,
        "metadata key qwen2.embedding_length is missing"},
-      {LlamaFile("llama", "attention.layer_norm_rms_epsilon"), absl::StatusCode::kInvalidArgument,
+      {LlamaFile("llama", "attention.layer_norm_rms_epsilon"), absl::StatusCode::kNotFound,
        "llama.attention.layer_norm_rms_epsilon is missing"},
       {LlamaFile("llama", "", {{"attention.head_count", 6}, {"attention.head_count_kv", 4}}),
        absl::StatusCode::kInvalidArgument,
        "attention.head_count 6 is not a multiple of head_count_kv 4"},
       {LlamaFile("llama", "", {{"attention.head_count", 0}}), absl::StatusCode::kInvalidArgument,
-       "metadata llama.attention.head_count = 0 is out of range"},
+       "metadata llama.attention.head_count = 0 is outside [1, 65536]"},
       {LlamaFile("llama", "", {{"embedding_length", 64}}), absl::StatusCode::kInvalidArgument,
-       "token_embd.weight has row length 32, expected 64"},
+       "token_embd.weight has shape [32, 10], expected [64, vocab]"},
       {LlamaFile("llama", "", {{"rope.dimension_count", 4}}), absl::StatusCode::kUnimplemented,
-       "partial RoPE"},
+       "llama: partial rotary (4 of 8 dims) (metadata llama.rope.dimension_count) is not "
+       "supported"},
       {LlamaFile("llama", "", {{"attention.key_length", 8}, {"attention.value_length", 16}}),
-       absl::StatusCode::kInvalidArgument, "unsupported head dims"},
+       absl::StatusCode::kUnimplemented, "value heads of 16 != key heads of 8"},
+      {LlamaFile("qwen3moe"), absl::StatusCode::kInvalidArgument,
+       "qwen3moe: metadata qwen3moe.expert_count must be positive"},
+      {LlamaFile("qwen3moe", "", {{"expert_count", 4}}), absl::StatusCode::kInvalidArgument,
+       "metadata qwen3moe.expert_used_count = 0 must be in 1..4 (expert_count)"},
+      {LlamaFile("llama", "", {{"expert_count", 4}, {"expert_used_count", 5}}),
+       absl::StatusCode::kInvalidArgument, "llama.expert_used_count = 5 exceeds expert_count 4"},
+      {LlamaFile("llama", "", {{"expert_used_count", 2}}), absl::StatusCode::kInvalidArgument,
+       "metadata llama.expert_used_count = 2 but llama.expert_count is 0"},
+      {LlamaFile("qwen3moe", "",
+                 {{"expert_count", 4}, {"expert_used_count", 2}, {"expert_shared_count", 1}}),
+       absl::StatusCode::kUnimplemented,
+       "qwen3moe: shared experts (metadata qwen3moe.expert_shared_count) is not supported"},
+      {LlamaFile("phi3", "", {{"attention.key_length", 16}}), absl::StatusCode::kInvalidArgument,
+       "phi3: heads x head dim (64) must equal embedding_length (32)"},
+      {LlamaFile("qwen3", "", {{"expert_count", 2}, {"expert_used_count", 1}}),
+       absl::StatusCode::kUnimplemented, "qwen3: experts in the dense family"},
+      {LlamaFile("gemma2", "", {{"attention.sliding_window", 0}}),
+       absl::StatusCode::kInvalidArgument, "gemma2.attention.sliding_window = 0 is outside"},
       {LlamaFile("llama", "", {}, false), absl::StatusCode::kNotFound,
        "tensor token_embd.weight is missing"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.message);
     const absl::Status s = ConfigStatus(c.bytes);
+    EXPECT_EQ(s.code(), c.code) << s;
+    EXPECT_THAT(s.message(), HasSubstr(c.message));
+  }
+}
+
+// Metadata a family cannot express: each an UnimplementedError naming the feature and the key.
+TEST(ConfigFromGguf, UnsupportedFeaturesNameTheKey) {
+  struct Case {
+    std::string arch;
+    std::function<void(gguf::Writer&)> add;
+    absl::StatusCode code;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"llama", [](gguf::Writer& w) { w.SetString("llama.rope.scaling.type", "dynamic"); },
+       absl::StatusCode::kUnimplemented,
+       "llama: RoPE scaling type 'dynamic' (metadata llama.rope.scaling.type) is not supported"},
+      {"qwen3", [](gguf::Writer& w) { w.SetBool("qwen3.attention.causal", false); },
+       absl::StatusCode::kUnimplemented, "non-causal attention (metadata qwen3.attention.causal)"},
+      {"gemma3",
+       [](gguf::Writer& w) {
+         w.SetU32("gemma3.attention.sliding_window", 4);
+         w.SetI32Array("gemma3.attention.sliding_window_pattern", {1, 0, 1});
+       },
+       absl::StatusCode::kUnimplemented,
+       "gemma3: per-layer values (an array) (metadata gemma3.attention.sliding_window_pattern)"},
+      {"qwen3moe",
+       [](gguf::Writer& w) {
+         w.SetU32("qwen3moe.expert_count", 8);
+         w.SetU32("qwen3moe.expert_used_count", 2);
+         w.SetU32("qwen3moe.expert_gating_func", 2);
+       },
+       absl::StatusCode::kUnimplemented,
+       "a router other than softmax (metadata qwen3moe.expert_gating_func)"},
+      {"llama", [](gguf::Writer& w) { w.SetF32("llama.rope.scaling.factor", -2.f); },
+       absl::StatusCode::kInvalidArgument, "llama.rope.scaling.factor = -2 is negative"},
+      {"gemma2", [](gguf::Writer& w) { w.SetF32("gemma2.attn_logit_softcapping", 0.f); },
+       absl::StatusCode::kInvalidArgument, "gemma2: soft-caps must be positive"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.message);
+    const std::vector<uint8_t> src_bytes = LlamaFile(c.arch);
+    auto src = phx::testing::ParseBytes(src_bytes);
+    ASSERT_TRUE(src.ok());
+    gguf::Writer w;
+    for (const auto& [k, v] : (*src)->metadata()) w.SetValue(k, v);
+    c.add(w);
+    ASSERT_TRUE(
+        w.AddTensor("token_embd.weight", DType::kF32, {32, 10}, std::vector<uint8_t>(1280)).ok());
+    const absl::Status s = ConfigStatus(w.Serialize());
     EXPECT_EQ(s.code(), c.code) << s;
     EXPECT_THAT(s.message(), HasSubstr(c.message));
   }

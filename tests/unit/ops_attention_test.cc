@@ -26,9 +26,11 @@ struct AttnCase {
   std::vector<Seq> seqs;
 };
 
-void RunAttention(const AttnCase& c, DType cache_type, std::mt19937_64& rng) {
+void RunAttention(const AttnCase& c, DType cache_type, std::mt19937_64& rng, float softcap = 0,
+                  int32_t window = 0) {
   SCOPED_TRACE(StrCat("H=", c.n_heads, " KV=", c.n_kv_heads, " hd=", c.head_dim,
-                      " bs=", c.block_size, " ", DTypeName(cache_type), " seqs=", c.seqs.size()));
+                      " bs=", c.block_size, " ", DTypeName(cache_type), " seqs=", c.seqs.size(),
+                      " softcap=", softcap, " window=", window));
   const int32_t bs = c.block_size, nkv = c.n_kv_heads, hd = c.head_dim;
   const int64_t kvw = static_cast<int64_t>(nkv) * hd, qw = static_cast<int64_t>(c.n_heads) * hd;
   // Pages: each sequence gets its own shuffled pages; 3 extra pages stay unused (NaN).
@@ -109,10 +111,11 @@ void RunAttention(const AttnCase& c, DType cache_type, std::mt19937_64& rng) {
     ASSERT_TRUE(plan.ok()) << plan.status();
     Buffer qb = FromFloats(b, q, {T, qw});
     Buffer ob = Poisoned(b, DType::kF32, {T, qw});
-    const absl::Status st =
-        b.Attention(qb.tensor(), layer, **plan, static_cast<float>(scale), ob.tensor());
+    const AttentionOptions opt(static_cast<float>(scale), softcap, window);
+    const absl::Status st = b.Attention(qb.tensor(), layer, **plan, opt, ob.tensor());
     ASSERT_TRUE(st.ok()) << st;
-    const std::vector<double> want = ref::Attention(ToDoubles(q), rc, batch, c.n_heads, scale);
+    const std::vector<double> want =
+        ref::Attention(ToDoubles(q), rc, batch, c.n_heads, scale, softcap, window);
     int32_t max_len = 0;
     for (int32_t s = 0; s < batch.num_seqs(); ++s) max_len = std::max(max_len, batch.kv_len(s));
     const double tol = (static_cast<double>(hd) * hd * scale + 64 + max_len) * std::ldexp(1.0, -22);
@@ -167,6 +170,32 @@ TEST(OpsAttentionTest, F32Cache) {
 TEST(OpsAttentionTest, F16Cache) {
   auto rng = MakeRng();
   for (const AttnCase& c : Cases()) RunAttention(c, DType::kF16, rng);
+}
+
+// Gemma's soft-capped scores and sliding windows: windows of one key, shorter than a softmax
+// block, across block and page boundaries, longer than every context; long decodes whose plan
+// splits the context (most parts then lie wholly before the window); prefill chunks whose rows
+// each see a different window. tanh has slope <= 1, so the tolerance above still holds.
+TEST(OpsAttentionTest, SoftcapAndSlidingWindow) {
+  auto rng = MakeRng();
+  const std::vector<AttnCase> cases = {
+      {4, 4, 64, 16, {{0, 5}, {37, 1}, {16, 16}, {32, 1}, {100, 3}}},
+      {8, 2, 128, 32, {{50, 1}, {0, 33}, {64, 0}}},
+      {4, 1, 64, 16, {{1500, 1}}},
+      {8, 2, 128, 32, {{900, 1}, {700, 2}}},
+      {12, 4, 64, 16, Decode({0, 14, 15, 16, 31, 47, 63, 64, 65, 100, 127, 128, 200, 255})},
+      {16, 2, 64, 32, {{200, 17}}},
+      {2, 1, 8, 16, {{0, 70}}},
+  };
+  const std::vector<std::pair<float, int32_t>> options = {
+      {5.f, 0}, {0.f, 1}, {0.f, 7}, {5.f, 33}, {0.f, 64}, {2.f, 100}, {0.f, 5000}};
+  // Three options per case, rotating, so every option meets several cases.
+  for (size_t i = 0; i < cases.size(); ++i) {
+    for (size_t j : {i, i + 3, i + 5}) {
+      const auto& cw = options[j % options.size()];
+      RunAttention(cases[i], DType::kF16, rng, cw.first, cw.second);
+    }
+  }
 }
 
 TEST(OpsAttentionTest, Errors) {

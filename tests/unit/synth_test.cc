@@ -279,6 +279,36 @@ TEST(Synth, OptionErrors) {
        "qwen2 needs heads x head dim (128) == --embd (64)"},
       {[](SynthOptions& o) { o.vocab_from = "/nonexistent.gguf"; }, absl::StatusCode::kNotFound,
        "/nonexistent.gguf"},
+      // Family options: each where its family is, and consistent.
+      {[](SynthOptions& o) { o.arch = "mixtral"; }, kInvalid,
+       "--arch mixtral needs --experts N > 0 and --experts-used K in 1..N (got 0, 0)"},
+      {[](SynthOptions& o) { o.arch = "qwen3moe", o.n_expert = 4, o.n_expert_used = 5; }, kInvalid,
+       "--experts-used K in 1..N (got 4, 5)"},
+      {[](SynthOptions& o) { o.n_expert = 2, o.n_expert_used = 1; }, kInvalid,
+       "--experts/--experts-used/--expert-ffn does not apply to --arch llama"},
+      {[](SynthOptions& o) {
+         o.arch = "mixtral", o.n_expert = 2, o.n_expert_used = 1, o.n_ff_expert = 32;
+       },
+       kInvalid, "--expert-ffn (mixtral experts are --ffn wide) does not apply to --arch mixtral"},
+      {[](SynthOptions& o) { o.sliding_window = 8; }, kInvalid,
+       "--sliding-window/--swa-pattern does not apply to --arch llama"},
+      {[](SynthOptions& o) { o.arch = "gemma3", o.attn_softcap = 5; }, kInvalid,
+       "--attn-softcap does not apply to --arch gemma3"},
+      {[](SynthOptions& o) { o.arch = "qwen3", o.final_softcap = 5; }, kInvalid,
+       "--final-softcap does not apply to --arch qwen3"},
+      {[](SynthOptions& o) { o.arch = "qwen3", o.rope_scaling = "llama3"; }, kInvalid,
+       "--rope-scaling llama3 (rope_freqs.weight is read by the llama family) does not apply"},
+      {[](SynthOptions& o) { o.rope_scaling = "longrope"; }, kInvalid,
+       "--rope-scaling longrope (Phi-3's long/short factors) does not apply to --arch llama"},
+      {[](SynthOptions& o) { o.rope_scaling = "dynamic"; }, kInvalid,
+       "--rope-scaling: unknown 'dynamic'"},
+      {[](SynthOptions& o) { o.rope_scaling = "yarn", o.rope_scaling_factor = 0.5f; }, kInvalid,
+       "--rope-scaling-factor 0.5 must be >= 1"},
+      {[](SynthOptions& o) { o.arch = "gemma2", o.untied_output = true; }, kInvalid,
+       "--untied: gemma2 always ties its output to token_embd"},
+      {[](SynthOptions& o) { o.arch = "phi3", o.head_dim = 32; }, kInvalid,
+       "phi3 needs heads x head dim (128) == --embd (64)"},
+      {[](SynthOptions& o) { o.n_rot = 8; }, kInvalid, "--rope-dims 8: partial rotary is for phi3"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.message);

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -44,9 +45,15 @@ std::unique_ptr<Tokenizer> Load(const std::string& path) {
   return t.ok() ? std::move(*t) : nullptr;
 }
 
-std::unique_ptr<Tokenizer> Vocab(std::string_view name) {
-  return Load(Shared(StrCat("vocab/ggml-vocab-", name, ".gguf")));
+// A vocabulary by name: "llama-spm" is vocab/ggml-vocab-llama-spm.gguf, "hf/llama3" is
+// vocab/hf/ggml-vocab-llama3.gguf.
+std::string VocabPath(std::string_view name) {
+  const size_t slash = name.rfind('/');
+  const std::string dir(slash == std::string_view::npos ? "" : name.substr(0, slash + 1));
+  return Shared(StrCat("vocab/", dir, "ggml-vocab-", name.substr(slash + 1), ".gguf"));
 }
+
+std::unique_ptr<Tokenizer> Vocab(std::string_view name) { return Load(VocabPath(name)); }
 
 struct Case {
   std::string text;
@@ -55,7 +62,7 @@ struct Case {
 
 // llama.cpp's test format: inputs separated by "\n__ggml_vocab_test__\n", one line of ids each.
 std::vector<Case> ReadCases(std::string_view name) {
-  const std::string base = Shared(StrCat("vocab/ggml-vocab-", name, ".gguf"));
+  const std::string base = VocabPath(name);
   const std::string inp = ReadFile(base + ".inp");
   const std::string sep = "\n__ggml_vocab_test__\n";
   std::vector<Case> cases;
@@ -75,20 +82,38 @@ std::vector<Case> ReadCases(std::string_view name) {
   return cases;
 }
 
-const std::vector<std::string> kVocabsWithCases = {
-    "llama-spm", "phi-3", "gpt-2",  "deepseek-coder", "deepseek-llm",
-    "falcon",    "mpt",   "refact", "starcoder",      "bert-bge"};
+// Every vocabulary with llama.cpp's expected tokenizations (a .gguf.inp file) in
+// ../shared/vocab and its subfolders (vocab/hf: the real Llama 3.1 and Qwen3 vocabularies), by
+// the names Vocab() takes. Found by listing the folders, so new files are covered on arrival.
+std::vector<std::string> VocabsWithCases() {
+  std::vector<std::string> names;
+  const std::filesystem::path root = Shared("vocab");
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(root, ec);
+       it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    const std::string n = it->path().filename().string();
+    const std::string pre = "ggml-vocab-", suf = ".gguf.inp";
+    if (n.size() <= pre.size() + suf.size() || !n.starts_with(pre) || !n.ends_with(suf)) continue;
+    std::string dir = std::filesystem::relative(it->path().parent_path(), root).generic_string();
+    dir = dir == "." ? "" : dir + "/";
+    names.push_back(dir + n.substr(pre.size(), n.size() - pre.size() - suf.size()));
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
 
 TEST(TokenizerVocabTest, EveryVocabularyWithCasesIsCovered) {
-  std::set<std::string> found;
-  for (const auto& e : std::filesystem::directory_iterator(Shared("vocab"))) {
-    const std::string n = e.path().filename().string();
-    const std::string pre = "ggml-vocab-", suf = ".gguf.inp";
-    if (n.size() > pre.size() + suf.size() && n.ends_with(suf)) {
-      found.insert(n.substr(pre.size(), n.size() - pre.size() - suf.size()));
-    }
+  const std::vector<std::string> names = VocabsWithCases();
+  // The listing reaches both folders (a broken walk would silently test nothing).
+  const std::set<std::string> found(names.begin(), names.end());
+  for (const char* must : {"llama-spm", "phi-3", "gpt-2", "hf/llama3", "hf/qwen3"}) {
+    EXPECT_TRUE(found.count(must)) << must << " not found under " << Shared("vocab");
   }
-  EXPECT_EQ(found, std::set<std::string>(kVocabsWithCases.begin(), kVocabsWithCases.end()));
+  // Each case file has its vocabulary and its expected ids beside it.
+  for (const std::string& n : names) {
+    EXPECT_TRUE(std::filesystem::exists(VocabPath(n))) << n;
+    EXPECT_TRUE(std::filesystem::exists(VocabPath(n) + ".out")) << n;
+  }
 }
 
 class VocabCasesTest : public ::testing::TestWithParam<std::string> {};
@@ -121,7 +146,7 @@ TEST_P(VocabCasesTest, DecodeRoundTrips) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllVocabs, VocabCasesTest, ::testing::ValuesIn(kVocabsWithCases),
+INSTANTIATE_TEST_SUITE_P(AllVocabs, VocabCasesTest, ::testing::ValuesIn(VocabsWithCases()),
                          [](const auto& info) {
                            std::string n = info.param;
                            for (char& ch : n)

@@ -1,0 +1,326 @@
+#include "tests/support/reference_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <stdexcept>
+
+#include "base/dtype.h"
+#include "base/strings.h"
+#include "ops/reference/reference.h"
+
+namespace phx::testing {
+namespace {
+
+using Vec = std::vector<double>;
+
+Vec MatVec(const double* w, int64_t rows, int64_t cols, const Vec& x) {
+  Vec y(rows, 0.0);
+  for (int64_t r = 0; r < rows; ++r) {
+    double s = 0;
+    for (int64_t c = 0; c < cols; ++c) s += w[r * cols + c] * x[c];
+    y[r] = s;
+  }
+  return y;
+}
+Vec MatVec(const Vec& w, int64_t rows, int64_t cols, const Vec& x) {
+  return MatVec(w.data(), rows, cols, x);
+}
+
+// RMSNorm of x[off, off + n) times w[0, n).
+void RmsNormInPlace(double* x, int64_t n, const Vec& w, double eps) {
+  double ss = 0;
+  for (int64_t i = 0; i < n; ++i) ss += x[i] * x[i];
+  const double inv = 1.0 / std::sqrt(ss / n + eps);
+  for (int64_t i = 0; i < n; ++i) x[i] = x[i] * inv * w[i];
+}
+Vec RmsNorm(Vec x, const Vec& w, double eps) {
+  RmsNormInPlace(x.data(), static_cast<int64_t>(x.size()), w, eps);
+  return x;
+}
+
+// The activation row an integer-dot matmul sees for a weight of type t, as llama.cpp defines
+// it (the type's vec_dot_type): Q8_0 blocks for Q8_0 and Q4_0, Q8_K blocks for the k-quants,
+// the values themselves (rounded to f32) for float weights.
+Vec Act(const Vec& x, DType t) {
+  if (t != DType::kQ8_0 && t != DType::kQ4_0 && t != DType::kQ4_K && t != DType::kQ6_K) return x;
+  const std::vector<float> f(x.begin(), x.end());
+  return t == DType::kQ8_0 || t == DType::kQ4_0 ? ops::ref::QuantizeDequantizeQ8_0(f)
+                                                : ops::ref::QuantizeDequantizeQ8_K(f);
+}
+
+void AddBias(Vec& x, const Vec& b) {
+  for (size_t i = 0; i < b.size(); ++i) x[i] += b[i];
+}
+
+struct RopeSpec {
+  bool neox = false;
+  int64_t n_rot = 0;
+  double base = 10000, freq_scale = 1;
+  bool yarn = false;
+  double orig_ctx = 0, attn_factor = 1;
+  Vec factors;  // empty: none
+};
+
+// RoPE in double: theta_extrap = pos * base^(-2i/n_rot) / factor_i; YaRN mixes it with the
+// interpolated freq_scale * theta_extrap by a ramp over the pair index between the correction
+// dims of beta_fast = 32 and beta_slow = 1, and multiplies the magnitude by
+// 1 + 0.1 ln(1 / freq_scale); attn_factor multiplies it always.
+void Rope(Vec& x, int64_t heads, int64_t hd, int64_t pos, const RopeSpec& r) {
+  double lo = 0, hi = 0, mag = r.attn_factor;
+  if (r.yarn) {
+    auto corr = [&](double beta) {
+      return r.n_rot * std::log(r.orig_ctx / (beta * 2 * M_PI)) / (2 * std::log(r.base));
+    };
+    lo = std::max(0.0, std::floor(corr(32)));
+    hi = std::min(static_cast<double>(r.n_rot - 1), std::ceil(corr(1)));
+    mag *= 1 + 0.1 * std::log(1 / r.freq_scale);
+  }
+  for (int64_t h = 0; h < heads; ++h) {
+    double* v = x.data() + h * hd;
+    for (int64_t i = 0; i < r.n_rot / 2; ++i) {
+      double extrap = pos * std::pow(r.base, -2.0 * i / r.n_rot);
+      if (!r.factors.empty()) extrap /= r.factors[i];
+      double theta = r.freq_scale * extrap;
+      if (r.yarn) {
+        const double ramp = 1 - std::clamp((i - lo) / std::max(0.001, hi - lo), 0.0, 1.0);
+        theta = theta * (1 - ramp) + extrap * ramp;
+      }
+      const double c = std::cos(theta) * mag, s = std::sin(theta) * mag;
+      const int64_t a = r.neox ? i : 2 * i;
+      const int64_t b = r.neox ? i + r.n_rot / 2 : 2 * i + 1;
+      const double x0 = v[a], x1 = v[b];
+      v[a] = x0 * c - x1 * s;
+      v[b] = x0 * s + x1 * c;
+    }
+  }
+}
+
+double Gelu(double g) {
+  return 0.5 * g * (1 + std::tanh(std::sqrt(2 / M_PI) * (g + 0.044715 * g * g * g)));
+}
+double Silu(double g) { return g / (1 + std::exp(-g)); }
+
+}  // namespace
+
+ReferenceModel::ReferenceModel(const gguf::File& file, const model::ModelConfig& config,
+                               int64_t context_length)
+    : f_(file), c_(config), ctx_(context_length > 0 ? context_length : config.context_length) {}
+
+std::vector<double> ReferenceModel::Matrix(const std::string& name, int64_t* rows,
+                                           int64_t* cols) const {
+  const gguf::TensorInfo* t = f_.FindTensor(name);
+  if (t == nullptr) throw std::runtime_error("missing tensor " + name);
+  *cols = t->dims[0];
+  *rows = 1;
+  for (size_t i = 1; i < t->dims.size(); ++i) *rows *= t->dims[i];
+  const uint64_t row_bytes = *RowBytes(t->type, static_cast<uint64_t>(*cols));
+  std::vector<float> row(static_cast<size_t>(*cols));
+  Vec out(static_cast<size_t>(*rows * *cols));
+  for (int64_t r = 0; r < *rows; ++r) {
+    DequantizeRow(t->type, t->data + r * row_bytes, row.data(), *cols);
+    for (int64_t c = 0; c < *cols; ++c) out[r * *cols + c] = row[c];
+  }
+  return out;
+}
+
+DType ReferenceModel::Type(const std::string& name) const {
+  const gguf::TensorInfo* t = f_.FindTensor(name);
+  if (t == nullptr) throw std::runtime_error("missing tensor " + name);
+  return t->type;
+}
+
+std::vector<double> ReferenceModel::Vector(const std::string& name) const {
+  int64_t r, c;
+  return Matrix(name, &r, &c);
+}
+
+std::vector<std::vector<double>> ReferenceModel::Logits(const std::vector<int32_t>& tokens) const {
+  const int64_t T = static_cast<int64_t>(tokens.size());
+  const int64_t D = c_.n_embd, H = c_.n_head, KVH = c_.n_head_kv, hd = c_.head_dim;
+  const int64_t QD = H * hd, KVD = KVH * hd;
+  RopeSpec rope;
+  rope.neox = c_.rope_type == model::RopeType::kNeox;
+  rope.n_rot = c_.n_rot;
+  rope.yarn = c_.rope_scaling == model::RopeScaling::kYarn;
+  rope.orig_ctx = static_cast<double>(c_.rope_orig_context);
+  rope.attn_factor = c_.rope_attn_factor;
+  if (rope.yarn) {  // llama.cpp keeps get_mscale(factor) and cancels ggml's own YaRN gain
+    const double f = c_.rope_scale_factor;
+    rope.attn_factor *= (f <= 1 ? 1 : 0.1 * std::log(f) + 1) / (1 + 0.1 * std::log(f));
+  }
+  if (c_.has_rope_freq_factors) {
+    rope.factors = Vector("rope_freqs.weight");
+  } else if (c_.has_longrope_factors) {
+    rope.factors = Vector(ctx_ > c_.rope_orig_context ? "rope_factors_long.weight"
+                                                      : "rope_factors_short.weight");
+  }
+  int64_t rows, cols;
+  const Vec emb = Matrix("token_embd.weight", &rows, &cols);
+  std::vector<Vec> x(T);
+  for (int64_t t = 0; t < T; ++t) {
+    x[t] = Vec(emb.begin() + tokens[t] * D, emb.begin() + (tokens[t] + 1) * D);
+    for (double& e : x[t]) e *= c_.embd_scale;
+  }
+  auto act = [&](double g, double u) {
+    return (c_.ffn_act == model::FfnAct::kGeGlu ? Gelu(g) : Silu(g)) * u;
+  };
+
+  for (int64_t l = 0; l < c_.n_layer; ++l) {
+    const std::string p = StrCat("blk.", l, ".");
+    const model::LayerConfig& lc = c_.layers[l];
+    rope.base = lc.rope_base;
+    rope.freq_scale = lc.rope_freq_scale;
+    int64_t r0, c0;
+    const Vec attn_norm = Vector(p + "attn_norm.weight");
+    Vec wqkv, wq, wk, wv, bq, bk, bv, bo, qn, kn, post_a, post_f;
+    if (c_.fused_qkv) {
+      wqkv = Matrix(p + "attn_qkv.weight", &r0, &c0);
+    } else {
+      wq = Matrix(p + "attn_q.weight", &r0, &c0);
+      wk = Matrix(p + "attn_k.weight", &r0, &c0);
+      wv = Matrix(p + "attn_v.weight", &r0, &c0);
+    }
+    if (c_.qkv_bias && !c_.fused_qkv) {
+      bq = Vector(p + "attn_q.bias");
+      bk = Vector(p + "attn_k.bias");
+      bv = Vector(p + "attn_v.bias");
+    }
+    const Vec bqkv = c_.qkv_bias && c_.fused_qkv ? Vector(p + "attn_qkv.bias") : Vec{};
+    const Vec wo = Matrix(p + "attn_output.weight", &r0, &c0);
+    if (c_.out_bias) bo = Vector(p + "attn_output.bias");
+    if (c_.qk_norm) {
+      qn = Vector(p + "attn_q_norm.weight");
+      kn = Vector(p + "attn_k_norm.weight");
+    }
+    if (c_.post_norms) {
+      post_a = Vector(p + "post_attention_norm.weight");
+      post_f = Vector(p + "post_ffw_norm.weight");
+    }
+    const Vec ffn_norm = Vector(p + "ffn_norm.weight");
+
+    std::vector<Vec> q(T), k(T), v(T);
+    auto type = [&](const char* name) { return Type(p + name); };
+    for (int64_t t = 0; t < T; ++t) {
+      const Vec h = RmsNorm(x[t], attn_norm, c_.rms_eps);
+      if (c_.fused_qkv) {
+        Vec all = MatVec(wqkv, QD + 2 * KVD, D, Act(h, type("attn_qkv.weight")));
+        AddBias(all, bqkv);
+        q[t] = Vec(all.begin(), all.begin() + QD);
+        k[t] = Vec(all.begin() + QD, all.begin() + QD + KVD);
+        v[t] = Vec(all.begin() + QD + KVD, all.end());
+      } else {
+        q[t] = MatVec(wq, QD, D, Act(h, type("attn_q.weight")));
+        k[t] = MatVec(wk, KVD, D, Act(h, type("attn_k.weight")));
+        v[t] = MatVec(wv, KVD, D, Act(h, type("attn_v.weight")));
+        AddBias(q[t], bq);
+        AddBias(k[t], bk);
+        AddBias(v[t], bv);
+      }
+      if (c_.qk_norm) {
+        for (int64_t i = 0; i < H; ++i) RmsNormInPlace(q[t].data() + i * hd, hd, qn, c_.rms_eps);
+        for (int64_t i = 0; i < KVH; ++i) RmsNormInPlace(k[t].data() + i * hd, hd, kn, c_.rms_eps);
+      }
+      Rope(q[t], H, hd, t, rope);
+      Rope(k[t], KVH, hd, t, rope);
+    }
+    const int64_t window = lc.sliding ? c_.sliding_window : 0;
+    for (int64_t t = 0; t < T; ++t) {
+      Vec attn(QD, 0.0);
+      const int64_t first = window > 0 ? std::max<int64_t>(0, t - window + 1) : 0;
+      for (int64_t h = 0; h < H; ++h) {
+        const int64_t kh = h / (H / KVH);
+        Vec s(t + 1, 0.0);
+        double mx = -1e300;
+        for (int64_t j = first; j <= t; ++j) {
+          double d = 0;
+          for (int64_t i = 0; i < hd; ++i) d += q[t][h * hd + i] * k[j][kh * hd + i];
+          s[j] = d * c_.attn_scale;
+          if (c_.attn_softcap > 0) s[j] = c_.attn_softcap * std::tanh(s[j] / c_.attn_softcap);
+          mx = std::max(mx, s[j]);
+        }
+        double z = 0;
+        for (int64_t j = first; j <= t; ++j) z += (s[j] = std::exp(s[j] - mx));
+        for (int64_t j = first; j <= t; ++j) {
+          for (int64_t i = 0; i < hd; ++i) attn[h * hd + i] += s[j] / z * v[j][kh * hd + i];
+        }
+      }
+      Vec o = MatVec(wo, D, QD, Act(attn, type("attn_output.weight")));
+      AddBias(o, bo);
+      if (c_.post_norms) o = RmsNorm(o, post_a, c_.rms_eps);
+      for (int64_t i = 0; i < D; ++i) x[t][i] += o[i];
+    }
+    // FFN: dense (separate or fused gate/up) or mixture of experts.
+    int64_t gr, gc;
+    Vec router, gate_e, up_e, down_e, wg, wu, wd;
+    if (c_.moe()) {
+      router = Matrix(p + "ffn_gate_inp.weight", &gr, &gc);
+      gate_e = Matrix(p + "ffn_gate_exps.weight", &gr, &gc);
+      up_e = Matrix(p + "ffn_up_exps.weight", &gr, &gc);
+      down_e = Matrix(p + "ffn_down_exps.weight", &gr, &gc);
+    } else {
+      if (!c_.fused_gate_up) wg = Matrix(p + "ffn_gate.weight", &gr, &gc);
+      wu = Matrix(p + "ffn_up.weight", &gr, &gc);
+      wd = Matrix(p + "ffn_down.weight", &gr, &gc);
+    }
+    for (int64_t t = 0; t < T; ++t) {
+      const Vec h = RmsNorm(x[t], ffn_norm, c_.rms_eps);
+      Vec out(D, 0.0);
+      if (c_.moe()) {
+        const int64_t E = c_.n_expert, K = c_.n_expert_used, F = c_.n_ff_expert;
+        const Vec logits = MatVec(router, E, D, Act(h, type("ffn_gate_inp.weight")));
+        const double mx = *std::max_element(logits.begin(), logits.end());
+        Vec prob(E);
+        double z = 0;
+        for (int64_t e = 0; e < E; ++e) z += (prob[e] = std::exp(logits[e] - mx));
+        for (double& pe : prob) pe /= z;
+        std::vector<int64_t> order(E);
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(),
+                         [&](int64_t a, int64_t b) { return prob[a] > prob[b]; });
+        double wsum = 0;
+        for (int64_t s = 0; s < K; ++s) wsum += prob[order[s]];
+        for (int64_t s = 0; s < K; ++s) {
+          const int64_t e = order[s];
+          const double w = prob[e] / (c_.expert_weights_norm ? std::max(wsum, 6.103515625e-5) : 1);
+          const Vec g =
+              MatVec(gate_e.data() + e * F * D, F, D, Act(h, type("ffn_gate_exps.weight")));
+          const Vec u = MatVec(up_e.data() + e * F * D, F, D, Act(h, type("ffn_up_exps.weight")));
+          Vec a(F);
+          for (int64_t i = 0; i < F; ++i) a[i] = act(g[i], u[i]);
+          const Vec d =
+              MatVec(down_e.data() + e * D * F, D, F, Act(a, type("ffn_down_exps.weight")));
+          for (int64_t i = 0; i < D; ++i) out[i] += w * d[i];
+        }
+      } else {
+        const int64_t F = c_.n_ff;
+        Vec g, u;
+        if (c_.fused_gate_up) {
+          const Vec gu = MatVec(wu, 2 * F, D, Act(h, type("ffn_up.weight")));
+          g = Vec(gu.begin(), gu.begin() + F);
+          u = Vec(gu.begin() + F, gu.end());
+        } else {
+          g = MatVec(wg, F, D, Act(h, type("ffn_gate.weight")));
+          u = MatVec(wu, F, D, Act(h, type("ffn_up.weight")));
+        }
+        for (int64_t i = 0; i < F; ++i) g[i] = act(g[i], u[i]);
+        out = MatVec(wd, D, F, Act(g, type("ffn_down.weight")));
+      }
+      if (c_.post_norms) out = RmsNorm(out, post_f, c_.rms_eps);
+      for (int64_t i = 0; i < D; ++i) x[t][i] += out[i];
+    }
+  }
+  const Vec out_norm = Vector("output_norm.weight");
+  const std::string out_name = c_.tied_output ? "token_embd.weight" : "output.weight";
+  const Vec out = Matrix(out_name, &rows, &cols);
+  std::vector<Vec> logits(T);
+  for (int64_t t = 0; t < T; ++t) {
+    logits[t] = MatVec(out, rows, D, Act(RmsNorm(x[t], out_norm, c_.rms_eps), Type(out_name)));
+    if (c_.final_softcap > 0) {
+      for (double& v : logits[t]) v = c_.final_softcap * std::tanh(v / c_.final_softcap);
+    }
+  }
+  return logits;
+}
+
+}  // namespace phx::testing
