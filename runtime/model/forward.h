@@ -6,7 +6,7 @@
 //
 // Decode steps (every sequence one new token) run as recorded step graphs where the backend
 // offers them (ops::Backend::GraphRows: CUDA graphs) and the model's features allow (dense FFN,
-// no sliding window, no soft-caps: ops the graph path does not record): the step is padded to
+// no sliding window, no soft-caps; their CUDA kernels come later): the step is padded to
 // the backend's row count, its inputs and attention plan are copied into buffers fixed for that
 // row count, and the device work - every layer and the output head - is one RunGraph call,
 // recorded once and replayed afterwards. Other steps (and backends without graphs) run eagerly.
