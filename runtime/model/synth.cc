@@ -7,10 +7,11 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "base/strings.h"
 #include "base/status.h"
+#include "base/strings.h"
 #include "runtime/gguf/gguf.h"
 #include "runtime/gguf/writer.h"
+#include "runtime/model/quant_mix.h"
 
 namespace phx::model {
 namespace {
@@ -79,19 +80,32 @@ absl::Status SynthesizeModel(const SynthOptions& o, const std::string& out_path)
     return absl::InvalidArgumentError(StrCat("qwen2 needs heads x head dim (", o.n_head * head_dim,
                                              ") == --embd (", o.n_embd, ")"));
   }
-  if (o.dtype != DType::kF32 && o.dtype != DType::kF16 && o.dtype != DType::kBF16 &&
-      o.dtype != DType::kQ8_0 && o.dtype != DType::kQ4_K && o.dtype != DType::kQ4_0) {
+  const int64_t q_dim = o.n_head * head_dim, kv_dim = o.n_head_kv * head_dim;
+  std::optional<QuantMix> mix;
+  if (!o.mix.empty()) {
+    mix = FindQuantMix(o.mix);
+    if (!mix) {
+      return absl::InvalidArgumentError(StrCat("--mix: unknown llama.cpp file type '", o.mix, "' (",
+                                               StrJoin(QuantMixNames(), " "), ")"));
+    }
+  } else if (o.dtype == DType::kI32 || !GetDTypeInfo(o.dtype)) {
     return absl::InvalidArgumentError(StrCat("--dtype: cannot synthesize ", DTypeName(o.dtype)));
   }
-  const int64_t q_dim = o.n_head * head_dim, kv_dim = o.n_head_kv * head_dim;
-  const int64_t block = GetDTypeInfo(o.dtype)->block_elems;
-  for (auto [what, n] :
-       {std::pair{"--embd", o.n_embd}, {"--ffn", o.n_ff}, {"heads x head dim", q_dim}}) {
-    if (n % block != 0) {
-      return absl::InvalidArgumentError(StrCat(what, " = ", n, " is not a multiple of the ",
-                                               DTypeName(o.dtype), " block size ", block));
+  const MixModel mix_model{o.arch, o.n_layer, o.n_head, o.n_head_kv, 0, !o.tied_output};
+  // The type of 2-D weight `name` with rows of `cols` values: the mix's recipe or --dtype,
+  // with llama.cpp's fallback for rows the type's block does not divide.
+  auto type_of = [&](const std::string& name, int64_t cols) -> absl::StatusOr<DType> {
+    const std::optional<DType> t = mix ? MixTensorType(*mix, mix_model, name, 2, cols)
+                                       : PureTensorType(o.dtype, name, 2, cols);
+    if (!t) {
+      const DType want = mix ? mix->default_type : o.dtype;
+      return absl::InvalidArgumentError(
+          StrCat(name, ": rows of ", cols, " values are not a multiple of the ", DTypeName(want),
+                 " block size ", GetDTypeInfo(want)->block_elems,
+                 " (llama.cpp has no fallback type for ", DTypeName(want), ")"));
     }
-  }
+    return *t;
+  };
 
   PHX_ASSIGN_OR_RETURN(auto vocab, gguf::File::Open(o.vocab_from));
   const gguf::Value* tokens = vocab->Find("tokenizer.ggml.tokens");
@@ -105,12 +119,8 @@ absl::Status SynthesizeModel(const SynthOptions& o, const std::string& out_path)
   const std::string a = o.arch + ".";
   w.SetString("general.architecture", o.arch);
   w.SetString("general.name", o.name);
-  w.SetU32("general.file_type", o.dtype == DType::kF32    ? 0
-                                : o.dtype == DType::kF16  ? 1
-                                : o.dtype == DType::kQ4_0 ? 2
-                                : o.dtype == DType::kQ8_0 ? 7
-                                : o.dtype == DType::kQ4_K ? 15
-                                                          : 32);
+  w.SetU32("general.file_type", mix ? mix->file_type : FileTypeForDType(o.dtype));
+  if (mix || IsQuantized(o.dtype)) w.SetU32("general.quantization_version", 2);
   w.SetU32(a + "context_length", static_cast<uint32_t>(o.context_length));
   w.SetU32(a + "embedding_length", static_cast<uint32_t>(o.n_embd));
   w.SetU32(a + "block_count", static_cast<uint32_t>(o.n_layer));
@@ -135,16 +145,19 @@ absl::Status SynthesizeModel(const SynthOptions& o, const std::string& out_path)
   const float sqrt3 = std::sqrt(3.f);
   const float resid = 1.f / std::sqrt(2.f * static_cast<float>(o.n_layer));
   uint64_t tid = 0;
-  auto matrix = [&](const std::string& name, int64_t in, int64_t out, float extra = 1.f) {
+  auto matrix = [&](const std::string& name, int64_t in, int64_t out,
+                    float extra = 1.f) -> absl::Status {
     const float amp = extra * sqrt3 / std::sqrt(static_cast<float>(in));
-    return w.AddTensor(name, o.dtype, {in, out}, MakeFill(o.seed, tid++, o.dtype, in, 0.f, amp));
+    PHX_ASSIGN_OR_RETURN(const DType t, type_of(name, in));
+    return w.AddTensor(name, t, {in, out}, MakeFill(o.seed, tid++, t, in, 0.f, amp));
   };
   auto vec = [&](const std::string& name, int64_t n, float base, float amp) {
     return w.AddTensor(name, DType::kF32, {n}, MakeFill(o.seed, tid++, DType::kF32, n, base, amp));
   };
   // Embedding rows: unit-variance entries.
-  PHX_RETURN_IF_ERROR(w.AddTensor("token_embd.weight", o.dtype, {o.n_embd, n_vocab},
-                                  MakeFill(o.seed, tid++, o.dtype, o.n_embd, 0.f, sqrt3)));
+  PHX_ASSIGN_OR_RETURN(const DType embd_type, type_of("token_embd.weight", o.n_embd));
+  PHX_RETURN_IF_ERROR(w.AddTensor("token_embd.weight", embd_type, {o.n_embd, n_vocab},
+                                  MakeFill(o.seed, tid++, embd_type, o.n_embd, 0.f, sqrt3)));
   for (int64_t l = 0; l < o.n_layer; ++l) {
     const std::string p = StrCat("blk.", l, ".");
     PHX_RETURN_IF_ERROR(vec(p + "attn_norm.weight", o.n_embd, 1.f, 0.1f));

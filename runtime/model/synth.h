@@ -22,6 +22,8 @@ struct SynthOptions {
   int64_t head_dim = 0;  // 0: n_embd / n_head
   int64_t context_length = 2048;
   DType dtype = DType::kF16;  // 2-D weights; norms and biases are always f32
+  // llama.cpp file type ("Q4_K_M", quant_mix.h): its per-tensor recipe instead of `dtype`.
+  std::string mix;
   bool tied_output = false;
   float rope_freq_base = 10000.f;
   float rms_eps = 1e-5f;

@@ -198,8 +198,10 @@ std::vector<CorruptCase> Cases() {
          return OneTensor({uint64_t{1} << 31, uint64_t{1} << 31}, 0);
        },
        kLoss, "tensor w: byte size overflows"},
-      {"type_q5_K", [] { return OneTensor({256}, 13); }, kUnimpl,
-       "unsupported tensor type q5_K in tensor w"},
+      {"type_iq2_xxs", [] { return OneTensor({256}, 16); }, kUnimpl,
+       "unsupported tensor type iq2_xxs in tensor w"},
+      {"type_tq1_0", [] { return OneTensor({256}, 34); }, kUnimpl,
+       "unsupported tensor type tq1_0 in tensor w"},
       {"type_i32", [] { return OneTensor({8}, 26); }, kUnimpl,
        "unsupported tensor type i32 in tensor w"},
       {"type_retired_4", [] { return OneTensor({8}, 4); }, kUnimpl,
