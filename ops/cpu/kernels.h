@@ -4,8 +4,10 @@
 //
 // Matmul families and their packed formats (shared by all levels, see packed_formats.h):
 //   float  F32/F16/BF16 weights, f32 activations used as they are;
-//   q8     Q8_0/Q4_0 weights, activations quantized once per row to Q8 pairs (QuantizeActQ8);
-//   k      Q4_K/Q6_K weights, activations quantized once per row to Q8_K (QuantizeActK).
+//   q8     32-element blocks (Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 IQ4_NL MXFP4, and IQ4_XS as 8 such blocks
+//          per super-block), activations quantized once per row to Q8 pairs (QuantizeActQ8);
+//   k      Q2_K..Q6_K weights, activations quantized once per row to Q8_K (QuantizeActK).
+// (decode_blocks.h reads every type's blocks for these paths.)
 // A GemmFn computes y[m0:m1, n0:n1] straight from the weight bytes; it decodes small panels of
 // weight rows into `scratch` (per thread, kGemmScratchBytes) so each weight block is decoded
 // once per panel and reused across all activation rows of the task.
@@ -30,8 +32,17 @@ inline Family MatmulFamily(DType t) {
       return Family::kFloat;
     case DType::kQ8_0:
     case DType::kQ4_0:
+    case DType::kQ4_1:
+    case DType::kQ5_0:
+    case DType::kQ5_1:
+    case DType::kIQ4_NL:
+    case DType::kIQ4_XS:
+    case DType::kMXFP4:
       return Family::kQ8;
+    case DType::kQ2_K:
+    case DType::kQ3_K:
     case DType::kQ4_K:
+    case DType::kQ5_K:
     case DType::kQ6_K:
       return Family::kK;
     default:

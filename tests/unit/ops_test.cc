@@ -29,23 +29,47 @@ struct Case {
   bool strided = false;  // x and y are column slices of wider buffers
 };
 
-// Random weight rows of `t`: floats through QuantizeRow, K-quants as random blocks (covering
-// every 6-bit scale/min pattern) with small positive super-scales.
+// Random weight rows of `t`: floats through QuantizeRow for the float types and Q8_0 (whose
+// -128 a quantizer never writes); every other type as random blocks, which cover every quant,
+// scale and min pattern, with small f16 scales (signed where the type allows), mins of either
+// sign and MXFP4 exponents around 2^-6.
 std::vector<uint8_t> RandomWeights(std::mt19937_64& rng, DType t, int64_t N, int64_t K) {
   const int64_t rb = static_cast<int64_t>(*RowBytes(t, K));
   std::vector<uint8_t> w(static_cast<size_t>(N * rb));
-  if (t == DType::kQ4_K || t == DType::kQ6_K) {
+  if (IsQuantized(t) && t != DType::kQ8_0) {
     for (auto& b : w) b = static_cast<uint8_t>(rng());
     std::uniform_real_distribution<float> d(0.001f, 0.02f);
-    const int64_t bb = t == DType::kQ4_K ? sizeof(BlockQ4_K) : sizeof(BlockQ6_K);
+    const int64_t bb = GetDTypeInfo(t)->block_bytes;
+    auto put = [&](uint8_t* at, float v) {
+      const uint16_t h = F32ToF16(v);
+      std::memcpy(at, &h, 2);
+    };
     for (int64_t i = 0; i < N * rb / bb; ++i) {
       uint8_t* blk = w.data() + i * bb;
-      const uint16_t d0 = F32ToF16(d(rng)), d1 = F32ToF16(d(rng));
-      if (t == DType::kQ4_K) {
-        std::memcpy(blk, &d0, 2);
-        std::memcpy(blk + 2, &d1, 2);
-      } else {
-        std::memcpy(blk + 208, &d0, 2);
+      const float sign = rng() % 2 ? 1.f : -1.f;
+      switch (t) {
+        case DType::kQ4_K:
+        case DType::kQ5_K:
+          put(blk, d(rng)), put(blk + 2, d(rng));
+          break;
+        case DType::kQ2_K:
+          put(blk + 80, d(rng)), put(blk + 82, d(rng));
+          break;
+        case DType::kQ3_K:
+          put(blk + 108, sign * d(rng));
+          break;
+        case DType::kQ6_K:
+          put(blk + 208, d(rng));
+          break;
+        case DType::kQ4_1:
+        case DType::kQ5_1:
+          put(blk, d(rng)), put(blk + 2, sign * 8 * d(rng));
+          break;
+        case DType::kMXFP4:
+          blk[0] = static_cast<uint8_t>(118 + rng() % 8);
+          break;
+        default:  // Q4_0 Q5_0 IQ4_NL IQ4_XS: d first
+          put(blk, sign * d(rng));
       }
     }
     return w;
@@ -69,8 +93,8 @@ void RunCase(DType t, const Case& c, std::mt19937_64& rng, bool prepare = false)
   const std::vector<double> bd = c.bias ? ToDoubles(bias) : std::vector<double>{};
 
   // Activations as the kernels see them.
-  const bool q8 = t == DType::kQ8_0 || t == DType::kQ4_0;
-  const bool kq = t == DType::kQ4_K || t == DType::kQ6_K;
+  const bool q8 = cpu::MatmulFamily(t) == cpu::Family::kQ8;
+  const bool kq = cpu::MatmulFamily(t) == cpu::Family::kK;
   std::vector<double> xq = ToDoubles(x);
   if (q8 || kq) {
     for (int64_t m = 0; m < c.M; ++m) {
@@ -178,8 +202,22 @@ TEST(OpsMatmulTest, FloatWeights) {
 
 TEST(OpsMatmulTest, Q8Family) {
   auto rng = MakeRng();
-  for (DType t : {DType::kQ8_0, DType::kQ4_0}) {
+  for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1,
+                  DType::kIQ4_NL, DType::kMXFP4}) {
     for (const Case& c : kQ8Cases) RunCase(t, c, rng);
+  }
+}
+
+// The issue's shapes for every quantized type: M in {1, 2, 7, 16, 17, 33} (decode, the tile
+// and panel edges), odd N, K of several super-blocks.
+TEST(OpsMatmulTest, EveryTypeIssueShapes) {
+  auto rng = MakeRng();
+  for (DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0,
+                  DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K,
+                  DType::kIQ4_NL, DType::kIQ4_XS, DType::kMXFP4}) {
+    for (const int64_t M : {1, 2, 7, 16, 17, 33}) {
+      RunCase(t, Case{M, 37, 768, M % 2 == 1, M == 7}, rng);
+    }
   }
 }
 
@@ -281,7 +319,8 @@ TEST(OpsMatmulTest, MatmulManyEqualsSeparateCalls) {
 
 TEST(OpsMatmulTest, KQuants) {
   auto rng = MakeRng();
-  for (DType t : {DType::kQ4_K, DType::kQ6_K}) {
+  for (DType t :
+       {DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kIQ4_XS}) {
     for (const Case& c : kKCases) RunCase(t, c, rng);
   }
 }
