@@ -6,12 +6,14 @@
 // comparisons with Phalanx. Install the peer first: scripts/peer-setup.
 //
 //   node tests/peer/llama_peer.mjs --model M.gguf --prompt "..." [--prompt ...] [--n 64]
-//        [--threads 2] [--kv f32|f16] [--flash on|off|auto] [--stop-eog] [--ctx N]
+//        [--threads 2] [--kv f32|f16] [--flash on|off|auto] [--stop-eog] [--ctx N] [--margins]
 //        [--bench --prompt-tokens P --gen-tokens G --runs 5 [--warmup 1]]
 //        [--peer-dir DIR] (default: $PHX_PEER_DIR or ${PHX_SCRATCH:-<repo>/.scratch}/peer)
 //
 // Defaults are llama.cpp's own (f16 KV cache, flash attention "auto"); for tight numeric
 // comparisons use --kv f32 --flash off (log-probs within ~3e-6 of a float64 forward).
+// --margins adds, per prompt, each greedy step's log(p1) - log(p2) (its top two probabilities)
+// as step_margins, so a comparison can stop at llama.cpp's first near-tie.
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -47,6 +49,7 @@ const { values } = parseArgs({
     kv: { type: "string" },
     flash: { type: "string" },
     "stop-eog": { type: "boolean" },
+    margins: { type: "boolean" },
     ctx: { type: "string" },
     bench: { type: "boolean" },
     "prompt-tokens": { type: "string" },
@@ -73,6 +76,7 @@ const flashArg = values.flash ?? "auto";
 const flash = { on: true, off: false, auto: "auto" }[flashArg];
 if (flash === undefined) fail("--flash must be on, off or auto");
 const stopEog = values["stop-eog"] ?? false;
+const margins = values.margins ?? false;
 const bench = values.bench ?? false;
 const benchPrompt = intArg(values, "prompt-tokens", 128, 1);
 const benchGen = intArg(values, "gen-tokens", 128, 1);
@@ -152,11 +156,23 @@ async function prefill(tokens, probabilities) {
   return next;
 }
 
-// Greedy continuation after `first` until `count` tokens in all (or EOG with --stop-eog).
-async function generate(first, count) {
+// log(p1) - log(p2) of a step's probabilities (a Map in descending order).
+function margin(probabilities) {
+  const [a, b] = [...probabilities.values()];
+  return b === undefined ? Infinity : Math.log(a) - Math.log(b);
+}
+
+// Greedy continuation after `first` until `count` tokens in all (or EOG with --stop-eog); with
+// --margins, `stepMargins` gets each new step's margin.
+async function generate(first, count, stepMargins) {
   const out = [first];
   if (count <= 1 || (stopEog && model.isEogToken(first))) return out;
-  for await (const t of sequence.evaluate([first], { ...greedy, yieldEogToken: true })) {
+  const it = margins
+    ? sequence.evaluateWithMetadata([first], { probabilities: true }, { ...greedy, yieldEogToken: true })
+    : sequence.evaluate([first], { ...greedy, yieldEogToken: true });
+  for await (const r of it) {
+    const t = margins ? r.token : r;
+    if (margins) stepMargins.push(margin(r.probabilities));
     out.push(t);
     if (out.length >= count || (stopEog && model.isEogToken(t))) break;
   }
@@ -173,7 +189,8 @@ for (let i = 0; i < prompts.length; i++) {
   const top5 = probs
     .slice(0, 5)
     .map(([token, prob]) => ({ token, prob, logprob: Math.log(prob) }));
-  const generated = nGen > 0 ? await generate(first.token, nGen) : [];
+  const stepMargins = [margin(first.probabilities)];
+  const generated = nGen > 0 ? await generate(first.token, nGen, stepMargins) : [];
   results.push({
     prompt: prompts[i],
     prompt_token_ids: promptIds,
@@ -182,6 +199,7 @@ for (let i = 0; i < prompts.length; i++) {
     stopped_on_eog: generated.length > 0 && model.isEogToken(generated[generated.length - 1]),
     n_vocab_logits: probs.length,
     first_step_top5: top5,
+    ...(margins ? { step_margins: stepMargins.slice(0, generated.length) } : {}),
   });
 }
 

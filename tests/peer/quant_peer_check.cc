@@ -10,6 +10,9 @@
 //       Runs llama.cpp's llama_model_quantize (llama-quantize) on IN with file type FTYPE
 //       (with "pure": every tensor in the file type's default type, llama-quantize --pure; with
 //       "imatrix": an all-ones importance matrix, which Q2_K_S insists on).
+//   quant_peer_check tensors LIBDIR FILE.gguf
+//       Each tensor's name and type as llama.cpp's own GGUF reader (gguf_init_from_file) and
+//       ggml_type_name see them, one "name type" line each.
 //   quant_peer_check compare A.gguf B.gguf [types]
 //       Every tensor of A is in B with the same type, shape and bytes (only type and shape with
 //       "types"), and vice versa, and general.file_type agrees.
@@ -259,6 +262,37 @@ int Quantize(const std::string& dir, const std::string& in, const std::string& o
   return 0;
 }
 
+int Tensors(const std::string& dir, const std::string& path) {
+  Ggml g;
+  if (!LoadGgml(dir, &g)) return 2;
+  struct InitParams {  // gguf_init_params
+    bool no_alloc;
+    void* ctx;
+  };
+  void* (*init)(const char*, InitParams) = nullptr;
+  int64_t (*n_tensors)(const void*) = nullptr;
+  const char* (*tensor_name)(const void*, int64_t) = nullptr;
+  int (*tensor_type)(const void*, int64_t) = nullptr;
+  void (*free_ctx)(void*) = nullptr;
+  if (!Sym(g.handle, "gguf_init_from_file", &init) ||
+      !Sym(g.handle, "gguf_get_n_tensors", &n_tensors) ||
+      !Sym(g.handle, "gguf_get_tensor_name", &tensor_name) ||
+      !Sym(g.handle, "gguf_get_tensor_type", &tensor_type) ||
+      !Sym(g.handle, "gguf_free", &free_ctx)) {
+    return 2;
+  }
+  void* ctx = init(path.c_str(), InitParams{true, nullptr});
+  if (ctx == nullptr) {
+    std::fprintf(stderr, "quant_peer_check: llama.cpp cannot read %s\n", path.c_str());
+    return 1;
+  }
+  for (int64_t i = 0; i < n_tensors(ctx); ++i) {
+    std::printf("%s %s\n", tensor_name(ctx, i), g.type_name(tensor_type(ctx, i)));
+  }
+  free_ctx(ctx);
+  return 0;
+}
+
 int Compare(const std::string& a_path, const std::string& b_path, bool types_only) {
   auto a = phx::gguf::File::Open(a_path);
   auto b = phx::gguf::File::Open(b_path);
@@ -318,11 +352,12 @@ int main(int argc, char** argv) {
       return Quantize(argv[2], argv[3], argv[4], std::atoi(argv[5]), mode);
     }
   }
+  if (cmd == "tensors" && argc == 4) return Tensors(argv[2], argv[3]);
   if (cmd == "compare" && (argc == 4 || (argc == 5 && std::string(argv[4]) == "types"))) {
     return Compare(argv[2], argv[3], argc == 5);
   }
   std::fprintf(stderr,
                "usage: quant_peer_check blocks LIBDIR | quantize LIBDIR IN OUT FTYPE [pure|imatrix]"
-               " | compare A B [types]\n");
+               " | tensors LIBDIR FILE | compare A B [types]\n");
   return 2;
 }
