@@ -114,11 +114,18 @@ struct KernelTable {
   // activations in Q8x16 panels (a.act_pitch the bytes between panels, m0 % 8 == 0); nullptr
   // where the level has no such kernel.
   GemmFn gemm_q8x16 = nullptr;
+  // The 4-6-bit types repacked at load (repack_formats.h): Q32x16 weights against Q8x16 panels,
+  // and Kx16 weights (Q2_K..Q6_K, IQ4_XS) against K panels (quantize_kx8); nullptr where the
+  // level has no such kernels. Same conventions as gemm_q8x16.
+  GemmFn gemm_q32x16 = nullptr;
+  GemmFn gemm_kx16 = nullptr;
   // Activation row quantizers (quantize_act.h); identical bytes on every level.
   void (*quantize_q8)(const float* x, int64_t K, uint8_t* out) = nullptr;
   void (*quantize_k)(const float* x, int64_t K, uint8_t* out) = nullptr;
   // Row `row` (0 .. 7) of a Q8x16 activation panel of gemm_q8x16 (the blocks of quantize_q8).
   void (*quantize_q8x16)(const float* x, int64_t K, uint8_t* panel, int row) = nullptr;
+  // Row `row` (0 .. 7) of a K activation panel of gemm_kx16 (Q8_K, as quantize_k).
+  void (*quantize_kx8)(const float* x, int64_t K, uint8_t* panel, int row) = nullptr;
   VecKernels vec{};
 };
 

@@ -459,6 +459,8 @@ namespace phx::ops::cpu {
 
 namespace avx512 {
 void GemmQ8x16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s);
+void GemmQ32x16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s);
+void GemmKx16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s);
 }  // namespace avx512
 
 KernelTable Avx512Kernels() {
@@ -468,9 +470,12 @@ KernelTable Avx512Kernels() {
   t.gemm_q8 = avx512::GemmQ8;
   t.gemm_k = avx512::GemmK;
   t.gemm_q8x16 = avx512::GemmQ8x16;
+  t.gemm_q32x16 = avx512::GemmQ32x16;
+  t.gemm_kx16 = avx512::GemmKx16;
   t.quantize_q8 = avx512::QuantizeActQ8Impl;
   t.quantize_k = avx512::QuantizeActKImpl;
   t.quantize_q8x16 = avx512::QuantizeActQ8x16Impl;
+  t.quantize_kx8 = avx512::QuantizeActKx8Impl;
   t.vec = avx512::GetVecKernels();
   return t;
 }

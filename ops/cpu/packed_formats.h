@@ -31,6 +31,8 @@ inline constexpr int64_t kQ8WGroupPairBytes = kQ8WRowPairBytes * kGroupRows;
 inline constexpr int kKLaneSubBlock[8] = {0, 2, 1, 3, 4, 6, 5, 7};
 // The natural index of the value at lane-order byte position p (0..255).
 inline constexpr int KLaneToNatural(int p) { return 32 * kKLaneSubBlock[p / 32] + p % 32; }
+// And back (the sub-block order is its own inverse).
+inline constexpr int KNaturalToLane(int e) { return KLaneToNatural(e); }
 // Activation super-block: q[256] int8 | bsum[16] f32 (d * sum of each 16 q) | d f32 | pad.
 inline constexpr int64_t kKActBytes = 384;
 inline constexpr int64_t kKActBsumOffset = 256;

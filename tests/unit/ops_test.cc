@@ -16,6 +16,7 @@
 #include "ops/cpu/kernels.h"
 #include "ops/cpu/packed_formats.h"
 #include "ops/cpu/quantize_act.h"
+#include "ops/cpu/repack_formats.h"
 #include "ops_test_util.h"
 
 namespace phx::ops::testing {
@@ -81,7 +82,8 @@ std::vector<uint8_t> RandomWeights(std::mt19937_64& rng, DType t, int64_t N, int
   return w;
 }
 
-// prepare: the weight also goes through PrepareMatmul (the Q8x16 copy for Q8_0 on AVX-512).
+// prepare: the weight also goes through PrepareMatmul (the copy in the AVX-512 VNNI kernels'
+// layout for every quantized type on that level).
 void RunCase(DType t, const Case& c, std::mt19937_64& rng, bool prepare = false) {
   SCOPED_TRACE(StrCat(DTypeName(t), " M=", c.M, " N=", c.N, " K=", c.K, c.bias ? " bias" : "",
                       c.strided ? " strided" : "", prepare ? " prepared" : ""));
@@ -92,33 +94,42 @@ void RunCase(DType t, const Case& c, std::mt19937_64& rng, bool prepare = false)
   const std::vector<float> bias = RandomFloats(rng, static_cast<size_t>(c.N));
   const std::vector<double> bd = c.bias ? ToDoubles(bias) : std::vector<double>{};
 
-  // Activations as the kernels see them.
-  const bool q8 = cpu::MatmulFamily(t) == cpu::Family::kQ8;
-  const bool kq = cpu::MatmulFamily(t) == cpu::Family::kK;
-  std::vector<double> xq = ToDoubles(x);
-  if (q8 || kq) {
-    for (int64_t m = 0; m < c.M; ++m) {
+  // Activations as the kernels see them: Q8_0 blocks for the q8 family, Q8_K super-blocks
+  // for the k family and for IQ4_XS repacked for the AVX-512 kernels (as llama.cpp does).
+  struct Want {
+    std::vector<double> q, s_q, qerr;
+  };
+  auto reference = [&](bool k_act) {
+    const bool quant = IsQuantized(t);
+    std::vector<double> xq = ToDoubles(x);
+    for (int64_t m = 0; m < c.M && quant; ++m) {
       std::span<const float> row(x.data() + m * c.K, static_cast<size_t>(c.K));
       const std::vector<double> r =
-          q8 ? ref::QuantizeDequantizeQ8_0(row) : ref::QuantizeDequantizeQ8_K(row);
+          k_act ? ref::QuantizeDequantizeQ8_K(row) : ref::QuantizeDequantizeQ8_0(row);
       std::copy(r.begin(), r.end(), xq.begin() + m * c.K);
     }
-  }
-  const std::vector<double> want_q = ref::Matmul(xq, wd, bd, c.M, c.N, c.K);
-  const std::vector<double> want = ref::Matmul(ToDoubles(x), wd, bd, c.M, c.N, c.K);
-  std::vector<double> s_q(want.size()), qerr(want.size());
-  for (int64_t m = 0; m < c.M; ++m) {
-    for (int64_t n = 0; n < c.N; ++n) {
-      double s = c.bias ? std::fabs(bias[n]) : 0.0, e = 0;
-      for (int64_t k = 0; k < c.K; ++k) {
-        s += std::fabs(xq[m * c.K + k] * wd[n * c.K + k]);
-        e += std::fabs(wd[n * c.K + k]) * std::fabs(x[m * c.K + k] - xq[m * c.K + k]);
+    Want w{ref::Matmul(xq, wd, bd, c.M, c.N, c.K), std::vector<double>(c.M * c.N),
+           std::vector<double>(c.M * c.N)};
+    for (int64_t m = 0; m < c.M; ++m) {
+      for (int64_t n = 0; n < c.N; ++n) {
+        double s = c.bias ? std::fabs(bias[n]) : 0.0, e = 0;
+        for (int64_t k = 0; k < c.K; ++k) {
+          s += std::fabs(xq[m * c.K + k] * wd[n * c.K + k]);
+          e += std::fabs(wd[n * c.K + k]) * std::fabs(x[m * c.K + k] - xq[m * c.K + k]);
+        }
+        w.s_q[m * c.N + n] = s;
+        w.qerr[m * c.N + n] = e;
       }
-      s_q[m * c.N + n] = s;
-      qerr[m * c.N + n] = e;
     }
-  }
-  const double depth = (q8 || kq) ? 4.0 * (c.K / 16.0 + 16) : c.K / 4.0 + 16;
+    return w;
+  };
+  const bool kq = cpu::MatmulFamily(t) == cpu::Family::kK;
+  const Want want_a = reference(kq);
+  const Want want_k = t == DType::kIQ4_XS && prepare ? reference(true) : Want{};
+  const std::vector<double> want = ref::Matmul(ToDoubles(x), wd, bd, c.M, c.N, c.K);
+  const double depth = IsQuantized(t) ? 4.0 * (c.K / 16.0 + 16) : c.K / 4.0 + 16;
+  // The types PrepareMatmul repacks for the AVX-512 VNNI kernels.
+  const bool repackable = IsQuantized(t);
 
   ForEachBackend([&](cpu::CpuBackend& b) {
     const int64_t pad = c.strided ? 3 : 0;
@@ -139,15 +150,16 @@ void RunCase(DType t, const Case& c, std::mt19937_64& rng, bool prepare = false)
       ASSERT_TRUE(p.ok()) << p.status();
       prepared = *std::move(p);
       // The repacked path must really run where it exists, or this test proves nothing.
-      EXPECT_EQ(prepared != nullptr, b.isa() == cpu::IsaLevel::kAvx512 && t == DType::kQ8_0);
+      EXPECT_EQ(prepared != nullptr, b.isa() == cpu::IsaLevel::kAvx512 && repackable);
     }
     const absl::Status st = b.Matmul(xt, w->tensor(), c.bias ? &bb.tensor() : nullptr, yt);
     ASSERT_TRUE(st.ok()) << st;
     const std::vector<double> got = ref::ToDouble(yt);
+    const Want& wq = prepared != nullptr && t == DType::kIQ4_XS ? want_k : want_a;
     ExpectNear(
-        got, want_q, [&](size_t i) { return depth * kU * s_q[i]; }, "vs quantized-x ref");
+        got, wq.q, [&](size_t i) { return depth * kU * wq.s_q[i]; }, "vs quantized-x ref");
     ExpectNear(
-        got, want, [&](size_t i) { return depth * kU * s_q[i] + qerr[i] * (1 + 1e-6); },
+        got, want, [&](size_t i) { return depth * kU * wq.s_q[i] + wq.qerr[i] * (1 + 1e-6); },
         "vs exact ref");
     if (c.strided) {  // columns outside the view stay untouched (NaN)
       const std::vector<double> all = ref::ToDouble(yb.tensor());
@@ -246,6 +258,23 @@ TEST(OpsMatmulTest, Q8_0Prepared) {
   };
   auto rng = MakeRng();
   for (const Case& c : cases) RunCase(DType::kQ8_0, c, rng, /*prepare=*/true);
+}
+
+// The 4-6-bit layouts (Q32x16, Kx16): the M values around the 8-row panels and the
+// 16-row tile, N around the 16-row groups (odd, padded last group), K of one and several
+// super-blocks (and for the 32-element types an odd number of blocks).
+TEST(OpsMatmulTest, LowBitPrepared) {
+  auto rng = MakeRng();
+  for (DType t :
+       {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kIQ4_NL, DType::kMXFP4,
+        DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kIQ4_XS}) {
+    const bool k256 = GetDTypeInfo(t)->block_elems == 256;
+    for (const int64_t M : {1, 2, 7, 16, 17, 33}) {
+      RunCase(t, Case{M, 37, k256 ? 768 : 800, M % 2 == 0, M == 17}, rng, /*prepare=*/true);
+    }
+    RunCase(t, Case{3, 15, 256, true}, rng, true);
+    RunCase(t, Case{40, 48, k256 ? 1280 : 96}, rng, true);
+  }
 }
 
 // A released copy is never used again: the same bytes, changed, give the new product (the
@@ -397,6 +426,36 @@ TEST(OpsMatmulTest, ActivationQuantizationIsBitExact) {
           const int64_t off = i % cpu::kQ8x16PanelBlockBytes;
           if ((off / 4) % cpu::kQ8x16PanelRows != row) {
             EXPECT_EQ(c[i], 0xAA) << "byte " << i;
+          }
+        }
+      }
+      if (kt.quantize_kx8 != nullptr) {  // the K panel row: QuantizeActK's q, d and sums
+        const int row = (rep + 3) % cpu::kKPanelRows;
+        std::vector<uint8_t> p(cpu::KPanelBytes(K), 0xAA);
+        kt.quantize_kx8(x.data(), K, p.data(), row);
+        for (int64_t sb = 0; sb < K / 256; ++sb) {
+          const uint8_t* ps = p.data() + sb * cpu::kKPanelSuperBytes;
+          const uint8_t* ks = want_k.data() + sb * cpu::kKActBytes;
+          EXPECT_EQ(0, std::memcmp(ps + cpu::kKPanelD + 4 * row, ks + cpu::kKActDOffset, 4));
+          int32_t g16[16] = {};
+          for (int e = 0; e < 256; ++e) {
+            const auto q = static_cast<int8_t>(ps[4 * (cpu::kKPanelRows * (e / 4) + row) + e % 4]);
+            ASSERT_EQ(q, static_cast<int8_t>(ks[cpu::KNaturalToLane(e)])) << "value " << e;
+            g16[e / 16] += q;
+          }
+          for (int g = 0; g < 16; ++g) {
+            int32_t corr;
+            std::memcpy(&corr, ps + cpu::kKPanelCorr16 + 4 * (cpu::kKPanelRows * g + row), 4);
+            EXPECT_EQ(corr, -128 * g16[g]);
+          }
+          for (int u = 0; u < 8; ++u) {
+            int32_t corr;
+            int16_t sums[2];
+            std::memcpy(&corr, ps + cpu::kKPanelCorr32 + 4 * (cpu::kKPanelRows * u + row), 4);
+            std::memcpy(sums, ps + cpu::kKPanelSums + 4 * (cpu::kKPanelRows * u + row), 4);
+            EXPECT_EQ(corr, -128 * (g16[2 * u] + g16[2 * u + 1]));
+            EXPECT_EQ(sums[0], g16[2 * u]);
+            EXPECT_EQ(sums[1], g16[2 * u + 1]);
           }
         }
       }
