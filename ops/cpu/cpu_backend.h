@@ -35,6 +35,10 @@ class CpuBackend : public Backend {
 
   bool Supports(Op op, DType dtype) const override;
 
+  // The kernels this backend runs, for benchmark reports: the ISA level and the weights
+  // PrepareMatmul repacked so far, e.g. "avx512; repacked 154 q4_K (Kx16), 22 q6_K (Kx16)".
+  std::string KernelSummary();
+
   absl::StatusOr<Buffer> Allocate(DType dtype, std::initializer_list<int64_t> shape) override;
   absl::StatusOr<Buffer> AdoptWeight(const Tensor& host) override;
   // Quantized matrices get a copy in the layout of the AVX-512 VNNI kernels where they run
@@ -83,6 +87,7 @@ class CpuBackend : public Backend {
   bool repack_ = true;
   std::mutex repacked_mu_;  // PrepareMatmul handles may be destroyed on any thread
   std::map<const void*, const Repacked*> repacked_;  // by the original weight's data pointer
+  std::map<DType, int64_t> repacked_count_;          // matrices repacked, by type
 };
 
 }  // namespace phx::ops::cpu

@@ -21,28 +21,30 @@
 #include "ops/cpu/repack_formats.h"
 
 #define PHX_UNROLL _Pragma("GCC unroll 16")
+// The chunk and group helpers must inline into the tile loop, or the sums go through memory.
+#define PHX_INLINE inline __attribute__((always_inline))
 
 namespace phx::ops::cpu::avx512 {
 namespace {
 
-inline int32_t Load32(const uint8_t* p) {
+PHX_INLINE int32_t Load32(const uint8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
   return v;
 }
-inline __mmask64 LoadMask(const uint8_t* p) {
+PHX_INLINE __mmask64 LoadMask(const uint8_t* p) {
   uint64_t v;
   std::memcpy(&v, p, 8);
   return _cvtu64_mask64(v);
 }
-inline __m512i Bcast(const uint8_t* p) { return _mm512_set1_epi32(Load32(p)); }
-inline __m128i Load128(const uint8_t* p) {
+PHX_INLINE __m512i Bcast(const uint8_t* p) { return _mm512_set1_epi32(Load32(p)); }
+PHX_INLINE __m128i Load128(const uint8_t* p) {
   return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
 }
 
 // Chunk c (0..7) of a unit's nibbles: values 4c .. 4c+3 of each row.
 template <int C>
-inline __m512i Nibble(const uint8_t* unit) {
+PHX_INLINE __m512i Nibble(const uint8_t* unit) {
   const __m512i v = _mm512_load_si512(unit + 64 * (C % 4));
   const __m512i k0f = _mm512_set1_epi8(0x0F);
   if constexpr (C < 4) {
@@ -53,7 +55,7 @@ inline __m512i Nibble(const uint8_t* unit) {
 }
 // Chunk c's 2-bit fields, shifted left by kShl (0 or 4) bits.
 template <int C, int kShl>
-inline __m512i TwoBit(const uint8_t* unit) {
+PHX_INLINE __m512i TwoBit(const uint8_t* unit) {
   const __m512i h = _mm512_load_si512(unit + 64 * (C / 4));
   constexpr int f = C % 4;
   constexpr int shift = 2 * f - kShl;  // right shift (negative: left)
@@ -68,7 +70,7 @@ inline __m512i TwoBit(const uint8_t* unit) {
 }
 // Chunk c's bits as bytes `value` (0 where the bit is clear).
 template <int C>
-inline __m512i OneBit(const uint8_t* unit, char value) {
+PHX_INLINE __m512i OneBit(const uint8_t* unit, char value) {
   return _mm512_maskz_mov_epi8(LoadMask(unit + 8 * C), _mm512_set1_epi8(value));
 }
 
@@ -84,13 +86,13 @@ struct Traits<DType::kQ4_K> {
   static constexpr Init kInit = Init::kZero;
   static constexpr bool kMins = true;
   template <int C>
-  static __m512i Chunk(const uint8_t* sb, int u) {
+  static PHX_INLINE __m512i Chunk(const uint8_t* sb, int u) {
     return Nibble<C>(sb + kKQuants + u * kNibbleUnitBytes);
   }
-  static __m512i Scale(const uint8_t* sb, int g) {
+  static PHX_INLINE __m512i Scale(const uint8_t* sb, int g) {
     return _mm512_cvtepu8_epi32(Load128(sb + kKHdrScales + 16 * g));
   }
-  static __m512i MinPair(const uint8_t* sb, int u) {  // (m_u, m_u) per row
+  static PHX_INLINE __m512i MinPair(const uint8_t* sb, int u) {  // (m_u, m_u) per row
     const __m512i m = _mm512_cvtepu8_epi32(Load128(sb + kKHdrMins + 16 * u));
     return _mm512_or_si512(m, _mm512_slli_epi32(m, 16));
   }
@@ -99,7 +101,7 @@ struct Traits<DType::kQ4_K> {
 template <>
 struct Traits<DType::kQ5_K> : Traits<DType::kQ4_K> {
   template <int C>
-  static __m512i Chunk(const uint8_t* sb, int u) {
+  static PHX_INLINE __m512i Chunk(const uint8_t* sb, int u) {
     return _mm512_or_si512(
         Nibble<C>(sb + kKQuants + u * kNibbleUnitBytes),
         OneBit<C>(sb + kKQuants + 8 * kNibbleUnitBytes + u * kOneBitUnitBytes, 0x10));
@@ -112,21 +114,21 @@ struct Traits<DType::kQ6_K> {
   static constexpr Init kInit = Init::kCorr16;
   static constexpr bool kMins = false;
   template <int C>
-  static __m512i Chunk(const uint8_t* sb, int u) {  // (q - 32) + 128
+  static PHX_INLINE __m512i Chunk(const uint8_t* sb, int u) {  // (q - 32) + 128
     const __m512i lo = Nibble<C>(sb + kKQuants + u * kNibbleUnitBytes);
     const __m512i hi = TwoBit<C, 4>(sb + kKQuants + 8 * kNibbleUnitBytes + u * kTwoBitUnitBytes);
     return _mm512_add_epi8(_mm512_or_si512(lo, hi), _mm512_set1_epi8(96));
   }
-  static __m512i Scale(const uint8_t* sb, int g) {
+  static PHX_INLINE __m512i Scale(const uint8_t* sb, int g) {
     return _mm512_cvtepi8_epi32(Load128(sb + kKHdrIScales + 16 * g));
   }
-  static __m512i MinPair(const uint8_t*, int) { return _mm512_setzero_si512(); }
+  static PHX_INLINE __m512i MinPair(const uint8_t*, int) { return _mm512_setzero_si512(); }
 };
 
 template <>
 struct Traits<DType::kQ3_K> : Traits<DType::kQ6_K> {
   template <int C>
-  static __m512i Chunk(const uint8_t* sb, int u) {  // (low + 4 high - 4) + 128
+  static PHX_INLINE __m512i Chunk(const uint8_t* sb, int u) {  // (low + 4 high - 4) + 128
     const __m512i lo = TwoBit<C, 0>(sb + kKQuants + u * kTwoBitUnitBytes);
     const __m512i hi = OneBit<C>(sb + kKQuants + 8 * kTwoBitUnitBytes + u * kOneBitUnitBytes, 4);
     return _mm512_add_epi8(_mm512_or_si512(lo, hi), _mm512_set1_epi8(124));
@@ -139,14 +141,14 @@ struct Traits<DType::kQ2_K> {
   static constexpr Init kInit = Init::kZero;
   static constexpr bool kMins = true;
   template <int C>
-  static __m512i Chunk(const uint8_t* sb, int u) {
+  static PHX_INLINE __m512i Chunk(const uint8_t* sb, int u) {
     return TwoBit<C, 0>(sb + kKQuants + u * kTwoBitUnitBytes);
   }
-  static __m512i Scale(const uint8_t* sb, int g) {
+  static PHX_INLINE __m512i Scale(const uint8_t* sb, int g) {
     return _mm512_and_si512(_mm512_cvtepu8_epi32(Load128(sb + kKHdrScales + 16 * g)),
                             _mm512_set1_epi32(15));
   }
-  static __m512i MinPair(const uint8_t* sb, int u) {  // (m_2u, m_2u+1) per row
+  static PHX_INLINE __m512i MinPair(const uint8_t* sb, int u) {  // (m_2u, m_2u+1) per row
     const __m512i a =
         _mm512_srli_epi32(_mm512_cvtepu8_epi32(Load128(sb + kKHdrScales + 32 * u)), 4);
     const __m512i b =
@@ -161,20 +163,20 @@ struct Traits<DType::kIQ4_XS> {
   static constexpr Init kInit = Init::kCorr32;
   static constexpr bool kMins = false;
   template <int C>
-  static __m512i Chunk(const uint8_t* sb, int u) {  // kIQ4NLValues[q] + 128
+  static PHX_INLINE __m512i Chunk(const uint8_t* sb, int u) {  // kIQ4NLValues[q] + 128
     const __m512i lut = _mm512_broadcast_i32x4(
         _mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, -127, -115, -103, -90, -75, -59, -39, -15));
     return _mm512_shuffle_epi8(lut, Nibble<C>(sb + kKQuantsIQ4XS + u * kNibbleUnitBytes));
   }
-  static __m512i Scale(const uint8_t* sb, int g) {
+  static PHX_INLINE __m512i Scale(const uint8_t* sb, int g) {
     return _mm512_cvtepi8_epi32(Load128(sb + kKHdrIScales + 16 * g));
   }
-  static __m512i MinPair(const uint8_t*, int) { return _mm512_setzero_si512(); }
+  static PHX_INLINE __m512i MinPair(const uint8_t*, int) { return _mm512_setzero_si512(); }
 };
 
 // Chunks [C0, C0 + N) of unit u into s[0..RM).
 template <DType T, int RM, int C0, int N>
-inline void Chunks(const uint8_t* sb, const uint8_t* pb, int u, __m512i (&s)[RM]) {
+PHX_INLINE void Chunks(const uint8_t* sb, const uint8_t* pb, int u, __m512i (&s)[RM]) {
   if constexpr (N > 0) {
     const __m512i w = Traits<T>::template Chunk<C0>(sb, u);
     PHX_UNROLL
@@ -187,7 +189,7 @@ inline void Chunks(const uint8_t* sb, const uint8_t* pb, int u, __m512i (&s)[RM]
 
 // One group (kGroup values, starting at chunk C0 of unit u) into acc.
 template <DType T, int RM, int C0>
-inline void Group(const uint8_t* sb, const uint8_t* pb, int u, __m512i (&acc)[RM]) {
+PHX_INLINE void Group(const uint8_t* sb, const uint8_t* pb, int u, __m512i (&acc)[RM]) {
   using Tr = Traits<T>;
   constexpr int g_per_u = 32 / Tr::kGroup;
   const int g = u * g_per_u + C0 / 4 * (g_per_u - 1);
@@ -210,7 +212,7 @@ inline void Group(const uint8_t* sb, const uint8_t* pb, int u, __m512i (&acc)[RM
 
 // f[m] += row m of the panel super-block `pb` times the 16 rows of super-block `sb`.
 template <DType T, int RM>
-inline void SuperBlock(const uint8_t* sb, const uint8_t* pb, __m512 (&f)[RM]) {
+PHX_INLINE void SuperBlock(const uint8_t* sb, const uint8_t* pb, __m512 (&f)[RM]) {
   using Tr = Traits<T>;
   __m512i acc[RM];
   PHX_UNROLL

@@ -17,23 +17,25 @@
 #include "ops/cpu/repack_formats.h"
 
 #define PHX_UNROLL _Pragma("GCC unroll 16")
+// The chunk and group helpers must inline into the tile loop, or the sums go through memory.
+#define PHX_INLINE inline __attribute__((always_inline))
 
 namespace phx::ops::cpu::avx512 {
 namespace {
 
-inline int32_t Load32(const uint8_t* p) {
+PHX_INLINE int32_t Load32(const uint8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
   return v;
 }
-inline float LoadF(const uint8_t* p) {
+PHX_INLINE float LoadF(const uint8_t* p) {
   float v;
   std::memcpy(&v, p, 4);
   return v;
 }
 
 // value + 128 for each 4-bit code, per type.
-inline __m512i Lut(DType t) {
+PHX_INLINE __m512i Lut(DType t) {
   switch (t) {
     case DType::kQ4_0:  // q - 8
       return _mm512_broadcast_i32x4(_mm_setr_epi8(120, 121, 122, 123, 124, 125, 126, 127, -128,
@@ -52,7 +54,7 @@ inline __m512i Lut(DType t) {
 
 // The 16 rows' f32 scales of block b.
 template <DType T>
-inline __m512 Scales(const uint8_t* scales, int64_t b) {
+PHX_INLINE __m512 Scales(const uint8_t* scales, int64_t b) {
   if constexpr (T == DType::kMXFP4) {  // 2^(e - 128): (e - 1) << 23, or a subnormal for e < 2
     const __m512i e =
         _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 16 * b)));
@@ -73,7 +75,7 @@ constexpr bool kMin = T == DType::kQ4_1 || T == DType::kQ5_1;
 
 // Chunk C (values 4C .. 4C+3 of the block) as value + 128.
 template <DType T, int C>
-inline __m512i Chunk(const uint8_t* qb, __m512i lut) {
+PHX_INLINE __m512i Chunk(const uint8_t* qb, __m512i lut) {
   const __m512i v = _mm512_load_si512(qb + 64 * (C % 4));
   const __m512i k0f = _mm512_set1_epi8(0x0F);
   const __m512i n =
@@ -90,7 +92,7 @@ inline __m512i Chunk(const uint8_t* qb, __m512i lut) {
 }
 
 template <DType T, int RM, int C>
-inline void Chunks(const uint8_t* qb, const uint8_t* pb, __m512i lut, __m512i (&s)[RM]) {
+PHX_INLINE void Chunks(const uint8_t* qb, const uint8_t* pb, __m512i lut, __m512i (&s)[RM]) {
   if constexpr (C < 8) {
     const __m512i w = Chunk<T, C>(qb, lut);
     PHX_UNROLL

@@ -83,7 +83,20 @@ absl::StatusOr<std::unique_ptr<PreparedWeight>> CpuBackend::PrepareMatmul(const 
   });
   std::lock_guard<std::mutex> lock(repacked_mu_);
   repacked_[w.data] = r.get();
+  ++repacked_count_[t];
   return std::unique_ptr<PreparedWeight>(std::move(r));
+}
+
+std::string CpuBackend::KernelSummary() {
+  std::string s(IsaName(isa()));
+  std::lock_guard<std::mutex> lock(repacked_mu_);
+  const char* sep = "; repacked ";
+  for (const auto& [t, n] : repacked_count_) {
+    const char* layout = t == DType::kQ8_0 ? "Q8x16" : IsQ32x16Type(t) ? "Q32x16" : "Kx16";
+    s += StrCat(sep, n, " ", DTypeName(t), " (", layout, ")");
+    sep = ", ";
+  }
+  return s;
 }
 
 const uint8_t* CpuBackend::FindRepacked(const Tensor& w) {

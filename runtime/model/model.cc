@@ -56,6 +56,16 @@ absl::Status Model::BindWeights(ops::Backend& backend, const LoadProgress& progr
       s = backend.CheckSupported(ops::Op::kEmbedding, t->type);
     }
     if (!s.ok()) return Annotate(s, StrCat(path_, ": tensor ", name));
+    // Block scales llama.cpp would reject (ggml_validate_row_data): NaN/inf f16 scales, MXFP4's
+    // exponent 0xFF. A model with them computes NaNs, so it is refused at load.
+    if (IsQuantized(t->type)) {
+      const int64_t bad = FirstInvalidBlock(
+          t->type, t->data, static_cast<int64_t>(t->n_bytes) / GetDTypeInfo(t->type)->block_bytes);
+      if (bad >= 0) {
+        return absl::InvalidArgumentError(StrCat(path_, ": tensor ", name, " (", DTypeName(t->type),
+                                                 "): block ", bad, " has a non-finite scale"));
+      }
+    }
     const ops::Tensor host = dims.size() == 1
                                  ? ops::Tensor::View(t->data, t->type, {dims[0]})
                                  : ops::Tensor::View(t->data, t->type, {dims[1], dims[0]});

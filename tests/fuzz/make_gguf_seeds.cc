@@ -90,8 +90,9 @@ bool WriteAllTypes(const std::string& path, const std::string& v2_path) {
   nested.count = 2;
   nested.children = {strs, raw};
   w.SetValue("nested", nested);
-  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K,
-                  DType::kQ6_K}) {
+  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_1,
+                  DType::kQ5_0, DType::kQ5_1, DType::kQ2_K, DType::kQ3_K, DType::kQ4_K,
+                  DType::kQ5_K, DType::kQ6_K, DType::kIQ4_NL, DType::kIQ4_XS, DType::kMXFP4}) {
     const int64_t n =
         phx::GetDTypeInfo(t)->block_elems == 1 ? 8 : phx::GetDTypeInfo(t)->block_elems;
     std::vector<uint8_t> bytes(*phx::RowBytes(t, n));
@@ -126,19 +127,35 @@ int main(int argc, char** argv) {
     const char* arch;
     DType dtype;
     bool tied;
+    const char* mix = "";
   };
+  // The 32-wide models keep every tensor in one block (the K-quant seeds fall back as llama.cpp
+  // does: Q4_K -> Q5_0, ...); the 256-wide ones hold real super-blocks of each type.
   for (const Seed& s : {Seed{"llama_f32", "llama", DType::kF32, false},
                         Seed{"llama_f16", "llama", DType::kF16, false},
                         Seed{"llama_bf16_tied", "llama", DType::kBF16, true},
                         Seed{"llama_q8_0", "llama", DType::kQ8_0, false},
                         Seed{"llama_q4_0", "llama", DType::kQ4_0, true},
+                        Seed{"llama_q4_1", "llama", DType::kQ4_1, false},
+                        Seed{"llama_q5_0", "llama", DType::kQ5_0, false},
+                        Seed{"llama_q5_1", "llama", DType::kQ5_1, true},
+                        Seed{"llama_iq4_nl", "llama", DType::kIQ4_NL, false},
+                        Seed{"llama_mxfp4", "llama", DType::kMXFP4, false},
+                        Seed{"llama256_q2_K", "llama", DType::kQ2_K, false},
+                        Seed{"llama256_q3_K", "llama", DType::kQ3_K, false},
+                        Seed{"llama256_q5_K", "llama", DType::kQ5_K, true},
+                        Seed{"llama256_q6_K", "llama", DType::kQ6_K, false},
+                        Seed{"llama256_iq4_xs", "llama", DType::kIQ4_XS, false},
+                        Seed{"llama256_Q4_K_M", "llama", DType::kF16, false, "Q4_K_M"},
                         Seed{"qwen2_f16", "qwen2", DType::kF16, false}}) {
+    const bool wide = std::string(s.name).find("256") != std::string::npos;
     phx::model::SynthOptions o;
     o.arch = s.arch;
     o.vocab_from = vocab;
+    o.mix = s.mix;
     o.n_layer = 1;
-    o.n_embd = 32;
-    o.n_ff = 32;
+    o.n_embd = wide ? 256 : 32;
+    o.n_ff = wide ? 256 : 32;
     o.n_head = 2;
     o.n_head_kv = 1;
     o.context_length = 64;

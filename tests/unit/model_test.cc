@@ -3,6 +3,7 @@
 // batch invariance.
 #include "runtime/model/model.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -145,6 +146,11 @@ model::SynthOptions Opt(const char* arch, int64_t embd, int64_t heads, int64_t k
   return o;
 }
 
+model::SynthOptions Mix(model::SynthOptions o, const char* mix) {
+  o.mix = mix;
+  return o;
+}
+
 // Sinks may hold a request's last token back and send it with the finish: exactly the token
 // that ends the request (length or stop) carries `last`; a cancelled request has none.
 TEST(Stories260K, OnlyTheFinishingTokenIsMarkedLast) {
@@ -214,6 +220,12 @@ TEST(SynthModels, ForwardMatchesFloat64Reference) {
       {"llama bf16", Opt("llama", 256, 4, 2, 64, DType::kBF16, false), 1e-4},
       {"llama q8_0 gqa", Opt("llama", 256, 4, 2, 64, DType::kQ8_0, false), 2e-2},
       {"llama q4_K hd128", Opt("llama", 256, 2, 1, 128, DType::kQ4_K, false), 2e-2},
+      {"llama q2_K", Opt("llama", 256, 4, 2, 64, DType::kQ2_K, false), 2e-2},
+      {"llama q5_1", Opt("llama", 256, 4, 2, 64, DType::kQ5_1, false), 2e-2},
+      {"llama iq4_xs tied", Opt("llama", 256, 4, 2, 64, DType::kIQ4_XS, true), 2e-2},
+      {"llama mxfp4", Opt("llama", 256, 4, 2, 64, DType::kMXFP4, false), 2e-2},
+      {"llama Q4_K_M", Mix(Opt("llama", 256, 4, 2, 64, DType::kQ4_K, false), "Q4_K_M"), 2e-2},
+      {"qwen2 Q3_K_M", Mix(Opt("qwen2", 256, 4, 2, 64, DType::kQ3_K, false), "Q3_K_M"), 2e-2},
   };
   const auto dir = std::filesystem::temp_directory_path() / "phx_model_test";
   std::filesystem::create_directories(dir);
@@ -266,6 +278,54 @@ TEST(SynthModels, ForwardMatchesFloat64Reference) {
       }
     }
     std::printf("%-22s max relative logit error %.3g (tolerance %.0e)\n", c.name, worst, c.tol);
+  }
+}
+
+// A block scale llama.cpp's loader would reject (NaN or infinite f16, MXFP4 exponent 0xFF) makes
+// the model fail to load with an error naming the tensor and block, for every quantized type.
+TEST(SynthModels, NonFiniteScalesAreRejectedAtLoad) {
+  const auto dir = std::filesystem::temp_directory_path() / "phx_model_test";
+  std::filesystem::create_directories(dir);
+  for (DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0,
+                  DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K,
+                  DType::kIQ4_NL, DType::kIQ4_XS, DType::kMXFP4}) {
+    SCOPED_TRACE(DTypeName(t));
+    const std::string path = (dir / ("bad_scale_" + std::string(DTypeName(t)) + ".gguf")).string();
+    model::SynthOptions o = Opt("llama", 256, 4, 2, 64, t, false);
+    o.n_layer = 1;
+    ASSERT_TRUE(model::SynthesizeModel(o, path).ok());
+    uint64_t at = 0;
+    {
+      auto f = gguf::File::Open(path);
+      ASSERT_TRUE(f.ok());
+      const gguf::TensorInfo* w = (*f)->FindTensor("blk.0.ffn_up.weight");
+      ASSERT_NE(w, nullptr);
+      ASSERT_EQ(w->type, t);
+      // Block 3's scale: the f16 d (or MXFP4's exponent byte), where each layout keeps it.
+      const int64_t bb = GetDTypeInfo(t)->block_bytes;
+      const int64_t d_at = t == DType::kQ2_K   ? 80
+                           : t == DType::kQ3_K ? 108
+                           : t == DType::kQ6_K ? 208
+                                               : 0;
+      at = static_cast<uint64_t>(w->data - (*f)->mapping()->data()) + 3 * bb + d_at;
+    }
+    {
+      std::fstream io(path, std::ios::in | std::ios::out | std::ios::binary);
+      io.seekp(static_cast<std::streamoff>(at));
+      const uint8_t nan[2] = {0x00, 0x7E};  // f16 NaN; for MXFP4 the first byte is e
+      const uint8_t e_ff[1] = {0xFF};
+      if (t == DType::kMXFP4) {
+        io.write(reinterpret_cast<const char*>(e_ff), 1);
+      } else {
+        io.write(reinterpret_cast<const char*>(nan), 2);
+      }
+    }
+    ops::cpu::CpuBackend b(1);
+    auto m = model::Model::Load(path, b);
+    ASSERT_FALSE(m.ok());
+    EXPECT_THAT(std::string(m.status().message()),
+                ::testing::HasSubstr("tensor blk.0.ffn_up.weight (" + std::string(DTypeName(t)) +
+                                     "): block 3 has a non-finite scale"));
   }
 }
 
