@@ -130,7 +130,8 @@ int main(int argc, char** argv) {
     const char* mix = "";
   };
   // The 32-wide models keep every tensor in one block (the K-quant seeds fall back as llama.cpp
-  // does: Q4_K -> Q5_0, ...); the 256-wide ones hold real super-blocks of each type.
+  // does: Q4_K -> Q5_0, ...); the 256-wide ones hold real super-blocks of each type in the
+  // matrices whose rows are 256 long (one 32-wide head and a 32-wide FFN keep them small).
   for (const Seed& s : {Seed{"llama_f32", "llama", DType::kF32, false},
                         Seed{"llama_f16", "llama", DType::kF16, false},
                         Seed{"llama_bf16_tied", "llama", DType::kBF16, true},
@@ -155,9 +156,10 @@ int main(int argc, char** argv) {
     o.mix = s.mix;
     o.n_layer = 1;
     o.n_embd = wide ? 256 : 32;
-    o.n_ff = wide ? 256 : 32;
-    o.n_head = 2;
+    o.n_ff = 32;
+    o.n_head = wide ? 1 : 2;
     o.n_head_kv = 1;
+    o.head_dim = wide ? 32 : 0;
     o.context_length = 64;
     o.dtype = s.dtype;
     o.tied_output = s.tied;
