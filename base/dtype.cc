@@ -150,16 +150,15 @@ bool IsQuantized(DType t) {
 
 namespace {
 
-bool FiniteF16(uint16_t h) { return (h & 0x7C00) != 0x7C00; }
+// f16 at p is finite (exponent not all ones).
+bool FiniteF16At(const uint8_t* p) { return (p[1] & 0x7C) != 0x7C; }
 
-// Block i's scale fields of type B: every f16 must be finite (d alone, or d and a min).
-template <typename B, typename F>
-int64_t FirstBad(const void* data, int64_t n, F good) {
+// The first of n blocks of `bytes` bytes whose f16 fields at offsets `f0` (and `f1` if >= 0)
+// are not all finite.
+int64_t FirstBad(const void* data, int64_t n, int64_t bytes, int f0, int f1 = -1) {
   const auto* p = static_cast<const uint8_t*>(data);
-  for (int64_t i = 0; i < n; ++i) {
-    B b;
-    std::memcpy(&b, p + i * sizeof(B), sizeof(B));
-    if (!good(b)) return i;
+  for (int64_t i = 0; i < n; ++i, p += bytes) {
+    if (!FiniteF16At(p + f0) || (f1 >= 0 && !FiniteF16At(p + f1))) return i;
   }
   return -1;
 }
@@ -167,38 +166,30 @@ int64_t FirstBad(const void* data, int64_t n, F good) {
 }  // namespace
 
 int64_t FirstInvalidBlock(DType t, const void* data, int64_t n) {
-  auto d_only = [](const auto& b) { return FiniteF16(b.d); };
-  auto d_and_m = [](const auto& b) { return FiniteF16(b.d) && FiniteF16(b.m); };
-  auto d_and_dmin = [](const auto& b) { return FiniteF16(b.d) && FiniteF16(b.dmin); };
+  const auto info = GetDTypeInfo(t);
+  if (!info || info->block_elems == 1) return -1;
+  const int64_t bb = info->block_bytes;
   switch (t) {
-    case DType::kQ4_0:
-      return FirstBad<BlockQ4_0>(data, n, d_only);
     case DType::kQ4_1:
-      return FirstBad<BlockQ4_1>(data, n, d_and_m);
-    case DType::kQ5_0:
-      return FirstBad<BlockQ5_0>(data, n, d_only);
     case DType::kQ5_1:
-      return FirstBad<BlockQ5_1>(data, n, d_and_m);
-    case DType::kQ8_0:
-      return FirstBad<BlockQ8_0>(data, n, d_only);
-    case DType::kIQ4_NL:
-      return FirstBad<BlockIQ4NL>(data, n, d_only);
-    case DType::kMXFP4:
-      return FirstBad<BlockMXFP4>(data, n, [](const BlockMXFP4& b) { return b.e != 0xFF; });
-    case DType::kQ2_K:
-      return FirstBad<BlockQ2_K>(data, n, d_and_dmin);
-    case DType::kQ3_K:
-      return FirstBad<BlockQ3_K>(data, n, d_only);
     case DType::kQ4_K:
-      return FirstBad<BlockQ4_K>(data, n, d_and_dmin);
     case DType::kQ5_K:
-      return FirstBad<BlockQ5_K>(data, n, d_and_dmin);
+      return FirstBad(data, n, bb, 0, 2);  // d, and m or dmin
+    case DType::kQ2_K:
+      return FirstBad(data, n, bb, 80, 82);
+    case DType::kQ3_K:
+      return FirstBad(data, n, bb, 108);
     case DType::kQ6_K:
-      return FirstBad<BlockQ6_K>(data, n, d_only);
-    case DType::kIQ4_XS:
-      return FirstBad<BlockIQ4XS>(data, n, d_only);
-    default:
+      return FirstBad(data, n, bb, 208);
+    case DType::kMXFP4: {
+      const auto* p = static_cast<const uint8_t*>(data);
+      for (int64_t i = 0; i < n; ++i) {
+        if (p[i * bb] == 0xFF) return i;
+      }
       return -1;
+    }
+    default:  // Q4_0 Q5_0 Q8_0 IQ4_NL IQ4_XS: d first
+      return FirstBad(data, n, bb, 0);
   }
 }
 

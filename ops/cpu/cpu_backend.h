@@ -81,7 +81,7 @@ class CpuBackend : public Backend {
 
   ThreadPool pool_;
   KernelTable kernels_;
-  AlignedBuffer act_[4];  // quantized activations of the current matmul, one per format
+  AlignedBuffer act_[5];  // quantized activations of the current matmul, one per format
   std::vector<AlignedBuffer> gemm_scratch_;       // one weight-panel buffer per thread
   std::vector<std::vector<float>> attn_scratch_;  // one per thread
   bool repack_ = true;

@@ -126,6 +126,10 @@ struct KernelTable {
   void (*quantize_q8x16)(const float* x, int64_t K, uint8_t* panel, int row) = nullptr;
   // Row `row` (0 .. 7) of a K activation panel of gemm_kx16 (Q8_K, as quantize_k).
   void (*quantize_kx8)(const float* x, int64_t K, uint8_t* panel, int row) = nullptr;
+  // BF16 weights with vdpbf16ps (AVX-512 BF16 CPUs only, else nullptr) against bf16 activation
+  // rows of BF16ActRowBytes(K) bytes (quantize_bf16: round to nearest even, subnormals zero).
+  GemmFn gemm_bf16 = nullptr;
+  void (*quantize_bf16)(const float* x, int64_t K, uint8_t* out) = nullptr;
   VecKernels vec{};
 };
 

@@ -22,7 +22,7 @@ bool Overlaps(const Tensor& a, const Tensor& b) {
 }
 
 // The activation formats a product can need; each is made at most once per call.
-enum Format { kFloatRows, kQ8Pairs, kKRows, kQ8x16Act, kKx8Act, kFormats };
+enum Format { kFloatRows, kQ8Pairs, kKRows, kQ8x16Act, kKx8Act, kBf16Rows, kFormats };
 
 // One product's share of the pass: its kernel arguments and its tasks (column chunks x row
 // splits).
@@ -100,6 +100,9 @@ absl::Status CpuBackend::MatmulMany(const Tensor& x, std::span<const MatmulOut> 
         j.format = kKx8Act;
         a.w_pitch = KGroupBytes(w.dtype, K);
       }
+    } else if (w.dtype == DType::kBF16 && kernels_.gemm_bf16 != nullptr) {
+      j.gemm = kernels_.gemm_bf16;
+      j.format = kBf16Rows;
     } else if (family == Family::kFloat) {
       j.gemm = kernels_.gemm_float;
       j.format = kFloatRows;
@@ -142,6 +145,7 @@ absl::Status CpuBackend::MatmulMany(const Tensor& x, std::span<const MatmulOut> 
   pitch[kKRows] = KActRowBytes(K);
   pitch[kQ8x16Act] = Q8x16PanelBytes(K);  // between 8-row panels
   pitch[kKx8Act] = KPanelBytes(K);
+  pitch[kBf16Rows] = BF16ActRowBytes(K);
   act[kFloatRows] = static_cast<uint8_t*>(x.data);
   for (int f = kQ8Pairs; f < kFormats; ++f) {
     if (!need[f]) continue;
@@ -160,7 +164,9 @@ absl::Status CpuBackend::MatmulMany(const Tensor& x, std::span<const MatmulOut> 
         }
       });
     } else {
-      const auto q = f == kQ8Pairs ? kernels_.quantize_q8 : kernels_.quantize_k;
+      const auto q = f == kQ8Pairs ? kernels_.quantize_q8
+                     : f == kKRows ? kernels_.quantize_k
+                                   : kernels_.quantize_bf16;
       ParallelRows(M, 8 * K, [&](int64_t b, int64_t e) {
         for (int64_t m = b; m < e; ++m) q(x.row_as<float>(m), K, buf + m * p);
       });

@@ -461,6 +461,8 @@ namespace avx512 {
 void GemmQ8x16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s);
 void GemmQ32x16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s);
 void GemmKx16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s);
+void GemmBf16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s);
+void QuantizeActBf16(const float* x, int64_t K, uint8_t* out);
 }  // namespace avx512
 
 KernelTable Avx512Kernels() {
@@ -476,6 +478,10 @@ KernelTable Avx512Kernels() {
   t.quantize_k = avx512::QuantizeActKImpl;
   t.quantize_q8x16 = avx512::QuantizeActQ8x16Impl;
   t.quantize_kx8 = avx512::QuantizeActKx8Impl;
+  if (GetCpuFeatures().avx512bf16) {
+    t.gemm_bf16 = avx512::GemmBf16;
+    t.quantize_bf16 = avx512::QuantizeActBf16;
+  }
   t.vec = avx512::GetVecKernels();
   return t;
 }

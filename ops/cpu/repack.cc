@@ -89,6 +89,7 @@ absl::StatusOr<std::unique_ptr<PreparedWeight>> CpuBackend::PrepareMatmul(const 
 
 std::string CpuBackend::KernelSummary() {
   std::string s(IsaName(isa()));
+  if (kernels_.gemm_bf16 != nullptr) s += " (bf16 via vdpbf16ps)";
   std::lock_guard<std::mutex> lock(repacked_mu_);
   const char* sep = "; repacked ";
   for (const auto& [t, n] : repacked_count_) {

@@ -99,13 +99,17 @@ void RunCase(DType t, const Case& c, std::mt19937_64& rng, bool prepare = false)
   struct Want {
     std::vector<double> q, s_q, qerr;
   };
-  auto reference = [&](bool k_act) {
-    const bool quant = IsQuantized(t);
+  enum class Act { kF32, kQ8_0, kQ8_K, kBf16 };
+  auto reference = [&](Act act) {
     std::vector<double> xq = ToDoubles(x);
-    for (int64_t m = 0; m < c.M && quant; ++m) {
+    for (int64_t m = 0; m < c.M && act != Act::kF32; ++m) {
       std::span<const float> row(x.data() + m * c.K, static_cast<size_t>(c.K));
-      const std::vector<double> r =
-          k_act ? ref::QuantizeDequantizeQ8_K(row) : ref::QuantizeDequantizeQ8_0(row);
+      std::vector<double> r(row.begin(), row.end());
+      if (act == Act::kBf16) {
+        for (auto& v : r) v = BF16ToF32(F32ToBF16(static_cast<float>(v)));
+      } else {
+        r = act == Act::kQ8_K ? ref::QuantizeDequantizeQ8_K(row) : ref::QuantizeDequantizeQ8_0(row);
+      }
       std::copy(r.begin(), r.end(), xq.begin() + m * c.K);
     }
     Want w{ref::Matmul(xq, wd, bd, c.M, c.N, c.K), std::vector<double>(c.M * c.N),
@@ -124,8 +128,10 @@ void RunCase(DType t, const Case& c, std::mt19937_64& rng, bool prepare = false)
     return w;
   };
   const bool kq = cpu::MatmulFamily(t) == cpu::Family::kK;
-  const Want want_a = reference(kq);
-  const Want want_k = t == DType::kIQ4_XS && prepare ? reference(true) : Want{};
+  const Want want_a = reference(!IsQuantized(t) ? Act::kF32 : kq ? Act::kQ8_K : Act::kQ8_0);
+  const Want want_k = t == DType::kIQ4_XS && prepare ? reference(Act::kQ8_K) : Want{};
+  // BF16 weights on AVX-512 BF16 CPUs: vdpbf16ps against bf16-rounded activations.
+  const Want want_bf = t == DType::kBF16 ? reference(Act::kBf16) : Want{};
   const std::vector<double> want = ref::Matmul(ToDoubles(x), wd, bd, c.M, c.N, c.K);
   const double depth = IsQuantized(t) ? 4.0 * (c.K / 16.0 + 16) : c.K / 4.0 + 16;
   // The types PrepareMatmul repacks for the AVX-512 VNNI kernels.
@@ -155,7 +161,11 @@ void RunCase(DType t, const Case& c, std::mt19937_64& rng, bool prepare = false)
     const absl::Status st = b.Matmul(xt, w->tensor(), c.bias ? &bb.tensor() : nullptr, yt);
     ASSERT_TRUE(st.ok()) << st;
     const std::vector<double> got = ref::ToDouble(yt);
-    const Want& wq = prepared != nullptr && t == DType::kIQ4_XS ? want_k : want_a;
+    const bool bf16_path =
+        t == DType::kBF16 && b.isa() == cpu::IsaLevel::kAvx512 && cpu::GetCpuFeatures().avx512bf16;
+    const Want& wq = prepared != nullptr && t == DType::kIQ4_XS ? want_k
+                     : bf16_path                                ? want_bf
+                                                                : want_a;
     ExpectNear(
         got, wq.q, [&](size_t i) { return depth * kU * wq.s_q[i]; }, "vs quantized-x ref");
     ExpectNear(
@@ -357,7 +367,7 @@ TEST(OpsMatmulTest, KQuants) {
 // All-zero and sign-extreme activation blocks (amax == 0 gives d == 0; -127/127 saturation).
 TEST(OpsMatmulTest, DegenerateActivations) {
   auto rng = MakeRng();
-  for (DType t : {DType::kQ8_0, DType::kQ4_K, DType::kF16}) {
+  for (DType t : {DType::kQ8_0, DType::kQ4_K, DType::kF16, DType::kBF16}) {
     const int64_t K = 512, N = 8;
     const std::vector<uint8_t> wbytes = RandomWeights(rng, t, N, K);
     // Row 0 all zero; row 1 at +-127/16, which Q8_0 and Q8_K both represent exactly.
