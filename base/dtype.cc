@@ -9,26 +9,34 @@
 namespace phx {
 namespace {
 
-constexpr std::array<DTypeInfo, 8> kInfos = {{
+constexpr std::array<DTypeInfo, 17> kInfos = {{
     {DType::kF32, "f32", 1, 4},
     {DType::kF16, "f16", 1, 2},
     {DType::kQ4_0, "q4_0", kQK4_0, sizeof(BlockQ4_0)},
+    {DType::kQ4_1, "q4_1", kQK32, sizeof(BlockQ4_1)},
+    {DType::kQ5_0, "q5_0", kQK32, sizeof(BlockQ5_0)},
+    {DType::kQ5_1, "q5_1", kQK32, sizeof(BlockQ5_1)},
     {DType::kQ8_0, "q8_0", kQK8_0, sizeof(BlockQ8_0)},
+    {DType::kQ2_K, "q2_K", kQK_K, sizeof(BlockQ2_K)},
+    {DType::kQ3_K, "q3_K", kQK_K, sizeof(BlockQ3_K)},
     {DType::kQ4_K, "q4_K", kQK_K, sizeof(BlockQ4_K)},
+    {DType::kQ5_K, "q5_K", kQK_K, sizeof(BlockQ5_K)},
     {DType::kQ6_K, "q6_K", kQK_K, sizeof(BlockQ6_K)},
+    {DType::kIQ4_NL, "iq4_nl", kQK32, sizeof(BlockIQ4NL)},
+    {DType::kIQ4_XS, "iq4_xs", kQK_K, sizeof(BlockIQ4XS)},
     {DType::kBF16, "bf16", 1, 2},
+    {DType::kMXFP4, "mxfp4", kQK32, sizeof(BlockMXFP4)},
     {DType::kI32, "i32", 1, 4},
 }};
 
 // ggml's type names by id; empty for ids ggml retired.
-constexpr std::array<std::string_view, 40> kGgmlNames = {
-    "f32",    "f16",   "q4_0",  "q4_1",   "",      "",      "q5_0",    "q5_1",   "q8_0",    "q8_1",
-    "q2_K",   "q3_K",  "q4_K",  "q5_K",   "q6_K",  "q8_K",  "iq2_xxs", "iq2_xs", "iq3_xxs", "iq1_s",
-    "iq4_nl", "iq3_s", "iq2_s", "iq4_xs", "i8",    "i16",   "i32",     "i64",    "f64",     "iq1_m",
-    "bf16",   "",      "",      "",       "tq1_0", "tq2_0", "",        "",       "",        "mxfp4",
+constexpr std::array<std::string_view, 43> kGgmlNames = {
+    "f32",     "f16",   "q4_0",   "q4_1",  "",      "",       "q5_0", "q5_1",    "q8_0",
+    "q8_1",    "q2_K",  "q3_K",   "q4_K",  "q5_K",  "q6_K",   "q8_K", "iq2_xxs", "iq2_xs",
+    "iq3_xxs", "iq1_s", "iq4_nl", "iq3_s", "iq2_s", "iq4_xs", "i8",   "i16",     "i32",
+    "i64",     "f64",   "iq1_m",  "bf16",  "",      "",       "",     "tq1_0",   "tq2_0",
+    "",        "",      "",       "mxfp4", "nvfp4", "q1_0",   "q2_0",
 };
-
-inline int NearestInt(float f) { return static_cast<int>(std::lrintf(f)); }
 
 }  // namespace
 
@@ -135,228 +143,53 @@ uint16_t F32ToBF16(float f) {
   return static_cast<uint16_t>(u >> 16);
 }
 
-bool DequantizeRow(DType t, const void* src, float* dst, int64_t n) {
-  const auto* b = static_cast<const uint8_t*>(src);
-  switch (t) {
-    case DType::kF32:
-      std::memcpy(dst, src, static_cast<size_t>(n) * 4);
-      return true;
-    case DType::kF16:
-      for (int64_t i = 0; i < n; ++i) {
-        uint16_t h;
-        std::memcpy(&h, b + 2 * i, 2);
-        dst[i] = F16ToF32(h);
-      }
-      return true;
-    case DType::kBF16:
-      for (int64_t i = 0; i < n; ++i) {
-        uint16_t h;
-        std::memcpy(&h, b + 2 * i, 2);
-        dst[i] = BF16ToF32(h);
-      }
-      return true;
-    case DType::kQ8_0:
-      for (int64_t i = 0; i < n / kQK8_0; ++i) {
-        BlockQ8_0 blk;
-        std::memcpy(&blk, b + i * sizeof(BlockQ8_0), sizeof(blk));
-        const float d = F16ToF32(blk.d);
-        for (int j = 0; j < kQK8_0; ++j) dst[i * kQK8_0 + j] = blk.qs[j] * d;
-      }
-      return true;
-    case DType::kQ4_0:
-      for (int64_t i = 0; i < n / kQK4_0; ++i) {
-        BlockQ4_0 blk;
-        std::memcpy(&blk, b + i * sizeof(BlockQ4_0), sizeof(blk));
-        const float d = F16ToF32(blk.d);
-        for (int j = 0; j < kQK4_0 / 2; ++j) {
-          dst[i * kQK4_0 + j] = ((blk.qs[j] & 0xF) - 8) * d;
-          dst[i * kQK4_0 + j + 16] = ((blk.qs[j] >> 4) - 8) * d;
-        }
-      }
-      return true;
-    case DType::kQ4_K:
-      for (int64_t i = 0; i < n / kQK_K; ++i) {
-        BlockQ4_K blk;
-        std::memcpy(&blk, b + i * sizeof(BlockQ4_K), sizeof(blk));
-        const float d = F16ToF32(blk.d);
-        const float dmin = F16ToF32(blk.dmin);
-        float* y = dst + i * kQK_K;
-        const uint8_t* q = blk.qs;
-        for (int j = 0, is = 0; j < kQK_K; j += 64, is += 2, q += 32) {
-          uint8_t sc, m;
-          Q4KScaleMin(is, blk.scales, &sc, &m);
-          const float d1 = d * sc, m1 = dmin * m;
-          Q4KScaleMin(is + 1, blk.scales, &sc, &m);
-          const float d2 = d * sc, m2 = dmin * m;
-          for (int l = 0; l < 32; ++l) *y++ = d1 * (q[l] & 0xF) - m1;
-          for (int l = 0; l < 32; ++l) *y++ = d2 * (q[l] >> 4) - m2;
-        }
-      }
-      return true;
-    case DType::kQ6_K:
-      for (int64_t i = 0; i < n / kQK_K; ++i) {
-        BlockQ6_K blk;
-        std::memcpy(&blk, b + i * sizeof(BlockQ6_K), sizeof(blk));
-        const float d = F16ToF32(blk.d);
-        float* y = dst + i * kQK_K;
-        const uint8_t* ql = blk.ql;
-        const uint8_t* qh = blk.qh;
-        const int8_t* sc = blk.scales;
-        for (int n128 = 0; n128 < kQK_K; n128 += 128) {
-          for (int l = 0; l < 32; ++l) {
-            const int is = l / 16;
-            const int q1 = static_cast<int>((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-            const int q2 = static_cast<int>((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-            const int q3 = static_cast<int>((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-            const int q4 = static_cast<int>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-            y[l] = d * sc[is] * q1;
-            y[l + 32] = d * sc[is + 2] * q2;
-            y[l + 64] = d * sc[is + 4] * q3;
-            y[l + 96] = d * sc[is + 6] * q4;
-          }
-          y += 128;
-          ql += 64;
-          qh += 32;
-          sc += 8;
-        }
-      }
-      return true;
-    case DType::kI32:
-      return false;
-  }
-  return false;
+bool IsQuantized(DType t) {
+  const auto info = GetDTypeInfo(t);
+  return info.has_value() && info->block_elems > 1;
 }
 
 namespace {
 
-void QuantizeQ8_0(const float* x, uint8_t* out, int64_t n) {
-  for (int64_t i = 0; i < n / kQK8_0; ++i) {
-    BlockQ8_0 blk;
-    float amax = 0.f;
-    for (int j = 0; j < kQK8_0; ++j) amax = std::max(amax, std::fabs(x[i * kQK8_0 + j]));
-    const float d = amax / 127.f;
-    const float id = d != 0.f ? 1.f / d : 0.f;
-    blk.d = F32ToF16(d);
-    for (int j = 0; j < kQK8_0; ++j) {
-      blk.qs[j] = static_cast<int8_t>(NearestInt(x[i * kQK8_0 + j] * id));
-    }
-    std::memcpy(out + i * sizeof(BlockQ8_0), &blk, sizeof(blk));
-  }
-}
+// f16 at p is finite (exponent not all ones).
+bool FiniteF16At(const uint8_t* p) { return (p[1] & 0x7C) != 0x7C; }
 
-void QuantizeQ4_0(const float* x, uint8_t* out, int64_t n) {
-  for (int64_t i = 0; i < n / kQK4_0; ++i) {
-    const float* xb = x + i * kQK4_0;
-    float amax = 0.f, maxv = 0.f;
-    for (int j = 0; j < kQK4_0; ++j) {
-      if (std::fabs(xb[j]) > amax) {
-        amax = std::fabs(xb[j]);
-        maxv = xb[j];
-      }
-    }
-    const float d = maxv / -8.f;
-    const float id = d != 0.f ? 1.f / d : 0.f;
-    BlockQ4_0 blk;
-    blk.d = F32ToF16(d);
-    for (int j = 0; j < kQK4_0 / 2; ++j) {
-      const int q0 = std::min(15, static_cast<int>(xb[j] * id + 8.5f));
-      const int q1 = std::min(15, static_cast<int>(xb[j + 16] * id + 8.5f));
-      blk.qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
-    }
-    std::memcpy(out + i * sizeof(BlockQ4_0), &blk, sizeof(blk));
+// The first of n blocks of `bytes` bytes whose f16 fields at offsets `f0` (and `f1` if >= 0)
+// are not all finite.
+int64_t FirstBad(const void* data, int64_t n, int64_t bytes, int f0, int f1 = -1) {
+  const auto* p = static_cast<const uint8_t*>(data);
+  for (int64_t i = 0; i < n; ++i, p += bytes) {
+    if (!FiniteF16At(p + f0) || (f1 >= 0 && !FiniteF16At(p + f1))) return i;
   }
-}
-
-// Q4_K: each 32-element sub-block gets an affine map x ~ scale*q - min with q in 0..15; the
-// per-sub-block scales and mins are themselves quantized to 6 bits against the block maxima.
-void QuantizeQ4_K(const float* x, uint8_t* out, int64_t n) {
-  for (int64_t i = 0; i < n / kQK_K; ++i) {
-    const float* xb = x + i * kQK_K;
-    float scales[8], mins[8];
-    for (int j = 0; j < 8; ++j) {
-      float lo = 0.f, hi = 0.f;  // min is clamped at <= 0 so mins stay non-negative
-      for (int l = 0; l < 32; ++l) {
-        lo = std::min(lo, xb[32 * j + l]);
-        hi = std::max(hi, xb[32 * j + l]);
-      }
-      scales[j] = (hi - lo) / 15.f;
-      mins[j] = -lo;
-    }
-    float max_scale = 0.f, max_min = 0.f;
-    for (int j = 0; j < 8; ++j) {
-      max_scale = std::max(max_scale, scales[j]);
-      max_min = std::max(max_min, mins[j]);
-    }
-    BlockQ4_K blk;
-    std::memset(&blk, 0, sizeof(blk));
-    const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
-    const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
-    for (int j = 0; j < 8; ++j) {
-      const uint8_t ls = static_cast<uint8_t>(std::min(63, NearestInt(inv_scale * scales[j])));
-      const uint8_t lm = static_cast<uint8_t>(std::min(63, NearestInt(inv_min * mins[j])));
-      if (j < 4) {
-        blk.scales[j] = ls;
-        blk.scales[j + 4] = lm;
-      } else {
-        blk.scales[j + 4] = (ls & 0xF) | ((lm & 0xF) << 4);
-        blk.scales[j - 4] |= ((ls >> 4) << 6);
-        blk.scales[j] |= ((lm >> 4) << 6);
-      }
-    }
-    blk.d = F32ToF16(max_scale / 63.f);
-    blk.dmin = F32ToF16(max_min / 63.f);
-    const float d = F16ToF32(blk.d), dmin = F16ToF32(blk.dmin);
-    uint8_t L[kQK_K];
-    for (int j = 0; j < 8; ++j) {
-      uint8_t sc, m;
-      Q4KScaleMin(j, blk.scales, &sc, &m);
-      const float dd = d * sc;
-      const float dm = dmin * m;
-      for (int l = 0; l < 32; ++l) {
-        int q = dd != 0.f ? NearestInt((xb[32 * j + l] + dm) / dd) : 0;
-        L[32 * j + l] = static_cast<uint8_t>(std::clamp(q, 0, 15));
-      }
-    }
-    uint8_t* q = blk.qs;
-    for (int j = 0; j < kQK_K; j += 64) {
-      for (int l = 0; l < 32; ++l) q[l] = L[j + l] | (L[j + l + 32] << 4);
-      q += 32;
-    }
-    std::memcpy(out + i * sizeof(BlockQ4_K), &blk, sizeof(blk));
-  }
+  return -1;
 }
 
 }  // namespace
 
-bool QuantizeRow(DType t, const float* src, void* dst, int64_t n) {
-  auto* out = static_cast<uint8_t*>(dst);
+int64_t FirstInvalidBlock(DType t, const void* data, int64_t n) {
+  const auto info = GetDTypeInfo(t);
+  if (!info || info->block_elems == 1) return -1;
+  const int64_t bb = info->block_bytes;
   switch (t) {
-    case DType::kF32:
-      std::memcpy(dst, src, static_cast<size_t>(n) * 4);
-      return true;
-    case DType::kF16:
-      for (int64_t i = 0; i < n; ++i) {
-        uint16_t h = F32ToF16(src[i]);
-        std::memcpy(out + 2 * i, &h, 2);
-      }
-      return true;
-    case DType::kBF16:
-      for (int64_t i = 0; i < n; ++i) {
-        uint16_t h = F32ToBF16(src[i]);
-        std::memcpy(out + 2 * i, &h, 2);
-      }
-      return true;
-    case DType::kQ8_0:
-      QuantizeQ8_0(src, out, n);
-      return true;
-    case DType::kQ4_0:
-      QuantizeQ4_0(src, out, n);
-      return true;
+    case DType::kQ4_1:
+    case DType::kQ5_1:
     case DType::kQ4_K:
-      QuantizeQ4_K(src, out, n);
-      return true;
-    default:
-      return false;
+    case DType::kQ5_K:
+      return FirstBad(data, n, bb, 0, 2);  // d, and m or dmin
+    case DType::kQ2_K:
+      return FirstBad(data, n, bb, 80, 82);
+    case DType::kQ3_K:
+      return FirstBad(data, n, bb, 108);
+    case DType::kQ6_K:
+      return FirstBad(data, n, bb, 208);
+    case DType::kMXFP4: {
+      const auto* p = static_cast<const uint8_t*>(data);
+      for (int64_t i = 0; i < n; ++i) {
+        if (p[i * bb] == 0xFF) return i;
+      }
+      return -1;
+    }
+    default:  // Q4_0 Q5_0 Q8_0 IQ4_NL IQ4_XS: d first
+      return FirstBad(data, n, bb, 0);
   }
 }
 

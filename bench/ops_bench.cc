@@ -88,14 +88,7 @@ Weights MakeWeights(DType t, int64_t N, int64_t K, bool stream) {
   std::vector<float> row(K);
   for (auto& v : row) v = d(rng);
   std::vector<uint8_t> q(rb);
-  QuantizeRow(t == DType::kQ6_K ? DType::kQ4_K : t, row.data(), q.data(), K);
-  if (t == DType::kQ6_K) {  // no Q6_K quantizer: a valid pattern with a small scale
-    for (int64_t i = 0; i < rb; ++i) q[i] = static_cast<uint8_t>(i * 37);
-    for (int64_t b = 0; b < K / 256; ++b) {
-      const uint16_t h = F32ToF16(0.01f);
-      std::memcpy(q.data() + b * sizeof(BlockQ6_K) + 208, &h, 2);
-    }
-  }
+  QuantizeRow(t, row.data(), q.data(), K);
   for (int64_t r = 0; r < N * w.copies; ++r) std::memcpy(w.bytes.data() + r * rb, q.data(), rb);
   return w;
 }
@@ -130,8 +123,10 @@ void RunMatmul(benchmark::State& state, DType t, int64_t M, int64_t N, int64_t K
   state.SetLabel(std::string(DTypeName(t)));
 }
 
-const DType kTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ8_0,
-                        DType::kQ4_0, DType::kQ4_K, DType::kQ6_K};
+const DType kTypes[] = {DType::kF32,  DType::kF16,    DType::kBF16,   DType::kQ8_0,
+                        DType::kQ4_0, DType::kQ4_1,   DType::kQ5_0,   DType::kQ5_1,
+                        DType::kQ2_K, DType::kQ3_K,   DType::kQ4_K,   DType::kQ5_K,
+                        DType::kQ6_K, DType::kIQ4_NL, DType::kIQ4_XS, DType::kMXFP4};
 
 void RegisterMatmul() {
   struct Shape {
@@ -149,9 +144,10 @@ void RegisterMatmul() {
       for (const auto& set : {std::vector<Shape>(std::begin(small), std::end(small)),
                               std::vector<Shape>(std::begin(large), std::end(large))}) {
         for (const Shape& s : set) {
-          // Q8_0 runs twice: as stored (direct tiles) and as PrepareMatmul's Q8x16 copy.
+          // Quantized types run twice: as stored (the portable panel/direct tiles) and as
+          // PrepareMatmul's copy (Q8x16, Q32x16 or Kx16: "x16").
           for (bool prep : {false, true}) {
-            if (prep && t != DType::kQ8_0) continue;
+            if (prep && !IsQuantized(t)) continue;
             const std::string name = std::string(M == 1    ? "Gemv/"
                                                  : M == 16 ? "Batch/"
                                                            : "Gemm/") +

@@ -35,10 +35,15 @@ class CpuBackend : public Backend {
 
   bool Supports(Op op, DType dtype) const override;
 
+  // The kernels this backend runs, for benchmark reports: the ISA level and the weights
+  // PrepareMatmul repacked so far, e.g. "avx512; repacked 154 q4_K (Kx16), 22 q6_K (Kx16)".
+  std::string KernelSummary();
+
   absl::StatusOr<Buffer> Allocate(DType dtype, std::initializer_list<int64_t> shape) override;
   absl::StatusOr<Buffer> AdoptWeight(const Tensor& host) override;
-  // Q8_0 matrices get a Q8x16 copy (repack.h) where the AVX-512 VNNI kernels run, unless the
-  // environment sets PHX_CPU_REPACK=0; other weights nullptr.
+  // Quantized matrices get a copy in the layout of the AVX-512 VNNI kernels where they run
+  // (Q8_0: Q8x16, packed_formats.h; the 4-6-bit types: Q32x16 or Kx16, repack_formats.h),
+  // unless the environment sets PHX_CPU_REPACK=0; other weights nullptr.
   absl::StatusOr<std::unique_ptr<PreparedWeight>> PrepareMatmul(const Tensor& w) override;
   absl::Status CopyToDevice(const void* host, size_t bytes, const Tensor& dst) override;
   absl::Status CopyToHost(const Tensor& src, void* host, size_t bytes) override;
@@ -100,7 +105,7 @@ class CpuBackend : public Backend {
 
   ThreadPool pool_;
   KernelTable kernels_;
-  AlignedBuffer act_[3];  // quantized activations of the current matmul, one per format
+  AlignedBuffer act_[5];  // quantized activations of the current matmul, one per format
   std::vector<AlignedBuffer> gemm_scratch_;       // one weight-panel buffer per thread
   std::vector<std::vector<float>> attn_scratch_;  // one per thread
   AlignedBuffer moe_x_;                           // MatmulExperts' gathered activation rows
@@ -108,6 +113,7 @@ class CpuBackend : public Backend {
   bool repack_ = true;
   std::mutex repacked_mu_;  // PrepareMatmul handles may be destroyed on any thread
   std::map<const void*, const Repacked*> repacked_;  // by the original weight's data pointer
+  std::map<DType, int64_t> repacked_count_;          // matrices repacked, by type
 };
 
 }  // namespace phx::ops::cpu

@@ -20,6 +20,7 @@
 #endif
 
 #include "base/dtype.h"
+#include "ops/cpu/decode_blocks.h"
 #include "ops/cpu/kernels.h"
 #include "ops/cpu/packed_formats.h"
 
@@ -46,41 +47,36 @@ constexpr int64_t kKcPairs = 16;   // q8 family: K chunk in 64-value pairs (1024
 constexpr int64_t kKcSuper = 4;    // k family: K chunk in super-blocks (1024 values)
 constexpr int64_t kKcFloat = 512;  // float family: K chunk in values
 
-// Decodes pairs [pair0, pair0 + np) of `rows` (<= kGroupRows) Q8_0/Q4_0 weight rows into one
-// group (packed_formats.h). Missing rows and blocks decode to zero weights.
+// Decodes pairs [pair0, pair0 + np) of `rows` (<= kGroupRows) weight rows of a q8-family type
+// (decode_blocks.h) into one group (packed_formats.h), values stored + `off`. Missing rows and
+// blocks decode to zero weights.
 inline void PackQ8Group(DType t, const uint8_t* __restrict w, int64_t pitch, int rows,
                         int64_t pair0, int64_t np, int64_t nb, int off, uint8_t* __restrict out) {
-  const int64_t bb = t == DType::kQ8_0 ? 34 : 18;
   for (int64_t p = 0; p < np; ++p) {
     for (int r = 0; r < kGroupRows; ++r) {
       uint8_t* o = out + p * kQ8WGroupPairBytes + r * kQ8WRowPairBytes;
-      float dw[16];
+      float dw[16], mw[16] = {};
       for (int h = 0; h < 2; ++h) {
         const int64_t b = 2 * (pair0 + p) + h;
         uint8_t* q = o + 32 * h;
-        float d = 0.f;
+        float d = 0.f, m = 0.f;
         if (r >= rows || b >= nb) {
           std::memset(q, off, 32);
-        } else if (t == DType::kQ8_0) {
-          const uint8_t* blk = w + r * pitch + b * bb;
-          d = HalfToFloat(blk);
-          for (int j = 0; j < 32; ++j) q[j] = static_cast<uint8_t>(blk[2 + j] + off);
         } else {
-          const uint8_t* blk = w + r * pitch + b * bb;
-          d = HalfToFloat(blk);
-          for (int j = 0; j < 16; ++j) {
-            q[j] = static_cast<uint8_t>((blk[2 + j] & 0xF) - 8 + off);
-            q[16 + j] = static_cast<uint8_t>((blk[2 + j] >> 4) - 8 + off);
-          }
+          int8_t v[32];
+          DecodeBlock32(t, w + r * pitch, b, v, &d, &m);
+          for (int j = 0; j < 32; ++j) q[j] = static_cast<uint8_t>(v[j] + off);
         }
         for (int i = 0; i < 8; ++i) dw[8 * h + i] = d;
+        mw[8 * h] = m * (-1.f / 128);  // times the activation's -128 * sum(q) (exact)
       }
-      std::memcpy(o + 64, dw, sizeof(dw));
+      std::memcpy(o + kQ8WDOffset, dw, sizeof(dw));
+      std::memcpy(o + kQ8WMinOffset, mw, sizeof(mw));
     }
   }
 }
 
-// Decodes super-blocks [sb0, sb0 + ns) of `rows` Q4_K/Q6_K weight rows into one group.
+// Decodes super-blocks [sb0, sb0 + ns) of `rows` K-quant weight rows into one group.
 inline void PackKGroup(DType t, const uint8_t* __restrict w, int64_t pitch, int rows, int64_t sb0,
                        int64_t ns, uint8_t* __restrict out) {
   for (int64_t s = 0; s < ns; ++s) {
@@ -93,48 +89,9 @@ inline void PackKGroup(DType t, const uint8_t* __restrict w, int64_t pitch, int 
       int16_t sc16[16];
       float mins[16];
       float d;
-      if (t == DType::kQ4_K) {
-        const uint8_t* blk = w + r * pitch + (sb0 + s) * static_cast<int64_t>(sizeof(BlockQ4_K));
-        d = HalfToFloat(blk);
-        const float dmin = HalfToFloat(blk + 2);
-        for (int j = 0; j < 8; ++j) {
-          uint8_t sc, m;
-          Q4KScaleMin(j, blk + 4, &sc, &m);
-          sc16[2 * j] = sc16[2 * j + 1] = sc;
-          mins[2 * j] = mins[2 * j + 1] = -dmin * m;
-        }
-        // Lane order: 64 raw bytes give low nibbles (sub-blocks 2c, 2c+2) then high ones.
-        const uint8_t* qs = blk + 16;
-        for (int h = 0; h < 2; ++h) {
-          for (int l = 0; l < 64; ++l) {
-            o[128 * h + l] = qs[64 * h + l] & 0xF;
-            o[128 * h + 64 + l] = qs[64 * h + l] >> 4;
-          }
-        }
-      } else {
-        const uint8_t* blk = w + r * pitch + (sb0 + s) * static_cast<int64_t>(sizeof(BlockQ6_K));
-        const uint8_t* ql = blk;
-        const uint8_t* qh = blk + 128;
-        const auto* scales = reinterpret_cast<const int8_t*>(blk + 192);
-        d = HalfToFloat(blk + 208);
-        for (int g = 0; g < 16; ++g) {
-          sc16[g] = scales[g];
-          mins[g] = -32.f * d * scales[g];
-        }
-        uint8_t nat[256];
-        for (int h = 0; h < 2; ++h) {
-          uint8_t* q = nat + 128 * h;
-          const uint8_t* l4 = ql + 64 * h;
-          const uint8_t* h2 = qh + 32 * h;
-          for (int l = 0; l < 32; ++l) {
-            q[l] = (l4[l] & 0xF) | ((h2[l] & 3) << 4);
-            q[l + 32] = (l4[l + 32] & 0xF) | (((h2[l] >> 2) & 3) << 4);
-            q[l + 64] = (l4[l] >> 4) | (((h2[l] >> 4) & 3) << 4);
-            q[l + 96] = (l4[l + 32] >> 4) | (((h2[l] >> 6) & 3) << 4);
-          }
-        }
-        for (int c = 0; c < 8; ++c) std::memcpy(o + 32 * c, nat + 32 * kKLaneSubBlock[c], 32);
-      }
+      uint8_t nat[256];
+      DecodeSuperK(t, w + r * pitch, sb0 + s, nat, sc16, mins, &d);
+      for (int c = 0; c < 8; ++c) std::memcpy(o + 32 * c, nat + 32 * kKLaneSubBlock[c], 32);
       int16_t sc[128];
       for (int i = 0; i < 128; ++i) sc[i] = sc16[KLaneToNatural(2 * i) / 16];
       std::memcpy(o + kKWScOffset, sc, sizeof(sc));
@@ -164,14 +121,15 @@ inline void PackFloatPanel(DType t, const uint8_t* w, int64_t pitch, int64_t row
 // Tiles must provide: kRM (rows per tile) and
 //   Q8:    static void Run(int rm, const uint8_t* act, int64_t act_pitch, const uint8_t* wg,
 //                          int64_t np, float* y, int64_t y_pitch, int ncols, const float* bias,
-//                          bool accumulate);
+//                          bool accumulate, bool has_min);  (has_min: Q4_1/Q5_1's block mins)
 //   K:     same with `ns` super-blocks;
 //   Float: static void Run(int rm, const float* x, int64_t x_pitch, const uint8_t* const* wrows,
 //                          DType wt, int64_t kc, float* y, int64_t y_pitch, int ncols,
 //                          const float* bias, bool accumulate);
 // Output: accumulate ? y += tile : y = tile + bias.
 
-// Few activation rows (decode, small batches): Tiles::RunDirect reads the blocks straight from
+// Few activation rows (decode, small batches) of a type with Tiles::HasDirect(type):
+// Tiles::RunDirect reads the blocks straight from
 // the weight rows instead of decoding a panel first. Each group of kGroupRows weight rows is
 // swept by every tile of activation rows while it is in L1, so memory sees the weights once;
 // re-decoding a block per tile costs less than packing a panel that few rows would reuse.
@@ -195,8 +153,11 @@ template <typename Tiles, int kOffset>
 void GemmQ8Driver(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1,
                   uint8_t* scratch) {
   if constexpr (Tiles::kDirect) {
-    if (m1 - m0 <= kDirectMaxRows) return GemmDirect<Tiles>(a, n0, n1, m0, m1);
+    if (m1 - m0 <= kDirectMaxRows && Tiles::HasDirect(a.wtype)) {
+      return GemmDirect<Tiles>(a, n0, n1, m0, m1);
+    }
   }
+  const bool has_min = Block32HasMin(a.wtype);
   const int64_t nb = a.K / 32, np_total = (nb + 1) / 2;
   const int64_t nc_rows = (m1 - m0) <= Tiles::kRM ? kGroupRows : kNc;
   for (int64_t nc = n0; nc < n1; nc += nc_rows) {
@@ -216,7 +177,7 @@ void GemmQ8Driver(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t
           Tiles::Run(rm, a.act + m * a.act_pitch + pc * kQ8ActPairBytes, a.act_pitch,
                      scratch + g * np * kQ8WGroupPairBytes, np, a.y + m * a.y_pitch + n, a.y_pitch,
                      static_cast<int>(std::min<int64_t>(kGroupRows, n1 - n)),
-                     a.bias ? a.bias + n : nullptr, pc > 0);
+                     a.bias ? a.bias + n : nullptr, pc > 0, has_min);
         }
       }
     }
@@ -227,7 +188,9 @@ template <typename Tiles>
 void GemmKDriver(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1,
                  uint8_t* scratch) {
   if constexpr (Tiles::kDirect) {
-    if (m1 - m0 <= kDirectMaxRows) return GemmDirect<Tiles>(a, n0, n1, m0, m1);
+    if (m1 - m0 <= kDirectMaxRows && Tiles::HasDirect(a.wtype)) {
+      return GemmDirect<Tiles>(a, n0, n1, m0, m1);
+    }
   }
   const int64_t ns_total = a.K / 256;
   const int64_t nc_rows = (m1 - m0) <= Tiles::kRM ? kGroupRows : kNc;

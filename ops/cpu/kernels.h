@@ -4,8 +4,10 @@
 //
 // Matmul families and their packed formats (shared by all levels, see packed_formats.h):
 //   float  F32/F16/BF16 weights, f32 activations used as they are;
-//   q8     Q8_0/Q4_0 weights, activations quantized once per row to Q8 pairs (QuantizeActQ8);
-//   k      Q4_K/Q6_K weights, activations quantized once per row to Q8_K (QuantizeActK).
+//   q8     32-element blocks (Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 IQ4_NL MXFP4, and IQ4_XS as 8 such blocks
+//          per super-block), activations quantized once per row to Q8 pairs (QuantizeActQ8);
+//   k      Q2_K..Q6_K weights, activations quantized once per row to Q8_K (QuantizeActK).
+// (decode_blocks.h reads every type's blocks for these paths.)
 // A GemmFn computes y[m0:m1, n0:n1] straight from the weight bytes; it decodes small panels of
 // weight rows into `scratch` (per thread, kGemmScratchBytes) so each weight block is decoded
 // once per panel and reused across all activation rows of the task.
@@ -30,8 +32,17 @@ inline Family MatmulFamily(DType t) {
       return Family::kFloat;
     case DType::kQ8_0:
     case DType::kQ4_0:
+    case DType::kQ4_1:
+    case DType::kQ5_0:
+    case DType::kQ5_1:
+    case DType::kIQ4_NL:
+    case DType::kIQ4_XS:
+    case DType::kMXFP4:
       return Family::kQ8;
+    case DType::kQ2_K:
+    case DType::kQ3_K:
     case DType::kQ4_K:
+    case DType::kQ5_K:
     case DType::kQ6_K:
       return Family::kK;
     default:
@@ -109,11 +120,22 @@ struct KernelTable {
   // activations in Q8x16 panels (a.act_pitch the bytes between panels, m0 % 8 == 0); nullptr
   // where the level has no such kernel.
   GemmFn gemm_q8x16 = nullptr;
+  // The 4-6-bit types repacked at load (repack_formats.h): Q32x16 weights against Q8x16 panels,
+  // and Kx16 weights (Q2_K..Q6_K, IQ4_XS) against K panels (quantize_kx8); nullptr where the
+  // level has no such kernels. Same conventions as gemm_q8x16.
+  GemmFn gemm_q32x16 = nullptr;
+  GemmFn gemm_kx16 = nullptr;
   // Activation row quantizers (quantize_act.h); identical bytes on every level.
   void (*quantize_q8)(const float* x, int64_t K, uint8_t* out) = nullptr;
   void (*quantize_k)(const float* x, int64_t K, uint8_t* out) = nullptr;
   // Row `row` (0 .. 7) of a Q8x16 activation panel of gemm_q8x16 (the blocks of quantize_q8).
   void (*quantize_q8x16)(const float* x, int64_t K, uint8_t* panel, int row) = nullptr;
+  // Row `row` (0 .. 7) of a K activation panel of gemm_kx16 (Q8_K, as quantize_k).
+  void (*quantize_kx8)(const float* x, int64_t K, uint8_t* panel, int row) = nullptr;
+  // BF16 weights with vdpbf16ps (AVX-512 BF16 CPUs only, else nullptr) against bf16 activation
+  // rows of BF16ActRowBytes(K) bytes (quantize_bf16: round to nearest even, subnormals zero).
+  GemmFn gemm_bf16 = nullptr;
+  void (*quantize_bf16)(const float* x, int64_t K, uint8_t* out) = nullptr;
   VecKernels vec{};
 };
 

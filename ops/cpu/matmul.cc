@@ -10,6 +10,7 @@
 #include "ops/cpu/cpu_backend.h"
 #include "ops/cpu/packed_formats.h"
 #include "ops/cpu/quantize_act.h"
+#include "ops/cpu/repack_formats.h"
 #include "ops/cpu/validate.h"
 
 namespace phx::ops::cpu {
@@ -22,7 +23,7 @@ bool Overlaps(const Tensor& a, const Tensor& b) {
 }
 
 // The activation formats a product can need; each is made at most once per call.
-enum Format { kFloatRows, kQ8Pairs, kKRows, kQ8x16Act, kFormats };
+enum Format { kFloatRows, kQ8Pairs, kKRows, kQ8x16Act, kKx8Act, kBf16Rows, kFormats };
 
 // One product's share of the pass: its kernel arguments and its tasks (column chunks x row
 // splits).
@@ -100,15 +101,29 @@ absl::Status CpuBackend::MatmulRows(const Tensor& x, std::span<const RowProduct>
     a.N = N;
     a.K = K;
     const Family family = MatmulFamily(w.dtype);
-    // A Q8x16 copy (PrepareMatmul) replaces the weight rows; its tasks own whole 16-row groups.
-    const uint8_t* repacked = o.repacked != nullptr   ? o.repacked
-                              : family == Family::kQ8 ? FindRepacked(w)
-                                                      : nullptr;
+    // A copy made by PrepareMatmul (Q8x16, Q32x16 or Kx16) replaces the weight rows; its tasks
+    // own whole 16-row groups.
+    const uint8_t* repacked = o.repacked != nullptr         ? o.repacked
+                              : family != Family::kFloat ? FindRepacked(w)
+                                                         : nullptr;
     if (repacked != nullptr) {
-      j.gemm = kernels_.gemm_q8x16;
-      j.format = kQ8x16Act;
       a.w = repacked;
-      a.w_pitch = Q8x16GroupBytes(K);
+      if (w.dtype == DType::kQ8_0) {
+        j.gemm = kernels_.gemm_q8x16;
+        j.format = kQ8x16Act;
+        a.w_pitch = Q8x16GroupBytes(K);
+      } else if (IsQ32x16Type(w.dtype)) {
+        j.gemm = kernels_.gemm_q32x16;
+        j.format = kQ8x16Act;
+        a.w_pitch = Q32x16GroupBytes(w.dtype, K);
+      } else {
+        j.gemm = kernels_.gemm_kx16;
+        j.format = kKx8Act;
+        a.w_pitch = KGroupBytes(w.dtype, K);
+      }
+    } else if (w.dtype == DType::kBF16 && kernels_.gemm_bf16 != nullptr) {
+      j.gemm = kernels_.gemm_bf16;
+      j.format = kBf16Rows;
     } else if (family == Family::kFloat) {
       j.gemm = kernels_.gemm_float;
       j.format = kFloatRows;
@@ -150,15 +165,19 @@ absl::Status CpuBackend::MatmulRows(const Tensor& x, std::span<const RowProduct>
   pitch[kQ8Pairs] = Q8ActRowBytes(K);
   pitch[kKRows] = KActRowBytes(K);
   pitch[kQ8x16Act] = Q8x16PanelBytes(K);  // between 8-row panels
+  pitch[kKx8Act] = KPanelBytes(K);
+  pitch[kBf16Rows] = BF16ActRowBytes(K);
   act[kFloatRows] = static_cast<uint8_t*>(x.data);
   for (int f = kQ8Pairs; f < kFormats; ++f) {
     if (!need[f]) continue;
     const int64_t p = pitch[f];
-    const int64_t units = f == kQ8x16Act ? (M + kQ8x16PanelRows - 1) / kQ8x16PanelRows : M;
+    const bool panel = f == kQ8x16Act || f == kKx8Act;
+    const int64_t units = panel ? (M + kQ8x16PanelRows - 1) / kQ8x16PanelRows : M;
     uint8_t* buf = act_[f - kQ8Pairs].Reserve(static_cast<size_t>(units * p));
     act[f] = buf;
-    if (f == kQ8x16Act) {  // row m is row m % 8 of panel m / 8
-      const auto q = kernels_.quantize_q8x16;
+    if (panel) {  // row m is row m % 8 of panel m / 8
+      static_assert(kQ8x16PanelRows == kKPanelRows);
+      const auto q = f == kQ8x16Act ? kernels_.quantize_q8x16 : kernels_.quantize_kx8;
       ParallelRows(M, 8 * K, [&](int64_t b, int64_t e) {
         for (int64_t m = b; m < e; ++m) {
           q(x.row_as<float>(m), K, buf + m / kQ8x16PanelRows * p,
@@ -166,7 +185,9 @@ absl::Status CpuBackend::MatmulRows(const Tensor& x, std::span<const RowProduct>
         }
       });
     } else {
-      const auto q = f == kQ8Pairs ? kernels_.quantize_q8 : kernels_.quantize_k;
+      const auto q = f == kQ8Pairs ? kernels_.quantize_q8
+                     : f == kKRows ? kernels_.quantize_k
+                                   : kernels_.quantize_bf16;
       ParallelRows(M, 8 * K, [&](int64_t b, int64_t e) {
         for (int64_t m = b; m < e; ++m) q(x.row_as<float>(m), K, buf + m * p);
       });

@@ -96,7 +96,7 @@ struct FloatTiles {
   }
 };
 
-template <int RM>
+template <int RM, bool kMin>
 void Q8Tile(const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t np, float* y, int64_t yp,
             int ncols, const float* bias, bool accumulate) {
   __m256 c[RM][4];
@@ -122,13 +122,25 @@ void Q8Tile(const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t np, float
         const __m256i xq = _mm256_load_si256(reinterpret_cast<const __m256i*>(ab + 32 * h));
         const __m256 dx = _mm256_load_ps(reinterpret_cast<const float*>(ab + 64 + 32 * h));
         const __m256i ax = _mm256_sign_epi8(xq, xq);
+        __m256 cs = _mm256_setzero_ps();
+        if constexpr (kMin) {  // -128 * sum(x) * dx in lane 0 (packed_formats.h)
+          cs = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_load_si256(
+                                 reinterpret_cast<const __m256i*>(ab + 128 + 32 * h))),
+                             dx);
+        }
         PHX_UNROLL
         for (int r = 0; r < 4; ++r) {
           const __m256i d16 = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(wq[r], xq));
           const __m256i d32 = _mm256_madd_epi16(d16, ones);
-          const __m256 dw = _mm256_load_ps(
-              reinterpret_cast<const float*>(wb + r * kQ8WRowPairBytes + 64 + 32 * h));
+          const uint8_t* wr = wb + r * kQ8WRowPairBytes;
+          const __m256 dw =
+              _mm256_load_ps(reinterpret_cast<const float*>(wr + kQ8WDOffset + 32 * h));
           c[m][r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d32), _mm256_mul_ps(dw, dx), c[m][r]);
+          if constexpr (kMin) {
+            const __m256 mw =
+                _mm256_load_ps(reinterpret_cast<const float*>(wr + kQ8WMinOffset + 32 * h));
+            c[m][r] = _mm256_fmadd_ps(mw, cs, c[m][r]);
+          }
         }
       }
     }
@@ -197,6 +209,7 @@ void Q8DirectTile(const uint8_t* act, int64_t ap, const uint8_t* const* w, int64
 struct Q8Tiles {
   static constexpr int kRM = 2;
   static constexpr bool kDirect = true;
+  static bool HasDirect(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_0; }
   static void RunDirect(int rm, const uint8_t* act, int64_t ap, const uint8_t* const* w, DType wt,
                         int64_t K, float* y, int64_t yp, int ncols, const float* bias) {
     if (wt == DType::kQ8_0) {
@@ -207,9 +220,13 @@ struct Q8Tiles {
     Q8DirectTile<1, DType::kQ4_0>(act, ap, w, K, y, yp, ncols, bias);
   }
   static void Run(int rm, const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t np, float* y,
-                  int64_t yp, int ncols, const float* bias, bool acc) {
-    if (rm == 2) return Q8Tile<2>(act, ap, wg, np, y, yp, ncols, bias, acc);
-    Q8Tile<1>(act, ap, wg, np, y, yp, ncols, bias, acc);
+                  int64_t yp, int ncols, const float* bias, bool acc, bool has_min) {
+    if (has_min) {
+      if (rm == 2) return Q8Tile<2, true>(act, ap, wg, np, y, yp, ncols, bias, acc);
+      return Q8Tile<1, true>(act, ap, wg, np, y, yp, ncols, bias, acc);
+    }
+    if (rm == 2) return Q8Tile<2, false>(act, ap, wg, np, y, yp, ncols, bias, acc);
+    Q8Tile<1, false>(act, ap, wg, np, y, yp, ncols, bias, acc);
   }
 };
 
@@ -264,6 +281,7 @@ void KTile(const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t ns, float*
 struct KTiles {
   static constexpr int kRM = 2;
   static constexpr bool kDirect = false;
+  static bool HasDirect(DType) { return false; }
   static void RunDirect(int, const uint8_t*, int64_t, const uint8_t* const*, DType, int64_t, float*,
                         int64_t, int, const float*) {}
   static void Run(int rm, const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t ns, float* y,

@@ -106,7 +106,7 @@ struct FloatTiles {
   }
 };
 
-template <int RM>
+template <int RM, bool kMin>
 void Q8Tile(const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t np, float* y, int64_t yp,
             int ncols, const float* bias, bool accumulate) {
   __m512 c[RM][4];
@@ -126,11 +126,16 @@ void Q8Tile(const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t np, float
       const __m512i xq = _mm512_load_si512(ab);
       const __m512 dx = _mm512_load_ps(ab + 64);
       const __m512i corr = _mm512_load_si512(ab + 128);
+      // Q4_1/Q5_1: the mins times -128 * sum(x) * dx (lanes 0 and 8, packed_formats.h).
+      const __m512 cs = kMin ? _mm512_mul_ps(_mm512_cvtepi32_ps(corr), dx) : _mm512_setzero_ps();
       PHX_UNROLL
       for (int r = 0; r < 4; ++r) {
         const __m512i dot = _mm512_dpbusd_epi32(corr, wq[r], xq);
-        const __m512 d = _mm512_mul_ps(_mm512_load_ps(wb + r * kQ8WRowPairBytes + 64), dx);
+        const uint8_t* wr = wb + r * kQ8WRowPairBytes;
+        const __m512 d = _mm512_mul_ps(_mm512_load_ps(wr + kQ8WDOffset), dx);
         c[m][r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), d, c[m][r]);
+        if constexpr (kMin)
+          c[m][r] = _mm512_fmadd_ps(_mm512_load_ps(wr + kQ8WMinOffset), cs, c[m][r]);
       }
     }
   }
@@ -218,23 +223,30 @@ void Q8DirectRun(int rm, const uint8_t* act, int64_t ap, const uint8_t* const* w
 struct Q8Tiles {
   static constexpr int kRM = 4;
   static constexpr bool kDirect = true;
+  static bool HasDirect(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_0; }
   static void RunDirect(int rm, const uint8_t* act, int64_t ap, const uint8_t* const* w, DType wt,
                         int64_t K, float* y, int64_t yp, int ncols, const float* bias) {
     if (wt == DType::kQ8_0) return Q8DirectRun<DType::kQ8_0>(rm, act, ap, w, K, y, yp, ncols, bias);
     Q8DirectRun<DType::kQ4_0>(rm, act, ap, w, K, y, yp, ncols, bias);
   }
-  static void Run(int rm, const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t np, float* y,
-                  int64_t yp, int ncols, const float* bias, bool acc) {
+  template <bool kMin>
+  static void RunT(int rm, const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t np, float* y,
+                   int64_t yp, int ncols, const float* bias, bool acc) {
     switch (rm) {
       case 4:
-        return Q8Tile<4>(act, ap, wg, np, y, yp, ncols, bias, acc);
+        return Q8Tile<4, kMin>(act, ap, wg, np, y, yp, ncols, bias, acc);
       case 3:
-        return Q8Tile<3>(act, ap, wg, np, y, yp, ncols, bias, acc);
+        return Q8Tile<3, kMin>(act, ap, wg, np, y, yp, ncols, bias, acc);
       case 2:
-        return Q8Tile<2>(act, ap, wg, np, y, yp, ncols, bias, acc);
+        return Q8Tile<2, kMin>(act, ap, wg, np, y, yp, ncols, bias, acc);
       default:
-        return Q8Tile<1>(act, ap, wg, np, y, yp, ncols, bias, acc);
+        return Q8Tile<1, kMin>(act, ap, wg, np, y, yp, ncols, bias, acc);
     }
+  }
+  static void Run(int rm, const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t np, float* y,
+                  int64_t yp, int ncols, const float* bias, bool acc, bool has_min) {
+    if (has_min) return RunT<true>(rm, act, ap, wg, np, y, yp, ncols, bias, acc);
+    RunT<false>(rm, act, ap, wg, np, y, yp, ncols, bias, acc);
   }
 };
 
@@ -409,6 +421,7 @@ void KDirectRun(int rm, const uint8_t* act, int64_t ap, const uint8_t* const* w,
 struct KTiles {
   static constexpr int kRM = 4;
   static constexpr bool kDirect = true;
+  static bool HasDirect(DType t) { return t == DType::kQ4_K || t == DType::kQ6_K; }
   static void RunDirect(int rm, const uint8_t* act, int64_t ap, const uint8_t* const* w, DType wt,
                         int64_t K, float* y, int64_t yp, int ncols, const float* bias) {
     if (wt == DType::kQ4_K) return KDirectRun<DType::kQ4_K>(rm, act, ap, w, K, y, yp, ncols, bias);
@@ -446,6 +459,10 @@ namespace phx::ops::cpu {
 
 namespace avx512 {
 void GemmQ8x16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s);
+void GemmQ32x16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s);
+void GemmKx16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s);
+void GemmBf16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s);
+void QuantizeActBf16(const float* x, int64_t K, uint8_t* out);
 }  // namespace avx512
 
 KernelTable Avx512Kernels() {
@@ -455,9 +472,16 @@ KernelTable Avx512Kernels() {
   t.gemm_q8 = avx512::GemmQ8;
   t.gemm_k = avx512::GemmK;
   t.gemm_q8x16 = avx512::GemmQ8x16;
+  t.gemm_q32x16 = avx512::GemmQ32x16;
+  t.gemm_kx16 = avx512::GemmKx16;
   t.quantize_q8 = avx512::QuantizeActQ8Impl;
   t.quantize_k = avx512::QuantizeActKImpl;
   t.quantize_q8x16 = avx512::QuantizeActQ8x16Impl;
+  t.quantize_kx8 = avx512::QuantizeActKx8Impl;
+  if (GetCpuFeatures().avx512bf16) {
+    t.gemm_bf16 = avx512::GemmBf16;
+    t.quantize_bf16 = avx512::QuantizeActBf16;
+  }
   t.vec = avx512::GetVecKernels();
   return t;
 }

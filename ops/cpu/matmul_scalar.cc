@@ -45,24 +45,29 @@ struct FloatTiles {
 struct Q8Tiles {
   static constexpr int kRM = 2;
   static constexpr bool kDirect = false;
+  static bool HasDirect(DType) { return false; }
   static void RunDirect(int, const uint8_t*, int64_t, const uint8_t* const*, DType, int64_t, float*,
                         int64_t, int, const float*) {}
   static void Run(int rm, const uint8_t* act, int64_t act_pitch, const uint8_t* wg, int64_t np,
-                  float* y, int64_t y_pitch, int ncols, const float* bias, bool accumulate) {
+                  float* y, int64_t y_pitch, int ncols, const float* bias, bool accumulate,
+                  bool has_min) {
     for (int m = 0; m < rm; ++m) {
       float v[kGroupRows] = {};
       for (int64_t p = 0; p < np; ++p) {
         const uint8_t* ab = act + m * act_pitch + p * kQ8ActPairBytes;
         const auto* xq = reinterpret_cast<const int8_t*>(ab);
         const auto* dx = reinterpret_cast<const float*>(ab + 64);
+        const auto* corr = reinterpret_cast<const int32_t*>(ab + 128);
         for (int r = 0; r < kGroupRows; ++r) {
           const uint8_t* wb = wg + p * kQ8WGroupPairBytes + r * kQ8WRowPairBytes;
           const auto* wq = reinterpret_cast<const int8_t*>(wb);
-          const auto* dw = reinterpret_cast<const float*>(wb + 64);
+          const auto* dw = reinterpret_cast<const float*>(wb + kQ8WDOffset);
+          const auto* mw = reinterpret_cast<const float*>(wb + kQ8WMinOffset);
           for (int h = 0; h < 2; ++h) {
             int32_t s = 0;
             for (int j = 0; j < 32; ++j) s += wq[32 * h + j] * xq[32 * h + j];
             v[r] += static_cast<float>(s) * (dw[8 * h] * dx[8 * h]);
+            if (has_min) v[r] += mw[8 * h] * (static_cast<float>(corr[8 * h]) * dx[8 * h]);
           }
         }
       }
@@ -74,6 +79,7 @@ struct Q8Tiles {
 struct KTiles {
   static constexpr int kRM = 2;
   static constexpr bool kDirect = false;
+  static bool HasDirect(DType) { return false; }
   static void RunDirect(int, const uint8_t*, int64_t, const uint8_t* const*, DType, int64_t, float*,
                         int64_t, int, const float*) {}
   static void Run(int rm, const uint8_t* act, int64_t act_pitch, const uint8_t* wg, int64_t ns,

@@ -15,8 +15,12 @@ inline constexpr int kGroupRows = 4;
 // corr[16] int32 = {-128 * sum(q_A), 0 x7, -128 * sum(q_B), 0 x7}. An odd last block is paired
 // with a zero block.
 inline constexpr int64_t kQ8ActPairBytes = 192;
-// Weight pair, per row: q[64] (value + offset) | dw[16] f32 = {d_A x8, d_B x8}.
-inline constexpr int64_t kQ8WRowPairBytes = 128;
+// Weight pair, per row: q[64] (value + offset) | dw[16] f32 = {d_A x8, d_B x8} |
+// mw[16] f32 = {-m_A / 128, 0 x7, -m_B / 128, 0 x7} (Q4_1/Q5_1's mins; with the activation
+// pair's corr lanes, sum(mw * corr * dx) = m_A * dx_A * sum(q_A) + m_B * dx_B * sum(q_B)).
+inline constexpr int64_t kQ8WRowPairBytes = 192;
+inline constexpr int64_t kQ8WDOffset = 64;
+inline constexpr int64_t kQ8WMinOffset = 128;
 inline constexpr int64_t kQ8WGroupPairBytes = kQ8WRowPairBytes * kGroupRows;
 
 // ---- k family: 256-element super-blocks ---------------------------------------------------
@@ -27,6 +31,8 @@ inline constexpr int64_t kQ8WGroupPairBytes = kQ8WRowPairBytes * kGroupRows;
 inline constexpr int kKLaneSubBlock[8] = {0, 2, 1, 3, 4, 6, 5, 7};
 // The natural index of the value at lane-order byte position p (0..255).
 inline constexpr int KLaneToNatural(int p) { return 32 * kKLaneSubBlock[p / 32] + p % 32; }
+// And back (the sub-block order is its own inverse).
+inline constexpr int KNaturalToLane(int e) { return KLaneToNatural(e); }
 // Activation super-block: q[256] int8 | bsum[16] f32 (d * sum of each 16 q) | d f32 | pad.
 inline constexpr int64_t kKActBytes = 384;
 inline constexpr int64_t kKActBsumOffset = 256;

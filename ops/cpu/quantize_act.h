@@ -12,6 +12,9 @@ namespace phx::ops::cpu {
 inline int64_t Q8ActRowBytes(int64_t K) { return (K + 63) / 64 * 192; }
 void QuantizeActQ8(const float* x, int64_t K, uint8_t* out);
 
+// Bytes of one bf16 activation row of K values (padded with zeros to a multiple of 32).
+inline int64_t BF16ActRowBytes(int64_t K) { return (K + 31) / 32 * 64; }
+
 // Bytes of one packed Q8_K activation row of K values (K % 256 == 0).
 inline int64_t KActRowBytes(int64_t K) { return K / 256 * 384; }
 void QuantizeActK(const float* x, int64_t K, uint8_t* out);

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "ops/cpu/packed_formats.h"
+#include "ops/cpu/repack_formats.h"
 
 namespace phx::ops::cpu::PHX_ISA_NS {
 
@@ -158,6 +159,68 @@ void QuantizeActQ8x16Impl(const float* __restrict x, int64_t K, uint8_t* __restr
       std::memcpy(pb + kQ8x16PanelDOffset + 4 * row, &d[i], 4);
       std::memcpy(pb + kQ8x16PanelCorrOffset + 4 * row, &corr, 4);
     }
+  }
+}
+#endif
+
+// The Q8_K quantization of one 256-value super-block (llama.cpp's quantize_row_q8_K): q in
+// natural order and d; false for an all-zero block (q and d zero).
+inline void QuantizeSuperQ8K(const float* __restrict xb, int8_t* __restrict q, float* d_out) {
+  // The value of largest magnitude (the first one on ties, like llama.cpp).
+  V32F am = AbsV32(LoadV32(xb));
+  for (int c = 1; c < 8; ++c) {
+    const V32F a = AbsV32(LoadV32(xb + 32 * c));
+    am = a > am ? a : am;
+  }
+  const float amax = HMax32(am);
+  float max = 0.f;
+  for (int j = 0; j < 256; ++j) {
+    if (xb[j] == amax || xb[j] == -amax) {
+      max = xb[j];
+      break;
+    }
+  }
+  if (amax == 0.f) {
+    std::memset(q, 0, 256);
+    *d_out = 0.f;
+    return;
+  }
+  const float iscale = -127.f / max;
+  *d_out = 1.f / iscale;
+  for (int c = 0; c < 8; ++c) {
+    V32I v = RoundV32(LoadV32(xb + 32 * c) * iscale);
+    v = v > 127 ? 127 : v;
+    for (int j = 0; j < 32; ++j) q[32 * c + j] = static_cast<int8_t>(v[j]);
+  }
+}
+
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+// Row `row` (0 .. 7) of a K activation panel (repack_formats.h), read by the Kx16 kernels.
+void QuantizeActKx8Impl(const float* __restrict x, int64_t K, uint8_t* __restrict panel, int row) {
+  for (int64_t s = 0; s < K / 256; ++s) {
+    uint8_t* p = panel + s * kKPanelSuperBytes;
+    alignas(64) int8_t q[256];
+    float d;
+    QuantizeSuperQ8K(x + 256 * s, q, &d);
+    for (int c = 0; c < 64; ++c) std::memcpy(p + 4 * (kKPanelRows * c + row), q + 4 * c, 4);
+    int32_t g16[16];
+    for (int g = 0; g < 16; ++g) {
+      int32_t sum = 0;
+      for (int j = 0; j < 16; ++j) sum += q[16 * g + j];
+      g16[g] = sum;
+      const int32_t corr = -128 * sum;
+      std::memcpy(p + kKPanelCorr16 + 4 * (kKPanelRows * g + row), &corr, 4);
+    }
+    for (int u = 0; u < 8; ++u) {
+      const int32_t corr = -128 * (g16[2 * u] + g16[2 * u + 1]);
+      std::memcpy(p + kKPanelCorr32 + 4 * (kKPanelRows * u + row), &corr, 4);
+      const uint32_t pair =
+          static_cast<uint16_t>(static_cast<int16_t>(g16[2 * u])) |
+          (static_cast<uint32_t>(static_cast<uint16_t>(static_cast<int16_t>(g16[2 * u + 1])))
+           << 16);
+      std::memcpy(p + kKPanelSums + 4 * (kKPanelRows * u + row), &pair, 4);
+    }
+    std::memcpy(p + kKPanelD + 4 * row, &d, 4);
   }
 }
 #endif

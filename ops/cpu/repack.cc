@@ -8,6 +8,7 @@
 #include "base/strings.h"
 #include "ops/cpu/cpu_backend.h"
 #include "ops/cpu/packed_formats.h"
+#include "ops/cpu/repack_formats.h"
 #include "ops/cpu/validate.h"
 
 namespace phx::ops::cpu {
@@ -55,33 +56,56 @@ class CpuBackend::Repacked : public PreparedWeight {
 
 absl::StatusOr<std::unique_ptr<PreparedWeight>> CpuBackend::PrepareMatmul(const Tensor& w) {
   PHX_RETURN_IF_ERROR(CheckHost("prepare_matmul", "w", w));
-  if (!repack_ || kernels_.gemm_q8x16 == nullptr || kernels_.quantize_q8x16 == nullptr ||
-      w.dtype != DType::kQ8_0 || w.ndim != 2 || w.shape[0] == 0 || w.shape[1] % 32 != 0) {
+  const DType t = w.dtype;
+  const bool q8 = t == DType::kQ8_0 && kernels_.gemm_q8x16 != nullptr;
+  const bool q32 = IsQ32x16Type(t) && kernels_.gemm_q32x16 != nullptr;
+  const bool kx = IsKx16Type(t) && kernels_.gemm_kx16 != nullptr;
+  if (!repack_ || !(q8 || q32 || kx) || w.ndim != 2 || w.shape[0] == 0 ||
+      w.shape[1] % GetDTypeInfo(t)->block_elems != 0) {
     return std::unique_ptr<PreparedWeight>();
   }
   const int64_t N = w.shape[0], K = w.shape[1];
+  const int64_t bytes = q8 ? Q8x16Bytes(N, K) : RepackedBytes(t, N, K);
   auto r = std::make_unique<Repacked>(this, w);
-  uint8_t* out = r->bytes().Reserve(static_cast<size_t>(Q8x16Bytes(N, K)));
+  uint8_t* out = r->bytes().Reserve(static_cast<size_t>(bytes));
   if (out == nullptr) {
-    return absl::ResourceExhaustedError(
-        StrCat("prepare_matmul: ", Q8x16Bytes(N, K), " bytes for a Q8_0 [", N, ", ", K, "] copy"));
+    return absl::ResourceExhaustedError(StrCat("prepare_matmul: ", bytes, " bytes for a ",
+                                               DTypeName(t), " [", N, ", ", K, "] copy"));
   }
   const int64_t groups = (N + kQ8x16Rows - 1) / kQ8x16Rows;
+  const auto* src = static_cast<const uint8_t*>(w.data);
   pool_.ParallelFor(groups, 1, [&](int64_t g0, int64_t g1, int) {
-    RepackQ8x16(static_cast<const uint8_t*>(w.data), w.stride(), N, K, g0, g1, out);
+    if (q8) {
+      RepackQ8x16(src, w.stride(), N, K, g0, g1, out);
+    } else {
+      RepackLowBit(t, src, w.stride(), N, K, g0, g1, out);
+    }
   });
   std::lock_guard<std::mutex> lock(repacked_mu_);
   repacked_[w.data] = r.get();
+  ++repacked_count_[t];
   return std::unique_ptr<PreparedWeight>(std::move(r));
 }
 
+std::string CpuBackend::KernelSummary() {
+  std::string s(IsaName(isa()));
+  if (kernels_.gemm_bf16 != nullptr) s += " (bf16 via vdpbf16ps)";
+  std::lock_guard<std::mutex> lock(repacked_mu_);
+  const char* sep = "; repacked ";
+  for (const auto& [t, n] : repacked_count_) {
+    const char* layout = t == DType::kQ8_0 ? "Q8x16" : IsQ32x16Type(t) ? "Q32x16" : "Kx16";
+    s += StrCat(sep, n, " ", DTypeName(t), " (", layout, ")");
+    sep = ", ";
+  }
+  return s;
+}
+
 const uint8_t* CpuBackend::FindRepacked(const Tensor& w) {
-  if (w.dtype != DType::kQ8_0) return nullptr;
   std::lock_guard<std::mutex> lock(repacked_mu_);
   const auto it = repacked_.find(w.data);
   if (it == repacked_.end()) return nullptr;
   const Tensor& p = it->second->weight();
-  const bool same = p.ndim == 2 && w.ndim == 2 && p.shape[0] == w.shape[0] &&
+  const bool same = p.dtype == w.dtype && p.ndim == 2 && w.ndim == 2 && p.shape[0] == w.shape[0] &&
                     p.shape[1] == w.shape[1] && p.stride() == w.stride();
   return same ? it->second->data() : nullptr;
 }

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "base/dtype.h"
+
 namespace phx::ops::cpu {
 
 // Writes rows [g0 * 16, min(N, g1 * 16)) of a Q8_0 matrix (N rows of K values, `pitch` bytes
@@ -11,5 +13,10 @@ namespace phx::ops::cpu {
 // Q8x16GroupBytes(K) bytes; rows past N are zero).
 void RepackQ8x16(const uint8_t* w, int64_t pitch, int64_t N, int64_t K, int64_t g0, int64_t g1,
                  uint8_t* out);
+
+// The same for the 4-6-bit types (repack_formats.h): groups g0 .. g1 - 1 of the Q32x16 layout
+// (IsQ32x16Type) or the Kx16 layout (IsKx16Type) of an N x K matrix of type t.
+void RepackLowBit(DType t, const uint8_t* w, int64_t pitch, int64_t N, int64_t K, int64_t g0,
+                  int64_t g1, uint8_t* out);
 
 }  // namespace phx::ops::cpu

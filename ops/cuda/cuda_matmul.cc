@@ -15,7 +15,9 @@
 namespace phx::ops::cuda {
 namespace {
 
-bool IsQuantized(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_K || t == DType::kQ6_K; }
+bool IsCudaQuantType(DType t) {
+  return t == DType::kQ8_0 || t == DType::kQ4_K || t == DType::kQ6_K;
+}
 
 // Rows of an f32 matrix converted per upload chunk (bounds the host staging memory).
 constexpr int64_t kConvertChunkElems = int64_t{1} << 22;
@@ -41,7 +43,7 @@ absl::StatusOr<Buffer> CudaBackend::AdoptWeight(const Tensor& host) {
         StrCat("cuda backend: 1-D weight of type ", DTypeName(host.dtype), " (expected f32)"));
   }
   size_t bytes = static_cast<size_t>(host.nbytes());
-  if (IsQuantized(host.dtype)) {
+  if (IsCudaQuantType(host.dtype)) {
     bytes = kernels::DeviceMatrixBytes(host.dtype, rows, cols);
     if (bytes == 0) {
       return absl::UnimplementedError(StrCat("cuda backend: matmul weight ", host.ShapeString(),
@@ -181,7 +183,7 @@ absl::Status CudaBackend::MatmulHalf(DType act, const Tensor& w, const Tensor* b
   const kernels::GemmPath path = kernels::ChooseGemmPath(w.dtype, m, wgmma_, opt_.prefer_cublas);
   if (path == kernels::GemmPath::kGemv) {
     PHX_RETURN_IF_ERROR(WeightGemv(act16_.data(), act, w, y, m));
-  } else if (IsQuantized(w.dtype)) {
+  } else if (IsCudaQuantType(w.dtype)) {
     const size_t bytes = static_cast<size_t>(n) * k * 2;
     if (static_cast<int64_t>(bytes) > opt_.dequant_workspace_bytes) {
       PHX_RETURN_IF_ERROR(WeightGemv(act16_.data(), act, w, y, m));  // passes of 8 rows

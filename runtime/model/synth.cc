@@ -11,6 +11,7 @@
 #include "base/strings.h"
 #include "runtime/gguf/gguf.h"
 #include "runtime/gguf/writer.h"
+#include "runtime/model/quant_mix.h"
 #include "runtime/model/synth_arch.h"
 
 namespace phx::model {
@@ -77,22 +78,34 @@ absl::Status SynthesizeModel(const SynthOptions& o, const std::string& out_path)
     return absl::InvalidArgumentError(StrCat("qwen2 needs heads x head dim (", o.n_head * head_dim,
                                              ") == --embd (", o.n_embd, ")"));
   }
-  if (o.dtype != DType::kF32 && o.dtype != DType::kF16 && o.dtype != DType::kBF16 &&
-      o.dtype != DType::kQ8_0 && o.dtype != DType::kQ4_K && o.dtype != DType::kQ4_0) {
+  const int64_t q_dim = o.n_head * head_dim, kv_dim = o.n_head_kv * head_dim;
+  std::optional<QuantMix> mix;
+  if (!o.mix.empty()) {
+    mix = FindQuantMix(o.mix);
+    if (!mix) {
+      return absl::InvalidArgumentError(StrCat("--mix: unknown llama.cpp file type '", o.mix, "' (",
+                                               StrJoin(QuantMixNames(), " "), ")"));
+    }
+  } else if (o.dtype == DType::kI32 || !GetDTypeInfo(o.dtype)) {
     return absl::InvalidArgumentError(StrCat("--dtype: cannot synthesize ", DTypeName(o.dtype)));
   }
-  const int64_t q_dim = o.n_head * head_dim, kv_dim = o.n_head_kv * head_dim;
-  const int64_t block = GetDTypeInfo(o.dtype)->block_elems;
   const int64_t n_ff_e = arch.n_ff_expert > 0 ? arch.n_ff_expert : o.n_ff;
-  for (auto [what, n] : {std::pair{"--embd", o.n_embd},
-                         {"--ffn", o.n_ff},
-                         {"heads x head dim", q_dim},
-                         {"the expert FFN width", n_ff_e}}) {
-    if (n % block != 0) {
-      return absl::InvalidArgumentError(StrCat(what, " = ", n, " is not a multiple of the ",
-                                               DTypeName(o.dtype), " block size ", block));
+  const MixModel mix_model{arch.gguf_arch, o.n_layer, o.n_head, o.n_head_kv, arch.n_expert, !arch.tied};
+  // The type of weight `name` (n_dims dimensions) with rows of `cols` values: the mix's recipe
+  // or --dtype, with llama.cpp's fallback for rows the type's block does not divide.
+  auto type_of = [&](const std::string& name, int64_t cols,
+                     int n_dims = 2) -> absl::StatusOr<DType> {
+    const std::optional<DType> t = mix ? MixTensorType(*mix, mix_model, name, n_dims, cols)
+                                       : PureTensorType(o.dtype, name, n_dims, cols);
+    if (!t) {
+      const DType want = mix ? mix->default_type : o.dtype;
+      return absl::InvalidArgumentError(
+          StrCat(name, ": rows of ", cols, " values are not a multiple of the ", DTypeName(want),
+                 " block size ", GetDTypeInfo(want)->block_elems,
+                 " (llama.cpp has no fallback type for ", DTypeName(want), ")"));
     }
-  }
+    return *t;
+  };
 
   PHX_ASSIGN_OR_RETURN(auto vocab, gguf::File::Open(o.vocab_from));
   const gguf::Value* tokens = vocab->Find("tokenizer.ggml.tokens");
@@ -106,12 +119,8 @@ absl::Status SynthesizeModel(const SynthOptions& o, const std::string& out_path)
   const std::string a = arch.gguf_arch + ".";
   w.SetString("general.architecture", arch.gguf_arch);
   w.SetString("general.name", o.name);
-  w.SetU32("general.file_type", o.dtype == DType::kF32    ? 0
-                                : o.dtype == DType::kF16  ? 1
-                                : o.dtype == DType::kQ4_0 ? 2
-                                : o.dtype == DType::kQ8_0 ? 7
-                                : o.dtype == DType::kQ4_K ? 15
-                                                          : 32);
+  w.SetU32("general.file_type", mix ? mix->file_type : FileTypeForDType(o.dtype));
+  if (mix || IsQuantized(o.dtype)) w.SetU32("general.quantization_version", 2);
   w.SetU32(a + "context_length", static_cast<uint32_t>(o.context_length));
   w.SetU32(a + "embedding_length", static_cast<uint32_t>(o.n_embd));
   w.SetU32(a + "block_count", static_cast<uint32_t>(o.n_layer));
@@ -137,22 +146,27 @@ absl::Status SynthesizeModel(const SynthOptions& o, const std::string& out_path)
   const float resid =
       arch.resid_gain > 0 ? arch.resid_gain : 1.f / std::sqrt(2.f * static_cast<float>(o.n_layer));
   uint64_t tid = 0;
-  auto matrix = [&](const std::string& name, int64_t in, int64_t out, float extra = 1.f) {
+  auto matrix = [&](const std::string& name, int64_t in, int64_t out,
+                    float extra = 1.f) -> absl::Status {
     const float amp = extra * sqrt3 / std::sqrt(static_cast<float>(in));
-    return w.AddTensor(name, o.dtype, {in, out}, MakeFill(o.seed, tid++, o.dtype, in, 0.f, amp));
+    PHX_ASSIGN_OR_RETURN(const DType t, type_of(name, in));
+    return w.AddTensor(name, t, {in, out}, MakeFill(o.seed, tid++, t, in, 0.f, amp));
   };
   auto vec = [&](const std::string& name, int64_t n, float base, float amp) {
     return w.AddTensor(name, DType::kF32, {n}, MakeFill(o.seed, tid++, DType::kF32, n, base, amp));
   };
   // 3-D expert weights [in, out, experts]: each expert's matrix scaled like `matrix`.
-  auto experts = [&](const std::string& name, int64_t in, int64_t out, float extra = 1.f) {
+  auto experts = [&](const std::string& name, int64_t in, int64_t out,
+                     float extra = 1.f) -> absl::Status {
     const float amp = extra * sqrt3 / std::sqrt(static_cast<float>(in));
-    return w.AddTensor(name, o.dtype, {in, out, arch.n_expert},
-                       MakeFill(o.seed, tid++, o.dtype, in, 0.f, amp));
+    PHX_ASSIGN_OR_RETURN(const DType t, type_of(name, in, 3));
+    return w.AddTensor(name, t, {in, out, arch.n_expert}, MakeFill(o.seed, tid++, t, in, 0.f, amp));
   };
   // Embedding rows: unit-variance entries (see ArchPlan::embd_amp).
-  PHX_RETURN_IF_ERROR(w.AddTensor("token_embd.weight", o.dtype, {o.n_embd, n_vocab},
-                                  MakeFill(o.seed, tid++, o.dtype, o.n_embd, 0.f, arch.embd_amp)));
+  PHX_ASSIGN_OR_RETURN(const DType embd_type, type_of("token_embd.weight", o.n_embd));
+  PHX_RETURN_IF_ERROR(
+      w.AddTensor("token_embd.weight", embd_type, {o.n_embd, n_vocab},
+                  MakeFill(o.seed, tid++, embd_type, o.n_embd, 0.f, arch.embd_amp)));
   PHX_RETURN_IF_ERROR(synth::AddRopeFactorTensors(o, arch, w));
   for (int64_t l = 0; l < o.n_layer; ++l) {
     const std::string p = StrCat("blk.", l, ".");

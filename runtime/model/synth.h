@@ -25,6 +25,8 @@ struct SynthOptions {
   int64_t n_rot = 0;     // rope.dimension_count (0: the head dim; less: partial rotary, phi3)
   int64_t context_length = 2048;
   DType dtype = DType::kF16;   // 2-D weights; norms and biases are always f32
+  // llama.cpp file type ("Q4_K_M", quant_mix.h): its per-tensor recipe instead of `dtype`.
+  std::string mix;
   bool tied_output = false;    // --tied: no output.weight
   bool untied_output = false;  // --untied: output.weight even where the family ties (gemma3)
   float rope_freq_base = 10000.f;

@@ -4,9 +4,10 @@
 #include <cstdio>
 #include <random>
 
+#include "nlohmann/json.hpp"
+#include "ops/cpu/cpu_backend.h"
 #include "server/cli/commands.h"
 #include "server/cli/setup.h"
-#include "nlohmann/json.hpp"
 
 namespace phx::cli {
 namespace {
@@ -85,11 +86,20 @@ int Bench(const BenchOptions& o) {
   }
   const double p = Median(prefill), d = Median(decode);
   if (o.json) {
-    nlohmann::json j = {{"model", o.runtime.model},   {"threads", ro.threads},
-                        {"batch", o.batch},           {"prompt_tokens", o.prompt_tokens},
-                        {"gen_tokens", o.gen_tokens}, {"runs", o.runs},
-                        {"prefill_tokens_per_s", p},  {"decode_tokens_per_s", d},
-                        {"prefill_runs", prefill},    {"decode_runs", decode}};
+    nlohmann::json j = {{"model", o.runtime.model},
+                        {"threads", ro.threads},
+                        {"batch", o.batch},
+                        {"prompt_tokens", o.prompt_tokens},
+                        {"gen_tokens", o.gen_tokens},
+                        {"runs", o.runs},
+                        {"prefill_tokens_per_s", p},
+                        {"decode_tokens_per_s", d},
+                        {"prefill_runs", prefill},
+                        {"decode_runs", decode},
+                        {"backend", std::string(rt->backend->name())}};
+    if (auto* cpu = dynamic_cast<ops::cpu::CpuBackend*>(rt->backend.get())) {
+      j["kernels"] = cpu->KernelSummary();
+    }
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf(

@@ -53,8 +53,15 @@ void AddModelCommands(CLI::App& app, int& rc) {
   synth->add_option("--head-dim", so.head_dim, "Head size (0: embd/heads)")->capture_default_str();
   synth->add_option("--rope-dims", so.n_rot, "Rotated dims per head (0: all; phi3 partial)");
   synth->add_option("--ctx", so.context_length, "Training context length")->capture_default_str();
-  synth->add_option("--dtype", dtype, "f32 | f16 | bf16 | q8_0 | q4_0 | q4_K")
+  synth
+      ->add_option("--dtype", dtype,
+                   "Type of every 2-D weight: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_K q3_K "
+                   "q4_K q5_K q6_K iq4_nl iq4_xs mxfp4")
       ->capture_default_str();
+  synth->add_option("--mix", so.mix,
+                    "llama.cpp file type whose per-tensor recipe to follow instead of --dtype: "
+                    "Q2_K Q2_K_S Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K Q4_0 Q4_1 "
+                    "Q5_0 Q5_1 Q8_0 IQ4_NL IQ4_XS");
   synth->add_flag("--tied", so.tied_output, "Tie the output matrix to the token embedding");
   synth->add_flag("--untied", so.untied_output,
                   "A separate output matrix (gemma3: tied by default)");
@@ -75,7 +82,12 @@ void AddModelCommands(CLI::App& app, int& rc) {
   synth->add_option("--rope-base", so.rope_freq_base, "RoPE frequency base")->capture_default_str();
   synth->add_option("--seed", so.seed, "Weight seed")->capture_default_str();
   synth->add_option("--name", so.name, "general.name")->capture_default_str();
-  synth->callback([&rc] {
+  synth->callback([&rc, synth] {
+    if (!so.mix.empty() && synth->count("--dtype") > 0) {
+      std::fprintf(stderr, "error: give --dtype or --mix, not both\n");
+      rc = 2;
+      return;
+    }
     auto t = phx::ParseDType(dtype);
     if (!t) {
       std::fprintf(stderr, "error: --dtype: unknown type '%s'\n", dtype.c_str());

@@ -1,5 +1,6 @@
 // libFuzzer target for the GGUF reader: parse any bytes, then touch every metadata value and
-// tensor (dequantizing each tensor's first row), derive a ModelConfig, and check that a
+// tensor (dequantizing each tensor's first row, checking every block's scales as a model load
+// does), derive a ModelConfig, and check that a
 // re-serialization through gguf::Writer parses back to the same metadata and tensors.
 #include <cstddef>
 #include <cstdint>
@@ -137,6 +138,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     row.resize(static_cast<size_t>(n));
     const bool ok = phx::DequantizeRow(t.type, t.data, row.data(), n);
     FUZZ_CHECK(ok);
+    // The scale check a model load runs over every block of the tensor (bad scales: an error).
+    const int64_t blocks = static_cast<int64_t>(t.n_bytes) / info->block_bytes;
+    const int64_t bad = phx::FirstInvalidBlock(t.type, t.data, blocks);
+    FUZZ_CHECK(bad >= -1 && bad < blocks);
     Touch(reinterpret_cast<const uint8_t*>(row.data()), row.size() * sizeof(float));
   }
   auto cfg = phx::model::ConfigFromGguf(f);

@@ -91,8 +91,9 @@ bool WriteAllTypes(const std::string& path, const std::string& v2_path) {
   nested.count = 2;
   nested.children = {strs, raw};
   w.SetValue("nested", nested);
-  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_K,
-                  DType::kQ6_K}) {
+  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0, DType::kQ4_1,
+                  DType::kQ5_0, DType::kQ5_1, DType::kQ2_K, DType::kQ3_K, DType::kQ4_K,
+                  DType::kQ5_K, DType::kQ6_K, DType::kIQ4_NL, DType::kIQ4_XS, DType::kMXFP4}) {
     const int64_t n =
         phx::GetDTypeInfo(t)->block_elems == 1 ? 8 : phx::GetDTypeInfo(t)->block_elems;
     std::vector<uint8_t> bytes(*phx::RowBytes(t, n));
@@ -130,8 +131,12 @@ int main(int argc, char** argv) {
     // Family options: the metadata keys of issue 24's families (experts, windows, soft-caps,
     // RoPE scaling of each kind) so the fuzzer mutates them.
     void (*family)(phx::model::SynthOptions&) = nullptr;
+    const char* mix = "";  // a llama.cpp file type (--mix) instead of dtype
   };
   using O = phx::model::SynthOptions;
+  // The 32-wide models keep every tensor in one block (the K-quant seeds fall back as llama.cpp
+  // does: Q4_K -> Q5_0, ...); the 256-wide ones hold real super-blocks of each type in the
+  // matrices whose rows are 256 long (one 32-wide head and a 32-wide FFN keep them small).
   for (const Seed& s :
        {Seed{"llama_f32", "llama", DType::kF32, false},
         Seed{"llama_f16", "llama", DType::kF16, false},
@@ -140,38 +145,58 @@ int main(int argc, char** argv) {
         Seed{"llama_q4_0", "llama", DType::kQ4_0, true},
         Seed{"qwen2_f16", "qwen2", DType::kF16, false},
         Seed{"llama_llama3_rope", "llama", DType::kF32, false,
-             [](O& o) { o.rope_scaling = "llama3", o.rope_orig_ctx = 16; }},
+             [](O& o) {
+      o.rope_scaling = "llama3", o.rope_orig_ctx = 16; }},
         Seed{"llama_yarn", "llama", DType::kF16, false,
-             [](O& o) { o.rope_scaling = "yarn", o.rope_orig_ctx = 16; }},
+             [](O& o) {
+      o.rope_scaling = "yarn", o.rope_orig_ctx = 16; }},
         Seed{"qwen3_f16", "qwen3", DType::kF16, true},
         Seed{"gemma2_f16", "gemma2", DType::kF16, true,
-             [](O& o) { o.sliding_window = 8, o.attn_softcap = 5, o.final_softcap = 10; }},
+             [](O& o) {
+      o.sliding_window = 8, o.attn_softcap = 5, o.final_softcap = 10; }},
         Seed{"gemma3_f16", "gemma3", DType::kF16, true,
              [](O& o) {
-               o.sliding_window = 8, o.swa_pattern = 2, o.final_softcap = 10;
-               o.rope_scaling = "linear";
+      o.sliding_window = 8, o.swa_pattern = 2, o.final_softcap = 10;
+      o.rope_scaling = "linear";
              }},
         Seed{"phi3_longrope", "phi3", DType::kF16, false,
-             [](O& o) { o.rope_scaling = "longrope", o.rope_orig_ctx = 16, o.n_rot = 12; }},
+             [](O& o) {
+      o.rope_scaling = "longrope", o.rope_orig_ctx = 16, o.n_rot = 12; }},
         Seed{"mixtral_f16", "mixtral", DType::kF16, false,
-             [](O& o) { o.n_expert = 4, o.n_expert_used = 2; }},
+             [](O& o) {
+      o.n_expert = 4, o.n_expert_used = 2; }},
         Seed{"qwen3moe_q8_0", "qwen3moe", DType::kQ8_0, false,
-             [](O& o) { o.n_expert = 4, o.n_expert_used = 2, o.n_ff_expert = 32; }}}) {
-    phx::model::SynthOptions o;
-    o.arch = s.arch;
-    o.vocab_from = vocab;
-    o.n_layer = 1;
-    o.n_embd = 32;
-    o.n_ff = 32;
-    o.n_head = 2;
-    o.n_head_kv = 1;
-    o.context_length = 64;
-    o.dtype = s.dtype;
-    o.tied_output = s.tied;
-    if (s.family) s.family(o);
-    const std::string out = dir + "/" + s.name + ".gguf";
-    if (!Check(phx::model::SynthesizeModel(o, out), out)) return 1;
-  }
-  std::printf("%s\n", dir.c_str());
-  return 0;
+             [](O& o) {
+      o.n_expert = 4, o.n_expert_used = 2, o.n_ff_expert = 32; },
+        Seed{"llama_q4_1", "llama", DType::kQ4_1, false},
+        Seed{"llama_q5_0", "llama", DType::kQ5_0, false},
+        Seed{"llama_q5_1", "llama", DType::kQ5_1, true},
+        Seed{"llama_iq4_nl", "llama", DType::kIQ4_NL, false},
+        Seed{"llama_mxfp4", "llama", DType::kMXFP4, false},
+        Seed{"llama256_q2_K", "llama", DType::kQ2_K, false},
+        Seed{"llama256_q3_K", "llama", DType::kQ3_K, false},
+        Seed{"llama256_q5_K", "llama", DType::kQ5_K, true},
+        Seed{"llama256_q6_K", "llama", DType::kQ6_K, false},
+        Seed{"llama256_iq4_xs", "llama", DType::kIQ4_XS, false},
+        Seed{"llama256_Q4_K_M", "llama", DType::kF16, false, nullptr, "Q4_K_M"}}) {
+      const bool wide = std::string(s.name).find("256") != std::string::npos;
+      phx::model::SynthOptions o;
+      o.arch = s.arch;
+      o.vocab_from = vocab;
+      o.mix = s.mix;
+      o.n_layer = 1;
+      o.n_embd = wide ? 256 : 32;
+      o.n_ff = 32;
+      o.n_head = wide ? 1 : 2;
+      o.n_head_kv = 1;
+      o.head_dim = wide ? 32 : 0;
+      o.context_length = 64;
+      o.dtype = s.dtype;
+      o.tied_output = s.tied;
+      if (s.family) s.family(o);
+      const std::string out = dir + "/" + s.name + ".gguf";
+      if (!Check(phx::model::SynthesizeModel(o, out), out)) return 1;
+    }
+    std::printf("%s\n", dir.c_str());
+    return 0;
 }

@@ -53,6 +53,7 @@ const { values } = parseArgs({
     kv: { type: "string" },
     flash: { type: "string" },
     "stop-eog": { type: "boolean" },
+    margins: { type: "boolean" },
     ctx: { type: "string" },
     bench: { type: "boolean" },
     "prompt-tokens": { type: "string" },
@@ -83,6 +84,7 @@ const flashArg = values.flash ?? "auto";
 const flash = { on: true, off: false, auto: "auto" }[flashArg];
 if (flash === undefined) fail("--flash must be on, off or auto");
 const stopEog = values["stop-eog"] ?? false;
+const margins = values.margins ?? false;
 const bench = values.bench ?? false;
 const benchPrompt = intArg(values, "prompt-tokens", 128, 1);
 const benchGen = intArg(values, "gen-tokens", 128, 1);

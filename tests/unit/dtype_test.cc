@@ -426,7 +426,6 @@ TEST(Quantize, PlainTypesRoundTrip) {
 TEST(Quantize, UnsupportedTypes) {
   std::vector<float> x(256, 1.f);
   std::vector<uint8_t> out(1024);
-  EXPECT_FALSE(QuantizeRow(DType::kQ6_K, x.data(), out.data(), 256));
   EXPECT_FALSE(QuantizeRow(DType::kI32, x.data(), out.data(), 256));
   EXPECT_FALSE(DequantizeRow(DType::kI32, out.data(), x.data(), 256));
 }
@@ -444,7 +443,10 @@ TEST(DTypeTable, RowBytes) {
   EXPECT_EQ(RowBytes(DType::kQ8_0, 0), 0u);
   EXPECT_EQ(RowBytes(DType::kQ8_0, 33), std::nullopt);
   EXPECT_EQ(RowBytes(DType::kQ4_K, 128), std::nullopt);
-  EXPECT_EQ(RowBytes(static_cast<DType>(13), 256), std::nullopt);
+  EXPECT_EQ(RowBytes(DType::kQ5_K, 256), 176u);
+  EXPECT_EQ(RowBytes(DType::kIQ4_XS, 512), 272u);
+  EXPECT_EQ(RowBytes(DType::kMXFP4, 64), 34u);
+  EXPECT_EQ(RowBytes(static_cast<DType>(16), 256), std::nullopt);  // iq2_xxs
   // Overflow of the byte count.
   EXPECT_EQ(RowBytes(DType::kF32, uint64_t{1} << 62), std::nullopt);
   EXPECT_EQ(RowBytes(DType::kF32, (uint64_t{1} << 62) - 1),
@@ -460,16 +462,21 @@ TEST(DTypeTable, Names) {
   EXPECT_EQ(GgmlTypeName(30), "bf16");
   EXPECT_EQ(GgmlTypeName(39), "mxfp4");
   EXPECT_EQ(GgmlTypeName(4), std::nullopt);
-  EXPECT_EQ(GgmlTypeName(40), std::nullopt);
+  EXPECT_EQ(GgmlTypeName(40), "nvfp4");
+  EXPECT_EQ(GgmlTypeName(42), "q2_0");
+  EXPECT_EQ(GgmlTypeName(43), std::nullopt);
   EXPECT_EQ(GgmlTypeName(0xFFFFFFFFu), std::nullopt);
   EXPECT_EQ(ParseDType("Q4_k"), DType::kQ4_K);
   EXPECT_EQ(ParseDType("f16"), DType::kF16);
-  EXPECT_EQ(ParseDType("q5_K"), std::nullopt);
+  EXPECT_EQ(ParseDType("q5_K"), DType::kQ5_K);
+  EXPECT_EQ(ParseDType("IQ4_XS"), DType::kIQ4_XS);
+  EXPECT_EQ(ParseDType("iq2_xs"), std::nullopt);
   EXPECT_EQ(ParseDType(""), std::nullopt);
   EXPECT_EQ(DTypeName(DType::kQ6_K), "q6_K");
-  EXPECT_EQ(DTypeName(static_cast<DType>(13)), "unknown");
-  for (DType t : {DType::kF32, DType::kF16, DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K,
-                  DType::kBF16}) {
+  EXPECT_EQ(DTypeName(static_cast<DType>(16)), "unknown");
+  for (DType t : {DType::kF32, DType::kF16, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1,
+                  DType::kQ8_0, DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K,
+                  DType::kQ6_K, DType::kIQ4_NL, DType::kIQ4_XS, DType::kBF16, DType::kMXFP4}) {
     ASSERT_TRUE(GetDTypeInfo(t).has_value());
     EXPECT_EQ(GgmlTypeName(static_cast<uint32_t>(t)), DTypeName(t)) << "GGUF ids match ggml";
   }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "base/strings.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/gguf/gguf.h"
@@ -71,6 +72,41 @@ struct CorruptCase {
 const auto kLoss = absl::StatusCode::kDataLoss;
 const auto kInvalid = absl::StatusCode::kInvalidArgument;
 const auto kUnimpl = absl::StatusCode::kUnimplemented;
+
+std::vector<CorruptCase> Cases();
+
+// For each quantized type: a row that is not a whole number of blocks, and data one byte short
+// of the last block.
+std::vector<CorruptCase> QuantCases() {
+  std::vector<CorruptCase> v;
+  for (DType t : {DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ2_K, DType::kQ3_K,
+                  DType::kQ5_K, DType::kIQ4_NL, DType::kIQ4_XS, DType::kMXFP4}) {
+    const auto info = *GetDTypeInfo(t);
+    const auto id = static_cast<uint32_t>(t);
+    const uint64_t be = static_cast<uint64_t>(info.block_elems);
+    const uint64_t bb = static_cast<uint64_t>(info.block_bytes);
+    const std::string n(info.name);
+    v.push_back({n + "_partial_block",
+                 [=] {
+                   return OneTensor({be + be / 2, 2}, id);
+                 },
+                 kLoss,
+                 StrCat("tensor w: row length ", be + be / 2, " is not a multiple of the ", n,
+                        " block size ", be)});
+    v.push_back({n + "_truncated_block",
+                 [=] {
+                   return OneTensor({be, 3}, id, 0, 3 * bb - 1);
+                 },
+                 kLoss, StrCat("tensor w: data (", 3 * bb, " bytes at offset 0) runs past")});
+  }
+  return v;
+}
+
+std::vector<CorruptCase> AllCases() {
+  std::vector<CorruptCase> v = Cases();
+  for (auto& c : QuantCases()) v.push_back(std::move(c));
+  return v;
+}
 
 std::vector<CorruptCase> Cases() {
   return {
@@ -198,8 +234,10 @@ std::vector<CorruptCase> Cases() {
          return OneTensor({uint64_t{1} << 31, uint64_t{1} << 31}, 0);
        },
        kLoss, "tensor w: byte size overflows"},
-      {"type_q5_K", [] { return OneTensor({256}, 13); }, kUnimpl,
-       "unsupported tensor type q5_K in tensor w"},
+      {"type_iq2_xxs", [] { return OneTensor({256}, 16); }, kUnimpl,
+       "unsupported tensor type iq2_xxs in tensor w"},
+      {"type_tq1_0", [] { return OneTensor({256}, 34); }, kUnimpl,
+       "unsupported tensor type tq1_0 in tensor w"},
       {"type_i32", [] { return OneTensor({8}, 26); }, kUnimpl,
        "unsupported tensor type i32 in tensor w"},
       {"type_retired_4", [] { return OneTensor({8}, 4); }, kUnimpl,
@@ -262,7 +300,7 @@ TEST_P(GgufCorruptTest, FailsWithPreciseError) {
   EXPECT_LT(seconds, 1.0) << "corrupt input must fail fast";
 }
 
-INSTANTIATE_TEST_SUITE_P(Table, GgufCorruptTest, ::testing::ValuesIn(Cases()),
+INSTANTIATE_TEST_SUITE_P(Table, GgufCorruptTest, ::testing::ValuesIn(AllCases()),
                          [](const auto& info) { return info.param.name; });
 
 // A small valid file using every value type, nested arrays and two tensors, the last one

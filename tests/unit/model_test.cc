@@ -5,6 +5,7 @@
 // MoE).
 #include "runtime/model/model.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -148,6 +149,11 @@ model::SynthOptions Opt(const char* arch, int64_t embd, int64_t heads, int64_t k
   return o;
 }
 
+model::SynthOptions Mix(model::SynthOptions o, const char* mix) {
+  o.mix = mix;
+  return o;
+}
+
 // Sinks may hold a request's last token back and send it with the finish: exactly the token
 // that ends the request (length or stop) carries `last`; a cancelled request has none.
 TEST(Stories260K, OnlyTheFinishingTokenIsMarkedLast) {
@@ -217,12 +223,19 @@ TEST(SynthModels, ForwardMatchesFloat64Reference) {
   // weights are exact in the reference too (it reads the same rounded weights), so they hold
   // the same bound. Q8_0 and Q4_K weights see their inputs quantized to 8 bits per block, and
   // the reference quantizes them the same way (llama.cpp's Q8_0 / Q8_K), so they hold it too.
+  // BF16 weights on AVX-512 BF16 CPUs: vdpbf16ps multiplies bf16-rounded activations (as
+  // llama.cpp does; relative error <= 2^-9 per element), so the 8-bit bound scaled by
+  // 254 / 512: 1e-2 (the kernel itself is checked exactly against bf16-rounded activations in
+  // ops_test); 1e-4 where the f32 path runs.
+  const bool bf16_acts = ops::cpu::CpuBackend(1).isa() == ops::cpu::IsaLevel::kAvx512 &&
+                         ops::cpu::GetCpuFeatures().avx512bf16;
+  const double bf16_tol = bf16_acts ? 1e-2 : 1e-4;
   const SynthCase cases[] = {
       {"llama f32 gqa hd64", Opt("llama", 256, 4, 2, 64, DType::kF32, false), 1e-4},
       {"llama f32 hd128 tied", Opt("llama", 256, 2, 1, 128, DType::kF32, true), 1e-4},
       {"qwen2 f32 bias", Opt("qwen2", 256, 4, 2, 64, DType::kF32, false), 1e-4},
       {"llama f16", Opt("llama", 256, 4, 4, 64, DType::kF16, false), 1e-4},
-      {"llama bf16", Opt("llama", 256, 4, 2, 64, DType::kBF16, false), 1e-4},
+      {"llama bf16", Opt("llama", 256, 4, 2, 64, DType::kBF16, false), bf16_tol},
       {"llama q8_0 gqa", Opt("llama", 256, 4, 2, 64, DType::kQ8_0, false), 1e-4},
       {"llama q4_K hd128", Opt("llama", 256, 2, 1, 128, DType::kQ4_K, false), 1e-4},
       {"llama f32 llama3 rope",
@@ -305,6 +318,13 @@ TEST(SynthModels, ForwardMatchesFloat64Reference) {
               o.n_ff_expert = 128;
             }),
        1e-4},
+      // The new quantization types: their inputs quantized by our kernels, not the reference.
+      {"llama q2_K", Opt("llama", 256, 4, 2, 64, DType::kQ2_K, false), 2e-2},
+      {"llama q5_1", Opt("llama", 256, 4, 2, 64, DType::kQ5_1, false), 2e-2},
+      {"llama iq4_xs tied", Opt("llama", 256, 4, 2, 64, DType::kIQ4_XS, true), 2e-2},
+      {"llama mxfp4", Opt("llama", 256, 4, 2, 64, DType::kMXFP4, false), 2e-2},
+      {"llama Q4_K_M", Mix(Opt("llama", 256, 4, 2, 64, DType::kQ4_K, false), "Q4_K_M"), 2e-2},
+      {"qwen2 Q3_K_M", Mix(Opt("qwen2", 256, 4, 2, 64, DType::kQ3_K, false), "Q3_K_M"), 2e-2},
   };
   const auto dir = std::filesystem::temp_directory_path() / "phx_model_test";
   std::filesystem::create_directories(dir);
@@ -356,7 +376,55 @@ TEST(SynthModels, ForwardMatchesFloat64Reference) {
         }
       }
     }
-    std::printf("%-22s max relative logit error %.3g (tolerance %.0e)\n", c.name, worst, c.tol);
+    std::printf("%-22s max relative logit error %.3g (tolerance %.1e)\n", c.name, worst, c.tol);
+  }
+}
+
+// A block scale llama.cpp's loader would reject (NaN or infinite f16, MXFP4 exponent 0xFF) makes
+// the model fail to load with an error naming the tensor and block, for every quantized type.
+TEST(SynthModels, NonFiniteScalesAreRejectedAtLoad) {
+  const auto dir = std::filesystem::temp_directory_path() / "phx_model_test";
+  std::filesystem::create_directories(dir);
+  for (DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0,
+                  DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K,
+                  DType::kIQ4_NL, DType::kIQ4_XS, DType::kMXFP4}) {
+    SCOPED_TRACE(DTypeName(t));
+    const std::string path = (dir / ("bad_scale_" + std::string(DTypeName(t)) + ".gguf")).string();
+    model::SynthOptions o = Opt("llama", 256, 4, 2, 64, t, false);
+    o.n_layer = 1;
+    ASSERT_TRUE(model::SynthesizeModel(o, path).ok());
+    uint64_t at = 0;
+    {
+      auto f = gguf::File::Open(path);
+      ASSERT_TRUE(f.ok());
+      const gguf::TensorInfo* w = (*f)->FindTensor("blk.0.ffn_up.weight");
+      ASSERT_NE(w, nullptr);
+      ASSERT_EQ(w->type, t);
+      // Block 3's scale: the f16 d (or MXFP4's exponent byte), where each layout keeps it.
+      const int64_t bb = GetDTypeInfo(t)->block_bytes;
+      const int64_t d_at = t == DType::kQ2_K   ? 80
+                           : t == DType::kQ3_K ? 108
+                           : t == DType::kQ6_K ? 208
+                                               : 0;
+      at = static_cast<uint64_t>(w->data - (*f)->mapping()->data()) + 3 * bb + d_at;
+    }
+    {
+      std::fstream io(path, std::ios::in | std::ios::out | std::ios::binary);
+      io.seekp(static_cast<std::streamoff>(at));
+      const uint8_t nan[2] = {0x00, 0x7E};  // f16 NaN; for MXFP4 the first byte is e
+      const uint8_t e_ff[1] = {0xFF};
+      if (t == DType::kMXFP4) {
+        io.write(reinterpret_cast<const char*>(e_ff), 1);
+      } else {
+        io.write(reinterpret_cast<const char*>(nan), 2);
+      }
+    }
+    ops::cpu::CpuBackend b(1);
+    auto m = model::Model::Load(path, b);
+    ASSERT_FALSE(m.ok());
+    EXPECT_THAT(std::string(m.status().message()),
+                ::testing::HasSubstr("tensor blk.0.ffn_up.weight (" + std::string(DTypeName(t)) +
+                                     "): block 3 has a non-finite scale"));
   }
 }
 

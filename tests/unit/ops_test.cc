@@ -16,6 +16,7 @@
 #include "ops/cpu/kernels.h"
 #include "ops/cpu/packed_formats.h"
 #include "ops/cpu/quantize_act.h"
+#include "ops/cpu/repack_formats.h"
 #include "ops_test_util.h"
 
 namespace phx::ops::testing {
@@ -29,23 +30,47 @@ struct Case {
   bool strided = false;  // x and y are column slices of wider buffers
 };
 
-// Random weight rows of `t`: floats through QuantizeRow, K-quants as random blocks (covering
-// every 6-bit scale/min pattern) with small positive super-scales.
+// Random weight rows of `t`: floats through QuantizeRow for the float types and Q8_0 (whose
+// -128 a quantizer never writes); every other type as random blocks, which cover every quant,
+// scale and min pattern, with small f16 scales (signed where the type allows), mins of either
+// sign and MXFP4 exponents around 2^-6.
 std::vector<uint8_t> RandomWeights(std::mt19937_64& rng, DType t, int64_t N, int64_t K) {
   const int64_t rb = static_cast<int64_t>(*RowBytes(t, K));
   std::vector<uint8_t> w(static_cast<size_t>(N * rb));
-  if (t == DType::kQ4_K || t == DType::kQ6_K) {
+  if (IsQuantized(t) && t != DType::kQ8_0) {
     for (auto& b : w) b = static_cast<uint8_t>(rng());
     std::uniform_real_distribution<float> d(0.001f, 0.02f);
-    const int64_t bb = t == DType::kQ4_K ? sizeof(BlockQ4_K) : sizeof(BlockQ6_K);
+    const int64_t bb = GetDTypeInfo(t)->block_bytes;
+    auto put = [&](uint8_t* at, float v) {
+      const uint16_t h = F32ToF16(v);
+      std::memcpy(at, &h, 2);
+    };
     for (int64_t i = 0; i < N * rb / bb; ++i) {
       uint8_t* blk = w.data() + i * bb;
-      const uint16_t d0 = F32ToF16(d(rng)), d1 = F32ToF16(d(rng));
-      if (t == DType::kQ4_K) {
-        std::memcpy(blk, &d0, 2);
-        std::memcpy(blk + 2, &d1, 2);
-      } else {
-        std::memcpy(blk + 208, &d0, 2);
+      const float sign = rng() % 2 ? 1.f : -1.f;
+      switch (t) {
+        case DType::kQ4_K:
+        case DType::kQ5_K:
+          put(blk, d(rng)), put(blk + 2, d(rng));
+          break;
+        case DType::kQ2_K:
+          put(blk + 80, d(rng)), put(blk + 82, d(rng));
+          break;
+        case DType::kQ3_K:
+          put(blk + 108, sign * d(rng));
+          break;
+        case DType::kQ6_K:
+          put(blk + 208, d(rng));
+          break;
+        case DType::kQ4_1:
+        case DType::kQ5_1:
+          put(blk, d(rng)), put(blk + 2, sign * 8 * d(rng));
+          break;
+        case DType::kMXFP4:
+          blk[0] = static_cast<uint8_t>(118 + rng() % 8);
+          break;
+        default:  // Q4_0 Q5_0 IQ4_NL IQ4_XS: d first
+          put(blk, sign * d(rng));
       }
     }
     return w;
@@ -57,7 +82,8 @@ std::vector<uint8_t> RandomWeights(std::mt19937_64& rng, DType t, int64_t N, int
   return w;
 }
 
-// prepare: the weight also goes through PrepareMatmul (the Q8x16 copy for Q8_0 on AVX-512).
+// prepare: the weight also goes through PrepareMatmul (the copy in the AVX-512 VNNI kernels'
+// layout for every quantized type on that level).
 void RunCase(DType t, const Case& c, std::mt19937_64& rng, bool prepare = false) {
   SCOPED_TRACE(StrCat(DTypeName(t), " M=", c.M, " N=", c.N, " K=", c.K, c.bias ? " bias" : "",
                       c.strided ? " strided" : "", prepare ? " prepared" : ""));
@@ -68,33 +94,48 @@ void RunCase(DType t, const Case& c, std::mt19937_64& rng, bool prepare = false)
   const std::vector<float> bias = RandomFloats(rng, static_cast<size_t>(c.N));
   const std::vector<double> bd = c.bias ? ToDoubles(bias) : std::vector<double>{};
 
-  // Activations as the kernels see them.
-  const bool q8 = t == DType::kQ8_0 || t == DType::kQ4_0;
-  const bool kq = t == DType::kQ4_K || t == DType::kQ6_K;
-  std::vector<double> xq = ToDoubles(x);
-  if (q8 || kq) {
-    for (int64_t m = 0; m < c.M; ++m) {
+  // Activations as the kernels see them: Q8_0 blocks for the q8 family, Q8_K super-blocks
+  // for the k family and for IQ4_XS repacked for the AVX-512 kernels (as llama.cpp does).
+  struct Want {
+    std::vector<double> q, s_q, qerr;
+  };
+  enum class Act { kF32, kQ8_0, kQ8_K, kBf16 };
+  auto reference = [&](Act act) {
+    std::vector<double> xq = ToDoubles(x);
+    for (int64_t m = 0; m < c.M && act != Act::kF32; ++m) {
       std::span<const float> row(x.data() + m * c.K, static_cast<size_t>(c.K));
-      const std::vector<double> r =
-          q8 ? ref::QuantizeDequantizeQ8_0(row) : ref::QuantizeDequantizeQ8_K(row);
+      std::vector<double> r(row.begin(), row.end());
+      if (act == Act::kBf16) {
+        for (auto& v : r) v = BF16ToF32(F32ToBF16(static_cast<float>(v)));
+      } else {
+        r = act == Act::kQ8_K ? ref::QuantizeDequantizeQ8_K(row) : ref::QuantizeDequantizeQ8_0(row);
+      }
       std::copy(r.begin(), r.end(), xq.begin() + m * c.K);
     }
-  }
-  const std::vector<double> want_q = ref::Matmul(xq, wd, bd, c.M, c.N, c.K);
-  const std::vector<double> want = ref::Matmul(ToDoubles(x), wd, bd, c.M, c.N, c.K);
-  std::vector<double> s_q(want.size()), qerr(want.size());
-  for (int64_t m = 0; m < c.M; ++m) {
-    for (int64_t n = 0; n < c.N; ++n) {
-      double s = c.bias ? std::fabs(bias[n]) : 0.0, e = 0;
-      for (int64_t k = 0; k < c.K; ++k) {
-        s += std::fabs(xq[m * c.K + k] * wd[n * c.K + k]);
-        e += std::fabs(wd[n * c.K + k]) * std::fabs(x[m * c.K + k] - xq[m * c.K + k]);
+    Want w{ref::Matmul(xq, wd, bd, c.M, c.N, c.K), std::vector<double>(c.M * c.N),
+           std::vector<double>(c.M * c.N)};
+    for (int64_t m = 0; m < c.M; ++m) {
+      for (int64_t n = 0; n < c.N; ++n) {
+        double s = c.bias ? std::fabs(bias[n]) : 0.0, e = 0;
+        for (int64_t k = 0; k < c.K; ++k) {
+          s += std::fabs(xq[m * c.K + k] * wd[n * c.K + k]);
+          e += std::fabs(wd[n * c.K + k]) * std::fabs(x[m * c.K + k] - xq[m * c.K + k]);
+        }
+        w.s_q[m * c.N + n] = s;
+        w.qerr[m * c.N + n] = e;
       }
-      s_q[m * c.N + n] = s;
-      qerr[m * c.N + n] = e;
     }
-  }
-  const double depth = (q8 || kq) ? 4.0 * (c.K / 16.0 + 16) : c.K / 4.0 + 16;
+    return w;
+  };
+  const bool kq = cpu::MatmulFamily(t) == cpu::Family::kK;
+  const Want want_a = reference(!IsQuantized(t) ? Act::kF32 : kq ? Act::kQ8_K : Act::kQ8_0);
+  const Want want_k = t == DType::kIQ4_XS && prepare ? reference(Act::kQ8_K) : Want{};
+  // BF16 weights on AVX-512 BF16 CPUs: vdpbf16ps against bf16-rounded activations.
+  const Want want_bf = t == DType::kBF16 ? reference(Act::kBf16) : Want{};
+  const std::vector<double> want = ref::Matmul(ToDoubles(x), wd, bd, c.M, c.N, c.K);
+  const double depth = IsQuantized(t) ? 4.0 * (c.K / 16.0 + 16) : c.K / 4.0 + 16;
+  // The types PrepareMatmul repacks for the AVX-512 VNNI kernels.
+  const bool repackable = IsQuantized(t);
 
   ForEachBackend([&](cpu::CpuBackend& b) {
     const int64_t pad = c.strided ? 3 : 0;
@@ -115,15 +156,20 @@ void RunCase(DType t, const Case& c, std::mt19937_64& rng, bool prepare = false)
       ASSERT_TRUE(p.ok()) << p.status();
       prepared = *std::move(p);
       // The repacked path must really run where it exists, or this test proves nothing.
-      EXPECT_EQ(prepared != nullptr, b.isa() == cpu::IsaLevel::kAvx512 && t == DType::kQ8_0);
+      EXPECT_EQ(prepared != nullptr, b.isa() == cpu::IsaLevel::kAvx512 && repackable);
     }
     const absl::Status st = b.Matmul(xt, w->tensor(), c.bias ? &bb.tensor() : nullptr, yt);
     ASSERT_TRUE(st.ok()) << st;
     const std::vector<double> got = ref::ToDouble(yt);
+    const bool bf16_path =
+        t == DType::kBF16 && b.isa() == cpu::IsaLevel::kAvx512 && cpu::GetCpuFeatures().avx512bf16;
+    const Want& wq = prepared != nullptr && t == DType::kIQ4_XS ? want_k
+                     : bf16_path                                ? want_bf
+                                                                : want_a;
     ExpectNear(
-        got, want_q, [&](size_t i) { return depth * kU * s_q[i]; }, "vs quantized-x ref");
+        got, wq.q, [&](size_t i) { return depth * kU * wq.s_q[i]; }, "vs quantized-x ref");
     ExpectNear(
-        got, want, [&](size_t i) { return depth * kU * s_q[i] + qerr[i] * (1 + 1e-6); },
+        got, want, [&](size_t i) { return depth * kU * wq.s_q[i] + wq.qerr[i] * (1 + 1e-6); },
         "vs exact ref");
     if (c.strided) {  // columns outside the view stay untouched (NaN)
       const std::vector<double> all = ref::ToDouble(yb.tensor());
@@ -178,8 +224,22 @@ TEST(OpsMatmulTest, FloatWeights) {
 
 TEST(OpsMatmulTest, Q8Family) {
   auto rng = MakeRng();
-  for (DType t : {DType::kQ8_0, DType::kQ4_0}) {
+  for (DType t : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1,
+                  DType::kIQ4_NL, DType::kMXFP4}) {
     for (const Case& c : kQ8Cases) RunCase(t, c, rng);
+  }
+}
+
+// The issue's shapes for every quantized type: M in {1, 2, 7, 16, 17, 33} (decode, the tile
+// and panel edges), odd N, K of several super-blocks.
+TEST(OpsMatmulTest, EveryTypeIssueShapes) {
+  auto rng = MakeRng();
+  for (DType t : {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0,
+                  DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K,
+                  DType::kIQ4_NL, DType::kIQ4_XS, DType::kMXFP4}) {
+    for (const int64_t M : {1, 2, 7, 16, 17, 33}) {
+      RunCase(t, Case{M, 37, 768, M % 2 == 1, M == 7}, rng);
+    }
   }
 }
 
@@ -208,6 +268,23 @@ TEST(OpsMatmulTest, Q8_0Prepared) {
   };
   auto rng = MakeRng();
   for (const Case& c : cases) RunCase(DType::kQ8_0, c, rng, /*prepare=*/true);
+}
+
+// The 4-6-bit layouts (Q32x16, Kx16): the issue's M values around the 8-row panels and the
+// 16-row tile, N around the 16-row groups (odd, padded last group), K of one and several
+// super-blocks (and for the 32-element types an odd number of blocks).
+TEST(OpsMatmulTest, LowBitPrepared) {
+  auto rng = MakeRng();
+  for (DType t :
+       {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kIQ4_NL, DType::kMXFP4,
+        DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kIQ4_XS}) {
+    const bool k256 = GetDTypeInfo(t)->block_elems == 256;
+    for (const int64_t M : {1, 2, 7, 16, 17, 33}) {
+      RunCase(t, Case{M, 37, k256 ? 768 : 800, M % 2 == 0, M == 17}, rng, /*prepare=*/true);
+    }
+    RunCase(t, Case{3, 15, 256, true}, rng, true);
+    RunCase(t, Case{40, 48, k256 ? 1280 : 96}, rng, true);
+  }
 }
 
 // A released copy is never used again: the same bytes, changed, give the new product (the
@@ -281,7 +358,8 @@ TEST(OpsMatmulTest, MatmulManyEqualsSeparateCalls) {
 
 TEST(OpsMatmulTest, KQuants) {
   auto rng = MakeRng();
-  for (DType t : {DType::kQ4_K, DType::kQ6_K}) {
+  for (DType t :
+       {DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kIQ4_XS}) {
     for (const Case& c : kKCases) RunCase(t, c, rng);
   }
 }
@@ -289,7 +367,7 @@ TEST(OpsMatmulTest, KQuants) {
 // All-zero and sign-extreme activation blocks (amax == 0 gives d == 0; -127/127 saturation).
 TEST(OpsMatmulTest, DegenerateActivations) {
   auto rng = MakeRng();
-  for (DType t : {DType::kQ8_0, DType::kQ4_K, DType::kF16}) {
+  for (DType t : {DType::kQ8_0, DType::kQ4_K, DType::kF16, DType::kBF16}) {
     const int64_t K = 512, N = 8;
     const std::vector<uint8_t> wbytes = RandomWeights(rng, t, N, K);
     // Row 0 all zero; row 1 at +-127/16, which Q8_0 and Q8_K both represent exactly.
@@ -358,6 +436,36 @@ TEST(OpsMatmulTest, ActivationQuantizationIsBitExact) {
           const int64_t off = i % cpu::kQ8x16PanelBlockBytes;
           if ((off / 4) % cpu::kQ8x16PanelRows != row) {
             EXPECT_EQ(c[i], 0xAA) << "byte " << i;
+          }
+        }
+      }
+      if (kt.quantize_kx8 != nullptr) {  // the K panel row: QuantizeActK's q, d and sums
+        const int row = (rep + 3) % cpu::kKPanelRows;
+        std::vector<uint8_t> p(cpu::KPanelBytes(K), 0xAA);
+        kt.quantize_kx8(x.data(), K, p.data(), row);
+        for (int64_t sb = 0; sb < K / 256; ++sb) {
+          const uint8_t* ps = p.data() + sb * cpu::kKPanelSuperBytes;
+          const uint8_t* ks = want_k.data() + sb * cpu::kKActBytes;
+          EXPECT_EQ(0, std::memcmp(ps + cpu::kKPanelD + 4 * row, ks + cpu::kKActDOffset, 4));
+          int32_t g16[16] = {};
+          for (int e = 0; e < 256; ++e) {
+            const auto q = static_cast<int8_t>(ps[4 * (cpu::kKPanelRows * (e / 4) + row) + e % 4]);
+            ASSERT_EQ(q, static_cast<int8_t>(ks[cpu::KNaturalToLane(e)])) << "value " << e;
+            g16[e / 16] += q;
+          }
+          for (int g = 0; g < 16; ++g) {
+            int32_t corr;
+            std::memcpy(&corr, ps + cpu::kKPanelCorr16 + 4 * (cpu::kKPanelRows * g + row), 4);
+            EXPECT_EQ(corr, -128 * g16[g]);
+          }
+          for (int u = 0; u < 8; ++u) {
+            int32_t corr;
+            int16_t sums[2];
+            std::memcpy(&corr, ps + cpu::kKPanelCorr32 + 4 * (cpu::kKPanelRows * u + row), 4);
+            std::memcpy(sums, ps + cpu::kKPanelSums + 4 * (cpu::kKPanelRows * u + row), 4);
+            EXPECT_EQ(corr, -128 * (g16[2 * u] + g16[2 * u + 1]));
+            EXPECT_EQ(sums[0], g16[2 * u]);
+            EXPECT_EQ(sums[1], g16[2 * u + 1]);
           }
         }
       }

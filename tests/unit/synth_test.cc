@@ -107,6 +107,8 @@ TEST_P(SynthDTypeTest, WeightsAreTheQuantizedStream) {
   EXPECT_EQ(*(*f)->GetInt("general.file_type"), p.file_type);
   for (const auto& t : (*f)->tensors()) {
     EXPECT_EQ(t.type, t.dims.size() == 2 ? p.dtype : DType::kF32) << t.name;
+    EXPECT_EQ(FirstInvalidBlock(t.type, t.data, t.n_bytes / GetDTypeInfo(t.type)->block_bytes), -1)
+        << t.name;
   }
   auto c = ConfigFromGguf(**f);
   ASSERT_TRUE(c.ok()) << c.status();
@@ -139,12 +141,25 @@ TEST_P(SynthDTypeTest, WeightsAreTheQuantizedStream) {
 
 INSTANTIATE_TEST_SUITE_P(
     AllDTypes, SynthDTypeTest,
+    // Bounds on |w - dequant(quant(w))| for weights uniform in [-1.74, 1.74): half a step for
+    // the rounding types, a whole step where the largest value clamps (Q4_0, Q5_0) or where
+    // llama.cpp's quantizer trades the worst element for a smaller weighted error (K-quants,
+    // IQ4: see quant_layout_test for the bounds of each type).
     ::testing::Values(DTypeCase{DType::kF32, 0, 0.0},
                       DTypeCase{DType::kF16, 1, 1e-3},               // 2^-11 relative, |w| < 1.74
                       DTypeCase{DType::kBF16, 32, 7e-3},             // 2^-8 relative
                       DTypeCase{DType::kQ8_0, 7, 1.74 / 127 * 0.6},  // half a step (+ f16 scale)
                       DTypeCase{DType::kQ4_0, 2, 1.74 / 8 * 1.01},   // one step at the clamp
-                      DTypeCase{DType::kQ4_K, 15, 3.5 / 15 * 0.8}),  // see dtype_test Q4_K
+                      DTypeCase{DType::kQ4_1, 3, 3.5 / 15 * 0.6},    // half a step
+                      DTypeCase{DType::kQ5_0, 8, 1.74 / 16 * 1.01},  // one step at the clamp
+                      DTypeCase{DType::kQ5_1, 9, 3.5 / 31 * 0.6},
+                      DTypeCase{DType::kQ2_K, 10, 3.5 / 3 * 0.75},
+                      DTypeCase{DType::kQ3_K, 12, 1.74 / 4 * 1.01},
+                      DTypeCase{DType::kQ4_K, 15, 3.5 / 15}, DTypeCase{DType::kQ5_K, 17, 3.5 / 31},
+                      DTypeCase{DType::kQ6_K, 18, 1.74 / 32 * 1.01},
+                      DTypeCase{DType::kIQ4_NL, 25, 1.74 * 24 / 127},  // the widest gap
+                      DTypeCase{DType::kIQ4_XS, 30, 1.74 * 24 / 127},
+                      DTypeCase{DType::kMXFP4, 38, 1.74 / 4 * 1.01}),  // FP4's widest gap, 2^-2
     [](const auto& info) { return std::string(DTypeName(info.param.dtype)); });
 
 struct Stats {
@@ -258,15 +273,18 @@ TEST(Synth, OptionErrors) {
   };
   const auto kInvalid = absl::StatusCode::kInvalidArgument;
   const std::vector<Case> cases = {
-      {[](SynthOptions& o) { o.dtype = DType::kQ4_K; }, kInvalid,
-       "--embd = 64 is not a multiple of the q4_K block size 256"},
       {[](SynthOptions& o) { o.dtype = DType::kQ8_0, o.n_ff = 48; }, kInvalid,
-       "--ffn = 48 is not a multiple of the q8_0 block size 32"},
+       "blk.0.ffn_down.weight: rows of 48 values are not a multiple of the q8_0 block size 32 "
+       "(llama.cpp has no fallback type for q8_0)"},
       {[](SynthOptions& o) {
          o.dtype = DType::kQ4_0, o.n_head = 2, o.n_head_kv = 1, o.head_dim = 24;
        },
-       kInvalid, "heads x head dim = 48 is not a multiple of the q4_0 block size 32"},
-      {[](SynthOptions& o) { o.dtype = DType::kQ6_K; }, kInvalid, "cannot synthesize q6_K"},
+       kInvalid, "blk.0.attn_output.weight: rows of 48 values are not a multiple of the q4_0"},
+      {[](SynthOptions& o) { o.mix = "Q5_0", o.n_ff = 48; }, kInvalid,
+       "blk.0.ffn_down.weight: rows of 48 values are not a multiple of the q5_0 block size 32"},
+      {[](SynthOptions& o) { o.dtype = DType::kI32; }, kInvalid, "cannot synthesize i32"},
+      {[](SynthOptions& o) { o.mix = "Q4_K"; }, kInvalid,
+       "--mix: unknown llama.cpp file type 'Q4_K' (Q2_K Q2_K_S"},
       {[](SynthOptions& o) { o.arch = "gpt2"; }, kInvalid, "unsupported architecture 'gpt2'"},
       {[](SynthOptions& o) { o.n_head_kv = 3; }, kInvalid,
        "--heads 4 is not a multiple of --kv-heads 3"},
@@ -317,6 +335,52 @@ TEST(Synth, OptionErrors) {
     const absl::Status s = SynthesizeModel(o, dir.File("e.gguf"));
     EXPECT_EQ(s.code(), c.code) << s;
     EXPECT_THAT(s.message(), HasSubstr(c.message));
+  }
+}
+
+// --dtype: rows a K-quant's 256-block does not divide take llama.cpp's fallback (here every
+// tensor of a 64-wide model: Q4_K -> Q5_0, Q6_K -> Q8_0).
+TEST(Synth, ShapeFallback) {
+  TempDir dir;
+  ASSERT_TRUE(dir.ok());
+  for (const auto& [dtype, want] :
+       {std::pair{DType::kQ4_K, DType::kQ5_0}, std::pair{DType::kQ6_K, DType::kQ8_0},
+        std::pair{DType::kIQ4_XS, DType::kIQ4_NL}}) {
+    SynthOptions o = Tiny(dtype);
+    ASSERT_TRUE(SynthesizeModel(o, dir.File("f.gguf")).ok());
+    auto f = gguf::File::Open(dir.File("f.gguf"));
+    ASSERT_TRUE(f.ok()) << f.status();
+    for (const auto& t : (*f)->tensors()) {
+      EXPECT_EQ(t.type, t.dims.size() == 2 ? want : DType::kF32) << t.name;
+    }
+  }
+}
+
+// --mix follows llama.cpp's recipe (quant_mix_test.cc has the rules; tests/peer compares whole
+// files with llama.cpp's llama_model_quantize): Q4_K_M on 8 layers gives Q6_K to output,
+// attn_v and ffn_down of layers 0, 3 (8/8 = 1; (3 - 1) % 3 == 2), 6 and 7 (>= 7 * 8 / 8).
+TEST(Synth, MixRecipe) {
+  TempDir dir;
+  ASSERT_TRUE(dir.ok());
+  SynthOptions o = Tiny();
+  o.n_layer = 8;
+  o.n_embd = 256;
+  o.n_ff = 512;
+  o.mix = "q4_k_m";
+  ASSERT_TRUE(SynthesizeModel(o, dir.File("m.gguf")).ok());
+  auto f = gguf::File::Open(dir.File("m.gguf"));
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(*(*f)->GetInt("general.file_type"), 15);
+  EXPECT_EQ(*(*f)->GetInt("general.quantization_version"), 2);
+  EXPECT_EQ((*f)->FindTensor("output.weight")->type, DType::kQ6_K);
+  EXPECT_EQ((*f)->FindTensor("token_embd.weight")->type, DType::kQ4_K);
+  for (int l = 0; l < 8; ++l) {
+    const bool more = l == 0 || l == 3 || l == 6 || l == 7;
+    const std::string p = "blk." + std::to_string(l) + ".";
+    EXPECT_EQ((*f)->FindTensor(p + "attn_v.weight")->type, more ? DType::kQ6_K : DType::kQ4_K);
+    EXPECT_EQ((*f)->FindTensor(p + "ffn_down.weight")->type, more ? DType::kQ6_K : DType::kQ4_K);
+    EXPECT_EQ((*f)->FindTensor(p + "attn_q.weight")->type, DType::kQ4_K);
+    EXPECT_EQ((*f)->FindTensor(p + "ffn_norm.weight")->type, DType::kF32);
   }
 }
 

@@ -1,0 +1,185 @@
+// Block decoders shared by the CPU matmul paths: one block of any weight type turned into small
+// integers and the f32 factors that scale them, exactly (every factor here is an f16 or E8M0
+// value times a small integer, which f32 holds exactly). The panel decoders of gemm_impl.h and
+// the load-time repackers (repack*.cc) build on these, so each type's bit layout is read in one
+// place.
+//
+//   32-element view ("q8" family): x[j] = d * q[j] + m, q signed 8-bit (|q| <= 127).
+//     Q8_0, Q4_0, Q5_0, IQ4_NL, MXFP4 (m = 0); Q4_1, Q5_1 (q unsigned 0..31, m the block min);
+//     IQ4_XS seen as 8 blocks of 32 per super-block (d = d_super * (ls - 32)).
+//   256-element view ("k" family): x[j] = d * sc[j / 16] * q[j] + mins[j / 16], q unsigned 0..63.
+//     Q2_K (q 0..3), Q3_K (q + 4: 0..7, the -4 in mins), Q4_K, Q5_K, Q6_K (q 0..63, -32 in mins).
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "base/dtype.h"
+
+namespace phx::ops::cpu {
+
+inline float F16At(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return F16ToF32(h);
+}
+
+// The q8 family: types whose matmul runs on 32-element blocks against Q8_0 activations.
+inline bool IsBlock32Type(DType t) {
+  switch (t) {
+    case DType::kQ8_0:
+    case DType::kQ4_0:
+    case DType::kQ4_1:
+    case DType::kQ5_0:
+    case DType::kQ5_1:
+    case DType::kIQ4_NL:
+    case DType::kMXFP4:
+    case DType::kIQ4_XS:
+      return true;
+    default:
+      return false;
+  }
+}
+inline bool Block32HasMin(DType t) { return t == DType::kQ4_1 || t == DType::kQ5_1; }
+
+// Block b (32 elements) of a weight row of type t.
+inline void DecodeBlock32(DType t, const uint8_t* row, int64_t b, int8_t* q, float* d, float* m) {
+  *m = 0.f;
+  auto nib = [](const uint8_t* qs, int j) { return j < 16 ? qs[j] & 0xF : qs[j - 16] >> 4; };
+  switch (t) {
+    case DType::kQ8_0: {
+      const uint8_t* blk = row + b * 34;
+      *d = F16At(blk);
+      std::memcpy(q, blk + 2, 32);
+      return;
+    }
+    case DType::kQ4_0:
+    case DType::kIQ4_NL: {
+      const uint8_t* blk = row + b * 18;
+      *d = F16At(blk);
+      for (int j = 0; j < 32; ++j) {
+        const int n = nib(blk + 2, j);
+        q[j] = static_cast<int8_t>(t == DType::kQ4_0 ? n - 8 : kIQ4NLValues[n]);
+      }
+      return;
+    }
+    case DType::kQ4_1: {
+      const uint8_t* blk = row + b * 20;
+      *d = F16At(blk);
+      *m = F16At(blk + 2);
+      for (int j = 0; j < 32; ++j) q[j] = static_cast<int8_t>(nib(blk + 4, j));
+      return;
+    }
+    case DType::kQ5_0:
+    case DType::kQ5_1: {
+      const bool q51 = t == DType::kQ5_1;
+      const uint8_t* blk = row + b * (q51 ? 24 : 22);
+      *d = F16At(blk);
+      if (q51) *m = F16At(blk + 2);
+      uint32_t qh;
+      std::memcpy(&qh, blk + (q51 ? 4 : 2), 4);
+      const uint8_t* qs = blk + (q51 ? 8 : 6);
+      for (int j = 0; j < 32; ++j) {
+        const int v = nib(qs, j) | static_cast<int>(((qh >> j) & 1) << 4);
+        q[j] = static_cast<int8_t>(q51 ? v : v - 16);
+      }
+      return;
+    }
+    case DType::kMXFP4: {
+      const uint8_t* blk = row + b * 17;
+      *d = E8M0ToFloatHalf(blk[0]);
+      for (int j = 0; j < 32; ++j) q[j] = kFP4Values[nib(blk + 1, j)];
+      return;
+    }
+    case DType::kIQ4_XS: {
+      const uint8_t* blk = row + (b / 8) * static_cast<int64_t>(sizeof(BlockIQ4XS));
+      const int s = static_cast<int>(b % 8);
+      uint16_t sh;
+      std::memcpy(&sh, blk + 2, 2);
+      *d = F16At(blk) * static_cast<float>(IQ4XSScale(s, sh, blk + 4));
+      for (int j = 0; j < 32; ++j) q[j] = kIQ4NLValues[nib(blk + 8 + 16 * s, j)];
+      return;
+    }
+    default:
+      std::memset(q, 0, 32);
+      *d = 0.f;
+  }
+}
+
+// Super-block sb (256 elements) of a K-quant weight row: q in natural order.
+inline void DecodeSuperK(DType t, const uint8_t* row, int64_t sb, uint8_t* q, int16_t* sc16,
+                         float* mins, float* d) {
+  switch (t) {
+    case DType::kQ2_K: {
+      const uint8_t* blk = row + sb * static_cast<int64_t>(sizeof(BlockQ2_K));
+      *d = F16At(blk + 80);
+      const float dmin = F16At(blk + 82);
+      for (int g = 0; g < 16; ++g) {
+        sc16[g] = blk[g] & 0xF;
+        mins[g] = -dmin * static_cast<float>(blk[g] >> 4);
+      }
+      for (int e = 0; e < 256; ++e) {
+        q[e] = (blk[16 + 32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+      }
+      return;
+    }
+    case DType::kQ3_K: {
+      const uint8_t* blk = row + sb * static_cast<int64_t>(sizeof(BlockQ3_K));
+      *d = F16At(blk + 108);
+      for (int g = 0; g < 16; ++g) {
+        sc16[g] = static_cast<int16_t>(Q3KScale(g, blk + 96));
+        mins[g] = -4.f * *d * static_cast<float>(sc16[g]);
+      }
+      for (int e = 0; e < 256; ++e) {
+        const int lo = (blk[32 + 32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+        const int hi = (blk[e % 32] >> (4 * (e / 128) + (e % 128) / 32)) & 1;
+        q[e] = static_cast<uint8_t>(lo | (hi << 2));
+      }
+      return;
+    }
+    case DType::kQ4_K:
+    case DType::kQ5_K: {
+      const bool q5 = t == DType::kQ5_K;
+      const uint8_t* blk =
+          row + sb * static_cast<int64_t>(q5 ? sizeof(BlockQ5_K) : sizeof(BlockQ4_K));
+      *d = F16At(blk);
+      const float dmin = F16At(blk + 2);
+      for (int j = 0; j < 8; ++j) {
+        uint8_t s, m;
+        Q4KScaleMin(j, blk + 4, &s, &m);
+        sc16[2 * j] = sc16[2 * j + 1] = s;
+        mins[2 * j] = mins[2 * j + 1] = -dmin * static_cast<float>(m);
+      }
+      const uint8_t* qs = blk + (q5 ? 48 : 16);
+      for (int e = 0; e < 256; ++e) {
+        const int j = e / 32;
+        int v = (qs[32 * (j / 2) + e % 32] >> (4 * (j % 2))) & 0xF;
+        if (q5) v |= ((blk[16 + e % 32] >> j) & 1) << 4;
+        q[e] = static_cast<uint8_t>(v);
+      }
+      return;
+    }
+    case DType::kQ6_K: {
+      const uint8_t* blk = row + sb * static_cast<int64_t>(sizeof(BlockQ6_K));
+      *d = F16At(blk + 208);
+      const auto* scales = reinterpret_cast<const int8_t*>(blk + 192);
+      for (int g = 0; g < 16; ++g) {
+        sc16[g] = scales[g];
+        mins[g] = -32.f * *d * static_cast<float>(scales[g]);
+      }
+      for (int e = 0; e < 256; ++e) {
+        const int h = e / 128, r = e % 128;
+        const int lo = (blk[64 * h + r % 64] >> (4 * (r / 64))) & 0xF;
+        const int hi = (blk[128 + 32 * h + r % 32] >> (2 * (r / 32))) & 3;
+        q[e] = static_cast<uint8_t>(lo | (hi << 4));
+      }
+      return;
+    }
+    default:
+      std::memset(q, 0, 256);
+      for (int g = 0; g < 16; ++g) sc16[g] = 0, mins[g] = 0.f;
+      *d = 0.f;
+  }
+}
+
+}  // namespace phx::ops::cpu

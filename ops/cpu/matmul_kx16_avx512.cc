@@ -1,0 +1,351 @@
+// AVX-512 VNNI matmul over the Kx16 layout (repack_formats.h): Q2_K Q3_K Q4_K Q5_K Q6_K and
+// IQ4_XS weights in groups of 16 rows, against activations in 8-row Q8_K panels.
+//
+// Per super-block (256 values) and activation row: each unit (32 values) is unpacked chunk by
+// chunk into unsigned bytes in registers (a few instructions per chunk, shared by every row of
+// the tile) and multiplied by 4 broadcast activation bytes with one vpdpbusd into a per-group
+// int32 sum; a group's sum, times its integer scale (vpmulld), goes into the super-block's
+// int32 accumulator. Types whose values are signed store them + 128 and start each group's sum
+// at the activation's -128 * sum(q) (Q3_K, Q6_K, IQ4_XS); the others' mins enter once per
+// super-block through the activation's 16-value sums (vpdpwssd). Then one conversion and one
+// FMA per row and super-block scale by d * dx (and dmin * dx): the integer arithmetic is exact,
+// as in llama.cpp's own Q8_K dot products.
+#define PHX_ISA_NS avx512
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "ops/cpu/kernels.h"
+#include "ops/cpu/repack_formats.h"
+
+#define PHX_UNROLL _Pragma("GCC unroll 16")
+// The chunk and group helpers must inline into the tile loop, or the sums go through memory.
+#define PHX_INLINE inline __attribute__((always_inline))
+
+namespace phx::ops::cpu::avx512 {
+namespace {
+
+PHX_INLINE int32_t Load32(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+PHX_INLINE __mmask64 LoadMask(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return _cvtu64_mask64(v);
+}
+PHX_INLINE __m512i Bcast(const uint8_t* p) { return _mm512_set1_epi32(Load32(p)); }
+PHX_INLINE __m128i Load128(const uint8_t* p) {
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+}
+
+// Chunk c (0..7) of a unit's nibbles: values 4c .. 4c+3 of each row.
+template <int C>
+PHX_INLINE __m512i Nibble(const uint8_t* unit) {
+  const __m512i v = _mm512_load_si512(unit + 64 * (C % 4));
+  const __m512i k0f = _mm512_set1_epi8(0x0F);
+  if constexpr (C < 4) {
+    return _mm512_and_si512(v, k0f);
+  } else {
+    return _mm512_and_si512(_mm512_srli_epi16(v, 4), k0f);
+  }
+}
+// Chunk c's 2-bit fields, shifted left by kShl (0 or 4) bits.
+template <int C, int kShl>
+PHX_INLINE __m512i TwoBit(const uint8_t* unit) {
+  const __m512i h = _mm512_load_si512(unit + 64 * (C / 4));
+  constexpr int f = C % 4;
+  constexpr int shift = 2 * f - kShl;  // right shift (negative: left)
+  const __m512i m = _mm512_set1_epi8(static_cast<char>(3 << kShl));
+  if constexpr (shift > 0) {
+    return _mm512_and_si512(_mm512_srli_epi16(h, shift), m);
+  } else if constexpr (shift < 0) {
+    return _mm512_and_si512(_mm512_slli_epi16(h, -shift), m);
+  } else {
+    return _mm512_and_si512(h, m);
+  }
+}
+// Chunk c's bits as bytes `value` (0 where the bit is clear).
+template <int C>
+PHX_INLINE __m512i OneBit(const uint8_t* unit, char value) {
+  return _mm512_maskz_mov_epi8(LoadMask(unit + 8 * C), _mm512_set1_epi8(value));
+}
+
+// Per type: the group size, how a chunk's bytes are made and which sum starts a group.
+enum class Init { kZero, kCorr16, kCorr32 };
+
+template <DType T>
+struct Traits;
+
+template <>
+struct Traits<DType::kQ4_K> {
+  static constexpr int kGroup = 32;
+  static constexpr Init kInit = Init::kZero;
+  static constexpr bool kMins = true;
+  template <int C>
+  static PHX_INLINE __m512i Chunk(const uint8_t* sb, int u) {
+    return Nibble<C>(sb + kKQuants + u * kNibbleUnitBytes);
+  }
+  static PHX_INLINE __m512i Scale(const uint8_t* sb, int g) {
+    return _mm512_cvtepu8_epi32(Load128(sb + kKHdrScales + 16 * g));
+  }
+  static PHX_INLINE __m512i MinPair(const uint8_t* sb, int u) {  // (m_u, m_u) per row
+    const __m512i m = _mm512_cvtepu8_epi32(Load128(sb + kKHdrMins + 16 * u));
+    return _mm512_or_si512(m, _mm512_slli_epi32(m, 16));
+  }
+};
+
+template <>
+struct Traits<DType::kQ5_K> : Traits<DType::kQ4_K> {
+  template <int C>
+  static PHX_INLINE __m512i Chunk(const uint8_t* sb, int u) {
+    return _mm512_or_si512(
+        Nibble<C>(sb + kKQuants + u * kNibbleUnitBytes),
+        OneBit<C>(sb + kKQuants + 8 * kNibbleUnitBytes + u * kOneBitUnitBytes, 0x10));
+  }
+};
+
+template <>
+struct Traits<DType::kQ6_K> {
+  static constexpr int kGroup = 16;
+  static constexpr Init kInit = Init::kCorr16;
+  static constexpr bool kMins = false;
+  template <int C>
+  static PHX_INLINE __m512i Chunk(const uint8_t* sb, int u) {  // (q - 32) + 128
+    const __m512i lo = Nibble<C>(sb + kKQuants + u * kNibbleUnitBytes);
+    const __m512i hi = TwoBit<C, 4>(sb + kKQuants + 8 * kNibbleUnitBytes + u * kTwoBitUnitBytes);
+    return _mm512_add_epi8(_mm512_or_si512(lo, hi), _mm512_set1_epi8(96));
+  }
+  static PHX_INLINE __m512i Scale(const uint8_t* sb, int g) {
+    return _mm512_cvtepi8_epi32(Load128(sb + kKHdrIScales + 16 * g));
+  }
+  static PHX_INLINE __m512i MinPair(const uint8_t*, int) { return _mm512_setzero_si512(); }
+};
+
+template <>
+struct Traits<DType::kQ3_K> : Traits<DType::kQ6_K> {
+  template <int C>
+  static PHX_INLINE __m512i Chunk(const uint8_t* sb, int u) {  // (low + 4 high - 4) + 128
+    const __m512i lo = TwoBit<C, 0>(sb + kKQuants + u * kTwoBitUnitBytes);
+    const __m512i hi = OneBit<C>(sb + kKQuants + 8 * kTwoBitUnitBytes + u * kOneBitUnitBytes, 4);
+    return _mm512_add_epi8(_mm512_or_si512(lo, hi), _mm512_set1_epi8(124));
+  }
+};
+
+template <>
+struct Traits<DType::kQ2_K> {
+  static constexpr int kGroup = 16;
+  static constexpr Init kInit = Init::kZero;
+  static constexpr bool kMins = true;
+  template <int C>
+  static PHX_INLINE __m512i Chunk(const uint8_t* sb, int u) {
+    return TwoBit<C, 0>(sb + kKQuants + u * kTwoBitUnitBytes);
+  }
+  static PHX_INLINE __m512i Scale(const uint8_t* sb, int g) {
+    return _mm512_and_si512(_mm512_cvtepu8_epi32(Load128(sb + kKHdrScales + 16 * g)),
+                            _mm512_set1_epi32(15));
+  }
+  static PHX_INLINE __m512i MinPair(const uint8_t* sb, int u) {  // (m_2u, m_2u+1) per row
+    const __m512i a =
+        _mm512_srli_epi32(_mm512_cvtepu8_epi32(Load128(sb + kKHdrScales + 32 * u)), 4);
+    const __m512i b =
+        _mm512_srli_epi32(_mm512_cvtepu8_epi32(Load128(sb + kKHdrScales + 32 * u + 16)), 4);
+    return _mm512_or_si512(a, _mm512_slli_epi32(b, 16));
+  }
+};
+
+template <>
+struct Traits<DType::kIQ4_XS> {
+  static constexpr int kGroup = 32;
+  static constexpr Init kInit = Init::kCorr32;
+  static constexpr bool kMins = false;
+  template <int C>
+  static PHX_INLINE __m512i Chunk(const uint8_t* sb, int u) {  // kIQ4NLValues[q] + 128
+    const __m512i lut = _mm512_broadcast_i32x4(
+        _mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, -127, -115, -103, -90, -75, -59, -39, -15));
+    return _mm512_shuffle_epi8(lut, Nibble<C>(sb + kKQuantsIQ4XS + u * kNibbleUnitBytes));
+  }
+  static PHX_INLINE __m512i Scale(const uint8_t* sb, int g) {
+    return _mm512_cvtepi8_epi32(Load128(sb + kKHdrIScales + 16 * g));
+  }
+  static PHX_INLINE __m512i MinPair(const uint8_t*, int) { return _mm512_setzero_si512(); }
+};
+
+// Chunks [C0, C0 + N) of unit u into s[0..RM).
+template <DType T, int RM, int C0, int N>
+PHX_INLINE void Chunks(const uint8_t* sb, const uint8_t* pb, int u, __m512i (&s)[RM]) {
+  if constexpr (N > 0) {
+    const __m512i w = Traits<T>::template Chunk<C0>(sb, u);
+    PHX_UNROLL
+    for (int m = 0; m < RM; ++m) {
+      s[m] = _mm512_dpbusd_epi32(s[m], w, Bcast(pb + 4 * (kKPanelRows * (8 * u + C0) + m)));
+    }
+    Chunks<T, RM, C0 + 1, N - 1>(sb, pb, u, s);
+  }
+}
+
+// One group (kGroup values, starting at chunk C0 of unit u) into acc.
+template <DType T, int RM, int C0>
+PHX_INLINE void Group(const uint8_t* sb, const uint8_t* pb, int u, __m512i (&acc)[RM]) {
+  using Tr = Traits<T>;
+  constexpr int g_per_u = 32 / Tr::kGroup;
+  const int g = u * g_per_u + C0 / 4 * (g_per_u - 1);
+  __m512i s[RM];
+  PHX_UNROLL
+  for (int m = 0; m < RM; ++m) {
+    if constexpr (Tr::kInit == Init::kCorr16) {
+      s[m] = Bcast(pb + kKPanelCorr16 + 4 * (kKPanelRows * g + m));
+    } else if constexpr (Tr::kInit == Init::kCorr32) {
+      s[m] = Bcast(pb + kKPanelCorr32 + 4 * (kKPanelRows * u + m));
+    } else {
+      s[m] = _mm512_setzero_si512();
+    }
+  }
+  Chunks<T, RM, C0, Tr::kGroup / 4>(sb, pb, u, s);
+  const __m512i sc = Tr::Scale(sb, g);
+  PHX_UNROLL
+  for (int m = 0; m < RM; ++m) acc[m] = _mm512_add_epi32(acc[m], _mm512_mullo_epi32(s[m], sc));
+}
+
+// f[m] += row m of the panel super-block `pb` times the 16 rows of super-block `sb`.
+// `ahead`: a later super-block of the group, whose lines the units prefetch a few at a time
+// (all at once would fill the miss buffers and stall; decode streams the whole model).
+template <DType T, int RM>
+PHX_INLINE void SuperBlock(const uint8_t* sb, const uint8_t* pb, const char* ahead,
+                           __m512 (&f)[RM]) {
+  using Tr = Traits<T>;
+  constexpr int kLines = static_cast<int>(KSuperBytes(T) / 64);
+  __m512i acc[RM];
+  PHX_UNROLL
+  for (int m = 0; m < RM; ++m) acc[m] = _mm512_setzero_si512();
+  for (int u = 0; u < 8; ++u) {
+    for (int l = u * kLines / 8; l < (u + 1) * kLines / 8; ++l) {
+      _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
+    }
+    Group<T, RM, 0>(sb, pb, u, acc);
+    if constexpr (Tr::kGroup == 16) Group<T, RM, 4>(sb, pb, u, acc);
+  }
+  const __m512 d = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sb)));
+  __m512 dx[RM];
+  PHX_UNROLL
+  for (int m = 0; m < RM; ++m) {
+    float v;
+    std::memcpy(&v, pb + kKPanelD + 4 * m, 4);
+    dx[m] = _mm512_set1_ps(v);
+    f[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[m]), _mm512_mul_ps(d, dx[m]), f[m]);
+  }
+  if constexpr (Tr::kMins) {
+    PHX_UNROLL
+    for (int m = 0; m < RM; ++m) acc[m] = _mm512_setzero_si512();
+    for (int u = 0; u < 8; ++u) {
+      const __m512i mp = Tr::MinPair(sb, u);
+      PHX_UNROLL
+      for (int m = 0; m < RM; ++m) {
+        acc[m] =
+            _mm512_dpwssd_epi32(acc[m], mp, Bcast(pb + kKPanelSums + 4 * (kKPanelRows * u + m)));
+      }
+    }
+    const __m512 ndmin = _mm512_sub_ps(
+        _mm512_setzero_ps(),
+        _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sb + 32))));
+    PHX_UNROLL
+    for (int m = 0; m < RM; ++m) {
+      f[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[m]), _mm512_mul_ps(ndmin, dx[m]), f[m]);
+    }
+  }
+}
+
+// Super-blocks [s0, s1) of one group against the first RM rows of one panel; f in memory
+// between calls (a 16-row tile keeps two panels' sums).
+// Prefetch distance in super-blocks (1 measured best for decode against 2 on this EPYC).
+constexpr int64_t kAheadSupers = 1;
+
+template <DType T, int RM>
+void Range(const uint8_t* group, const uint8_t* panel, int64_t s0, int64_t s1, __m512* facc) {
+  __m512 f[RM];
+  PHX_UNROLL
+  for (int m = 0; m < RM; ++m) f[m] = facc[m];
+  constexpr int64_t sbb = KSuperBytes(T);
+  for (int64_t s = s0; s < s1; ++s) {
+    const uint8_t* sb = group + s * sbb;
+    SuperBlock<T, RM>(sb, panel + s * kKPanelSuperBytes,
+                      reinterpret_cast<const char*>(sb + kAheadSupers * sbb), f);
+  }
+  PHX_UNROLL
+  for (int m = 0; m < RM; ++m) facc[m] = f[m];
+}
+
+template <DType T>
+using RangeFn = void (*)(const uint8_t*, const uint8_t*, int64_t, int64_t, __m512*);
+
+template <DType T>
+constexpr RangeFn<T> kRanges[kKPanelRows + 1] = {nullptr,     Range<T, 1>, Range<T, 2>,
+                                                 Range<T, 3>, Range<T, 4>, Range<T, 5>,
+                                                 Range<T, 6>, Range<T, 7>, Range<T, 8>};
+
+inline void Store(const __m512* f, int rm, float* y, int64_t yp, int ncols, const float* bias) {
+  const __mmask16 mask = static_cast<__mmask16>((1u << ncols) - 1);
+  const __m512 bv = bias ? _mm512_maskz_loadu_ps(mask, bias) : _mm512_setzero_ps();
+  for (int m = 0; m < rm; ++m) _mm512_mask_storeu_ps(y + m * yp, mask, _mm512_add_ps(f[m], bv));
+}
+
+template <DType T>
+void Gemm(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1) {
+  constexpr int64_t P = kKPanelRows;
+  constexpr int64_t kPairSupers = 2;  // super-blocks per step of a two-panel tile
+  const int64_t ns = a.K / 256;
+  for (int64_t n = n0; n < n1; n += kRepackRows) {
+    const int ncols = static_cast<int>(std::min<int64_t>(kRepackRows, n1 - n));
+    const uint8_t* group = a.w + (n / kRepackRows) * a.w_pitch;
+    const float* bias = a.bias ? a.bias + n : nullptr;
+    int64_t m = m0;
+    for (; m + 2 * P <= m1; m += 2 * P) {  // 16 rows: both panels meet each super-block in L1
+      const uint8_t* p0 = a.act + (m / P) * a.act_pitch;
+      const uint8_t* p1 = p0 + a.act_pitch;
+      __m512 f[2 * P];
+      for (auto& v : f) v = _mm512_setzero_ps();
+      for (int64_t s = 0; s < ns; s += kPairSupers) {
+        const int64_t e = std::min(ns, s + kPairSupers);
+        Range<T, P>(group, p0, s, e, f);
+        Range<T, P>(group, p1, s, e, f + P);
+      }
+      Store(f, P, a.y + m * a.y_pitch + n, a.y_pitch, ncols, bias);
+      Store(f + P, P, a.y + (m + P) * a.y_pitch + n, a.y_pitch, ncols, bias);
+    }
+    for (; m < m1; m += P) {
+      const int rm = static_cast<int>(std::min(P, m1 - m));
+      __m512 f[P];
+      for (auto& v : f) v = _mm512_setzero_ps();
+      kRanges<T>[rm](group, a.act + (m / P) * a.act_pitch, 0, ns, f);
+      Store(f, rm, a.y + m * a.y_pitch + n, a.y_pitch, ncols, bias);
+    }
+  }
+}
+
+}  // namespace
+
+// y[m0:m1, n0:n1] with a.w the Kx16 copy (a.w_pitch = KGroupBytes) and a.act the K panels
+// (a.act_pitch = KPanelBytes(K)); n0 % 16 == 0, m0 % 8 == 0.
+void GemmKx16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t*) {
+  switch (a.wtype) {
+    case DType::kQ2_K:
+      return Gemm<DType::kQ2_K>(a, n0, n1, m0, m1);
+    case DType::kQ3_K:
+      return Gemm<DType::kQ3_K>(a, n0, n1, m0, m1);
+    case DType::kQ4_K:
+      return Gemm<DType::kQ4_K>(a, n0, n1, m0, m1);
+    case DType::kQ5_K:
+      return Gemm<DType::kQ5_K>(a, n0, n1, m0, m1);
+    case DType::kQ6_K:
+      return Gemm<DType::kQ6_K>(a, n0, n1, m0, m1);
+    case DType::kIQ4_XS:
+      return Gemm<DType::kIQ4_XS>(a, n0, n1, m0, m1);
+    default:
+      return;
+  }
+}
+
+}  // namespace phx::ops::cpu::avx512

@@ -1,0 +1,219 @@
+// AVX-512 VNNI matmul over the Q32x16 layout (repack_formats.h): Q4_0 Q4_1 Q5_0 Q5_1 IQ4_NL
+// MXFP4 weights in groups of 16 rows, against the Q8x16 activation panels of the Q8_0 kernel
+// (packed_formats.h). The loop is the Q8x16 kernel's (matmul_q8x16_avx512.cc): per block of 32
+// values and activation row, eight vpdpbusd seeded with the activation's -128 * sum(q), one
+// conversion and one FMA; here each 64-byte weight chunk is first made from a nibble vector
+// (a table lookup for the 4-bit codes, the fifth bits by a masked move for Q5_0/Q5_1), which
+// every row of the tile shares. Q4_1/Q5_1 add their mins times the activation block's sum.
+#define PHX_ISA_NS avx512
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "ops/cpu/kernels.h"
+#include "ops/cpu/packed_formats.h"
+#include "ops/cpu/repack_formats.h"
+
+#define PHX_UNROLL _Pragma("GCC unroll 16")
+// The chunk and group helpers must inline into the tile loop, or the sums go through memory.
+#define PHX_INLINE inline __attribute__((always_inline))
+
+namespace phx::ops::cpu::avx512 {
+namespace {
+
+PHX_INLINE int32_t Load32(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+PHX_INLINE float LoadF(const uint8_t* p) {
+  float v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// value + 128 for each 4-bit code, per type.
+PHX_INLINE __m512i Lut(DType t) {
+  switch (t) {
+    case DType::kQ4_0:  // q - 8
+      return _mm512_broadcast_i32x4(_mm_setr_epi8(120, 121, 122, 123, 124, 125, 126, 127, -128,
+                                                  -127, -126, -125, -124, -123, -122, -121));
+    case DType::kIQ4_NL:
+      return _mm512_broadcast_i32x4(_mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, -127, -115, -103,
+                                                  -90, -75, -59, -39, -15));
+    case DType::kMXFP4:  // 0 1 2 3 4 6 8 12 0 -1 -2 -3 -4 -6 -8 -12
+      return _mm512_broadcast_i32x4(_mm_setr_epi8(-128, -127, -126, -125, -124, -122, -120, -116,
+                                                  -128, 127, 126, 125, 124, 122, 120, 116));
+    default:  // Q4_1: q
+      return _mm512_broadcast_i32x4(_mm_setr_epi8(-128, -127, -126, -125, -124, -123, -122, -121,
+                                                  -120, -119, -118, -117, -116, -115, -114, -113));
+  }
+}
+
+// The 16 rows' f32 scales of block b.
+template <DType T>
+PHX_INLINE __m512 Scales(const uint8_t* scales, int64_t b) {
+  if constexpr (T == DType::kMXFP4) {  // 2^(e - 128): (e - 1) << 23, or a subnormal for e < 2
+    const __m512i e =
+        _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 16 * b)));
+    const __m512i normal = _mm512_slli_epi32(_mm512_sub_epi32(e, _mm512_set1_epi32(1)), 23);
+    const __m512i sub = _mm512_sllv_epi32(_mm512_set1_epi32(0x00200000), e);
+    const __mmask16 small = _mm512_cmplt_epu32_mask(e, _mm512_set1_epi32(2));
+    return _mm512_castsi512_ps(_mm512_mask_blend_epi32(small, normal, sub));
+  } else {
+    constexpr int64_t per = (T == DType::kQ4_1 || T == DType::kQ5_1) ? 64 : 32;
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + per * b)));
+  }
+}
+
+template <DType T>
+constexpr bool kQ5 = T == DType::kQ5_0 || T == DType::kQ5_1;
+template <DType T>
+constexpr bool kMin = T == DType::kQ4_1 || T == DType::kQ5_1;
+
+// Chunk C (values 4C .. 4C+3 of the block) as value + 128.
+template <DType T, int C>
+PHX_INLINE __m512i Chunk(const uint8_t* qb, __m512i lut) {
+  const __m512i v = _mm512_load_si512(qb + 64 * (C % 4));
+  const __m512i k0f = _mm512_set1_epi8(0x0F);
+  const __m512i n =
+      C < 4 ? _mm512_and_si512(v, k0f) : _mm512_and_si512(_mm512_srli_epi16(v, 4), k0f);
+  if constexpr (kQ5<T>) {
+    uint64_t bits;
+    std::memcpy(&bits, qb + kNibbleUnitBytes + 8 * C, 8);
+    const __m512i q =
+        _mm512_or_si512(n, _mm512_maskz_mov_epi8(_cvtu64_mask64(bits), _mm512_set1_epi8(0x10)));
+    return _mm512_add_epi8(q, _mm512_set1_epi8(T == DType::kQ5_0 ? 112 : -128));
+  } else {
+    return _mm512_shuffle_epi8(lut, n);
+  }
+}
+
+template <DType T, int RM, int C>
+PHX_INLINE void Chunks(const uint8_t* qb, const uint8_t* pb, __m512i lut, __m512i (&s)[RM]) {
+  if constexpr (C < 8) {
+    const __m512i w = Chunk<T, C>(qb, lut);
+    PHX_UNROLL
+    for (int m = 0; m < RM; ++m) {
+      s[m] = _mm512_dpbusd_epi32(s[m], w,
+                                 _mm512_set1_epi32(Load32(pb + 4 * (kQ8x16PanelRows * C + m))));
+    }
+    Chunks<T, RM, C + 1>(qb, pb, lut, s);
+  }
+}
+
+// f[m] += blocks [b0, b1) of the panel's first RM rows against the group's 16 rows.
+template <DType T, int RM>
+void Range(const uint8_t* group, int64_t scale_bytes, const uint8_t* panel, int64_t b0, int64_t b1,
+           __m512* facc) {
+  constexpr int64_t qpb = kNibbleUnitBytes + (kQ5<T> ? kOneBitUnitBytes : 0);
+  const __m512i lut = Lut(T);
+  __m512 f[RM];
+  PHX_UNROLL
+  for (int m = 0; m < RM; ++m) f[m] = facc[m];
+  const uint8_t* quants = group + scale_bytes;
+  for (int64_t b = b0; b < b1; ++b) {
+    const uint8_t* qb = quants + b * qpb;
+    const uint8_t* pb = panel + b * kQ8x16PanelBlockBytes;
+    const char* ahead = reinterpret_cast<const char*>(qb + 6 * qpb);
+    PHX_UNROLL
+    for (int64_t l = 0; l < qpb; l += 64) _mm_prefetch(ahead + l, _MM_HINT_T0);
+    __m512i s[RM];
+    PHX_UNROLL
+    for (int m = 0; m < RM; ++m) {
+      s[m] = _mm512_set1_epi32(Load32(pb + kQ8x16PanelCorrOffset + 4 * m));
+    }
+    Chunks<T, RM, 0>(qb, pb, lut, s);
+    const __m512 wd = Scales<T>(group, b);
+    PHX_UNROLL
+    for (int m = 0; m < RM; ++m) {
+      const float dx = LoadF(pb + kQ8x16PanelDOffset + 4 * m);
+      f[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[m]), _mm512_mul_ps(wd, _mm512_set1_ps(dx)), f[m]);
+    }
+    if constexpr (kMin<T>) {  // + m_w * dx * sum(q), the sum from the -128 * sum(q) seed
+      const __m512 wm = _mm512_cvtph_ps(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(group + 64 * b + 32)));
+      PHX_UNROLL
+      for (int m = 0; m < RM; ++m) {
+        const float bs = static_cast<float>(Load32(pb + kQ8x16PanelCorrOffset + 4 * m)) *
+                         LoadF(pb + kQ8x16PanelDOffset + 4 * m) * (-1.f / 128);
+        f[m] = _mm512_fmadd_ps(wm, _mm512_set1_ps(bs), f[m]);
+      }
+    }
+  }
+  PHX_UNROLL
+  for (int m = 0; m < RM; ++m) facc[m] = f[m];
+}
+
+template <DType T>
+using RangeFn = void (*)(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, __m512*);
+template <DType T>
+constexpr RangeFn<T> kRanges[kQ8x16PanelRows + 1] = {nullptr,     Range<T, 1>, Range<T, 2>,
+                                                     Range<T, 3>, Range<T, 4>, Range<T, 5>,
+                                                     Range<T, 6>, Range<T, 7>, Range<T, 8>};
+
+inline void Store(const __m512* f, int rm, float* y, int64_t yp, int ncols, const float* bias) {
+  const __mmask16 mask = static_cast<__mmask16>((1u << ncols) - 1);
+  const __m512 bv = bias ? _mm512_maskz_loadu_ps(mask, bias) : _mm512_setzero_ps();
+  for (int m = 0; m < rm; ++m) _mm512_mask_storeu_ps(y + m * yp, mask, _mm512_add_ps(f[m], bv));
+}
+
+template <DType T>
+void Gemm(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1) {
+  constexpr int64_t P = kQ8x16PanelRows;
+  constexpr int64_t kPairBlocks = 4;
+  const int64_t nb = a.K / 32, scale_bytes = Q32x16ScaleBytes(T, a.K);
+  for (int64_t n = n0; n < n1; n += kRepackRows) {
+    const int ncols = static_cast<int>(std::min<int64_t>(kRepackRows, n1 - n));
+    const uint8_t* group = a.w + (n / kRepackRows) * a.w_pitch;
+    const float* bias = a.bias ? a.bias + n : nullptr;
+    int64_t m = m0;
+    for (; m + 2 * P <= m1; m += 2 * P) {
+      const uint8_t* p0 = a.act + (m / P) * a.act_pitch;
+      const uint8_t* p1 = p0 + a.act_pitch;
+      __m512 f[2 * P];
+      for (auto& v : f) v = _mm512_setzero_ps();
+      for (int64_t b = 0; b < nb; b += kPairBlocks) {
+        const int64_t e = std::min(nb, b + kPairBlocks);
+        Range<T, P>(group, scale_bytes, p0, b, e, f);
+        Range<T, P>(group, scale_bytes, p1, b, e, f + P);
+      }
+      Store(f, P, a.y + m * a.y_pitch + n, a.y_pitch, ncols, bias);
+      Store(f + P, P, a.y + (m + P) * a.y_pitch + n, a.y_pitch, ncols, bias);
+    }
+    for (; m < m1; m += P) {
+      const int rm = static_cast<int>(std::min(P, m1 - m));
+      __m512 f[P];
+      for (auto& v : f) v = _mm512_setzero_ps();
+      kRanges<T>[rm](group, scale_bytes, a.act + (m / P) * a.act_pitch, 0, nb, f);
+      Store(f, rm, a.y + m * a.y_pitch + n, a.y_pitch, ncols, bias);
+    }
+  }
+}
+
+}  // namespace
+
+// y[m0:m1, n0:n1] with a.w the Q32x16 copy (a.w_pitch = Q32x16GroupBytes) and a.act the Q8x16
+// activation panels; n0 % 16 == 0, m0 % 8 == 0.
+void GemmQ32x16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t*) {
+  switch (a.wtype) {
+    case DType::kQ4_0:
+      return Gemm<DType::kQ4_0>(a, n0, n1, m0, m1);
+    case DType::kQ4_1:
+      return Gemm<DType::kQ4_1>(a, n0, n1, m0, m1);
+    case DType::kQ5_0:
+      return Gemm<DType::kQ5_0>(a, n0, n1, m0, m1);
+    case DType::kQ5_1:
+      return Gemm<DType::kQ5_1>(a, n0, n1, m0, m1);
+    case DType::kIQ4_NL:
+      return Gemm<DType::kIQ4_NL>(a, n0, n1, m0, m1);
+    case DType::kMXFP4:
+      return Gemm<DType::kMXFP4>(a, n0, n1, m0, m1);
+    default:
+      return;
+  }
+}
+
+}  // namespace phx::ops::cpu::avx512
