@@ -107,6 +107,16 @@ absl::Status CheckTensor(const gguf::File& f, const TensorSpec& spec, const ops:
     return absl::UnimplementedError(
         StrCat("tensor ", spec.name, " has type ", DTypeName(t->type), ", expected f32"));
   }
+  // Block scales llama.cpp would reject (ggml_validate_row_data): NaN/inf f16 scales, MXFP4's
+  // exponent 0xFF. A model with them computes NaNs, so it is refused at load.
+  if (IsQuantized(t->type)) {
+    const int64_t bad = FirstInvalidBlock(
+        t->type, t->data, static_cast<int64_t>(t->n_bytes) / GetDTypeInfo(t->type)->block_bytes);
+    if (bad >= 0) {
+      return absl::InvalidArgumentError(StrCat("tensor ", spec.name, " (", DTypeName(t->type),
+                                               "): block ", bad, " has a non-finite scale"));
+    }
+  }
   absl::Status s;
   if (spec.use == Use::kMatrix || spec.use == Use::kEmbeddingAndMatrix) {
     s = backend.CheckSupported(ops::Op::kMatmul, t->type);
