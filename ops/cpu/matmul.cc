@@ -197,8 +197,10 @@ absl::Status CpuBackend::MatmulRows(const Tensor& x, std::span<const RowProduct>
   std::vector<int64_t> first(jobs.size());
   for (size_t i = 0; i < jobs.size(); ++i) {
     const Format f = jobs[i].format;
-    // Q8x16 panels hold 8 rows each (row0 is then a multiple of 16: see MatmulExperts).
-    const int64_t unit = f == kQ8x16Act ? jobs[i].row0 / kQ8x16PanelRows : jobs[i].row0;
+    // Q8x16 and K panels hold 8 rows each (row0 is then a multiple of 16: see MatmulExperts).
+    const int64_t unit = f == kQ8x16Act ? jobs[i].row0 / kQ8x16PanelRows
+                         : f == kKx8Act ? jobs[i].row0 / kKPanelRows
+                                        : jobs[i].row0;
     jobs[i].a.act = act[f] + unit * pitch[f];
     jobs[i].a.act_pitch = pitch[f];
     first[i] = total;

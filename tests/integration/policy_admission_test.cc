@@ -87,7 +87,9 @@ TEST(PolicyAdmission, NegativeMaxTokensLocksNobodyOut) {
 // whatever a key does, a refusal's retry-after is at most one refill window.
 TEST(PolicyAdmission, RetryAfterNeverExceedsOneRefillWindow) {
   auto cfg = testing::TestConfig(kStories);
-  cfg.rate_limit_tpm = 60;  // one token per second; the context (512) exceeds the bucket
+  // 0.1 token per second, so the refill during a slow (sanitized, loaded) run cannot pay for a
+  // small request; the context (512) exceeds the bucket.
+  cfg.rate_limit_tpm = 6;
   auto server = testing::TestServer::Start(cfg);
   ASSERT_NE(server, nullptr);
   auto stub = server->Stub();

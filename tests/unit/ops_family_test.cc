@@ -304,21 +304,31 @@ TEST(OpsFamilyTest, MatmulExperts) {
     std::vector<int32_t> ids(static_cast<size_t>(R));
     for (auto& id : ids) id = static_cast<int32_t>(rng() % std::max<int64_t>(1, s.E - 1));
     const auto x = RandomFloats(rng, X * s.K, -2.f, 2.f);
-    const auto xq = AsKernelSees(s.t, x, s.K);
+    const auto xq_plain = AsKernelSees(s.t, x, s.K);
+    // BF16 weights on AVX-512 BF16 CPUs: vdpbf16ps multiplies bf16-rounded activations.
+    std::vector<double> xq_bf = xq_plain;
+    for (auto& v : xq_bf) v = BF16ToF32(F32ToBF16(static_cast<float>(v)));
     for (int pass = 0; pass < 2; ++pass) {
       const Tensor& wt = pass == 0 ? t1 : t2;
       const int64_t N = pass == 0 ? s.N : N2;
       const auto wd = ref::ToDouble(wt);
-      const auto want = ref::MatmulExperts(xq, wd, ids, s.T, s.k, N, s.K);
-      std::vector<double> sum(want.size());
-      for (int64_t r = 0; r < R; ++r) {
-        const double* xr = xq.data() + (s.per_slot ? r : r / s.k) * s.K;
-        for (int64_t n = 0; n < N; ++n) {
-          for (int64_t i = 0; i < s.K; ++i) {
-            sum[r * N + n] += std::fabs(xr[i] * wd[(ids[r] * N + n) * s.K + i]);
+      // The expected rows and the accumulation bound's |x| |w| sums, for activations xq.
+      auto expect = [&](const std::vector<double>& xq) {
+        std::pair<std::vector<double>, std::vector<double>> r;
+        r.first = ref::MatmulExperts(xq, wd, ids, s.T, s.k, N, s.K);
+        r.second.assign(r.first.size(), 0.0);
+        for (int64_t row = 0; row < R; ++row) {
+          const double* xr = xq.data() + (s.per_slot ? row : row / s.k) * s.K;
+          for (int64_t n = 0; n < N; ++n) {
+            for (int64_t i = 0; i < s.K; ++i) {
+              r.second[row * N + n] += std::fabs(xr[i] * wd[(ids[row] * N + n) * s.K + i]);
+            }
           }
         }
-      }
+        return r;
+      };
+      const auto plain = expect(xq_plain);
+      const auto bf = s.t == DType::kBF16 ? expect(xq_bf) : plain;
       ForEachBackend([&](cpu::CpuBackend& b) {
         // The model prepares each 3-D weight as one [E * N, K] matrix (the Q8x16 copy).
         auto p1 = b.PrepareMatmul(t1.Reshape({s.E * s.N, s.K}));
@@ -330,6 +340,10 @@ TEST(OpsFamilyTest, MatmulExperts) {
         const Tensor it = Tensor::View(ids.data(), DType::kI32, {s.T, s.k});
         const absl::Status st = b.MatmulExperts(xb.tensor(), it, outs);
         ASSERT_TRUE(st.ok()) << st;
+        const bool bf16_path = s.t == DType::kBF16 && b.isa() == cpu::IsaLevel::kAvx512 &&
+                               cpu::GetCpuFeatures().avx512bf16;
+        const std::vector<double>& want = bf16_path ? bf.first : plain.first;
+        const std::vector<double>& sum = bf16_path ? bf.second : plain.second;
         ExpectNear(
             ref::ToDouble((pass == 0 ? y1 : y2).tensor()), want,
             [&](size_t i) { return Depth(s.t, s.K) * kU * sum[i]; }, "matmul_experts");
