@@ -269,7 +269,8 @@ absl::StatusOr<CpDfa> CpDfa::FromPattern(const Rx& rx0, Rx::Id root, bool search
   } else {
     body = rx.Cat({rx.Opt(rx.Char(kBeginMarker)), root, rx.Opt(rx.Char(kEndMarker))});
   }
-  auto marked = FromRx(rx, rx.Cat({rx.Char(kBeginMarker), body, rx.Char(kEndMarker)}), max_states);
+  // Text w is accepted when "<begin> w <end>" is in L(body).
+  auto marked = FromRx(rx, body, max_states);
   if (!marked.ok()) return marked.status();
   // Derive: text w is accepted when "<begin> w <end>" is; drop the marker transitions.
   CpDfa d = *std::move(marked);
@@ -476,6 +477,13 @@ int64_t CpDfa::MaxLength() const {
 }
 
 std::string CpDfa::Key() const {
+  if (auto k = std::atomic_load(&key_)) return *k;
+  std::string key = KeyUncached();
+  std::atomic_store(&key_, std::make_shared<const std::string>(key));
+  return key;
+}
+
+std::string CpDfa::KeyUncached() const {
   if (empty()) return "dfa:none";
   // States renumbered in BFS order from the start; transitions as merged edge sets.
   const int n = num_states();
@@ -506,6 +514,7 @@ std::string CpDfa::Key() const {
 }
 
 void CpDfa::Trim() {
+  key_.reset();
   if (start_ < 0) return;
   const int n = num_states(), k = num_symbols();
   // Reachable from start.
@@ -562,6 +571,7 @@ void CpDfa::Trim() {
 }
 
 void CpDfa::Minimize() {
+  key_.reset();
   if (start_ < 0) return;
   const int n = num_states(), k = num_symbols();
   std::vector<int32_t> block;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -68,6 +69,8 @@ class CpDfa {
  private:
   friend class CpDfaBuilder;
   void Trim();
+  std::string KeyUncached() const;
+  mutable std::shared_ptr<const std::string> key_;  // Key(), computed once
   std::vector<uint32_t> bounds_ = {0};
   std::vector<int32_t> trans_;
   std::vector<uint8_t> accept_;

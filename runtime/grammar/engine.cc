@@ -20,7 +20,6 @@ void GrammarEngine::ClearCaches() {
   std::lock_guard<std::mutex> lock(mu_);
   lru_.clear();
   index_.clear();
-  terms_.Clear();
 }
 
 absl::StatusOr<GrammarEngine::Compiled> GrammarEngine::Cached(
@@ -54,7 +53,7 @@ absl::StatusOr<GrammarEngine::Compiled> GrammarEngine::CompileJsonSchema(
   return Cached(key, [&]() -> absl::StatusOr<Compiled> {
     auto doc = ParseJson(schema_json);
     if (!doc.ok()) return doc.status();
-    auto g = CompileSchemaGrammar(*doc, opt, &terms_);
+    auto g = CompileSchemaGrammar(*doc, opt);
     if (!g.ok()) return g.status();
     return std::make_shared<const CompiledGrammar>(*g, vocab_);
   });
@@ -65,7 +64,7 @@ absl::StatusOr<GrammarEngine::Compiled> GrammarEngine::CompileJsonSchema(
   const std::string key = StrCat("schema:", opt.strict, ":", opt.max_whitespace, ":",
                                  opt.allow_outer_whitespace, ":", CompactDump(schema));
   return Cached(key, [&]() -> absl::StatusOr<Compiled> {
-    auto g = CompileSchemaGrammar(schema, opt, &terms_);
+    auto g = CompileSchemaGrammar(schema, opt);
     if (!g.ok()) return g.status();
     return std::make_shared<const CompiledGrammar>(*g, vocab_);
   });
@@ -84,7 +83,7 @@ absl::StatusOr<GrammarEngine::Compiled> GrammarEngine::CompileRegex(std::string_
     if (!root.ok()) return root.status();
     auto dfa = CpDfa::FromPattern(rx, *root, /*search=*/false);
     if (!dfa.ok()) return dfa.status();
-    GrammarBuilder b(&terms_);
+    GrammarBuilder b;
     TerminalSpec spec;
     spec.Utf8(std::make_shared<const CpDfa>(*std::move(dfa)));
     auto t = b.Term(spec);
@@ -98,7 +97,7 @@ absl::StatusOr<GrammarEngine::Compiled> GrammarEngine::CompileRegex(std::string_
 
 absl::StatusOr<GrammarEngine::Compiled> GrammarEngine::CompileGbnf(std::string_view text) {
   return Cached(StrCat("gbnf:", text), [&]() -> absl::StatusOr<Compiled> {
-    auto g = CompileGbnfGrammar(text, &terms_);
+    auto g = CompileGbnfGrammar(text);
     if (!g.ok()) return g.status();
     return std::make_shared<const CompiledGrammar>(*g, vocab_);
   });

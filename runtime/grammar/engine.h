@@ -63,7 +63,6 @@ class GrammarEngine {
   absl::StatusOr<Compiled> CompileGbnf(std::string_view text);
 
   const std::shared_ptr<const TokenVocab>& vocab() const { return vocab_; }
-  TerminalCache& terminal_cache() { return terms_; }
   // Drops every cached grammar and terminal.
   void ClearCaches();
   // Turns the compiled-grammar cache on or off (benchmarks measure cold compiles).
@@ -75,7 +74,6 @@ class GrammarEngine {
 
   std::shared_ptr<const TokenVocab> vocab_;
   EngineOptions opt_;
-  TerminalCache terms_;
   bool cache_enabled_ = true;
   std::mutex mu_;
   std::list<std::pair<std::string, Compiled>> lru_;

@@ -286,7 +286,7 @@ class GbnfParser {
 
 class GbnfCompiler {
  public:
-  GbnfCompiler(const GbnfParser& p, TerminalCache* cache) : p_(p), b_(cache) {}
+  explicit GbnfCompiler(const GbnfParser& p) : p_(p) {}
 
   absl::StatusOr<std::shared_ptr<const Grammar>> Run() {
     FindRecursive();
@@ -497,11 +497,10 @@ class GbnfCompiler {
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<const Grammar>> CompileGbnfGrammar(std::string_view text,
-                                                                  TerminalCache* cache) {
+absl::StatusOr<std::shared_ptr<const Grammar>> CompileGbnfGrammar(std::string_view text) {
   GbnfParser p(text);
   if (auto st = p.Run(); !st.ok()) return st;
-  return GbnfCompiler(p, cache).Run();
+  return GbnfCompiler(p).Run();
 }
 
 }  // namespace phx::grammar

@@ -13,7 +13,6 @@
 
 namespace phx::grammar {
 
-absl::StatusOr<std::shared_ptr<const Grammar>> CompileGbnfGrammar(std::string_view text,
-                                                                  TerminalCache* cache = nullptr);
+absl::StatusOr<std::shared_ptr<const Grammar>> CompileGbnfGrammar(std::string_view text);
 
 }  // namespace phx::grammar

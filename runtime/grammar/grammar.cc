@@ -8,30 +8,9 @@
 
 namespace phx::grammar {
 
-absl::StatusOr<std::shared_ptr<const ByteDfa>> TerminalCache::Get(const TerminalSpec& spec) {
-  const std::string key = spec.Key();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = map_.find(key);
-    if (it != map_.end()) return it->second;
-  }
-  auto dfa = BuildTerminal(spec);
-  if (!dfa.ok()) return dfa.status();
-  auto ptr = std::make_shared<const ByteDfa>(*std::move(dfa));
-  std::lock_guard<std::mutex> lock(mu_);
-  if (map_.size() >= max_) map_.clear();
-  map_.emplace(key, ptr);
-  return ptr;
-}
-
-void TerminalCache::Clear() {
-  std::lock_guard<std::mutex> lock(mu_);
-  map_.clear();
-}
-
 size_t Grammar::MemoryBytes() const {
   size_t n = syms_.size() * 4 + alts_.size() * 32;
-  for (const auto& t : terms_) n += t.key.size() + (t.dfa ? t.dfa->MemoryBytes() : 0);
+  for (const auto& t : terms_) n += t.key.size() + sizeof(Terminal);
   return n;
 }
 
@@ -86,36 +65,35 @@ Sym GrammarBuilder::Never() {
 }
 
 absl::StatusOr<Sym> GrammarBuilder::Term(const TerminalSpec& spec) {
-  const std::string key = spec.Key();
+  if (spec.pieces().empty()) return Epsilon();
+  std::string key = spec.Key();
   auto it = term_ids_.find(key);
   if (it != term_ids_.end()) return it->second;
-  std::shared_ptr<const ByteDfa> dfa;
-  if (cache_ != nullptr) {
-    auto d = cache_->Get(spec);
-    if (!d.ok()) return d.status();
-    dfa = *d;
-  } else {
-    auto d = BuildTerminal(spec);
-    if (!d.ok()) return d.status();
-    dfa = std::make_shared<const ByteDfa>(*std::move(d));
-  }
+  auto shared = std::make_shared<const TerminalSpec>(spec);
   Sym result;
-  if (dfa->start < 0) {
+  if (spec.empty()) {
     result = Never();
-  } else if (dfa->accept[dfa->start]) {
-    auto ne = std::make_shared<const ByteDfa>(WithoutEmpty(*dfa));
-    if (ne->start < 0) {
+  } else if (spec.nullable()) {
+    // "One or more bytes of it" or nothing; a spec that only matches "" is just epsilon.
+    bool some = false;
+    for (const auto& p : spec.pieces()) {
+      some |= (p.kind == TermPiece::Kind::kWs && p.ws_max > 0) ||
+              (p.kind == TermPiece::Kind::kBytes && !p.bytes.empty()) ||
+              ((p.kind == TermPiece::Kind::kUtf8 || p.kind == TermPiece::Kind::kJsonContent) &&
+               p.dfa->MaxLength() != 0);
+    }
+    if (!some) {
       result = Epsilon();
     } else {
-      terms_.push_back(Terminal{key + "+", ne});
+      terms_.push_back(Terminal{key + "+", shared, true});
       const Sym t = static_cast<Sym>(terms_.size() - 1);
       result = Rule("opt", {{t}, {}});
     }
   } else {
-    terms_.push_back(Terminal{key, dfa});
+    terms_.push_back(Terminal{key, shared, true});
     result = static_cast<Sym>(terms_.size() - 1);
   }
-  term_ids_.emplace(key, result);
+  term_ids_.emplace(std::move(key), result);
   return result;
 }
 

@@ -1,17 +1,16 @@
 // The grammar IR every front end compiles to: a context-free grammar whose terminals are
-// byte-level lexemes (ByteDfa). Built with GrammarBuilder, then frozen into a flat symbol array
+// byte-level lexemes (terminal.h). Built with GrammarBuilder, then frozen into a flat symbol array
 // where a position ("dot") is an index: syms[dot] is the next symbol of an alternative.
 #pragma once
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "runtime/grammar/bytedfa.h"
+#include "runtime/grammar/terminal.h"
 
 namespace phx::grammar {
 
@@ -22,25 +21,6 @@ inline constexpr Sym kEndSym = 0x80000000u;
 inline bool IsTerm(Sym s) { return (s & (kNontermBit | kEndSym)) == 0; }
 inline bool IsNonterm(Sym s) { return (s & kNontermBit) != 0 && (s & kEndSym) == 0; }
 inline uint32_t SymIndex(Sym s) { return s & ~(kNontermBit | kEndSym); }
-
-struct Terminal {
-  std::string key;  // TerminalSpec::Key()
-  std::shared_ptr<const ByteDfa> dfa;
-};
-
-// Built terminals shared between compilations (keyed by TerminalSpec::Key(); thread-safe,
-// bounded: when full it is cleared).
-class TerminalCache {
- public:
-  explicit TerminalCache(size_t max_entries = 4096) : max_(max_entries) {}
-  absl::StatusOr<std::shared_ptr<const ByteDfa>> Get(const TerminalSpec& spec);
-  void Clear();
-
- private:
-  std::mutex mu_;
-  size_t max_;
-  absl::flat_hash_map<std::string, std::shared_ptr<const ByteDfa>> map_;
-};
 
 class Grammar {
  public:
@@ -68,7 +48,7 @@ class Grammar {
 
 class GrammarBuilder {
  public:
-  explicit GrammarBuilder(TerminalCache* cache = nullptr) : cache_(cache) {}
+  GrammarBuilder() = default;
 
   Sym NewNonterm(std::string name);
   void AddAlt(Sym nonterm, std::vector<Sym> seq);
@@ -90,7 +70,6 @@ class GrammarBuilder {
   absl::StatusOr<std::shared_ptr<const Grammar>> Build(Sym root);
 
  private:
-  TerminalCache* cache_;
   std::vector<std::vector<std::vector<Sym>>> rules_;
   std::vector<std::string> names_;
   std::vector<Terminal> terms_;

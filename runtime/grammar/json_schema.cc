@@ -8,13 +8,12 @@
 namespace phx::grammar {
 
 absl::StatusOr<std::shared_ptr<const Grammar>> CompileSchemaGrammar(const JsonValue& schema,
-                                                                    const JsonSchemaOptions& opt,
-                                                                    TerminalCache* cache) {
+                                                                    const JsonSchemaOptions& opt) {
   if (opt.max_whitespace < 0 || opt.max_whitespace > 256) {
     return absl::InvalidArgumentError("max_whitespace must be in [0, 256]");
   }
   SchemaDoc doc(schema, opt);
-  GrammarBuilder b(cache);
+  GrammarBuilder b;
   Emitter e(doc, b);
   auto value = e.Value({doc.root()});
   if (!value.ok()) return value.status();

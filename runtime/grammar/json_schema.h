@@ -12,7 +12,6 @@
 namespace phx::grammar {
 
 absl::StatusOr<std::shared_ptr<const Grammar>> CompileSchemaGrammar(const JsonValue& schema,
-                                                                    const JsonSchemaOptions& opt,
-                                                                    TerminalCache* cache);
+                                                                    const JsonSchemaOptions& opt);
 
 }  // namespace phx::grammar

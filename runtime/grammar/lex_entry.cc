@@ -50,31 +50,30 @@ class EntryBuilder {
   // Every string of up to `max_chars` slice characters (-1: any number) keeps a lexeme alive
   // from the start state.
   bool SliceContained(int max_chars) {
-    const ByteDfa& u = v_.slice_char();
-    if (u.start < 0) return false;
+    const Terminal& u = v_.slice_char();
     // States at character boundaries, with the most characters still to check.
     std::vector<std::pair<uint32_t, int>> work = {{start_, max_chars < 0 ? 1 << 30 : max_chars}};
     absl::flat_hash_set<uint32_t> seen = {start_};
-    std::vector<std::pair<int32_t, uint32_t>> stack;  // (u state, lexer state) inside a char
-    absl::flat_hash_set<uint64_t> inner_seen;
+    std::vector<std::pair<TermState, uint32_t>> stack;  // (char state, lexer state) inside a char
+    absl::flat_hash_set<std::pair<TermState, uint32_t>> inner_seen;
+    TermState next[2];
     // Breadth first: a state is first reached with the most characters left to check.
     for (size_t wi = 0; wi < work.size(); ++wi) {
       auto [ls, left] = work[wi];
       if (left == 0) continue;
-      stack.assign(1, {u.start, ls});
+      stack.assign(1, {TermStepper::Start(u), ls});
       inner_seen.clear();
       while (!stack.empty()) {
         auto [us, cur] = stack.back();
         stack.pop_back();
         for (int b = 0; b < 256; ++b) {
-          const int32_t un = u.Step(us, static_cast<uint8_t>(b));
-          if (un < 0) continue;
+          if (TermStepper::Step(u, us, static_cast<uint8_t>(b), next) == 0) continue;
           const uint32_t ln = lex_.Next(cur, static_cast<uint8_t>(b));
           if (ln == kDeadLex) return false;
-          if (u.accept[un]) {
+          if (TermStepper::Accepts(u, next[0])) {
             if (seen.insert(ln).second) work.push_back({ln, left - 1});
-          } else if (inner_seen.insert((uint64_t{static_cast<uint32_t>(un)} << 32) | ln).second) {
-            stack.push_back({un, ln});
+          } else if (inner_seen.insert({next[0], ln}).second) {
+            stack.push_back({next[0], ln});
           }
         }
       }

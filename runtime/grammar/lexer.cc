@@ -1,7 +1,6 @@
 #include "runtime/grammar/lexer.h"
 
 #include <algorithm>
-#include <map>
 
 namespace phx::grammar {
 
@@ -14,27 +13,19 @@ size_t LexEntry::MemoryBytes() const {
 Lexer::Lexer(std::shared_ptr<const Grammar> g, std::shared_ptr<const TokenVocab> vocab,
              size_t max_states)
     : g_(std::move(g)), vocab_(std::move(vocab)), max_states_(max_states) {
-  // Byte classes: bytes that every terminal DFA treats alike.
-  std::array<int32_t, 256> cls{};
-  int n = 1;
-  for (size_t t = 0; t < g_->num_terms(); ++t) {
-    const ByteDfa& d = *g_->term(t).dfa;
-    std::map<std::pair<int32_t, int32_t>, int32_t> ids;
-    for (int b = 0; b < 256; ++b) {
-      auto it = ids.emplace(std::pair{cls[b], static_cast<int32_t>(d.cls[b])},
-                            static_cast<int32_t>(ids.size()))
-                    .first;
-      cls[b] = it->second;
-    }
-    n = static_cast<int>(ids.size());
-  }
-  ncls_ = std::max(n, 1);
-  for (int b = 255; b >= 0; --b) {
-    cls_[b] = static_cast<uint8_t>(cls[b]);
-    rep_[cls[b]] = static_cast<uint8_t>(b);
-  }
+  term_states_.resize(g_->num_terms());
   std::lock_guard<std::mutex> lock(mu_);
   InternLocked({});  // state 0: dead
+}
+
+int32_t Lexer::TermId(uint32_t t, const TermState& ts) {
+  TermTable& tab = term_states_[t];
+  auto it = tab.ids.find(ts);
+  if (it != tab.ids.end()) return it->second;
+  const auto id = static_cast<int32_t>(tab.states.size());
+  tab.states.push_back(ts);
+  tab.ids.emplace(ts, id);
+  return id;
 }
 
 Lexer::~Lexer() {
@@ -58,19 +49,44 @@ uint32_t Lexer::InternLocked(std::vector<std::pair<uint32_t, int32_t>> pairs) {
     chunks_[id >> kChunkBits].store(chunk, std::memory_order_release);
   }
   LexState& st = chunk[id & kChunkMask];
-  st.next = std::make_unique<std::atomic<int32_t>[]>(ncls_);
-  for (int c = 0; c < ncls_; ++c) {
+  st.next = std::make_unique<std::atomic<int32_t>[]>(256);
+  for (int c = 0; c < 256; ++c) {
     st.next[c].store(id == kDeadLex ? static_cast<int32_t>(kDeadLex) : kUnknown,
                      std::memory_order_relaxed);
   }
-  for (const auto& [t, s] : pairs) {
-    const ByteDfa& d = *g_->term(t).dfa;
-    if (d.accept[s]) st.accepted.push_back(t);
-    st.has_out |= d.has_out[s] != 0;
+  bool counted = false;
+  for (const auto& [t, ts] : pairs) {
+    const Terminal& term = g_->term(t);
+    const TermState& x = term_states_[t].states[ts];
+    if (TermStepper::Accepts(term, x)) st.accepted.push_back(t);
+    st.has_out |= TermStepper::HasOut(term, x);
+    counted |= term.spec->pieces()[x.piece].counted;
   }
+  st.accepted.erase(std::unique(st.accepted.begin(), st.accepted.end()), st.accepted.end());
   st.pairs = std::move(pairs);
+  st.entry_state = static_cast<uint32_t>(id);
   ids_.emplace(std::move(key), static_cast<uint32_t>(id));
   count_.store(id + 1, std::memory_order_release);
+  if (counted) {
+    // Counts that cannot change which tokens fit share one mask entry (lexer.h).
+    std::vector<std::pair<uint32_t, int32_t>> canon = st.pairs;
+    const int64_t slack = vocab_->max_token_bytes();
+    bool changed = false;
+    for (auto& [t, ts] : canon) {
+      const TermState& x = term_states_[t].states[ts];
+      const TermState c = TermStepper::CanonicalCount(g_->term(t), x, slack);
+      if (!(c == x)) {
+        ts = TermId(t, c);
+        changed = true;
+      }
+    }
+    if (changed) {
+      std::sort(canon.begin(), canon.end());
+      canon.erase(std::unique(canon.begin(), canon.end()), canon.end());
+      const uint32_t e = InternLocked(std::move(canon));
+      chunks_[id >> kChunkBits].load(std::memory_order_relaxed)[id & kChunkMask].entry_state = e;
+    }
+  }
   return static_cast<uint32_t>(id);
 }
 
@@ -79,7 +95,8 @@ uint32_t Lexer::StartState(const std::vector<uint32_t>& terms) {
   auto it = starts_.find(terms);
   if (it != starts_.end()) return it->second;
   std::vector<std::pair<uint32_t, int32_t>> pairs;
-  for (uint32_t t : terms) pairs.push_back({t, g_->term(t).dfa->start});
+  for (uint32_t t : terms) pairs.push_back({t, TermId(t, TermStepper::Start(g_->term(t)))});
+  std::sort(pairs.begin(), pairs.end());
   const uint32_t id = InternLocked(std::move(pairs));
   starts_.emplace(terms, id);
   return id;
@@ -88,23 +105,28 @@ uint32_t Lexer::StartState(const std::vector<uint32_t>& terms) {
 uint32_t Lexer::Compute(uint32_t s, uint8_t b) {
   std::lock_guard<std::mutex> lock(mu_);
   const LexState& st = state(s);
-  const int c = cls_[b];
-  const int32_t known = st.next[c].load(std::memory_order_acquire);
+  const int32_t known = st.next[b].load(std::memory_order_acquire);
   if (known >= 0) return static_cast<uint32_t>(known);
   std::vector<std::pair<uint32_t, int32_t>> pairs;
-  for (const auto& [t, ds] : st.pairs) {
-    const int32_t n = g_->term(t).dfa->Step(ds, b);
-    if (n >= 0) pairs.push_back({t, n});
+  TermState out[2];
+  for (const auto& [t, ts] : st.pairs) {
+    const Terminal& term = g_->term(t);
+    const TermState x = term_states_[t].states[ts];
+    const int n = TermStepper::Step(term, x, b, out);
+    for (int i = 0; i < n; ++i) pairs.push_back({t, TermId(t, out[i])});
   }
+  std::sort(pairs.begin(), pairs.end());
+  pairs.erase(std::unique(pairs.begin(), pairs.end()), pairs.end());
   const uint32_t id = pairs.empty() ? kDeadLex : InternLocked(std::move(pairs));
   // A budget overflow leaves the transition unknown so that it is retried (and reads dead).
   if (id != kDeadLex || !exhausted()) {
-    state(s).next[c].store(static_cast<int32_t>(id), std::memory_order_release);
+    state(s).next[b].store(static_cast<int32_t>(id), std::memory_order_release);
   }
   return id;
 }
 
-const LexEntry& Lexer::Entry(uint32_t s) {
+const LexEntry& Lexer::Entry(uint32_t s0) {
+  const uint32_t s = state(s0).entry_state;
   const LexState& st = state(s);
   const LexEntry* e = st.entry.load(std::memory_order_acquire);
   if (e != nullptr) return *e;
@@ -122,7 +144,7 @@ const LexEntry& Lexer::Entry(uint32_t s) {
 
 size_t Lexer::MemoryBytes() const {
   const size_t n = num_states();
-  return n * (sizeof(LexState) + ncls_ * 4 + 32) + entry_bytes_.load(std::memory_order_relaxed);
+  return n * (sizeof(LexState) + 256 * 4 + 32) + entry_bytes_.load(std::memory_order_relaxed);
 }
 
 }  // namespace phx::grammar

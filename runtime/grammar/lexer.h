@@ -10,6 +10,7 @@
 // Thread-safe: transitions and entries are published with atomics; creation takes a mutex.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -52,11 +53,14 @@ struct LexEntry {
 };
 
 struct LexState {
-  std::vector<std::pair<uint32_t, int32_t>> pairs;  // (terminal, DFA state), sorted
+  std::vector<std::pair<uint32_t, int32_t>> pairs;  // (terminal, TermState id), sorted
   std::vector<uint32_t> accepted;                   // terminals whose DFA accepts here
   bool has_out = false;                             // some byte continues a lexeme
-  std::unique_ptr<std::atomic<int32_t>[]> next;     // per byte class; kUnknown until computed
+  std::unique_ptr<std::atomic<int32_t>[]> next;     // per byte; kUnknown until computed
   std::atomic<const LexEntry*> entry{nullptr};
+  // The state whose entry this one uses: itself, or for a string length count that cannot
+  // change which tokens fit (far from both bounds), the same state with a canonical count.
+  uint32_t entry_state = 0;
 };
 
 class Lexer {
@@ -71,7 +75,7 @@ class Lexer {
   uint32_t StartState(const std::vector<uint32_t>& terms);
   // The state after byte `b` (kDeadLex when no terminal survives).
   uint32_t Next(uint32_t s, uint8_t b) {
-    const int32_t n = state(s).next[cls_[b]].load(std::memory_order_acquire);
+    const int32_t n = state(s).next[b].load(std::memory_order_acquire);
     return n >= 0 ? static_cast<uint32_t>(n) : Compute(s, b);
   }
   const LexState& state(uint32_t s) const {
@@ -84,11 +88,11 @@ class Lexer {
 
   const Grammar& grammar() const { return *g_; }
   const TokenVocab& vocab() const { return *vocab_; }
-  int num_classes() const { return ncls_; }
-  uint8_t byte_class(uint8_t b) const { return cls_[b]; }
   size_t num_states() const { return count_.load(std::memory_order_acquire); }
   // Memory held by states, transitions and entries.
   size_t MemoryBytes() const;
+  // For tests and debugging (not thread-safe): terminal t's state `id`.
+  const TermState& term_state(uint32_t t, int32_t id) const { return term_states_[t].states[id]; }
   // True once the state budget ran out (transitions beyond it read as dead).
   bool exhausted() const { return exhausted_.load(std::memory_order_relaxed); }
 
@@ -100,14 +104,18 @@ class Lexer {
   uint32_t Compute(uint32_t s, uint8_t b);
   // Interns `pairs` (sorted); caller holds mu_.
   uint32_t InternLocked(std::vector<std::pair<uint32_t, int32_t>> pairs);
+  // The id of terminal t's state `ts` (interned); caller holds mu_.
+  int32_t TermId(uint32_t t, const TermState& ts);
 
   std::shared_ptr<const Grammar> g_;
   std::shared_ptr<const TokenVocab> vocab_;
   size_t max_states_;
-  std::array<uint8_t, 256> cls_{};
-  int ncls_ = 1;
-  std::array<uint8_t, 256> rep_{};  // a byte of each class
-  std::vector<std::vector<int32_t>> term_cls_;  // per terminal: grammar class -> DFA class
+  // Per terminal: its states met so far.
+  struct TermTable {
+    absl::flat_hash_map<TermState, int32_t> ids;
+    std::vector<TermState> states;
+  };
+  std::vector<TermTable> term_states_;
 
   std::mutex mu_;
   std::atomic<LexState*> chunks_[kMaxChunks] = {};

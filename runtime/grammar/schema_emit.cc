@@ -104,9 +104,45 @@ absl::StatusOr<std::shared_ptr<const CpDfa>> Emitter::StringDfa(const StrC& s,
   return std::make_shared<const CpDfa>(std::move(d));
 }
 
+absl::StatusOr<std::optional<Sym>> Emitter::StringValue(const StrC& s, const std::string& ptr) {
+  StrC core_c = s;
+  core_c.min = 0;
+  core_c.max = -1;
+  auto core = StringDfa(core_c, ptr);
+  if (!core.ok()) return core.status();
+  if ((*core)->empty() || (s.max >= 0 && s.min > s.max)) return std::optional<Sym>();
+  std::shared_ptr<const CpDfa> content = *core;
+  bool free = content == any_string_;
+  if (s.min > 0 || s.max >= 0) {
+    free = false;
+    const int64_t lo = content->MinLength(), hi = content->MaxLength();
+    const bool redundant = lo >= s.min && (s.max < 0 || (hi >= 0 && hi <= s.max));
+    const bool loop = content->num_states() == 1 && content->AcceptsEmpty();
+    if (!redundant && loop && (s.max > 128 || s.min > 128)) {
+      // A long length bound on a plain string: count characters at run time.
+      TerminalSpec spec;
+      spec.Ws(ws_).Bytes("\"").CountedJsonContent(content, s.min, s.max).Bytes("\"");
+      auto t = b_.Term(spec);
+      if (!t.ok()) return t.status();
+      return std::optional<Sym>(*t);
+    }
+    if (!redundant) {
+      auto full = StringDfa(s, ptr);
+      if (!full.ok()) return full.status();
+      content = *full;
+      if (content->empty()) return std::optional<Sym>();
+    }
+  }
+  auto t = StringTerm(content, free);
+  if (!t.ok()) return t.status();
+  return std::optional<Sym>(*t);
+}
+
 absl::StatusOr<CpDfa> Emitter::NumberAutomaton(const Conj& c, const std::string& ptr) {
   const bool ints = (c.types & kTInt) != 0, fracs = (c.types & kTFrac) != 0;
-  auto d = NumberDfa(c.num.b, !fracs);
+  // Drafts 3 and 4 read "integer" as a literal without fraction or exponent.
+  const bool plain = doc_.draft() <= Draft::k4;
+  auto d = NumberDfa(c.num.b, !fracs, plain && !fracs);
   if (!d.ok()) return doc_.Unsupported(ptr, "minimum", std::string(d.status().message()));
   if (!ints) {
     // Numbers with a non-zero fraction only.
@@ -178,13 +214,9 @@ absl::Status Emitter::AddConj(Sym nt, const Conj& c, const std::string& ptr) {
     }
   }
   if (c.types & kTStr) {
-    auto d = StringDfa(c.str, ptr);
-    if (!d.ok()) return d.status();
-    if (!(*d)->empty()) {
-      auto t = StringTerm(*d, *d == any_string_);
-      if (!t.ok()) return t.status();
-      b_.AddAlt(nt, {*t});
-    }
+    auto t = StringValue(c.str, ptr);
+    if (!t.ok()) return t.status();
+    if (*t) b_.AddAlt(nt, {**t});
   }
   if (c.types & kTArr) {
     auto a = Array(c.arr, ptr);
@@ -207,7 +239,8 @@ absl::StatusOr<bool> Emitter::EnumValueOk(const JsonValue& v, const Conj& c,
     case JsonValue::Kind::kBool:
       return (c.types & kTBool) != 0 && !(v.as_bool() ? c.no_true : c.no_false);
     case JsonValue::Kind::kNumber: {
-      if (!(c.types & (v.is_integral() ? kTInt : kTFrac))) return false;
+      const bool integral = doc_.draft() <= Draft::k4 ? v.is_integer_literal() : v.is_integral();
+      if (!(c.types & (integral ? kTInt : kTFrac))) return false;
       auto d = NumberAutomaton(c, ptr);
       if (!d.ok()) return d.status();
       auto x = Decimal::Parse(v.str());
@@ -270,15 +303,17 @@ absl::Status Emitter::AddEnum(Sym nt, const Conj& c, const std::string& ptr) {
     if (!t.ok()) return t.status();
     b_.AddAlt(nt, {*t});
   }
+  // Drafts 3 and 4: an integer-only enum takes integers without a fraction.
+  const bool plain = doc_.draft() <= Draft::k4 && !(c.types & kTFrac);
   for (const JsonValue* v : others) {
-    auto seq = Literal(*v);
+    auto seq = Literal(*v, plain);
     if (!seq.ok()) return seq.status();
     b_.AddAlt(nt, *std::move(seq));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<Sym>> Emitter::Literal(const JsonValue& v) {
+absl::StatusOr<std::vector<Sym>> Emitter::Literal(const JsonValue& v, bool plain) {
   switch (v.kind()) {
     case JsonValue::Kind::kNull:
     case JsonValue::Kind::kBool: {
@@ -290,7 +325,7 @@ absl::StatusOr<std::vector<Sym>> Emitter::Literal(const JsonValue& v) {
       auto d = Decimal::Parse(v.str());
       if (!d) return absl::InvalidArgumentError("enum number out of range");
       TerminalSpec spec;
-      spec.Ws(ws_).Utf8(std::make_shared<const CpDfa>(NumberLiteralDfa(*d)));
+      spec.Ws(ws_).Utf8(std::make_shared<const CpDfa>(NumberLiteralDfa(*d, plain)));
       auto t = b_.Term(spec);
       if (!t.ok()) return t.status();
       return std::vector<Sym>{*t};

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,10 +29,14 @@ class Emitter {
   absl::StatusOr<Sym> Tok(std::string_view bytes);  // ws + fixed bytes
   absl::StatusOr<Sym> StringTerm(std::shared_ptr<const CpDfa> content, bool free);
   absl::StatusOr<Sym> KeyTerm(std::shared_ptr<const CpDfa> key);
+  // The exact string automaton (keys, enum checks; length bounds built in).
   absl::StatusOr<std::shared_ptr<const CpDfa>> StringDfa(const StrC& s, const std::string& ptr);
+  // The terminal of string values (nullopt: none satisfies `s`); long length bounds on plain
+  // strings are counted by the lexer instead of being built into the automaton.
+  absl::StatusOr<std::optional<Sym>> StringValue(const StrC& s, const std::string& ptr);
   absl::StatusOr<std::shared_ptr<const CpDfa>> PatternDfa(const Loc& pattern);
   absl::StatusOr<CpDfa> NumberAutomaton(const Conj& c, const std::string& ptr);
-  absl::StatusOr<std::vector<Sym>> Literal(const JsonValue& v);
+  absl::StatusOr<std::vector<Sym>> Literal(const JsonValue& v, bool plain = false);
   absl::Status AddEnum(Sym nt, const Conj& c, const std::string& ptr);
   absl::StatusOr<bool> EnumValueOk(const JsonValue& v, const Conj& c, const std::string& ptr);
   absl::StatusOr<Sym> Array(const ArrC& a, const std::string& ptr);

@@ -226,7 +226,7 @@ CpDfa MustDfa(const Rx& rx, Rx::Id id) {
 
 }  // namespace
 
-absl::StatusOr<CpDfa> NumberDfa(const NumberBounds& b, bool integer) {
+absl::StatusOr<CpDfa> NumberDfa(const NumberBounds& b, bool integer, bool plain) {
   Rx rx;
   NumRx n(rx);
   const Rx::Id sign = rx.Opt(rx.Char('-'));
@@ -235,7 +235,9 @@ absl::StatusOr<CpDfa> NumberDfa(const NumberBounds& b, bool integer) {
     std::optional<Decimal> lo, hi;
     if (b.lo) lo = b.lo_excl ? b.lo->Floor().PlusOne() : b.lo->Ceil();
     if (b.hi) hi = b.hi_excl ? b.hi->Ceil().MinusOne() : b.hi->Floor();
-    const Rx::Id zeros = rx.Opt(rx.Cat(rx.Char('.'), rx.Plus(rx.Char('0'))));
+    const Rx::Id zeros =
+        plain ? rx.Empty() : rx.Opt(rx.Cat(rx.Char('.'), rx.Plus(rx.Char('0'))));
+    if (!lo && !hi && plain) return MustDfa(rx, rx.Cat(sign, canon_int));
     if (!lo && !hi) {
       // Any integral literal, also 1e5 and Python's 1.5e+16 forms.
       const Rx::Id exp = rx.Cat({rx.Set(CharSet::Of('e').Union(CharSet::Of('E'))),
@@ -335,15 +337,14 @@ absl::StatusOr<CpDfa> MultipleOfDfa(uint64_t k) {
   return CpDfa::FromTable(bounds, trans, accept, 0);
 }
 
-CpDfa NumberLiteralDfa(const Decimal& v) {
+CpDfa NumberLiteralDfa(const Decimal& v, bool plain) {
   Rx rx;
   Rx::Id body;
+  const Rx::Id zeros = plain ? rx.Empty() : rx.Opt(rx.Cat(rx.Char('.'), rx.Plus(rx.Char('0'))));
   if (v.is_zero()) {
-    body = rx.Cat({rx.Opt(rx.Char('-')), rx.Char('0'),
-                   rx.Opt(rx.Cat(rx.Char('.'), rx.Plus(rx.Char('0'))))});
+    body = rx.Cat({rx.Opt(rx.Char('-')), rx.Char('0'), zeros});
   } else if (v.is_integer()) {
-    body = rx.Cat({rx.Literal(v.neg ? "-" + v.ip : v.ip),
-                   rx.Opt(rx.Cat(rx.Char('.'), rx.Plus(rx.Char('0'))))});
+    body = rx.Cat({rx.Literal(v.neg ? "-" + v.ip : v.ip), zeros});
   } else {
     body = rx.Cat({rx.Literal((v.neg ? "-" : "") + v.ip + "." + v.fp), rx.Star(rx.Char('0'))});
   }

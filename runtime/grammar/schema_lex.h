@@ -44,12 +44,14 @@ struct NumberBounds {
 };
 
 // JSON number literals (no exponent when bounded) whose value is within `b`. `integer`: only
-// integral values, written as digits optionally followed by ".0...".
-absl::StatusOr<CpDfa> NumberDfa(const NumberBounds& b, bool integer);
+// integral values, written as digits optionally followed by ".0..." (`plain`: digits only, as
+// drafts 3 and 4 read "integer").
+absl::StatusOr<CpDfa> NumberDfa(const NumberBounds& b, bool integer, bool plain = false);
 // Integral literals (as above) that are multiples of the positive integer `k` (k <= 100000).
 absl::StatusOr<CpDfa> MultipleOfDfa(uint64_t k);
-// Literals JSON-equal to `value` (1, 1.0, 1.00 for 1; -0 for 0).
-CpDfa NumberLiteralDfa(const Decimal& value);
+// Literals JSON-equal to `value` (1, 1.0, 1.00 for 1; -0 for 0); `plain`: integers without
+// a fraction only.
+CpDfa NumberLiteralDfa(const Decimal& value, bool plain = false);
 
 // The automaton of a known `format` over string contents, or nullptr for formats validators do
 // not check (unknown names). An error for a format validators check that is not implemented.

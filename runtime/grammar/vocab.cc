@@ -154,6 +154,7 @@ void TokenVocab::Build() {
   std::vector<int32_t> rest;
   for (int32_t id = 0; id < size(); ++id) {
     if (bytes_[id].empty()) continue;
+    max_token_bytes_ = std::max<int>(max_token_bytes_, static_cast<int>(bytes_[id].size()));
     const int len = SliceLength(bytes_[id]);
     int which = -1;
     for (int s = 0; s < 3 && len > 0; ++s) {
@@ -177,8 +178,7 @@ void TokenVocab::Build() {
   rest_ = MakeTrie(bytes_, rest);
   TerminalSpec one;
   one.Utf8(std::make_shared<CpDfa>(CpDfa::Strings(SliceChars(), 1, 1)));
-  auto d = BuildTerminal(one);
-  if (d.ok()) slice_char_ = *std::move(d);
+  slice_char_ = Terminal{one.Key(), std::make_shared<const TerminalSpec>(one), true};
 }
 
 size_t TokenVocab::MemoryBytes() const {

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "runtime/grammar/bytedfa.h"
+#include "runtime/grammar/terminal.h"
 
 namespace phx::tok {
 class Tokenizer;
@@ -55,11 +55,13 @@ class TokenVocab {
   std::string_view bytes(int32_t id) const { return bytes_[id]; }
   bool is_eog(int32_t id) const { return eog_flag_[id] != 0; }
   const std::vector<int32_t>& eog() const { return eog_; }
+  // The longest token, in bytes.
+  int max_token_bytes() const { return max_token_bytes_; }
   // slices()[0..2]: JSON-string text by length; rest(): every other token with bytes.
   const std::vector<VocabSlice>& slices() const { return slices_; }
   const TokenTrie& rest() const { return rest_; }
   // One character of slice text as UTF-8 (the containment check walks it).
-  const ByteDfa& slice_char() const { return slice_char_; }
+  const Terminal& slice_char() const { return slice_char_; }
   size_t MemoryBytes() const;
 
  private:
@@ -67,9 +69,10 @@ class TokenVocab {
   std::vector<std::string> bytes_;
   std::vector<uint8_t> eog_flag_;
   std::vector<int32_t> eog_;
+  int max_token_bytes_ = 0;
   std::vector<VocabSlice> slices_;
   TokenTrie rest_;
-  ByteDfa slice_char_;
+  Terminal slice_char_;
 };
 
 // A trie of (bytes, token) items sorted by bytes (then id).
