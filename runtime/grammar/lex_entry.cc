@@ -21,27 +21,37 @@ struct Rec {
 
 class EntryBuilder {
  public:
-  EntryBuilder(Lexer& lex, uint32_t s) : lex_(lex), v_(lex.vocab()), start_(s) {
+  EntryBuilder(Lexer& lex, uint32_t s)
+      : lex_(lex), v_(lex.vocab()), start_(s), slice_chars_(SliceChars()) {
     bits_.assign(v_.mask_words(), 0);
   }
 
   void Run(LexEntry* out) {
     out_ = out;
+    // The longest run of slice text any terminal of the state can still take.
+    int64_t max_run = 0;
+    for (const auto& [t, ts] : lex_.state(start_).pairs) {
+      const int64_t r =
+          TermStepper::MaxRun(lex_.grammar().term(t), lex_.term_state(t, ts), slice_chars_);
+      if (r < 0) {
+        max_run = -1;
+        break;
+      }
+      max_run = std::max(max_run, r);
+    }
     for (size_t i = 0; i < v_.slices().size(); ++i) {
       const auto& slice = v_.slices()[i];
-      dbg_[i] = SliceContained(slice.max_chars);
-      if (dbg_[i]) {
+      // Tokens of the slice are longer than any text the state can still take: none fits,
+      // and none ends a lexeme on the way (slice text has no quote).
+      if (max_run >= 0 && slice.min_chars > max_run) continue;
+      if (SliceContained(slice.max_chars)) {
         for (size_t w = 0; w < bits_.size(); ++w) bits_[w] |= slice.bits[w];
       } else {
         Walk(slice.trie, static_cast<uint8_t>(i));
       }
     }
-    Walk(v_.rest(), 3);
+    Walk(v_.rest(), kRestTrie);
     Finish(out);
-    if (getenv("PHX_GDEBUG")) {
-      fprintf(stderr, "entry %u: pairs %zu contained %d%d%d slots %zu recs %zu groups %zu\n", start_,
-              lex_.state(start_).pairs.size(), dbg_[0], dbg_[1], dbg_[2], slot_state_.size(), recs_.size(), out->groups.size());
-    }
   }
 
  private:
@@ -50,6 +60,14 @@ class EntryBuilder {
   // Every string of up to `max_chars` slice characters (-1: any number) keeps a lexeme alive
   // from the start state.
   bool SliceContained(int max_chars) {
+    // One terminal of the state that stays alive through all such text is enough.
+    const LexState& st = lex_.state(start_);
+    for (const auto& [t, ts] : st.pairs) {
+      if (TermStepper::Contains(lex_.grammar().term(t), lex_.term_state(t, ts), slice_chars_,
+                                max_chars)) {
+        return true;
+      }
+    }
     const Terminal& u = v_.slice_char();
     // States at character boundaries, with the most characters still to check.
     std::vector<std::pair<uint32_t, int>> work = {{start_, max_chars < 0 ? 1 << 30 : max_chars}};
@@ -191,7 +209,7 @@ class EntryBuilder {
   Lexer& lex_;
   const TokenVocab& v_;
   LexEntry* out_ = nullptr;
-  int dbg_[3] = {0, 0, 0};
+  CharSet slice_chars_;
   std::vector<uint8_t> path_;
   uint32_t start_;
   std::vector<uint64_t> bits_;

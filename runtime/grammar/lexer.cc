@@ -110,10 +110,18 @@ uint32_t Lexer::Compute(uint32_t s, uint8_t b) {
   std::vector<std::pair<uint32_t, int32_t>> pairs;
   TermState out[2];
   for (const auto& [t, ts] : st.pairs) {
-    const Terminal& term = g_->term(t);
-    const TermState x = term_states_[t].states[ts];
-    const int n = TermStepper::Step(term, x, b, out);
-    for (int i = 0; i < n; ++i) pairs.push_back({t, TermId(t, out[i])});
+    TermTable& tab = term_states_[t];
+    const uint64_t key = (static_cast<uint64_t>(ts) << 8) | b;
+    auto it = tab.next.find(key);
+    if (it == tab.next.end()) {
+      const TermState x = tab.states[ts];
+      const int n = TermStepper::Step(g_->term(t), x, b, out);
+      std::pair<int32_t, int32_t> succ = {n > 0 ? TermId(t, out[0]) : -1,
+                                          n > 1 ? TermId(t, out[1]) : -1};
+      it = tab.next.emplace(key, succ).first;
+    }
+    if (it->second.first >= 0) pairs.push_back({t, it->second.first});
+    if (it->second.second >= 0) pairs.push_back({t, it->second.second});
   }
   std::sort(pairs.begin(), pairs.end());
   pairs.erase(std::unique(pairs.begin(), pairs.end()), pairs.end());

@@ -34,13 +34,15 @@ struct DeadRef {
   uint32_t node;      // node index in the trie
   uint32_t path_off;  // bytes between the boundary and the node: paths[path_off, +path_len)
   uint16_t path_len;
-  uint8_t trie;       // 0..2: vocabulary slices, 3: rest
-  uint8_t first;      // first byte after the boundary
+  uint8_t trie;   // a vocabulary slice, or kRestTrie
+  uint8_t first;  // first byte after the boundary
 };
 
+inline constexpr uint8_t kRestTrie = 255;
+
 struct LexGroup {
-  uint32_t boundary;             // lexer state at the first lexeme end (accepting)
-  std::vector<DeadRef> refs;     // sorted by `first`
+  uint32_t boundary;          // lexer state at the first lexeme end (accepting)
+  std::vector<DeadRef> refs;  // sorted by `first`
 };
 
 struct LexEntry {
@@ -91,8 +93,11 @@ class Lexer {
   size_t num_states() const { return count_.load(std::memory_order_acquire); }
   // Memory held by states, transitions and entries.
   size_t MemoryBytes() const;
-  // For tests and debugging (not thread-safe): terminal t's state `id`.
-  const TermState& term_state(uint32_t t, int32_t id) const { return term_states_[t].states[id]; }
+  // Terminal t's state `id` (a copy: the table may grow meanwhile).
+  TermState term_state(uint32_t t, int32_t id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return term_states_[t].states[id];
+  }
   // True once the state budget ran out (transitions beyond it read as dead).
   bool exhausted() const { return exhausted_.load(std::memory_order_relaxed); }
 
@@ -114,6 +119,8 @@ class Lexer {
   struct TermTable {
     absl::flat_hash_map<TermState, int32_t> ids;
     std::vector<TermState> states;
+    // (state id << 8 | byte) -> up to two successor ids (-1: none).
+    absl::flat_hash_map<uint64_t, std::pair<int32_t, int32_t>> next;
   };
   std::vector<TermTable> term_states_;
 

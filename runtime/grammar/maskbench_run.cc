@@ -16,8 +16,8 @@
 namespace phx::grammar {
 namespace {
 
-constexpr const char* kStatuses[] = {"passing",  "compile_error", "validation_error",
-                                     "invalidation_error", "timeout", "crash"};
+constexpr const char* kStatuses[] = {
+    "passing", "compile_error", "validation_error", "invalidation_error", "timeout", "crash"};
 
 bool WriteAll(int fd, const void* p, size_t n) {
   const char* c = static_cast<const char*>(p);
@@ -92,10 +92,10 @@ bool Decode(const std::string& b, uint32_t* index, MaskbenchFile* r) {
   if (pos + sizeof(double) > b.size()) return false;
   std::memcpy(&r->compile_us, b.data() + pos, sizeof(double));
   pos += sizeof(double);
-  if (!u32(&tests) || !u32(&n) || pos + n * sizeof(float) > b.size()) return false;
+  if (!u32(&tests) || !u32(&n) || pos + uint64_t{n} * sizeof(float) > b.size()) return false;
   r->tests = static_cast<int>(tests);
   r->mask_us.resize(n);
-  std::memcpy(r->mask_us.data(), b.data() + pos, n * sizeof(float));
+  if (n > 0) std::memcpy(r->mask_us.data(), b.data() + pos, n * sizeof(float));
   return true;
 }
 
@@ -111,9 +111,8 @@ void AppendStats(std::string* out, const char* name, const Percentiles& p) {
 
 std::string StatsRow(const char* name, const Percentiles& p) {
   char buf[512];
-  std::snprintf(buf, sizeof(buf),
-                "%-12s %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %10.1f\n", name, p.avg,
-                p.p25, p.p50, p.p75, p.p90, p.p95, p.p99, p.p999, p.max);
+  std::snprintf(buf, sizeof(buf), "%-12s %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %10.1f\n",
+                name, p.avg, p.p25, p.p50, p.p75, p.p90, p.p95, p.p99, p.p999, p.max);
   return buf;
 }
 
@@ -163,10 +162,11 @@ int RunMaskbench(GrammarEngine& engine, const tok::Tokenizer& tok,
         waitpid(pid, &st, 0);
         r.file = files[next].substr(files[next].rfind('/') + 1);
         r.status = rc == 1 ? "timeout" : "crash";
-        r.detail = rc == 1 ? StrCat("no result within ", opt.timeout_s, " s")
+        r.detail = rc == 1           ? StrCat("no result within ", opt.timeout_s, " s")
                    : WIFSIGNALED(st) ? StrCat("worker killed by signal ", WTERMSIG(st))
                                      : StrCat("worker exited with status ", WEXITSTATUS(st));
-        if (!opt.quiet) std::fprintf(stderr, "%s: %s (%s)\n", r.file.c_str(), r.status.c_str(), r.detail.c_str());
+        if (!opt.quiet)
+          std::fprintf(stderr, "%s: %s (%s)\n", r.file.c_str(), r.status.c_str(), r.detail.c_str());
         ++next;
         break;  // start a fresh worker at the next file
       }
@@ -207,10 +207,11 @@ int RunMaskbench(GrammarEngine& engine, const tok::Tokenizer& tok,
                   files.empty() ? 0.0 : 100.0 * counts[s] / files.size());
     table += buf;
   }
-  table += StrCat("masks: ", mp.n, " (", opt.cpu_clock ? "thread CPU time" : "wall time",
-                  ", us)\n");
-  table += "             " + std::string("      avg       p25       p50       p75       p90       "
-                                         "p95       p99     p99.9        max\n");
+  table +=
+      StrCat("masks: ", mp.n, " (", opt.cpu_clock ? "thread CPU time" : "wall time", ", us)\n");
+  table += "             " + std::string(
+                                 "      avg       p25       p50       p75       p90       "
+                                 "p95       p99     p99.9        max\n");
   table += StatsRow("mask_us", mp);
   table += StatsRow("compile_us", cp);
   std::fputs(table.c_str(), stdout);

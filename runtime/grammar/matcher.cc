@@ -260,15 +260,15 @@ void Matcher::EvalGroup(const LexGroup& g, const LexEntry& e, uint32_t row, uint
     if (!group_first_.empty()) {
       for (size_t k = i; k < j; ++k) {
         const DeadRef& r = g.refs[k];
-        const TokenTrie& t = r.trie < 3 ? vocab_.slices()[r.trie].trie : vocab_.rest();
+        const TokenTrie& t = r.trie == kRestTrie ? vocab_.rest() : vocab_.slices()[r.trie].trie;
         const TrieNode& node = t.nodes[r.node];
         const std::vector<Item>* cur = &group_first_;
         if (r.path_len > 0) {
           // The first path byte is applied; then the rest of the path and the node's byte.
           group_cur_ = group_first_;
           for (uint32_t b = 1; b <= r.path_len && !group_cur_.empty(); ++b) {
-            const uint8_t byte = b < r.path_len ? static_cast<uint8_t>(e.paths[r.path_off + b])
-                                                : node.byte;
+            const uint8_t byte =
+                b < r.path_len ? static_cast<uint8_t>(e.paths[r.path_off + b]) : node.byte;
             Step(group_cur_, byte, group_tmp_);
             group_cur_.swap(group_tmp_);
           }

@@ -10,12 +10,6 @@ namespace {
 
 constexpr int64_t kMaxCounted = 4096;  // largest maxItems / string length bound counted exactly
 
-int64_t CodePoints(std::string_view s) {
-  int64_t n = 0;
-  for (char c : s) n += (static_cast<uint8_t>(c) & 0xC0) != 0x80;
-  return n;
-}
-
 }  // namespace
 
 Emitter::Emitter(SchemaDoc& doc, GrammarBuilder& b)
@@ -53,7 +47,8 @@ absl::StatusOr<std::shared_ptr<const CpDfa>> Emitter::PatternDfa(const Loc& patt
   if (it != patterns_.end()) return it->second;
   Rx rx;
   auto root = ParsePattern(text, &rx);
-  if (!root.ok()) return doc_.Unsupported(pattern.ptr, "pattern", std::string(root.status().message()));
+  if (!root.ok())
+    return doc_.Unsupported(pattern.ptr, "pattern", std::string(root.status().message()));
   auto d = CpDfa::FromPattern(rx, *root, /*search=*/true);
   if (!d.ok()) return doc_.Unsupported(pattern.ptr, "pattern", std::string(d.status().message()));
   auto ptr = std::make_shared<const CpDfa>(*std::move(d));
@@ -148,10 +143,9 @@ absl::StatusOr<CpDfa> Emitter::NumberAutomaton(const Conj& c, const std::string&
     // Numbers with a non-zero fraction only.
     Rx rx;
     const Rx::Id digits = rx.Plus(rx.Set(CharSet::Range('0', '9')));
-    const Rx::Id nz = rx.Cat({rx.Opt(rx.Char('-')), digits, rx.Char('.'),
-                              rx.Star(rx.Set(CharSet::Range('0', '9'))),
-                              rx.Set(CharSet::Range('1', '9')),
-                              rx.Star(rx.Set(CharSet::Range('0', '9')))});
+    const Rx::Id nz = rx.Cat(
+        {rx.Opt(rx.Char('-')), digits, rx.Char('.'), rx.Star(rx.Set(CharSet::Range('0', '9'))),
+         rx.Set(CharSet::Range('1', '9')), rx.Star(rx.Set(CharSet::Range('0', '9')))});
     auto f = CpDfa::FromRx(rx, nz);
     if (!f.ok()) return f.status();
     d = CpDfa::Intersect(*d, *f);
@@ -257,8 +251,8 @@ absl::StatusOr<bool> Emitter::EnumValueOk(const JsonValue& v, const Conj& c,
     case JsonValue::Kind::kArray: {
       if (!(c.types & kTArr)) return false;
       const ArrC& a = c.arr;
-      const bool plain = a.prefix.empty() && a.rest.empty() && !a.rest_never &&
-                         a.contains.empty() && !a.unique;
+      const bool plain =
+          a.prefix.empty() && a.rest.empty() && !a.rest_never && a.contains.empty() && !a.unique;
       const auto n = static_cast<int64_t>(v.items().size());
       if (n < a.min || (a.max >= 0 && n > a.max)) return false;
       if (!plain) {

@@ -235,20 +235,31 @@ absl::StatusOr<CpDfa> NumberDfa(const NumberBounds& b, bool integer, bool plain)
     std::optional<Decimal> lo, hi;
     if (b.lo) lo = b.lo_excl ? b.lo->Floor().PlusOne() : b.lo->Ceil();
     if (b.hi) hi = b.hi_excl ? b.hi->Ceil().MinusOne() : b.hi->Floor();
-    const Rx::Id zeros =
-        plain ? rx.Empty() : rx.Opt(rx.Cat(rx.Char('.'), rx.Plus(rx.Char('0'))));
+    const Rx::Id zeros = plain ? rx.Empty() : rx.Opt(rx.Cat(rx.Char('.'), rx.Plus(rx.Char('0'))));
     if (!lo && !hi && plain) return MustDfa(rx, rx.Cat(sign, canon_int));
     if (!lo && !hi) {
-      // Any integral literal, also 1e5 and Python's 1.5e+16 forms.
-      const Rx::Id exp = rx.Cat({rx.Set(CharSet::Of('e').Union(CharSet::Of('E'))),
-                                 rx.Opt(rx.Char('+')), n.AnyDigits(1, Rx::kInf)});
-      const Rx::Id big = rx.Cat({n.Dig(1, 9), rx.Char('.'), n.AnyDigits(1, 15),
-                                 rx.Set(CharSet::Of('e').Union(CharSet::Of('E'))),
-                                 rx.Opt(rx.Char('+')), rx.Star(rx.Char('0')),
-                                 rx.Alt(rx.Cat(rx.Char('1'), n.Dig(6, 9)),
-                                        rx.Alt(rx.Cat(n.Dig(2, 9), n.Dig(0, 9)),
-                                               rx.Cat(n.Dig(1, 9), n.AnyDigits(2, Rx::kInf))))});
-      return MustDfa(rx, rx.Cat(sign, rx.Alt(rx.Cat({canon_int, zeros, rx.Opt(exp)}), big)));
+      // Any integral literal: plain integers (Python ints, any length), and the float forms
+      // validators parse as finite integral doubles (a fraction or exponent makes Python read a
+      // float, and one beyond ~1.8e308 is inf, not an integer): 12.00 with at most 291 digits,
+      // 12e5 with at most 16 mantissa digits and an exponent up to 289, and Python's
+      // 1.5e+16 forms (exponent 16..289).
+      const Rx::Id e_char = rx.Set(CharSet::Of('e').Union(CharSet::Of('E')));
+      const Rx::Id exp_upto_289 = rx.Cat(
+          rx.Star(rx.Char('0')), rx.Alt({n.AnyDigits(1, 2), rx.Cat(rx.Char('1'), n.AnyDigits(2, 2)),
+                                         rx.Cat({rx.Char('2'), n.Dig(0, 8), n.Dig(0, 9)})}));
+      const Rx::Id exp = rx.Cat({e_char, rx.Opt(rx.Char('+')), exp_upto_289});
+      const Rx::Id int_291 = rx.Alt(rx.Char('0'), rx.Cat(n.Dig(1, 9), n.AnyDigits(0, 290)));
+      const Rx::Id int_16 = rx.Alt(rx.Char('0'), rx.Cat(n.Dig(1, 9), n.AnyDigits(0, 15)));
+      const Rx::Id big =
+          rx.Cat({n.Dig(1, 9), rx.Char('.'), n.AnyDigits(1, 15), e_char, rx.Opt(rx.Char('+')),
+                  rx.Star(rx.Char('0')),
+                  rx.Alt({rx.Cat(rx.Char('1'), n.Dig(6, 9)), rx.Cat(n.Dig(2, 9), n.Dig(0, 9)),
+                          rx.Cat(rx.Char('1'), n.AnyDigits(2, 2)),
+                          rx.Cat({rx.Char('2'), n.Dig(0, 8), n.Dig(0, 9)})})});
+      return MustDfa(
+          rx,
+          rx.Cat(sign, rx.Alt({canon_int, rx.Cat({int_291, rx.Char('.'), rx.Plus(rx.Char('0'))}),
+                               rx.Cat({int_16, zeros, exp}), big})));
     }
     if (lo && hi && Compare(*lo, *hi) > 0) return CpDfa::Nothing();
     std::vector<Rx::Id> parts;
@@ -282,8 +293,8 @@ absl::StatusOr<CpDfa> NumberDfa(const NumberBounds& b, bool integer, bool plain)
     if (!a.neg && !(a.is_zero() && !b.lo_excl)) {
       terms.push_back(n.NonNegBound(a, true, b.lo_excl));  // x >= a > 0 (or x > 0)
     } else {
-      terms.push_back(rx.Alt(n.NonNegAny(),
-                             rx.Cat(minus, n.NonNegBound(a.Negated(), false, b.lo_excl))));
+      terms.push_back(
+          rx.Alt(n.NonNegAny(), rx.Cat(minus, n.NonNegBound(a.Negated(), false, b.lo_excl))));
     }
   }
   if (b.hi) {
@@ -399,7 +410,8 @@ std::string UriRx(bool reference) {
       "(?:6553[0-5]|655[0-2]\\d|65[0-4]\\d\\d|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3}|0)";
   // Hosts: an IPv4 address, an IPv6 literal, or a name whose last label starts with a letter
   // (so that WHATWG URL parsers never read it as a malformed IPv4 address).
-  const std::string name = "(?:" + std::string(kLabel) + "\\.){0,5}[A-Za-z](?:[A-Za-z0-9-]{0,38}[A-Za-z0-9])?";
+  const std::string name =
+      "(?:" + std::string(kLabel) + "\\.){0,5}[A-Za-z](?:[A-Za-z0-9-]{0,38}[A-Za-z0-9])?";
   const std::string host = "(?:" + Ipv4Rx() + "|\\[" + Ipv6Rx() + "\\]|" + name + ")";
   const std::string userinfo = "(?:(?:[" + unres + sub + ":]|" + pct + ")*@)?";
   const std::string authority = userinfo + host + "(?::" + port + ")?";
@@ -420,18 +432,18 @@ std::string EmailRx() {
 }
 std::string DurationRx() {
   const std::string d = "\\d+";
-  const std::string time = "T(?:" + d + "H(?:" + d + "M(?:" + d + "S)?)?|" + d + "M(?:" + d +
-                           "S)?|" + d + "S)";
-  const std::string date = "(?:" + d + "Y(?:" + d + "M(?:" + d + "D)?)?|" + d + "M(?:" + d +
-                           "D)?|" + d + "D)";
+  const std::string time =
+      "T(?:" + d + "H(?:" + d + "M(?:" + d + "S)?)?|" + d + "M(?:" + d + "S)?|" + d + "S)";
+  const std::string date =
+      "(?:" + d + "Y(?:" + d + "M(?:" + d + "D)?)?|" + d + "M(?:" + d + "D)?|" + d + "D)";
   return "P(?:" + date + "(?:" + time + ")?|" + time + "|" + d + "W)";
 }
 
 // Formats that JSON-schema validators check but this engine does not implement.
 bool CheckedElsewhere(std::string_view name) {
   static constexpr std::string_view kNames[] = {
-      "idn-email", "idn-hostname", "iri", "iri-reference", "uri-template", "json-pointer",
-      "relative-json-pointer", "regex"};
+      "idn-email",    "idn-hostname",          "iri",  "iri-reference", "uri-template",
+      "json-pointer", "relative-json-pointer", "regex"};
   return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
 }
 

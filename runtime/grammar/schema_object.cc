@@ -111,7 +111,8 @@ absl::StatusOr<Sym> Emitter::Object(const ObjC& o, const std::string& ptr) {
   // Other keys, by region of matching patterns.
   std::vector<Loc> pats;
   for (const ObjBranch& br : o.branches) {
-    for (const auto& [pl, ps] : br.patterns) {
+    for (const auto& entry : br.patterns) {
+      const Loc& pl = entry.first;
       if (std::none_of(pats.begin(), pats.end(),
                        [&](const Loc& l) { return l.v->str() == pl.v->str(); })) {
         pats.push_back(pl);
@@ -159,7 +160,8 @@ absl::StatusOr<Sym> Emitter::Object(const ObjC& o, const std::string& ptr) {
     for (size_t j = 0; j < pats.size() && !key.empty(); ++j) {
       const CpDfa other = (s >> j & 1) ? *pat_dfa[j] : pat_dfa[j]->Complement(CharSet::Scalars());
       auto x = CpDfa::Intersect(key, other);
-      if (!x.ok()) return doc_.Unsupported(ptr, "patternProperties", std::string(x.status().message()));
+      if (!x.ok())
+        return doc_.Unsupported(ptr, "patternProperties", std::string(x.status().message()));
       key = *std::move(x);
     }
     if (key.empty()) continue;

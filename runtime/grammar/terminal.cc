@@ -118,14 +118,24 @@ void MaybeUniform(const CpDfa& d, TermState* s, uint32_t lo, uint32_t hi) {
 // Hex values [a, b] of a "\u" escape still lead somewhere.
 bool HexFeasible(const TermPiece& p, const TermState& s, uint32_t a, uint32_t b) {
   const CpDfa& d = *p.dfa;
-  if (AnyLive(d, s.local, a, std::min(b, 0xD7FFu)) || AnyLive(d, s.local, std::max(a, 0xE000u), b)) {
+  if (AnyLive(d, s.local, a, std::min(b, 0xD7FFu)) ||
+      AnyLive(d, s.local, std::max(a, 0xE000u), b)) {
     return true;
   }
   const uint32_t ha = std::max(a, 0xD800u), hb = std::min(b, 0xDBFFu);
   const uint32_t la = std::max(a, 0xDC00u), lb = std::min(b, 0xDFFFu);
   if (p.lone_surrogates) return (ha <= hb || la <= lb) && Target(d, s.local, 0xFFFD) >= 0;
-  return ha <= hb &&
-         AnyLive(d, s.local, 0x10000 + ((ha - 0xD800) << 10), 0x10000 + ((hb - 0xD800) << 10) + 0x3FF);
+  return ha <= hb && AnyLive(d, s.local, 0x10000 + ((ha - 0xD800) << 10),
+                             0x10000 + ((hb - 0xD800) << 10) + 0x3FF);
+}
+
+// Some escape (short or \u) leads somewhere from `s`.
+bool EscapeFeasible(const TermPiece& p, const TermState& s) {
+  static constexpr uint32_t kShortCps[] = {'"', '\\', '/', 8, 12, 10, 13, 9};
+  for (uint32_t cp : kShortCps) {
+    if (Target(*p.dfa, s.local, cp) >= 0) return true;
+  }
+  return HexFeasible(p, s, 0, 0xFFFF);
 }
 
 bool StepContent(const TermPiece& p, TermState* s, uint8_t b) {
@@ -135,6 +145,9 @@ bool StepContent(const TermPiece& p, TermState* s, uint8_t b) {
   switch (s->kind) {
     case kBoundary:
       if (json && b == '\\') {
+        // Only if some escape can follow (else the backslash would be a dead end).
+        if (p.counted && p.count_max >= 0 && s->count >= p.count_max) return false;
+        if (!EscapeFeasible(p, *s)) return false;
         s->kind = kBackslash;
         return true;
       }
@@ -180,8 +193,9 @@ bool StepContent(const TermPiece& p, TermState* s, uint8_t b) {
       return true;
     }
     case kBackslash: {
-      static constexpr std::pair<char, uint32_t> kShort[] = {
-          {'"', '"'}, {'\\', '\\'}, {'/', '/'}, {'b', 8}, {'f', 12}, {'n', 10}, {'r', 13}, {'t', 9}};
+      static constexpr std::pair<char, uint32_t> kShort[] = {{'"', '"'}, {'\\', '\\'}, {'/', '/'},
+                                                             {'b', 8},   {'f', 12},    {'n', 10},
+                                                             {'r', 13},  {'t', 9}};
       for (auto [c, cp] : kShort) {
         if (b == static_cast<uint8_t>(c)) return Emit(p, s, cp);
       }
@@ -222,7 +236,8 @@ bool StepContent(const TermPiece& p, TermState* s, uint8_t b) {
       if (!IsHex(b, &v)) return false;
       const uint32_t val = s->lo * 16 + v;
       const uint32_t span = 1u << (4 * (s->need - 1));
-      const uint32_t a = std::max(val * span, 0xDC00u), z = std::min(val * span + span - 1, 0xDFFFu);
+      const uint32_t a = std::max(val * span, 0xDC00u),
+                     z = std::min(val * span + span - 1, 0xDFFFu);
       const uint32_t base = 0x10000 + ((s->hi - 0xD800) << 10);
       if (a > z || !AnyLive(d, s->local, base + a - 0xDC00, base + z - 0xDC00)) return false;
       if (--s->need > 0) {
@@ -321,8 +336,8 @@ std::string TerminalSpec::Key() const {
         break;
       case Piece::kJsonContent:
         k += StrCat("<j", p.lone_surrogates ? "l" : "",
-                    p.counted ? StrCat("#", p.count_min, ",", p.count_max) : "", ":",
-                    p.dfa->Key(), ">");
+                    p.counted ? StrCat("#", p.count_min, ",", p.count_max) : "", ":", p.dfa->Key(),
+                    ">");
         break;
     }
   }
@@ -341,9 +356,7 @@ bool TerminalSpec::nullable() const {
   return std::all_of(pieces_.begin(), pieces_.end(), PieceNullable);
 }
 
-TermState TermStepper::Start(const Terminal& t) {
-  return PieceStart(t.spec->pieces()[0], 0, 0);
-}
+TermState TermStepper::Start(const Terminal& t) { return PieceStart(t.spec->pieces()[0], 0, 0); }
 
 int TermStepper::Step(const Terminal& t, const TermState& s, uint8_t b, TermState out[2]) {
   const auto& pieces = t.spec->pieces();
@@ -385,6 +398,112 @@ bool TermStepper::HasOut(const Terminal& t, const TermState& s) {
       if (s.kind != kBoundary) return true;
       return AnyLive(*p.dfa, s.local, 0, kMaxCodePoint);
   }
+}
+
+namespace {
+
+// Fixed bytes all read: the next piece starts.
+TermState SkipDoneBytes(const Terminal& t, TermState s) {
+  const auto& pieces = t.spec->pieces();
+  while (pieces[s.piece].kind == Piece::kBytes && CanEnd(pieces[s.piece], s) &&
+         static_cast<size_t>(s.piece) + 1 < pieces.size()) {
+    s = PieceStart(pieces[s.piece + 1], s.piece + 1, s.started);
+  }
+  return s;
+}
+
+std::vector<int> SymbolsOf(const CpDfa& d, const CharSet& chars) {
+  std::vector<int> syms;
+  for (int k = 0; k < d.num_symbols(); ++k) {
+    const uint32_t lo = d.sym_lo(k), hi = std::min(d.sym_hi(k), kMaxCodePoint);
+    if (lo > hi) continue;
+    if (!chars.Intersect(CharSet::Range(lo, hi)).empty()) syms.push_back(k);
+  }
+  return syms;
+}
+
+}  // namespace
+
+int64_t TermStepper::MaxRun(const Terminal& t, const TermState& s0, const CharSet& chars) {
+  const TermState s = SkipDoneBytes(t, s0);
+  const auto& pieces = t.spec->pieces();
+  const TermPiece& p = pieces[s.piece];
+  // Only inside a JSON string, where the lexeme cannot end before a closing quote (no slice
+  // character): elsewhere slice text could end this lexeme and start the next one.
+  if (p.kind != Piece::kJsonContent || s.kind != kBoundary) return -2;
+  const size_t np = static_cast<size_t>(s.piece) + 1;
+  if (np >= pieces.size() || pieces[np].kind != Piece::kBytes || pieces[np].bytes.empty() ||
+      pieces[np].bytes[0] != '"') {
+    return -2;
+  }
+  const CpDfa& d = *p.dfa;
+  const std::vector<int> syms = SymbolsOf(d, chars);
+  // Longest path over `syms` (a cycle: unbounded), depth first with colors.
+  const int n = d.num_states();
+  std::vector<int8_t> color(n, 0);
+  std::vector<int64_t> best(n, 0);
+  std::vector<std::pair<int32_t, size_t>> stack = {{s.local, 0}};
+  color[s.local] = 1;
+  int64_t run = -1;
+  bool cycle = false;
+  while (!stack.empty() && !cycle) {
+    auto& [q, k] = stack.back();
+    if (k < syms.size()) {
+      const int32_t nx = d.next(q, syms[k++]);
+      if (nx < 0) continue;
+      if (color[nx] == 1) cycle = true;
+      if (color[nx] == 0) {
+        color[nx] = 1;
+        stack.push_back({nx, 0});
+      }
+      continue;
+    }
+    int64_t b = 0;
+    for (int sym : syms) {
+      const int32_t nx = d.next(q, sym);
+      if (nx >= 0) b = std::max(b, best[nx] + 1);
+    }
+    best[q] = b;
+    color[q] = 2;
+    stack.pop_back();
+  }
+  if (!cycle) run = best[s.local];
+  if (p.counted && p.count_max >= 0) {
+    const int64_t left = p.count_max - s.count;
+    run = run < 0 ? left : std::min(run, left);
+  }
+  return run;
+}
+
+bool TermStepper::Contains(const Terminal& t, const TermState& s0, const CharSet& chars,
+                           int max_chars) {
+  const TermState s = SkipDoneBytes(t, s0);
+  const TermPiece& p = t.spec->pieces()[s.piece];
+  if ((p.kind != Piece::kUtf8 && p.kind != Piece::kJsonContent) || s.kind != kBoundary) {
+    return false;
+  }
+  if (p.counted && p.count_max >= 0 && (max_chars < 0 || s.count + max_chars > p.count_max)) {
+    return false;
+  }
+  const CpDfa& d = *p.dfa;
+  const std::vector<int> syms = SymbolsOf(d, chars);
+  const int depth = max_chars < 0 ? 1 << 30 : max_chars;
+  std::vector<int> left(d.num_states(), -1);  // most characters still to check, per state
+  std::vector<int32_t> queue = {s.local};
+  left[s.local] = depth;
+  for (size_t i = 0; i < queue.size(); ++i) {
+    const int32_t q = queue[i];
+    if (left[q] == 0) continue;
+    for (int k : syms) {
+      const int32_t n = d.next(q, k);
+      if (n < 0) return false;
+      if (left[n] < left[q] - 1) {
+        if (left[n] < 0) queue.push_back(n);
+        left[n] = left[q] - 1;
+      }
+    }
+  }
+  return true;
 }
 
 TermState TermStepper::CanonicalCount(const Terminal& t, const TermState& s, int64_t slack) {

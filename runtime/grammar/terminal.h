@@ -88,6 +88,13 @@ class TermStepper {
   static bool Accepts(const Terminal& t, const TermState& s);
   // Some byte may follow (over-approximation).
   static bool HasOut(const Terminal& t, const TermState& s);
+  // Every string of 1..max_chars characters from `chars` (-1: any length) read raw from `s`
+  // leaves the terminal alive (exact on code-point automata; false where unknown).
+  static bool Contains(const Terminal& t, const TermState& s, const CharSet& chars, int max_chars);
+  // The most characters from `chars` that can be read raw from `s` while the terminal stays
+  // alive: -1 for no bound; -2 when unknown (`s` is not inside JSON string content that only
+  // a closing quote ends).
+  static int64_t MaxRun(const Terminal& t, const TermState& s, const CharSet& chars);
   // The state with a count that cannot change which tokens fit replaced by a canonical one
   // (counts at least `slack` characters from both bounds); `s` itself otherwise.
   static TermState CanonicalCount(const Terminal& t, const TermState& s, int64_t slack);

@@ -34,7 +34,7 @@ TokenTrie BuildTrie(const std::vector<std::pair<std::string_view, int32_t>>& sor
     path.resize(common + 1);
     for (size_t d = common; d < b.size(); ++d) {
       TrieNode n{static_cast<uint8_t>(b[d]), 0, static_cast<uint16_t>(d + 1), 1,
-                 static_cast<uint32_t>(i), 0};
+                 static_cast<uint32_t>(i),   0};
       path.push_back(static_cast<uint32_t>(t.nodes.size()));
       t.nodes.push_back(n);
     }
@@ -61,7 +61,6 @@ TokenTrie BuildTrie(const std::vector<std::pair<std::string_view, int32_t>>& sor
   }
   return t;
 }
-
 
 namespace {
 
@@ -149,15 +148,21 @@ std::shared_ptr<const TokenVocab> TokenVocab::FromPieces(std::vector<std::string
 }
 
 void TokenVocab::Build() {
-  static constexpr int kBounds[][2] = {{1, 8}, {9, 32}, {33, -1}};
-  std::vector<std::vector<int32_t>> slice_ids(3);
+  // One slice per length up to 16 characters, then 17-24, 25-32, 33+: a string with a few
+  // characters left takes whole slices and skips the rest.
+  static constexpr int kBounds[][2] = {{1, 1},   {2, 2},   {3, 3},   {4, 4},   {5, 5},
+                                       {6, 6},   {7, 7},   {8, 8},   {9, 9},   {10, 10},
+                                       {11, 11}, {12, 12}, {13, 13}, {14, 14}, {15, 15},
+                                       {16, 16}, {17, 24}, {25, 32}, {33, -1}};
+  constexpr int kSlices = sizeof(kBounds) / sizeof(kBounds[0]);
+  std::vector<std::vector<int32_t>> slice_ids(kSlices);
   std::vector<int32_t> rest;
   for (int32_t id = 0; id < size(); ++id) {
     if (bytes_[id].empty()) continue;
     max_token_bytes_ = std::max<int>(max_token_bytes_, static_cast<int>(bytes_[id].size()));
     const int len = SliceLength(bytes_[id]);
     int which = -1;
-    for (int s = 0; s < 3 && len > 0; ++s) {
+    for (int s = 0; s < kSlices && len > 0; ++s) {
       if (len >= kBounds[s][0] && (kBounds[s][1] < 0 || len <= kBounds[s][1])) which = s;
     }
     if (which >= 0) {
@@ -166,7 +171,7 @@ void TokenVocab::Build() {
       rest.push_back(id);
     }
   }
-  for (int s = 0; s < 3; ++s) {
+  for (int s = 0; s < kSlices; ++s) {
     VocabSlice sl;
     sl.min_chars = kBounds[s][0];
     sl.max_chars = kBounds[s][1];
@@ -184,7 +189,9 @@ void TokenVocab::Build() {
 size_t TokenVocab::MemoryBytes() const {
   size_t n = 0;
   for (const auto& b : bytes_) n += b.size() + sizeof(std::string);
-  auto trie = [](const TokenTrie& t) { return t.nodes.size() * sizeof(TrieNode) + t.toks.size() * 4; };
+  auto trie = [](const TokenTrie& t) {
+    return t.nodes.size() * sizeof(TrieNode) + t.toks.size() * 4;
+  };
   for (const auto& s : slices_) n += trie(s.trie) + s.bits.size() * 8;
   return n + trie(rest_);
 }

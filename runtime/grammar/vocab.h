@@ -1,8 +1,9 @@
 // The vocabulary as the grammar engine sees it: each token's bytes, the end-of-generation
 // tokens, and byte tries laid out flat in depth-first order (built once per tokenizer, before
 // any grammar is compiled). The tokens are split into "slices" (llguidance's idea): tokens that
-// are plain JSON-string text of 1-8, 9-32 and 33+ characters, and the rest. A lexer state that
-// can take any such text skips the slice's trie and adds its whole bitset.
+// are plain JSON-string text of each length up to 16 characters, 17-24, 25-32 and 33+, and the
+// rest. A lexer state that can take any such text skips the slice's trie and adds its bitset;
+// one that can take no text that long skips the slice altogether.
 #pragma once
 
 #include <cstdint>
@@ -22,9 +23,9 @@ namespace phx::grammar {
 struct TrieNode {
   uint8_t byte;
   uint8_t pad;
-  uint16_t depth;     // bytes on the path from the root (root: 0)
-  uint32_t subtree;   // nodes in this subtree, this node included
-  uint32_t tok_begin; // tokens whose bytes end here: toks[tok_begin, tok_begin + tok_count)
+  uint16_t depth;      // bytes on the path from the root (root: 0)
+  uint32_t subtree;    // nodes in this subtree, this node included
+  uint32_t tok_begin;  // tokens whose bytes end here: toks[tok_begin, tok_begin + tok_count)
   uint32_t tok_count;
 };
 
@@ -57,7 +58,7 @@ class TokenVocab {
   const std::vector<int32_t>& eog() const { return eog_; }
   // The longest token, in bytes.
   int max_token_bytes() const { return max_token_bytes_; }
-  // slices()[0..2]: JSON-string text by length; rest(): every other token with bytes.
+  // slices(): JSON-string text by length; rest(): every other token with bytes.
   const std::vector<VocabSlice>& slices() const { return slices_; }
   const TokenTrie& rest() const { return rest_; }
   // One character of slice text as UTF-8 (the containment check walks it).

@@ -5,7 +5,8 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="${1:?build dir}"
 seconds="${2:-60}"
-targets=(gguf_fuzz tokenizer_fuzz request_fuzz apikeys_fuzz)
+targets=(gguf_fuzz tokenizer_fuzz request_fuzz apikeys_fuzz grammar_schema_fuzz grammar_regex_fuzz
+  grammar_gbnf_fuzz)
 ninja -C "$build" "${targets[@]}" make_gguf_seeds >/dev/null
 mkdir -p "$build/fuzz_out"
 run() {
