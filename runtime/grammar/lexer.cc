@@ -32,9 +32,9 @@ Lexer::~Lexer() {
   for (auto& c : chunks_) delete[] c.load();
 }
 
-uint32_t Lexer::InternLocked(std::vector<std::pair<uint32_t, int32_t>> pairs) {
-  std::vector<uint64_t> key;
-  key.reserve(pairs.size());
+uint32_t Lexer::InternLocked(const std::vector<std::pair<uint32_t, int32_t>>& pairs) {
+  std::vector<uint64_t>& key = key_scratch_;
+  key.clear();
   for (const auto& [t, s] : pairs) key.push_back((uint64_t{t} << 32) | static_cast<uint32_t>(s));
   auto it = ids_.find(key);
   if (it != ids_.end()) return it->second;
@@ -63,9 +63,9 @@ uint32_t Lexer::InternLocked(std::vector<std::pair<uint32_t, int32_t>> pairs) {
     counted |= term.spec->pieces()[x.piece].counted;
   }
   st.accepted.erase(std::unique(st.accepted.begin(), st.accepted.end()), st.accepted.end());
-  st.pairs = std::move(pairs);
+  st.pairs = pairs;
   st.entry_state = static_cast<uint32_t>(id);
-  ids_.emplace(std::move(key), static_cast<uint32_t>(id));
+  ids_.emplace(key, static_cast<uint32_t>(id));
   count_.store(id + 1, std::memory_order_release);
   if (counted) {
     // Counts that cannot change which tokens fit share one mask entry (lexer.h).
@@ -83,7 +83,7 @@ uint32_t Lexer::InternLocked(std::vector<std::pair<uint32_t, int32_t>> pairs) {
     if (changed) {
       std::sort(canon.begin(), canon.end());
       canon.erase(std::unique(canon.begin(), canon.end()), canon.end());
-      const uint32_t e = InternLocked(std::move(canon));
+      const uint32_t e = InternLocked(canon);
       chunks_[id >> kChunkBits].load(std::memory_order_relaxed)[id & kChunkMask].entry_state = e;
     }
   }
@@ -97,7 +97,7 @@ uint32_t Lexer::StartState(const std::vector<uint32_t>& terms) {
   std::vector<std::pair<uint32_t, int32_t>> pairs;
   for (uint32_t t : terms) pairs.push_back({t, TermId(t, TermStepper::Start(g_->term(t)))});
   std::sort(pairs.begin(), pairs.end());
-  const uint32_t id = InternLocked(std::move(pairs));
+  const uint32_t id = InternLocked(pairs);
   starts_.emplace(terms, id);
   return id;
 }
@@ -107,7 +107,8 @@ uint32_t Lexer::Compute(uint32_t s, uint8_t b) {
   const LexState& st = state(s);
   const int32_t known = st.next[b].load(std::memory_order_acquire);
   if (known >= 0) return static_cast<uint32_t>(known);
-  std::vector<std::pair<uint32_t, int32_t>> pairs;
+  std::vector<std::pair<uint32_t, int32_t>>& pairs = pairs_scratch_;
+  pairs.clear();
   TermState out[2];
   for (const auto& [t, ts] : st.pairs) {
     TermTable& tab = term_states_[t];
@@ -125,7 +126,7 @@ uint32_t Lexer::Compute(uint32_t s, uint8_t b) {
   }
   std::sort(pairs.begin(), pairs.end());
   pairs.erase(std::unique(pairs.begin(), pairs.end()), pairs.end());
-  const uint32_t id = pairs.empty() ? kDeadLex : InternLocked(std::move(pairs));
+  const uint32_t id = pairs.empty() ? kDeadLex : InternLocked(pairs);
   // A budget overflow leaves the transition unknown so that it is retried (and reads dead).
   if (id != kDeadLex || !exhausted()) {
     state(s).next[b].store(static_cast<int32_t>(id), std::memory_order_release);

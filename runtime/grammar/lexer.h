@@ -108,7 +108,7 @@ class Lexer {
 
   uint32_t Compute(uint32_t s, uint8_t b);
   // Interns `pairs` (sorted); caller holds mu_.
-  uint32_t InternLocked(std::vector<std::pair<uint32_t, int32_t>> pairs);
+  uint32_t InternLocked(const std::vector<std::pair<uint32_t, int32_t>>& pairs);
   // The id of terminal t's state `ts` (interned); caller holds mu_.
   int32_t TermId(uint32_t t, const TermState& ts);
 
@@ -125,6 +125,9 @@ class Lexer {
   std::vector<TermTable> term_states_;
 
   std::mutex mu_;
+  // Scratch of Compute and InternLocked (under mu_): no allocation when a state is known.
+  std::vector<std::pair<uint32_t, int32_t>> pairs_scratch_;
+  std::vector<uint64_t> key_scratch_;
   std::atomic<LexState*> chunks_[kMaxChunks] = {};
   std::atomic<size_t> count_{0};
   std::atomic<bool> exhausted_{false};

@@ -174,6 +174,7 @@ int RunMaskbench(GrammarEngine& engine, const tok::Tokenizer& tok,
       if (!Decode(rec, &index, &r) || index != next) {
         kill(pid, SIGKILL);
         waitpid(pid, nullptr, 0);
+        r.file = files[next].substr(files[next].rfind('/') + 1);
         r.status = "crash";
         r.detail = "garbled worker report";
         ++next;
@@ -243,6 +244,20 @@ int RunMaskbench(GrammarEngine& engine, const tok::Tokenizer& tok,
       std::fclose(f);
     } else {
       std::fprintf(stderr, "error: cannot write %s\n", opt.json_out.c_str());
+      return 2;
+    }
+  }
+  if (!opt.times_out.empty()) {
+    if (FILE* f = std::fopen(opt.times_out.c_str(), "w")) {
+      std::fputs("file\tstatus\tcompile_us\tmasks\tmask_p50\tmask_p99\tmask_max\n", f);
+      for (const auto& r : results) {
+        const Percentiles p = ComputePercentiles(r.mask_us);
+        std::fprintf(f, "%s\t%s\t%.1f\t%zu\t%.1f\t%.1f\t%.1f\n", r.file.c_str(),
+                     r.status.c_str(), r.compile_us, p.n, p.p50, p.p99, p.max);
+      }
+      std::fclose(f);
+    } else {
+      std::fprintf(stderr, "error: cannot write %s\n", opt.times_out.c_str());
       return 2;
     }
   }

@@ -55,6 +55,7 @@ struct MaskbenchOptions {
   double timeout_s = 900;
   bool cpu_clock = false;
   bool quiet = false;
+  std::string times;
   std::vector<std::string> files;
 };
 // `phalanx grammar maskbench`: MaskBench conformance and mask/compile times (exit 1 on a crash,

@@ -48,6 +48,7 @@ int GrammarMaskbench(const MaskbenchOptions& o) {
   mo.json_out = o.json;
   mo.cpu_clock = o.cpu_clock;
   mo.quiet = o.quiet;
+  mo.times_out = o.times;
   return grammar::RunMaskbench(*engine, **tok, files, mo);
 }
 

@@ -286,8 +286,11 @@ void AddGrammarCommands(CLI::App& app, int& rc) {
   mb->add_option("--vocab", mo.vocab, "GGUF with the tokenizer (e.g. Llama 3.1)")->required();
   mb->add_option("--json", mo.json, "Write the JSON report to this file ('-': stdout)");
   mb->add_option("--timeout-s", mo.timeout_s, "Per-file time limit")->capture_default_str();
-  mb->add_flag("--cpu-clock", mo.cpu_clock, "Time masks in thread CPU time (loaded machines)");
+  mb->add_flag("--cpu-clock", mo.cpu_clock, "Time masks and compiles in thread CPU time (loaded machines)");
   mb->add_flag("--quiet", mo.quiet, "Do not list failing files on stderr");
+  mb->add_option("--times", mo.times,
+                 "Write per-file times here (TSV: file, status, compile us, masks, p50/p99/max "
+                 "mask us)");
   mb->add_option("files", mo.files, "MaskBench JSON files or directories")->required();
   mb->callback([&rc] { rc = phx::cli::GrammarMaskbench(mo); });
 }

@@ -27,7 +27,7 @@ class SchemaGen {
   explicit SchemaGen(uint32_t seed) : rng_(seed) {}
 
   std::string Gen(int depth) {
-    const int kinds = depth > 0 ? 10 : 6;
+    const int kinds = depth > 0 ? 18 : 11;
     switch (Pick(kinds)) {
       case 0: {
         std::string s = R"({"type":"integer")";
@@ -49,14 +49,32 @@ class SchemaGen {
         return Pick(2) ? R"({"const":"x"})" : R"({"type":"number","minimum":0})";
       case 5:
         return R"({"type":"string","format":"date"})";
-      case 6: {
+      case 6:
+        return R"({"type":"string","minLength":2,"maxLength":5})";
+      case 7:
+        return R"({"type":"integer","multipleOf":3,"minimum":0})";
+      case 8:
+        return R"({"oneOf":[{"type":"integer"},{"type":"string","pattern":"^x"}]})";
+      case 9:
+        return R"({"not":{"type":["string","object","array"]}})";
+      case 10:
+        return R"({"type":"object","patternProperties":{"^x":{"type":"integer"}},)"
+               R"("additionalProperties":false,"minProperties":1,"maxProperties":2})";
+      case 11:
+        return R"({"type":"array","prefixItems":[)" + Gen(depth - 1) + "," + Gen(depth - 1) +
+               R"(],"items":false})";
+      case 12:
+        return R"({"type":"array","items":{"type":"integer"},"contains":{"const":1}})";
+      case 13:
+        return R"({"$defs":{"x":)" + Gen(depth - 1) + R"(},"$ref":"#/$defs/x"})";
+      case 14: {
         std::string s = R"({"type":"array","items":)" + Gen(depth - 1);
         if (Pick(2)) s += ",\"minItems\":" + std::to_string(Pick(2));
         if (Pick(2)) s += ",\"maxItems\":" + std::to_string(Pick(3) + 2);
         return s + "}";
       }
-      case 7:
-      case 8: {
+      case 15:
+      case 16: {
         const int n = Pick(4);
         std::string props, req;
         for (int i = 0; i < n; ++i) {
@@ -131,7 +149,8 @@ std::string Walk(const GrammarEngine::Compiled& g, std::mt19937& rng, bool* ok) 
 TEST(GrammarPropertyTest, RandomSchemasWalksValidate) {
   const char* scale = getenv("PHX_GRAMMAR_PROPERTY_SCHEMAS");
   const int schemas = scale ? atoi(scale) : 60;
-  SchemaGen gen(12345);
+  const char* seed = getenv("PHX_GRAMMAR_PROPERTY_SEED");
+  SchemaGen gen(seed ? static_cast<uint32_t>(atoi(seed)) : 12345u);
   std::ostringstream cases;
   int accepted = 0;
   for (int i = 0; i < schemas; ++i) {
