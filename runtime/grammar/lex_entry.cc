@@ -209,9 +209,9 @@ class EntryBuilder {
   Lexer& lex_;
   const TokenVocab& v_;
   LexEntry* out_ = nullptr;
-  CharSet slice_chars_;
   std::vector<uint8_t> path_;
   uint32_t start_;
+  CharSet slice_chars_;
   std::vector<uint64_t> bits_;
   std::vector<int32_t> st_;
   std::vector<int> fb_depth_;

@@ -60,7 +60,10 @@ uint32_t Lexer::InternLocked(const std::vector<std::pair<uint32_t, int32_t>>& pa
     const TermState& x = term_states_[t].states[ts];
     if (TermStepper::Accepts(term, x)) st.accepted.push_back(t);
     st.has_out |= TermStepper::HasOut(term, x);
-    counted |= term.spec->pieces()[x.piece].counted;
+    const auto& pieces = term.spec->pieces();
+    for (size_t j = x.piece; j < pieces.size() && !counted && !x.frozen; ++j) {
+      counted |= pieces[j].counted;
+    }
   }
   st.accepted.erase(std::unique(st.accepted.begin(), st.accepted.end()), st.accepted.end());
   st.pairs = pairs;

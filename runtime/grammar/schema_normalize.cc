@@ -117,7 +117,7 @@ absl::Status Normalizer::ApplyKeyword(const Loc& s, const std::string& key, cons
     } else if (val.is_array()) {
       for (const auto& t : val.items()) {
         if (!t.is_string()) return bad("draft-3 schema types are not supported");
-        mask |= t.str() == "any" ? kTAll : TypeMask(t.str());
+        mask |= t.str() == "any" ? static_cast<uint8_t>(kTAll) : TypeMask(t.str());
       }
     } else {
       return bad("must be a string or an array");

@@ -92,7 +92,7 @@ bool EmitTo(const TermPiece& p, TermState* s, int32_t target) {
   s->kind = kBoundary;
   s->need = 0;
   s->lo = s->hi = 0;
-  if (p.counted) {
+  if (p.counted && !s->frozen) {
     ++s->count;
     if (p.count_max >= 0 && s->count > p.count_max) return false;
     if (p.count_max < 0) s->count = std::min<int64_t>(s->count, p.count_min);
@@ -146,7 +146,7 @@ bool StepContent(const TermPiece& p, TermState* s, uint8_t b) {
     case kBoundary:
       if (json && b == '\\') {
         // Only if some escape can follow (else the backslash would be a dead end).
-        if (p.counted && p.count_max >= 0 && s->count >= p.count_max) return false;
+        if (p.counted && !s->frozen && p.count_max >= 0 && s->count >= p.count_max) return false;
         if (!EscapeFeasible(p, *s)) return false;
         s->kind = kBackslash;
         return true;
@@ -369,6 +369,7 @@ int TermStepper::Step(const Terminal& t, const TermState& s, uint8_t b, TermStat
   if (!CanEnd(pieces[s.piece], s)) return n;
   for (size_t j = s.piece + 1; j < pieces.size() && n < 2; ++j) {
     TermState y = PieceStart(pieces[j], static_cast<uint16_t>(j), 1);
+    y.frozen = s.frozen;
     if (StepPiece(pieces[j], &y, b)) out[n++] = y;
     if (!PieceNullable(pieces[j])) break;
   }
@@ -482,7 +483,9 @@ bool TermStepper::Contains(const Terminal& t, const TermState& s0, const CharSet
   if ((p.kind != Piece::kUtf8 && p.kind != Piece::kJsonContent) || s.kind != kBoundary) {
     return false;
   }
-  if (p.counted && p.count_max >= 0 && (max_chars < 0 || s.count + max_chars > p.count_max)) {
+  // A frozen count is at least a token's length from the bounds (CanonicalCount).
+  if (p.counted && !s.frozen && p.count_max >= 0 &&
+      (max_chars < 0 || s.count + max_chars > p.count_max)) {
     return false;
   }
   const CpDfa& d = *p.dfa;
@@ -508,12 +511,29 @@ bool TermStepper::Contains(const Terminal& t, const TermState& s0, const CharSet
 
 TermState TermStepper::CanonicalCount(const Terminal& t, const TermState& s, int64_t slack) {
   const TermPiece& p = t.spec->pieces()[s.piece];
-  if (!p.counted) return s;
+  if (s.frozen) return s;
   TermState c = s;
+  if (!p.counted) {
+    // Before a counted piece (which starts at 0): frozen at 0 if no token can reach a bound
+    // that a frozen 0 would get wrong (a minimum in 1..slack, a maximum below slack).
+    bool ahead = false;
+    const auto& pieces = t.spec->pieces();
+    for (size_t j = s.piece + 1; j < pieces.size(); ++j) {
+      const TermPiece& q = pieces[j];
+      if (!q.counted) continue;
+      ahead = true;
+      if (!(q.count_min == 0 || q.count_min > slack)) return s;
+      if (q.count_max >= 0 && q.count_max < slack) return s;
+    }
+    if (ahead) c.frozen = 1;
+    return c;
+  }
   if (s.count >= p.count_min && (p.count_max < 0 || s.count + slack <= p.count_max)) {
     c.count = p.count_min;
+    c.frozen = 1;
   } else if (s.count + slack < p.count_min) {
     c.count = 0;
+    c.frozen = 1;
   }
   return c;
 }

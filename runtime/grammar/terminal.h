@@ -63,17 +63,21 @@ struct TermState {
   uint8_t kind = 0;     // content decoding: see terminal.cc
   uint8_t need = 0;     // bytes or hex digits still to come
   uint8_t started = 0;  // some byte was consumed
+  // The count is frozen (a mask entry's canonical state: within one token the exact count
+  // cannot change which bytes fit; see CanonicalCount).
+  uint8_t frozen = 0;
   int32_t local = 0;    // ws count / byte position / code-point state
   uint32_t lo = 0, hi = 0;
   int64_t count = 0;
   bool operator==(const TermState& o) const {
     return piece == o.piece && kind == o.kind && need == o.need && started == o.started &&
-           local == o.local && lo == o.lo && hi == o.hi && count == o.count;
+           frozen == o.frozen && local == o.local && lo == o.lo && hi == o.hi &&
+           count == o.count;
   }
   template <typename H>
   friend H AbslHashValue(H h, const TermState& s) {
-    return H::combine(std::move(h), s.piece, s.kind, s.need, s.started, s.local, s.lo, s.hi,
-                      s.count);
+    return H::combine(std::move(h), s.piece, s.kind, s.need, s.started, s.frozen, s.local, s.lo,
+                      s.hi, s.count);
   }
 };
 
@@ -96,7 +100,9 @@ class TermStepper {
   // a closing quote ends).
   static int64_t MaxRun(const Terminal& t, const TermState& s, const CharSet& chars);
   // The state with a count that cannot change which tokens fit replaced by a canonical one
-  // (counts at least `slack` characters from both bounds); `s` itself otherwise.
+  // (counts at least `slack` characters from both bounds) whose count is frozen, so that a
+  // mask entry's walk over tokens of at most `slack` bytes shares states across depths; `s`
+  // itself otherwise.
   static TermState CanonicalCount(const Terminal& t, const TermState& s, int64_t slack);
 };
 

@@ -80,6 +80,13 @@ const std::vector<Case>& Cases() {
        R"({"type":"string","minLength":2,"maxLength":3})",
        {"\"ab\"", "\"abc\"", "\"é日\""},
        {"\"a\"", "\"abcd\""}},
+      // Long bounds are counted at run time; where they are further apart than the longest
+      // token, mask entries freeze the count.
+      {"long_string_length", R"({"type":"string","minLength":130,"maxLength":200})",
+       {"\"" + std::string(130, 'a') + "\"", "\"" + std::string(200, 'b') + "\"",
+        "\"" + std::string(150, 'x') + "\\n\u00e9" + "\""},
+       {"\"" + std::string(129, 'a') + "\"", "\"" + std::string(201, 'a') + "\"",
+        "\"" + std::string(199, 'a') + "\\u00e9\u00e9\""}},
       {"pattern",
        R"({"type":"string","pattern":"^[a-z]{2,3}-\\d+$"})",
        {"\"ab-1\"", "\"abc-42\""},
