@@ -60,8 +60,8 @@ struct LexState {
   bool has_out = false;                             // some byte continues a lexeme
   std::unique_ptr<std::atomic<int32_t>[]> next;     // per byte; kUnknown until computed
   std::atomic<const LexEntry*> entry{nullptr};
-  // The state whose entry this one uses: itself, or for a string length count that cannot
-  // change which tokens fit (far from both bounds), the same state with a canonical count.
+  // The state whose entry this one uses: itself, or for a string length count whose maximum
+  // no token can reach, the same state with the count frozen (TermStepper::CanonicalCount).
   uint32_t entry_state = 0;
 };
 

@@ -92,10 +92,11 @@ bool EmitTo(const TermPiece& p, TermState* s, int32_t target) {
   s->kind = kBoundary;
   s->need = 0;
   s->lo = s->hi = 0;
-  if (p.counted && !s->frozen) {
+  if (p.counted) {
     ++s->count;
-    if (p.count_max >= 0 && s->count > p.count_max) return false;
-    if (p.count_max < 0) s->count = std::min<int64_t>(s->count, p.count_min);
+    // Frozen: the maximum is out of a token's reach; only reaching the minimum matters.
+    if (!s->frozen && p.count_max >= 0 && s->count > p.count_max) return false;
+    if (s->frozen || p.count_max < 0) s->count = std::min<int64_t>(s->count, p.count_min);
   }
   return true;
 }
@@ -522,18 +523,20 @@ TermState TermStepper::CanonicalCount(const Terminal& t, const TermState& s, int
       const TermPiece& q = pieces[j];
       if (!q.counted) continue;
       ahead = true;
-      if (!(q.count_min == 0 || q.count_min > slack)) return s;
       if (q.count_max >= 0 && q.count_max < slack) return s;
     }
     if (ahead) c.frozen = 1;
     return c;
   }
-  if (s.count >= p.count_min && (p.count_max < 0 || s.count + slack <= p.count_max)) {
-    c.count = p.count_min;
+  // Frozen where the maximum is out of one token's reach: the count then saturates at the
+  // minimum (only reaching it matters), and a minimum out of reach reads as count 0.
+  if (p.count_max < 0 || s.count + slack <= p.count_max) {
     c.frozen = 1;
-  } else if (s.count + slack < p.count_min) {
-    c.count = 0;
-    c.frozen = 1;
+    if (s.count + slack < p.count_min) {
+      c.count = 0;
+    } else {
+      c.count = std::min(s.count, p.count_min);
+    }
   }
   return c;
 }

@@ -63,8 +63,8 @@ struct TermState {
   uint8_t kind = 0;     // content decoding: see terminal.cc
   uint8_t need = 0;     // bytes or hex digits still to come
   uint8_t started = 0;  // some byte was consumed
-  // The count is frozen (a mask entry's canonical state: within one token the exact count
-  // cannot change which bytes fit; see CanonicalCount).
+  // The count is frozen (a mask entry's canonical state: within one token the maximum is out
+  // of reach and the count saturates at the minimum; see CanonicalCount).
   uint8_t frozen = 0;
   int32_t local = 0;    // ws count / byte position / code-point state
   uint32_t lo = 0, hi = 0;
@@ -99,9 +99,9 @@ class TermStepper {
   // alive: -1 for no bound; -2 when unknown (`s` is not inside JSON string content that only
   // a closing quote ends).
   static int64_t MaxRun(const Terminal& t, const TermState& s, const CharSet& chars);
-  // The state with a count that cannot change which tokens fit replaced by a canonical one
-  // (counts at least `slack` characters from both bounds) whose count is frozen, so that a
-  // mask entry's walk over tokens of at most `slack` bytes shares states across depths; `s`
+  // For a mask entry: the state with its count frozen where the maximum is at least `slack`
+  // characters away (a token has at most `slack` bytes): the count then saturates at the
+  // minimum, so the entry's walk shares states across depths and counts share entries; `s`
   // itself otherwise.
   static TermState CanonicalCount(const Terminal& t, const TermState& s, int64_t slack);
 };
