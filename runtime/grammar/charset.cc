@@ -15,9 +15,8 @@ CharSet CharSet::Scalars() {
 void CharSet::Add(uint32_t lo, uint32_t hi) {
   if (lo > hi) return;
   // Find the first range that ends at or after lo - 1 (touching ranges merge).
-  auto it = std::lower_bound(r_.begin(), r_.end(), lo, [](const auto& r, uint32_t v) {
-    return uint64_t{r.second} + 1 < v;
-  });
+  auto it = std::lower_bound(r_.begin(), r_.end(), lo,
+                             [](const auto& r, uint32_t v) { return uint64_t{r.second} + 1 < v; });
   auto end = it;
   while (end != r_.end() && end->first <= uint64_t{hi} + 1) {
     lo = std::min(lo, end->first);

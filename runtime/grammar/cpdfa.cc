@@ -129,10 +129,10 @@ class CpDfaBuilder {
     std::vector<std::vector<std::pair<int, int>>> sym_ranges(nfa.st.size());
     for (size_t i = 0; i < nfa.st.size(); ++i) {
       for (const auto& r : nfa.st[i].set.ranges()) {
-        const int a = static_cast<int>(std::lower_bound(pts.begin(), pts.end(), r.first) -
-                                       pts.begin());
-        const int b = static_cast<int>(std::upper_bound(pts.begin(), pts.end(), r.second) -
-                                       pts.begin()) - 1;
+        const int a =
+            static_cast<int>(std::lower_bound(pts.begin(), pts.end(), r.first) - pts.begin());
+        const int b =
+            static_cast<int>(std::upper_bound(pts.begin(), pts.end(), r.second) - pts.begin()) - 1;
         sym_ranges[i].push_back({a, b});
       }
     }
@@ -213,7 +213,8 @@ class CpDfaBuilder {
     }
     CpDfa d;
     d.bounds_ = pts;
-    if ((mode == 0 && (a.empty() || b.empty())) || (a.empty() && b.empty())) return CpDfa::Nothing();
+    if ((mode == 0 && (a.empty() || b.empty())) || (a.empty() && b.empty()))
+      return CpDfa::Nothing();
     std::map<std::pair<int32_t, int32_t>, int32_t> ids;
     std::vector<std::pair<int32_t, int32_t>> states = {{a.start_, b.start_}};
     ids[states[0]] = 0;
@@ -259,8 +260,7 @@ absl::StatusOr<CpDfa> CpDfa::FromRx(const Rx& rx, Rx::Id root, int max_states) {
   return CpDfaBuilder::Determinize(nfa, max_states);
 }
 
-absl::StatusOr<CpDfa> CpDfa::FromPattern(const Rx& rx0, Rx::Id root, bool search,
-                                         int max_states) {
+absl::StatusOr<CpDfa> CpDfa::FromPattern(const Rx& rx0, Rx::Id root, bool search, int max_states) {
   Rx rx = rx0;
   Rx::Id body;
   if (search) {
@@ -285,7 +285,8 @@ absl::StatusOr<CpDfa> CpDfa::FromPattern(const Rx& rx0, Rx::Id root, bool search
   d.accept_ = acc;
   for (int s = 0; s < d.num_states(); ++s) {
     for (int k = 0; k < d.num_symbols(); ++k) {
-      if (d.bounds_[k] >= kBeginMarker) d.trans_[static_cast<size_t>(s) * d.num_symbols() + k] = kDead;
+      if (d.bounds_[k] >= kBeginMarker)
+        d.trans_[static_cast<size_t>(s) * d.num_symbols() + k] = kDead;
     }
   }
   d.start_ = new_start;

@@ -47,7 +47,9 @@ class CpDfa {
   int start() const { return start_; }
   bool empty() const { return start_ == kDead; }
   bool accepting(int s) const { return accept_[s] != 0; }
-  int32_t next(int s, int sym) const { return trans_[static_cast<size_t>(s) * bounds_.size() + sym]; }
+  int32_t next(int s, int sym) const {
+    return trans_[static_cast<size_t>(s) * bounds_.size() + sym];
+  }
   // Symbol i covers [bounds[i], bounds[i + 1] - 1] (the last one up to the marker range).
   uint32_t sym_lo(int sym) const { return bounds_[sym]; }
   uint32_t sym_hi(int sym) const;

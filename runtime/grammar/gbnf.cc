@@ -14,7 +14,7 @@
 namespace phx::grammar {
 namespace {
 
-constexpr int kMaxRepetition = 2000;  // llama.cpp's MAX_REPETITION_THRESHOLD
+constexpr int kMaxRepetition = 2000;      // llama.cpp's MAX_REPETITION_THRESHOLD
 constexpr int64_t kMaxInlineSize = 4000;  // estimated NFA states of one folded terminal
 
 struct GElem;
@@ -23,12 +23,12 @@ using GAlts = std::vector<GSeq>;
 
 struct GElem {
   enum class Kind { kChars, kClass, kRef, kGroup, kRepeat } kind = Kind::kChars;
-  std::vector<uint32_t> chars;           // kChars: a literal
-  CharSet set;                           // kClass ('.' is a class too)
-  int ref = -1;                          // kRef
-  std::shared_ptr<GAlts> group;          // kGroup
-  std::shared_ptr<GElem> inner;          // kRepeat
-  int min = 0, max = 0;                  // kRepeat (max -1: unbounded)
+  std::vector<uint32_t> chars;   // kChars: a literal
+  CharSet set;                   // kClass ('.' is a class too)
+  int ref = -1;                  // kRef
+  std::shared_ptr<GAlts> group;  // kGroup
+  std::shared_ptr<GElem> inner;  // kRepeat
+  int min = 0, max = 0;          // kRepeat (max -1: unbounded)
 };
 
 class GbnfParser {
@@ -56,8 +56,8 @@ class GbnfParser {
 
  private:
   static bool WordChar(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
   }
   size_t Fail(size_t pos, const std::string& msg) {
     if (err_.empty()) err_ = StrCat(msg, " at byte ", pos);
@@ -138,8 +138,10 @@ class GbnfParser {
           const size_t p = pos + 2 + i;
           if (p >= s_.size()) return Fail(p, "expected hex digits");
           const char c = s_[p];
-          int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                  : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+          int d = c >= '0' && c <= '9'   ? c - '0'
+                  : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                  : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                         : -1;
           if (d < 0) return Fail(p, "expected hex digits");
           v = v * 16 + d;
         }
@@ -148,10 +150,20 @@ class GbnfParser {
         return pos + 2 + hex;
       }
       switch (e) {
-        case 't': *cp = '\t'; return pos + 2;
-        case 'r': *cp = '\r'; return pos + 2;
-        case 'n': *cp = '\n'; return pos + 2;
-        case '\\': case '"': case '[': case ']': case '-':
+        case 't':
+          *cp = '\t';
+          return pos + 2;
+        case 'r':
+          *cp = '\r';
+          return pos + 2;
+        case 'n':
+          *cp = '\n';
+          return pos + 2;
+        case '\\':
+        case '"':
+        case '[':
+        case ']':
+        case '-':
           *cp = static_cast<uint8_t>(e);
           return pos + 2;
         default:
@@ -159,7 +171,11 @@ class GbnfParser {
       }
     }
     const auto c = static_cast<uint8_t>(s_[pos]);
-    int n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    int n = c < 0x80             ? 1
+            : (c & 0xE0) == 0xC0 ? 2
+            : (c & 0xF0) == 0xE0 ? 3
+            : (c & 0xF8) == 0xF0 ? 4
+                                 : 0;
     if (n == 0 || pos + n > s_.size()) return Fail(pos, "invalid UTF-8");
     uint32_t v = n == 1 ? c : c & (0x7F >> n);
     for (int i = 1; i < n; ++i) {
@@ -307,12 +323,14 @@ class GbnfCompiler {
     std::function<void(const GElem&, int)> collect = [&](const GElem& e, int r) {
       if (e.kind == GElem::Kind::kRef) refs[r].push_back(e.ref);
       if (e.group) {
-        for (const auto& s : *e.group) for (const auto& x : s) collect(x, r);
+        for (const auto& s : *e.group)
+          for (const auto& x : s) collect(x, r);
       }
       if (e.inner) collect(*e.inner, r);
     };
     for (size_t r = 0; r < n; ++r) {
-      for (const auto& s : p_.rules_[r]) for (const auto& e : s) collect(e, static_cast<int>(r));
+      for (const auto& s : p_.rules_[r])
+        for (const auto& e : s) collect(e, static_cast<int>(r));
     }
     recursive_.assign(n, false);
     // A rule is recursive when it can reach itself.

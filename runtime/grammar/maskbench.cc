@@ -87,10 +87,10 @@ MaskbenchFile RunMaskbenchFile(GrammarEngine& engine, const tok::Tokenizer& tok,
       }
       const bool at_end = accepted && m.IsAccepting();
       if (valid->is_bool() && valid->as_bool() && !at_end && validation.empty()) {
-        validation = accepted ? StrCat("test #", i, ": valid instance not complete at its end")
-                              : StrCat("test #", i, ": valid instance refused at token ",
-                                       refused_at, " (byte offset of '",
-                                       tok.TokenToPiece(ids[refused_at], true), "')");
+        validation =
+            accepted ? StrCat("test #", i, ": valid instance not complete at its end")
+                     : StrCat("test #", i, ": valid instance refused at token ", refused_at,
+                              " (byte offset of '", tok.TokenToPiece(ids[refused_at], true), "')");
       }
       if (valid->is_bool() && !valid->as_bool() && at_end && invalidation.empty()) {
         invalidation = StrCat("test #", i, ": invalid instance accepted");
@@ -118,7 +118,8 @@ Percentiles ComputePercentiles(std::vector<float> v) {
   for (float x : v) sum += x;
   p.avg = sum / v.size();
   auto at = [&](double q) {
-    const size_t i = std::min(v.size() - 1, static_cast<size_t>(std::floor(q * (v.size() - 1) + 0.5)));
+    const size_t i =
+        std::min(v.size() - 1, static_cast<size_t>(std::floor(q * (v.size() - 1) + 0.5)));
     return static_cast<double>(v[i]);
   };
   p.p25 = at(0.25);

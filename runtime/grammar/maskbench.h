@@ -33,11 +33,11 @@ MaskbenchFile RunMaskbenchFile(GrammarEngine& engine, const tok::Tokenizer& tok,
                                const std::string& path, bool cpu_clock = false);
 
 struct MaskbenchOptions {
-  double timeout_s = 900;     // per file, as MaskBench's default
-  std::string json_out;       // write the JSON report here ("" = none, "-" = stdout)
-  bool cpu_clock = false;     // time masks and compiles in thread CPU time, not wall time
+  double timeout_s = 900;  // per file, as MaskBench's default
+  std::string json_out;    // write the JSON report here ("" = none, "-" = stdout)
+  bool cpu_clock = false;  // time masks and compiles in thread CPU time, not wall time
   bool quiet = false;
-  std::string times_out;      // per-file times as TSV ("" = none)
+  std::string times_out;  // per-file times as TSV ("" = none)
 };
 
 struct Percentiles {

@@ -252,8 +252,8 @@ int RunMaskbench(GrammarEngine& engine, const tok::Tokenizer& tok,
       std::fputs("file\tstatus\tcompile_us\tmasks\tmask_p50\tmask_p99\tmask_max\n", f);
       for (const auto& r : results) {
         const Percentiles p = ComputePercentiles(r.mask_us);
-        std::fprintf(f, "%s\t%s\t%.1f\t%zu\t%.1f\t%.1f\t%.1f\n", r.file.c_str(),
-                     r.status.c_str(), r.compile_us, p.n, p.p50, p.p99, p.max);
+        std::fprintf(f, "%s\t%s\t%.1f\t%zu\t%.1f\t%.1f\t%.1f\n", r.file.c_str(), r.status.c_str(),
+                     r.compile_us, p.n, p.p50, p.p99, p.max);
       }
       std::fclose(f);
     } else {

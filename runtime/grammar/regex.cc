@@ -172,8 +172,8 @@ CharSet EscapeClass(char e, bool wide) {
       return EscapeClass('w', !wide).Complement();
     case 's': {
       // Both engines: \t\n\v\f\r, space, and the Unicode spaces they share.
-      for (uint32_t c : {0x09u, 0x0Au, 0x0Bu, 0x0Cu, 0x0Du, 0x20u, 0xA0u, 0x1680u, 0x2028u,
-                         0x2029u, 0x202Fu, 0x205Fu, 0x3000u}) {
+      for (uint32_t c : {0x09u, 0x0Au, 0x0Bu, 0x0Cu, 0x0Du, 0x20u, 0xA0u, 0x1680u, 0x2028u, 0x2029u,
+                         0x202Fu, 0x205Fu, 0x3000u}) {
         s.Add(c);
       }
       s.Add(0x2000, 0x200A);
@@ -423,11 +423,21 @@ class PatternParser {
     ++pos_;
     bool ok = true;
     switch (e) {
-      case 't': *cp = '\t'; return true;
-      case 'n': *cp = '\n'; return true;
-      case 'r': *cp = '\r'; return true;
-      case 'v': *cp = '\v'; return true;
-      case 'f': *cp = '\f'; return true;
+      case 't':
+        *cp = '\t';
+        return true;
+      case 'n':
+        *cp = '\n';
+        return true;
+      case 'r':
+        *cp = '\r';
+        return true;
+      case 'v':
+        *cp = '\v';
+        return true;
+      case 'f':
+        *cp = '\f';
+        return true;
       case '0':
         if (Peek() >= '0' && Peek() <= '9') return Fail("octal escapes are not supported"), false;
         *cp = 0;
@@ -558,8 +568,7 @@ class PatternParser {
 
 }  // namespace
 
-absl::StatusOr<Rx::Id> ParsePattern(std::string_view pattern, Rx* rx,
-                                    const PatternOptions& opt) {
+absl::StatusOr<Rx::Id> ParsePattern(std::string_view pattern, Rx* rx, const PatternOptions& opt) {
   return PatternParser(pattern, rx, opt).Run();
 }
 

@@ -129,14 +129,16 @@ absl::StatusOr<Loc> SchemaDoc::Resolve(const Loc& from, std::string_view ref) co
     if (rid != nullptr && rid->is_string() && Base(rid->str()) == Base(uri)) found = true;
     for (const auto& [id, loc] : ids_) {
       if (found) break;
-      if (Base(id) == Base(uri) || (LastSegment(id) == LastSegment(uri) && !LastSegment(uri).empty())) {
+      if (Base(id) == Base(uri) ||
+          (LastSegment(id) == LastSegment(uri) && !LastSegment(uri).empty())) {
         base = loc;
         found = true;
       }
     }
     if (!found) {
-      return absl::InvalidArgumentError(StrCat("schema #", from.ptr, ": keyword '$ref': cannot resolve '",
-                                               ref, "' (only references inside the schema)"));
+      return absl::InvalidArgumentError(StrCat("schema #", from.ptr,
+                                               ": keyword '$ref': cannot resolve '", ref,
+                                               "' (only references inside the schema)"));
     }
   }
   const std::string f = PercentDecode(frag);
@@ -168,7 +170,8 @@ absl::StatusOr<Loc> SchemaDoc::Resolve(const Loc& from, std::string_view ref) co
     } else if (cur.v->is_array()) {
       char* end = nullptr;
       const long idx = std::strtol(tok.c_str(), &end, 10);
-      if (!tok.empty() && *end == 0 && idx >= 0 && static_cast<size_t>(idx) < cur.v->items().size()) {
+      if (!tok.empty() && *end == 0 && idx >= 0 &&
+          static_cast<size_t>(idx) < cur.v->items().size()) {
         nxt = &cur.v->items()[idx];
       }
     }

@@ -151,6 +151,20 @@ absl::StatusOr<CpDfa> Emitter::NumberAutomaton(const Conj& c, const std::string&
     d = CpDfa::Intersect(*d, *f);
     if (!d.ok()) return d.status();
   }
+  if (!c.num.multiples.empty() && !plain) {
+    // Validators read 12.0 as a float: beyond 2^53 it is rounded before the remainder is
+    // taken, so float forms keep to integer parts of at most 15 digits (exact doubles), and
+    // exponent forms are left out.
+    Rx rx;
+    const Rx::Id digit = rx.Set(CharSet::Range('0', '9'));
+    const Rx::Id exact = rx.Cat(
+        rx.Opt(rx.Char('-')),
+        rx.Alt(rx.Plus(digit), rx.Cat({rx.Repeat(digit, 1, 15), rx.Char('.'), rx.Plus(digit)})));
+    auto e = CpDfa::FromRx(rx, exact);
+    if (!e.ok()) return e.status();
+    d = CpDfa::Intersect(*d, *e);
+    if (!d.ok()) return d.status();
+  }
   for (uint64_t k : c.num.multiples) {
     auto m = MultipleOfDfa(k);
     if (!m.ok()) return doc_.Unsupported(ptr, "multipleOf", std::string(m.status().message()));

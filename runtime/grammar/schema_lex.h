@@ -33,7 +33,7 @@ struct Decimal {
   Decimal Floor() const;
   Decimal Ceil() const;
   Decimal Negated() const;
-  Decimal PlusOne() const;  // integers only
+  Decimal PlusOne() const;   // integers only
   Decimal MinusOne() const;  // integers only
 };
 int Compare(const Decimal& a, const Decimal& b);

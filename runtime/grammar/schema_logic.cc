@@ -64,8 +64,8 @@ absl::Status Normalizer::ApplyNot(const Loc& t, std::vector<Conj>* alts, int dep
   }
   if (!v.is_object()) return bad("must be a schema");
   const std::vector<std::string> keys = Keywords(v);
-  if (const JsonValue* ref = v.Find("$ref"); ref != nullptr && ref->is_string() &&
-                                             (keys.size() == 1 || doc_.draft() <= Draft::k7)) {
+  if (const JsonValue* ref = v.Find("$ref");
+      ref != nullptr && ref->is_string() && (keys.size() == 1 || doc_.draft() <= Draft::k7)) {
     auto target = doc_.Resolve(t, ref->str());
     if (!target.ok()) return target.status();
     return ApplyNot(*target, alts, depth + 1);
@@ -190,8 +190,10 @@ absl::Status Normalizer::ApplyNot(const Loc& t, std::vector<Conj>* alts, int dep
     return Cap(t, *alts);
   }
   if (doc_.options().strict) {
-    return bad(StrCat("only not of type, enum, const, required, pattern, properties, anyOf, "
-                      "allOf is supported (found '", keys[0], "')"));
+    return bad(
+        StrCat("only not of type, enum, const, required, pattern, properties, anyOf, "
+               "allOf is supported (found '",
+               keys[0], "')"));
   }
   return absl::OkStatus();
 }
@@ -278,16 +280,17 @@ absl::Status Normalizer::ApplyOneOf(const Loc& s, std::vector<Conj>* alts, int d
   }
   const size_t n = val->items().size();
   std::vector<Loc> subs;
-  for (size_t i = 0; i < n; ++i) subs.push_back(Loc{&val->items()[i], PtrJoin(kptr, std::to_string(i))});
+  for (size_t i = 0; i < n; ++i)
+    subs.push_back(Loc{&val->items()[i], PtrJoin(kptr, std::to_string(i))});
   // Provably disjoint branches: oneOf is anyOf.
   std::vector<std::vector<Conj>> norm(n);
   bool disjoint = true;
   for (size_t i = 0; i < n && disjoint; ++i) {
     norm[i].resize(1);
     if (auto st = Apply(subs[i], &norm[i], depth + 1); !st.ok()) return st;
-    norm[i].erase(std::remove_if(norm[i].begin(), norm[i].end(),
-                                 [](const Conj& c) { return c.types == 0; }),
-                  norm[i].end());
+    norm[i].erase(
+        std::remove_if(norm[i].begin(), norm[i].end(), [](const Conj& c) { return c.types == 0; }),
+        norm[i].end());
     for (size_t j = 0; j < i && disjoint; ++j) {
       for (const Conj& a : norm[i]) {
         for (const Conj& b : norm[j]) disjoint = disjoint && Disjoint(a, b);
@@ -311,9 +314,9 @@ absl::Status Normalizer::ApplyOneOf(const Loc& s, std::vector<Conj>* alts, int d
       for (size_t j = 0; j < n; ++j) {
         if (j == i) continue;
         if (auto st = ApplyNot(subs[j], &branch, depth + 1); !st.ok()) {
-          return doc_.Unsupported(s.ptr, "oneOf",
-                                  StrCat("branches may overlap and branch ", j,
-                                         " cannot be negated: ", st.message()));
+          return doc_.Unsupported(
+              s.ptr, "oneOf",
+              StrCat("branches may overlap and branch ", j, " cannot be negated: ", st.message()));
         }
         if (branch.size() > 64) break;
       }
@@ -335,12 +338,24 @@ bool Normalizer::Disjoint(const Conj& a, const Conj& b, int depth) const {
     uint8_t m = 0;
     for (const auto& v : *c.enums) {
       switch (v.kind()) {
-        case JsonValue::Kind::kNull: m |= kTNull; break;
-        case JsonValue::Kind::kBool: m |= kTBool; break;
-        case JsonValue::Kind::kNumber: m |= v.is_integral() ? kTInt : kTFrac; break;
-        case JsonValue::Kind::kString: m |= kTStr; break;
-        case JsonValue::Kind::kArray: m |= kTArr; break;
-        case JsonValue::Kind::kObject: m |= kTObj; break;
+        case JsonValue::Kind::kNull:
+          m |= kTNull;
+          break;
+        case JsonValue::Kind::kBool:
+          m |= kTBool;
+          break;
+        case JsonValue::Kind::kNumber:
+          m |= v.is_integral() ? kTInt : kTFrac;
+          break;
+        case JsonValue::Kind::kString:
+          m |= kTStr;
+          break;
+        case JsonValue::Kind::kArray:
+          m |= kTArr;
+          break;
+        case JsonValue::Kind::kObject:
+          m |= kTObj;
+          break;
       }
     }
     return m;
@@ -362,7 +377,8 @@ bool Normalizer::Disjoint(const Conj& a, const Conj& b, int depth) const {
     if (bit == kTObj) {
       // A property required by one side and forbidden or left out by the other.
       auto excludes = [](const Conj& x, const std::string& name) {
-        if (std::find(x.obj.forbidden.begin(), x.obj.forbidden.end(), name) != x.obj.forbidden.end()) {
+        if (std::find(x.obj.forbidden.begin(), x.obj.forbidden.end(), name) !=
+            x.obj.forbidden.end()) {
           return true;
         }
         if (x.obj.props.count(name)) return false;
@@ -380,7 +396,8 @@ bool Normalizer::Disjoint(const Conj& a, const Conj& b, int depth) const {
       // A property both require, with constant values that differ.
       for (const auto& r : a.obj.required) {
         if (ok) break;
-        if (std::find(b.obj.required.begin(), b.obj.required.end(), r) == b.obj.required.end()) continue;
+        if (std::find(b.obj.required.begin(), b.obj.required.end(), r) == b.obj.required.end())
+          continue;
         auto ia = a.obj.props.find(r), ib = b.obj.props.find(r);
         if (ia == a.obj.props.end() || ib == b.obj.props.end()) continue;
         Normalizer sub(doc_);

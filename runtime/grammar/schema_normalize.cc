@@ -14,12 +14,36 @@ constexpr int kMaxDepth = 48;
 
 // Keywords that never affect validation (or are handled next to another keyword).
 bool IsAnnotation(const std::string& k) {
-  static const std::set<std::string> kAnn = {
-      "$schema", "$id", "id", "$comment", "title", "description", "default", "examples",
-      "readOnly", "writeOnly", "deprecated", "$defs", "definitions", "contentMediaType",
-      "contentEncoding", "contentSchema", "$anchor", "$dynamicAnchor", "$recursiveAnchor",
-      "$vocabulary", "then", "else", "additionalItems", "minContains", "maxContains",
-      "discriminator", "nullable", "example", "externalDocs", "xml"};
+  static const std::set<std::string> kAnn = {"$schema",
+                                             "$id",
+                                             "id",
+                                             "$comment",
+                                             "title",
+                                             "description",
+                                             "default",
+                                             "examples",
+                                             "readOnly",
+                                             "writeOnly",
+                                             "deprecated",
+                                             "$defs",
+                                             "definitions",
+                                             "contentMediaType",
+                                             "contentEncoding",
+                                             "contentSchema",
+                                             "$anchor",
+                                             "$dynamicAnchor",
+                                             "$recursiveAnchor",
+                                             "$vocabulary",
+                                             "then",
+                                             "else",
+                                             "additionalItems",
+                                             "minContains",
+                                             "maxContains",
+                                             "discriminator",
+                                             "nullable",
+                                             "example",
+                                             "externalDocs",
+                                             "xml"};
   return kAnn.count(k) > 0;
 }
 
@@ -51,8 +75,8 @@ bool IsNonNegInt(const JsonValue& v) { return v.is_number() && v.is_integral() &
 
 absl::Status Normalizer::Cap(const Loc& s, const std::vector<Conj>& alts) const {
   if (alts.size() > kMaxAlternatives) {
-    return doc_.Unsupported(s.ptr, "anyOf",
-                            StrCat("more than ", kMaxAlternatives, " alternatives after expansion"));
+    return doc_.Unsupported(
+        s.ptr, "anyOf", StrCat("more than ", kMaxAlternatives, " alternatives after expansion"));
   }
   return absl::OkStatus();
 }
@@ -79,7 +103,8 @@ absl::Status Normalizer::Apply(const Loc& s, std::vector<Conj>* alts, int depth)
     }
     return absl::OkStatus();
   }
-  if (!v.is_object()) return doc_.Unsupported(s.ptr, "schema", "a schema must be an object or a boolean");
+  if (!v.is_object())
+    return doc_.Unsupported(s.ptr, "schema", "a schema must be an object or a boolean");
   if (const JsonValue* ref = v.Find("$ref"); ref != nullptr && doc_.draft() <= Draft::k7) {
     if (!ref->is_string()) return doc_.Unsupported(s.ptr, "$ref", "must be a string");
     auto target = doc_.Resolve(s, ref->str());
@@ -182,8 +207,9 @@ absl::Status Normalizer::ApplyKeyword(const Loc& s, const std::string& key, cons
     auto d = Decimal::Parse(val.str());
     if (!d || !d->is_integer()) {
       if (strict) {
-        return bad("a non-integer multipleOf is not enforced exactly (validators differ in "
-                   "floating point)");
+        return bad(
+            "a non-integer multipleOf is not enforced exactly (validators differ in "
+            "floating point)");
       }
       return absl::OkStatus();
     }
@@ -233,8 +259,7 @@ absl::Status Normalizer::ApplyKeyword(const Loc& s, const std::string& key, cons
     if (key == "prefixItems" && draft < Draft::k2020) return absl::OkStatus();
     if (tuple) {
       // Positional schemas; what follows is governed by additionalItems (or items in 2020-12).
-      const JsonValue* extra =
-          key == "items" ? Member(s, "additionalItems") : Member(s, "items");
+      const JsonValue* extra = key == "items" ? Member(s, "additionalItems") : Member(s, "items");
       const size_t n = val.items().size();
       for (Conj& c : *alts) {
         while (c.arr.prefix.size() < n) c.arr.prefix.push_back(c.arr.rest);
@@ -301,7 +326,7 @@ absl::Status Normalizer::ApplyKeyword(const Loc& s, const std::string& key, cons
   }
   if (key == "properties" || key == "patternProperties" || key == "additionalProperties") {
     // The three keywords of one schema object form one branch (built at the first of them).
-    const char* first = Member(s, "properties") ? "properties"
+    const char* first = Member(s, "properties")          ? "properties"
                         : Member(s, "patternProperties") ? "patternProperties"
                                                          : "additionalProperties";
     if (key != first) return absl::OkStatus();
@@ -312,7 +337,8 @@ absl::Status Normalizer::ApplyKeyword(const Loc& s, const std::string& key, cons
       for (const auto& [name, ps] : props->members()) br.names.push_back(name);
     }
     if (const JsonValue* pp = Member(s, "patternProperties"); pp != nullptr) {
-      if (!pp->is_object()) return doc_.Unsupported(s.ptr, "patternProperties", "must be an object");
+      if (!pp->is_object())
+        return doc_.Unsupported(s.ptr, "patternProperties", "must be an object");
       const std::string pptr = PtrJoin(s.ptr, "patternProperties");
       for (const auto& [pat, ps] : pp->members()) {
         // The pattern string lives in a synthesized node (keys are not JSON values).

@@ -66,13 +66,12 @@ struct TermState {
   // The count is frozen (a mask entry's canonical state: within one token the maximum is out
   // of reach and the count saturates at the minimum; see CanonicalCount).
   uint8_t frozen = 0;
-  int32_t local = 0;    // ws count / byte position / code-point state
+  int32_t local = 0;  // ws count / byte position / code-point state
   uint32_t lo = 0, hi = 0;
   int64_t count = 0;
   bool operator==(const TermState& o) const {
     return piece == o.piece && kind == o.kind && need == o.need && started == o.started &&
-           frozen == o.frozen && local == o.local && lo == o.lo && hi == o.hi &&
-           count == o.count;
+           frozen == o.frozen && local == o.local && lo == o.lo && hi == o.hi && count == o.count;
   }
   template <typename H>
   friend H AbslHashValue(H h, const TermState& s) {

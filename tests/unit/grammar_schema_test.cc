@@ -82,12 +82,14 @@ const std::vector<Case>& Cases() {
        {"\"a\"", "\"abcd\""}},
       // Long bounds are counted at run time; where they are further apart than the longest
       // token, mask entries freeze the count.
-      {"long_string_length", R"({"type":"string","minLength":130,"maxLength":200})",
+      {"long_string_length",
+       R"({"type":"string","minLength":130,"maxLength":200})",
        {"\"" + std::string(130, 'a') + "\"", "\"" + std::string(200, 'b') + "\"",
         "\"" + std::string(150, 'x') + "\\n\u00e9" + "\""},
        {"\"" + std::string(129, 'a') + "\"", "\"" + std::string(201, 'a') + "\"",
         "\"" + std::string(199, 'a') + "\\u00e9\u00e9\""}},
-      {"long_max_short_min", R"({"type":"string","minLength":3,"maxLength":300})",
+      {"long_max_short_min",
+       R"({"type":"string","minLength":3,"maxLength":300})",
        {"\"abc\"", "\"" + std::string(300, 'b') + "\"", "\"\\n\\t\u00e9\""},
        {"\"ab\"", "\"\"", "\"" + std::string(301, 'a') + "\"", "\"\\n\""}},
       {"pattern",
