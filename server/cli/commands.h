@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "runtime/model/synth.h"
 #include "runtime/sampler/params.h"
@@ -47,6 +48,19 @@ struct BenchOptions {
 };
 // `phalanx bench`: prefill and decode tokens/s (median of runs, after a warm-up run).
 int Bench(const BenchOptions& o);
+
+struct MaskbenchOptions {
+  std::string vocab;
+  std::string json;
+  double timeout_s = 900;
+  bool cpu_clock = false;
+  bool quiet = false;
+  std::string times;
+  std::vector<std::string> files;
+};
+// `phalanx grammar maskbench`: MaskBench conformance and mask/compile times (exit 1 on a crash,
+// timeout or accepted invalid instance).
+int GrammarMaskbench(const MaskbenchOptions& o);
 
 }  // namespace phx::cli
 namespace phx::server {

@@ -340,6 +340,24 @@ void AddServeCommands(CLI::App& app, int& rc, std::vector<std::string> args) {
 }
 #endif
 
+void AddGrammarCommands(CLI::App& app, int& rc) {
+  auto* grammar = app.add_subcommand("grammar", "Constrained decoding tools");
+  grammar->require_subcommand(1);
+  auto* mb = grammar->add_subcommand(
+      "maskbench", "MaskBench: compile each schema, check its tests token by token, time masks");
+  static phx::cli::MaskbenchOptions mo;
+  mb->add_option("--vocab", mo.vocab, "GGUF with the tokenizer (e.g. Llama 3.1)")->required();
+  mb->add_option("--json", mo.json, "Write the JSON report to this file ('-': stdout)");
+  mb->add_option("--timeout-s", mo.timeout_s, "Per-file time limit")->capture_default_str();
+  mb->add_flag("--cpu-clock", mo.cpu_clock, "Time masks and compiles in thread CPU time (loaded machines)");
+  mb->add_flag("--quiet", mo.quiet, "Do not list failing files on stderr");
+  mb->add_option("--times", mo.times,
+                 "Write per-file times here (TSV: file, status, compile us, masks, p50/p99/max "
+                 "mask us)");
+  mb->add_option("files", mo.files, "MaskBench JSON files or directories")->required();
+  mb->callback([&rc] { rc = phx::cli::GrammarMaskbench(mo); });
+}
+
 void AddPlanCommand(CLI::App& app, int& rc) {
   auto* plan =
       app.add_subcommand("plan", "Replicas needed for a target load (N+1), from bench results");
@@ -372,6 +390,7 @@ int main(int argc, char** argv) {
   AddModelCommands(app, rc);
   AddGenerateCommands(app, rc);
   AddPlanCommand(app, rc);
+  AddGrammarCommands(app, rc);
 #ifdef PHX_HAVE_SERVER
   AddServeCommands(app, rc, std::vector<std::string>(argv, argv + argc));
 #endif

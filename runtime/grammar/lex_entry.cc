@@ -1,0 +1,233 @@
+// Builds a lexer state's LexEntry by walking the vocabulary tries from it (see lexer.h).
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <string_view>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "runtime/grammar/lexer.h"
+
+namespace phx::grammar {
+namespace {
+
+// Sparse entries hold at most this many tokens.
+constexpr size_t kSparseMax = 1024;
+
+struct Rec {
+  uint32_t boundary;
+  DeadRef ref;
+};
+
+class EntryBuilder {
+ public:
+  EntryBuilder(Lexer& lex, uint32_t s)
+      : lex_(lex), v_(lex.vocab()), start_(s), slice_chars_(SliceChars()) {
+    bits_.assign(v_.mask_words(), 0);
+  }
+
+  void Run(LexEntry* out) {
+    out_ = out;
+    // The longest run of slice text any terminal of the state can still take.
+    int64_t max_run = 0;
+    for (const auto& [t, ts] : lex_.state(start_).pairs) {
+      const int64_t r =
+          TermStepper::MaxRun(lex_.grammar().term(t), lex_.term_state(t, ts), slice_chars_);
+      if (r < 0) {
+        max_run = -1;
+        break;
+      }
+      max_run = std::max(max_run, r);
+    }
+    for (size_t i = 0; i < v_.slices().size(); ++i) {
+      const auto& slice = v_.slices()[i];
+      // Tokens of the slice are longer than any text the state can still take: none fits,
+      // and none ends a lexeme on the way (slice text has no quote).
+      if (max_run >= 0 && slice.min_chars > max_run) continue;
+      if (SliceContained(slice.max_chars)) {
+        for (size_t w = 0; w < bits_.size(); ++w) bits_[w] |= slice.bits[w];
+      } else {
+        Walk(slice.trie, static_cast<uint8_t>(i));
+      }
+    }
+    Walk(v_.rest(), kRestTrie);
+    Finish(out);
+  }
+
+ private:
+  void Set(int32_t tok) { bits_[tok >> 6] |= uint64_t{1} << (tok & 63); }
+
+  // Every string of up to `max_chars` slice characters (-1: any number) keeps a lexeme alive
+  // from the start state.
+  bool SliceContained(int max_chars) {
+    // One terminal of the state that stays alive through all such text is enough.
+    const LexState& st = lex_.state(start_);
+    for (const auto& [t, ts] : st.pairs) {
+      if (TermStepper::Contains(lex_.grammar().term(t), lex_.term_state(t, ts), slice_chars_,
+                                max_chars)) {
+        return true;
+      }
+    }
+    const Terminal& u = v_.slice_char();
+    // States at character boundaries, with the most characters still to check.
+    std::vector<std::pair<uint32_t, int>> work = {{start_, max_chars < 0 ? 1 << 30 : max_chars}};
+    absl::flat_hash_set<uint32_t> seen = {start_};
+    std::vector<std::pair<TermState, uint32_t>> stack;  // (char state, lexer state) inside a char
+    absl::flat_hash_set<std::pair<TermState, uint32_t>> inner_seen;
+    TermState next[2];
+    // Breadth first: a state is first reached with the most characters left to check.
+    for (size_t wi = 0; wi < work.size(); ++wi) {
+      auto [ls, left] = work[wi];
+      if (left == 0) continue;
+      stack.assign(1, {TermStepper::Start(u), ls});
+      inner_seen.clear();
+      while (!stack.empty()) {
+        auto [us, cur] = stack.back();
+        stack.pop_back();
+        for (int b = 0; b < 256; ++b) {
+          if (TermStepper::Step(u, us, static_cast<uint8_t>(b), next) == 0) continue;
+          const uint32_t ln = lex_.Next(cur, static_cast<uint8_t>(b));
+          if (ln == kDeadLex) return false;
+          if (TermStepper::Accepts(u, next[0])) {
+            if (seen.insert(ln).second) work.push_back({ln, left - 1});
+          } else if (inner_seen.insert({next[0], ln}).second) {
+            stack.push_back({next[0], ln});
+          }
+        }
+      }
+      if (seen.size() > 256) return false;  // not a simple loop: walk the trie instead
+    }
+    return true;
+  }
+
+  // A walk-local copy of the lexer states it meets ("slots"): 256 next-slot entries each,
+  // filled on demand, so that a trie node costs one table load.
+  static constexpr int32_t kUnset = -2;
+  int32_t Slot(uint32_t lex_state) {
+    auto it = slot_of_.find(lex_state);
+    if (it != slot_of_.end()) return it->second;
+    const auto slot = static_cast<int32_t>(slot_state_.size());
+    slot_state_.push_back(lex_state);
+    slot_accepting_.push_back(lex_.accepting(lex_state) ? 1 : 0);
+    slot_next_.resize(slot_next_.size() + 256, kUnset);
+    slot_of_.emplace(lex_state, slot);
+    return slot;
+  }
+  int32_t NextSlot(int32_t slot, uint8_t b) {
+    int32_t& e = slot_next_[static_cast<size_t>(slot) * 256 + b];
+    if (e == kUnset) {
+      const uint32_t n = lex_.Next(slot_state_[slot], b);
+      const int32_t v = n == kDeadLex ? -1 : Slot(n);
+      slot_next_[static_cast<size_t>(slot) * 256 + b] = v;  // `e` may dangle after resize
+      return v;
+    }
+    return e;
+  }
+
+  void Walk(const TokenTrie& t, uint8_t trie_index) {
+    const size_t n = t.nodes.size();
+    if (n <= 1) return;
+    const size_t depth = static_cast<size_t>(t.max_depth) + 1;
+    path_.resize(depth);
+    st_.resize(depth);
+    fb_depth_.resize(depth);
+    fb_state_.resize(depth);
+    st_[0] = Slot(start_);
+    fb_depth_[0] = -1;
+    const TrieNode* nodes = t.nodes.data();
+    const int32_t* toks = t.toks.data();
+    size_t p = 1;
+    while (p < n) {
+      const TrieNode& node = nodes[p];
+      const int d = node.depth;
+      const int32_t prev = st_[d - 1];
+      int32_t nx = slot_next_[static_cast<size_t>(prev) * 256 + node.byte];
+      if (nx == kUnset) nx = NextSlot(prev, node.byte);
+      path_[d] = node.byte;
+      if (nx >= 0) {
+        st_[d] = nx;
+        if (fb_depth_[d - 1] >= 0) {
+          fb_depth_[d] = fb_depth_[d - 1];
+          fb_state_[d] = fb_state_[d - 1];
+        } else if (slot_accepting_[nx]) {
+          fb_depth_[d] = d;
+          fb_state_[d] = slot_state_[nx];
+        } else {
+          fb_depth_[d] = -1;
+        }
+        for (uint32_t k = 0; k < node.tok_count; ++k) Set(toks[node.tok_begin + k]);
+        ++p;
+      } else {
+        const int k = fb_depth_[d - 1];
+        if (k >= 0) {
+          // Bytes between the boundary (depth k) and this node.
+          DeadRef r;
+          r.node = static_cast<uint32_t>(p);
+          r.path_off = static_cast<uint32_t>(out_->paths.size());
+          r.path_len = static_cast<uint16_t>(d - 1 - k);
+          r.trie = trie_index;
+          r.first = r.path_len > 0 ? path_[k + 1] : node.byte;
+          for (int i = k + 1; i < d; ++i) out_->paths.push_back(static_cast<char>(path_[i]));
+          recs_.push_back({fb_state_[d - 1], r});
+        }
+        p += node.subtree;
+      }
+    }
+  }
+
+  void Finish(LexEntry* out) {
+    size_t count = 0;
+    for (uint64_t w : bits_) count += __builtin_popcountll(w);
+    if (count <= kSparseMax) {
+      out->sparse.reserve(count);
+      for (size_t w = 0; w < bits_.size(); ++w) {
+        uint64_t x = bits_[w];
+        while (x) {
+          out->sparse.push_back(static_cast<int32_t>(w * 64 + __builtin_ctzll(x)));
+          x &= x - 1;
+        }
+      }
+    } else {
+      out->dense = std::move(bits_);
+    }
+    if (recs_.empty()) return;
+    std::sort(recs_.begin(), recs_.end(), [](const Rec& a, const Rec& b) {
+      if (a.boundary != b.boundary) return a.boundary < b.boundary;
+      if (a.ref.first != b.ref.first) return a.ref.first < b.ref.first;
+      return a.ref.path_len < b.ref.path_len;
+    });
+    for (size_t i = 0; i < recs_.size();) {
+      LexGroup g;
+      g.boundary = recs_[i].boundary;
+      size_t j = i;
+      while (j < recs_.size() && recs_[j].boundary == g.boundary) g.refs.push_back(recs_[j++].ref);
+      out->groups.push_back(std::move(g));
+      i = j;
+    }
+  }
+
+  Lexer& lex_;
+  const TokenVocab& v_;
+  LexEntry* out_ = nullptr;
+  std::vector<uint8_t> path_;
+  uint32_t start_;
+  CharSet slice_chars_;
+  std::vector<uint64_t> bits_;
+  std::vector<int32_t> st_;
+  std::vector<int> fb_depth_;
+  std::vector<uint32_t> fb_state_;
+  std::vector<Rec> recs_;
+  absl::flat_hash_map<uint32_t, int32_t> slot_of_;
+  std::vector<uint32_t> slot_state_;
+  std::vector<uint8_t> slot_accepting_;
+  std::vector<int32_t> slot_next_;
+};
+
+}  // namespace
+
+void BuildLexEntry(Lexer& lex, uint32_t s, LexEntry* out) {
+  if (s == kDeadLex) return;
+  EntryBuilder(lex, s).Run(out);
+}
+
+}  // namespace phx::grammar
