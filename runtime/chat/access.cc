@@ -69,7 +69,7 @@ Value GetItem(const Value& obj, const Value& key) {
       break;
     case Value::Kind::kList:
     case Value::Kind::kTuple:
-      if (key.is_int()) {
+      if (key.is_int() && !obj.view_name()) {
         if (auto i = SeqIndex(key.i(), obj.items().size())) return obj.items()[*i];
       }
       break;

@@ -100,6 +100,10 @@ void Interp::Assign(const Target& t, Value v, const FramePtr& f) {
       return;
     }
     case Target::Kind::kTuple: {
+      if (!v.is_seq() && !v.is_str() && !v.is_dict() && v.kind() != Value::Kind::kIterator &&
+          !v.is_undefined()) {
+        Fail(ErrorKind::kType, StrCat("cannot unpack non-iterable ", TypeName(v), " object"));
+      }
       std::vector<Value> items = Iterate(v);
       if (items.size() < t.items.size()) {
         Fail(ErrorKind::kValue, StrCat("not enough values to unpack (expected ", t.items.size(),

@@ -112,7 +112,9 @@ Value CallMethod(Interp& in, const Value& self, std::string_view name, std::vect
       if (name == "values") out.push_back(v);
     }
     if (name == "copy") return self;
-    if (name == "items" || name == "keys" || name == "values") return Value::List(std::move(out));
+    if (name == "items") return Value::View(std::move(out), "dict_items");
+    if (name == "keys") return Value::View(std::move(out), "dict_keys");
+    if (name == "values") return Value::View(std::move(out), "dict_values");
     Fail(ErrorKind::kType, StrCat("dict.", name, "() is not supported"));
   }
   if (self.is_seq()) {

@@ -17,6 +17,12 @@ bool NamespaceObj::SetAttr(std::string_view name, Value v) {
 }
 
 std::string NamespaceObj::Repr(int depth) const {
+  if (in_repr_) return "<Namespace {...}>";
+  in_repr_ = true;
+  struct Reset {
+    bool* flag;
+    ~Reset() { *flag = false; }
+  } reset{&in_repr_};
   std::string s = "<Namespace {";
   bool first = true;
   for (const auto& [k, v] : attrs_.items()) {

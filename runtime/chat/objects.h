@@ -20,6 +20,7 @@ class NamespaceObj final : public Object {
 
  private:
   Dict attrs_;
+  mutable bool in_repr_ = false;  // a namespace that holds itself prints as {...}
 };
 
 // A builtin function (range, namespace, raise_exception, ...).

@@ -85,14 +85,16 @@ class Dumper {
         return;
       case Value::Kind::kList:
       case Value::Kind::kTuple:
+        if (v.view_name()) break;
         DumpList(v.items(), level);
         return;
       case Value::Kind::kDict:
         DumpDict(v.dict(), level);
         return;
       default:
-        Fail(ErrorKind::kType, StrCat("Object of type ", TypeName(v), " is not JSON serializable"));
+        break;
     }
+    Fail(ErrorKind::kType, StrCat("Object of type ", TypeName(v), " is not JSON serializable"));
   }
 
   StrBuilder& out() { return out_; }

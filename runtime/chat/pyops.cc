@@ -95,7 +95,7 @@ Value Arith(BinOp op, const Value& a, const Value& b) {
       return Value::Float(FloatFloorDiv(a.f(), b.f()));
     case BinOp::kMod:
       if (ints) {
-        if (b.i() == 0) Fail(ErrorKind::kZeroDivision, "integer division or modulo by zero");
+        if (b.i() == 0) Fail(ErrorKind::kZeroDivision, "integer modulo by zero");
         if (b.i() == -1) return Value::Int(0);
         int64_t m = a.i() % b.i();
         if (m != 0 && ((m < 0) != (b.i() < 0))) m += b.i();
@@ -180,7 +180,7 @@ std::string TypeName(const Value& v) {
     case Value::Kind::kStr:
       return v.str().markup() ? "Markup" : "str";
     case Value::Kind::kList:
-      return "list";
+      return v.view_name() ? v.view_name() : "list";
     case Value::Kind::kTuple:
       return "tuple";
     case Value::Kind::kDict:
@@ -240,6 +240,7 @@ bool PyEquals(const Value& a, const Value& b) {
       return a.str().text() == b.str().text();
     case Value::Kind::kList:
     case Value::Kind::kTuple: {
+      if (a.view_name() != b.view_name()) return false;
       if (a.items().size() != b.items().size()) return false;
       for (size_t i = 0; i < a.items().size(); ++i) {
         if (!PyEquals(a.items()[i], b.items()[i])) return false;
@@ -315,7 +316,7 @@ Value BinaryOp(BinOp op, const Value& a, const Value& b) {
   if (a.is_number() && b.is_number()) return Arith(op, a, b);
   if (op == BinOp::kAdd) {
     if (a.is_str() && b.is_str()) return Value::String(ConcatStr(a.str(), b.str()));
-    if (a.kind() == b.kind() && a.is_seq()) {
+    if (a.kind() == b.kind() && a.is_seq() && !a.view_name() && !b.view_name()) {
       CheckSize(0, a.items().size() + b.items().size());
       std::vector<Value> out = a.items();
       out.insert(out.end(), b.items().begin(), b.items().end());
@@ -332,8 +333,8 @@ Value BinaryOp(BinOp op, const Value& a, const Value& b) {
     Unsupported(op, a, b);
   }
   if (op == BinOp::kMul) {
-    if ((a.is_str() || a.is_seq()) && b.is_int()) return Repeat(a, b.i());
-    if ((b.is_str() || b.is_seq()) && a.is_int()) return Repeat(b, a.i());
+    if ((a.is_str() || a.is_seq()) && !a.view_name() && b.is_int()) return Repeat(a, b.i());
+    if ((b.is_str() || b.is_seq()) && !b.view_name() && a.is_int()) return Repeat(b, a.i());
     if (a.is_str() || a.is_seq() || b.is_str() || b.is_seq()) {
       const Value& other = a.is_str() || a.is_seq() ? b : a;
       Fail(ErrorKind::kType,

@@ -43,9 +43,11 @@ void AppendRepr(const Value& v, StrBuilder* out, int depth) {
       }
       return;
     case Value::Kind::kList:
+      if (v.view_name()) out->Add(std::string(v.view_name()) + "(", false);
       out->Add("[", false);
       AppendItems(v.items(), out, depth);
       out->Add("]", false);
+      if (v.view_name()) out->Add(")", false);
       return;
     case Value::Kind::kTuple:
       out->Add("(", false);

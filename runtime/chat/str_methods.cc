@@ -104,9 +104,7 @@ std::vector<Value> SplitWhitespace(const Str& s, int64_t maxsplit, bool from_rig
       while (i < n && space[i]) ++i;
       if (i >= n) break;
       if (maxsplit >= 0 && static_cast<int64_t>(words.size()) == maxsplit) {
-        size_t e = n;
-        while (e > i && space[e - 1]) --e;
-        words.emplace_back(off[i], off[e]);
+        words.emplace_back(off[i], off[n]);
         break;
       }
       size_t e = i;
@@ -120,9 +118,7 @@ std::vector<Value> SplitWhitespace(const Str& s, int64_t maxsplit, bool from_rig
       while (e > 0 && space[e - 1]) --e;
       if (e == 0) break;
       if (maxsplit >= 0 && static_cast<int64_t>(words.size()) == maxsplit) {
-        size_t b = 0;
-        while (b < e && space[b]) ++b;
-        words.emplace_back(off[b], off[e]);
+        words.emplace_back(off[0], off[e]);
         break;
       }
       size_t b = e;

@@ -62,7 +62,11 @@ Value ValueFromJson(const nlohmann::ordered_json& j, bool trusted) {
 
 absl::StatusOr<Template> Template::Parse(std::string_view source, const ParseOptions& opt) {
   auto program = chat::Parse(source, opt);
-  if (!program.ok()) return program.status();
+  if (!program.ok()) {
+    absl::Status s = program.status();
+    s.SetPayload(kKindPayload, absl::Cord("TemplateSyntaxError"));
+    return s;
+  }
   Template t;
   t.program_ = std::make_shared<const Program>(std::move(*program));
   t.source_ = std::make_shared<const std::string>(source);

@@ -63,9 +63,8 @@ bool Test(Interp& in, std::string_view name, const Value& v, std::vector<Value> 
     return PyEquals(BinaryOp(BinOp::kMod, v, One(name, args)), Value::Int(0));
   }
   if (name == "filter" || name == "test") {
-    const Value& n = One(name, args);
-    if (!n.is_str()) return false;
-    return name == "filter" ? KnownFilterName(n.str().view()) : KnownTestName(n.str().view());
+    if (!v.is_str()) return false;
+    return name == "filter" ? KnownFilterName(v.str().view()) : KnownTestName(v.str().view());
   }
   if (name == "sameas") {
     const Value& o = One(name, args);

@@ -49,7 +49,10 @@ extern const CaseSpecial kLowerSpecial[], kUpperSpecial[], kTitleSpecial[];
 extern const size_t kNumLowerSpecial, kNumUpperSpecial, kNumTitleSpecial;
 
 uint16_t PyProps(uint32_t cp);
-inline bool PyIsSpace(uint32_t cp) { return PyProps(cp) & kPySpace; }
+inline bool PyIsSpace(uint32_t cp) {
+  if (cp < 0x80) return cp == ' ' || (cp >= '\t' && cp <= '\r') || (cp >= 0x1C && cp <= 0x1F);
+  return PyProps(cp) & kPySpace;
+}
 inline bool PyIsCased(uint32_t cp) { return PyProps(cp) & (kPyLower | kPyUpper | kPyTitle); }
 
 enum class CaseMap { kLower, kUpper, kTitle };

@@ -10,6 +10,7 @@ namespace {
 struct SeqData {
   std::vector<Value> items;
   int depth = 1;
+  const char* view = nullptr;
 };
 
 int ChildDepth(const Value& v) { return v.is_seq() || v.is_dict() ? v.depth() : 0; }
@@ -110,6 +111,16 @@ Value Value::Tuple(std::vector<Value> items) {
   Value v(Kind::kTuple);
   v.p_ = MakeSeq(std::move(items));
   return v;
+}
+
+Value Value::View(std::vector<Value> items, const char* view_name) {
+  Value v = List(std::move(items));
+  static_cast<SeqData*>(v.p_.get())->view = view_name;
+  return v;
+}
+
+const char* Value::view_name() const {
+  return kind_ == Kind::kList ? static_cast<const SeqData*>(p_.get())->view : nullptr;
 }
 
 const std::vector<Value>& Value::items() const {

@@ -78,6 +78,9 @@ class Value {
   }
   static Value List(std::vector<Value> items);
   static Value Tuple(std::vector<Value> items);
+  // dict.keys() / values() / items(): a list that prints as "dict_keys([...])" and that
+  // subscripts, `+` and tojson refuse, as Python's views do.
+  static Value View(std::vector<Value> items, const char* view_name);
   static Value MakeDict(Dict d);
   static Value Iterator(std::vector<Value> items, std::string type_name);
   static Value Obj(std::shared_ptr<Object> o);
@@ -97,6 +100,8 @@ class Value {
   double f() const { return kind_ == Kind::kFloat ? f_ : static_cast<double>(i()); }
   const Str& str() const { return *static_cast<const Str*>(p_.get()); }
   const std::vector<Value>& items() const;
+  // "dict_keys", "dict_values" or "dict_items" for views, else nullptr.
+  const char* view_name() const;
   // Nesting depth of lists, tuples and dicts (1 for one without containers inside).
   int depth() const;
   const Dict& dict() const { return *static_cast<const Dict*>(p_.get()); }
