@@ -36,6 +36,19 @@ void AddModelCommands(CLI::App& app, int& rc) {
   tok->add_flag("--pieces", topt.show_pieces, "Also print each token's text on stderr");
   tok->callback([&rc] { rc = phx::cli::ModelTokenize(topt); });
 
+  auto* render = model->add_subcommand(
+      "render-chat", "Render a chat template (the model's, or --template) on a request's variables");
+  static phx::cli::RenderChatOptions ropt;
+  render->add_option("--model", ropt.model, "GGUF: its chat template and BOS/EOS texts");
+  render->add_option("--template", ropt.tmpl,
+                     "Built-in template name or Jinja file (instead of the model's)");
+  render->add_option("--request", ropt.request,
+                     "JSON file whose top-level keys are the template's variables")
+      ->required();
+  render->add_option("--now", ropt.now, "Pin strftime_now to YYYY-MM-DDTHH:MM:SS");
+  render->add_flag("--ids", ropt.ids, "Print token ids instead (needs --model)");
+  render->callback([&rc] { rc = phx::cli::ModelRenderChat(ropt); });
+
   auto* synth = model->add_subcommand("synth", "Write a GGUF model with random weights");
   static phx::model::SynthOptions so;
   static std::string out, dtype = "f16";

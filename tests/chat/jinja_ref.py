@@ -54,6 +54,15 @@ def make_env(now):
     return env
 
 
+def render(template, variables, now):
+    """One render, as apply_chat_template would do it: ("ok", text) or (exception class, message)."""
+    env = make_env(now)
+    try:
+        return "ok", env.from_string(template).render(**variables)
+    except Exception as e:
+        return type(e).__name__, str(e)
+
+
 def main():
     req = json.load(sys.stdin)
     now = datetime.datetime.fromisoformat(req.get("now", "2024-07-26T12:00:00"))
@@ -72,4 +81,5 @@ def main():
     json.dump({"results": results}, sys.stdout, ensure_ascii=True)
 
 
-main()
+if __name__ == "__main__":
+    main()

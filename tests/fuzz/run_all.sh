@@ -5,14 +5,19 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="${1:?build dir}"
 seconds="${2:-60}"
-targets=(gguf_fuzz tokenizer_fuzz request_fuzz apikeys_fuzz)
+targets=(gguf_fuzz tokenizer_fuzz request_fuzz apikeys_fuzz jinja_fuzz)
 ninja -C "$build" "${targets[@]}" make_gguf_seeds >/dev/null
 mkdir -p "$build/fuzz_out"
 run() {
   local t=$1 corpus="$build/fuzz_out/$1_corpus"
   mkdir -p "$corpus" "$build/fuzz_out/$1_artifacts"
   [ "$t" = gguf_fuzz ] && "$build/tests/fuzz/make_gguf_seeds" "$corpus" >/dev/null
-  if "$build/tests/fuzz/$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  local extra=()
+  if [ "$t" = jinja_fuzz ]; then
+    cp "$repo/../shared/templates/"*.jinja "$corpus/"
+    extra=(-dict="$repo/tests/fuzz/jinja.dict")
+  fi
+  if "$build/tests/fuzz/$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 "${extra[@]}" \
        -artifact_prefix="$build/fuzz_out/$1_artifacts/" -print_final_stats=1 "$corpus" \
        >"$build/fuzz_out/$t.log" 2>&1; then
     echo "$t: $(grep -E '^stat::number_of_executed_units' "$build/fuzz_out/$t.log" | awk '{print $2}') runs in ${seconds}s, no finding"
