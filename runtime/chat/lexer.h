@@ -38,4 +38,8 @@ struct Token {
 // Tokenizes a template. Errors are TemplateSyntaxError messages ("line N: ...").
 absl::StatusOr<std::vector<Token>> Lex(std::string_view source);
 
+// The value of a string literal's body (between the quotes): Python's
+// str.encode("ascii", "backslashreplace").decode("unicode-escape"), as Jinja2 decodes literals.
+bool UnescapeStringLiteral(std::string_view body, std::string* out, std::string* error);
+
 }  // namespace phx::chat

@@ -361,6 +361,59 @@ StmtPtr Parser::With() {
   return s;
 }
 
+Target Parser::AssignTarget(bool with_tuple, bool name_only,
+                            const std::vector<std::string>& extra_end, bool with_namespace) {
+  Target t;
+  if (with_namespace && look().type == Tok::kOp && look().text == ".") {
+    t.kind = Target::Kind::kNsAttr;
+    t.name = ExpectName();
+    Next();
+    t.attr = ExpectName();
+    return t;
+  }
+  if (name_only) {
+    t.name = ExpectName();
+    return t;
+  }
+  // A tuple of names (Jinja2 parses any primary and then refuses what cannot be assigned).
+  const int line = cur().line;
+  auto one = [&]() {
+    ExprPtr e = Primary();
+    if (e->kind != ExprKind::kName) {
+      Error(e->kind == ExprKind::kConst ? "can't assign to 'const'" : "can't assign to this", line);
+    }
+    Target n;
+    n.name = e->name;
+    return n;
+  };
+  if (!with_tuple) return one();
+  bool is_tuple = false;
+  std::vector<Target> items;
+  while (true) {
+    if (!items.empty()) ExpectOp(",");
+    if (TupleEnd(extra_end)) break;
+    if (IsOp("(")) {
+      Next();
+      items.push_back(AssignTarget(true, false, {}, false));
+      ExpectOp(")");
+    } else {
+      items.push_back(one());
+    }
+    if (IsOp(",")) {
+      is_tuple = true;
+    } else {
+      break;
+    }
+  }
+  if (!is_tuple) {
+    if (items.empty()) Error("Expected an expression, got " + Describe(cur()));
+    return std::move(items[0]);
+  }
+  t.kind = Target::Kind::kTuple;
+  t.items = std::move(items);
+  return t;
+}
+
 }  // namespace internal
 
 absl::StatusOr<Program> Parse(std::string_view source, const ParseOptions& opt) {
