@@ -113,7 +113,8 @@ keep newline{% endif %}
 
 )J",
       R"J(line1
-line2line3
+line2
+line3
 )J",
       R"J({{ 'a' }}
 {% if true %}
@@ -137,6 +138,89 @@ line2line3
       R"J({{ x | default('a') | upper }}|{{ -n|abs }}|{{ -(n|abs) }}|{{ n is not none and n > 1 }}|{{ not n is none }})J",
       R"J({% for m in msgs %}{{ m.role|upper }}{{ ':' if not loop.last }}{% endfor %})J",
       R"J({{ d['a'] is defined and d['a'] > 1 }}|{{ 'items' in d }}|{{ d.items() | length }})J",
+  };
+  const Comparison cmp = CompareWithPython(Table(templates));
+  EXPECT_EQ(cmp.mismatches, 0);
+  EXPECT_EQ(cmp.rendered + cmp.raised, static_cast<int>(templates.size()));
+}
+
+TEST(JinjaStmt, WhitespaceScopingAndCornerCases) {
+  const std::vector<std::string> templates = {
+      "{%- if true -%}\n\n  a  \n\n{%- endif -%}",
+      R"J(  {{- 'x' -}}  )J",
+      "{% for i in [1,2] -%}\n{{ i }}\n{%- endfor %}",
+      "{#- comment -#}\n x",
+      "\t  {% if true %}\t\n{% endif %}",
+      "{% if true %}   \n{% endif %}|",
+      "a{% if true %}\r\nb{% endif %}\r\n",
+      "\u3000{% if true %}x{% endif %}",
+      "\u00a0 {% if true %}x{% endif %}",
+      "x\n\u2003 {% if true %}y{% endif %}",
+      "{{ 'a' }}\n\n",
+      "{{ 'a' }}\n",
+      R"J({% raw -%}  x  {%- endraw %}|)J",
+      "  {% raw %}\n  r\n  {% endraw %}\n",
+      R"J({{ "a'b" }}{{ 'a"b' }})J",
+      "{% if true %}\n{% endif %}\n{% if true %}\n  {% endif %}",
+      "{% for x in l %}\n  {{ x }}\n{% endfor %}",
+      "{% for x in l %}{{ x }},{%- endfor %}\n",
+      R"J({%+ if true %}x{% endif %}  {%+ if true %}y{% endif %})J",
+      "a  {#+ c #}b\n  {#- c #}c",
+      "{% if true -%}  \n\n  x{% endif %}",
+      R"J({{ 1 }}  {{- 2 }}  {{ 3 -}}  {{ 4 }})J",
+      "{% set x -%}\n  inner  \n{%- endset %}[{{ x }}]",
+      "{% macro m() -%}\n  body\n{%- endmacro %}[{{ m() }}]",
+      "line1 {% if false %}no{% else %}yes{% endif %}\nline2",
+      "{% for m in msgs %}\n{% if m.role == 'user' %}\nU:{{ m.content }}\n{% else %}\nA:{{ m.content|trim }}\n{% endif %}\n{% endfor %}",
+      R"J({{ 'a' ~ 1 + 2 }})J",
+      R"J({{ 1 + 2 ~ 'a' }})J",
+      R"J({{ -1|abs }})J",
+      R"J({{ not true == false }})J",
+      R"J({{ 2 * -3 }})J",
+      R"J({{ 10 // 3 * 3 }})J",
+      R"J({{ [1, 2, 3][1:] | length }})J",
+      R"J({{ 'abc' is string and 'abc'|length > 2 }})J",
+      R"J({{ d.a.x.y is defined }}{{ d.a.x.q is defined }})J",
+      R"J({{ 'x'|center(7)|replace(' ', '.') }})J",
+      R"J({{ l|join(d='-') }})J",
+      R"J({{ 3|string|int + 1 }})J",
+      R"J({{ (1, 2) | list }})J",
+      R"J({{ 'ab' in ['ab'] }})J",
+      R"J({{ n > 3 and 'big' or 'small' }})J",
+      R"J({{ z|default('dz', boolean=true) }})J",
+      R"J({{ msgs|length > 1 and msgs[-1].role == 'assistant' }})J",
+      R"J({{ 1.0 == 1 }}{{ 1.5|int }}{{ -1.5|int }}{{ (0.1 + 0.2)|round(2) }}{{ 1e300 * 1e10 }}{{ -1e300 * 1e10 }})J",
+      R"J({{ 7 / 7 }}{{ 2 ** 62 }}{{ 2 ** 0 }}{{ 0 ** 0 }}{{ 4 ** 0.5 }}{{ (-8) % 3 }}{{ 8 % -3 }}{{ -8 // 3 }}{{ 8.5 % -3 }})J",
+      R"J({{ 1_000_000 }}{{ 0o777 }}{{ 0XFF }}{{ 1E3 }}{{ .5 if false else 0.5 }})J",
+      R"J({% set a = [1, 2] %}{% set b = a %}{% set a = a + [3] %}{{ a }}{{ b }})J",
+      R"J({% set ns = namespace({'a': 1}, b=2) %}{{ ns.a }}{{ ns.b }})J",
+      R"J({% macro m(x) %}{{ caller(x) if caller is defined else x }}{% endmacro %}{{ m(1) }}|{% call(v) m(2) %}[{{ v }}]{% endcall %})J",
+      R"J({% for a in [1, 2] %}{% macro inner() %}{{ a }}{% endmacro %}{{ inner() }}{% endfor %})J",
+      R"J({% macro m() %}{% for x in [1, 2] %}{{ loop.index }}{% endfor %}{% endmacro %}{% for y in [7] %}{{ m() }}{{ loop.index }}{% endfor %})J",
+      R"J({% for x in [1, 2, 3] %}{% for y in [4, 5] %}{{ loop.index }}{% endfor %}{{ loop.index }};{% endfor %})J",
+      R"J({% for x in 'ab' %}{% set z = x %}{% endfor %}{{ z }})J",
+      R"J({% if true %}{% set w = 1 %}{% endif %}{{ w }})J",
+      R"J({% for k, v in {'a': 1}.items() %}{{ k }}{{ v }}{% endfor %}{% for x in {'a': 1}.values() %}{{ x }}{% endfor %})J",
+      R"J({{ msgs[0].get('role') }}{{ msgs[0].get('nope', 'd') }}{{ msgs[0]['items'] is defined }})J",
+      R"J({{ {'a': 1}.keys()|list }}{{ {'a': 1}.items()|list }}{{ ({'a': 1}.keys())[0] }})J",
+      R"J({{ l.pop() }}{{ l }}{{ l.clear() }}{{ l }})J",
+      R"J({{ 'hello'|capitalize }}{{ 'HELLO'|capitalize }}{{ 'ßx'|upper }}{{ 'Ǆ'|title }})J",
+      R"J({{ '\u00e9'|length }}{{ '日本語'[1] }}{{ '🎉x'|length }}{{ '🎉x'[1:] }}{{ 'é'|tojson }}{{ '🎉'|tojson(ensure_ascii=true) }})J",
+      R"J({{ [3, 1, 2]|sort|first }}{{ ['b', 'a']|sort|join }}{{ [{'a': 2}, {'a': 1}]|sort(attribute='a')|map(attribute='a')|list }})J",
+      R"J({{ [1, 2, 3]|select('divisibleby', 2)|list }}{{ ['a', '', 'b']|reject('equalto', '')|join(',') }}{{ [none, 1]|select('none')|list }})J",
+      R"J({{ range(3)|map('string')|join('-') }}{{ range(3)|sum }}{{ [[1], [2]]|sum(start=[]) }})J",
+      R"J({{ x is defined and x or 'undef' }}{{ (x|default('a')) ~ 'b' }})J",
+      R"J({{ none|tojson }}{{ true|tojson }}{{ 1.5|tojson }}{{ 'a\u2028b\x7f'|tojson }}{{ {'k': (1, 2)}|tojson }})J",
+      R"J({{ [1, [2, [3, {'a': [4]}]]]|tojson(indent=2) }})J",
+      R"J({{ {'b': 1, 'a': {'d': 1, 'c': 2}}|tojson(sort_keys=true, indent=1) }})J",
+      R"J({{ 'a' * 0 }}{{ 'a' * -1 }}{{ [1] * 0 }}{{ 3 * [0] }})J",
+      R"J({{ 'x' if none else 'y' if 0 else 'z' }})J",
+      R"J({{ d|dictsort|first }}{{ d|length }}{{ d.a|length }})J",
+      R"J({{ '%-6s|' % 'ab' }}{{ '%6.2f' % 3.14159 }}{{ '%+d' % 5 }}{{ '%s' % [1, 2] }}{{ '%s %s' % ('a', 'b') }})J",
+      R"J({{ s.split('l') }}{{ s.split('l', 1) }}{{ s.rsplit('l', 1) }}{{ s|replace('l', '') }})J",
+      R"J({{ 'a b  c'.split(' ') }}{{ ' a '.strip(' a') }}{{ 'xxhixx'.lstrip('x') }}{{ 'xxhixx'.rstrip('x') }})J",
+      R"J({{ '\tx\n'.strip() }}|{{ '\u3000x\u00a0'.strip() }}|{{ '\u200bx'.strip() }}|{{ ' x '|trim }}|{{ '..x..'|trim('.') }})J",
+      R"J({{ 'Hello World'.title() }}{{ 'hello-world foo_bar'|title }}{{ "o'neil mc-donald".title() }}{{ "o'neil mc-donald"|title }})J",
   };
   const Comparison cmp = CompareWithPython(Table(templates));
   EXPECT_EQ(cmp.mismatches, 0);
