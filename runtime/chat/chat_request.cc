@@ -39,8 +39,8 @@ absl::StatusOr<json> Content(const json& c, const std::string& field, bool as_pa
 }  // namespace
 
 bool TemplateIteratesContent(std::string_view src) {
-  static const std::regex* re = new std::regex(
-      R"(\{%-?\s*for\s+\w+\s+in\s+\w+(\.content|\[\s*['"]content['"]\s*\]))");
+  static const std::regex* re =
+      new std::regex(R"(\{%-?\s*for\s+\w+\s+in\s+\w+(\.content|\[\s*['"]content['"]\s*\]))");
   return std::regex_search(src.begin(), src.end(), *re);
 }
 
@@ -66,7 +66,8 @@ absl::StatusOr<json> ChatTemplateVariables(const json& body, const ChatRequestOp
       if (!m["tool_calls"].is_array()) return Bad(field + ".tool_calls", "must be an array");
       for (size_t k = 0; k < m["tool_calls"].size(); ++k) {
         json& call = out["tool_calls"][k];
-        if (!call.is_object()) return Bad(StrCat(field, ".tool_calls[", k, "]"), "must be an object");
+        if (!call.is_object())
+          return Bad(StrCat(field, ".tool_calls[", k, "]"), "must be an object");
         if (call.contains("function") && call["function"].is_object() &&
             call["function"].contains("arguments") && call["function"]["arguments"].is_string()) {
           json args = json::parse(call["function"]["arguments"].get<std::string>(), nullptr, false);

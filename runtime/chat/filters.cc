@@ -135,7 +135,7 @@ Value ToJson(const Value& input, std::vector<Value> args, Kwargs kwargs) {
       o.indent = a[1].str().text();
     } else {
       const int64_t n = filters::IntOf(a[1], "indent");
-      o.indent = std::string(static_cast<size_t>(std::clamp<int64_t>(n, 0, 1000)), ' ');
+      o.indent.emplace(static_cast<size_t>(std::clamp<int64_t>(n, 0, 1000)), ' ');
     }
     o.item_sep = ",";
   }

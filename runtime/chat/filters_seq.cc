@@ -59,7 +59,7 @@ std::vector<Value> SelectOrReject(Interp& in, const Value& input, std::vector<Va
   if (has_test) {
     if (!args[off].is_str()) Fail(ErrorKind::kType, "test name must be a string");
     test = args[off].str().text();
-    if (!KnownTestName(test)) Fail(ErrorKind::kRuntime, "No test named '" + test + "'.");
+    if (!KnownTestName(test)) Fail(ErrorKind::kRuntime, StrCat("No test named '", test, "'."));
   }
   std::vector<Value> targs(args.begin() + static_cast<ptrdiff_t>(std::min(args.size(), off + 1)),
                            args.end());
@@ -124,7 +124,7 @@ bool SequenceFilter(Interp& in, std::string_view name, Value& input, std::vector
           } else if (k == "default") {
             dflt = v;
           } else {
-            Fail(ErrorKind::kRuntime, "Unexpected keyword argument '" + k + "'");
+            Fail(ErrorKind::kRuntime, StrCat("Unexpected keyword argument '", k, "'"));
           }
         }
         for (const Value& item : Items(in, input)) res.push_back(GetPath(item, attribute, dflt));
@@ -132,7 +132,7 @@ bool SequenceFilter(Interp& in, std::string_view name, Value& input, std::vector
         if (args.empty()) Fail(ErrorKind::kRuntime, "map requires a filter argument");
         if (!args[0].is_str()) Fail(ErrorKind::kType, "filter name must be a string");
         const std::string f = args[0].str().text();
-        if (!KnownFilterName(f)) Fail(ErrorKind::kRuntime, "No filter named '" + f + "'.");
+        if (!KnownFilterName(f)) Fail(ErrorKind::kRuntime, StrCat("No filter named '", f, "'."));
         std::vector<Value> fargs(args.begin() + 1, args.end());
         for (const Value& item : Items(in, input)) {
           res.push_back(in.ApplyFilter(f, item, fargs, kwargs));

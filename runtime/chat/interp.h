@@ -1,6 +1,8 @@
 // The evaluator: runs a parsed template against variables with Jinja2's runtime semantics
 // (scoping of for/macro/set, loop objects, macros with caller, namespaces, Undefined, the
 // immutable sandbox) and the engine's bounds. Internal to the chat module; Template is the API.
+// Errors unwind inside the module as TemplateError exceptions (value.h); Template::Render turns
+// them into an absl::Status, so none crosses the module's interface.
 #pragma once
 
 #include <ctime>

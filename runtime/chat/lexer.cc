@@ -355,7 +355,7 @@ class Lexer {
     const char q = s[pos];
     size_t i = pos + 1;
     while (i < s.size() && s[i] != q) i += s[i] == '\\' ? 2 : 1;
-    if (i >= s.size()) Error("unexpected char '" + std::string(1, q) + "'");
+    if (i >= s.size()) Error(StrCat("unexpected char '", std::string(1, q), "'"));
     const std::string_view body = s.substr(pos + 1, i - pos - 1);
     std::string value, error;
     if (!UnescapeStringLiteral(body, &value, &error)) Error(error);

@@ -28,7 +28,7 @@ std::string NamespaceObj::Repr(int depth) const {
   for (const auto& [k, v] : attrs_.items()) {
     if (!first) s += ", ";
     first = false;
-    s += chat::Repr(k, depth + 1).text() + ": " + chat::Repr(v, depth + 1).text();
+    s += StrCat(chat::Repr(k, depth + 1).text(), ": ", chat::Repr(v, depth + 1).text());
   }
   return s + "}>";
 }
@@ -38,7 +38,7 @@ Value BoundMethodObj::Call(Interp& in, std::vector<Value> args, Kwargs kwargs) {
 }
 
 std::string BoundMethodObj::Repr(int) const {
-  return "<built-in method " + name_ + " of " + chat::TypeName(self_) + " object>";
+  return StrCat("<built-in method ", name_, " of ", chat::TypeName(self_), " object>");
 }
 
 std::optional<Value> MacroObj::GetAttr(std::string_view name) {

@@ -126,11 +126,11 @@ ExprPtr Parser::Math2() {
   ExprPtr left = Pow();
   while (IsOp("*") || IsOp("/") || IsOp("//") || IsOp("%")) {
     auto n = MakeExpr(ExprKind::kBinary, cur().line);
-    const std::string op = Next().text;
-    n->op = op == "*"    ? BinOp::kMul
-            : op == "/"  ? BinOp::kDiv
-            : op == "//" ? BinOp::kFloorDiv
+    n->op = IsOp("*")    ? BinOp::kMul
+            : IsOp("/")  ? BinOp::kDiv
+            : IsOp("//") ? BinOp::kFloorDiv
                          : BinOp::kMod;
+    Next();
     n->a.push_back(std::move(left));
     n->a.push_back(Pow());
     left = std::move(n);
@@ -207,7 +207,7 @@ ExprPtr Parser::Primary() {
   }
   if (IsOp("[")) return List();
   if (IsOp("{")) return DictLit();
-  Error("unexpected " + Describe(tok), line);
+  Error(StrCat("unexpected ", Describe(tok)), line);
 }
 
 ExprPtr Parser::TupleExpr(bool simplified, bool with_condexpr,
@@ -227,7 +227,7 @@ ExprPtr Parser::TupleExpr(bool simplified, bool with_condexpr,
   }
   if (!is_tuple) {
     if (!args.empty()) return std::move(args[0]);
-    if (!explicit_parens) Error("Expected an expression, got " + Describe(cur()));
+    if (!explicit_parens) Error(StrCat("Expected an expression, got ", Describe(cur())));
   }
   auto n = MakeExpr(ExprKind::kTuple, line);
   n->a = std::move(args);
@@ -401,9 +401,10 @@ ExprPtr Parser::Filter(ExprPtr node, bool start_inline) {
     std::string name = ExpectName();
     while (IsOp(".")) {
       Next();
-      name += "." + ExpectName();
+      name += '.';
+      name += ExpectName();
     }
-    if (!KnownFilter(name)) Error("No filter named '" + name + "'.", line);
+    if (!KnownFilter(name)) Error(StrCat("No filter named '", name, "'."), line);
     auto f = MakeExpr(ExprKind::kFilter, line);
     f->name = name;
     f->a.push_back(std::move(node));
@@ -420,9 +421,10 @@ ExprPtr Parser::Test(ExprPtr node) {
   std::string name = ExpectName();
   while (IsOp(".")) {
     Next();
-    name += "." + ExpectName();
+    name += '.';
+    name += ExpectName();
   }
-  if (!KnownTest(name)) Error("No test named '" + name + "'.", line);
+  if (!KnownTest(name)) Error(StrCat("No test named '", name, "'."), line);
   auto t = MakeExpr(ExprKind::kTest, line);
   t->name = name;
   t->a.push_back(std::move(node));

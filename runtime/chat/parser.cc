@@ -92,7 +92,7 @@ std::string Parser::Describe(const Token& t) const {
     case Tok::kFloat:
       return "float";
     default:
-      return "'" + t.text + "'";
+      return StrCat("'", t.text, "'");
   }
 }
 
@@ -114,7 +114,7 @@ void Parser::ExpectOp(std::string_view op) {
 }
 
 std::string Parser::ExpectName() {
-  if (cur().type != Tok::kName) Error("expected token 'name', got " + Describe(cur()));
+  if (cur().type != Tok::kName) Error(StrCat("expected token 'name', got ", Describe(cur())));
   return Next().text;
 }
 
@@ -134,7 +134,7 @@ bool Parser::TupleEnd(const std::vector<std::string>& extra_end) const {
 Program Parser::Run() {
   Program p;
   p.body = Subparse({});
-  if (cur().type != Tok::kEof) Error("unexpected " + Describe(cur()));
+  if (cur().type != Tok::kEof) Error(StrCat("unexpected ", Describe(cur())));
   return p;
 }
 
@@ -172,7 +172,7 @@ Body Parser::Subparse(const std::vector<std::string>& end_names) {
       if (StmtPtr s = Statement()) body.push_back(std::move(s));
       Expect(Tok::kBlockEnd, "end of statement block");
     } else {
-      Error("unexpected " + Describe(tok));
+      Error(StrCat("unexpected ", Describe(tok)));
     }
   }
   flush();
@@ -187,10 +187,10 @@ Body Parser::Statements(const std::vector<std::string>& end_names, bool drop_nee
   if (cur().type == Tok::kEof) {
     std::string looking;
     for (const std::string& n : end_names) looking += (looking.empty() ? "'" : " or '") + n + "'";
-    std::string msg =
-        "Unexpected end of template. Jinja was looking for the following tags: " + looking + ".";
+    std::string msg = StrCat(
+        "Unexpected end of template. Jinja was looking for the following tags: ", looking, ".");
     if (!tag_stack_.empty()) {
-      msg += " The innermost block that needs to be closed is '" + tag_stack_.back() + "'.";
+      msg += StrCat(" The innermost block that needs to be closed is '", tag_stack_.back(), "'.");
     }
     Error(msg);
   }
@@ -243,16 +243,16 @@ StmtPtr Parser::Statement() {
     Error(StrCat("'", tag, "' is not supported in chat templates (no template loader)"), line);
   } else {
     tag_stack_.pop_back();
-    std::string msg = "Encountered unknown tag '" + tag + "'.";
+    std::string msg = StrCat("Encountered unknown tag '", tag, "'.");
     if (!end_stack_.empty()) {
       std::string looking;
       for (const std::string& n : end_stack_.back()) {
         looking += (looking.empty() ? "'" : " or '") + n + "'";
       }
-      msg += " Jinja was looking for the following tags: " + looking + ".";
+      msg += StrCat(" Jinja was looking for the following tags: ", looking, ".");
     }
     if (!tag_stack_.empty()) {
-      msg += " The innermost block that needs to be closed is '" + tag_stack_.back() + "'.";
+      msg += StrCat(" The innermost block that needs to be closed is '", tag_stack_.back(), "'.");
     }
     Error(msg, line);
   }
@@ -263,7 +263,7 @@ StmtPtr Parser::Statement() {
 StmtPtr Parser::For() {
   auto s = MakeStmt(StmtKind::kFor, Next().line);
   s->target = AssignTarget(true, false, {"in"}, false);
-  if (!SkipName("in")) Error("expected token 'in', got " + Describe(cur()));
+  if (!SkipName("in")) Error(StrCat("expected token 'in', got ", Describe(cur())));
   s->expr = TupleExpr(false, false, {"recursive"});
   if (SkipName("if")) s->filter = Expression();
   s->recursive = SkipName("recursive");
@@ -406,7 +406,7 @@ Target Parser::AssignTarget(bool with_tuple, bool name_only,
     }
   }
   if (!is_tuple) {
-    if (items.empty()) Error("Expected an expression, got " + Describe(cur()));
+    if (items.empty()) Error(StrCat("Expected an expression, got ", Describe(cur())));
     return std::move(items[0]);
   }
   t.kind = Target::Kind::kTuple;

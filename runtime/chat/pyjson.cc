@@ -136,10 +136,10 @@ class Dumper {
         out_.Add("\"null\"", false);
         return;
       case Value::Kind::kInt:
-        out_.Add("\"" + std::to_string(k.i()) + "\"", false);
+        out_.Add(StrCat("\"", k.i(), "\""), false);
         return;
       case Value::Kind::kFloat:
-        out_.Add("\"" + JsonFloat(k.f()) + "\"", false);
+        out_.Add(StrCat("\"", JsonFloat(k.f()), "\""), false);
         return;
       default:
         Fail(ErrorKind::kType,

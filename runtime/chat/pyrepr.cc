@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "base/strings.h"
 #include "runtime/chat/pyops.h"
 
 namespace phx::chat {
@@ -120,14 +121,14 @@ std::string FloatRepr(double f) {
   const int decpt = exp + 1;
   if (decpt <= -4 || decpt > 16) {
     std::string m = digits.substr(0, 1);
-    if (digits.size() > 1) m += "." + digits.substr(1);
+    if (digits.size() > 1) m += StrCat(".", digits.substr(1));
     char e[16];
     std::snprintf(e, sizeof e, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
     return sign + m + e;
   }
   std::string out;
   if (decpt <= 0) {
-    out = "0." + std::string(static_cast<size_t>(-decpt), '0') + digits;
+    out = StrCat("0.", std::string(static_cast<size_t>(-decpt), '0'), digits);
   } else if (static_cast<size_t>(decpt) >= digits.size()) {
     out = digits + std::string(static_cast<size_t>(decpt) - digits.size(), '0') + ".0";
   } else {
@@ -152,7 +153,7 @@ Str ToStr(const Value& v, int depth) {
     case Value::Kind::kStr:
       return v.str();
     case Value::Kind::kIterator:
-      return Str("<" + v.iterator_type() + " object>");
+      return Str(StrCat("<", v.iterator_type(), " object>"));
     case Value::Kind::kObject:
       return Str(v.obj().Repr(depth));
     default:

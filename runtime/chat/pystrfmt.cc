@@ -47,8 +47,8 @@ Str ConvertPercent(const Spec& sp, const Value& arg) {
                                                                        : "a real number",
                     " is required, not ", TypeName(arg)));
       }
-      std::string f = "%" + sp.flags;
-      if (sp.prec >= 0) f += "." + std::to_string(sp.prec);
+      std::string f = StrCat("%", sp.flags);
+      if (sp.prec >= 0) f += StrCat(".", sp.prec);
       char buf[512];
       if (sp.conv == 'd' || sp.conv == 'i' || sp.conv == 'u') {
         const int64_t iv = arg.is_int() ? arg.i() : static_cast<int64_t>(arg.f());
@@ -123,7 +123,7 @@ Str PercentFormat(const Str& fmt, const Value& args) {
       if (close == std::string::npos) Fail(ErrorKind::kValue, "incomplete format key");
       if (!mapping) Fail(ErrorKind::kType, "format requires a mapping");
       const Value* v = mapping->FindStr(std::string_view(t).substr(i + 1, close - i - 1));
-      if (!v) Fail(ErrorKind::kValue, "KeyError: " + t.substr(i + 1, close - i - 1));
+      if (!v) Fail(ErrorKind::kValue, StrCat("KeyError: ", t.substr(i + 1, close - i - 1)));
       keyed = *v;
       arg = &keyed;
       used_mapping = true;
@@ -215,7 +215,7 @@ Str StrFormat(const Str& fmt, const std::vector<Value>& args, const Kwargs& kwar
       for (const auto& [name, val] : kwargs) {
         if (name == head) v = val, found = true;
       }
-      if (!found) Fail(ErrorKind::kValue, "KeyError: '" + head + "'");
+      if (!found) Fail(ErrorKind::kValue, StrCat("KeyError: '", head, "'"));
     }
     while (k < field.size()) {
       std::string key;
@@ -234,7 +234,7 @@ Str StrFormat(const Str& fmt, const std::vector<Value>& args, const Kwargs& kwar
         const size_t idx = std::stoul(key);
         if (idx < v.items().size()) next = &v.items()[idx];
       }
-      if (!next) Fail(ErrorKind::kValue, "KeyError: '" + key + "'");
+      if (!next) Fail(ErrorKind::kValue, StrCat("KeyError: '", key, "'"));
       v = *next;
     }
     if (conv == "r" || conv == "a") v = Value::String(Repr(v));

@@ -68,7 +68,7 @@ absl::StatusOr<ResolvedTemplate> ResolveChatTemplate(std::string_view override_a
     return r;
   }
   if (BuiltinTemplate(Trimmed(*gguf))) {
-    return Builtin(Trimmed(*gguf), "GGUF tokenizer.chat_template (" + Trimmed(*gguf) + ")");
+    return Builtin(Trimmed(*gguf), StrCat("GGUF tokenizer.chat_template (", Trimmed(*gguf), ")"));
   }
   auto t = Template::Parse(*gguf);
   if (!t.ok()) {

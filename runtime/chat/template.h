@@ -56,6 +56,8 @@ class Template {
 
   const std::string& source() const { return *source_; }
 
+  // A Template is immutable once parsed: Render may run on many threads at once.
+
  private:
   std::shared_ptr<const Program> program_;
   std::shared_ptr<const std::string> source_;

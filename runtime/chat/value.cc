@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "base/strings.h"
 #include "runtime/chat/pyops.h"
 
 namespace phx::chat {
@@ -93,7 +94,7 @@ std::shared_ptr<SeqData> MakeSeq(std::vector<Value> items) {
   auto d = std::make_shared<SeqData>();
   for (const Value& x : items) d->depth = std::max(d->depth, ChildDepth(x) + 1);
   if (d->depth > kMaxNesting) {
-    Fail(ErrorKind::kLimit, "values nest deeper than " + std::to_string(kMaxNesting) + " levels");
+    Fail(ErrorKind::kLimit, StrCat("values nest deeper than ", kMaxNesting, " levels"));
   }
   d->items = std::move(items);
   return d;
@@ -177,7 +178,7 @@ const Value* Dict::Find(const Value& key) const {
 void Dict::Set(Value key, Value value) {
   depth_ = std::max({depth_, ChildDepth(key) + 1, ChildDepth(value) + 1});
   if (depth_ > kMaxNesting) {
-    Fail(ErrorKind::kLimit, "values nest deeper than " + std::to_string(kMaxNesting) + " levels");
+    Fail(ErrorKind::kLimit, StrCat("values nest deeper than ", kMaxNesting, " levels"));
   }
   if (key.is_str()) {
     auto [it, inserted] = str_index_.try_emplace(key.str().text(), items_.size());
@@ -198,9 +199,9 @@ void Dict::Set(Value key, Value value) {
 }
 
 Value Object::Call(Interp&, std::vector<Value>, Kwargs) {
-  Fail(ErrorKind::kType, "'" + TypeName() + "' object is not callable");
+  Fail(ErrorKind::kType, StrCat("'", TypeName(), "' object is not callable"));
 }
 
-std::string Object::Repr(int) const { return "<" + TypeName() + " object>"; }
+std::string Object::Repr(int) const { return StrCat("<", TypeName(), " object>"); }
 
 }  // namespace phx::chat

@@ -3,6 +3,8 @@
 // interface, the pinned clock, and key order.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "runtime/chat/template.h"
 #include "tests/unit/jinja_test_util.h"
 
@@ -185,6 +187,37 @@ TEST(JinjaEngine, CyclesAreBrokenAfterRender) {
       nlohmann::ordered_json::object());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->text, "<Namespace {'me': <Namespace {...}>}>True1");
+}
+
+// One parsed template serves concurrent renders (the server shares it across request threads);
+// run under TSan too.
+TEST(JinjaEngine, ConcurrentRendersOfOneTemplate) {
+  auto t = Template::Parse(
+      ReadFile(std::string(PHX_SHARED_DIR) + "/templates/meta-llama-Llama-3.2-3B-Instruct.jinja"));
+  ASSERT_TRUE(t.ok());
+  const auto conv = nlohmann::ordered_json::parse(
+      ReadFile(std::string(PHX_SOURCE_DIR) + "/tests/chat/conversations.json"));
+  nlohmann::ordered_json vars = {{"messages", conv["conversations"]["multi_turn"]},
+                                 {"tools", conv["simple_tools"]},
+                                 {"add_generation_prompt", true},
+                                 {"bos_token", "<|begin_of_text|>"}};
+  RenderOptions opt;
+  opt.clock = PinnedTime;
+  auto want = t->Render(vars, opt);
+  ASSERT_TRUE(want.ok()) << want.status();
+  std::vector<std::string> got(4);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < got.size(); ++i) {
+    threads.emplace_back([&, i] {
+      for (int k = 0; k < 20; ++k) {
+        auto r = t->Render(vars, opt);
+        if (!r.ok() || r->text != want->text) return;
+      }
+      got[i] = want->text;
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (const std::string& g : got) EXPECT_EQ(g, want->text);
 }
 
 }  // namespace
