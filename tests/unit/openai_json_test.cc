@@ -367,5 +367,43 @@ TEST(OpenAiResponse, Errors) {
   EXPECT_NE(bad.find("a\xEF\xBF\xBD"), std::string::npos) << bad;
 }
 
+// A thinking template: the think block goes to reasoning_content, whole and streamed, with a
+// tag split across tokens; the stream's pieces add up to the whole answer's fields.
+TEST(OpenAiResponse, ReasoningContent) {
+  ResponseContext c = Ctx(true, false);
+  c.reasoning.emplace(chat::ReasoningFormat::kDeepseek, /*in_reasoning=*/false);
+  const std::vector<engine::TokenEvent> evs = {Ev(1, "<th"), Ev(2, "ink>\nLet me"), Ev(3, " see</"),
+                                               Ev(4, "think>"), Ev(5, "\n\nFour")};
+  ResponseBuilder b(c);
+  b.Add(evs);
+  const json whole = b.Body(engine::FinishReason::kStop, Use(), ".")["choices"][0]["message"];
+  EXPECT_EQ(
+      whole,
+      json({{"role", "assistant"}, {"content", "Four."}, {"reasoning_content", "Let me see"}}));
+  StreamEncoder enc(c);
+  std::vector<std::string> ev = Events(enc.Begin());
+  for (const auto& e : evs) {
+    for (auto& x : Events(enc.Tokens({e}))) ev.push_back(std::move(x));
+  }
+  for (auto& x : Events(enc.End(engine::FinishReason::kStop, Use(), "."))) ev.push_back(x);
+  std::string reasoning, content;
+  for (const std::string& e : ev) {
+    if (e == "[DONE]") continue;
+    const json d = json::parse(e)["choices"][0]["delta"];
+    if (d.contains("reasoning_content")) reasoning += d["reasoning_content"].get<std::string>();
+    if (d.contains("content")) content += d["content"].get<std::string>();
+    for (const auto& [k, v] : d.items()) EXPECT_FALSE(v.is_string() && v == "" && k != "content");
+  }
+  EXPECT_EQ(reasoning, "Let me see");
+  EXPECT_EQ(content, "Four.");
+  // The split tag is held back: no chunk for "<th" alone.
+  EXPECT_EQ(ev.size(), 6u);  // role, "Let me", " see", "Four", the final chunk, [DONE]
+  // Without a splitter the tags are content.
+  ResponseBuilder plain(Ctx(true, false));
+  plain.Add(evs);
+  EXPECT_EQ(plain.Body(engine::FinishReason::kStop, Use(), "")["choices"][0]["message"]["content"],
+            "<think>\nLet me see</think>\n\nFour");
+}
+
 }  // namespace
 }  // namespace phx::server
