@@ -64,11 +64,15 @@ struct PagedKvCache {
 };
 
 // ---- Decode (flash-decoding: split the context across CTAs, then merge) ---------------------
+// A work item with no tokens (kv_begin >= kv_end: a padding row or an empty split of a fixed
+// CUDA-graph plan) contributes nothing: its partial is (0, lse -inf), and a row whose tokens are
+// all empty gets an output of exactly 0 (an attention over no keys; never NaN).
 struct PagedDecodeParams {
-  const void* q = nullptr;  // [rows, n_heads * head_dim] (cache dtype), rows q_stride apart
+  const void* q = nullptr;  // [rows, n_heads * head_dim] (cache dtype or f32), q_stride apart
   int64_t q_stride = 0;     // elements between query rows (multiple of 8)
-  void* out = nullptr;      // [rows, n_heads * head_dim] (cache dtype), out_stride apart
+  void* out = nullptr;      // [rows, n_heads * head_dim] (cache dtype or f32), out_stride apart
   int64_t out_stride = 0;   // elements between output rows (multiple of 8)
+  bool f32_io = false;  // q and out are f32 (the CUDA backend's activations), not the cache type
   PagedKvCache kv;
   int32_t n_heads = 0;
   float scale = 1.f;                     // softmax scale (usually 1/sqrt(head_dim))
@@ -108,22 +112,32 @@ cudaError_t ValidatePagedPrefill(const PagedPrefillParams& p);
 cudaError_t LaunchPagedPrefill(const PagedPrefillParams& p, cudaStream_t stream);
 
 // ---- Implementation entry points (one explicit instantiation per .cu file) ------------------
-template <int kHeadDim, DType kKv>
+// kF32Io: q and out are f32 (PagedDecodeParams::f32_io).
+template <int kHeadDim, DType kKv, bool kF32Io>
 cudaError_t RunPagedDecode(const PagedDecodeParams& p, cudaStream_t stream);
-template <DType kKv>
+template <DType kKv, bool kF32Io>
 cudaError_t RunDecodeMerge(const PagedDecodeParams& p, cudaStream_t stream);
 template <int kHeadDim, DType kKv>
 cudaError_t RunPagedPrefill(const PagedPrefillParams& p, cudaStream_t stream);
 
-#define PHX_ATTENTION_EXTERN(HD, KV)                                                          \
-  extern template cudaError_t RunPagedDecode<HD, KV>(const PagedDecodeParams&, cudaStream_t); \
+#define PHX_ATTENTION_EXTERN(HD, KV)                                                  \
+  extern template cudaError_t RunPagedDecode<HD, KV, false>(const PagedDecodeParams&, \
+                                                            cudaStream_t);            \
+  extern template cudaError_t RunPagedDecode<HD, KV, true>(const PagedDecodeParams&,  \
+                                                           cudaStream_t);             \
   extern template cudaError_t RunPagedPrefill<HD, KV>(const PagedPrefillParams&, cudaStream_t);
 PHX_ATTENTION_EXTERN(64, DType::kF16)
 PHX_ATTENTION_EXTERN(64, DType::kBF16)
 PHX_ATTENTION_EXTERN(128, DType::kF16)
 PHX_ATTENTION_EXTERN(128, DType::kBF16)
 #undef PHX_ATTENTION_EXTERN
-extern template cudaError_t RunDecodeMerge<DType::kF16>(const PagedDecodeParams&, cudaStream_t);
-extern template cudaError_t RunDecodeMerge<DType::kBF16>(const PagedDecodeParams&, cudaStream_t);
+extern template cudaError_t RunDecodeMerge<DType::kF16, false>(const PagedDecodeParams&,
+                                                               cudaStream_t);
+extern template cudaError_t RunDecodeMerge<DType::kBF16, false>(const PagedDecodeParams&,
+                                                                cudaStream_t);
+extern template cudaError_t RunDecodeMerge<DType::kF16, true>(const PagedDecodeParams&,
+                                                              cudaStream_t);
+extern template cudaError_t RunDecodeMerge<DType::kBF16, true>(const PagedDecodeParams&,
+                                                               cudaStream_t);
 
 }  // namespace phx::kernels

@@ -7,17 +7,32 @@
 // loads before using them. Each lane keeps a running (max, sum, acc[8]) per head in the log2
 // domain; lanes, then warps, are merged at the end. A work item covering a whole sequence writes
 // the normalized output; a split writes (acc / sum, max + log2 sum) to the workspace and
-// DecodeMergeKernel (attention_decode_merge.cu) combines the splits.
+// DecodeMergeKernel (attention_decode_merge.cu) combines the splits. An item without tokens
+// writes 0 (or the partial (0, -inf)). IO is the type of q and out: T, or float (f32_io).
 #pragma once
 
 #include <cmath>
+#include <type_traits>
 
 #include "kernels/attention.h"
 #include "kernels/device_types.cuh"
 
 namespace phx::kernels {
 
-template <int kHeadDim, typename T>
+// 8 consecutive values of a q row as floats: one 16-byte load of T, or two of f32.
+template <typename T, typename IO>
+__device__ __forceinline__ void LoadQ8(const IO* src, float (&out)[8]) {
+  if constexpr (std::is_same_v<IO, float>) {
+    const float4 a = *reinterpret_cast<const float4*>(src);
+    const float4 b = *reinterpret_cast<const float4*>(src + 4);
+    out[0] = a.x, out[1] = a.y, out[2] = a.z, out[3] = a.w;
+    out[4] = b.x, out[5] = b.y, out[6] = b.z, out[7] = b.w;
+  } else {
+    Unpack8<T>(*reinterpret_cast<const uint4*>(src), out);
+  }
+}
+
+template <int kHeadDim, typename T, typename IO>
 __global__ void __launch_bounds__(128) PagedDecodeKernel(const PagedDecodeParams p) {
   constexpr int kVec = 8;
   constexpr int kLanesPerTok = kHeadDim / kVec;   // 16 or 8
@@ -46,13 +61,11 @@ __global__ void __launch_bounds__(128) PagedDecodeKernel(const PagedDecodeParams
   // Query slices, pre-scaled so that scores come out in the log2 domain.
   const float qscale = p.scale * kLog2e;
   float q[kHeads][kVec];
-  const T* qrow = static_cast<const T*>(p.q) + static_cast<int64_t>(w.q_row) * p.q_stride;
+  const IO* qrow = static_cast<const IO*>(p.q) + static_cast<int64_t>(w.q_row) * p.q_stride;
 #pragma unroll
   for (int h = 0; h < kHeads; ++h) {
     if (h < nh) {
-      const uint4 raw =
-          *reinterpret_cast<const uint4*>(qrow + static_cast<int64_t>(head0 + h) * kHeadDim + dim0);
-      Unpack8<T>(raw, q[h]);
+      LoadQ8<T, IO>(qrow + static_cast<int64_t>(head0 + h) * kHeadDim + dim0, q[h]);
 #pragma unroll
       for (int i = 0; i < kVec; ++i) q[h][i] *= qscale;
     } else {
@@ -162,24 +175,26 @@ __global__ void __launch_bounds__(128) PagedDecodeKernel(const PagedDecodeParams
       o += s_acc[wi][h][d] * f;
     }
     const int head = head0 + h;
+    const float out = sum > 0.f ? o / sum : 0.f;  // no tokens: 0, not 0/0
     if (w.partial < 0) {
-      T* orow = static_cast<T*>(p.out) + static_cast<int64_t>(w.q_row) * p.out_stride;
-      orow[static_cast<int64_t>(head) * kHeadDim + d] = FromF32<T>(o / sum);
+      IO* orow = static_cast<IO*>(p.out) + static_cast<int64_t>(w.q_row) * p.out_stride;
+      orow[static_cast<int64_t>(head) * kHeadDim + d] = FromF32<IO>(out);
     } else {
       const int64_t pi = static_cast<int64_t>(w.partial) * p.n_heads + head;
-      p.partial_out[pi * kHeadDim + d] = o / sum;
-      if (d == 0) p.partial_lse[pi] = mx + log2f(sum);
+      p.partial_out[pi * kHeadDim + d] = out;
+      if (d == 0) p.partial_lse[pi] = sum > 0.f ? mx + log2f(sum) : -INFINITY;
     }
   }
 }
 
-template <int kHeadDim, DType kKv>
+template <int kHeadDim, DType kKv, bool kF32Io>
 cudaError_t RunPagedDecode(const PagedDecodeParams& p, cudaStream_t stream) {
   using T = typename DevType<kKv>::type;
+  using IO = std::conditional_t<kF32Io, float, T>;
   const int group = p.n_heads / p.kv.n_kv_heads;
   const dim3 grid(p.num_work, p.kv.n_kv_heads,
                   (group + kDecodeHeadsPerCta - 1) / kDecodeHeadsPerCta);
-  PagedDecodeKernel<kHeadDim, T><<<grid, 128, 0, stream>>>(p);
+  PagedDecodeKernel<kHeadDim, T, IO><<<grid, 128, 0, stream>>>(p);
   return LaunchStatus();
 }
 

@@ -9,12 +9,17 @@ cudaError_t LaunchPagedDecode(const PagedDecodeParams& p, cudaStream_t stream) {
   if (p.num_work == 0) return cudaSuccess;
   cudaError_t e = DispatchHeadDim(p.kv.head_dim, [&](auto hd) {
     return DispatchKvType(p.kv.dtype, [&](auto kv) {
-      return RunPagedDecode<decltype(hd)::value, decltype(kv)::value>(p, stream);
+      constexpr int kHd = decltype(hd)::value;
+      constexpr DType kKv = decltype(kv)::value;
+      return p.f32_io ? RunPagedDecode<kHd, kKv, true>(p, stream)
+                      : RunPagedDecode<kHd, kKv, false>(p, stream);
     });
   });
   if (e != cudaSuccess || p.num_merge == 0) return e;
-  return DispatchKvType(p.kv.dtype,
-                        [&](auto kv) { return RunDecodeMerge<decltype(kv)::value>(p, stream); });
+  return DispatchKvType(p.kv.dtype, [&](auto kv) {
+    constexpr DType kKv = decltype(kv)::value;
+    return p.f32_io ? RunDecodeMerge<kKv, true>(p, stream) : RunDecodeMerge<kKv, false>(p, stream);
+  });
 }
 
 cudaError_t LaunchPagedPrefill(const PagedPrefillParams& p, cudaStream_t stream) {

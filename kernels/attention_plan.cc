@@ -147,6 +147,53 @@ cudaError_t PlanDecode(const BatchView& b, const AttentionShape& shape,
   return cudaSuccess;
 }
 
+int32_t FixedDecodeSplits(const AttentionShape& shape, int32_t padded_rows,
+                          const DecodePlanOptions& opt) {
+  const int64_t per_row =
+      static_cast<int64_t>(std::max(padded_rows, 1)) * std::max(DecodeCtasPerItem(shape), 1);
+  const int64_t target =
+      static_cast<int64_t>(std::max(opt.num_sms, 1)) * std::max(opt.ctas_per_sm, 1);
+  const int64_t splits = (target + per_row - 1) / per_row;
+  return static_cast<int32_t>(std::clamp<int64_t>(splits, 1, kMaxFixedSplits));
+}
+
+cudaError_t PlanDecodeFixed(const BatchView& b, const AttentionShape& shape, int32_t padded_rows,
+                            int32_t splits, DecodePlan* plan) {
+  if (cudaError_t e = ValidateBatch(b, shape); e != cudaSuccess) return e;
+  if (splits < 1 || splits > kMaxFixedSplits || padded_rows < b.num_seqs) {
+    return InvalidArgument("fixed decode plan: %d splits (1..%d), %d rows for %d sequences", splits,
+                           kMaxFixedSplits, padded_rows, b.num_seqs);
+  }
+  for (int32_t s = 0; s < b.num_seqs; ++s) {
+    if (b.num_q(s) != 1) {
+      return InvalidArgument("fixed decode plan: sequence %d has %d query rows (needs 1)", s,
+                             b.num_q(s));
+    }
+  }
+  *plan = DecodePlan{};
+  const int32_t group = shape.n_heads / shape.n_kv_heads;
+  plan->head_chunks = (group + kDecodeHeadsPerCta - 1) / kDecodeHeadsPerCta;
+  plan->num_partials = splits > 1 ? padded_rows * splits : 0;
+  for (int32_t r = 0; r < padded_rows; ++r) {
+    const bool real = r < b.num_seqs;
+    const int32_t len = real ? b.kv_len(r) : 0;
+    const int32_t chunk = (len + splits - 1) / splits;
+    plan->chunk = std::max(plan->chunk, chunk);
+    const int32_t q_row = real ? b.q_indptr[r] : r;
+    if (splits > 1) plan->merge.push_back({q_row, r * splits, splits, 0});
+    for (int32_t i = 0; i < splits; ++i) {
+      DecodeWorkItem w{};
+      w.q_row = q_row;
+      w.seq = r;
+      w.kv_begin = std::min(len, i * chunk);
+      w.kv_end = std::min(len, (i + 1) * chunk);
+      w.partial = splits > 1 ? r * splits + i : -1;
+      plan->work.push_back(w);
+    }
+  }
+  return cudaSuccess;
+}
+
 int32_t PrefillTileKvExtent(const PrefillTile& t, int32_t group) {
   const int32_t last_q = std::min(t.nq - 1, (t.row_begin + kPrefillTileRows - 1) / group);
   return t.kv_len - t.nq + last_q + 1;

@@ -73,6 +73,22 @@ cudaError_t PlanDecode(const BatchView& b, const AttentionShape& shape,
 // True when every sequence has at most one query row (the decode kernel applies).
 bool IsDecodeBatch(const BatchView& b);
 
+// ---- Decode with a fixed launch shape (CUDA graphs) ----------------------------------------
+// A plan whose item counts depend only on (padded_rows, splits), so a captured graph replays it
+// with new contents: sequence s (exactly one query row each) gets `splits` items covering its
+// kv_len in chunks of ceil(kv_len / splits) tokens (trailing items may be empty); rows
+// num_seqs .. padded_rows - 1 are padding with `splits` empty items each (sequence index = row,
+// so the device kv_indptr must have padded_rows + 1 entries, the padding ones repeating the
+// last). splits > 1: every row has a merge item (padding rows come out 0); splits == 1: items
+// write the output directly.
+inline constexpr int32_t kMaxFixedSplits = 64;
+cudaError_t PlanDecodeFixed(const BatchView& b, const AttentionShape& shape, int32_t padded_rows,
+                            int32_t splits, DecodePlan* plan);
+// The splits a fixed plan of `padded_rows` rows uses: enough items to fill
+// num_sms * ctas_per_sm CTAs, in 1..kMaxFixedSplits.
+int32_t FixedDecodeSplits(const AttentionShape& shape, int32_t padded_rows,
+                          const DecodePlanOptions& opt);
+
 // ---- Prefill -------------------------------------------------------------------------------
 struct PrefillPlan {
   std::vector<PrefillTile> tiles;  // longest work first

@@ -1,7 +1,5 @@
 // Kernels of kernels/convert.h: grid-stride loops over rows x cols (these run at the f32/f16
 // boundaries of the CUDA backend and are bandwidth-bound, so one element per thread suffices).
-#include <cfloat>
-
 #include "kernels/convert.h"
 #include "kernels/device_types.cuh"
 #include "kernels/dispatch.h"
@@ -73,7 +71,7 @@ __device__ float BlockReduce(float v, bool is_max, float* shared) {
   if (lane == 0) shared[warp] = v;
   __syncthreads();
   if (warp == 0) {
-    v = lane < static_cast<int>(blockDim.x / 32) ? shared[lane] : (is_max ? -FLT_MAX : 0.f);
+    v = lane < static_cast<int>(blockDim.x / 32) ? shared[lane] : (is_max ? -INFINITY : 0.f);
     for (int o = 16; o > 0; o >>= 1) {
       const float other = __shfl_xor_sync(0xffffffffu, v, o);
       v = is_max ? fmaxf(v, other) : v + other;
@@ -90,9 +88,13 @@ __global__ void __launch_bounds__(kThreads) SoftmaxKernel(const SoftmaxParams p)
   __shared__ float shared[kThreads / 32];
   const float* x = p.x + blockIdx.x * p.x_stride;
   float* out = p.out + blockIdx.x * p.out_stride;
-  float m = -FLT_MAX;
+  float m = -INFINITY;
   for (int c = threadIdx.x; c < p.cols; c += blockDim.x) m = fmaxf(m, x[c] * p.inv_temperature);
   m = BlockReduce(m, true, shared);
+  if (m == -INFINITY) {  // every element masked: no mass (not exp(-inf - -inf) = NaN)
+    for (int c = threadIdx.x; c < p.cols; c += blockDim.x) out[c] = 0.f;
+    return;
+  }
   float s = 0.f;
   for (int c = threadIdx.x; c < p.cols; c += blockDim.x) {
     const float e = expf(x[c] * p.inv_temperature - m);

@@ -52,7 +52,8 @@ struct FillParams {
 cudaError_t ValidateFill(const FillParams& p);
 cudaError_t LaunchFill(const FillParams& p, cudaStream_t stream);
 
-// out[r, :] = softmax(x[r, :] * inv_temperature), f32; one CTA per row. out may alias x.
+// out[r, :] = softmax(x[r, :] * inv_temperature), f32; one CTA per row. out may alias x. A row
+// whose every element is -inf (all masked) comes out all 0, never NaN (ops/logits.h).
 struct SoftmaxParams {
   const float* x = nullptr;  // [rows, cols], rows x_stride elements apart
   int64_t x_stride = 0;

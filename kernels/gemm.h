@@ -4,9 +4,12 @@
 //   LaunchMmaGemm     our tiled mma.sync tensor-core GEMM (sm_80+), 128x128x32 tiles.
 //   LaunchWgmmaGemm   our wgmma GEMM (sm_90a only; cudaErrorNotSupported on other devices).
 //   LaunchWeightGemv  weight-streaming GEMV for decode (small M): f16/bf16 weights (W16A16),
-//                     Q8_0 (W8A16) and Q4_K (W4A16), one warp per output column n, up to 8
-//                     activation rows per pass (M > 8 runs ceil(M / 8) passes).
-//   LaunchDequantize  Q8_0/Q4_K -> f16/bf16 rows, for the large-M path (dequantize, then GEMM).
+//                     Q8_0 (W8A16), Q4_K (W4A16) and Q6_K (W6A16), one warp per output column
+//                     n, up to 8 activation rows per pass (M > 8 runs ceil(M / 8) passes);
+//                     activations f16/bf16, or f32 read directly (no conversion launch); up to
+//                     three products of the same x (q/k/v, gate/up) in one launch; optional
+//                     f32 bias.
+//   LaunchDequantize  Q8_0/Q4_K/Q6_K -> f16/bf16 rows, for the large-M path (dequantize, GEMM).
 #pragma once
 
 #include <cublas_v2.h>
@@ -41,16 +44,31 @@ cudaError_t LaunchWgmmaGemm(const GemmParams& p, cudaStream_t stream);
 // Whether LaunchWgmmaGemm can run on `device` (compute capability 9.x).
 bool WgmmaGemmSupported(int device);
 
+// A further product of the same activations in one GEMV launch.
+struct GemvOutput {
+  const void* w = nullptr;  // [n, k], same type and layout as WeightGemvParams::w
+  void* y = nullptr;        // [m, n] y_dtype, rows ldy elements apart
+  int64_t ldy = 0;
+  const float* bias = nullptr;  // optional [n] (f32 output only)
+  int32_t n = 0;
+};
+inline constexpr int kMaxGemvExtra = 2;
+
 struct WeightGemvParams {
   const void* x = nullptr;  // [m, k] act_dtype, rows ldx elements apart
   int64_t ldx = 0;
-  DType act_dtype = DType::kF16;  // f16 or bf16
+  DType act_dtype = DType::kF16;  // f16 or bf16; f32 (then y_dtype is f32)
   const void* w = nullptr;        // [n, k] in the device layout of w_dtype (kernels/quant_layout.h)
-  DType w_dtype = DType::kQ8_0;   // f16/bf16 (== act_dtype), q8_0 (planar), q4_K
+  DType w_dtype = DType::kQ8_0;   // f16/bf16 (== act_dtype, or any with f32 activations),
+                                  // q8_0 (planar), q4_K, q6_K (planar)
   void* y = nullptr;              // [m, n] y_dtype, rows ldy elements apart
   int64_t ldy = 0;
   DType y_dtype = DType::kF16;  // act_dtype or f32
+  const float* bias = nullptr;  // optional [n] added to every row (f32 output only)
   int32_t m = 0, n = 0, k = 0;
+  // Products extra[0 .. num_extra) of the same x: columns n, n + extra[0].n, ... of the grid.
+  int32_t num_extra = 0;
+  GemvOutput extra[kMaxGemvExtra];
 };
 inline constexpr int kGemvRowsPerPass = 8;
 
@@ -59,7 +77,7 @@ cudaError_t LaunchWeightGemv(const WeightGemvParams& p, cudaStream_t stream);
 
 struct DequantizeParams {
   const void* w = nullptr;        // [rows, cols] in the device layout of w_dtype
-  DType w_dtype = DType::kQ8_0;   // q8_0 (planar) or q4_K
+  DType w_dtype = DType::kQ8_0;   // q8_0 (planar), q4_K or q6_K (planar)
   void* out = nullptr;            // [rows, cols] packed, out_dtype
   DType out_dtype = DType::kF16;  // f16 or bf16
   int64_t rows = 0, cols = 0;
@@ -70,8 +88,8 @@ cudaError_t LaunchDequantize(const DequantizeParams& p, cudaStream_t stream);
 // Which path a weight matmul takes (pure function; the CUDA ops layer follows it).
 enum class GemmPath { kGemv, kDequantThenGemm, kCublas, kMma, kWgmma };
 // Dense f16/bf16 weights: GEMV for m <= max_gemv_rows, else the tensor-core GEMM (wgmma when
-// available, else mma.sync; cuBLAS when prefer_cublas). Quantized weights: GEMV for
-// m <= max_gemv_rows, else dequantize into a workspace and GEMM.
+// available, else mma.sync; cuBLAS when prefer_cublas). Quantized weights (q8_0, q4_K, q6_K):
+// GEMV for m <= max_gemv_rows, else dequantize into a workspace and GEMM.
 GemmPath ChooseGemmPath(DType w_dtype, int32_t m, bool wgmma_available, bool prefer_cublas,
                         int32_t max_gemv_rows = 8);
 const char* GemmPathName(GemmPath path);

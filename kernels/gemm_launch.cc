@@ -48,24 +48,56 @@ cudaError_t LaunchWgmmaGemm(const GemmParams& p, cudaStream_t stream) {
   });
 }
 
+namespace {
+
+// RunWeightGemv for weight type kW and activation type kA (f16/bf16: output kA or f32; f32: f32).
+template <DType kW, DType kA>
+cudaError_t GemvOut(const WeightGemvParams& p, cudaStream_t stream) {
+  if constexpr (kA == DType::kF32) {
+    return RunWeightGemv<kW, kA, DType::kF32>(p, stream);
+  } else {
+    return p.y_dtype == DType::kF32 ? RunWeightGemv<kW, kA, DType::kF32>(p, stream)
+                                    : RunWeightGemv<kW, kA, kA>(p, stream);
+  }
+}
+
+template <DType kA>
+cudaError_t GemvWeights(const WeightGemvParams& p, cudaStream_t stream) {
+  switch (p.w_dtype) {
+    case DType::kQ8_0:
+      return GemvOut<DType::kQ8_0, kA>(p, stream);
+    case DType::kQ4_K:
+      return GemvOut<DType::kQ4_K, kA>(p, stream);
+    case DType::kQ6_K:
+      return GemvOut<DType::kQ6_K, kA>(p, stream);
+    case DType::kBF16:
+      if constexpr (kA == DType::kF32 || kA == DType::kBF16)
+        return GemvOut<DType::kBF16, kA>(p, stream);
+      break;
+    default:  // f16 (validated)
+      if constexpr (kA == DType::kF32 || kA == DType::kF16)
+        return GemvOut<DType::kF16, kA>(p, stream);
+      break;
+  }
+  return InvalidArgument("weight gemv: %s weights with %s activations", KernelTypeName(p.w_dtype),
+                         KernelTypeName(kA));
+}
+
+}  // namespace
+
 cudaError_t LaunchWeightGemv(const WeightGemvParams& p, cudaStream_t stream) {
   if (cudaError_t e = ValidateWeightGemv(p); e != cudaSuccess) return e;
-  if (p.m == 0 || p.n == 0) return cudaSuccess;
-  return DispatchHalfType("activation", p.act_dtype, [&](auto ac) -> cudaError_t {
-    constexpr DType kA = decltype(ac)::value;
-    const bool f32 = p.y_dtype == DType::kF32;
-    switch (p.w_dtype) {
-      case DType::kQ8_0:
-        return f32 ? RunWeightGemv<DType::kQ8_0, kA, DType::kF32>(p, stream)
-                   : RunWeightGemv<DType::kQ8_0, kA, kA>(p, stream);
-      case DType::kQ4_K:
-        return f32 ? RunWeightGemv<DType::kQ4_K, kA, DType::kF32>(p, stream)
-                   : RunWeightGemv<DType::kQ4_K, kA, kA>(p, stream);
-      default:  // dense weights of the activation type (validated)
-        return f32 ? RunWeightGemv<kA, kA, DType::kF32>(p, stream)
-                   : RunWeightGemv<kA, kA, kA>(p, stream);
-    }
-  });
+  int64_t columns = p.n;
+  for (int i = 0; i < p.num_extra; ++i) columns += p.extra[i].n;
+  if (p.m == 0 || columns == 0) return cudaSuccess;
+  switch (p.act_dtype) {
+    case DType::kF32:
+      return GemvWeights<DType::kF32>(p, stream);
+    case DType::kBF16:
+      return GemvWeights<DType::kBF16>(p, stream);
+    default:
+      return GemvWeights<DType::kF16>(p, stream);
+  }
 }
 
 cudaError_t LaunchDequantize(const DequantizeParams& p, cudaStream_t stream) {
@@ -73,8 +105,14 @@ cudaError_t LaunchDequantize(const DequantizeParams& p, cudaStream_t stream) {
   if (p.rows == 0) return cudaSuccess;
   return DispatchHalfType("dequantize output", p.out_dtype, [&](auto oc) {
     constexpr DType kOut = decltype(oc)::value;
-    return p.w_dtype == DType::kQ8_0 ? RunDequantize<DType::kQ8_0, kOut>(p, stream)
-                                     : RunDequantize<DType::kQ4_K, kOut>(p, stream);
+    switch (p.w_dtype) {
+      case DType::kQ8_0:
+        return RunDequantize<DType::kQ8_0, kOut>(p, stream);
+      case DType::kQ6_K:
+        return RunDequantize<DType::kQ6_K, kOut>(p, stream);
+      default:
+        return RunDequantize<DType::kQ4_K, kOut>(p, stream);
+    }
   });
 }
 

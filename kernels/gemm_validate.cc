@@ -48,15 +48,16 @@ cudaError_t ValidateGemm(const GemmParams& p, const char* op) {
 cudaError_t ValidateWeightGemv(const WeightGemvParams& p) {
   const char* op = "weight gemv";
   if (cudaError_t e = CheckDims(op, p.m, p.n, p.k); e != cudaSuccess) return e;
-  if (!IsHalf(p.act_dtype)) {
-    return InvalidArgument("%s: activation dtype %s is not supported (supported: f16, bf16)", op,
-                           KernelTypeName(p.act_dtype));
+  const bool f32_act = p.act_dtype == DType::kF32;
+  if (!IsHalf(p.act_dtype) && !f32_act) {
+    return InvalidArgument("%s: activation dtype %s is not supported (supported: f16, bf16, f32)",
+                           op, KernelTypeName(p.act_dtype));
   }
   switch (p.w_dtype) {
     case DType::kF16:
     case DType::kBF16:
-      if (p.w_dtype != p.act_dtype) {
-        return InvalidArgument("%s: %s weights need %s activations, got %s", op,
+      if (p.w_dtype != p.act_dtype && !f32_act) {
+        return InvalidArgument("%s: %s weights need %s or f32 activations, got %s", op,
                                KernelTypeName(p.w_dtype), KernelTypeName(p.w_dtype),
                                KernelTypeName(p.act_dtype));
       }
@@ -67,18 +68,21 @@ cudaError_t ValidateWeightGemv(const WeightGemvParams& p) {
         return InvalidArgument("%s: q8_0 k %d is not a multiple of 32", op, p.k);
       break;
     case DType::kQ4_K:
-      if (p.k % kQK_K != 0)
-        return InvalidArgument("%s: q4_K k %d is not a multiple of 256", op, p.k);
+    case DType::kQ6_K:
+      if (p.k % kQK_K != 0) {
+        return InvalidArgument("%s: %s k %d is not a multiple of 256", op,
+                               KernelTypeName(p.w_dtype), p.k);
+      }
       break;
     default:
       return InvalidArgument(
-          "%s: weight dtype %s is not supported (supported: f16, bf16, q8_0, "
-          "q4_K)",
-          op, KernelTypeName(p.w_dtype));
+          "%s: weight dtype %s is not supported (supported: f16, bf16, q8_0, q4_K, q6_K)", op,
+          KernelTypeName(p.w_dtype));
   }
-  if (p.y_dtype != p.act_dtype && p.y_dtype != DType::kF32) {
-    return InvalidArgument("%s: output dtype %s (supported: the activation type, f32)", op,
-                           KernelTypeName(p.y_dtype));
+  if (p.y_dtype != DType::kF32 && (f32_act || p.y_dtype != p.act_dtype)) {
+    return InvalidArgument("%s: output dtype %s with %s activations (supported: %s, f32)", op,
+                           KernelTypeName(p.y_dtype), KernelTypeName(p.act_dtype),
+                           f32_act ? "f32 only" : KernelTypeName(p.act_dtype));
   }
   if (p.x == nullptr || p.w == nullptr || p.y == nullptr) {
     return InvalidArgument("%s: null pointer argument", op);
@@ -89,14 +93,29 @@ cudaError_t ValidateWeightGemv(const WeightGemvParams& p) {
         "x and w 16-byte aligned",
         op, static_cast<long long>(p.ldx), p.k, static_cast<long long>(p.ldy), p.n);
   }
+  if (p.num_extra < 0 || p.num_extra > kMaxGemvExtra) {
+    return InvalidArgument("%s: %d extra outputs (at most %d)", op, p.num_extra, kMaxGemvExtra);
+  }
+  bool has_bias = p.bias != nullptr;
+  for (int i = 0; i < p.num_extra; ++i) {
+    const GemvOutput& o = p.extra[i];
+    if (o.n < 0 || o.w == nullptr || o.y == nullptr || !Aligned16(o.w) || o.ldy < o.n) {
+      return InvalidArgument("%s: extra output %d (n %d, ldy %lld) needs aligned w and y", op, i,
+                             o.n, static_cast<long long>(o.ldy));
+    }
+    has_bias = has_bias || o.bias != nullptr;
+  }
+  if (has_bias && p.y_dtype != DType::kF32) {
+    return InvalidArgument("%s: a bias needs f32 output (got %s)", op, KernelTypeName(p.y_dtype));
+  }
   if (p.m > 65535 * kGemvRowsPerPass) return InvalidArgument("%s: m %d too large", op, p.m);
   return cudaSuccess;
 }
 
 cudaError_t ValidateDequantize(const DequantizeParams& p) {
   const char* op = "dequantize";
-  if (p.w_dtype != DType::kQ8_0 && p.w_dtype != DType::kQ4_K) {
-    return InvalidArgument("%s: weight dtype %s is not supported (supported: q8_0, q4_K)", op,
+  if (p.w_dtype != DType::kQ8_0 && p.w_dtype != DType::kQ4_K && p.w_dtype != DType::kQ6_K) {
+    return InvalidArgument("%s: weight dtype %s is not supported (supported: q8_0, q4_K, q6_K)", op,
                            KernelTypeName(p.w_dtype));
   }
   if (!IsHalf(p.out_dtype)) {
@@ -117,7 +136,8 @@ cudaError_t ValidateDequantize(const DequantizeParams& p) {
 
 GemmPath ChooseGemmPath(DType w_dtype, int32_t m, bool wgmma_available, bool prefer_cublas,
                         int32_t max_gemv_rows) {
-  const bool quantized = w_dtype == DType::kQ8_0 || w_dtype == DType::kQ4_K;
+  const bool quantized =
+      w_dtype == DType::kQ8_0 || w_dtype == DType::kQ4_K || w_dtype == DType::kQ6_K;
   if (m <= max_gemv_rows) return GemmPath::kGemv;
   if (quantized) return GemmPath::kDequantThenGemm;
   if (prefer_cublas) return GemmPath::kCublas;

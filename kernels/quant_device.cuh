@@ -9,6 +9,11 @@
 //   q8_0 (planar): 16 values = half a block: 16 int8 quants times the block's f16 scale.
 //   q4_K: 32 values = 16 bytes of one 64-value group of a 256-value block: low nibbles give
 //     elements 64j + 16h + 0..15 (sub-block 2j), high nibbles 64j + 32 + 16h + 0..15 (2j + 1).
+//   q6_K (planar): 32 values = 16 ql bytes and 16 qh bytes of one 128-value half h of a block:
+//     unit q (0..3) of the half reads ql bytes 16q.. and qh bytes 16 (q % 2)..; with jp = q / 2
+//     and l0 = 16 (q % 2), low nibbles (qh bits 2jp, 2jp+1) give elements 128h + 32jp + l0 +
+//     0..15, high nibbles (bits 2jp+4, 2jp+5) elements 128h + 32 (jp + 2) + l0 + 0..15;
+//     value = d * scale * (q6 - 32) with the scale of element e at 8h + (e % 32) / 16 + 2 j.
 #pragma once
 
 #include <cstdint>
@@ -118,6 +123,53 @@ struct QuantUnit<DType::kQ4_K> {
     off[1] = e0 + 8;
     off[2] = e0 + 32;
     off[3] = e0 + 40;
+  }
+};
+
+template <>
+struct QuantUnit<DType::kQ6_K> {
+  static constexpr int kVals = 32;
+  static constexpr int kSegs = 4;
+  // w: planar sections (kernels/quant_layout.h Q6KPlanar), offsets recomputed here.
+  __device__ __forceinline__ static void Load(const void* w, int64_t rows, int64_t k, int64_t row,
+                                              int64_t u, float (&v)[kVals], int64_t (&off)[kSegs]) {
+    const auto* base = static_cast<const uint8_t*>(w);
+    const int64_t n = rows * k;
+    const int64_t qh_off = ((n / 2 + 255) / 256) * 256;
+    const int64_t sc_off = ((qh_off + n / 4 + 255) / 256) * 256;
+    const int64_t d_off = ((sc_off + n / 16 + 255) / 256) * 256;
+    const int64_t blk = u / 8;
+    const int rem = static_cast<int>(u % 8), half = rem / 4, q = rem % 4;
+    const int jp = q / 2, l0 = 16 * (q % 2);
+    const int64_t bi = row * (k / 256) + blk;  // block index, row-major
+    const uint4 ql = __ldg(reinterpret_cast<const uint4*>(base + bi * 128 + half * 64 + q * 16));
+    const uint4 qh =
+        __ldg(reinterpret_cast<const uint4*>(base + qh_off + bi * 64 + half * 32 + (q % 2) * 16));
+    const uint2 sc = __ldg(reinterpret_cast<const uint2*>(base + sc_off + bi * 16 + half * 8));
+    const float d = __half2float(
+        __ushort_as_half(__ldg(reinterpret_cast<const unsigned short*>(base + d_off) + bi)));
+    const int s_lo = l0 / 16 + 2 * jp, s_hi = s_lo + 4;  // scale indices within the half
+    auto scale = [&](int s) {
+      const uint32_t word = s < 4 ? sc.x : sc.y;
+      return static_cast<float>(static_cast<int8_t>((word >> (8 * (s & 3))) & 0xFF));
+    };
+    const float d_lo = d * scale(s_lo), d_hi = d * scale(s_hi);
+    const uint32_t lw[4] = {ql.x, ql.y, ql.z, ql.w};
+    const uint32_t hw[4] = {qh.x, qh.y, qh.z, qh.w};
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+      const uint32_t lb = (lw[i / 4] >> (8 * (i % 4))) & 0xFF;
+      const uint32_t hb = (hw[i / 4] >> (8 * (i % 4))) & 0xFF;
+      const int q_lo = static_cast<int>((lb & 0xF) | (((hb >> (2 * jp)) & 3) << 4)) - 32;
+      const int q_hi = static_cast<int>((lb >> 4) | (((hb >> (2 * jp + 4)) & 3) << 4)) - 32;
+      v[i] = d_lo * static_cast<float>(q_lo);
+      v[16 + i] = d_hi * static_cast<float>(q_hi);
+    }
+    const int64_t e0 = blk * 256 + half * 128 + 32 * jp + l0;
+    off[0] = e0;
+    off[1] = e0 + 8;
+    off[2] = e0 + 64;
+    off[3] = e0 + 72;
   }
 };
 

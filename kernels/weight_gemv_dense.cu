@@ -1,5 +1,5 @@
-// Weight GEMV instantiations for dense f16 and bf16 weights (activations of the same type),
-// output in that type or f32.
+// Weight GEMV instantiations for dense f16 and bf16 weights: activations of the same type
+// (output in that type or f32) and f32 activations (f32 output).
 #include "kernels/weight_gemv.cuh"
 
 namespace phx::kernels {
@@ -11,4 +11,8 @@ template cudaError_t RunWeightGemv<DType::kBF16, DType::kBF16, DType::kBF16>(
     const WeightGemvParams&, cudaStream_t);
 template cudaError_t RunWeightGemv<DType::kBF16, DType::kBF16, DType::kF32>(const WeightGemvParams&,
                                                                             cudaStream_t);
+template cudaError_t RunWeightGemv<DType::kF16, DType::kF32, DType::kF32>(const WeightGemvParams&,
+                                                                          cudaStream_t);
+template cudaError_t RunWeightGemv<DType::kBF16, DType::kF32, DType::kF32>(const WeightGemvParams&,
+                                                                           cudaStream_t);
 }  // namespace phx::kernels

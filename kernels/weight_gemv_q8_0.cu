@@ -1,5 +1,5 @@
-// Weight GEMV instantiations for q8_0 weights: f16 and bf16 activations, output in the
-// activation type or f32.
+// Weight GEMV instantiations for q8_0 (planar) weights: f16 and bf16 activations (output in the
+// activation type or f32) and f32 activations (f32 output).
 #include "kernels/weight_gemv.cuh"
 
 namespace phx::kernels {
@@ -11,4 +11,6 @@ template cudaError_t RunWeightGemv<DType::kQ8_0, DType::kBF16, DType::kBF16>(
     const WeightGemvParams&, cudaStream_t);
 template cudaError_t RunWeightGemv<DType::kQ8_0, DType::kBF16, DType::kF32>(const WeightGemvParams&,
                                                                             cudaStream_t);
+template cudaError_t RunWeightGemv<DType::kQ8_0, DType::kF32, DType::kF32>(const WeightGemvParams&,
+                                                                           cudaStream_t);
 }  // namespace phx::kernels

@@ -36,6 +36,31 @@ absl::Status Backend::CheckSupported(Op op, DType dtype) const {
       StrCat(name(), " backend: ", OpName(op), " does not support ", DTypeName(dtype)));
 }
 
+absl::Status Backend::AddRmsNorm(const Tensor& x, const Tensor& delta, const Tensor& w, float eps,
+                                 const Tensor& y) {
+  absl::Status s = Add(x, delta, x);
+  if (!s.ok()) return s;
+  return RmsNorm(x, w, eps, y);
+}
+
+absl::Status Backend::RopeWriteKv(const Tensor& q, const Tensor& k, const Tensor& v,
+                                  int32_t head_dim, const Tensor& positions,
+                                  const Tensor& slot_mapping, const RopeParams& rope,
+                                  const KvLayer& cache) {
+  absl::Status s = Rope(q, head_dim, positions, rope);
+  if (s.ok()) s = Rope(k, head_dim, positions, rope);
+  if (s.ok()) s = WriteKv(k, v, slot_mapping, cache);
+  return s;
+}
+
+absl::StatusOr<std::unique_ptr<AttentionPlan>> Backend::PlanGraphAttention(
+    const AttentionBatch& batch, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim,
+    int32_t padded_rows, int32_t max_pages_per_seq) {
+  (void)batch, (void)n_heads, (void)n_kv_heads, (void)head_dim, (void)padded_rows;
+  (void)max_pages_per_seq;
+  return absl::UnimplementedError(StrCat(name(), " backend: no step graphs"));
+}
+
 int32_t AttentionBatch::kv_len(int32_t seq) const {
   const int32_t pages = kv_indptr[seq + 1] - kv_indptr[seq];
   return pages == 0 ? 0 : (pages - 1) * block_size + kv_last_page_len[seq];

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "ops/tensor.h"
@@ -86,6 +87,17 @@ struct PenaltyRow {
   float repetition = 1.f;           // llama.cpp style: logit / p if > 0 else logit * p
   float presence = 0.f;             // subtracted once if present
   float frequency = 0.f;            // subtracted count times
+};
+
+// Identifies one recorded step (Backend::RunGraph): the caller (`owner`, e.g. a model::Forward)
+// and a digest of everything its launches depend on besides the contents of its buffers (the
+// padded row count, the KV cache's tensors).
+struct GraphKey {
+  const void* owner = nullptr;
+  uint64_t shape = 0;
+  bool operator<(const GraphKey& o) const {
+    return owner != o.owner ? owner < o.owner : shape < o.shape;
+  }
 };
 
 // A backend's private copy of a weight (see Backend::PrepareMatmul); RAII.
@@ -168,6 +180,41 @@ class Backend {
   virtual absl::Status Softmax(const Tensor& x, float temperature, const Tensor& out) = 0;
   // Applies repetition/presence/frequency penalties to logits[M, V] row by row, in place.
   virtual absl::Status ApplyPenalties(const Tensor& logits, std::span<const PenaltyRow> rows) = 0;
+
+  // ---- Fused ops: a backend may run each in fewer launches; the defaults call the parts ------
+  // x += delta, then y = RmsNorm(x, w, eps) (a block's residual add and the next norm).
+  virtual absl::Status AddRmsNorm(const Tensor& x, const Tensor& delta, const Tensor& w, float eps,
+                                  const Tensor& y);
+  // Rope(q), Rope(k), then WriteKv(k, v, slot_mapping, cache). Afterwards q is rotated and the
+  // cache holds rotated k and v; k itself may or may not be rotated (it is scratch).
+  virtual absl::Status RopeWriteKv(const Tensor& q, const Tensor& k, const Tensor& v,
+                                   int32_t head_dim, const Tensor& positions,
+                                   const Tensor& slot_mapping, const RopeParams& rope,
+                                   const KvLayer& cache);
+
+  // ---- Step graphs (optional: CUDA graphs of decode steps) ----------------------------------
+  // The padded row count at which this backend records a decode step of `rows` sequences, or 0
+  // when it records none (the default).
+  virtual int32_t GraphRows(int32_t rows) const {
+    (void)rows;
+    return 0;
+  }
+  // A plan of a decode step (every sequence one query row) padded to `padded_rows` rows, whose
+  // launch shape depends only on (padded_rows, max_pages_per_seq) and whose device arrays live at
+  // addresses fixed for that pair: a recorded step replays with the plan of a later step. Rows
+  // past the batch are padding (their query rows exist; their output is 0).
+  virtual absl::StatusOr<std::unique_ptr<AttentionPlan>> PlanGraphAttention(
+      const AttentionBatch& batch, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim,
+      int32_t padded_rows, int32_t max_pages_per_seq);
+  // Runs `work`, the device work of one step, which issues only this backend's ops on tensors
+  // and plans that are the same on every call with the same key (only their contents change).
+  // The default calls it; a recording backend may record it once and replay the record later.
+  virtual absl::Status RunGraph(const GraphKey& key, absl::FunctionRef<absl::Status()> work) {
+    (void)key;
+    return work();
+  }
+  // Drops the records of `owner` (call before the buffers they use go away).
+  virtual void ReleaseGraphs(const void* owner) { (void)owner; }
 };
 
 }  // namespace phx::ops

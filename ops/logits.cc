@@ -21,6 +21,10 @@ void SoftmaxRow(std::span<const float> x, float temperature, std::span<float> ou
   if (x.empty()) return;
   const float inv_t = 1.f / temperature;
   const float mx = *std::max_element(x.begin(), x.end());
+  if (mx == -INFINITY) {  // every logit masked: no mass anywhere (not (-inf) - (-inf) = NaN)
+    std::fill(out.begin(), out.begin() + static_cast<ptrdiff_t>(x.size()), 0.f);
+    return;
+  }
   double sum = 0;
   for (size_t i = 0; i < x.size(); ++i) {
     const float e = std::exp((x[i] - mx) * inv_t);

@@ -14,6 +14,8 @@ namespace phx::ops {
 void ApplyPenaltiesRow(std::span<float> logits, const PenaltyRow& p);
 
 // out[i] = exp((x[i] - max) / T) / sum, computed in double for the sum. T > 0. out may alias x.
+// A row whose every logit is -inf (everything masked) has no probability mass: out is all 0
+// (never NaN); callers that sample treat it as "no token allowed".
 void SoftmaxRow(std::span<const float> x, float temperature, std::span<float> out);
 
 // The index of the largest element, the first one on ties (std::max_element's answer for

@@ -10,35 +10,27 @@
 #include "kernels/convert.h"
 #include "kernels/rope_kv.h"
 #include "ops/cuda/cuda_backend.h"
+#include "ops/cuda/cuda_plan.h"
 #include "ops/cuda/device_checks.h"
 
 namespace phx::ops::cuda {
-namespace {
 
-// The device copy of one step's plan: offsets into the backend's plan buffer.
-class CudaAttentionPlan final : public AttentionPlan {
- public:
-  uint64_t generation = 0;
-  bool decode = false;
-  int32_t n_heads = 0, n_kv_heads = 0, head_dim = 0;
-  int32_t num_rows = 0;                                        // query rows of the step
-  int32_t max_page = -1;                                       // largest page index referenced
-  size_t kv_indptr = 0, kv_indices = 0, items = 0, merge = 0;  // byte offsets in the buffer
-  int32_t num_items = 0, num_merge = 0, num_partials = 0;
-  size_t lse_offset = 0;  // of partial_lse in the workspace
-};
-
-size_t Align16(size_t n) { return (n + 15) / 16 * 16; }
-
-// Appends `bytes` at a 16-byte-aligned offset of `out`; returns the offset.
-size_t Append(std::vector<uint8_t>& out, const void* data, size_t bytes) {
-  const size_t off = Align16(out.size());
-  out.resize(off + bytes);
-  if (bytes > 0) std::memcpy(out.data() + off, data, bytes);
-  return off;
+absl::StatusOr<const float*> CudaBackend::FreqFactors(const RopeParams& rp) {
+  if (rp.freq_factors == nullptr) return nullptr;
+  if (freq_factors_host_ != rp.freq_factors) {
+    if (capturing_) {
+      return absl::FailedPreconditionError(
+          "cuda backend: rope frequency factors would be uploaded during a graph capture");
+    }
+    const size_t bytes = static_cast<size_t>(rp.n_rot / 2) * sizeof(float);
+    PHX_RETURN_IF_ERROR(Reserve(freq_factors_, bytes, "rope frequency factors"));
+    PHX_RETURN_IF_ERROR(Check(cudaMemcpyAsync(freq_factors_.data(), rp.freq_factors, bytes,
+                                              cudaMemcpyHostToDevice, stream_.get()),
+                              "rope: frequency factors"));
+    freq_factors_host_ = rp.freq_factors;
+  }
+  return freq_factors_.as<float>();
 }
-
-}  // namespace
 
 absl::Status CudaBackend::Rope(const Tensor& x, int32_t head_dim, const Tensor& positions,
                                const RopeParams& rp) {
@@ -59,18 +51,7 @@ absl::Status CudaBackend::Rope(const Tensor& x, int32_t head_dim, const Tensor& 
     PHX_RETURN_IF_ERROR(Fill(
         Tensor::View(skip_slots_.data(), DType::kI32, {skip_slots_count_}, Device::kCuda), -1.f));
   }
-  const float* factors = nullptr;
-  if (rp.freq_factors != nullptr) {
-    if (freq_factors_host_ != rp.freq_factors) {
-      const size_t bytes = static_cast<size_t>(rp.n_rot / 2) * sizeof(float);
-      PHX_RETURN_IF_ERROR(Reserve(freq_factors_, bytes, "rope frequency factors"));
-      PHX_RETURN_IF_ERROR(Check(cudaMemcpyAsync(freq_factors_.data(), rp.freq_factors, bytes,
-                                                cudaMemcpyHostToDevice, stream_.get()),
-                                "rope: frequency factors"));
-      freq_factors_host_ = rp.freq_factors;
-    }
-    factors = freq_factors_.as<float>();
-  }
+  PHX_ASSIGN_OR_RETURN(const float* factors, FreqFactors(rp));
   kernels::RopeKvWriteParams p;
   p.q = x.data;
   p.q_stride = ElemStride(x);
@@ -134,6 +115,62 @@ absl::Status CudaBackend::WriteKv(const Tensor& k, const Tensor& v, const Tensor
   return Run(kernels::LaunchRopeKvWrite, p, "write_kv");
 }
 
+absl::Status CudaBackend::RopeWriteKv(const Tensor& q, const Tensor& k, const Tensor& v,
+                                      int32_t head_dim, const Tensor& positions,
+                                      const Tensor& slot_mapping, const RopeParams& rp,
+                                      const KvLayer& cache) {
+  if (!opt_.fuse_ops) {
+    return Backend::RopeWriteKv(q, k, v, head_dim, positions, slot_mapping, rp, cache);
+  }
+  PHX_RETURN_IF_ERROR(Healthy());
+  PHX_RETURN_IF_ERROR(CheckDevice("rope_write_kv", "k_cache", cache.k));
+  PHX_RETURN_IF_ERROR(CheckDevice("rope_write_kv", "v_cache", cache.v));
+  PHX_RETURN_IF_ERROR(CheckSupported(Op::kWriteKv, cache.k.dtype));
+  if (cache.k.ndim != 4 || cache.v.dtype != cache.k.dtype || cache.v.shape != cache.k.shape ||
+      cache.k.shape[3] != head_dim) {
+    return absl::InvalidArgumentError(
+        StrCat("rope_write_kv: cache K ", cache.k.ShapeString(), " and V ", cache.v.ShapeString(),
+               " must both be [blocks, block_size, heads, ", head_dim, "]"));
+  }
+  const int64_t kv_heads = cache.k.shape[2];
+  const int64_t T = q.rows();
+  PHX_RETURN_IF_ERROR(CheckDeviceF32("rope_write_kv", "q", q, -1, -1));
+  if (head_dim <= 0 || q.cols() % head_dim != 0) {
+    return absl::InvalidArgumentError(StrCat("rope_write_kv: head_dim ", head_dim,
+                                             " does not divide the ", q.cols(), " columns of q"));
+  }
+  PHX_RETURN_IF_ERROR(CheckDeviceF32("rope_write_kv", "k", k, T, kv_heads * head_dim));
+  PHX_RETURN_IF_ERROR(CheckDeviceF32("rope_write_kv", "v", v, T, kv_heads * head_dim));
+  PHX_RETURN_IF_ERROR(CheckDeviceI32("rope_write_kv", "positions", positions, T));
+  PHX_RETURN_IF_ERROR(CheckDeviceI32("rope_write_kv", "slot_mapping", slot_mapping, T));
+  if (T == 0) return absl::OkStatus();
+  PHX_ASSIGN_OR_RETURN(const float* factors, FreqFactors(rp));
+  kernels::RopeKvWriteParams p;
+  p.q = q.data;
+  p.q_stride = ElemStride(q);
+  p.k = k.data;
+  p.k_stride = ElemStride(k);
+  p.v = v.data;
+  p.v_stride = ElemStride(v);
+  p.act_dtype = DType::kF32;
+  p.positions = static_cast<const int32_t*>(positions.data);
+  p.slot_mapping = static_cast<const int32_t*>(slot_mapping.data);
+  p.k_cache = cache.k.data;
+  p.v_cache = cache.v.data;
+  p.num_slots = cache.k.shape[0] * cache.k.shape[1];
+  p.cache_dtype = cache.k.dtype;
+  p.num_tokens = static_cast<int32_t>(T);
+  p.n_heads = static_cast<int32_t>(q.cols() / head_dim);
+  p.n_kv_heads = static_cast<int32_t>(kv_heads);
+  p.head_dim = head_dim;
+  p.neox = rp.mode == RopeMode::kNeox;
+  p.n_rot = rp.n_rot;
+  p.theta_scale = kernels::RopeThetaScale(rp.freq_base, rp.n_rot);
+  p.freq_scale = rp.freq_scale;
+  p.freq_factors = factors;
+  return Run(kernels::LaunchRopeKvWrite, p, "rope_write_kv");
+}
+
 absl::StatusOr<std::unique_ptr<AttentionPlan>> CudaBackend::PlanAttention(
     const AttentionBatch& batch, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim) {
   PHX_RETURN_IF_ERROR(Enter());
@@ -168,16 +205,18 @@ absl::StatusOr<std::unique_ptr<AttentionPlan>> CudaBackend::PlanAttention(
   plan->decode = kernels::IsDecodeBatch(view);
 
   std::vector<uint8_t> host;
-  plan->kv_indptr = Append(host, batch.kv_indptr.data(), batch.kv_indptr.size() * 4);
-  plan->kv_indices = Append(host, batch.kv_indices.data(), batch.kv_indices.size() * 4);
+  plan->kv_indptr = AppendAligned(host, batch.kv_indptr.data(), batch.kv_indptr.size() * 4);
+  plan->kv_indices = AppendAligned(host, batch.kv_indices.data(), batch.kv_indices.size() * 4);
   size_t workspace = 0;
   if (plan->decode) {
     kernels::DecodePlanOptions opt;
     opt.num_sms = num_sms_;
     kernels::DecodePlan dp;
     PHX_RETURN_IF_ERROR(Check(kernels::PlanDecode(view, shape, opt, &dp), "plan_attention"));
-    plan->items = Append(host, dp.work.data(), dp.work.size() * sizeof(kernels::DecodeWorkItem));
-    plan->merge = Append(host, dp.merge.data(), dp.merge.size() * sizeof(kernels::DecodeMergeItem));
+    plan->items =
+        AppendAligned(host, dp.work.data(), dp.work.size() * sizeof(kernels::DecodeWorkItem));
+    plan->merge =
+        AppendAligned(host, dp.merge.data(), dp.merge.size() * sizeof(kernels::DecodeMergeItem));
     plan->num_items = static_cast<int32_t>(dp.work.size());
     plan->num_merge = static_cast<int32_t>(dp.merge.size());
     plan->num_partials = dp.num_partials;
@@ -186,7 +225,8 @@ absl::StatusOr<std::unique_ptr<AttentionPlan>> CudaBackend::PlanAttention(
   } else {
     kernels::PrefillPlan pp;
     PHX_RETURN_IF_ERROR(Check(kernels::PlanPrefill(view, shape, &pp), "plan_attention"));
-    plan->items = Append(host, pp.tiles.data(), pp.tiles.size() * sizeof(kernels::PrefillTile));
+    plan->items =
+        AppendAligned(host, pp.tiles.data(), pp.tiles.size() * sizeof(kernels::PrefillTile));
     plan->num_items = static_cast<int32_t>(pp.tiles.size());
   }
   PHX_RETURN_IF_ERROR(Reserve(plan_, host.size(), "attention plan"));
@@ -195,6 +235,8 @@ absl::StatusOr<std::unique_ptr<AttentionPlan>> CudaBackend::PlanAttention(
   PHX_RETURN_IF_ERROR(Check(cudaMemcpyAsync(plan_.data(), host.data(), host.size(),
                                             cudaMemcpyHostToDevice, stream_.get()),
                             "plan_attention: upload"));
+  plan->buffer = plan_.data();
+  plan->workspace = workspace_.data();
   plan->generation = ++plan_generation_;
   return std::unique_ptr<AttentionPlan>(std::move(plan));
 }
@@ -227,9 +269,15 @@ absl::Status CudaBackend::Attention(const Tensor& q, const KvLayer& cache,
   PHX_RETURN_IF_ERROR(CheckDeviceF32("attention", "out", out, plan->num_rows, width));
   if (plan->num_rows == 0) return absl::OkStatus();
   const DType kv = cache.k.dtype;
-  PHX_RETURN_IF_ERROR(ToHalf(q, kv, q16_, "attention q"));
-  const size_t out_bytes = static_cast<size_t>(plan->num_rows * width * 2);
-  PHX_RETURN_IF_ERROR(Reserve(o16_, out_bytes, "attention output"));
+  // Fused decode reads f32 q and writes f32 out itself; otherwise both go through 16-bit copies.
+  const bool f32_io = opt_.fuse_ops && plan->decode && ElemStride(q) % 8 == 0 &&
+                      ElemStride(out) % 8 == 0 && reinterpret_cast<uintptr_t>(q.data) % 16 == 0 &&
+                      reinterpret_cast<uintptr_t>(out.data) % 16 == 0;
+  if (!f32_io) {
+    PHX_RETURN_IF_ERROR(ToHalf(q, kv, q16_, "attention q"));
+    const size_t out_bytes = static_cast<size_t>(plan->num_rows * width * 2);
+    PHX_RETURN_IF_ERROR(Reserve(o16_, out_bytes, "attention output"));
+  }
 
   kernels::PagedKvCache pc;
   pc.k = cache.k.data;
@@ -239,15 +287,15 @@ absl::Status CudaBackend::Attention(const Tensor& q, const KvLayer& cache,
   pc.block_size = cache.block_size;
   pc.n_kv_heads = plan->n_kv_heads;
   pc.head_dim = plan->head_dim;
-  const auto* base = static_cast<const uint8_t*>(plan_.data());
+  const auto* base = static_cast<const uint8_t*>(plan->buffer);
   const auto* indptr = reinterpret_cast<const int32_t*>(base + plan->kv_indptr);
   const auto* indices = reinterpret_cast<const int32_t*>(base + plan->kv_indices);
   // The fields decode and prefill share.
   auto common = [&](auto& p) {
-    p.q = q16_.data();
-    p.q_stride = width;
-    p.out = o16_.data();
-    p.out_stride = width;
+    p.q = f32_io ? q.data : q16_.data();
+    p.q_stride = f32_io ? ElemStride(q) : width;
+    p.out = f32_io ? out.data : o16_.data();
+    p.out_stride = f32_io ? ElemStride(out) : width;
     p.kv = pc;
     p.n_heads = plan->n_heads;
     p.scale = scale;
@@ -257,16 +305,19 @@ absl::Status CudaBackend::Attention(const Tensor& q, const KvLayer& cache,
   if (plan->decode) {
     kernels::PagedDecodeParams p;
     common(p);
+    p.f32_io = f32_io;
     p.work = reinterpret_cast<const kernels::DecodeWorkItem*>(base + plan->items);
     p.num_work = plan->num_items;
     p.merge = reinterpret_cast<const kernels::DecodeMergeItem*>(base + plan->merge);
     p.num_merge = plan->num_merge;
     p.num_partials = plan->num_partials;
     if (plan->num_partials > 0) {
-      p.partial_out = workspace_.as<float>();
-      p.partial_lse = reinterpret_cast<float*>(workspace_.as<uint8_t>() + plan->lse_offset);
+      auto* ws = static_cast<uint8_t*>(plan->workspace);
+      p.partial_out = reinterpret_cast<float*>(ws);
+      p.partial_lse = reinterpret_cast<float*>(ws + plan->lse_offset);
     }
-    PHX_RETURN_IF_ERROR(Run(kernels::LaunchPagedDecode, p, "attention (decode)"));
+    PHX_RETURN_IF_ERROR(
+        Run(kernels::LaunchPagedDecode, p, "attention (decode)", plan->num_merge > 0 ? 2 : 1));
   } else {
     kernels::PagedPrefillParams p;
     common(p);
@@ -274,6 +325,7 @@ absl::Status CudaBackend::Attention(const Tensor& q, const KvLayer& cache,
     p.num_tiles = plan->num_items;
     PHX_RETURN_IF_ERROR(Run(kernels::LaunchPagedPrefill, p, "attention (prefill)"));
   }
+  if (f32_io) return absl::OkStatus();
   kernels::ConvertParams c;
   c.in = o16_.data();
   c.in_stride = width;

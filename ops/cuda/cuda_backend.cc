@@ -16,7 +16,9 @@
 namespace phx::ops::cuda {
 namespace {
 
-// Errors that leave the context usable: argument and resource errors of one call.
+// Errors that leave the context usable: argument and resource errors of one call, a launch
+// refused for its resources (nothing ran), and the errors of a stream capture (the capture is
+// abandoned, the context is fine; RunGraph falls back to an eager step).
 bool IsRecoverable(cudaError_t e) {
   switch (e) {
     case cudaErrorInvalidValue:
@@ -26,6 +28,17 @@ bool IsRecoverable(cudaError_t e) {
     case cudaErrorInvalidDevice:
     case cudaErrorNoDevice:
     case cudaErrorInsufficientDriver:
+    case cudaErrorLaunchOutOfResources:
+    case cudaErrorStreamCaptureUnsupported:
+    case cudaErrorStreamCaptureInvalidated:
+    case cudaErrorStreamCaptureMerge:
+    case cudaErrorStreamCaptureUnmatched:
+    case cudaErrorStreamCaptureUnjoined:
+    case cudaErrorStreamCaptureIsolation:
+    case cudaErrorStreamCaptureImplicit:
+    case cudaErrorStreamCaptureWrongThread:
+    case cudaErrorCapturedEvent:
+    case cudaErrorGraphExecUpdateFailure:
       return true;
     default:
       return false;
@@ -63,7 +76,7 @@ absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Create(const CudaBacke
   PHX_CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, o.device), "cudaGetDeviceProperties");
   b->device_name_ = prop.name;
   b->num_sms_ = prop.multiProcessorCount;
-  b->wgmma_ = kernels::WgmmaGemmSupported(o.device);
+  b->wgmma_ = o.use_wgmma && kernels::WgmmaGemmSupported(o.device);
   PHX_ASSIGN_OR_RETURN(b->stream_, CudaStream::Create());
   PHX_ASSIGN_OR_RETURN(b->cublas_, CublasHandle::Create());
   return b;
@@ -72,6 +85,7 @@ absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Create(const CudaBacke
 CudaBackend::~CudaBackend() {
   // Work queued on the stream may still read scratch buffers freed after this.
   if (stream_.get() != nullptr) cudaStreamSynchronize(stream_.get());
+  for (auto& [key, g] : graphs_) DestroyGraph(g);
 }
 
 bool CudaBackend::Supports(Op op, DType dtype) const {
@@ -79,7 +93,7 @@ bool CudaBackend::Supports(Op op, DType dtype) const {
     case Op::kMatmul:
     case Op::kEmbedding:
       return dtype == DType::kF32 || dtype == DType::kF16 || dtype == DType::kBF16 ||
-             dtype == DType::kQ8_0 || dtype == DType::kQ4_K;
+             dtype == DType::kQ8_0 || dtype == DType::kQ4_K || dtype == DType::kQ6_K;
     case Op::kWriteKv:
     case Op::kAttention:
       return dtype == DType::kF16 || dtype == DType::kBF16;
@@ -92,6 +106,13 @@ bool CudaBackend::Supports(Op op, DType dtype) const {
 
 absl::Status CudaBackend::Check(cudaError_t e, std::string_view what) {
   if (e == cudaSuccess) return absl::OkStatus();
+  if (e == cudaErrorLaunchOutOfResources) {
+    cudaGetLastError();  // not sticky: clear it
+    return absl::ResourceExhaustedError(
+        StrCat("cuda backend: ", what,
+               ": the launch needs more registers or shared memory per block than ", device_name_,
+               " offers (cudaErrorLaunchOutOfResources); nothing ran"));
+  }
   absl::Status s = CudaStatus(e, what);
   if (!IsRecoverable(e) && sticky_.ok()) {
     sticky_ = absl::InternalError(
@@ -158,9 +179,17 @@ absl::StatusOr<Buffer> CudaBackend::Allocate(DType dtype, std::initializer_list<
 absl::Status CudaBackend::Reserve(DeviceBuffer& buf, size_t bytes, std::string_view what) {
   PHX_RETURN_IF_ERROR(Healthy());
   if (buf.size() >= bytes) return absl::OkStatus();
+  if (capturing_) {
+    return absl::FailedPreconditionError(
+        StrCat("cuda backend: scratch for ", what, " would grow during a graph capture"));
+  }
   // Round up so that slowly growing steps do not reallocate every time.
   const size_t want = std::max(bytes, buf.size() + buf.size() / 2);
-  buf.Reset();  // cudaFree waits for the work that may still read the old buffer
+  // Kernels queued earlier may still read the old buffer: wait for them before freeing it (do
+  // not rely on cudaFree's implicit synchronization, which stream-ordered allocators drop).
+  PHX_RETURN_IF_ERROR(Check(cudaStreamSynchronize(stream_.get()), "scratch resize"));
+  buf.Reset();
+  ++scratch_generation_;  // recorded graphs hold the old pointer
   auto nb = DeviceBuffer::Allocate(want);
   if (!nb.ok()) {
     return Annotate(nb.status(), StrCat("cuda backend: scratch for ", what));
@@ -236,6 +265,31 @@ absl::Status CudaBackend::RmsNorm(const Tensor& x, const Tensor& w, float eps, c
   p.dim = static_cast<int32_t>(D);
   p.eps = eps;
   return Run(kernels::LaunchRmsNorm, p, "rms_norm");
+}
+
+absl::Status CudaBackend::AddRmsNorm(const Tensor& x, const Tensor& delta, const Tensor& w,
+                                     float eps, const Tensor& y) {
+  if (!opt_.fuse_ops) return Backend::AddRmsNorm(x, delta, w, eps, y);
+  PHX_RETURN_IF_ERROR(CheckDeviceF32("add_rms_norm", "x", x, -1, -1));
+  const int64_t D = x.cols();
+  PHX_RETURN_IF_ERROR(CheckDeviceF32("add_rms_norm", "delta", delta, x.rows(), D));
+  PHX_RETURN_IF_ERROR(CheckDeviceF32("add_rms_norm", "w", w, 1, D));
+  PHX_RETURN_IF_ERROR(CheckDeviceF32("add_rms_norm", "y", y, x.rows(), D));
+  // The kernel's residual form: x (the stream) += delta, then y = norm(x) * w.
+  kernels::RmsNormParams p;
+  p.x = delta.data;
+  p.x_stride = ElemStride(delta);
+  p.residual = x.data;
+  p.residual_stride = ElemStride(x);
+  p.w = w.data;
+  p.w_dtype = DType::kF32;
+  p.y = y.data;
+  p.y_stride = ElemStride(y);
+  p.dtype = DType::kF32;
+  p.rows = static_cast<int32_t>(x.rows());
+  p.dim = static_cast<int32_t>(D);
+  p.eps = eps;
+  return Run(kernels::LaunchRmsNorm, p, "add_rms_norm");
 }
 
 absl::Status CudaBackend::SwiGlu(const Tensor& gate, const Tensor& up, const Tensor& out) {

@@ -10,12 +10,21 @@
 //
 // Errors: argument errors name the op and value; a CUDA runtime error inside a kernel is sticky
 // (the context is unusable), so the backend remembers the first one and returns it from every
-// later call, and the engine's step fails for good (/livez).
+// later call, and the engine's step fails for good (/livez). A launch refused for its resources
+// (cudaErrorLaunchOutOfResources: registers or shared memory per block) ran nothing and leaves
+// the context usable: it is an error of that call, not sticky; the tensor-core GEMMs then fall
+// back to cuBLAS for good (the one kernel family with an alternative), every other kernel
+// reports it naming the kernel.
+//
+// Decode steps can be recorded as CUDA graphs (RunGraph, ops/cuda/graph_policy.h): the backend
+// keeps one graph per (caller, padded batch), replays it while no scratch buffer moved, and
+// records again after one did.
 #pragma once
 
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -26,6 +35,7 @@
 #include "ops/cuda/cublas_handle.h"
 #include "ops/cuda/cuda_stream.h"
 #include "ops/cuda/device_buffer.h"
+#include "ops/cuda/graph_policy.h"
 #include "ops/cuda/make_cuda_backend.h"
 
 namespace phx::ops::cuda {
@@ -63,6 +73,19 @@ class CudaBackend final : public Backend {
   absl::Status Embedding(const Tensor& table, const Tensor& ids, const Tensor& out) override;
   absl::Status Softmax(const Tensor& x, float temperature, const Tensor& out) override;
   absl::Status ApplyPenalties(const Tensor& logits, std::span<const PenaltyRow> rows) override;
+  absl::Status MatmulMany(const Tensor& x, std::span<const MatmulOut> outs) override;
+  absl::Status AddRmsNorm(const Tensor& x, const Tensor& delta, const Tensor& w, float eps,
+                          const Tensor& y) override;
+  absl::Status RopeWriteKv(const Tensor& q, const Tensor& k, const Tensor& v, int32_t head_dim,
+                           const Tensor& positions, const Tensor& slot_mapping,
+                           const RopeParams& rope, const KvLayer& cache) override;
+
+  int32_t GraphRows(int32_t rows) const override;
+  absl::StatusOr<std::unique_ptr<AttentionPlan>> PlanGraphAttention(
+      const AttentionBatch& batch, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim,
+      int32_t padded_rows, int32_t max_pages_per_seq) override;
+  absl::Status RunGraph(const GraphKey& key, absl::FunctionRef<absl::Status()> work) override;
+  void ReleaseGraphs(const void* owner) override;
 
   const CudaBackendOptions& options() const { return opt_; }
   cudaStream_t stream() const { return stream_.get(); }
@@ -75,6 +98,23 @@ class CudaBackend final : public Backend {
   // The first sticky CUDA error (OK while none happened).
   const absl::Status& sticky_error() const { return sticky_; }
 
+  // Counters for tests and benchmarks: kernels launched eagerly (a cuBLAS call counts one), and
+  // graph replays, captures and failed captures.
+  struct Counters {
+    uint64_t launches = 0;
+    uint64_t graph_replays = 0;
+    uint64_t graph_captures = 0;
+    uint64_t graph_failures = 0;
+    uint64_t graph_nodes_last = 0;  // kernel nodes of the last graph captured
+    std::string last_graph_error;   // why the last capture failed
+  };
+  const Counters& counters() const { return counters_; }
+  // Whether the GEMMs fell back to cuBLAS after a launch refused for its resources.
+  bool gemm_fallback() const { return gemm_fallback_; }
+  // Benchmarks compare fused and unfused launches on one loaded model: switches
+  // CudaBackendOptions::fuse_ops (and drops every recorded graph, which hold the other form).
+  void SetFuseOpsForTesting(bool on);
+
  private:
   CudaBackend(const CudaBackendOptions& o) : opt_(o) {}
 
@@ -86,22 +126,52 @@ class CudaBackend final : public Backend {
   // cudaError_t -> Status; records errors that leave the context unusable as sticky.
   absl::Status Check(cudaError_t e, std::string_view what);
   // Runs a kernel launcher on the stream; its error (with the launcher's message) as a Status.
+  // `kernels` is how many kernels the launcher starts (for the launch counter).
   template <typename P>
   absl::Status Run(cudaError_t (*launcher)(const P&, cudaStream_t), const P& params,
-                   std::string_view what) {
+                   std::string_view what, int kernels = 1) {
     if (!sticky_.ok()) return sticky_;
     kernels::ClearErrorMessage();
+    counters_.launches += static_cast<uint64_t>(kernels);
     return Check(launcher(params, stream_.get()), what);
   }
   // A device allocation with the numbers in the out-of-memory error.
   absl::StatusOr<Buffer> AllocateBytes(Tensor t, size_t bytes, std::string_view what);
-  // Grows a scratch buffer to at least `bytes` (contents not kept).
+  // Grows a scratch buffer to at least `bytes` (contents not kept). Work queued on the stream may
+  // still read the old buffer: the stream is synchronized before it is freed. A reallocation
+  // moves a pointer recorded graphs hold: it bumps scratch_generation_ (they are recorded
+  // again); during a capture it is refused (the capture falls back to an eager step).
   absl::Status Reserve(DeviceBuffer& buf, size_t bytes, std::string_view what);
   // x (f32) -> a packed [rows, cols] `dtype` copy in act16_.
   absl::Status ToHalf(const Tensor& x, DType dtype, DeviceBuffer& dst, std::string_view what);
   absl::Status DenseGemm(const void* x16, DType act, const void* w, int64_t ldw, const Tensor& y,
                          int32_t m, int32_t n, int32_t k);
   absl::Status WeightGemv(const void* x16, DType act, const Tensor& w, const Tensor& y, int32_t m);
+  // Checks one product of Matmul/MatmulMany; sets *n and *k.
+  absl::Status CheckMatmul(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y,
+                           int32_t* n, int32_t* k);
+  // Products of f32 x with up to three weights of one type in one GEMV launch (fuse_ops, M <= 8),
+  // biases fused.
+  absl::Status GroupedGemv(const Tensor& x, std::span<const MatmulOut> outs);
+  // The 16-bit product of converted x (in act16_) with one weight, and its bias.
+  absl::Status MatmulHalf(DType act, const Tensor& w, const Tensor* bias, const Tensor& y,
+                          int32_t m);
+  // The device copy of RoPE's frequency factors (uploaded when the host pointer changes), or
+  // null without factors.
+  absl::StatusOr<const float*> FreqFactors(const RopeParams& rp);
+  // y[:m] += bias (broadcast row).
+  absl::Status AddBias(const Tensor& y, const Tensor& bias, int32_t m);
+
+  // One recorded step: its instantiated graph and the policy's record.
+  struct Graph {
+    cudaGraphExec_t exec = nullptr;
+    GraphState state;
+  };
+  // The device buffers of a graph bucket's attention plans (fixed addresses for its replays).
+  struct GraphPlanBuffers {
+    DeviceBuffer plan, workspace;
+  };
+  void DestroyGraph(Graph& g);
 
   CudaBackendOptions opt_;
   CudaStream stream_;
@@ -123,6 +193,14 @@ class CudaBackend final : public Backend {
   const float* freq_factors_host_ = nullptr;  // what freq_factors_ holds
   int64_t skip_slots_count_ = 0;
   uint64_t plan_generation_ = 0;
+
+  // Graphs.
+  std::map<GraphKey, Graph> graphs_;
+  std::map<std::pair<int32_t, int32_t>, GraphPlanBuffers> graph_plans_;  // (rows, max pages)
+  uint64_t scratch_generation_ = 1;
+  bool capturing_ = false;
+  bool gemm_fallback_ = false;
+  Counters counters_;
 };
 
 }  // namespace phx::ops::cuda

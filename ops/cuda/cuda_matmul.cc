@@ -1,5 +1,6 @@
 // CudaBackend: weight upload (AdoptWeight) and the matrix product.
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -14,7 +15,7 @@
 namespace phx::ops::cuda {
 namespace {
 
-bool IsQuantized(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_K; }
+bool IsQuantized(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_K || t == DType::kQ6_K; }
 
 // Rows of an f32 matrix converted per upload chunk (bounds the host staging memory).
 constexpr int64_t kConvertChunkElems = int64_t{1} << 22;
@@ -53,9 +54,13 @@ absl::StatusOr<Buffer> CudaBackend::AdoptWeight(const Tensor& host) {
   PHX_ASSIGN_OR_RETURN(Buffer buf,
                        AllocateBytes(dev, bytes, StrCat("weight ", host.ShapeString())));
   cudaStream_t s = stream_.get();
-  if (host.dtype == DType::kQ8_0) {
+  if (host.dtype == DType::kQ8_0 || host.dtype == DType::kQ6_K) {
     std::vector<uint8_t> planar(bytes);
-    kernels::RepackQ8_0ToPlanar(host.data, rows, cols, planar.data());
+    if (host.dtype == DType::kQ8_0) {
+      kernels::RepackQ8_0ToPlanar(host.data, rows, cols, planar.data());
+    } else {
+      kernels::RepackQ6_KToPlanar(host.data, rows, cols, planar.data());
+    }
     PHX_RETURN_IF_ERROR(Check(
         cudaMemcpyAsync(buf.data(), planar.data(), bytes, cudaMemcpyHostToDevice, s), "upload"));
     PHX_RETURN_IF_ERROR(Check(cudaStreamSynchronize(s), "upload"));
@@ -111,23 +116,29 @@ absl::Status CudaBackend::DenseGemm(const void* x16, DType act, const void* w, i
   p.m = m;
   p.n = n;
   p.k = k;
-  switch (kernels::ChooseGemmPath(act, m, wgmma_, opt_.prefer_cublas, /*max_gemv_rows=*/0)) {
-    case kernels::GemmPath::kCublas:
-      PHX_RETURN_IF_ERROR(Healthy());
-      kernels::ClearErrorMessage();
-      return Check(kernels::LaunchCublasGemm(p, cublas_.get(), stream_.get()), "matmul (cublas)");
-    case kernels::GemmPath::kWgmma:
-      return Run(kernels::LaunchWgmmaGemm, p, "matmul (wgmma)");
-    default:
-      return Run(kernels::LaunchMmaGemm, p, "matmul (mma)");
+  const kernels::GemmPath path = kernels::ChooseGemmPath(
+      act, m, wgmma_, opt_.prefer_cublas || gemm_fallback_, /*max_gemv_rows=*/0);
+  absl::Status s;
+  if (path == kernels::GemmPath::kWgmma) {
+    s = Run(kernels::LaunchWgmmaGemm, p, "matmul (wgmma)");
+  } else if (path == kernels::GemmPath::kMma) {
+    s = Run(kernels::LaunchMmaGemm, p, "matmul (mma)");
   }
+  // Our tensor-core kernels refused for their registers/shared memory (nothing ran): cuBLAS
+  // from now on.
+  if (absl::IsResourceExhausted(s) && sticky_.ok()) gemm_fallback_ = true;
+  if (path != kernels::GemmPath::kCublas && !gemm_fallback_) return s;
+  PHX_RETURN_IF_ERROR(Healthy());
+  kernels::ClearErrorMessage();
+  ++counters_.launches;
+  return Check(kernels::LaunchCublasGemm(p, cublas_.get(), stream_.get()), "matmul (cublas)");
 }
 
 absl::Status CudaBackend::WeightGemv(const void* x16, DType act, const Tensor& w, const Tensor& y,
                                      int32_t m) {
   kernels::WeightGemvParams p;
   p.x = x16;
-  p.ldx = w.shape[1];
+  p.ldx = w.shape[1];  // x16 is packed [m, k]
   p.act_dtype = act;
   p.w = w.data;
   p.w_dtype = w.dtype;
@@ -140,9 +151,8 @@ absl::Status CudaBackend::WeightGemv(const void* x16, DType act, const Tensor& w
   return Run(kernels::LaunchWeightGemv, p, StrCat("matmul (", DTypeName(w.dtype), " gemv)"));
 }
 
-absl::Status CudaBackend::Matmul(const Tensor& x, const Tensor& w, const Tensor* bias,
-                                 const Tensor& y) {
-  PHX_RETURN_IF_ERROR(Healthy());
+absl::Status CudaBackend::CheckMatmul(const Tensor& x, const Tensor& w, const Tensor* bias,
+                                      const Tensor& y, int32_t* n, int32_t* k) {
   PHX_RETURN_IF_ERROR(CheckDevice("matmul", "w", w));
   PHX_RETURN_IF_ERROR(CheckSupported(Op::kMatmul, w.dtype));
   if (w.dtype == DType::kF32) {
@@ -157,51 +167,135 @@ absl::Status CudaBackend::Matmul(const Tensor& x, const Tensor& w, const Tensor*
   PHX_RETURN_IF_ERROR(CheckInt32("matmul", "N", N));
   PHX_RETURN_IF_ERROR(CheckInt32("matmul", "K", K));
   PHX_RETURN_IF_ERROR(CheckDeviceF32("matmul", "x", x, -1, K));
-  const int64_t M = x.rows();
-  PHX_RETURN_IF_ERROR(CheckDeviceF32("matmul", "y", y, M, N));
+  PHX_RETURN_IF_ERROR(CheckDeviceF32("matmul", "y", y, x.rows(), N));
   if (bias != nullptr) PHX_RETURN_IF_ERROR(CheckDeviceF32("matmul", "bias", *bias, 1, N));
-  if (M == 0 || N == 0) return absl::OkStatus();
-  if (K == 0) {  // an empty sum: y = bias
-    PHX_RETURN_IF_ERROR(Fill(y, 0.f));
-  } else {
-    const DType act = w.dtype == DType::kBF16 ? DType::kBF16 : DType::kF16;
-    PHX_RETURN_IF_ERROR(ToHalf(x, act, act16_, "matmul"));
-    const int32_t m = static_cast<int32_t>(M), n = static_cast<int32_t>(N),
-                  k = static_cast<int32_t>(K);
-    const kernels::GemmPath path = kernels::ChooseGemmPath(w.dtype, m, wgmma_, opt_.prefer_cublas);
-    if (path == kernels::GemmPath::kGemv) {
-      PHX_RETURN_IF_ERROR(WeightGemv(act16_.data(), act, w, y, m));
-    } else if (IsQuantized(w.dtype)) {
-      const size_t bytes = static_cast<size_t>(N * K * 2);
-      if (static_cast<int64_t>(bytes) > opt_.dequant_workspace_bytes) {
-        PHX_RETURN_IF_ERROR(WeightGemv(act16_.data(), act, w, y, m));  // passes of 8 rows
-      } else {
-        PHX_RETURN_IF_ERROR(Reserve(dequant_, bytes, "dequantized weights"));
-        kernels::DequantizeParams d;
-        d.w = w.data;
-        d.w_dtype = w.dtype;
-        d.out = dequant_.data();
-        d.out_dtype = act;
-        d.rows = N;
-        d.cols = K;
-        PHX_RETURN_IF_ERROR(Run(kernels::LaunchDequantize, d, "matmul: dequantize"));
-        PHX_RETURN_IF_ERROR(DenseGemm(act16_.data(), act, dequant_.data(), K, y, m, n, k));
-      }
+  PHX_RETURN_IF_ERROR(CheckInt32("matmul", "M", x.rows()));
+  *n = static_cast<int32_t>(N);
+  *k = static_cast<int32_t>(K);
+  return absl::OkStatus();
+}
+
+absl::Status CudaBackend::MatmulHalf(DType act, const Tensor& w, const Tensor* bias,
+                                     const Tensor& y, int32_t m) {
+  const int32_t n = static_cast<int32_t>(w.shape[0]), k = static_cast<int32_t>(w.shape[1]);
+  const kernels::GemmPath path = kernels::ChooseGemmPath(w.dtype, m, wgmma_, opt_.prefer_cublas);
+  if (path == kernels::GemmPath::kGemv) {
+    PHX_RETURN_IF_ERROR(WeightGemv(act16_.data(), act, w, y, m));
+  } else if (IsQuantized(w.dtype)) {
+    const size_t bytes = static_cast<size_t>(n) * k * 2;
+    if (static_cast<int64_t>(bytes) > opt_.dequant_workspace_bytes) {
+      PHX_RETURN_IF_ERROR(WeightGemv(act16_.data(), act, w, y, m));  // passes of 8 rows
     } else {
-      PHX_RETURN_IF_ERROR(DenseGemm(act16_.data(), act, w.data, K, y, m, n, k));
+      PHX_RETURN_IF_ERROR(Reserve(dequant_, bytes, "dequantized weights"));
+      kernels::DequantizeParams d;
+      d.w = w.data;
+      d.w_dtype = w.dtype;
+      d.out = dequant_.data();
+      d.out_dtype = act;
+      d.rows = n;
+      d.cols = k;
+      PHX_RETURN_IF_ERROR(Run(kernels::LaunchDequantize, d, "matmul: dequantize"));
+      PHX_RETURN_IF_ERROR(DenseGemm(act16_.data(), act, dequant_.data(), k, y, m, n, k));
     }
+  } else {
+    PHX_RETURN_IF_ERROR(DenseGemm(act16_.data(), act, w.data, k, y, m, n, k));
   }
-  if (bias == nullptr) return absl::OkStatus();
+  return bias == nullptr ? absl::OkStatus() : AddBias(y, *bias, m);
+}
+
+absl::Status CudaBackend::AddBias(const Tensor& y, const Tensor& bias, int32_t m) {
   kernels::AddParams a;
   a.a = static_cast<const float*>(y.data);
   a.a_stride = ElemStride(y);
-  a.b = static_cast<const float*>(bias->data);
-  a.b_stride = 0;
+  a.b = static_cast<const float*>(bias.data);
+  a.b_stride = 0;  // the bias row broadcast to every row
   a.out = static_cast<float*>(y.data);
   a.out_stride = ElemStride(y);
-  a.rows = static_cast<int32_t>(M);
-  a.cols = static_cast<int32_t>(N);
+  a.rows = m;
+  a.cols = static_cast<int32_t>(y.cols());
   return Run(kernels::LaunchAdd, a, "matmul: bias");
+}
+
+absl::Status CudaBackend::GroupedGemv(const Tensor& x, std::span<const MatmulOut> outs) {
+  kernels::WeightGemvParams p;
+  p.x = x.data;
+  p.ldx = ElemStride(x);
+  p.act_dtype = DType::kF32;
+  p.w_dtype = outs[0].w->dtype;
+  p.y_dtype = DType::kF32;
+  p.m = static_cast<int32_t>(x.rows());
+  p.k = static_cast<int32_t>(x.cols());
+  p.w = outs[0].w->data;
+  p.y = outs[0].y->data;
+  p.ldy = ElemStride(*outs[0].y);
+  p.n = static_cast<int32_t>(outs[0].w->shape[0]);
+  p.bias = outs[0].bias != nullptr ? static_cast<const float*>(outs[0].bias->data) : nullptr;
+  p.num_extra = static_cast<int32_t>(outs.size()) - 1;
+  for (size_t i = 1; i < outs.size(); ++i) {
+    kernels::GemvOutput& e = p.extra[i - 1];
+    e.w = outs[i].w->data;
+    e.y = outs[i].y->data;
+    e.ldy = ElemStride(*outs[i].y);
+    e.n = static_cast<int32_t>(outs[i].w->shape[0]);
+    e.bias = outs[i].bias != nullptr ? static_cast<const float*>(outs[i].bias->data) : nullptr;
+  }
+  return Run(kernels::LaunchWeightGemv, p,
+             StrCat("matmul (", DTypeName(p.w_dtype), " gemv, ", outs.size(), " outputs)"));
+}
+
+absl::Status CudaBackend::Matmul(const Tensor& x, const Tensor& w, const Tensor* bias,
+                                 const Tensor& y) {
+  const MatmulOut one[] = {{&w, bias, &y}};
+  return MatmulMany(x, one);
+}
+
+absl::Status CudaBackend::MatmulMany(const Tensor& x, std::span<const MatmulOut> outs) {
+  PHX_RETURN_IF_ERROR(Healthy());
+  if (outs.empty()) return absl::OkStatus();
+  if (!opt_.fuse_ops && outs.size() > 1) return Backend::MatmulMany(x, outs);  // one by one
+  int32_t k = 0;
+  bool same_type = true;
+  for (const MatmulOut& o : outs) {
+    int32_t n_i = 0, k_i = 0;
+    PHX_RETURN_IF_ERROR(CheckMatmul(x, *o.w, o.bias, *o.y, &n_i, &k_i));
+    if (&o != &outs[0] && k_i != k) {
+      return absl::InvalidArgumentError("matmul_many: the weights' K differ");
+    }
+    k = k_i;
+    same_type = same_type && o.w->dtype == outs[0].w->dtype;
+  }
+  const int32_t m = static_cast<int32_t>(x.rows());
+  if (m == 0) return absl::OkStatus();
+  // Decode-sized: the products of f32 x in one GEMV launch (f32 activations read directly).
+  const bool gemv = kernels::ChooseGemmPath(outs[0].w->dtype, m, wgmma_, opt_.prefer_cublas) ==
+                    kernels::GemmPath::kGemv;
+  const bool aligned = ElemStride(x) % 8 == 0 && reinterpret_cast<uintptr_t>(x.data) % 16 == 0;
+  if (opt_.fuse_ops && gemv && same_type && k > 0 && aligned) {
+    for (size_t i = 0; i < outs.size(); i += 1 + kernels::kMaxGemvExtra) {
+      const size_t n = std::min<size_t>(outs.size() - i, 1 + kernels::kMaxGemvExtra);
+      PHX_RETURN_IF_ERROR(GroupedGemv(x, outs.subspan(i, n)));
+    }
+    return absl::OkStatus();
+  }
+  // Otherwise x is converted once per 16-bit type (bf16 for bf16 weights, f16 for the rest).
+  for (DType act : {DType::kF16, DType::kBF16}) {
+    bool converted = false;
+    for (const MatmulOut& o : outs) {
+      if ((o.w->dtype == DType::kBF16 ? DType::kBF16 : DType::kF16) != act) continue;
+      if (o.w->shape[0] == 0) continue;
+      if (k == 0) {  // an empty sum: y = bias
+        PHX_RETURN_IF_ERROR(Fill(*o.y, 0.f));
+        if (o.bias != nullptr) PHX_RETURN_IF_ERROR(AddBias(*o.y, *o.bias, m));
+        continue;
+      }
+      if (!converted) {
+        PHX_RETURN_IF_ERROR(ToHalf(x, act, act16_, "matmul"));
+        converted = true;
+      }
+      PHX_RETURN_IF_ERROR(MatmulHalf(act, *o.w, o.bias, *o.y, m));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace phx::ops::cuda

@@ -24,10 +24,22 @@ struct CudaBackendOptions {
   DType f32_weight_type = DType::kF16;
   // Dense GEMMs through cuBLAS instead of our mma.sync/wgmma kernels.
   bool prefer_cublas = false;
+  // Our wgmma GEMM on compute capability 9.x devices (else mma.sync).
+  bool use_wgmma = true;
   // Quantized weights with more than 8 activation rows are dequantized into a workspace of at
   // most this many bytes and multiplied by the tensor-core GEMM; larger matrices stream through
   // the weight GEMV in passes of 8 rows.
   int64_t dequant_workspace_bytes = int64_t{256} << 20;
+  // Decode steps recorded as CUDA graphs (one per padded batch size, ops/cuda/graph_policy.h)
+  // and replayed, instead of launching every kernel of every step.
+  bool cuda_graphs = true;
+  // The largest padded batch recorded as a graph (larger decode steps run eagerly).
+  int32_t max_graph_rows = 256;
+  // Fused launches: a block's residual add with the next norm, RoPE with the KV write, the
+  // q/k/v and gate/up products of one input in one GEMV launch reading f32 activations, decode
+  // attention reading f32 q and writing f32 output. Off: one launch per op as before (for the
+  // launch-count comparison in tests/gpu).
+  bool fuse_ops = true;
 };
 
 // Number of CUDA devices the driver reports (0 without a driver or a device; never an error).

@@ -213,6 +213,7 @@ std::vector<double> Softmax(std::span<const double> x, int64_t M, int64_t N, dou
   for (int64_t m = 0; m < M; ++m) {
     const double* r = x.data() + m * N;
     const double mx = *std::max_element(r, r + N);
+    if (mx == -INFINITY) continue;  // every logit masked: all 0 (out starts at 0)
     double sum = 0;
     for (int64_t i = 0; i < N; ++i) sum += (out[m * N + i] = std::exp((r[i] - mx) / temperature));
     for (int64_t i = 0; i < N; ++i) out[m * N + i] /= sum;

@@ -77,7 +77,7 @@ std::vector<double> Add(std::span<const double> a, std::span<const double> b);
 // out[T, D] = table[ids[t], :].
 std::vector<double> Embedding(std::span<const double> table, int64_t D,
                               std::span<const int32_t> ids);
-// Row-wise softmax(x / temperature) of x[M, N].
+// Row-wise softmax(x / temperature) of x[M, N]; a row of all -inf gives all 0.
 std::vector<double> Softmax(std::span<const double> x, int64_t M, int64_t N, double temperature);
 // llama.cpp penalties on logits[M, V] row by row (see ops/logits.h): for each token with
 // count c > 0: logit > 0 ? logit / repetition : logit * repetition, then

@@ -48,6 +48,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const model::Model& model
   PHX_ASSIGN_OR_RETURN(e->cache_, kv::KvCache::Create(backend, kc));
   PHX_ASSIGN_OR_RETURN(e->forward_, model::Forward::Create(model, backend, cfg.max_tokens_per_step,
                                                            cfg.max_num_seqs));
+  e->forward_->set_step_graphs(cfg.step_graphs);
   e->PublishStats(0);
   return e;
 }
@@ -181,6 +182,7 @@ void Engine::PublishStats(double step_seconds) {
   stats_.prefix_hits = prefix_hits_;
   stats_.prompt_tokens = prompt_tokens_;
   stats_.generated_tokens = generated_tokens_;
+  stats_.graph_steps = forward_->graph_steps();
   stats_.last_step_seconds = step_seconds;
 }
 

@@ -35,6 +35,9 @@ struct EngineConfig {
   float watermark = 0.01f;  // fraction of blocks admission keeps free
   bool prefix_cache = true;
   int32_t max_model_len = 0;  // 0: the model's context length
+  // Decode steps recorded once per batch size and replayed, where the backend can (the CUDA
+  // backend's graphs; model::Forward).
+  bool step_graphs = true;
 };
 
 struct EngineStats {
@@ -50,6 +53,7 @@ struct EngineStats {
   uint64_t prefix_hits = 0;     // of those, tokens found cached
   uint64_t prompt_tokens = 0;   // computed prefill tokens
   uint64_t generated_tokens = 0;
+  uint64_t graph_steps = 0;  // forward steps run through Backend::RunGraph (decode)
   double last_step_seconds = 0;
   bool failed = false;  // sticky: a step failed (e.g. a device error); see Engine::failed()
   double kv_usage() const {

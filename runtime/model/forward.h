@@ -1,5 +1,11 @@
 // The Llama-family forward pass for one step: a batch that mixes prefill chunks and decode
 // tokens of several sequences, over the paged KV cache, built from ops::Backend calls only.
+//
+// Decode steps (every sequence one new token) run as recorded step graphs where the backend
+// offers them (ops::Backend::GraphRows: CUDA graphs): the step is padded to the backend's row
+// count, its inputs and attention plan are copied into buffers fixed for that row count, and
+// the device work - every layer and the output head - is one RunGraph call, recorded once and
+// replayed afterwards. Other steps (and backends without graphs) run eagerly.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +26,9 @@ class Forward {
   static absl::StatusOr<std::unique_ptr<Forward>> Create(const Model& model, ops::Backend& backend,
                                                          int32_t max_tokens,
                                                          int32_t max_logit_rows);
+  ~Forward();
+  Forward(const Forward&) = delete;
+  Forward& operator=(const Forward&) = delete;
 
   // Runs the step: `tokens[t]` is appended at layout.positions[t] into slot
   // layout.slot_mapping[t]. Returns logits for the rows listed in `logit_rows` (indices into
@@ -28,20 +37,46 @@ class Forward {
                                              const kv::StepLayout& layout, kv::KvCache& cache,
                                              std::span<const int32_t> logit_rows);
 
+  // Step graphs for decode steps (default on; a backend without them runs every step eagerly).
+  void set_step_graphs(bool on) { step_graphs_ = on; }
+  bool step_graphs() const { return step_graphs_; }
+  // Steps run so far, eagerly and through Backend::RunGraph.
+  uint64_t eager_steps() const { return eager_steps_; }
+  uint64_t graph_steps() const { return graph_steps_; }
+
   int32_t max_tokens() const { return max_tokens_; }
   int32_t max_logit_rows() const { return max_logit_rows_; }
 
  private:
   Forward(const Model& m, ops::Backend& b) : model_(m), backend_(b) {}
 
+  // Copies `n` ids, positions and slots (already padded) to the device.
+  absl::Status StageInputs(std::span<const int32_t> ids, std::span<const int32_t> pos,
+                           std::span<const int32_t> slots);
+  // Every layer over the first `rows` rows of the scratch, with `plan`.
+  absl::Status Layers(int64_t rows, const ops::AttentionPlan& plan, kv::KvCache& cache);
+  // The output head for the first `rows` rows of rows_ (gathered from x).
+  absl::Status Head(int64_t rows);
+  // The decode step as a step graph of `padded` rows, its plan sized for `max_pages` pages per
+  // sequence.
+  absl::StatusOr<std::span<const float>> RunGraphStep(std::span<const int32_t> tokens,
+                                                      const kv::StepLayout& layout,
+                                                      kv::KvCache& cache,
+                                                      std::span<const int32_t> logit_rows,
+                                                      int32_t padded, int32_t max_pages);
+  absl::StatusOr<std::span<const float>> FetchLogits(int64_t rows);
+
   const Model& model_;
   ops::Backend& backend_;
   int32_t max_tokens_ = 0;
   int32_t max_logit_rows_ = 0;
+  bool step_graphs_ = true;
+  uint64_t eager_steps_ = 0, graph_steps_ = 0;
   // Device scratch.
   ops::Buffer ids_, pos_, slots_, rows_;
   ops::Buffer x_, h_, q_, k_, v_, attn_, o_, gate_, up_, xr_, logits_;
   std::vector<float> host_logits_;
+  std::vector<int32_t> pad_ids_, pad_pos_, pad_slots_, pad_rows_;  // host staging of graph steps
 };
 
 }  // namespace phx::model

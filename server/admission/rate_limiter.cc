@@ -46,10 +46,10 @@ bool TokenBucket::TryTake(double n, SteadyTime now, double* retry_after_s) {
     if (retry_after_s != nullptr) *retry_after_s = std::max(0.0, burst_ - tokens_) / rate_;
     return false;
   }
-  // More than a full bucket can hold: wait until the bucket is full, then go into debt.
+  // More than a full bucket can hold: wait until the bucket is full, then empty it.
   const double need = std::min(n, burst_);
   if (tokens_ >= need) {
-    tokens_ -= n;
+    tokens_ = std::max(0.0, tokens_ - n);
     return true;
   }
   if (retry_after_s != nullptr) *retry_after_s = (need - tokens_) / rate_;
@@ -57,13 +57,13 @@ bool TokenBucket::TryTake(double n, SteadyTime now, double* retry_after_s) {
 }
 
 void TokenBucket::Charge(double n, SteadyTime now) {
-  if (!Limited(rate_) || !(n > 0) || !std::isfinite(n)) return;
+  if (!Limited(rate_) || !(n > 0)) return;
   Refill(now);
-  tokens_ -= n;
+  tokens_ = std::isfinite(n) ? std::max(0.0, tokens_ - n) : 0.0;
 }
 
 void TokenBucket::Refund(double n, SteadyTime now) {
-  if (!Limited(rate_) || !(n > 0)) return;
+  if (!Limited(rate_) || !(n > 0) || !std::isfinite(n)) return;
   Refill(now);
   tokens_ = std::min(burst_, tokens_ + n);
 }

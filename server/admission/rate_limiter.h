@@ -1,6 +1,7 @@
 // Per-API-key token buckets: requests per second and tokens per minute (prompt tokens plus the
 // reserved max_tokens, with the unused part refunded when the request finishes). Rejections
-// carry the seconds until the bucket can satisfy the request (retry-after).
+// carry the seconds until the bucket can satisfy the request (retry-after), which is never
+// longer than one refill window (burst / rate): a bucket's balance never goes below zero.
 #pragma once
 
 #include <chrono>
@@ -16,14 +17,18 @@ namespace phx::server {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
 
-// A classic token bucket; `rate` tokens per second up to `burst`.
+// A classic token bucket; `rate` tokens per second up to `burst`. The balance stays in
+// [0, burst]: a take or charge larger than the balance empties the bucket and the rest is
+// forgiven, so no sequence of calls can push a retry-after past one refill window.
 class TokenBucket {
  public:
   TokenBucket(double rate, double burst, SteadyTime now);
   // Takes n tokens if available. Otherwise returns false and sets *retry_after_s to the time
-  // until n tokens will be there (infinity-free: n > burst waits for a full bucket).
+  // until n tokens will be there (infinity-free: n > burst waits for a full bucket, then
+  // empties it). The wait is at most burst / rate.
   bool TryTake(double n, SteadyTime now, double* retry_after_s);
-  // Takes n tokens unconditionally (the balance may go negative: a debt paid by refill).
+  // Takes n tokens unconditionally, down to an empty bucket (a late correction never makes a
+  // debt: the bound on retry-after holds whatever is charged).
   void Charge(double n, SteadyTime now);
   void Refund(double n, SteadyTime now);
   void Reconfigure(double rate, double burst, SteadyTime now);
@@ -51,7 +56,8 @@ class RateLimiter {
   // Token check-and-charge; same error contract.
   absl::Status ChargeTokens(const std::string& key_id, const KeyLimits& overrides, double tokens,
                             SteadyTime now, double* retry_after_s);
-  // Adjusts an earlier charge by `delta` tokens (negative = refund) without rejecting.
+  // Adjusts an earlier charge by `delta` tokens (negative = refund) without rejecting. Callers
+  // keep a refund within what they charged (the Gate does); the balance stays in [0, burst].
   void Adjust(const std::string& key_id, double delta, SteadyTime now);
   // New defaults (SIGHUP); existing buckets are re-rated, keeping their balance.
   void SetDefaults(RateLimits defaults);

@@ -56,11 +56,33 @@ absl::Status ServeConfig::Validate() const {
   }
   if (api_port != 0 && api_port == grpc_port)
     return Bad("api-port", "must differ from --grpc-port");
-  if (api_threads < 1 || api_threads > 65536) return Bad("api-threads", "must be in [1, 65536]");
+  if (api_threads < 1 || api_threads > 64) {
+    return Bad(
+        "api-threads",
+        "must be in [1, 64]: it counts I/O threads, not connections (see --max-connections)");
+  }
+  if (max_connections < 1 || max_connections > 1000000) {
+    return Bad("max-connections", "must be in [1, 1000000]");
+  }
+  if (!(header_timeout_s > 0) || !(body_timeout_s > 0) || !(keepalive_timeout_s > 0)) {
+    return Bad("header-timeout-s", ", --body-timeout-s and --keepalive-timeout-s must be > 0");
+  }
+  if (max_header_bytes < 1024 || max_header_bytes > (1 << 20)) {
+    return Bad("max-header-bytes", "must be in [1024, 1048576]");
+  }
+  if (max_header_count < 8 || max_header_count > 10000) {
+    return Bad("max-header-count", "must be in [8, 10000]");
+  }
+  if (max_body_bytes < 0) return Bad("max-body-bytes", "must be >= 0 (0: derived)");
+  if (stream_buffer_bytes < 4096) return Bad("stream-buffer-bytes", "must be >= 4096");
   if (tls_cert.empty() != tls_key.empty()) return Bad("tls-cert", "and --tls-key go together");
   if (!tls_client_ca.empty() && tls_cert.empty()) {
     return Bad("tls-client-ca", "needs --tls-cert and --tls-key");
   }
+  if (max_priority < -1000 || max_priority > 1000) {
+    return Bad("max-priority", "must be in [-1000, 1000]");
+  }
+  if (!(audit_unauth_rps >= 0)) return Bad("audit-unauth-rps", "must be >= 0");
   if (rate_limit_rps < 0) return Bad("rate-limit-rps", "must be >= 0");
   if (rate_limit_tpm < 0) return Bad("rate-limit-tpm", "must be >= 0");
   if (max_inflight < 1) return Bad("max-inflight", "must be >= 1");

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <set>
 #include <string>
 
@@ -14,13 +15,27 @@ struct ServeConfig {
   cli::RuntimeOptions runtime;
   std::string config_file;  // the YAML the settings came from ("" if none)
   std::string host = "0.0.0.0";
+  std::string probe_host;    // probes on --http-port; "" = host
+  std::string metrics_host;  // /metrics on --http-port; "" = host
   int grpc_port = 50051;
   int http_port = 8080;
   int api_port = 8000;
-  int api_threads = 1024;  // most API connections served at once (one thread each)
+  int api_threads = 2;  // API I/O threads (and as many request threads)
+  // The HTTP listeners' limits (server/http/net/http_types.h; docs/security.md).
+  int max_connections = 4096;  // per listener
+  double header_timeout_s = 10;
+  double body_timeout_s = 60;
+  double keepalive_timeout_s = 30;
+  int max_header_bytes = 16384;
+  int max_header_count = 100;
+  int64_t max_body_bytes = 0;  // 0: 4 x max_prompt_bytes + 1 MiB
+  int64_t stream_buffer_bytes = 1 << 20;
   int lb_agent_port = 0;
   std::string tls_cert, tls_key, tls_client_ca;
   std::string api_keys;
+  int max_priority = 0;  // with auth off: the highest request priority (keys: max_priority)
+  bool grpc_reflection = false;
+  double audit_unauth_rps = 10;  // unauthenticated failures audited per second (0: all)
   double rate_limit_rps = 0;
   double rate_limit_tpm = 0;
   int max_inflight = 256;
@@ -48,6 +63,9 @@ struct ServeConfig {
   // Not a flag: embedders and tests set it so that port 0 binds any free port instead of
   // turning the HTTP listeners off.
   bool ephemeral_ports = false;
+  // Not a flag: tests set it to run code after every engine step (e.g. a sleep, so requests
+  // stay in flight long enough to cancel or abort them). Installed before the engine starts.
+  std::function<void(double step_seconds)> step_hook_for_testing;
 
   // Settings given by flag or environment: a SIGHUP reload of the YAML file leaves them alone.
   std::set<std::string> fixed;

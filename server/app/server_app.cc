@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <csignal>
 #include <thread>
 
@@ -9,6 +10,7 @@
 #include "base/strings.h"
 #include "server/app/logging.h"
 #include "server/app/tls.h"
+#include "server/audit/log_strings.h"
 #include "spdlog/spdlog.h"
 
 namespace phx::server {
@@ -20,6 +22,23 @@ void BlockServerSignals() {
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+}
+
+net::HttpLimits HttpLimitsOf(const ServeConfig& c) {
+  net::HttpLimits l;
+  l.header_timeout = net::Seconds(c.header_timeout_s);
+  l.body_timeout = net::Seconds(c.body_timeout_s);
+  l.idle_timeout = net::Seconds(c.keepalive_timeout_s);
+  l.max_header_bytes = static_cast<uint32_t>(c.max_header_bytes);
+  l.max_header_count = static_cast<uint32_t>(c.max_header_count);
+  l.max_body_bytes = static_cast<uint64_t>(c.max_body_bytes);
+  l.max_connections = c.max_connections;
+  l.max_queued_bytes = static_cast<size_t>(c.stream_buffer_bytes);
+  return l;
+}
+
+bool IsLoopbackHost(const std::string& host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
 }
 
 ServerApp::ServerApp(ServeConfig cfg) : cfg_(std::move(cfg)) {}
@@ -47,7 +66,10 @@ absl::Status ServerApp::Start() {
     keys_ = *k;
   }
   if (!cfg_.audit_log.empty()) {
-    auto a = AuditLog::Open(cfg_.audit_log, cfg_.audit_include_text);
+    auto a =
+        AuditLog::Open(cfg_.audit_log, cfg_.audit_include_text,
+                       std::max(kMinLoggedTextBytes,
+                                static_cast<size_t>(std::max<int64_t>(0, cfg_.max_prompt_bytes))));
     if (!a.ok()) return a.status();
     audit_ = std::move(*a);
   }
@@ -63,7 +85,10 @@ absl::Status ServerApp::Start() {
   const std::string model_name = frontend_->ModelInfo().name;
   metrics_ = std::make_unique<Metrics>(
       BuildInfo{"0.1.0", std::string(runtime_.backend->name()), model_name});
-  eng.SetStepObserver([m = metrics_.get()](double s) { m->EngineStep(s); });
+  eng.SetStepObserver([m = metrics_.get(), hook = cfg_.step_hook_for_testing](double s) {
+    m->EngineStep(s);
+    if (hook) hook(s);
+  });
   limiter_ = std::make_unique<RateLimiter>(RateLimits{cfg_.rate_limit_rps, cfg_.rate_limit_tpm});
   admission_ = std::make_unique<AdmissionQueue>(cfg_.max_inflight, cfg_.max_queue);
   if (cfg_.response_cache_mb > 0) {
@@ -76,6 +101,8 @@ absl::Status ServerApp::Start() {
   gc.slo_itl_s = cfg_.slo_itl_ms / 1e3;
   gc.slo_e2e_s = cfg_.slo_e2e_ms / 1e3;
   gc.model_id = cfg_.runtime.model;
+  gc.max_priority = cfg_.max_priority;
+  gc.audit_unauth_rps = cfg_.audit_unauth_rps;
   gate_ = std::make_unique<Gate>(
       *frontend_, *metrics_, *limiter_, *admission_, cache_.get(), audit_.get(),
       [this] { return keys(); }, gc);
@@ -92,7 +119,12 @@ absl::Status ServerApp::Start() {
     return metrics_->Scrape(&s, admission_->queued());
   });
   if (cfg_.http_port != 0 || cfg_.ephemeral_ports) {
-    PHX_RETURN_IF_ERROR(probes_->Start(cfg_.host, cfg_.http_port));
+    ProbeServerOptions po;
+    po.probe_host = cfg_.probe_host.empty() ? cfg_.host : cfg_.probe_host;
+    po.metrics_host = cfg_.metrics_host.empty() ? cfg_.host : cfg_.metrics_host;
+    po.port = cfg_.http_port;
+    po.limits = HttpLimitsOf(cfg_);
+    PHX_RETURN_IF_ERROR(probes_->Start(po));
   }
   eng.Start();
   if (absl::Status s = health_->WarmUp(); !s.ok()) {
@@ -102,6 +134,7 @@ absl::Status ServerApp::Start() {
   GrpcServerOptions go;
   go.address = StrCat(cfg_.host, ":", cfg_.grpc_port);
   if (tls) go.credentials = GrpcCredentials(*tls);
+  go.reflection = cfg_.grpc_reflection;
   auto g = StartGrpcServer(go, {service_.get()});
   if (!g.ok()) return g.status();
   grpc_ = std::move(*g);
@@ -111,6 +144,7 @@ absl::Status ServerApp::Start() {
     ao.host = cfg_.host;
     ao.port = cfg_.api_port;
     ao.threads = cfg_.api_threads;
+    ao.limits = HttpLimitsOf(cfg_);
     ao.tls = tls;
     ao.chat_template = cfg_.chat_template;
     api_ = std::make_unique<ApiServer>(*gate_, health_.get(), std::move(ao));
@@ -134,6 +168,12 @@ absl::Status ServerApp::Start() {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   });
+  if (!keys_ && !IsLoopbackHost(cfg_.host)) {
+    spdlog::warn(
+        "authentication is off (no --api-keys) and the API listens on {}: anyone who can reach "
+        "it can generate; bind --host 127.0.0.1 or set --api-keys (docs/security.md)",
+        cfg_.host);
+  }
   spdlog::info("serving {} | gRPC {}:{}{} | probes+metrics :{}{}{}", model_name, cfg_.host,
                grpc_.port, tls ? (tls->mutual() ? " (mTLS)" : " (TLS)") : "", http_port(),
                api_ ? StrCat(" | OpenAI API :", api_->port()) : std::string(),
@@ -201,7 +241,10 @@ void ServerApp::Drain() {
     }
     if (gate_->active() > 0) {
       spdlog::warn("drain timeout: {} requests still in flight are ended", gate_->active());
-      admission_->RejectAll(absl::UnavailableError("server shut down before the request ran"));
+      // Queued and running requests end now with UNAVAILABLE (gRPC status, HTTP error event),
+      // audited as such, so clients retry elsewhere instead of seeing a cut stream.
+      gate_->AbortAll(absl::UnavailableError(
+          StrCat("server shutting down: drain timeout (", cfg_.drain_timeout_s, " s)")));
     }
   }
   // Requests have finished (or the drain timed out): close the API listener and its streams.

@@ -46,6 +46,10 @@ class ServerApp {
   int api_port() const { return api_ ? api_->port() : 0; }
   int lb_agent_port() const { return lb_ ? lb_->port() : 0; }
   Gate& gate() { return *gate_; }
+  net::HttpServerStats api_stats() const { return api_ ? api_->stats() : net::HttpServerStats{}; }
+  net::HttpServerStats probe_stats() const {
+    return probes_ ? probes_->stats() : net::HttpServerStats{};
+  }
   engine::Engine& engine() { return *runtime_.engine; }
   HealthMonitor& health() { return *health_; }
 
@@ -73,6 +77,12 @@ class ServerApp {
   std::atomic<bool> stopping_{false};
   bool drained_ = false;
 };
+
+// The HTTP listeners' limits from the configuration.
+net::HttpLimits HttpLimitsOf(const ServeConfig& c);
+
+// Whether `host` only accepts connections from this machine (127.0.0.0/8, ::1, localhost).
+bool IsLoopbackHost(const std::string& host);
 
 // Blocks SIGTERM, SIGINT and SIGHUP in the calling thread (and threads it starts later), so
 // ServerApp::Run can take them synchronously.

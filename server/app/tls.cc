@@ -1,11 +1,15 @@
 #include "server/app/tls.h"
 
+#include <sys/stat.h>
+
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
 #include "base/strings.h"
 #include "grpcpp/security/server_credentials.h"
 #include "openssl/pem.h"
+#include "openssl/ssl.h"
 #include "openssl/x509.h"
 
 namespace phx::server {
@@ -31,6 +35,35 @@ struct KeyDeleter {
 
 }  // namespace
 
+absl::Status ApplyTlsPolicy(SSL_CTX* ctx) {
+  if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+      SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1 ||
+      SSL_CTX_set_ciphersuites(ctx, kTls13Suites) != 1) {
+    return absl::InternalError("TLS: OpenSSL refused the version or cipher policy");
+  }
+  SSL_CTX_set_options(
+      ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+  return absl::OkStatus();
+}
+
+absl::Status CheckKeyFileMode(std::string_view flag, const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return absl::NotFoundError(StrCat("--", flag, ": cannot read ", path));
+  }
+  const unsigned mode = st.st_mode & 07777;
+  const bool others = (mode & 007) != 0;
+  const bool group = (mode & 070) != 0;
+  const bool group_ok = st.st_uid == 0 && (mode & 030) == 0;  // root-owned, group read only
+  if (others || (group && !group_ok)) {
+    return absl::FailedPreconditionError(fmt::format(
+        "--{}: {} has mode {:04o}; a private key must not be accessible to others, nor to its "
+        "group unless owned by root (chmod 600 {})",
+        flag, path, mode, path));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<TlsMaterial> LoadTls(const std::string& cert, const std::string& key,
                                     const std::string& client_ca) {
   TlsMaterial t{cert, key, client_ca, "", "", ""};
@@ -38,6 +71,7 @@ absl::StatusOr<TlsMaterial> LoadTls(const std::string& cert, const std::string& 
   if (!c.ok()) return c.status();
   auto k = ReadFile("tls-key", key);
   if (!k.ok()) return k.status();
+  if (absl::Status m = CheckKeyFileMode("tls-key", key); !m.ok()) return m;
   t.cert_pem = *c;
   t.key_pem = *k;
   std::unique_ptr<BIO, BioDeleter> cb(
@@ -69,6 +103,7 @@ absl::StatusOr<TlsMaterial> LoadTls(const std::string& cert, const std::string& 
 }
 
 std::shared_ptr<grpc::ServerCredentials> GrpcCredentials(const TlsMaterial& t) {
+  ::setenv("GRPC_SSL_CIPHER_SUITES", kTls12Ciphers, /*overwrite=*/0);
   grpc::SslServerCredentialsOptions o(
       t.mutual() ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
                  : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);

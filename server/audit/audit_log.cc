@@ -23,8 +23,9 @@ std::string Rfc3339Now() {
   return fmt::format("{}.{:03d}Z", buf, static_cast<int>(ms.count() % 1000));
 }
 
-std::string Text(const std::string& s, bool include) {
-  if (include || s.empty()) return s;
+std::string Text(const std::string& s, bool include, size_t max) {
+  if (s.empty()) return s;
+  if (include) return BoundForLog(s, max);
   return StrCat("[redacted ", s.size(), " bytes]");
 }
 
@@ -40,10 +41,10 @@ absl::StatusOr<FILE*> OpenAppend(const std::string& path) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path,
-                                                         bool include_text) {
+absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path, bool include_text,
+                                                         size_t max_text_bytes) {
   if (path.empty()) return absl::InvalidArgumentError("audit log: empty path");
-  std::unique_ptr<AuditLog> log(new AuditLog(path, include_text));
+  std::unique_ptr<AuditLog> log(new AuditLog(path, include_text, max_text_bytes));
   if (path == "-") {
     log->f_ = stderr;
   } else {
@@ -61,20 +62,20 @@ AuditLog::~AuditLog() {
 std::string AuditLog::Format(const AuditRecord& r) const {
   nlohmann::ordered_json j;
   j["time"] = Rfc3339Now();
-  j["request_id"] = r.request_id;
-  j["key_id"] = r.key_id;
-  j["peer"] = r.peer;
-  j["rpc"] = r.rpc;
-  j["status"] = r.status;
-  j["reason"] = r.reason;
+  j["request_id"] = BoundForLog(r.request_id, kMaxLoggedIdBytes);
+  j["key_id"] = BoundForLog(r.key_id, kMaxLoggedIdBytes);
+  j["peer"] = BoundForLog(r.peer, kMaxLoggedPeerBytes);
+  j["rpc"] = BoundForLog(r.rpc, kMaxLoggedNameBytes);
+  j["status"] = BoundForLog(r.status, kMaxLoggedNameBytes);
+  j["reason"] = BoundForLog(r.reason, kMaxLoggedNameBytes);
   j["prompt_tokens"] = r.prompt_tokens;
   j["completion_tokens"] = r.completion_tokens;
   j["cached_prompt_tokens"] = r.cached_prompt_tokens;
   j["latency_s"] = r.latency_s;
   j["degraded"] = r.degraded;
-  j["prompt"] = Text(r.prompt, include_text_);
-  j["output"] = Text(r.output, include_text_);
-  j["comment"] = Text(r.comment, include_text_);
+  j["prompt"] = Text(r.prompt, include_text_, max_text_bytes_);
+  j["output"] = Text(r.output, include_text_, max_text_bytes_);
+  j["comment"] = Text(r.comment, include_text_, kMaxLoggedCommentBytes);
   j["rating"] = r.rating;
   // Client-supplied strings may be invalid UTF-8: replace bad bytes (U+FFFD) rather than throw.
   // Control characters (newlines included) are escaped, so a record is always one line.

@@ -1,6 +1,7 @@
 // The audit log: one JSON object per line per finished (or rejected) request. Prompt, output
 // and feedback text are redacted ("[redacted N bytes]") unless the server was started with
-// --audit-include-text. The API key itself never appears, only its id.
+// --audit-include-text. The API key itself never appears, only its id. Every field is cut to
+// its bound in log_strings.h, so a record's size does not depend on what a client sent.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +11,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "server/audit/log_strings.h"
 
 namespace phx::server {
 
@@ -33,8 +35,11 @@ struct AuditRecord {
 
 class AuditLog {
  public:
-  // `path` "-" writes to stderr. The file is opened for append.
-  static absl::StatusOr<std::unique_ptr<AuditLog>> Open(const std::string& path, bool include_text);
+  // `path` "-" writes to stderr. The file is opened for append. With include_text, prompt and
+  // output are logged up to `max_text_bytes` each (cut beyond).
+  static absl::StatusOr<std::unique_ptr<AuditLog>> Open(
+      const std::string& path, bool include_text, size_t max_text_bytes = kMinLoggedTextBytes);
+  bool include_text() const { return include_text_; }
   ~AuditLog();
   // Thread-safe; one line per call, flushed.
   void Write(const AuditRecord& r);
@@ -44,10 +49,11 @@ class AuditLog {
   std::string Format(const AuditRecord& r) const;
 
  private:
-  AuditLog(std::string path, bool include_text)
-      : path_(std::move(path)), include_text_(include_text) {}
+  AuditLog(std::string path, bool include_text, size_t max_text_bytes)
+      : path_(std::move(path)), include_text_(include_text), max_text_bytes_(max_text_bytes) {}
   std::string path_;
   bool include_text_;
+  size_t max_text_bytes_;
   std::mutex mu_;
   FILE* f_ = nullptr;
 };

@@ -109,6 +109,14 @@ absl::StatusOr<ApiKey> ParseEntry(const YAML::Node& e, size_t index, const Error
       if (!ParseLimit(v, &key.limits.tokens_per_minute)) {
         return err.Entry(index, field, v, "must be a finite number >= 0");
       }
+    } else if (field == "max_priority") {
+      int64_t p = 0;
+      if (!v.IsScalar() || !YAML::convert<int64_t>::decode(v, p) || p < kMinPriority ||
+          p > kMaxPriority) {
+        return err.Entry(index, field, v,
+                         StrCat("must be an integer in [", kMinPriority, ", ", kMaxPriority, "]"));
+      }
+      key.max_priority = static_cast<int32_t>(p);
     } else if (field == "revoked") {
       bool b = false;
       if (!v.IsScalar() || !YAML::convert<bool>::decode(v, b)) {
@@ -118,7 +126,7 @@ absl::StatusOr<ApiKey> ParseEntry(const YAML::Node& e, size_t index, const Error
     } else {
       return err.Entry(index, Shown(field), kv.first,
                        "unknown field (expected id, sha256, requests_per_second, "
-                       "tokens_per_minute, revoked)");
+                       "tokens_per_minute, max_priority, revoked)");
     }
   }
   if (!seen.count("id")) return err.Entry(index, "id", e, "missing");

@@ -20,10 +20,16 @@ struct KeyLimits {
   double tokens_per_minute = 0;    // 0: the server default
 };
 
+// The priority range requests may ask for; a key may use at most its max_priority.
+inline constexpr int32_t kMinPriority = -1000, kMaxPriority = 1000;
+
 struct ApiKey {
   std::string id;                    // shown in logs and metrics; never the key
   std::array<uint8_t, 32> sha256{};  // of the key string
   KeyLimits limits;
+  // The highest priority this key's requests may ask for (higher is refused, not clamped):
+  // 0 unless the keys file raises it, so no key can jump ahead of others by default.
+  int32_t max_priority = 0;
   bool revoked = false;
 };
 

@@ -180,7 +180,29 @@ void AddServeCommands(CLI::App& app, int& rc, std::vector<std::string> args) {
   serve->add_option("--http-port", c.http_port, "Probes and /metrics port")->capture_default_str();
   serve->add_option("--api-port", c.api_port, "OpenAI HTTP API port (0: off)")
       ->capture_default_str();
-  serve->add_option("--api-threads", c.api_threads, "Most API connections served at once")
+  serve->add_option("--api-threads", c.api_threads, "API I/O threads (and request threads)")
+      ->capture_default_str();
+  serve->add_option("--probe-host", c.probe_host, "Probes' listen address (default: --host)");
+  serve->add_option("--metrics-host", c.metrics_host, "/metrics listen address (default: --host)");
+  serve->add_option("--max-connections", c.max_connections, "Open connections per HTTP listener")
+      ->capture_default_str();
+  serve->add_option("--header-timeout-s", c.header_timeout_s, "HTTP request head deadline")
+      ->capture_default_str();
+  serve->add_option("--body-timeout-s", c.body_timeout_s, "HTTP request body deadline")
+      ->capture_default_str();
+  serve->add_option("--keepalive-timeout-s", c.keepalive_timeout_s, "Idle keep-alive limit")
+      ->capture_default_str();
+  serve->add_option("--max-header-bytes", c.max_header_bytes, "HTTP request line + headers")
+      ->capture_default_str();
+  serve->add_option("--max-header-count", c.max_header_count, "HTTP headers per request")
+      ->capture_default_str();
+  serve
+      ->add_option("--max-body-bytes", c.max_body_bytes,
+                   "HTTP request body (0: 4 x --max-prompt-bytes + 1 MiB)")
+      ->capture_default_str();
+  serve
+      ->add_option("--stream-buffer-bytes", c.stream_buffer_bytes,
+                   "Unread bytes queued per stream before the client is dropped")
       ->capture_default_str();
   serve->add_option("--lb-agent-port", c.lb_agent_port, "HAProxy agent-check port (0: off)")
       ->capture_default_str();
@@ -189,6 +211,11 @@ void AddServeCommands(CLI::App& app, int& rc, std::vector<std::string> args) {
   serve->add_option("--tls-client-ca", c.tls_client_ca,
                     "PEM CA: require client certificates (mTLS)");
   serve->add_option("--api-keys", c.api_keys, "YAML file of API key hashes (SIGHUP reloads)");
+  serve
+      ->add_option("--max-priority", c.max_priority,
+                   "Without --api-keys: highest request priority allowed (keys: max_priority)")
+      ->capture_default_str();
+  serve->add_flag("--grpc-reflection", c.grpc_reflection, "Serve gRPC server reflection");
   serve->add_option("--rate-limit-rps", c.rate_limit_rps, "Per-key requests/s (0: off)")
       ->capture_default_str();
   serve->add_option("--rate-limit-tpm", c.rate_limit_tpm, "Per-key tokens/min (0: off)")
@@ -229,6 +256,10 @@ void AddServeCommands(CLI::App& app, int& rc, std::vector<std::string> args) {
       ->capture_default_str();
   serve->add_option("--audit-log", c.audit_log, "JSON-lines audit log file ('-': stderr)");
   serve->add_flag("--audit-include-text", c.audit_include_text, "Log prompt and output text");
+  serve
+      ->add_option("--audit-unauth-rps", c.audit_unauth_rps,
+                   "Unauthenticated failures audited per second (0: every one)")
+      ->capture_default_str();
   serve->add_option("--log-format", c.log_format, "text | json")->capture_default_str();
   serve->add_option("--log-level", c.log_level, "debug | info | warn | error")
       ->capture_default_str();

@@ -77,11 +77,10 @@ std::string Frontend::NewRequestId() {
   return fmt::format("req-{:08x}-{}", static_cast<uint32_t>(boot_nonce_), ++counter_);
 }
 
-absl::StatusOr<engine::GenerateRequest> Frontend::Prepare(const ApiRequest& req,
-                                                          bool* too_long) const {
+absl::Status Frontend::Validate(const ApiRequest& req, bool* too_long) const {
   if (too_long != nullptr) *too_long = false;
   const tok::Tokenizer& tok = engine_.model().tokenizer();
-  engine::GenerateRequest out;
+  const int32_t ctx = engine_.max_model_len();
   if (req.has_text) {
     if (static_cast<int64_t>(req.text.size()) > limits_.max_prompt_bytes) {
       if (too_long != nullptr) *too_long = true;
@@ -89,44 +88,83 @@ absl::StatusOr<engine::GenerateRequest> Frontend::Prepare(const ApiRequest& req,
           StrCat("prompt is ", req.text.size(), " bytes; the limit is ", limits_.max_prompt_bytes));
     }
     if (!IsValidUtf8(req.text)) return absl::InvalidArgumentError("prompt is not valid UTF-8");
-    out.prompt = tok.Encode(req.text, req.add_special, req.parse_special);
   } else {
-    out.prompt = req.token_ids;
-  }
-  if (out.prompt.empty()) return absl::InvalidArgumentError("prompt must not be empty");
-  for (int32_t id : out.prompt) {
-    if (id < 0 || id >= tok.vocab_size()) {
-      return absl::InvalidArgumentError(
-          StrCat("prompt token id ", id, " is outside the vocabulary [0, ", tok.vocab_size(), ")"));
+    if (req.token_ids.empty()) return absl::InvalidArgumentError("prompt must not be empty");
+    for (int32_t id : req.token_ids) {
+      if (id < 0 || id >= tok.vocab_size()) {
+        return absl::InvalidArgumentError(StrCat(
+            "prompt token id ", id, " is outside the vocabulary [0, ", tok.vocab_size(), ")"));
+      }
+    }
+    if (static_cast<int64_t>(req.token_ids.size()) > MaxPromptTokens(ctx)) {
+      if (too_long != nullptr) *too_long = true;
+      return absl::InvalidArgumentError(StrCat("prompt has ", req.token_ids.size(),
+                                               " tokens; the limit is ", MaxPromptTokens(ctx)));
     }
   }
-  const int32_t ctx = engine_.max_model_len();
-  const int32_t max_prompt =
-      limits_.max_prompt_tokens > 0 ? std::min(limits_.max_prompt_tokens, ctx - 1) : ctx - 1;
-  if (static_cast<int32_t>(out.prompt.size()) > max_prompt) {
-    if (too_long != nullptr) *too_long = true;
+  if (req.sampling.max_tokens > limits_.max_tokens) {
     return absl::InvalidArgumentError(
-        StrCat("prompt has ", out.prompt.size(), " tokens; the limit is ", max_prompt));
+        StrCat("max_tokens ", req.sampling.max_tokens, " exceeds the limit ", limits_.max_tokens));
   }
-  out.sampling = req.sampling;
-  if (out.sampling.max_tokens > limits_.max_tokens) {
-    return absl::InvalidArgumentError(
-        StrCat("max_tokens ", out.sampling.max_tokens, " exceeds the limit ", limits_.max_tokens));
-  }
-  PHX_RETURN_IF_ERROR(out.sampling.Validate());
-  for (const auto& s : out.sampling.stop) {
+  PHX_RETURN_IF_ERROR(req.sampling.Validate());
+  for (const auto& s : req.sampling.stop) {
     if (!IsValidUtf8(s)) return absl::InvalidArgumentError("stop strings must be valid UTF-8");
   }
   if (req.priority < -1000 || req.priority > 1000) {
     return absl::InvalidArgumentError("priority must be in [-1000, 1000]");
   }
-  if (req.request_id.size() > 128 || !IsValidUtf8(req.request_id)) {
-    return absl::InvalidArgumentError("request_id must be valid UTF-8 of at most 128 bytes");
+  if (req.request_id.size() > kMaxRequestIdBytes || !IsValidUtf8(req.request_id)) {
+    return absl::InvalidArgumentError(
+        StrCat("request_id must be valid UTF-8 of at most ", kMaxRequestIdBytes, " bytes"));
   }
+  return absl::OkStatus();
+}
+
+int32_t Frontend::MaxPromptTokens(int32_t ctx) const {
+  return limits_.max_prompt_tokens > 0 ? std::min(limits_.max_prompt_tokens, ctx - 1) : ctx - 1;
+}
+
+absl::StatusOr<engine::GenerateRequest> Frontend::Prepare(const ApiRequest& req,
+                                                          bool* too_long) const {
+  PHX_RETURN_IF_ERROR(Validate(req, too_long));
+  const tok::Tokenizer& tok = engine_.model().tokenizer();
+  engine::GenerateRequest out;
+  if (req.has_text) {
+    out.prompt = tok.Encode(req.text, req.add_special, req.parse_special);
+    if (out.prompt.empty()) return absl::InvalidArgumentError("prompt must not be empty");
+    for (int32_t id : out.prompt) {
+      if (id < 0 || id >= tok.vocab_size()) {
+        return absl::InvalidArgumentError(StrCat(
+            "prompt token id ", id, " is outside the vocabulary [0, ", tok.vocab_size(), ")"));
+      }
+    }
+    const int32_t max_prompt = MaxPromptTokens(engine_.max_model_len());
+    if (static_cast<int32_t>(out.prompt.size()) > max_prompt) {
+      if (too_long != nullptr) *too_long = true;
+      return absl::InvalidArgumentError(
+          StrCat("prompt has ", out.prompt.size(), " tokens; the limit is ", max_prompt));
+    }
+  } else {
+    out.prompt = req.token_ids;
+  }
+  out.sampling = req.sampling;
   out.priority = req.priority;
   out.deadline = req.deadline;
   out.client_id = req.request_id;
   return out;
+}
+
+double Frontend::EstimateTokens(const ApiRequest& req) const {
+  const double prompt = req.has_text ? static_cast<double>(req.text.size()) / 4 + 1
+                                     : static_cast<double>(req.token_ids.size());
+  const double total = prompt + static_cast<double>(req.sampling.max_tokens);
+  return std::clamp(total, 1.0, static_cast<double>(std::max(1, engine_.max_model_len())));
+}
+
+double Frontend::ReservedTokens(const engine::GenerateRequest& g) const {
+  const double total =
+      static_cast<double>(g.prompt.size()) + static_cast<double>(g.sampling.max_tokens);
+  return std::clamp(total, 1.0, static_cast<double>(std::max(1, engine_.max_model_len())));
 }
 
 Submitted Frontend::Describe(const ApiRequest& req, const engine::GenerateRequest& g) {

@@ -12,6 +12,9 @@
 
 namespace phx::server {
 
+// request_id: at most this many bytes of valid UTF-8.
+inline constexpr size_t kMaxRequestIdBytes = 128;
+
 struct FrontendLimits {
   int64_t max_prompt_bytes = 1 << 20;  // text prompts
   int32_t max_prompt_tokens = 0;       // 0: the context length - 1
@@ -36,11 +39,22 @@ class Frontend {
  public:
   Frontend(engine::Engine& engine, const std::string& backend_name, FrontendLimits limits = {});
 
-  // Tokenizes `text` (or checks token ids) and validates every field against the limits.
-  // The error is INVALID_ARGUMENT naming the field; *too_long (when given) tells whether the
-  // prompt was refused for its length.
+  // Validates every field that needs no tokenization against the limits: prompt bytes and
+  // UTF-8, token ids (vocabulary, count), max_tokens, sampling, stop strings, priority range,
+  // request_id. Linear in the request's size and cheap, so the Gate runs it before any
+  // rate-limit bucket is touched. The error is INVALID_ARGUMENT naming the field; *too_long
+  // (when given) tells whether the prompt was refused for its length.
+  absl::Status Validate(const ApiRequest& req, bool* too_long = nullptr) const;
+  // Validate, then tokenizes `text` (or takes the token ids) and checks the prompt's token
+  // count. Same error contract.
   absl::StatusOr<engine::GenerateRequest> Prepare(const ApiRequest& req,
                                                   bool* too_long = nullptr) const;
+  // The tokens a request may cost, for rate limits before it is tokenized: prompt bytes / 4 + 1
+  // (or its token ids) plus max_tokens, clamped to [1, context length]. Meaningful once
+  // Validate passed; never outside that range whatever the request holds.
+  double EstimateTokens(const ApiRequest& req) const;
+  // The tokens a prepared request may cost: prompt tokens plus max_tokens, clamped likewise.
+  double ReservedTokens(const engine::GenerateRequest& g) const;
   // What the caller learns before generation starts: the request id (the caller's or a new
   // one) and, with echo, the prompt text.
   Submitted Describe(const ApiRequest& req, const engine::GenerateRequest& g);
@@ -62,6 +76,8 @@ class Frontend {
   std::string NewRequestId();
 
  private:
+  // The longest prompt in tokens: --max-prompt-tokens within the context, else ctx - 1.
+  int32_t MaxPromptTokens(int32_t ctx) const;
   engine::Engine& engine_;
   std::string backend_name_;
   FrontendLimits limits_;

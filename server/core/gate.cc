@@ -1,8 +1,11 @@
 #include "server/core/gate.h"
 
+#include <algorithm>
+#include <cmath>
 #include <optional>
 
 #include "base/strings.h"
+#include "server/audit/log_strings.h"
 #include "server/core/status_map.h"
 
 namespace phx::server {
@@ -35,13 +38,27 @@ struct Gate::Call {
   std::shared_ptr<CallHandler> handler;
   std::string key_id;
   KeyLimits limits;
+  int32_t max_priority = 0;
   Clock::time_point arrival;
+  // Tokens charged to the key's bucket. Written by one stage at a time (Handle, Start, the
+  // admission callbacks, Finished), each ordered after the previous by a lock or the executor.
   double tokens_charged = 0;
-  uint64_t ticket = 0;
+  // Written once the request is queued (Handle) or submitted (Start), read by Cancel from any
+  // thread: each side stores its own flag before reading the other's, so at least one of them
+  // acts on a cancellation.
+  std::atomic<uint64_t> ticket{0};
   std::atomic<engine::RequestId> engine_id{0};
   std::atomic<bool> cancelled{false};
-  std::string request_id;
-  // Set by the engine thread (Sink), read after OnFinish.
+  std::string request_id;     // for the audit log: the client's (cut) until the engine assigns one
+  bool collect_text = false;  // the output is kept for the response cache or the audit log
+  // Delivery to the handler. The engine's callbacks and AbortAll take `deliver_mu` so that the
+  // handler sees OnStarted, then tokens, then exactly one OnFinish.
+  std::mutex deliver_mu;
+  bool started = false;                 // OnStarted was delivered
+  bool ended = false;                   // OnFinish was delivered (by the engine or AbortAll)
+  std::optional<absl::Status> aborted;  // AbortAll ended it (audited and counted then)
+  int32_t prompt_tokens = 0;
+  // Set by the engine thread (Sink) under deliver_mu, read after OnFinish.
   int tokens = 0;
   Clock::time_point last_token{};
   double ttft = 0, max_gap = 0;
@@ -55,6 +72,8 @@ class Gate::Sink final : public engine::TokenSink {
   Sink(Gate* gate, std::shared_ptr<Call> c) : gate_(gate), c_(std::move(c)) {}
   void OnTokens(engine::RequestId id, const std::vector<engine::TokenEvent>& events) override {
     const Clock::time_point now = Clock::now();
+    std::lock_guard<std::mutex> l(c_->deliver_mu);
+    if (c_->ended) return;  // aborted: the caller already has its answer
     for (const auto& e : events) {
       if (c_->tokens++ == 0) {
         c_->ttft = std::chrono::duration<double>(now - c_->arrival).count();
@@ -65,17 +84,30 @@ class Gate::Sink final : public engine::TokenSink {
         gate_->metrics_.InterToken(gap);
       }
       c_->last_token = now;
-      if (c_->cache_key) {
+      if (c_->collect_text) {
         c_->record.text += e.text;
-        c_->record.tokens.push_back(e);
+        if (c_->cache_key) c_->record.tokens.push_back(e);
       }
     }
     c_->handler->OnTokens(id, events);
   }
   void OnFinish(engine::RequestId id, engine::FinishReason r, const absl::Status& s,
                 const engine::Usage& u, const engine::Timing& t, std::string tail) override {
-    if (c_->cache_key) c_->record.text += tail;
-    c_->handler->OnFinish(id, r, s, u, t, std::move(tail));
+    {
+      std::lock_guard<std::mutex> l(c_->deliver_mu);
+      if (!c_->ended) {
+        c_->ended = true;
+        if (c_->collect_text) c_->record.text += tail;
+        // Cached before the caller learns the answer, so a repeat it sends next can hit.
+        if (c_->cache_key && gate_->cache_ != nullptr && FinishStatus(r, s).ok()) {
+          CachedResponse record = c_->record;
+          record.finish = r;
+          record.usage = u;
+          gate_->cache_->Put(*c_->cache_key, std::move(record), Clock::now());
+        }
+        c_->handler->OnFinish(id, r, s, u, t, std::move(tail));
+      }
+    }
     // Bookkeeping (and starting queued requests, which tokenizes them) off the engine thread.
     gate_->executor_.Post([g = gate_, c = c_, r, s, u, t] { g->Finished(c, r, s, u, t); });
   }
@@ -95,21 +127,11 @@ Gate::Gate(Frontend& fe, Metrics& metrics, RateLimiter& limiter, AdmissionQueue&
       audit_(audit),
       keys_(std::move(keys)),
       cfg_(std::move(cfg)),
-      executor_(2) {}
+      unauth_audit_(cfg_.audit_unauth_rps, std::max(1.0, 2 * cfg_.audit_unauth_rps), Clock::now()),
+      executor_(2),
+      tokenize_executor_(2) {}
 
 Gate::~Gate() = default;
-
-absl::StatusOr<std::string> Gate::Authenticate(std::string_view authorization) {
-  std::shared_ptr<const ApiKeyStore> store = keys_ ? keys_() : nullptr;
-  if (!store) return std::string();
-  const auto bearer = ParseBearer(authorization);
-  if (!bearer) {
-    return absl::UnauthenticatedError("missing API key: send 'authorization: Bearer <key>'");
-  }
-  auto key = store->Authenticate(*bearer);
-  if (!key.ok()) return key.status();
-  return (*key)->id;
-}
 
 Gate::CallId Gate::Handle(ApiRequest req, std::string_view authorization,
                           std::shared_ptr<CallHandler> handler) {
@@ -118,14 +140,20 @@ Gate::CallId Gate::Handle(ApiRequest req, std::string_view authorization,
   c->req = std::move(req);
   c->handler = std::move(handler);
   c->arrival = Clock::now();
-  c->request_id = c->req.request_id;
+  // Client strings are bounded before anything else looks at them (the full request_id is
+  // still validated below).
+  c->request_id = ClipForLog(c->req.request_id, kMaxLoggedIdBytes);
+  c->req.peer = ClipForLog(c->req.peer, kMaxLoggedPeerBytes);
+  c->max_priority = cfg_.max_priority;
+  c->collect_text = cache_ != nullptr || (audit_ != nullptr && audit_->include_text());
   {
     std::lock_guard<std::mutex> l(mu_);
     calls_.emplace(c->id, c);
   }
   ++active_;
   // 1. Who is asking.
-  if (std::shared_ptr<const ApiKeyStore> store = keys_ ? keys_() : nullptr) {
+  const std::shared_ptr<const ApiKeyStore> store = keys_ ? keys_() : nullptr;
+  if (store) {
     const auto bearer = ParseBearer(authorization);
     auto key = bearer ? store->Authenticate(*bearer)
                       : absl::StatusOr<const ApiKey*>(absl::UnauthenticatedError(
@@ -136,9 +164,25 @@ Gate::CallId Gate::Handle(ApiRequest req, std::string_view authorization,
     }
     c->key_id = (*key)->id;
     c->limits = (*key)->limits;
+    c->max_priority = (*key)->max_priority;
   }
   c->req.key_id = c->key_id;
-  // 2. Not taking work: answer from the cache or refuse fast (load balancers retry elsewhere).
+  // 2. The whole request is valid (everything short of tokenization), before any bucket is
+  // touched: a request that would be refused costs its key nothing.
+  bool too_long = false;
+  if (absl::Status v = fe_.Validate(c->req, &too_long); !v.ok()) {
+    Reject(c, v, too_long ? RejectReason::kTooLong : RejectReason::kInvalid, 0);
+    return c->id;
+  }
+  if (c->req.priority > c->max_priority) {
+    Reject(c,
+           absl::InvalidArgumentError(StrCat(
+               "priority ", c->req.priority, " is above the limit ", c->max_priority,
+               store ? " of this API key (max_priority in the keys file)" : " (--max-priority)")),
+           RejectReason::kInvalid, 0);
+    return c->id;
+  }
+  // 3. Not taking work: answer from the cache or refuse fast (load balancers retry elsewhere).
   if (draining_) {
     if (!TryDegraded(c, DegradedReason::kDraining)) {
       Reject(c, absl::UnavailableError("server is draining"), RejectReason::kDraining, 0);
@@ -153,15 +197,13 @@ Gate::CallId Gate::Handle(ApiRequest req, std::string_view authorization,
     }
     return c->id;
   }
-  // 3. Rate limits, before any tokenization: requests, then an estimate of the tokens
-  // (prompt bytes / 4 + max_tokens), corrected once the prompt is tokenized.
+  // 4. Rate limits, before any tokenization: requests, then an estimate of the tokens (in
+  // [1, context]), corrected once the prompt is tokenized.
   const Clock::time_point now = Clock::now();
   double retry_after = 0;
   absl::Status s = limiter_.AdmitRequest(c->key_id, c->limits, now, &retry_after);
   if (s.ok()) {
-    const double estimate = (c->req.has_text ? static_cast<double>(c->req.text.size()) / 4 + 1
-                                             : static_cast<double>(c->req.token_ids.size())) +
-                            c->req.sampling.max_tokens;
+    const double estimate = fe_.EstimateTokens(c->req);
     s = limiter_.ChargeTokens(c->key_id, c->limits, estimate, now, &retry_after);
     if (s.ok()) c->tokens_charged = estimate;
   }
@@ -169,16 +211,21 @@ Gate::CallId Gate::Handle(ApiRequest req, std::string_view authorization,
     Reject(c, s, RejectReason::kRateLimit, retry_after);
     return c->id;
   }
-  // 4. Global admission: a slot in the engine, or a place in the bounded queue.
+  // 5. Global admission: a slot in the engine, or a place in the bounded queue.
+  uint64_t ticket = 0;
   const auto res = admission_.Enter(
       c->req.priority, c->req.deadline, [this, c] { Start(c); },
       [this, c](const absl::Status& why) {
-        limiter_.Adjust(c->key_id, -c->tokens_charged, Clock::now());
+        SetCharge(*c, 0);
         Reject(c, why, std::nullopt, 0);
       },
-      &c->ticket, &retry_after);
+      &ticket, &retry_after);
+  c->ticket.store(ticket);
+  if (res == AdmissionQueue::Result::kQueued && c->cancelled.load()) {
+    admission_.Cancel(ticket);  // cancelled while entering: its reject callback finishes it
+  }
   if (res == AdmissionQueue::Result::kRejected) {
-    limiter_.Adjust(c->key_id, -c->tokens_charged, Clock::now());
+    SetCharge(*c, 0);
     if (!TryDegraded(c, DegradedReason::kOverload)) {
       Reject(c,
              absl::ResourceExhaustedError(StrCat("server overloaded: ", admission_.queued(),
@@ -193,24 +240,46 @@ Gate::CallId Gate::Handle(ApiRequest req, std::string_view authorization,
 void Gate::Start(const std::shared_ptr<Call>& c) {
   auto release = [&](const absl::Status& s, std::optional<RejectReason> why) {
     admission_.Leave();
-    limiter_.Adjust(c->key_id, -c->tokens_charged, Clock::now());
+    SetCharge(*c, 0);
     Reject(c, s, why, 0);
   };
   if (c->cancelled) return release(absl::CancelledError("request cancelled"), std::nullopt);
+  if (auto a = aborted()) return release(*a, std::nullopt);
   bool too_long = false;
   auto g = fe_.Prepare(c->req, &too_long);
   if (!g.ok()) {
     return release(g.status(), too_long ? RejectReason::kTooLong : RejectReason::kInvalid);
   }
-  const double actual = static_cast<double>(g->prompt.size()) + g->sampling.max_tokens;
-  limiter_.Adjust(c->key_id, actual - c->tokens_charged, Clock::now());
-  c->tokens_charged = actual;
+  SetCharge(*c, fe_.ReservedTokens(*g));
   if (cache_ != nullptr) c->cache_key = ResponseCache::Key(cfg_.model_id, g->prompt, g->sampling);
   Submitted sub = fe_.Describe(c->req, *g);
-  c->request_id = sub.request_id;
-  c->handler->OnStarted(sub);
+  std::optional<absl::Status> abort;
+  {
+    std::lock_guard<std::mutex> l(c->deliver_mu);
+    abort = aborted();  // AbortAll ran since the check above and skipped this unstarted call
+    if (!abort) {
+      c->request_id = sub.request_id;
+      c->prompt_tokens = sub.prompt_tokens;
+      c->started = true;
+      c->handler->OnStarted(sub);
+    }
+  }
+  if (abort) return release(*abort, std::nullopt);
   absl::Status s = fe_.SubmitPrepared(std::move(*g), std::make_shared<Sink>(this, c), &sub);
-  if (!s.ok()) return release(s, RejectReason::kInvalid);
+  if (!s.ok()) {
+    bool deliver = false;
+    {
+      std::lock_guard<std::mutex> l(c->deliver_mu);
+      deliver = !c->ended;
+      c->ended = true;
+    }
+    if (!deliver) {  // AbortAll answered and audited it
+      admission_.Leave();
+      SetCharge(*c, 0);
+      return;
+    }
+    return release(s, RejectReason::kInvalid);
+  }
   c->engine_id = sub.engine_id;
   if (c->cancelled) fe_.Cancel(sub.engine_id);
 }
@@ -228,6 +297,7 @@ bool Gate::TryDegraded(const std::shared_ptr<Call>& c, DegradedReason why) {
   c->request_id = request_id;
   c->handler->OnCached(request_id, *hit);
   metrics_.RequestFinished(c->req.rpc, "OK", Since(c->arrival));
+  c->record.text = hit->text;  // the audit's output (with --audit-include-text)
   Audit(*c, "OK", DegradedReasonName(why), hit->usage, true);
   Take(c->id);
   return true;
@@ -246,13 +316,16 @@ void Gate::Reject(const std::shared_ptr<Call>& c, const absl::Status& s,
 void Gate::Finished(const std::shared_ptr<Call>& c, engine::FinishReason r, const absl::Status& s,
                     const engine::Usage& u, const engine::Timing& t) {
   admission_.Leave();
-  const double used = static_cast<double>(u.prompt_tokens + u.completion_tokens);
-  limiter_.Adjust(c->key_id, used - c->tokens_charged, Clock::now());
+  // Billed for what it used: the prompt once the engine scheduled it, and the tokens generated
+  // (a request cancelled while still waiting in the engine used none).
+  const bool scheduled = t.first_scheduled != Clock::time_point{};
+  SetCharge(*c, (scheduled ? u.prompt_tokens : 0) + static_cast<double>(u.completion_tokens));
+  metrics_.Tokens(u.prompt_tokens, u.completion_tokens);
+  if (c->aborted) return;  // AbortAll answered, counted and audited it
   const absl::Status st = FinishStatus(r, s);
   const double e2e = std::chrono::duration<double>(t.finished - c->arrival).count();
   metrics_.RequestFinished(c->req.rpc, CodeName(st.code()), e2e);
-  metrics_.Tokens(u.prompt_tokens, u.completion_tokens);
-  if (t.first_scheduled != Clock::time_point{}) {
+  if (scheduled) {
     metrics_.QueueWait(std::chrono::duration<double>(t.first_scheduled - c->arrival).count());
   }
   if (st.ok() && (cfg_.slo_ttft_s <= 0 || c->ttft <= cfg_.slo_ttft_s) &&
@@ -260,18 +333,61 @@ void Gate::Finished(const std::shared_ptr<Call>& c, engine::FinishReason r, cons
       (cfg_.slo_e2e_s <= 0 || e2e <= cfg_.slo_e2e_s)) {
     metrics_.Goodput();
   }
-  if (st.ok() && c->cache_key && cache_ != nullptr) {
-    c->record.finish = r;
-    c->record.usage = u;
-    cache_->Put(*c->cache_key, std::move(c->record), Clock::now());
-  }
   Audit(*c, CodeName(st.code()), engine::FinishReasonName(r), u, false);
   Take(c->id);
 }
 
+void Gate::AbortAll(const absl::Status& why) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    aborted_ = why;
+  }
+  // Queued: rejected with `why` through their reject callbacks (refund, audit, OnRejected).
+  admission_.RejectAll(why);
+  std::vector<std::shared_ptr<Call>> calls;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& [id, c] : calls_) calls.push_back(c);
+  }
+  for (const std::shared_ptr<Call>& c : calls) {
+    engine::Usage u;
+    {
+      std::lock_guard<std::mutex> l(c->deliver_mu);
+      // Not started: Start (or the admission callbacks) refuse it with `why` themselves.
+      if (!c->started || c->ended) continue;
+      c->ended = true;
+      c->aborted = why;
+      c->cancelled = true;
+      u.prompt_tokens = c->prompt_tokens;
+      u.completion_tokens = c->tokens;
+      engine::Timing t;
+      t.arrival = c->arrival;
+      t.finished = Clock::now();
+      c->handler->OnFinish(c->engine_id.load(), engine::FinishReason::kError, why, u, t, "");
+    }
+    if (const engine::RequestId e = c->engine_id.load(); e != 0) fe_.Cancel(e);
+    const std::string code = CodeName(why.code());
+    metrics_.RequestFinished(c->req.rpc, code, Since(c->arrival));
+    Audit(*c, code, std::string(why.message()), u, false);
+    Take(c->id);
+  }
+}
+
+std::optional<absl::Status> Gate::aborted() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return aborted_;
+}
+
+void Gate::SetCharge(Call& c, double total) {
+  if (!(total >= 0) || !std::isfinite(total)) total = 0;
+  const double delta = total - c.tokens_charged;
+  c.tokens_charged = total;
+  if (delta != 0) limiter_.Adjust(c.key_id, delta, Clock::now());
+}
+
 void Gate::Audit(const Call& c, const std::string& code, const std::string& reason,
                  const engine::Usage& u, bool degraded) {
-  if (audit_ == nullptr) return;
+  if (audit_ == nullptr || !ShouldAudit(code)) return;
   AuditRecord a;
   a.request_id = c.request_id;
   a.key_id = c.key_id;
@@ -310,59 +426,11 @@ void Gate::Cancel(CallId id) {
     if (it == calls_.end()) return;
     c = it->second;
   }
-  c->cancelled = true;
-  if (c->ticket != 0 && admission_.Cancel(c->ticket)) return;  // its reject callback finishes it
+  c->cancelled.store(true);
+  if (const uint64_t t = c->ticket.load(); t != 0 && admission_.Cancel(t)) {
+    return;  // it was queued: its reject callback finishes it (CANCELLED, refunded)
+  }
   if (const engine::RequestId e = c->engine_id.load(); e != 0) fe_.Cancel(e);
-}
-
-void Gate::RecordSimpleCall(const std::string& rpc, const std::string& key_id,
-                            const std::string& peer, const absl::Status& status, double seconds) {
-  const std::string code = CodeName(status.code());
-  metrics_.RequestFinished(rpc, code, seconds);
-  if (status.code() == absl::StatusCode::kUnauthenticated) {
-    metrics_.Rejected(RejectReason::kUnauthenticated);
-  }
-  if (audit_ == nullptr) return;
-  AuditRecord a;
-  a.key_id = key_id;
-  a.peer = peer;
-  a.rpc = rpc;
-  a.status = code;
-  a.latency_s = seconds;
-  audit_->Write(a);
-}
-
-absl::Status Gate::Feedback(std::string_view authorization, const std::string& peer,
-                            const std::string& request_id, int rating, const std::string& comment) {
-  const Clock::time_point t0 = Clock::now();
-  auto key = Authenticate(authorization);
-  absl::Status s = key.status();
-  if (s.ok()) {
-    if (rating < -1 || rating > 1) {
-      s = absl::InvalidArgumentError("rating must be -1, 0 or 1");
-    } else if (request_id.empty() || request_id.size() > 128) {
-      s = absl::InvalidArgumentError("request_id must be 1..128 bytes");
-    } else if (comment.size() > 4096 || !IsValidUtf8(comment)) {
-      s = absl::InvalidArgumentError("comment must be valid UTF-8 of at most 4096 bytes");
-    }
-  }
-  if (s.ok()) metrics_.Feedback(rating);
-  if (s.code() == absl::StatusCode::kUnauthenticated)
-    metrics_.Rejected(RejectReason::kUnauthenticated);
-  metrics_.RequestFinished("SubmitFeedback", CodeName(s.code()), Since(t0));
-  if (audit_ != nullptr) {
-    AuditRecord a;
-    a.request_id = request_id;
-    a.key_id = key.ok() ? *key : "";
-    a.peer = peer;
-    a.rpc = "SubmitFeedback";
-    a.status = CodeName(s.code());
-    a.rating = rating;
-    a.comment = comment;
-    a.latency_s = Since(t0);
-    audit_->Write(a);
-  }
-  return s;
 }
 
 }  // namespace phx::server

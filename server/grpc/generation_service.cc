@@ -285,24 +285,24 @@ grpc::ServerWriteReactor<GenerateStreamResponse>* GenerationService::GenerateStr
 grpc::ServerUnaryReactor* GenerationService::Tokenize(grpc::CallbackServerContext* ctx,
                                                       const phalanx::v1::TokenizeRequest* req,
                                                       phalanx::v1::TokenizeResponse* resp) {
-  const Clock::time_point t0 = Clock::now();
   auto* r = ctx->DefaultReactor();
-  auto key = gate_.Authenticate(Authorization(ctx));
-  absl::Status s = key.status();
-  if (s.ok()) {
-    auto ids = gate_.frontend().Tokenize(
-        req->text(), req->has_add_special_tokens() ? req->add_special_tokens() : true,
-        req->parse_special());
-    s = ids.status();
-    if (ids.ok()) {
-      for (int32_t id : *ids) {
-        resp->add_ids(id);
-        resp->add_pieces(gate_.frontend().TokenText(id));
-      }
-    }
-  }
-  gate_.RecordSimpleCall("Tokenize", key.ok() ? *key : "", ctx->peer(), s, Since(t0));
-  r->Finish(ToGrpc(s));
+  // The gate authenticates, rate limits and tokenizes on its own executor; the response and
+  // the context stay valid until Finish (the call cannot complete before it).
+  gate_.Tokenize(Authorization(ctx), ctx->peer(), req->text(),
+                 req->has_add_special_tokens() ? req->add_special_tokens() : true,
+                 req->parse_special(),
+                 [r, ctx, resp, fe = &gate_.frontend()](absl::StatusOr<std::vector<int32_t>> ids,
+                                                        double retry_after_s) {
+                   if (ids.ok()) {
+                     for (int32_t id : *ids) {
+                       resp->add_ids(id);
+                       resp->add_pieces(fe->TokenText(id));
+                     }
+                   } else {
+                     AddRetryAfter(ctx, retry_after_s);
+                   }
+                   r->Finish(ToGrpc(ids.status()));
+                 });
   return r;
 }
 

@@ -1,16 +1,44 @@
 #include "server/grpc/grpc_server.h"
 
+#include <algorithm>
+#include <memory>
+#include <string>
+
 #include "base/strings.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/impl/server_builder_option.h"
 
 namespace phx::server {
+namespace {
+
+// Turns server reflection on or off for one builder. Loading libgrpc++_reflection registers
+// its plugin for every server of the process (a static initializer), so "off" has to take the
+// plugin out of the builder's list, and "on" adds it where it is missing.
+class ReflectionOption final : public grpc::ServerBuilderOption {
+ public:
+  explicit ReflectionOption(bool on) : on_(on) {}
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    auto reflection = std::make_unique<grpc::reflection::ProtoServerReflectionPlugin>();
+    const std::string name = reflection->name();
+    const auto it = std::find_if(plugins->begin(), plugins->end(),
+                                 [&](const auto& p) { return p->name() == name; });
+    if (!on_ && it != plugins->end()) plugins->erase(it);
+    if (on_ && it == plugins->end()) plugins->push_back(std::move(reflection));
+  }
+
+ private:
+  bool on_;
+};
+
+}  // namespace
 
 absl::StatusOr<GrpcServer> StartGrpcServer(const GrpcServerOptions& opt,
                                            const std::vector<grpc::Service*>& services) {
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder b;
+  b.SetOption(std::make_unique<ReflectionOption>(opt.reflection));
   GrpcServer out;
   b.AddListeningPort(opt.address,
                      opt.credentials ? opt.credentials : grpc::InsecureServerCredentials(),

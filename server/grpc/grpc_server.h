@@ -1,5 +1,5 @@
-// Builds and starts the gRPC server: the Generation service, server reflection, the standard
-// health service, message-size and keepalive settings.
+// Builds and starts the gRPC server: the Generation service, the standard health service,
+// server reflection when asked for (--grpc-reflection), message-size and keepalive settings.
 #pragma once
 
 #include <memory>
@@ -18,6 +18,9 @@ struct GrpcServerOptions {
   int keepalive_timeout_ms = 10000;  // and drops them when a ping is not answered
   int min_client_ping_interval_ms = 10000;
   std::shared_ptr<grpc::ServerCredentials> credentials;  // null: insecure
+  // grpc.reflection.v1alpha.ServerReflection on this server only (it tells anyone who can
+  // connect the whole API surface; off unless --grpc-reflection).
+  bool reflection = false;
 };
 
 struct GrpcServer {

@@ -1,67 +1,71 @@
 // The OpenAI-compatible HTTP API (--api-port): POST /v1/completions, POST /v1/chat/completions
 // (JSON or server-sent events), GET /v1/models, GET /health. Generation goes through the Gate
-// like gRPC does (auth, rate limits, admission, degraded cache, metrics, audit). cpp-httplib
-// serves each connection on its own thread (a stream waits on a condition variable for the
-// engine's tokens), from a pool that grows up to --api-threads; TLS and mTLS with the same
+// like gRPC does (auth, rate limits, admission, degraded cache, metrics, audit). Served by the
+// event-driven HTTP layer (server/http/net): a few I/O threads hold every connection, the API
+// key is checked from the headers before a body is read, request parsing and admission run on
+// as many request threads, and a stream costs no thread (HttpCall). TLS and mTLS with the same
 // material as gRPC.
 #pragma once
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
+#include <unordered_map>
 
 #include "absl/status/status.h"
 #include "server/app/tls.h"
+#include "server/core/executor.h"
 #include "server/core/gate.h"
 #include "server/health/health.h"
 #include "server/http/chat_template.h"
+#include "server/http/net/http_server.h"
 #include "server/http/openai_json.h"
-
-namespace httplib {
-class Server;
-struct Request;
-struct Response;
-}  // namespace httplib
 
 namespace phx::server {
 
 class HttpCall;
-struct ResponseContext;
 
 struct ApiServerOptions {
   std::string host = "0.0.0.0";
-  int port = 8000;     // 0: any free port
-  int threads = 1024;  // most connections served at once (each SSE stream holds one)
+  int port = 8000;         // 0: any free port
+  int threads = 2;         // I/O threads, and as many request threads
+  net::HttpLimits limits;  // max_body_bytes 0: 4 x max_prompt_bytes + 1 MiB
   std::optional<TlsMaterial> tls;
   std::string chat_template;  // --chat-template: a template name or a Jinja file
 };
 
-class ApiServer {
+class ApiServer final : public net::HttpHandler {
  public:
   // `health` (may be null) answers /health.
   ApiServer(Gate& gate, HealthMonitor* health, ApiServerOptions opts);
-  ~ApiServer();
+  ~ApiServer() override;
   // Resolves the chat template (a bad --chat-template is an error), binds host:port and
-  // serves on a background thread.
+  // serves.
   absl::Status Start();
-  // Ends streams still open (the caller drains the gate first) and joins every thread.
+  // Closes the listener, ends open streams with an error event and requests in flight with a
+  // 503 (the caller drains the gate first), and joins every thread.
   void Stop();
   int port() const { return port_; }
+  net::HttpServerStats stats() const;
   // The served model id: the GGUF's general.name, else the file name.
   const std::string& model_id() const { return model_id_; }
   const ChatTemplate& chat_template() const { return chat_; }
 
+  // net::HttpHandler.
+  std::optional<net::HttpResponse> CheckHead(const net::HttpRequest& head) override;
+  void Handle(std::shared_ptr<net::Exchange> ex) override;
+  std::string ErrorBody(int status, std::string_view message) override;
+  void OnStop() override;
+
  private:
-  void Generate(const httplib::Request& req, httplib::Response& res, Endpoint ep);
-  void Models(const httplib::Request& req, httplib::Response& res);
-  void Health(httplib::Response& res);
+  void Generate(const std::shared_ptr<net::Exchange>& ex, Endpoint ep);
+  net::HttpResponse Models(const net::HttpRequest& req, std::string_view id);
+  net::HttpResponse Health();
   // Renders the chat messages into r->api's prompt; an error when there is no template.
   std::optional<ApiError> RenderChatPrompt(OpenAiRequest* r) const;
-  void SendCached(httplib::Response& res, const HttpCall& call, ResponseContext ctx, bool stream);
-  void SendStream(httplib::Response& res, std::shared_ptr<HttpCall> call, Gate::CallId id,
-                  ResponseContext ctx);
+  void Track(const std::shared_ptr<HttpCall>& call);
 
   Gate& gate_;
   HealthMonitor* health_;
@@ -71,11 +75,13 @@ class ApiServer {
   ChatTemplate chat_;
   ChatSpecials specials_;
   int64_t created_ = 0;
-  std::unique_ptr<httplib::Server> srv_;
-  std::thread thread_;
-  int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stopping_{false};
+  std::mutex calls_mu_;
+  std::unordered_map<HttpCall*, std::weak_ptr<HttpCall>> calls_;
+  size_t prune_at_ = 64;
+  std::unique_ptr<net::HttpServer> http_;
+  std::unique_ptr<Executor> workers_;  // last: joined first
 };
 
 }  // namespace phx::server

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "base/strings.h"
 #include "nlohmann/json.hpp"
@@ -20,6 +21,80 @@ using Error = std::optional<ApiError>;
 ApiError Invalid(std::string param, std::string message) {
   return {absl::InvalidArgumentError(std::move(message)), std::move(param), ""};
 }
+
+// nlohmann's SAX events built into a json value, as json::parse does, but counting depth and
+// values as they come: the first event past a limit stops the parse.
+class BoundedDom {
+ public:
+  BoundedDom(json* root, const ParseOptions& o) : root_(root), opts_(o) {}
+
+  bool null() { return Add(nullptr) != nullptr; }
+  bool boolean(bool v) { return Add(v) != nullptr; }
+  bool number_integer(json::number_integer_t v) { return Add(v) != nullptr; }
+  bool number_unsigned(json::number_unsigned_t v) { return Add(v) != nullptr; }
+  bool number_float(json::number_float_t v, const std::string&) { return Add(v) != nullptr; }
+  bool string(std::string& v) { return Add(std::move(v)) != nullptr; }
+  bool binary(json::binary_t& v) { return Add(json::binary(std::move(v))) != nullptr; }
+  bool start_object(size_t) { return Open(json::object()); }
+  bool key(std::string& k) {
+    key_ = std::move(k);
+    return true;
+  }
+  bool end_object() {
+    stack_.pop_back();
+    return true;
+  }
+  bool start_array(size_t) { return Open(json::array()); }
+  bool end_array() {
+    stack_.pop_back();
+    return true;
+  }
+  bool parse_error(size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
+
+  // Why the parse stopped early ("" when it did not stop for a limit).
+  const std::string& problem() const { return problem_; }
+
+ private:
+  // Places `v` in the innermost open container (or at the root); null past the value limit.
+  json* Add(json v) {
+    if (++values_ > opts_.max_values) {
+      problem_ = StrCat("the request body has more than ", opts_.max_values, " JSON values");
+      return nullptr;
+    }
+    if (stack_.empty()) {
+      *root_ = std::move(v);
+      return root_;
+    }
+    json* top = stack_.back();
+    if (top->is_array()) {
+      top->push_back(std::move(v));
+      return &top->back();
+    }
+    json& slot = (*top)[key_];  // a repeated key: the last value wins, as in json::parse
+    slot = std::move(v);
+    return &slot;
+  }
+  bool Open(json container) {
+    if (static_cast<int>(stack_.size()) >= opts_.max_depth) {
+      problem_ = StrCat("the request body nests arrays and objects deeper than ", opts_.max_depth,
+                        " levels");
+      return false;
+    }
+    json* j = Add(std::move(container));
+    if (j == nullptr) return false;
+    // Pointers stay valid: a container only grows while it is innermost, when no pointer to
+    // one of its elements is on the stack.
+    stack_.push_back(j);
+    return true;
+  }
+
+  json* root_;
+  const ParseOptions& opts_;
+  std::vector<json*> stack_;
+  std::string key_;
+  size_t values_ = 0;
+  std::string problem_;
+};
 
 // The member `key`, or null when absent or JSON null (OpenAI treats null as "not given").
 const json* Get(const json& o, const char* key) {
@@ -260,10 +335,24 @@ Error ParseSampling(const json& o, Endpoint ep, const ParseOptions& opts, OpenAi
 
 }  // namespace
 
+std::optional<ApiError> ParseJsonBody(std::string_view body, const ParseOptions& opts, json* out) {
+  if (body.size() > opts.max_body_bytes) {
+    return Invalid("", StrCat("the request body is ", body.size(), " bytes; the limit is ",
+                              opts.max_body_bytes));
+  }
+  *out = json();
+  BoundedDom dom(out, opts);
+  const bool ok =
+      json::sax_parse(body.begin(), body.end(), &dom, json::input_format_t::json, /*strict=*/true);
+  if (!dom.problem().empty()) return Invalid("", dom.problem());
+  if (!ok) return Invalid("", "the request body is not valid JSON");
+  return std::nullopt;
+}
+
 std::optional<ApiError> ParseRequest(std::string_view body, Endpoint ep, const ParseOptions& opts,
                                      OpenAiRequest* r) {
-  const json o = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-  if (o.is_discarded()) return Invalid("", "the request body is not valid JSON");
+  json o;
+  if (auto e = ParseJsonBody(body, opts, &o)) return e;
   if (!o.is_object()) return Invalid("", "the request body must be a JSON object");
   r->endpoint = ep;
   PHX_TRY_FIELD(GetString(o, "model", &r->model));

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "nlohmann/json_fwd.hpp"
 #include "server/core/api_request.h"
 #include "server/http/chat_template.h"
 
@@ -41,9 +42,21 @@ struct ParseOptions {
   int32_t default_completion_max_tokens = 16;  // OpenAI's and vLLM's default
   int32_t default_chat_max_tokens = 4096;      // chat: up to the server's limit
   int32_t max_logprobs = 20;
+  // Limits on the JSON document itself, checked while it is read (docs/security.md, "JSON
+  // request bodies"): parsing stops at the first value past a limit, so a hostile body costs
+  // time linear in the bytes read and memory bounded by these.
+  size_t max_body_bytes = 8 << 20;  // the HTTP layer's own body cap may be lower
+  int max_depth = 64;               // arrays and objects nested in each other
+  size_t max_values = 1 << 18;      // JSON values of every kind (a 262,144-token prompt fits)
 };
 
-// Parses `body`; on error returns it and leaves *out partly filled.
+// `body` as a JSON value within opts' size, depth and value limits (read with nlohmann's SAX
+// parser, stopping at the first value past a limit); the error (param "") names the limit or
+// says the body is not valid JSON. Otherwise *out equals what nlohmann::json::parse returns.
+std::optional<ApiError> ParseJsonBody(std::string_view body, const ParseOptions& opts,
+                                      nlohmann::json* out);
+
+// Parses `body` (within the limits above); on error returns it and leaves *out partly filled.
 std::optional<ApiError> ParseRequest(std::string_view body, Endpoint endpoint,
                                      const ParseOptions& opts, OpenAiRequest* out);
 

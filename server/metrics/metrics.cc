@@ -176,6 +176,12 @@ Metrics::Metrics(const BuildInfo& info)
                     .Name("phalanx_feedback_total")
                     .Help("User feedback by rating.")
                     .Register(*registry_)),
+      audit_suppressed_(BuildCounter()
+                            .Name("phalanx_audit_records_suppressed_total")
+                            .Help("Audit records not written because their kind was over its "
+                                  "rate limit, by reason.")
+                            .Register(*registry_)
+                            .Add({{"reason", "unauthenticated"}})),
       ready_(BuildGauge()
                  .Name("phalanx_ready")
                  .Help("1 when the readiness probe passes.")
@@ -277,6 +283,7 @@ void Metrics::Feedback(int rating) {
                                          : "neutral"}})
       .Increment();
 }
+void Metrics::AuditSuppressed() { audit_suppressed_.Increment(); }
 void Metrics::EngineStep(double seconds) { step_.Observe(seconds); }
 void Metrics::SetReady(bool ready) { ready_.Set(ready ? 1 : 0); }
 

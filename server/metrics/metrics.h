@@ -40,6 +40,8 @@ class Metrics {
   void Degraded(DegradedReason r);
   void Goodput();
   void Feedback(int rating);  // -1, 0, 1
+  // An unauthenticated failure left out of the audit log (over --audit-unauth-rps).
+  void AuditSuppressed();
   void EngineStep(double seconds);
   void SetReady(bool ready);
 
@@ -75,6 +77,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& degraded_;
   prometheus::Counter& goodput_;
   prometheus::Family<prometheus::Counter>& feedback_;
+  prometheus::Counter& audit_suppressed_;
   prometheus::Gauge& ready_;
   prometheus::Counter& cpu_seconds_;
   prometheus::Gauge& rss_;

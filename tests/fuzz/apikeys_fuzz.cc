@@ -2,8 +2,9 @@
 // the rest is used: raw YAML, YAML under "keys:", or extra entries/fields after a valid entry
 // (so the fuzzer reaches the per-field checks without rediscovering the layout). Checks: no
 // crash or escaping exception; errors are INVALID_ARGUMENT; an accepted store has valid, unique
-// ids and unique hashes, and every accepted key authenticates as itself unless revoked;
-// ParseBearer returns a non-empty, trimmed part of its input after a case-insensitive "bearer".
+// ids and unique hashes, max_priority in range, and every accepted key authenticates as itself
+// unless revoked; ParseBearer returns a non-empty, trimmed part of its input after a
+// case-insensitive "bearer".
 #include <cctype>
 #include <cstdint>
 #include <cstdio>
@@ -56,6 +57,9 @@ void FuzzStore(const std::string& yaml, std::string_view probe) {
     Check(hashes.insert(DigestHex(k.sha256)).second, "duplicate hash accepted");
     Check(k.limits.requests_per_second >= 0 && k.limits.tokens_per_minute >= 0,
           "negative limit accepted");
+    Check(
+        k.max_priority >= phx::server::kMinPriority && k.max_priority <= phx::server::kMaxPriority,
+        "max_priority out of range");
   }
   // The probe key: either it matches the entry with its hash, or it is rejected.
   auto got = (*store)->Authenticate(probe);

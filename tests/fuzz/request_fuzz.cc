@@ -3,9 +3,11 @@
 // stories260K (PHX_FUZZ_MODEL, or $PHX_FUZZ_MODEL). The model and engine live in host memory
 // through a minimal backend below: the CPU backend (ops/cpu) needs GCC, libFuzzer needs clang,
 // and validation runs no forward pass. The same bytes are also tried as a text
-// prompt with and without parse_special, and as token ids. Checks: Prepare either fails with
-// INVALID_ARGUMENT or returns a request the engine can take (ids in the vocabulary, length and
-// max_tokens within the limits, sampling parameters valid, token-id prompts unchanged).
+// prompt with and without parse_special, and as token ids. Checks: the rate-limit estimate and
+// reservation stay in [1, context]; whatever Validate (the checks run before any rate limit)
+// refuses, Prepare refuses the same way; Prepare either fails with INVALID_ARGUMENT or returns a
+// request the engine can take (ids in the vocabulary, length and max_tokens within the limits,
+// sampling parameters valid, token-id prompts unchanged).
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -121,8 +123,20 @@ void Check(bool ok, const char* what, const std::string& detail = "") {
 
 void Exercise(const ApiRequest& req) {
   const Frontend& fe = *harness->frontend;
+  const double ctx_tokens = harness->engine->max_model_len();
+  // The rate-limit estimate is in [1, context] whatever the request holds (a negative
+  // max_tokens once made it negative and locked keys out).
+  const double estimate = fe.EstimateTokens(req);
+  Check(estimate >= 1 && estimate <= ctx_tokens, "estimate outside [1, context]",
+        std::to_string(estimate));
+  const absl::Status valid = fe.Validate(req);
   bool too_long = true;
   absl::StatusOr<phx::engine::GenerateRequest> out = fe.Prepare(req, &too_long);
+  if (!valid.ok()) Check(!out.ok() && out.status() == valid, "Prepare disagrees with Validate");
+  if (out.ok()) {
+    const double reserved = fe.ReservedTokens(*out);
+    Check(reserved >= 1 && reserved <= ctx_tokens, "reservation outside [1, context]");
+  }
   if (!out.ok()) {
     Check(out.status().code() == absl::StatusCode::kInvalidArgument, "unexpected error code",
           out.status().ToString());

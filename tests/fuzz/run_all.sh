@@ -5,13 +5,17 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="${1:?build dir}"
 seconds="${2:-60}"
-targets=(gguf_fuzz tokenizer_fuzz request_fuzz apikeys_fuzz jinja_fuzz)
+targets=(gguf_fuzz tokenizer_fuzz request_fuzz apikeys_fuzz http_fuzz openai_json_fuzz jinja_fuzz)
 ninja -C "$build" "${targets[@]}" make_gguf_seeds >/dev/null
 mkdir -p "$build/fuzz_out"
 run() {
   local t=$1 corpus="$build/fuzz_out/$1_corpus"
   mkdir -p "$corpus" "$build/fuzz_out/$1_artifacts"
   [ "$t" = gguf_fuzz ] && "$build/tests/fuzz/make_gguf_seeds" "$corpus" >/dev/null
+  if [ "$t" = http_fuzz ]; then  # a Content-Length and a chunked request (byte 0: the split)
+    printf 'PPOST /v1/completions?a=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Length: 5\r\n\r\nhello' >"$corpus/seed_length"
+    printf 'XPOST / HTTP/1.1\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' >"$corpus/seed_chunked"
+  fi
   local extra=()
   if [ "$t" = jinja_fuzz ]; then
     cp "$repo/../shared/templates/"*.jinja "$corpus/"

@@ -1,6 +1,6 @@
-// Shared helpers of phx_gpu_kernels (plain C++ and the CUDA runtime only: the GPU machine has no
-// absl, gtest or spdlog): device memory, random inputs, 16-bit conversions, element-by-element
-// comparison against float64 references, cudaEvent timing and the result table.
+// Shared helpers of phx_gpu_kernels (plain C++ and the CUDA runtime; the host-only half - random
+// inputs, roundings, error bounds - is tests/gpu/harness.h): device memory, the PASS/FAIL lines,
+// cudaEvent timing and the benchmark table.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "base/dtype.h"
+#include "tests/gpu/harness.h"
 
 namespace phx::gpu_test {
 
@@ -67,33 +68,18 @@ class Dev {
 template <typename T>
 void UploadVec(Dev& d, const std::vector<T>& v) {
   d.Resize(v.size() * sizeof(T));
-  d.Upload(v.data(), v.size() * sizeof(T));
+  if (!v.empty()) d.Upload(v.data(), v.size() * sizeof(T));
 }
 
-std::mt19937_64& Rng();
-double Uniform(double lo, double hi);
-double Normal(double sd = 1.0);
-
-// 16-bit storage of a float (round to nearest even) and back.
-uint16_t ToBits(float f, DType t);
-float FromBits(uint16_t h, DType t);
-// Random values rounded to `t` (f16/bf16): bits out, exact values (as double) in *values.
-std::vector<uint16_t> RandomHalf(size_t n, DType t, double sd, std::vector<double>* values);
-// Reads n elements of type t (f32/f16/bf16) from host bytes as doubles.
-std::vector<double> ToDoubles(const void* host, size_t n, DType t);
-size_t ElemBytes(DType t);
 const char* Name(DType t);
 
-// Tolerance of an output of dtype t: |got - want| <= atol + rtol * |want|.
-struct Tol {
-  double atol, rtol;
-};
-Tol OutputTol(DType t, double scale = 1.0);
-
-// Compares every element (NaN fails); prints one PASS/FAIL line for op x shape; returns ok.
+// Compares every element against per-element bounds (tests/gpu/harness.h; NaN fails); prints one
+// PASS/FAIL line for op x shape with the worst err/tol; returns ok.
 bool Compare(const std::string& op, const std::string& shape, const std::vector<double>& got,
-             const std::vector<double>& want, Tol tol);
+             const std::vector<double>& want, const std::vector<double>& tol);
 bool Report(const std::string& op, const std::string& shape, bool ok, const std::string& note);
+// Reads n elements of type t (f32/f16/bf16) from host bytes as doubles.
+std::vector<double> ToDoubles(const void* host, size_t n, DType t);
 
 // Median time in ms of `runs` calls of fn (after `warmup` calls), by cudaEvents.
 double TimeMs(const std::function<void()>& fn, int runs = 20, int warmup = 3);
@@ -105,17 +91,22 @@ struct Roofline {
 };
 Roofline& Roof();
 // kind "GB/s" (memory-bound: ratio to Roof().gbps) or "TFLOP/s" (ratio to Roof().tflops).
+// `key` (e.g. "gemm:mma:bf16:1x4096x4096") names the row for tests/gpu/torch_ref.py, which
+// reads the machine-readable "bench|key|us|..." lines PrintBenchTable adds.
 void AddBench(const std::string& kernel, const std::string& shape, double ms, double amount,
-              bool flops, const std::string& note = "");
+              bool flops, const std::string& note = "", const std::string& key = "");
 void PrintBenchTable();
 int Failures();
 
-// ---- Test suites (one file each) ------------------------------------------------------------
-void RunGemmTests(bool bench);
-void RunGemvTests(bool bench);
-void RunAttentionTests(bool bench);
-void RunFusedTests(bool bench);
-void RunSamplingTests(bool bench);
+// ---- Test suites (one file each): checks, then benchmarks, each when asked ----------------
+// Checks: wgmma false: cuBLAS and mma.sync; true: the wgmma kernel only (sm_90, the riskiest,
+// run last). Benchmarks: cuBLAS and mma.sync, plus wgmma when true.
+void RunGemmTests(bool check, bool bench, bool wgmma);
+void RunGemvTests(bool check, bool bench);
+void RunAttentionTests(bool check, bool bench);
+void RunFusedTests(bool check, bool bench);
+void RunSamplingTests(bool check, bool bench);
 void MeasureRoofline();
+int Checks();
 
 }  // namespace phx::gpu_test

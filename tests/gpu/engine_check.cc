@@ -1,19 +1,26 @@
-// phx_gpu_engine: the CUDA backend under the real runtime (model load, Forward, Engine) against
-// the CPU backend, on stories260K and on synthesized llama models (f16, f32 -> f16, Q8_0, Q4_K;
-// head dims 64 and 128). One PASS/FAIL/SKIP line per check; exit status 1 when any check failed.
+// phx_gpu_engine's checks: the CUDA backend under the real runtime (model load, Forward, Engine)
+// against the CPU backend, on stories260K and on synthesized llama models (f16, f32 -> f16, Q8_0,
+// Q4_K; head dims 64 and 128). One PASS/FAIL/SKIP line per model x check:
 //
 //   logits   teacher-forced prefill + one decode step through model::Forward on both backends:
 //            max |gpu - cpu| <= 0.03 * max |cpu| + 1e-3 (the GPU rounds matmul inputs and
 //            attention q/out to f16 and the KV cache is f16 on both; the CPU quantizes
 //            activations to Q8 for quantized weights).
-//   greedy   4 prompts x 24 greedy tokens through the Engine: the GPU's tokens equal the CPU's.
-//            A first difference is tolerated only where the CPU's own top-2 logit gap at that
-//            position is below the logits tolerance above (a near tie), and is reported.
+//   greedy   4 prompts x 24 greedy tokens through the Engine (decode steps as CUDA graphs): the
+//            GPU's tokens equal the CPU's. A first difference is tolerated only where the CPU's
+//            own top-2 logit gap at that position is below the logits tolerance (a near tie).
 //   batch    the same 4 prompts one at a time on the GPU: tokens equal the batched run (same
 //            near-tie rule).
-//   cancel   8 long requests, a few steps, all cancelled: no KV block stays referenced.
-//
-//   phx_gpu_engine [--model-dir DIR] (default ../shared/models; needs stories260K.gguf there)
+//   eager    the batched run again with step graphs off: tokens equal the graph run's; and the
+//            graph run captured graphs, replayed them and never failed a capture.
+//   graphs   3 sequences (a decode bucket of 4: one padding row) decoding 8 steps teacher-forced
+//            through Forward with graphs on and off: logits within 1e-3 * max + 1e-4 (the graph
+//            plan splits attention differently; anything structural - a stale plan, a wrong
+//            buffer or row - is O(1)).
+//   unfused  the backend with fuse_ops off (one launch per op): logits as "logits"; the kernel
+//            launches of one eager decode step, fused and unfused, are printed.
+//   cancel   8 long requests, 5 steps, all cancelled: no KV block referenced afterwards.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -23,50 +30,24 @@
 
 #include "absl/status/status.h"
 #include "base/dtype.h"
-#include "ops/cpu/cpu_backend.h"
-#include "ops/cuda/make_cuda_backend.h"
+#include "base/strings.h"
+#include "ops/cuda/cuda_backend.h"
 #include "runtime/engine/engine.h"
 #include "runtime/kv/kv_cache.h"
 #include "runtime/model/forward.h"
 #include "runtime/model/model.h"
 #include "runtime/model/synth.h"
+#include "tests/gpu/engine_common.h"
 
+namespace phx::gpu_engine {
 namespace {
 
-using phx::DType;
 namespace engine = phx::engine;
 namespace model = phx::model;
 namespace kv = phx::kv;
 namespace ops = phx::ops;
 
 constexpr float kLogitsRel = 0.03f, kLogitsAbs = 1e-3f;
-int g_failed = 0;
-
-void Report(const char* verdict, const std::string& model, const char* check,
-            const std::string& detail) {
-  std::printf("%-4s engine %-22s %-7s %s\n", verdict, model.c_str(), check, detail.c_str());
-  std::fflush(stdout);
-  if (std::strcmp(verdict, "FAIL") == 0) ++g_failed;
-}
-
-struct Loaded {
-  std::unique_ptr<ops::Backend> backend;
-  std::unique_ptr<model::Model> model;
-};
-
-absl::Status Load(const std::string& path, bool cuda, Loaded* out) {
-  if (cuda) {
-    auto b = ops::cuda::MakeCudaBackend({});
-    if (!b.ok()) return b.status();
-    out->backend = std::move(*b);
-  } else {
-    out->backend = std::make_unique<ops::cpu::CpuBackend>(0);
-  }
-  auto m = model::Model::Load(path, *out->backend);
-  if (!m.ok()) return m.status();
-  out->model = std::move(*m);
-  return absl::OkStatus();
-}
 
 std::vector<std::vector<int32_t>> Prompts(int32_t vocab) {
   std::vector<std::vector<int32_t>> p;
@@ -114,7 +95,7 @@ absl::Status TeacherForced(Loaded& l, const std::vector<int32_t>& tokens, std::v
 
 // Greedy tokens of each prompt, all submitted at once (or one by one when `serial`).
 absl::Status Generate(Loaded& l, const std::vector<std::vector<int32_t>>& prompts, int32_t n,
-                      bool serial, std::vector<std::vector<int32_t>>* out) {
+                      bool serial, std::vector<std::vector<int32_t>>* out, bool graphs = true) {
   struct Sink : engine::TokenSink {
     std::vector<int32_t> tokens;
     absl::Status status;
@@ -131,6 +112,7 @@ absl::Status Generate(Loaded& l, const std::vector<std::vector<int32_t>>& prompt
   ec.max_tokens_per_step = 256;
   ec.num_blocks = 256;
   ec.prefix_cache = false;
+  ec.step_graphs = graphs;
   auto e = engine::Engine::Create(*l.model, *l.backend, ec);
   if (!e.ok()) return e.status();
   std::vector<std::shared_ptr<Sink>> sinks;
@@ -154,6 +136,106 @@ absl::Status Generate(Loaded& l, const std::vector<std::vector<int32_t>>& prompt
     out->push_back(s->tokens);
   }
   return absl::OkStatus();
+}
+
+// Three sequences prefilled together, then `steps` teacher-forced decode steps of all three (a
+// decode bucket of 4 with one padding row) through one Forward; every step's logits appended.
+absl::Status DecodeSteps(Loaded& l, const std::vector<std::vector<int32_t>>& prompts, int steps,
+                         bool graphs, std::vector<float>* out) {
+  const auto& c = l.model->config();
+  kv::KvCacheConfig kc;
+  kc.n_layers = static_cast<int32_t>(c.n_layer);
+  kc.n_kv_heads = static_cast<int32_t>(c.n_head_kv);
+  kc.head_dim = static_cast<int32_t>(c.head_dim);
+  kc.num_blocks = 64;
+  kc.dtype = DType::kF16;
+  auto cache = kv::KvCache::Create(*l.backend, kc);
+  if (!cache.ok()) return cache.status();
+  auto fwd = model::Forward::Create(*l.model, *l.backend, 256, 8);
+  if (!fwd.ok()) return fwd.status();
+  (*fwd)->set_step_graphs(graphs);
+  std::vector<kv::BlockTable> tables(3, kv::BlockTable(kc.block_size));
+  std::vector<int32_t> len(3);
+  std::vector<kv::StepSeq> seqs;
+  std::vector<int32_t> tokens, rows;
+  for (int i = 0; i < 3; ++i) {
+    len[i] = static_cast<int32_t>(prompts[i].size());
+    if (auto s = tables[i].Reserve((*cache)->allocator(), len[i]); !s.ok()) return s;
+    seqs.push_back({&tables[i], 0, len[i]});
+    tokens.insert(tokens.end(), prompts[i].begin(), prompts[i].end());
+    rows.push_back(static_cast<int32_t>(tokens.size()) - 1);
+  }
+  out->clear();
+  for (int step = 0; step <= steps; ++step) {
+    auto layout = kv::BuildStepLayout(seqs, kc.block_size);
+    if (!layout.ok()) return layout.status();
+    auto logits = (*fwd)->Run(tokens, *layout, **cache, rows);
+    if (!logits.ok()) return logits.status();
+    out->insert(out->end(), logits->begin(), logits->end());
+    seqs.clear();
+    tokens.clear();
+    rows = {0, 1, 2};
+    for (int i = 0; i < 3; ++i) {
+      if (auto s = tables[i].Reserve((*cache)->allocator(), len[i] + 1); !s.ok()) return s;
+      seqs.push_back({&tables[i], len[i], 1});
+      tokens.push_back(prompts[i][(step * 7 + i) % prompts[i].size()]);
+      ++len[i];
+    }
+  }
+  if ((*fwd)->graph_steps() != (graphs ? static_cast<uint64_t>(steps) : 0)) {
+    return absl::InternalError(StrCat("forward ran ", (*fwd)->graph_steps(), " of ", steps,
+                                      " decode steps as graphs (graphs ", graphs ? "on" : "off",
+                                      ")"));
+  }
+  return absl::OkStatus();
+}
+
+// Kernel launches of one eager decode step of `l` (a CUDA backend) after a prefill.
+absl::StatusOr<uint64_t> DecodeLaunches(Loaded& l, const std::vector<int32_t>& prompt) {
+  auto* cuda = dynamic_cast<ops::cuda::CudaBackend*>(l.backend.get());
+  if (cuda == nullptr) return absl::InternalError("not a CUDA backend");
+  const auto& c = l.model->config();
+  kv::KvCacheConfig kc;
+  kc.n_layers = static_cast<int32_t>(c.n_layer);
+  kc.n_kv_heads = static_cast<int32_t>(c.n_head_kv);
+  kc.head_dim = static_cast<int32_t>(c.head_dim);
+  kc.num_blocks = 16;
+  kc.dtype = DType::kF16;
+  auto cache = kv::KvCache::Create(*l.backend, kc);
+  if (!cache.ok()) return cache.status();
+  auto fwd = model::Forward::Create(*l.model, *l.backend, 64, 4);
+  if (!fwd.ok()) return fwd.status();
+  (*fwd)->set_step_graphs(false);
+  kv::BlockTable table(kc.block_size);
+  const int32_t n = static_cast<int32_t>(prompt.size());
+  if (auto s = table.Reserve((*cache)->allocator(), n + 2); !s.ok()) return s;
+  uint64_t launches = 0;
+  for (int step = 0; step < 2; ++step) {  // the second decode step is counted (warm scratch)
+    auto layout =
+        kv::BuildStepLayout({{&table, step == 0 ? 0 : n, step == 0 ? n : 1}}, kc.block_size);
+    if (!layout.ok()) return layout.status();
+    std::vector<int32_t> toks = step == 0 ? prompt : std::vector<int32_t>{prompt[0]};
+    const std::vector<int32_t> rows{static_cast<int32_t>(toks.size()) - 1};
+    const uint64_t before = cuda->counters().launches;
+    auto logits = (*fwd)->Run(toks, *layout, **cache, rows);
+    if (!logits.ok()) return logits.status();
+    launches = cuda->counters().launches - before;
+  }
+  return launches;
+}
+
+// max |a - b| against 1e-3 max |b| + 1e-4 (graph vs eager on the same device).
+std::string CompareLogits(const std::vector<float>& a, const std::vector<float>& b, float rel,
+                          float abs, bool* ok) {
+  float scale = 0.f, err = a.size() == b.size() ? 0.f : INFINITY;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    scale = std::max(scale, std::fabs(b[i]));
+    err = std::max(err, std::isnan(a[i]) ? INFINITY : std::fabs(a[i] - b[i]));
+  }
+  const float tol = rel * scale + abs;
+  *ok = err <= tol;
+  return "max err " + std::to_string(err) + " tol " + std::to_string(tol) + " (" +
+         std::to_string(a.size()) + " logits)";
 }
 
 // Compares token lists; a first difference at a CPU near tie is tolerated (noted in `detail`).
@@ -189,13 +271,15 @@ bool SameTokens(Loaded& cpu, const std::vector<std::vector<int32_t>>& prompts,
   return true;
 }
 
-void CheckModel(const std::string& name, const std::string& path) {
+void CheckModel(const std::string& name, const std::string& path, const Args& args) {
   Loaded cpu, gpu;
-  if (auto s = Load(path, false, &cpu); !s.ok()) {
+  ops::cuda::CudaBackendOptions opt;
+  opt.use_wgmma = args.wgmma;
+  if (auto s = Load(path, false, opt, &cpu); !s.ok()) {
     Report("FAIL", name, "load", "cpu: " + std::string(s.message()));
     return;
   }
-  if (auto s = Load(path, true, &gpu); !s.ok()) {
+  if (auto s = Load(path, true, opt, &gpu); !s.ok()) {
     // The kernels' limits (head dims 64/128, block-aligned quantized rows) are capability
     // errors, reported as such; anything else is a failure.
     const bool unsupported = absl::IsUnimplemented(s) || absl::IsInvalidArgument(s);
@@ -247,6 +331,67 @@ void CheckModel(const std::string& name, const std::string& path) {
            detail.empty() ? "one-at-a-time tokens equal the batched ones" : detail);
   }
 
+  // Graphs against eager steps.
+  auto* cuda = dynamic_cast<ops::cuda::CudaBackend*>(gpu.backend.get());
+  const ops::cuda::CudaBackend::Counters graph_counters = cuda->counters();
+  std::vector<std::vector<int32_t>> eager;
+  s = Generate(gpu, prompts, 24, false, &eager, /*graphs=*/false);
+  if (!s.ok()) {
+    Report("FAIL", name, "eager", std::string(s.message()));
+  } else if (!got.empty()) {
+    std::string detail;
+    bool ok = SameTokens(cpu, prompts, got, eager, &detail);
+    const auto& gc = graph_counters;
+    if (gc.graph_captures == 0 || gc.graph_replays == 0 || gc.graph_failures != 0) {
+      ok = false;
+      detail += "graph runs: " + std::to_string(gc.graph_captures) + " captures, " +
+                std::to_string(gc.graph_replays) + " replays, " +
+                std::to_string(gc.graph_failures) + " failed captures (" + gc.last_graph_error +
+                "); ";
+    }
+    Report(ok ? "PASS" : "FAIL", name, "eager",
+           detail.empty()
+               ? "tokens without graphs equal those with (" + std::to_string(gc.graph_captures) +
+                     " captures, " + std::to_string(gc.graph_replays) + " replays, " +
+                     std::to_string(gc.graph_nodes_last) + " nodes in the last)"
+               : detail);
+  }
+  std::vector<float> lg_graph, lg_eager;
+  s = DecodeSteps(gpu, prompts, 8, true, &lg_graph);
+  if (s.ok()) s = DecodeSteps(gpu, prompts, 8, false, &lg_eager);
+  if (!s.ok()) {
+    Report("FAIL", name, "graphs", std::string(s.message()));
+  } else {
+    bool ok = false;
+    const std::string detail = CompareLogits(lg_graph, lg_eager, 1e-3f, 1e-4f, &ok);
+    Report(ok ? "PASS" : "FAIL", name, "graphs", "graph vs eager decode, bucket 4: " + detail);
+  }
+
+  // One launch per op (fuse_ops off) against the fused backend.
+  Loaded plain;
+  ops::cuda::CudaBackendOptions unfused = opt;
+  unfused.fuse_ops = false;
+  unfused.cuda_graphs = false;
+  std::vector<float> lu, lf;
+  s = Load(path, true, unfused, &plain);
+  if (s.ok()) s = TeacherForced(plain, prompts[3], &lu);
+  if (s.ok()) s = TeacherForced(gpu, prompts[3], &lf);
+  absl::StatusOr<uint64_t> n_unfused = s.ok() ? DecodeLaunches(plain, prompts[1]) : s;
+  absl::StatusOr<uint64_t> n_fused = s.ok() ? DecodeLaunches(gpu, prompts[1]) : s;
+  if (!s.ok() || !n_unfused.ok() || !n_fused.ok()) {
+    Report("FAIL", name, "unfused",
+           std::string((!s.ok()           ? s
+                        : !n_unfused.ok() ? n_unfused.status()
+                                          : n_fused.status())
+                           .message()));
+  } else {
+    bool ok = false;
+    const std::string detail = CompareLogits(lf, lu, kLogitsRel, kLogitsAbs, &ok);
+    Report(ok ? "PASS" : "FAIL", name, "unfused",
+           detail + "; launches per decode step " + std::to_string(*n_unfused) + " -> " +
+               std::to_string(*n_fused) + " fused");
+  }
+
   // Cancellation frees blocks.
   struct Null : engine::TokenSink {
     void OnTokens(engine::RequestId, const std::vector<engine::TokenEvent>&) override {}
@@ -290,17 +435,18 @@ void CheckModel(const std::string& name, const std::string& path) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  std::string dir = "../shared/models";
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], "--model-dir") == 0) dir = argv[++i];
-  }
-  if (ops::cuda::CudaDeviceCount() == 0) {
-    std::printf("FAIL engine: no CUDA device\n");
+int RunEngineChecks(const Args& args) {
+  const std::string stories = args.asset_dir + "/models/stories260K.gguf";
+  if (FILE* f = std::fopen(stories.c_str(), "rb")) {
+    std::fclose(f);
+  } else {
+    Report("FAIL", "stories260K", "load", stories + " not found (scripts/build-gpu copies it)");
     return 1;
   }
-  const std::string stories = dir + "/stories260K.gguf";
-  CheckModel("stories260K", stories);
+  auto wanted = [&](const std::string& name) {
+    return args.models.empty() || InList(args.models, name);
+  };
+  if (wanted("stories260K")) CheckModel("stories260K", stories, args);
 
   struct Synth {
     const char* name;
@@ -315,6 +461,7 @@ int main(int argc, char** argv) {
       {"synth-bf16-hd128", DType::kBF16, 512, 4, 2, 1536},
   };
   for (const Synth& s : synth) {
+    if (!wanted(s.name)) continue;
     model::SynthOptions o;
     o.vocab_from = stories;
     o.n_layer = 2;
@@ -324,14 +471,16 @@ int main(int argc, char** argv) {
     o.n_ff = s.ff;
     o.dtype = s.dtype;
     o.context_length = 512;
-    const std::string path = "/tmp/phx_gpu_" + std::string(s.name) + ".gguf";
+    const std::string path = args.tmp_dir + "/phx_gpu_" + std::string(s.name) + ".gguf";
     if (auto st = model::SynthesizeModel(o, path); !st.ok()) {
       Report("FAIL", s.name, "synth", std::string(st.message()));
       continue;
     }
-    CheckModel(s.name, path);
+    CheckModel(s.name, path, args);
     std::remove(path.c_str());
   }
-  std::printf(g_failed == 0 ? "engine: ALL PASS\n" : "engine: FAILED: %d\n", g_failed);
-  return g_failed == 0 ? 0 : 1;
+  std::printf(Failures() == 0 ? "engine: ALL PASS\n" : "engine: FAILED: %d\n", Failures());
+  return Failures() == 0 ? 0 : 1;
 }
+
+}  // namespace phx::gpu_engine

@@ -1,8 +1,12 @@
-// Fused RMSNorm(+residual), SwiGLU, embedding gather and RoPE + KV write against float64
-// references, with bandwidth benchmarks.
+// Fused RMSNorm(+residual), SwiGLU, embedding gather, RoPE + KV write and row softmax against the
+// float64 references of elementwise_ref.h / gemv_ref.h, with bandwidth benchmarks.
+#include "kernels/convert.h"
 #include "kernels/elementwise.h"
+#include "kernels/quant_layout.h"
 #include "kernels/rope_kv.h"
 #include "tests/gpu/common.h"
+#include "tests/gpu/elementwise_ref.h"
+#include "tests/gpu/gemv_ref.h"
 
 namespace phx::gpu_test {
 namespace {
@@ -27,10 +31,6 @@ std::vector<double> RandomAct(Dev& d, size_t n, DType t, double sd) {
   return v;
 }
 
-double Round(double x, DType t) {
-  return t == DType::kF32 ? static_cast<float>(x) : FromBits(ToBits(static_cast<float>(x), t), t);
-}
-
 void CheckRmsNorm(DType t, bool residual, int rows, int dim, bool bench) {
   Dev x, r, w, y(size_t(rows) * dim * ElemBytes(t));
   const std::vector<double> xv = RandomAct(x, size_t(rows) * dim, t, 1.0);
@@ -43,23 +43,14 @@ void CheckRmsNorm(DType t, bool residual, int rows, int dim, bool bench) {
   p.dtype = t, p.rows = rows, p.dim = dim, p.eps = 1e-5f;
   CheckLaunch(kernels::LaunchRmsNorm(p, nullptr), "rms norm");
   GPU_CHECK(cudaDeviceSynchronize());
-  std::vector<double> h(xv.size()), ref(xv.size());
-  for (int i = 0; i < rows; ++i) {
-    double ss = 0;
-    for (int j = 0; j < dim; ++j) {
-      const size_t e = size_t(i) * dim + j;
-      h[e] = residual ? Round(xv[e] + rv[e], t) : xv[e];
-      ss += h[e] * h[e];
-    }
-    const double inv = 1.0 / std::sqrt(ss / dim + 1e-5);
-    for (int j = 0; j < dim; ++j) ref[size_t(i) * dim + j] = h[size_t(i) * dim + j] * inv * wv[j];
-  }
+  const RmsRef ref = ReferenceRmsNorm(xv, residual ? &rv : nullptr, wv, rows, dim, t, 1e-5);
   char shape[64];
   std::snprintf(shape, sizeof(shape), "[%d, %d] %s%s", rows, dim, Name(t),
                 residual ? " +residual" : "");
-  Compare("rms norm", shape, Download(y, ref.size(), t), ref, OutputTol(t, 4.0));
-  if (residual) {
-    Compare("rms norm residual out", shape, Download(r, h.size(), t), h, OutputTol(t));
+  Compare("rms norm", shape, Download(y, ref.y.size(), t), ref.y, RowOpTol(ref.y, t));
+  if (residual) {  // x + r rounded once to t: exact
+    Compare("rms norm residual out", shape, Download(r, ref.h.size(), t), ref.h,
+            std::vector<double>(ref.h.size(), 0.0));
   }
   if (bench) {
     const double ms = TimeMs([&] { CheckLaunch(kernels::LaunchRmsNorm(p, nullptr), "rms"); });
@@ -78,16 +69,17 @@ void CheckSwiGlu(DType t, int rows, int dim, bool bench) {
   p.dtype = t, p.rows = rows, p.dim = dim;
   CheckLaunch(kernels::LaunchSwiGlu(p, nullptr), "swiglu");
   GPU_CHECK(cudaDeviceSynchronize());
-  std::vector<double> ref(size_t(rows) * dim);
+  std::vector<double> g(size_t(rows) * dim), u(g.size());
   for (int i = 0; i < rows; ++i) {
     for (int j = 0; j < dim; ++j) {
-      const double g = v[size_t(i) * 2 * dim + j], u = v[size_t(i) * 2 * dim + dim + j];
-      ref[size_t(i) * dim + j] = g / (1 + std::exp(-g)) * u;
+      g[size_t(i) * dim + j] = v[size_t(i) * 2 * dim + j];
+      u[size_t(i) * dim + j] = v[size_t(i) * 2 * dim + dim + j];
     }
   }
+  const std::vector<double> ref = ReferenceSwiGlu(g, u, rows, dim);
   char shape[64];
   std::snprintf(shape, sizeof(shape), "[%d, %d] %s", rows, dim, Name(t));
-  Compare("swiglu", shape, Download(out, ref.size(), t), ref, OutputTol(t, 2.0));
+  Compare("swiglu", shape, Download(out, ref.size(), t), ref, RowOpTol(ref, t));
   if (bench) {
     const double ms = TimeMs([&] { CheckLaunch(kernels::LaunchSwiGlu(p, nullptr), "swiglu"); });
     AddBench("swiglu", shape, ms, 3.0 * rows * dim * ElemBytes(t), false);
@@ -97,25 +89,27 @@ void CheckSwiGlu(DType t, int rows, int dim, bool bench) {
 void CheckEmbedding(DType table_t, DType out_t, int vocab, int dim, int tokens) {
   Dev table, ids_d, out(size_t(tokens) * dim * ElemBytes(out_t));
   std::vector<double> tv;
-  if (table_t == DType::kQ8_0) {
-    // Row values q * d with d = 2^-7: planar quants, then f16 scales.
-    std::vector<uint8_t> planar(size_t(vocab) * dim + 256 + size_t(vocab) * dim / 16);
-    const size_t off = (size_t(vocab) * dim + 255) / 256 * 256;
-    tv.resize(size_t(vocab) * dim);
-    for (size_t i = 0; i < tv.size(); ++i) {
-      const int8_t q = static_cast<int8_t>(int(Rng()() % 255) - 127);
-      planar[i] = static_cast<uint8_t>(q);
-      tv[i] = q / 128.0;
-    }
-    const uint16_t d = ToBits(1.f / 128, DType::kF16);
-    for (size_t b = 0; b < tv.size() / 32; ++b) std::memcpy(&planar[off + 2 * b], &d, 2);
-    UploadVec(table, planar);
-  } else {
+  if (table_t == DType::kF32 || table_t == DType::kF16 || table_t == DType::kBF16) {
     tv = RandomAct(table, size_t(vocab) * dim, table_t, 1.0);
+  } else {  // quantized: GGUF blocks in their device layout
+    const HostWeights w = RandomWeights(table_t, vocab, dim);
+    tv = w.values;
+    if (table_t == DType::kQ8_0) {
+      std::vector<uint8_t> planar(kernels::Q8_0PlanarBytes(vocab, dim));
+      kernels::RepackQ8_0ToPlanar(w.bytes.data(), vocab, dim, planar.data());
+      UploadVec(table, planar);
+    } else if (table_t == DType::kQ6_K) {
+      std::vector<uint8_t> planar(kernels::Q6KPlanar(vocab, dim).bytes);
+      kernels::RepackQ6_KToPlanar(w.bytes.data(), vocab, dim, planar.data());
+      UploadVec(table, planar);
+    } else {
+      UploadVec(table, w.bytes);
+    }
   }
   std::vector<int32_t> ids(tokens);
   for (int32_t& id : ids) id = static_cast<int32_t>(Rng()() % vocab);
   ids[0] = -1;  // out of range: a zero row
+  ids[1] = vocab - 1;
   UploadVec(ids_d, ids);
   out.Poison();
   kernels::EmbeddingParams p;
@@ -130,97 +124,147 @@ void CheckEmbedding(DType table_t, DType out_t, int vocab, int dim, int tokens) 
   char shape[64];
   std::snprintf(shape, sizeof(shape), "vocab %d dim %d x%d %s -> %s", vocab, dim, tokens,
                 Name(table_t), Name(out_t));
-  Compare("embedding", shape, Download(out, ref.size(), out_t), ref, OutputTol(out_t));
+  const bool quantized =
+      table_t == DType::kQ8_0 || table_t == DType::kQ4_K || table_t == DType::kQ6_K;
+  Compare("embedding", shape, Download(out, ref.size(), out_t), ref,
+          RoundingTol(ref, out_t, quantized));
 }
 
-void CheckRopeKv(DType act, DType cache_t, bool neox, int n_rot, int head_dim) {
+void CheckRopeKv(DType act, DType cache_t, bool neox, int n_rot, int head_dim, bool factors) {
   const int tokens = 7, nh = 8, nkv = 2, num_slots = 64;
-  Dev q, k, v, pos_d, slot_d, kc(size_t(num_slots) * nkv * head_dim * 2),
+  Dev q, k, v, pos_d, slot_d, ff_d, kc(size_t(num_slots) * nkv * head_dim * 2),
       vc(size_t(num_slots) * nkv * head_dim * 2);
-  std::vector<double> qv = RandomAct(q, size_t(tokens) * nh * head_dim, act, 1.0);
+  const std::vector<double> qv = RandomAct(q, size_t(tokens) * nh * head_dim, act, 1.0);
   const std::vector<double> kv = RandomAct(k, size_t(tokens) * nkv * head_dim, act, 1.0);
   const std::vector<double> vv = RandomAct(v, size_t(tokens) * nkv * head_dim, act, 1.0);
   std::vector<int32_t> pos(tokens), slots(tokens);
   for (int t = 0; t < tokens; ++t) pos[t] = static_cast<int32_t>(Rng()() % 30000), slots[t] = 5 * t;
+  pos[0] = 0;
   slots[3] = -1;  // padding token: no cache write
+  std::vector<float> ff(n_rot / 2);
+  for (float& f : ff) f = static_cast<float>(Uniform(1.0, 8.0));  // llama 3's factors span 1..8
   UploadVec(pos_d, pos);
   UploadVec(slot_d, slots);
+  UploadVec(ff_d, ff);
   kc.Poison();
   vc.Poison();
+  RopeSpec spec;
+  spec.neox = neox, spec.n_rot = n_rot, spec.head_dim = head_dim;
+  spec.theta_scale = kernels::RopeThetaScale(500000.f, n_rot);
+  spec.freq_scale = factors ? 0.5f : 1.f;
+  spec.freq_factors = factors ? &ff : nullptr;
   kernels::RopeKvWriteParams p;
   p.q = q.as(), p.q_stride = nh * head_dim, p.k = k.as(), p.k_stride = nkv * head_dim;
   p.v = v.as(), p.v_stride = nkv * head_dim, p.act_dtype = act, p.positions = pos_d.as<int32_t>();
   p.slot_mapping = slot_d.as<int32_t>(), p.k_cache = kc.as(), p.v_cache = vc.as();
   p.num_slots = num_slots, p.cache_dtype = cache_t, p.num_tokens = tokens, p.n_heads = nh;
   p.n_kv_heads = nkv, p.head_dim = head_dim, p.neox = neox, p.n_rot = n_rot;
-  p.theta_scale = kernels::RopeThetaScale(10000.f, n_rot);
+  p.theta_scale = spec.theta_scale, p.freq_scale = spec.freq_scale;
+  p.freq_factors = factors ? ff_d.as<float>() : nullptr;
   CheckLaunch(kernels::LaunchRopeKvWrite(p, nullptr), "rope kv write");
   GPU_CHECK(cudaDeviceSynchronize());
-  // Reference: ggml's f32 angles, rotation in double.
-  auto rotate = [&](std::vector<double>& x, int t, int heads) {
-    float theta = static_cast<float>(pos[t]);
-    for (int i = 0; i < n_rot / 2; ++i) {
-      const double a = 1.0f * theta;
-      theta *= p.theta_scale;
-      for (int h = 0; h < heads; ++h) {
-        double* r = &x[(size_t(t) * heads + h) * head_dim];
-        const int i0 = neox ? i : 2 * i, i1 = neox ? i + n_rot / 2 : 2 * i + 1;
-        const double x0 = r[i0], x1 = r[i1];
-        r[i0] = x0 * std::cos(a) - x1 * std::sin(a);
-        r[i1] = x0 * std::sin(a) + x1 * std::cos(a);
-      }
-    }
-  };
-  std::vector<double> kr = kv;
-  for (int t = 0; t < tokens; ++t) rotate(qv, t, nh), rotate(kr, t, nkv);
-  // Only written slots are compared; the rest must still be NaN.
+  std::vector<double> qr = qv, kr = kv;
+  ReferenceRope(qr, tokens, nh, pos, spec);
+  ReferenceRope(kr, tokens, nkv, pos, spec);
+  const std::vector<double> qtol = RopeTol(qr, qv, tokens, nh, spec, act);
+  const std::vector<double> ktol_rows = RopeTol(kr, kv, tokens, nkv, spec, cache_t);
+  // Only written slots are compared; the others must still hold the poison (NaN).
   const std::vector<double> kgot = Download(kc, kc.bytes() / 2, cache_t);
   const std::vector<double> vgot = Download(vc, vc.bytes() / 2, cache_t);
-  std::vector<double> kwant(kgot.size(), NAN), vwant(vgot.size(), NAN);
+  std::vector<double> kg, kw, kt, vg, vw, vt;
+  size_t untouched_bad = 0;
+  std::vector<bool> written(num_slots, false);
+  const size_t row = size_t(nkv) * head_dim;
   for (int t = 0; t < tokens; ++t) {
     if (slots[t] < 0) continue;
-    for (int e = 0; e < nkv * head_dim; ++e) {
-      kwant[size_t(slots[t]) * nkv * head_dim + e] = kr[size_t(t) * nkv * head_dim + e];
-      vwant[size_t(slots[t]) * nkv * head_dim + e] = vv[size_t(t) * nkv * head_dim + e];
+    written[slots[t]] = true;
+    for (size_t e = 0; e < row; ++e) {
+      kg.push_back(kgot[slots[t] * row + e]), kw.push_back(kr[t * row + e]);
+      kt.push_back(ktol_rows[t * row + e]);
+      vg.push_back(vgot[slots[t] * row + e]), vw.push_back(vv[t * row + e]);
+      vt.push_back(UnitRoundoff(cache_t) * std::fabs(vv[t * row + e]) + SubnormalFloor(cache_t));
     }
   }
-  auto nan_aware = [](std::vector<double> got, std::vector<double> want) {
-    for (size_t i = 0; i < got.size(); ++i) {
-      if (std::isnan(want[i]) && std::isnan(got[i])) got[i] = want[i] = 0;  // untouched slot
+  for (int s = 0; s < num_slots; ++s) {
+    for (size_t e = 0; !written[s] && e < row; ++e) {
+      untouched_bad += !std::isnan(kgot[s * row + e]) || !std::isnan(vgot[s * row + e]);
     }
-    return std::make_pair(got, want);
-  };
-  char shape[64];
-  std::snprintf(shape, sizeof(shape), "%s->%s %s n_rot %d hd %d", Name(act), Name(cache_t),
-                neox ? "neox" : "normal", n_rot, head_dim);
-  // Positions up to 30000: the f32 angle carries ~30000 * 2^-24 absolute error.
-  const Tol tol = cache_t == DType::kF16 ? Tol{6e-3, 2e-3} : Tol{2e-2, 1.6e-2};
-  auto [kg, kw] = nan_aware(kgot, kwant);
-  Compare("rope+kv write k", shape, kg, kw, tol);
-  auto [vg, vw] = nan_aware(vgot, vwant);
-  Compare("rope+kv write v", shape, vg, vw, tol);
-  Compare("rope q (in place)", shape, Download(q, qv.size(), act), qv,
-          act == DType::kF32 ? Tol{5e-3, 1e-4} : OutputTol(act, 3.0));
+  }
+  char shape[80];
+  std::snprintf(shape, sizeof(shape), "%s->%s %s n_rot %d hd %d%s", Name(act), Name(cache_t),
+                neox ? "neox" : "normal", n_rot, head_dim, factors ? " freq_factors" : "");
+  Compare("rope+kv write k", shape, kg, kw, kt);
+  Compare("rope+kv write v", shape, vg, vw, vt);
+  Report("rope+kv write other slots", shape, untouched_bad == 0,
+         untouched_bad == 0 ? "untouched" : std::to_string(untouched_bad) + " values written");
+  Compare("rope q (in place)", shape, Download(q, qv.size(), act), qr, qtol);
+}
+
+// Row softmax (the CUDA backend's Softmax): an ordinary row, a row with masked entries and a row
+// of all -inf, which must come out all 0 (ops/logits.h), never NaN.
+void CheckSoftmax(int cols) {
+  const int rows = 3;
+  std::vector<float> x(size_t(rows) * cols);
+  for (float& v : x) v = static_cast<float>(Normal(3.0));
+  for (int c = 0; c < cols; c += 3) x[cols + c] = -INFINITY;
+  for (int c = 0; c < cols; ++c) x[2 * cols + c] = -INFINITY;
+  Dev xd, out(x.size() * 4);
+  UploadVec(xd, x);
+  out.Poison();
+  const float inv_t = 1.f / 0.7f;
+  kernels::SoftmaxParams p;
+  p.x = xd.as<float>(), p.x_stride = cols, p.out = out.as<float>(), p.out_stride = cols;
+  p.rows = rows, p.cols = cols, p.inv_temperature = inv_t;
+  CheckLaunch(kernels::LaunchSoftmax(p, nullptr), "softmax");
+  GPU_CHECK(cudaDeviceSynchronize());
+  std::vector<double> want(x.size(), 0.0), tol(x.size(), 0.0);
+  for (int r = 0; r < 2; ++r) {
+    double mx = -INFINITY, sum = 0;
+    for (int c = 0; c < cols; ++c) mx = std::max(mx, double(x[size_t(r) * cols + c] * inv_t));
+    for (int c = 0; c < cols; ++c) {
+      sum += want[size_t(r) * cols + c] = std::exp(double(x[size_t(r) * cols + c] * inv_t) - mx);
+    }
+    for (int c = 0; c < cols; ++c) {
+      const size_t e = size_t(r) * cols + c;
+      want[e] /= sum;
+      // z = x/T rounded to f32 (as here); the kernel's z - max may be one fused multiply-add
+      // (error u |z|) or a rounded subtraction (u |z - max|); then expf (2 ulp), a sum of
+      // cols / 256 + 10 sequential terms and the normalization.
+      const double z = x[e] * inv_t;
+      const double arg = std::isinf(x[e]) ? 0 : std::fabs(z) + std::fabs(z - mx);
+      tol[e] = (arg + 16 + cols / 256.0) * UnitRoundoff(DType::kF32) * want[e] + 1e-30;
+    }
+  }
+  char shape[48];
+  std::snprintf(shape, sizeof(shape), "3 x %d (row 2 all -inf)", cols);
+  Compare("softmax", shape, Download(out, x.size(), DType::kF32), want, tol);
 }
 
 }  // namespace
 
-void RunFusedTests(bool bench) {
-  for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
-    CheckRmsNorm(t, false, 5, 1000, false);
-    CheckRmsNorm(t, true, 7, 4096, false);
-    CheckSwiGlu(t, 9, 1000, false);
-    for (DType table : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0}) {
-      if (table == DType::kF32 || table == DType::kQ8_0 || table == t) {
-        CheckEmbedding(table, t, 1000, 256, 17);
+void RunFusedTests(bool check, bool bench) {
+  if (check) {
+    for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
+      CheckRmsNorm(t, false, 5, 1000, false);
+      CheckRmsNorm(t, true, 7, 4096, false);
+      CheckSwiGlu(t, 9, 1000, false);
+      for (DType table :
+           {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K}) {
+        if (table == t || (table != DType::kF16 && table != DType::kBF16)) {
+          CheckEmbedding(table, t, 1000, 512, 17);
+        }
       }
     }
-  }
-  for (DType act : {DType::kF32, DType::kF16, DType::kBF16}) {
-    for (DType cache : {DType::kF16, DType::kBF16}) {
-      CheckRopeKv(act, cache, false, 128, 128);
-      CheckRopeKv(act, cache, true, 64, 128);
+    for (DType act : {DType::kF32, DType::kF16, DType::kBF16}) {
+      for (DType cache : {DType::kF16, DType::kBF16}) {
+        CheckRopeKv(act, cache, false, 128, 128, false);
+        CheckRopeKv(act, cache, true, 64, 128, false);
+        CheckRopeKv(act, cache, false, 64, 64, true);  // llama 3 style frequency factors
+        CheckRopeKv(act, cache, true, 128, 128, true);
+      }
     }
+    CheckSoftmax(1000);
+    CheckSoftmax(128256);
   }
   if (bench) {
     CheckRmsNorm(DType::kBF16, true, 64, 4096, true);

@@ -1,16 +1,49 @@
 #!/usr/bin/env python3
-"""PyTorch baselines for phx_gpu_kernels' benchmark table (run by tests/gpu/run.sh).
+"""PyTorch's side of the GPU benchmarks (tests/gpu/run.sh runs it after ours, same machine,
+same call), printing each ratio against our numbers read from the logs given:
 
-Times torch.matmul on the same f16 GEMM shapes and SDPA (flash backend) on the same causal
-prefill, and, given phx_gpu_kernels' output file, prints our time / torch time ratios:
-    python3 tests/gpu/torch_ref.py [phx_output.txt]
-Lines start with "torch " so run.sh can collect them.
+    python3 tests/gpu/torch_ref.py KERNEL_BENCH_LOG MODEL_BENCH_LOG
+
+Our numbers come from the machine-readable "bench|key|value..." lines of phx_gpu_kernels
+--bench and phx_gpu_engine --bench. PyTorch is timed here with CUDA events (median of 20 after
+warm-up) on random bf16/f16 data (never zeros):
+  - GEMM: torch.matmul(x, w.T) at issue 31's (M, N, K), bf16 and f16 (goal: ours >= 0.95x);
+  - prefill attention: scaled_dot_product_attention(is_causal=True, enable_gqa=True), bf16,
+    1 sequence, 32 query / 8 KV heads, head dim 128, 1,024 and 4,096 tokens (goal >= 1.0x);
+  - decode: the 8B shape (as many layers as ours ran) as a plain batched PyTorch forward
+    (contiguous KV cache, no paging), batch 1 ms/step, and 64 streams x 128 prompt + 128
+    generated tokens (greedy): generated tokens/s, the floor our engine must beat.
+Markdown rows (lines starting with '|') are collected into the run's report.
 """
 import re
 import sys
+import time
 
 import torch
 import torch.nn.functional as F
+
+
+ROOF = {}  # key -> share of the roofline (%), from the kernel bench lines
+
+
+def read_bench(paths):
+    """key -> float(value) from 'bench|key|value|...' lines (and ROOF from their 6th field)."""
+    vals = {}
+    for path in paths:
+        try:
+            with open(path) as f:
+                for line in f:
+                    if line.startswith("bench|"):
+                        parts = line.strip().split("|")
+                        try:
+                            vals[parts[1]] = float(parts[2])
+                            if len(parts) > 5:
+                                ROOF[parts[1]] = float(parts[5])
+                        except (IndexError, ValueError):
+                            pass
+        except OSError:
+            pass
+    return vals
 
 
 def median_ms(fn, runs=20, warmup=3):
@@ -28,64 +61,180 @@ def median_ms(fn, runs=20, warmup=3):
     return times[len(times) // 2]
 
 
-def ours(table, kernel, shape):
-    """Our fastest time (us) for a kernel-name prefix and shape from the phx table."""
-    best = None
-    for k, s, us in table:
-        if k.startswith(kernel) and s == shape:
-            best = us if best is None else min(best, us)
-    return best
+def ratio(torch_ms, ours_us):
+    if ours_us is None or ours_us <= 0:
+        return "n/a"
+    return f"{torch_ms * 1e3 / ours_us:.2f}x"
 
 
-def parse(path):
-    rows = []
-    if not path:
-        return rows
-    pat = re.compile(r"^(gemm \w+|paged prefill)\s+(.+?)\s{2,}\s*([\d.]+)\s")
-    with open(path) as f:
-        for line in f:
-            m = pat.match(line)
-            if m:
-                rows.append((m.group(1), m.group(2).strip(), float(m.group(3))))
-    return rows
+def gemm(ours):
+    print("| GEMM (M, N, K) | dtype | torch.matmul us | ours us (best of mma/wgmma) | ours vs torch |")
+    print("| --- | --- | --- | --- | --- |")
+    dev = torch.device("cuda")
+    torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction = False
+    torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = False
+    for dt, name in ((torch.bfloat16, "bf16"), (torch.float16, "f16")):
+        for m, n, k in ((1, 4096, 4096), (16, 4096, 14336), (512, 4096, 4096), (4096, 4096, 4096)):
+            x = torch.randn(m, k, device=dev, dtype=dt)
+            w = torch.randn(n, k, device=dev, dtype=dt) * 0.02
+            ms = median_ms(lambda: torch.matmul(x, w.t()))
+            cands = [ours.get(f"gemm:{impl}:{name}:{m}x{n}x{k}") for impl in ("mma", "wgmma")]
+            cands = [c for c in cands if c]
+            best = min(cands) if cands else None
+            cub = ours.get(f"gemm:cublas:{name}:{m}x{n}x{k}")
+            print(f"| ({m}, {n}, {k}) | {name} | {ms * 1e3:.1f} | "
+                  f"{best if best else 'n/a'} (cuBLAS {cub if cub else 'n/a'}) | {ratio(ms, best)} |")
+
+
+def prefill(ours):
+    print()
+    print("| prefill attention, causal, bf16, h32/8 hd128 | SDPA us | ours us | ours vs SDPA |")
+    print("| --- | --- | --- | --- |")
+    dev = torch.device("cuda")
+    for t in (1024, 4096):
+        q = torch.randn(1, 32, t, 128, device=dev, dtype=torch.bfloat16)
+        k = torch.randn(1, 8, t, 128, device=dev, dtype=torch.bfloat16)
+        v = torch.randn(1, 8, t, 128, device=dev, dtype=torch.bfloat16)
+        try:
+            ms = median_ms(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                                                  enable_gqa=True))
+            how = "enable_gqa"
+        except (TypeError, RuntimeError):
+            kr, vr = k.repeat_interleave(4, 1), v.repeat_interleave(4, 1)
+            ms = median_ms(lambda: F.scaled_dot_product_attention(q, kr, vr, is_causal=True))
+            how = "K/V repeated"
+        mine = ours.get(f"prefill:bf16:{t}")
+        print(f"| {t} tokens ({how}) | {ms * 1e3:.1f} | {mine if mine else 'n/a'} | "
+              f"{ratio(ms, mine)} |")
+
+
+class Llama:
+    """A plain batched Llama forward in bf16 with a contiguous KV cache (no paging)."""
+
+    def __init__(self, layers, embd, ff, heads, kv_heads, vocab, dev):
+        g = torch.Generator(device=dev).manual_seed(5)
+        dt = torch.bfloat16
+
+        def w(*shape):
+            return (torch.randn(*shape, device=dev, dtype=dt, generator=g) * 0.02)
+
+        self.h, self.kvh, self.d = heads, kv_heads, embd // heads
+        self.emb, self.out, self.norm = w(vocab, embd), w(vocab, embd), torch.ones(embd, device=dev, dtype=dt)
+        self.layers = []
+        for _ in range(layers):
+            self.layers.append(dict(
+                wqkv=w((heads + 2 * kv_heads) * self.d, embd), wo=w(embd, heads * self.d),
+                w13=w(2 * ff, embd), w2=w(embd, ff), n1=torch.ones(embd, device=dev, dtype=dt),
+                n2=torch.ones(embd, device=dev, dtype=dt)))
+        self.ff = ff
+        inv = 1.0 / (500000.0 ** (torch.arange(0, self.d, 2, device=dev).float() / self.d))
+        ang = torch.outer(torch.arange(4096, device=dev).float(), inv)
+        self.cos, self.sin = ang.cos().to(dt), ang.sin().to(dt)
+
+    @staticmethod
+    def rms(x, w):
+        return F.rms_norm(x, (x.shape[-1],), w, 1e-5)
+
+    def rope(self, x, pos0):
+        t = x.shape[2]
+        c, s = self.cos[pos0:pos0 + t], self.sin[pos0:pos0 + t]
+        x1, x2 = x[..., : self.d // 2], x[..., self.d // 2:]
+        return torch.cat((x1 * c - x2 * s, x1 * s + x2 * c), dim=-1)
+
+    def forward(self, tokens, pos0, ck, cv):
+        b, t = tokens.shape
+        x = self.emb[tokens]
+        for i, L in enumerate(self.layers):
+            h = self.rms(x, L["n1"])
+            qkv = h @ L["wqkv"].t()
+            q, k, v = qkv.split([self.h * self.d, self.kvh * self.d, self.kvh * self.d], dim=-1)
+            q = self.rope(q.view(b, t, self.h, self.d).transpose(1, 2), pos0)
+            k = self.rope(k.view(b, t, self.kvh, self.d).transpose(1, 2), pos0)
+            v = v.view(b, t, self.kvh, self.d).transpose(1, 2)
+            ck[i, :, :, pos0:pos0 + t] = k
+            cv[i, :, :, pos0:pos0 + t] = v
+            a = F.scaled_dot_product_attention(q, ck[i, :, :, :pos0 + t], cv[i, :, :, :pos0 + t],
+                                               is_causal=t > 1, enable_gqa=True)
+            x = x + a.transpose(1, 2).reshape(b, t, self.h * self.d) @ L["wo"].t()
+            h = self.rms(x, L["n2"])
+            gu = h @ L["w13"].t()
+            x = x + (F.silu(gu[..., : self.ff]) * gu[..., self.ff:]) @ L["w2"].t()
+        return (self.rms(x[:, -1], self.norm) @ self.out.t()).argmax(-1)
+
+    def generate(self, batch, prompt, gen):
+        dev = self.emb.device
+        ck = torch.empty(len(self.layers), batch, self.kvh, prompt + gen, self.d, device=dev,
+                         dtype=torch.bfloat16)
+        cv = torch.empty_like(ck)
+        tokens = torch.randint(1, self.emb.shape[0], (batch, prompt), device=dev)
+        nxt = self.forward(tokens, 0, ck, cv)
+        for i in range(gen - 1):
+            nxt = self.forward(nxt[:, None], prompt + i, ck, cv)
+        return nxt
+
+
+def model(ours):
+    layers = 32
+    for key in ours:
+        m = re.match(r"(?:decode|serve):8b-(\d+)l:", key)
+        if m:
+            layers = int(m.group(1))
+    name = "8b" if layers == 32 else f"8b-{layers}l"
+    dev = torch.device("cuda")
+    t0 = time.time()
+    net = Llama(layers, 4096, 14336, 32, 8, 32000, dev)
+    torch.cuda.synchronize()
+    print(f"\ntorch: {name} weights built in {time.time() - t0:.1f} s")
+    print()
+    print(f"| {name} (bf16) | PyTorch plain forward | ours | ours vs PyTorch |")
+    print("| --- | --- | --- | --- |")
+    with torch.inference_mode():
+        net.generate(1, 128, 4)  # warm-up
+        torch.cuda.synchronize()
+        steps = 32
+        t0 = time.time()
+        net.generate(1, 128, steps + 1)
+        torch.cuda.synchronize()
+        total = time.time() - t0
+        t0 = time.time()
+        net.generate(1, 128, 1)
+        torch.cuda.synchronize()
+        ms = (total - (time.time() - t0)) * 1e3 / steps
+        mine = ours.get(f"decode:{name}:graphs:ms")
+        bw = ours.get(f"decode:{name}:graphs:bw_pct")
+        print(f"| batch-1 decode ms/step | {ms:.2f} | {mine if mine else 'n/a'} "
+              f"({bw if bw else 'n/a'}% of copy bandwidth) | "
+              f"{f'{ms / mine:.2f}x' if mine else 'n/a'} |")
+        net.generate(64, 128, 4)  # warm-up at batch 64
+        torch.cuda.synchronize()
+        t0 = time.time()
+        net.generate(64, 128, 128)
+        torch.cuda.synchronize()
+        secs = time.time() - t0
+        tps = 64 * 128 / secs
+        mine = ours.get(f"serve:{name}:graphs:tok_s")
+        print(f"| 64 streams x 128/128, generated tok/s | {tps:.0f} ({secs:.2f} s) | "
+              f"{f'{mine:.0f}' if mine else 'n/a'} | {f'{mine / tps:.2f}x' if mine else 'n/a'} |")
+
+
+def decode_attention(ours):
+    print()
+    print("| paged decode attention, bf16, h32/8 hd128 | ours us | share of copy bandwidth "
+          "(goal >= 80%) |")
+    print("| --- | --- | --- |")
+    for key in ("decode:bf16:16x4096", "decode:bf16:64x4096", "decode:bf16:1x32768"):
+        print(f"| {key[len('decode:bf16:'):]} (sequences x context) | "
+              f"{ours.get(key, 'n/a')} | {ROOF.get(key, 'n/a')}% |")
 
 
 def main():
-    table = parse(sys.argv[1] if len(sys.argv) > 1 else None)
-    dev = torch.device("cuda")
-    torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction = False
-    models = [(2048, 2048), (8192, 2048), (2048, 8192), (4096, 4096), (14336, 4096),
-              (4096, 14336)]
-    for m in (16, 512, 4096):
-        for n, k in models:
-            x = torch.randn(m, k, device=dev, dtype=torch.float16)
-            w = torch.randn(n, k, device=dev, dtype=torch.float16)
-            ms = median_ms(lambda: torch.matmul(x, w.t()))
-            shape = f"m{m} n{n} k{k} f16"
-            tf = 2 * m * n * k / ms / 1e9
-            us = ours(table, "gemm mma", shape)
-            wg = ours(table, "gemm wgmma", shape)
-            best = min(v for v in (us, wg) if v is not None) if (us or wg) else None
-            ratio = f"ours {ms * 1e3 / best:.2f}x torch" if best else ""
-            print(f"torch matmul  {shape:<28} {ms * 1e3:9.1f} us {tf:7.1f} TF/s  {ratio}")
-    # Causal prefill: 1 sequence x 4096 tokens, 32 query / 8 KV heads, head_dim 128, f16.
-    t, h, kvh, d = 4096, 32, 8, 128
-    q = torch.randn(1, h, t, d, device=dev, dtype=torch.float16)
-    k = torch.randn(1, kvh, t, d, device=dev, dtype=torch.float16)
-    v = torch.randn(1, kvh, t, d, device=dev, dtype=torch.float16)
-    kr, vr = k.repeat_interleave(h // kvh, 1), v.repeat_interleave(h // kvh, 1)
-    try:
-        from torch.nn.attention import SDPBackend, sdpa_kernel
-        ctx = sdpa_kernel(SDPBackend.FLASH_ATTENTION)
-    except ImportError:
-        ctx = torch.backends.cuda.sdp_kernel(enable_math=False, enable_mem_efficient=False)
-    with ctx:
-        ms = median_ms(lambda: F.scaled_dot_product_attention(q, kr, vr, is_causal=True))
-    flops = 4 * d * h * t * (t + 1) / 2
-    shape = "1 seqs hd128 h32/8 bs16 f16 causal"
-    us = ours(table, "paged prefill", shape)
-    ratio = f"ours {ms * 1e3 / us:.2f}x torch" if us else ""
-    print(f"torch sdpa-flash {shape:<36} {ms * 1e3:9.1f} us {flops / ms / 1e9:7.1f} TF/s  {ratio}")
+    ours = read_bench(sys.argv[1:])
+    print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}; "
+          f"{len(ours)} of our benchmark values read")
+    gemm(ours)
+    prefill(ours)
+    decode_attention(ours)
+    model(ours)
 
 
 if __name__ == "__main__":

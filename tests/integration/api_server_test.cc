@@ -219,6 +219,13 @@ int TlsModels(int port, const Pki& pki, bool client_cert) {
   return r ? r->status : -1;
 }
 
+// Whether `openssl s_client` completes a handshake with these extra arguments.
+bool Handshakes(int port, const std::string& args) {
+  const std::string cmd = "openssl s_client -connect 127.0.0.1:" + std::to_string(port) + " " +
+                          args + " </dev/null >/dev/null 2>&1";
+  return std::system(cmd.c_str()) == 0;
+}
+
 TEST(ApiServer, TlsAndMutualTls) {
   Pki pki;
   ASSERT_TRUE(pki.ok()) << "openssl failed";
@@ -230,6 +237,13 @@ TEST(ApiServer, TlsAndMutualTls) {
     ASSERT_NE(s, nullptr);
     EXPECT_EQ(TlsModels(s->app->api_port(), pki, false), 200);
     EXPECT_FALSE(httplib::Client("127.0.0.1", s->app->api_port()).Get("/v1/models"));
+    // TLS 1.2 with forward-secret AEAD suites only; TLS 1.3 as usual.
+    const int port = s->app->api_port();
+    EXPECT_TRUE(Handshakes(port, "-tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256"));
+    EXPECT_TRUE(Handshakes(port, "-tls1_3"));
+    EXPECT_FALSE(Handshakes(port, "-tls1_2 -cipher ECDHE-ECDSA-AES128-SHA"));  // CBC
+    EXPECT_FALSE(Handshakes(port, "-tls1_2 -cipher ECDHE-ECDSA-AES256-SHA384"));
+    EXPECT_FALSE(Handshakes(port, "-tls1_1 -cipher DEFAULT@SECLEVEL=0"));
   }
   cfg.tls_client_ca = pki.path("ca.pem");
   auto s = testing::TestServer::Start(cfg);

@@ -1,7 +1,9 @@
 // TLS and mutual TLS on the gRPC port with a CA, server and client certificates made at test
 // time by the real `openssl` command.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -45,7 +47,7 @@ class Pki {
         "-days 1 -extfile c.ext; " +
         "openssl req " + ec + " -keyout rogue.key -out rogue.csr -subj /CN=rogue; " +
         "openssl x509 -req -in rogue.csr -CA other.pem -CAkey other.key -CAcreateserial "
-        "-out rogue.pem -days 1 -extfile c.ext";
+        "-out rogue.pem -days 1 -extfile c.ext; chmod 600 *.key";
     std::ofstream(dir_ / "make.sh") << script << "\n";
     ok_ = std::system(("bash " + d + "/make.sh >/dev/null 2>&1").c_str()) == 0;
   }
@@ -126,6 +128,86 @@ TEST(Tls, BadMaterialIsAClearError) {
   EXPECT_NE(std::string(cfg.Check().message()).find("does not match"), std::string::npos);
   cfg.tls_key = pki.path("missing.key");
   EXPECT_NE(std::string(cfg.Check().message()).find("--tls-key"), std::string::npos);
+}
+
+// `openssl s_client` against 127.0.0.1:port with extra arguments; true when the handshake
+// completed (its output names the negotiated cipher).
+bool Handshake(int port, const std::string& args, std::string* out = nullptr) {
+  const std::string cmd = "timeout 10 openssl s_client -connect 127.0.0.1:" + std::to_string(port) +
+                          " -servername localhost -alpn h2 " + args + " </dev/null 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return false;
+  std::string text;
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof(buf), p)) > 0;) text.append(buf, n);
+  const int rc = ::pclose(p);
+  if (out != nullptr) *out = text;
+  return rc == 0 && text.find("Cipher is (NONE)") == std::string::npos &&
+         text.find(", Cipher is ") != std::string::npos;
+}
+
+// The gRPC listener's TLS policy, measured from outside with OpenSSL's client: TLS 1.0 and 1.1
+// refused (the client at security level 0, so the refusal is the server's), TLS 1.2 only with
+// ECDHE and AEAD ciphers, TLS 1.3 accepted.
+TEST(Tls, OnlyTls12AndNewerWithModernCiphers) {
+  Pki pki;
+  ASSERT_TRUE(pki.ok());
+  auto cfg = testing::TestConfig(kStories);
+  cfg.tls_cert = pki.path("server.pem");
+  cfg.tls_key = pki.path("server.key");
+  auto server = testing::TestServer::Start(cfg);
+  ASSERT_NE(server, nullptr);
+  const int port = server->app->grpc_port();
+  std::string out;
+  EXPECT_FALSE(Handshake(port, "-tls1_1 -cipher DEFAULT@SECLEVEL=0", &out)) << out;
+  EXPECT_FALSE(Handshake(port, "-tls1 -cipher DEFAULT@SECLEVEL=0", &out)) << out;
+  EXPECT_TRUE(Handshake(port, "-tls1_2", &out)) << out;
+  EXPECT_NE(out.find("ECDHE-ECDSA-AES"), std::string::npos) << out;
+  EXPECT_TRUE(Handshake(port, "-tls1_3", &out)) << out;
+  // kTls12Ciphers is what the server uses (CHACHA20 is in it, not in gRPC's own default list).
+  EXPECT_TRUE(Handshake(port, "-tls1_2 -cipher ECDHE-ECDSA-CHACHA20-POLY1305", &out)) << out;
+  // CBC and SHA-1 suites are refused even though both sides could do them.
+  for (const char* weak :
+       {"ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA384", "ECDHE-ECDSA-AES128-SHA256"}) {
+    EXPECT_FALSE(Handshake(port, std::string("-tls1_2 -cipher ") + weak + "@SECLEVEL=0", &out))
+        << weak << "\n"
+        << out;
+  }
+  // The server still serves.
+  grpc::SslCredentialsOptions o;
+  o.pem_root_certs = pki.pem("ca.pem");
+  EXPECT_EQ(Call(server->target(), grpc::SslCredentials(o)), grpc::StatusCode::OK);
+}
+
+// A private key readable by others is refused with its file and mode named; group access only
+// when the file is owned by root (Kubernetes Secret volumes with an fsGroup: root, 0440).
+TEST(Tls, KeyFilesOthersCanReadAreRefused) {
+  Pki pki;
+  ASSERT_TRUE(pki.ok());
+  auto cfg = testing::TestConfig(kStories);
+  cfg.tls_cert = pki.path("server.pem");
+  cfg.tls_key = pki.path("server.key");
+  const fs::path key = pki.path("server.key");
+  EXPECT_TRUE(cfg.Check().ok()) << cfg.Check();  // 0600
+  fs::permissions(key, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
+  const absl::Status world = cfg.Check();
+  EXPECT_EQ(world.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(std::string(world.message()).find(key.string() + " has mode 0444"), std::string::npos)
+      << world;
+  EXPECT_NE(std::string(world.message()).find("--tls-key"), std::string::npos) << world;
+  // ServerApp::Start refuses it the same way.
+  EXPECT_EQ(testing::TestServer::Start(cfg), nullptr);
+  fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+  if (::geteuid() == 0) {
+    EXPECT_TRUE(cfg.Check().ok()) << cfg.Check();  // root-owned, group read: allowed
+    ASSERT_EQ(::chown(key.c_str(), 65534, 65534), 0);
+  }
+  const absl::Status group = cfg.Check();  // group-readable and not root's
+  EXPECT_EQ(group.code(), absl::StatusCode::kFailedPrecondition) << group;
+  EXPECT_NE(std::string(group.message()).find("mode 0640"), std::string::npos) << group;
+  fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_write);
+  if (::geteuid() == 0) ASSERT_EQ(::chown(key.c_str(), 0, 0), 0);
+  EXPECT_EQ(cfg.Check().code(), absl::StatusCode::kFailedPrecondition);  // group-writable
 }
 
 }  // namespace

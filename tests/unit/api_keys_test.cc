@@ -65,6 +65,19 @@ TEST(ApiKeyStore, ParsesValidFile) {
   EXPECT_FALSE(c.revoked);
 }
 
+TEST(ApiKeyStore, MaxPriorityDefaultsToZeroAndIsRaisedOnlyWhereConfigured) {
+  auto store = MustParse("keys:\n" + Entry("user", HashOf("u")) +
+                         Entry("canary", HashOf("c"), "    max_priority: 1000\n") +
+                         Entry("batch", HashOf("b"), "    max_priority: -10\n"));
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->keys()[0].max_priority, 0);
+  EXPECT_EQ(store->keys()[1].max_priority, 1000);
+  EXPECT_EQ(store->keys()[2].max_priority, -10);
+  auto c = store->Authenticate("c");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ((*c)->max_priority, 1000);
+}
+
 TEST(ApiKeyStore, EmptyListIsValidAndAdmitsNobody) {
   auto store = MustParse("keys: []\n");
   ASSERT_NE(store, nullptr);
@@ -121,6 +134,21 @@ TEST(ApiKeyStore, EveryMalformedInputNamesTheProblem) {
       {"tpm text",
        "keys:\n" + Entry("a", good, "    tokens_per_minute: lots\n"),
        {"keys[0].tokens_per_minute"}},
+      {"max_priority too high",
+       "keys:\n" + Entry("a", good, "    max_priority: 1001\n"),
+       {"keys[0].max_priority", "[-1000, 1000]"}},
+      {"max_priority too low",
+       "keys:\n" + Entry("a", good, "    max_priority: -1001\n"),
+       {"keys[0].max_priority"}},
+      {"max_priority fractional",
+       "keys:\n" + Entry("a", good, "    max_priority: 1.5\n"),
+       {"keys[0].max_priority", "integer"}},
+      {"max_priority text",
+       "keys:\n" + Entry("a", good, "    max_priority: high\n"),
+       {"keys[0].max_priority"}},
+      {"max_priority huge",
+       "keys:\n" + Entry("a", good, "    max_priority: 99999999999999999999\n"),
+       {"keys[0].max_priority"}},
       {"revoked not bool",
        "keys:\n" + Entry("a", good, "    revoked: maybe\n"),
        {"keys[0].revoked", "true or false"}},

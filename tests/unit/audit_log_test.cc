@@ -265,5 +265,67 @@ TEST(AuditLog, FailedReopenKeepsWritingToTheOldFile) {
   EXPECT_EQ(ReadLines(moved).size(), 1u);
 }
 
+// Issue 23: a 15 MB request_id (or any other oversized client string) must not reach the log
+// verbatim. Every field is cut to its documented bound at a character boundary, with the
+// original length shown.
+TEST(AuditLog, EveryFieldIsCutToItsBound) {
+  TempDir dir;
+  auto log = AuditLog::Open(dir.File("a.jsonl"), /*include_text=*/true, /*max_text_bytes=*/1000);
+  ASSERT_TRUE(log.ok());
+  AuditRecord r = Sample();
+  const std::string huge(15 << 20, 'x');
+  r.request_id = huge;
+  r.key_id = huge;
+  r.peer = huge;
+  r.rpc = huge;
+  r.status = huge;
+  r.reason = huge;
+  r.prompt = huge;
+  r.output = huge;
+  r.comment = huge;
+  const std::string line = (*log)->Format(r);
+  EXPECT_LT(line.size(), 8u << 10);
+  const json j = json::parse(line);
+  EXPECT_EQ(j["request_id"], std::string(kMaxLoggedIdBytes, 'x') + "...[15728640 bytes]");
+  EXPECT_EQ(j["key_id"].get<std::string>().size(), kMaxLoggedIdBytes + 19);
+  EXPECT_EQ(j["peer"].get<std::string>().rfind(std::string(kMaxLoggedPeerBytes, 'x') + "...[", 0),
+            0u);
+  EXPECT_EQ(j["prompt"], std::string(1000, 'x') + "...[15728640 bytes]");
+  EXPECT_EQ(j["output"], std::string(1000, 'x') + "...[15728640 bytes]");
+  EXPECT_EQ(j["comment"].get<std::string>().size(), kMaxLoggedCommentBytes + 19);
+  // Redacted text says how long it was, not what it was.
+  auto redacting = AuditLog::Open(dir.File("b.jsonl"), false);
+  ASSERT_TRUE(redacting.ok());
+  EXPECT_EQ(json::parse((*redacting)->Format(r))["prompt"], "[redacted 15728640 bytes]");
+}
+
+TEST(ClipForLog, CutsAtACharacterBoundary) {
+  EXPECT_EQ(ClipForLog("short", 5), "short");
+  EXPECT_EQ(ClipForLog("", 0), "");
+  EXPECT_EQ(ClipForLog("abcdef", 3), "abc...[6 bytes]");
+  // "é" is two bytes, "€" three, "😀" four: never split.
+  EXPECT_EQ(ClipForLog("aé", 2), "a...[3 bytes]");
+  EXPECT_EQ(ClipForLog("a€b", 2), "a...[5 bytes]");
+  EXPECT_EQ(ClipForLog("a€b", 3), "a...[5 bytes]");
+  EXPECT_EQ(ClipForLog("a€b", 4), "a€...[5 bytes]");
+  EXPECT_EQ(ClipForLog("😀😀", 5), "😀...[8 bytes]");
+  EXPECT_EQ(ClipForLog("😀😀", 3), "...[8 bytes]");
+  // Invalid UTF-8 (a run of continuation bytes) still ends within 3 bytes of the bound.
+  const std::string junk(100, '\x80');
+  EXPECT_EQ(ClipForLog(junk, 10).size(), 7 + std::string("...[100 bytes]").size());
+}
+
+TEST(ClipForLog, BoundIsIdempotentOnClippedStrings) {
+  const std::string huge(1000, 'z');
+  const std::string once = ClipForLog(huge, 128);
+  EXPECT_EQ(BoundForLog(once, 128), once);
+  EXPECT_EQ(BoundForLog(huge, 128), once);
+  EXPECT_EQ(BoundForLog("short", 128), "short");
+  // Anything within the bound plus the marker's room passes as it is.
+  const std::string near(128 + kClipMarkerBytes, 'q');
+  EXPECT_EQ(BoundForLog(near, 128), near);
+  EXPECT_EQ(BoundForLog(near + "q", 128), ClipForLog(near + "q", 128));
+}
+
 }  // namespace
 }  // namespace phx::server

@@ -1,6 +1,7 @@
 // Host-side parts of the CUDA backend that need no GPU: option checks, the attention shape
 // check, the KV memory plan's argument rules, the scratch estimate, the convert/add/fill/softmax
-// launchers' argument checks. (Everything that touches a device runs in tests/gpu.)
+// launchers' argument checks, and when decode steps are recorded as CUDA graphs, replayed or
+// run eagerly (ops/cuda/graph_policy.h). (Everything that touches a device runs in tests/gpu.)
 #include <gtest/gtest.h>
 
 #include <string>
@@ -8,6 +9,7 @@
 #include "kernels/convert.h"
 #include "kernels/error.h"
 #include "ops/cpu/cpu_backend.h"
+#include "ops/cuda/graph_policy.h"
 #include "ops/cuda/make_cuda_backend.h"
 
 namespace phx {
@@ -68,6 +70,73 @@ TEST(CudaBackendHostTest, MemoryPlanString) {
   EXPECT_NE(s.find("weights 2048.0 MiB"), std::string::npos) << s;
   EXPECT_NE(s.find("1000 blocks x 16 = 16000 tokens"), std::string::npos) << s;
   EXPECT_NE(s.find("utilization 0.90"), std::string::npos) << s;
+}
+
+TEST(CudaGraphPolicyTest, BucketsPadTheBatch) {
+  using ops::cuda::GraphRows;
+  EXPECT_EQ(GraphRows(0, 256), 0);
+  EXPECT_EQ(GraphRows(1, 256), 1);
+  EXPECT_EQ(GraphRows(3, 256), 4);
+  EXPECT_EQ(GraphRows(5, 256), 8);
+  EXPECT_EQ(GraphRows(8, 256), 8);
+  EXPECT_EQ(GraphRows(9, 256), 16);
+  EXPECT_EQ(GraphRows(17, 256), 24);
+  EXPECT_EQ(GraphRows(64, 256), 64);
+  EXPECT_EQ(GraphRows(65, 256), 80);
+  EXPECT_EQ(GraphRows(129, 256), 160);
+  EXPECT_EQ(GraphRows(256, 256), 256);
+  EXPECT_EQ(GraphRows(257, 512), 0);  // beyond the largest bucket: eager
+  EXPECT_EQ(GraphRows(60, 32), 0);    // beyond max_rows: eager
+  EXPECT_EQ(GraphRows(9, 12), 0);     // bucket 16 > 12
+  // Every batch fits its bucket, and buckets never shrink as the batch grows.
+  int32_t prev = 0;
+  for (int32_t r = 1; r <= 256; ++r) {
+    const int32_t b = GraphRows(r, 256);
+    EXPECT_GE(b, r);
+    EXPECT_GE(b, prev);
+    EXPECT_LE(b - r, r <= 8 ? r : 31);
+    prev = b;
+  }
+}
+
+TEST(CudaGraphPolicyTest, WarmUpThenCaptureThenReplay) {
+  using ops::cuda::GraphAction;
+  ops::cuda::GraphState s;
+  uint64_t gen = 5;
+  auto step = [&](GraphAction want, bool ok = true) {
+    const GraphAction a = ops::cuda::ChooseGraphAction(s, gen);
+    EXPECT_EQ(a, want) << ops::cuda::GraphActionName(a) << " instead of "
+                       << ops::cuda::GraphActionName(want);
+    ops::cuda::RecordGraphAction(s, a, ok, gen);
+  };
+  step(GraphAction::kEager);    // first use sizes the scratch
+  step(GraphAction::kCapture);  // then record
+  step(GraphAction::kReplay);
+  step(GraphAction::kReplay);
+  ++gen;                        // a scratch buffer moved: the graph holds a stale pointer
+  step(GraphAction::kCapture);  // recorded again at once (the scratch is warm)
+  step(GraphAction::kReplay);
+}
+
+TEST(CudaGraphPolicyTest, FailedCapturesFallBackToEagerForGood) {
+  using ops::cuda::GraphAction;
+  ops::cuda::GraphState s;
+  const uint64_t gen = 1;
+  ops::cuda::RecordGraphAction(s, ops::cuda::ChooseGraphAction(s, gen), true, gen);  // warm-up
+  for (int i = 0; i < ops::cuda::kMaxGraphFailures; ++i) {
+    ASSERT_EQ(ops::cuda::ChooseGraphAction(s, gen), GraphAction::kCapture) << i;
+    ops::cuda::RecordGraphAction(s, GraphAction::kCapture, /*ok=*/false, gen);
+    EXPECT_FALSE(s.captured);
+  }
+  EXPECT_EQ(ops::cuda::ChooseGraphAction(s, gen), GraphAction::kEager);
+  EXPECT_EQ(ops::cuda::ChooseGraphAction(s, gen + 1), GraphAction::kEager);
+}
+
+TEST(CudaBackendHostTest, GraphOptionsDefaultOn) {
+  const ops::cuda::CudaBackendOptions o;
+  EXPECT_TRUE(o.cuda_graphs);
+  EXPECT_TRUE(o.fuse_ops);
+  EXPECT_EQ(ops::cuda::GraphRows(200, o.max_graph_rows), 224);
 }
 
 alignas(16) char g_dev[256];

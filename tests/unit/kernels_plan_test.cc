@@ -163,6 +163,70 @@ TEST(AttentionPlanTest, ChooseDecodeChunkEdgeCases) {
   EXPECT_EQ(ChooseDecodeChunk({100000}, 8, opt), 1536);  // ceil(100000 / 1536) * 8 = 528
 }
 
+// The fixed plan of a CUDA-graph bucket: `splits` items per row (padding rows included), every
+// token of every real row covered exactly once, padding rows empty, one merge per row.
+TEST(AttentionPlanTest, FixedDecodePlanCoversTokensAndPadsRows) {
+  std::mt19937 rng(11);
+  for (int iter = 0; iter < 100; ++iter) {
+    const int n = 1 + static_cast<int>(rng() % 12);
+    std::vector<int32_t> lens;
+    for (int s = 0; s < n; ++s) lens.push_back(1 + static_cast<int32_t>(rng() % 3000));
+    Batch b(std::vector<int32_t>(n, 1), lens);
+    const int32_t padded = n + static_cast<int32_t>(rng() % 5);
+    const int32_t splits = 1 + static_cast<int32_t>(rng() % 66 % kMaxFixedSplits);
+    DecodePlan plan;
+    ASSERT_EQ(PlanDecodeFixed(b.View(), Shape(32, 8, 128, b.pages()), padded, splits, &plan),
+              cudaSuccess);
+    ASSERT_EQ(plan.work.size(), static_cast<size_t>(padded * splits));
+    EXPECT_EQ(plan.merge.size(), splits > 1 ? static_cast<size_t>(padded) : 0u);
+    EXPECT_EQ(plan.num_partials, splits > 1 ? padded * splits : 0);
+    for (int32_t r = 0; r < padded; ++r) {
+      const int32_t len = r < n ? lens[r] : 0;
+      int32_t covered = 0, prev_end = 0;
+      for (int32_t i = 0; i < splits; ++i) {
+        const DecodeWorkItem& w = plan.work[static_cast<size_t>(r) * splits + i];
+        EXPECT_EQ(w.q_row, r);
+        EXPECT_EQ(w.seq, r);
+        EXPECT_EQ(w.kv_begin, std::min(prev_end, len)) << "contiguous";
+        EXPECT_LE(w.kv_begin, w.kv_end);
+        EXPECT_EQ(w.partial, splits > 1 ? r * splits + i : -1);
+        covered += w.kv_end - w.kv_begin;
+        prev_end = w.kv_end;
+      }
+      EXPECT_EQ(covered, len) << "row " << r;
+      if (splits > 1) {
+        EXPECT_EQ(plan.merge[r].q_row, r);
+        EXPECT_EQ(plan.merge[r].partial_begin, r * splits);
+        EXPECT_EQ(plan.merge[r].num_partials, splits);
+      }
+    }
+  }
+}
+
+TEST(AttentionPlanTest, FixedDecodePlanRejectsWhatItCannotHold) {
+  Batch b({1, 1}, {10, 20});
+  DecodePlan plan;
+  EXPECT_EQ(PlanDecodeFixed(b.View(), Shape(8, 8, 64, b.pages()), 1, 4, &plan),
+            cudaErrorInvalidValue);  // 2 sequences, 1 row
+  EXPECT_EQ(PlanDecodeFixed(b.View(), Shape(8, 8, 64, b.pages()), 2, 0, &plan),
+            cudaErrorInvalidValue);
+  EXPECT_EQ(PlanDecodeFixed(b.View(), Shape(8, 8, 64, b.pages()), 2, kMaxFixedSplits + 1, &plan),
+            cudaErrorInvalidValue);
+  Batch prefill({2, 1}, {10, 20});
+  EXPECT_EQ(PlanDecodeFixed(prefill.View(), Shape(8, 8, 64, prefill.pages()), 2, 4, &plan),
+            cudaErrorInvalidValue);
+  EXPECT_NE(std::string(LastErrorMessage()).find("2 query rows"), std::string::npos);
+}
+
+TEST(AttentionPlanTest, FixedDecodeSplitsFillTheDevice) {
+  DecodePlanOptions opt;  // 132 SMs x 4
+  // 8 KV heads, group 4: 8 CTAs per item. Batch 1: 528 / 8 = 66 -> capped at 64.
+  EXPECT_EQ(FixedDecodeSplits(Shape(32, 8, 128, 1), 1, opt), kMaxFixedSplits);
+  EXPECT_EQ(FixedDecodeSplits(Shape(32, 8, 128, 1), 16, opt), 5);  // ceil(528 / 128)
+  EXPECT_EQ(FixedDecodeSplits(Shape(32, 8, 128, 1), 64, opt), 2);
+  EXPECT_EQ(FixedDecodeSplits(Shape(32, 8, 128, 1), 256, opt), 1);
+}
+
 TEST(AttentionPlanTest, PrefillTilesCoverRowsLongestFirst) {
   // GQA group 4: 100 query tokens = 400 packed rows = 7 tiles; 3 tokens = 12 rows = 1 tile.
   Batch b({100, 3, 0}, {300, 50, 20});

@@ -122,17 +122,54 @@ TEST(KernelValidateTest, WeightGemvAndDequantize) {
   EXPECT_TRUE(MessageHas("k 288"));
   p.w_dtype = DType::kQ8_0;
   EXPECT_EQ(ValidateWeightGemv(p), cudaSuccess);
-  p.w_dtype = DType::kQ6_K;
+  p.w_dtype = DType::kQ6_K;  // blocks of 256, like q4_K
   EXPECT_EQ(ValidateWeightGemv(p), cudaErrorInvalidValue);
-  EXPECT_TRUE(MessageHas("q6_K"));
-  p.w_dtype = DType::kBF16;  // dense weights must match the activations (f16)
+  EXPECT_TRUE(MessageHas("q6_K k 288"));
+  p.k = p.ldx = 512;
+  EXPECT_EQ(ValidateWeightGemv(p), cudaSuccess);
+  p.w_dtype = DType::kBF16;  // dense weights must match 16-bit activations (f16)
   EXPECT_EQ(ValidateWeightGemv(p), cudaErrorInvalidValue);
+  p.w_dtype = DType::kQ4_0;
+  EXPECT_EQ(ValidateWeightGemv(p), cudaErrorInvalidValue);
+  EXPECT_TRUE(MessageHas("q4_0"));
+
+  // f32 activations: any weight type, f32 output only; a bias needs f32 output.
+  p.act_dtype = DType::kF32;
+  p.w_dtype = DType::kBF16;
+  p.y_dtype = DType::kF32;
+  EXPECT_EQ(ValidateWeightGemv(p), cudaSuccess);
+  p.y_dtype = DType::kBF16;
+  EXPECT_EQ(ValidateWeightGemv(p), cudaErrorInvalidValue);
+  EXPECT_TRUE(MessageHas("f32 only"));
+  p.y_dtype = DType::kF32;
+  p.bias = reinterpret_cast<const float*>(Ptr(3));
+  EXPECT_EQ(ValidateWeightGemv(p), cudaSuccess);
+  p.act_dtype = DType::kF16;
+  p.w_dtype = DType::kF16;
+  p.y_dtype = DType::kF16;
+  EXPECT_EQ(ValidateWeightGemv(p), cudaErrorInvalidValue);
+  EXPECT_TRUE(MessageHas("bias needs f32"));
+  p.bias = nullptr;
+
+  // Extra outputs of the same x (q/k/v, gate/up).
+  p.num_extra = 2;
+  p.extra[0] = {Ptr(4), Ptr(5), 8, nullptr, 8};
+  p.extra[1] = {Ptr(6), Ptr(7), 8, nullptr, 8};
+  EXPECT_EQ(ValidateWeightGemv(p), cudaSuccess);
+  p.extra[1].w = nullptr;
+  EXPECT_EQ(ValidateWeightGemv(p), cudaErrorInvalidValue);
+  EXPECT_TRUE(MessageHas("extra output 1"));
+  p.num_extra = 3;
+  EXPECT_EQ(ValidateWeightGemv(p), cudaErrorInvalidValue);
+  EXPECT_TRUE(MessageHas("3 extra outputs"));
 
   DequantizeParams d;
   d.w = Ptr(0);
   d.out = Ptr(1);
   d.rows = 4, d.cols = 256;
   d.w_dtype = DType::kQ4_K;
+  EXPECT_EQ(ValidateDequantize(d), cudaSuccess);
+  d.w_dtype = DType::kQ6_K;
   EXPECT_EQ(ValidateDequantize(d), cudaSuccess);
   d.cols = 100;
   EXPECT_EQ(ValidateDequantize(d), cudaErrorInvalidValue);
@@ -218,9 +255,37 @@ TEST(QuantLayoutTest, Q8_0PlanarRoundTripsAndDequantizes) {
   }
 }
 
+// The planar Q6_K layout keeps every byte of GGUF's blocks (round trip), each section starts at
+// a multiple of 256 bytes, and a block's fields sit where the device unit reads them.
+TEST(QuantLayoutTest, Q6KPlanarRoundTrips) {
+  const int64_t rows = 3, cols = 768;
+  std::mt19937 rng(5);
+  std::vector<uint8_t> blocks(rows * cols / kQK_K * sizeof(BlockQ6_K));
+  for (uint8_t& b : blocks) b = static_cast<uint8_t>(rng());
+  const Q6KPlanarLayout l = Q6KPlanar(rows, cols);
+  EXPECT_EQ(l.qh % 256, 0u);
+  EXPECT_EQ(l.scales % 256, 0u);
+  EXPECT_EQ(l.d % 256, 0u);
+  EXPECT_GE(l.qh, static_cast<size_t>(rows * cols / 2));
+  EXPECT_EQ(DeviceMatrixBytes(DType::kQ6_K, rows, cols), l.bytes);
+  std::vector<uint8_t> planar(l.bytes, 0xAB);
+  RepackQ6_KToPlanar(blocks.data(), rows, cols, planar.data());
+  std::vector<uint8_t> back(blocks.size());
+  PlanarToQ6_K(planar.data(), rows, cols, back.data());
+  EXPECT_EQ(back, blocks);
+  // Block 4 (row 1, block 1): its ql at 4 * 128, qh at qh + 4 * 64, scales at scales + 4 * 16.
+  BlockQ6_K b4;
+  std::memcpy(&b4, blocks.data() + 4 * sizeof(BlockQ6_K), sizeof(b4));
+  EXPECT_EQ(std::memcmp(planar.data() + 4 * 128, b4.ql, 128), 0);
+  EXPECT_EQ(std::memcmp(planar.data() + l.qh + 4 * 64, b4.qh, 64), 0);
+  EXPECT_EQ(std::memcmp(planar.data() + l.scales + 4 * 16, b4.scales, 16), 0);
+  EXPECT_EQ(std::memcmp(planar.data() + l.d + 4 * 2, &b4.d, 2), 0);
+}
+
 TEST(QuantLayoutTest, DeviceMatrixBytes) {
   EXPECT_EQ(DeviceMatrixBytes(DType::kQ4_K, 3, 512), 3u * 2 * 144);
   EXPECT_EQ(DeviceMatrixBytes(DType::kQ4_K, 3, 500), 0u);
+  EXPECT_EQ(DeviceMatrixBytes(DType::kQ6_K, 3, 500), 0u);
   EXPECT_EQ(DeviceMatrixBytes(DType::kBF16, 3, 10), 60u);
   EXPECT_EQ(DeviceMatrixBytes(DType::kQ4_0, 3, 32), 0u);
 }
@@ -228,6 +293,8 @@ TEST(QuantLayoutTest, DeviceMatrixBytes) {
 TEST(GemmPathTest, Choice) {
   EXPECT_EQ(ChooseGemmPath(DType::kQ8_0, 1, true, false), GemmPath::kGemv);
   EXPECT_EQ(ChooseGemmPath(DType::kQ4_K, 64, true, false), GemmPath::kDequantThenGemm);
+  EXPECT_EQ(ChooseGemmPath(DType::kQ6_K, 64, true, false), GemmPath::kDequantThenGemm);
+  EXPECT_EQ(ChooseGemmPath(DType::kQ6_K, 8, true, false), GemmPath::kGemv);
   EXPECT_EQ(ChooseGemmPath(DType::kF16, 64, true, false), GemmPath::kWgmma);
   EXPECT_EQ(ChooseGemmPath(DType::kF16, 64, false, false), GemmPath::kMma);
   EXPECT_EQ(ChooseGemmPath(DType::kBF16, 64, true, true), GemmPath::kCublas);

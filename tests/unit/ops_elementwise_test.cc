@@ -2,6 +2,7 @@
 // on every backend configuration, plus argument errors. Tolerances are stated per op.
 #include <cstring>
 
+#include "ops/logits.h"
 #include "ops_test_util.h"
 
 namespace phx::ops::testing {
@@ -154,6 +155,33 @@ TEST(OpsElementwiseTest, SoftmaxAndPenalties) {
           },
           "softmax");
     }
+  });
+}
+
+// A row whose every logit is -inf (a grammar or stop mask leaving nothing) has no probability
+// mass: the reference, the row helper and the CPU backend all give 0 everywhere, never NaN.
+TEST(OpsElementwiseTest, SoftmaxOfAFullyMaskedRowIsZero) {
+  const int64_t M = 2, V = 37;
+  std::vector<float> x(M * V, -INFINITY);
+  for (int64_t i = 0; i < V; ++i) x[V + i] = static_cast<float>(i % 5);  // row 1: ordinary
+  const std::vector<double> want = ref::Softmax(ToDoubles(x), M, V, 0.7);
+  for (int64_t i = 0; i < V; ++i) EXPECT_EQ(want[i], 0.0) << i;
+  double sum = 0;
+  for (int64_t i = 0; i < V; ++i) sum += want[V + i];
+  EXPECT_NEAR(sum, 1.0, 1e-12);
+  std::vector<float> row(V, 1.f);
+  SoftmaxRow(std::span<const float>(x.data(), V), 0.7f, row);
+  for (float p : row) EXPECT_EQ(p, 0.f);
+  ForEachBackend([&](cpu::CpuBackend& b) {
+    Buffer lb = FromFloats(b, x, {M, V});
+    Buffer ob = Poisoned(b, DType::kF32, {M, V});
+    ASSERT_TRUE(b.Softmax(lb.tensor(), 0.7f, ob.tensor()).ok());
+    const auto got = ref::ToDouble(ob.tensor());
+    for (int64_t i = 0; i < V; ++i) EXPECT_EQ(got[i], 0.0) << i;
+    ExpectNear(
+        std::vector<double>(got.begin() + V, got.end()),
+        std::vector<double>(want.begin() + V, want.end()), [](size_t) { return 1e-6; },
+        "softmax row 1");
   });
 }
 

@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
+#include <iterator>
+#include <limits>
+#include <random>
 #include <string>
 
 namespace phx::server {
@@ -51,35 +55,93 @@ TEST(TokenBucket, TimeNeverRunsBackwards) {
   EXPECT_NEAR(b.available(T(5.2)), 5, kEps);
 }
 
-TEST(TokenBucket, MoreThanBurstWaitsForFullBucketThenGoesIntoDebt) {
+TEST(TokenBucket, MoreThanBurstWaitsForFullBucketThenEmptiesIt) {
   TokenBucket b(10, 20, T(0));
   ASSERT_TRUE(b.TryTake(5, T(0), nullptr));  // 15 left
   double retry = -1;
   EXPECT_FALSE(b.TryTake(50, T(0), &retry));
   EXPECT_NEAR(retry, 0.5, kEps);  // until the bucket is full, not until 50 are there
   EXPECT_TRUE(b.TryTake(50, T(0.5), &retry));
-  EXPECT_NEAR(b.available(T(0.5)), -30, kEps);
+  // The bucket is empty, not in debt: the next request waits for its own tokens only.
+  EXPECT_NEAR(b.available(T(0.5)), 0, kEps);
   EXPECT_FALSE(b.TryTake(1, T(0.5), &retry));
-  EXPECT_NEAR(retry, 3.1, kEps);  // the debt is paid first
-  EXPECT_NEAR(b.available(T(3.5)), 0, kEps);
+  EXPECT_NEAR(retry, 0.1, kEps);
+  EXPECT_NEAR(b.available(T(2.5)), 20, kEps);
 }
 
-TEST(TokenBucket, ChargeMakesDebtRefundIsCappedAtBurst) {
+TEST(TokenBucket, ChargeEmptiesAtMostRefundIsCappedAtBurst) {
   TokenBucket b(10, 20, T(0));
   b.Charge(30, T(0));
-  EXPECT_NEAR(b.available(T(0)), -10, kEps);
+  EXPECT_NEAR(b.available(T(0)), 0, kEps);
   double retry = -1;
   EXPECT_FALSE(b.TryTake(2, T(0), &retry));
-  EXPECT_NEAR(retry, 1.2, kEps);
+  EXPECT_NEAR(retry, 0.2, kEps);
   b.Refund(15, T(0));
-  EXPECT_NEAR(b.available(T(0)), 5, kEps);
+  EXPECT_NEAR(b.available(T(0)), 15, kEps);
   b.Refund(1000, T(0));
   EXPECT_NEAR(b.available(T(0)), 20, kEps);
-  // Non-positive or NaN amounts change nothing.
+  // Non-positive, NaN or infinite amounts change nothing (an infinite charge empties).
   b.Charge(-5, T(0));
   b.Refund(-5, T(0));
+  b.Refund(std::nan(""), T(0));
+  b.Charge(std::nan(""), T(0));
   EXPECT_TRUE(b.TryTake(0, T(0), &retry));
   EXPECT_NEAR(b.available(T(0)), 20, kEps);
+  b.Charge(std::numeric_limits<double>::infinity(), T(0));
+  EXPECT_NEAR(b.available(T(0)), 0, kEps);
+  b.Refund(std::numeric_limits<double>::infinity(), T(0));
+  EXPECT_NEAR(b.available(T(0)), 0, kEps);
+}
+
+// Issue 23's lockout: whatever is charged, taken or adjusted (2^31, negative, NaN, infinity),
+// a rejected take never reports a wait longer than one refill window (burst / rate), and
+// waiting that long is enough.
+TEST(TokenBucket, RetryAfterNeverExceedsOneRefillWindow) {
+  std::mt19937_64 rng(23);
+  const double amounts[] = {0,
+                            1,
+                            7,
+                            59.5,
+                            600,
+                            601,
+                            1e4,
+                            2147483648.0,
+                            -2147483648.0,
+                            -1,
+                            1e300,
+                            std::nan(""),
+                            std::numeric_limits<double>::infinity()};
+  for (double rate : {0.5, 10.0, 1000.0}) {
+    const double burst = 60 * rate;
+    TokenBucket b(rate, burst, T(0));
+    double now = 0;
+    for (int i = 0; i < 20000; ++i) {
+      const double n = amounts[rng() % std::size(amounts)];
+      switch (rng() % 4) {
+        case 0:
+          b.Charge(n, T(now));
+          break;
+        case 1:
+          b.Refund(n, T(now));
+          break;
+        default: {
+          double retry = -1;
+          if (!b.TryTake(n, T(now), &retry)) {
+            ASSERT_GE(retry, 0) << n;
+            ASSERT_LE(retry, burst / rate + 1e-6) << "take " << n << " at rate " << rate;
+            if (std::isfinite(n)) {
+              ASSERT_TRUE(b.TryTake(n, T(now + retry + 1e-6), nullptr)) << n;
+              now += retry + 1e-6;
+            }
+          }
+        }
+      }
+      const double avail = b.available(T(now));
+      ASSERT_GE(avail, 0);
+      ASSERT_LE(avail, burst + 1e-9);
+      now += static_cast<double>(rng() % 1000) / 1000 / rate;
+    }
+  }
 }
 
 TEST(TokenBucket, ReconfigureKeepsBalanceAccruesOldRateFirst) {
@@ -91,9 +153,9 @@ TEST(TokenBucket, ReconfigureKeepsBalanceAccruesOldRateFirst) {
   EXPECT_NEAR(b.available(T(1000)), 100, kEps);  // and the new burst
   b.Reconfigure(1, 4, T(1000));                  // a smaller burst caps the balance
   EXPECT_NEAR(b.available(T(1000)), 4, kEps);
-  // More than the new burst: taken from a full bucket, leaving a debt.
+  // More than the new burst: taken from a full bucket, leaving it empty.
   EXPECT_TRUE(b.TryTake(5, T(1000), nullptr));
-  EXPECT_NEAR(b.available(T(1000)), -1, kEps);
+  EXPECT_NEAR(b.available(T(1000)), 0, kEps);
 }
 
 TEST(TokenBucket, ZeroRateIsUnlimited) {
@@ -184,15 +246,30 @@ TEST(RateLimiter, TokensPerMinuteChargeAdjustAndRetryAfter) {
   // The request finished using 200 of its 500 reserved tokens: 300 come back.
   rl.Adjust("k", -300, T(0));
   EXPECT_TRUE(rl.ChargeTokens("k", {}, 200, T(0), &retry).ok());  // 400 were there; 200 left
-  // A late extra charge may go into debt without rejecting.
+  // A late extra charge empties the bucket without rejecting; the rest is forgiven.
   rl.Adjust("k", 400, T(0));
   EXPECT_FALSE(rl.ChargeTokens("k", {}, 1, T(0), &retry).ok());
-  EXPECT_NEAR(retry, 20.1, 1e-6);  // 200 debt + 1 at 10/s
+  EXPECT_NEAR(retry, 0.1, 1e-6);  // 1 at 10/s
   // More than a minute's worth waits for a full bucket, then is let through.
   EXPECT_FALSE(rl.ChargeTokens("k", {}, 5000, T(20), &retry).ok());
-  EXPECT_NEAR(retry, 60, 1e-6);
-  EXPECT_TRUE(rl.ChargeTokens("k", {}, 5000, T(80), &retry).ok());
-  EXPECT_FALSE(rl.ChargeTokens("k", {}, 1, T(80), &retry).ok());
+  EXPECT_NEAR(retry, 40, 1e-6);  // 200 there, 600 needed
+  EXPECT_TRUE(rl.ChargeTokens("k", {}, 5000, T(60), &retry).ok());
+  EXPECT_FALSE(rl.ChargeTokens("k", {}, 1, T(60), &retry).ok());
+  EXPECT_NEAR(retry, 0.1, 1e-6);
+}
+
+// The reproduced lockout (issue 23): a charge of 2^31 (what a refund of a -2^31 estimate did)
+// left the key waiting ~248 days; now the wait is at most one minute for tokens per minute.
+TEST(RateLimiter, HugeChargeLocksOutForAtMostOneWindow) {
+  RateLimiter rl({.requests_per_second = 1, .tokens_per_minute = 600});
+  ASSERT_TRUE(rl.ChargeTokens("k", {}, 10, T(0), nullptr).ok());
+  rl.Adjust("k", 2147483648.0, T(0));
+  double retry = -1;
+  EXPECT_FALSE(rl.ChargeTokens("k", {}, 100, T(0), &retry).ok());
+  EXPECT_NEAR(retry, 10, 1e-6);
+  EXPECT_TRUE(rl.ChargeTokens("k", {}, 100, T(10), &retry).ok());
+  // Another key was never affected.
+  EXPECT_TRUE(rl.ChargeTokens("other", {}, 600, T(0), nullptr).ok());
 }
 
 TEST(RateLimiter, AdjustOnUnknownKeyDoesNothing) {

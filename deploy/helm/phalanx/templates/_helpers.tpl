@@ -264,6 +264,8 @@ spec:
     - name: tls
       secret:
         secretName: {{ $v.tls.secretName }}
+        # r--r-----: the server refuses a private key others can read (docs/security.md).
+        defaultMode: 0440
     {{- end }}
   {{- if $v.topologySpread.enabled }}
   topologySpreadConstraints:
