@@ -14,7 +14,7 @@ absl::Status Bad(std::string field, std::string_view what) {
 }
 
 absl::StatusOr<json> Content(const json& c, const std::string& field, bool as_parts) {
-  if (c.is_null() || c.is_string()) return c;
+  if (c.is_string()) return c;
   if (!c.is_array()) return Bad(field, "must be a string, an array of content parts, or null");
   std::string joined;
   for (size_t j = 0; j < c.size(); ++j) {
@@ -57,10 +57,15 @@ absl::StatusOr<json> ChatTemplateVariables(const json& body, const ChatRequestOp
     if (!m.is_object()) return Bad(field, "must be an object");
     if (!m.contains("role") || !m["role"].is_string()) return Bad(field + ".role", "missing");
     json out = m;
-    if (m.contains("content")) {
+    if (m["role"] == "developer") out["role"] = "system";  // OpenAI's newer name for it
+    if (m.contains("content") && !m["content"].is_null()) {
       auto c = Content(m["content"], field + ".content", opt.content_as_parts);
       if (!c.ok()) return c.status();
       out["content"] = std::move(*c);
+    } else {
+      // Absent or null (an assistant turn with tool calls only): no parts, as vLLM reads it, so
+      // templates that test `'x' in message.content` work.
+      out["content"] = opt.content_as_parts ? json::array() : json("");
     }
     if (m.contains("tool_calls")) {
       if (!m["tool_calls"].is_array()) return Bad(field + ".tool_calls", "must be an array");

@@ -1,7 +1,7 @@
 // From an OpenAI chat request body to a chat template's variables, the way vLLM maps them:
-// `messages` with their fields as sent (content arrays of text parts joined with "\n", or kept
-// as arrays for templates that iterate them; tool_calls[].function.arguments JSON strings parsed
-// into objects, as templates tojson them), `tools`, `documents`, `add_generation_prompt`
+// `messages` with their fields as sent ("developer" roles as "system"; content arrays of text parts joined with "\n", or kept
+// as arrays for templates that iterate them; absent or null content as "" (or []);
+// tool_calls[].function.arguments JSON strings parsed into objects, as templates tojson them), `tools`, `documents`, `add_generation_prompt`
 // (default true), and `chat_template_kwargs` merged at the top level (enable_thinking...);
 // bos_token/eos_token are the vocabulary's.
 #pragma once

@@ -147,6 +147,7 @@ absl::Status ServerApp::Start() {
     ao.limits = HttpLimitsOf(cfg_);
     ao.tls = tls;
     ao.chat_template = cfg_.chat_template;
+    PHX_ASSIGN_OR_RETURN(ao.reasoning_format, chat::ParseReasoningFormat(cfg_.reasoning_format));
     api_ = std::make_unique<ApiServer>(*gate_, health_.get(), std::move(ao));
     PHX_RETURN_IF_ERROR(api_->Start());
   }

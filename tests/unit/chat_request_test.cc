@@ -28,7 +28,7 @@ TEST(ChatRequest, MapsBodyToVariables) {
   ASSERT_TRUE(v.ok()) << v.status();
   EXPECT_EQ((*v)["messages"][0]["content"], "A\nB");
   EXPECT_EQ((*v)["messages"][1]["name"], "bob");
-  EXPECT_TRUE((*v)["messages"][2]["content"].is_null());
+  EXPECT_EQ((*v)["messages"][2]["content"], "");  // null content: no parts, as vLLM reads it
   EXPECT_EQ((*v)["messages"][2]["tool_calls"][0]["function"]["arguments"],
             json::parse(R"({"x": 1, "y": [true]})"));
   EXPECT_EQ((*v)["messages"][2]["tool_calls"][1]["function"]["arguments"], "not json");
@@ -42,6 +42,7 @@ TEST(ChatRequest, MapsBodyToVariables) {
   v = ChatTemplateVariables(body, {"<s>", "</s>", true});
   ASSERT_TRUE(v.ok());
   EXPECT_TRUE((*v)["messages"][0]["content"].is_array());
+  EXPECT_EQ((*v)["messages"][2]["content"], json::array());
 }
 
 TEST(ChatRequest, ErrorsNameTheField) {
