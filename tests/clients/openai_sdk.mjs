@@ -122,8 +122,9 @@ async function main() {
     c.completions.create({model, prompt: 'x', n: 2}));
   await expectError('batched prompt', OpenAI.BadRequestError, 400, () =>
     c.completions.create({model, prompt: ['a', 'b']}));
-  await expectError('bad message', OpenAI.BadRequestError, 400, () =>
-    c.chat.completions.create({model, messages: [{role: 'wizard', content: 'x'}]}));
+  const badMsg = await expectError('bad message', OpenAI.BadRequestError, 400, () =>
+    c.chat.completions.create({model, messages: [{role: 'user', content: 5}]}));
+  check(badMsg.param === 'messages[0].content', 'bad message param ' + show(badMsg.error));
   const nf = await expectError('unknown model', OpenAI.NotFoundError, 404, () =>
     c.completions.create({model: 'gpt-nope', prompt: 'x'}));
   check(nf.code === 'model_not_found', 'model error ' + show(nf.error));
