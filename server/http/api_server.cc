@@ -66,20 +66,6 @@ ApiServer::ApiServer(Gate& gate, HealthMonitor* health, ApiServerOptions opts)
 ApiServer::~ApiServer() { Stop(); }
 
 absl::Status ApiServer::Start() {
-  const auto& model = gate_.frontend().engine().model();
-  chat::ChatRendererOptions co;
-  co.template_arg = opts_.chat_template;
-  co.reasoning = opts_.reasoning_format;
-  auto renderer =
-      chat::ChatRenderer::Create(model.tokenizer(), chat::GgufChatTemplate(model.file()), co);
-  if (!renderer.ok()) return renderer.status();
-  chat_ = std::move(*renderer);
-  if (chat_->available()) {
-    spdlog::info("chat template: {}{}", chat_->origin(),
-                 chat_->splits_reasoning() ? " (thinks: reasoning_content)" : "");
-  } else {
-    spdlog::warn("/v1/chat/completions will answer 400: {}", chat_->problem());
-  }
   // A write to a client that went away must fail with EPIPE, not kill the server.
   std::signal(SIGPIPE, SIG_IGN);
   net::HttpServerOptions o;
@@ -189,10 +175,12 @@ void ApiServer::Track(const std::shared_ptr<HttpCall>& call) {
 }
 
 std::optional<ApiError> ApiServer::RenderChatPrompt(OpenAiRequest* r, bool* in_reasoning) const {
-  if (!chat_->available()) {
-    return ApiError{absl::InvalidArgumentError(chat_->problem()), "messages", ""};
+  const chat::ChatRenderer* renderer = chat();
+  if (renderer == nullptr || !renderer->available()) {
+    return ApiError{absl::InvalidArgumentError(renderer ? renderer->problem() : "no chat template"),
+                    "messages", ""};
   }
-  auto p = chat_->Render(r->chat);
+  auto p = renderer->Render(r->chat);
   if (!p.ok()) {
     return ApiError{absl::InvalidArgumentError(p.status().message()),
                     chat::ChatErrorField(p.status()), ""};
@@ -285,7 +273,7 @@ void ApiServer::Generate(const std::shared_ptr<net::Exchange>& ex, Endpoint ep) 
   o.ctx.logprobs = r.logprobs;
   o.ctx.include_usage = r.stream && r.include_usage;
   o.ctx.token_text = [fe = &gate_.frontend()](int32_t id) { return fe->TokenText(id); };
-  if (chat && chat_->splits_reasoning()) {
+  if (chat && opts_.chat->splits_reasoning()) {
     o.ctx.reasoning.emplace(chat::ReasoningFormat::kDeepseek, in_reasoning);
   }
   o.id_prefix = chat ? "chatcmpl-" : "cmpl-";

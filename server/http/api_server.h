@@ -35,8 +35,9 @@ struct ApiServerOptions {
   int threads = 2;         // I/O threads, and as many request threads
   net::HttpLimits limits;  // max_body_bytes 0: 4 x max_prompt_bytes + 1 MiB
   std::optional<TlsMaterial> tls;
-  std::string chat_template;  // --chat-template: a built-in name or a Jinja file
-  chat::ReasoningFormat reasoning_format = chat::ReasoningFormat::kDeepseek;
+  // The server's chat template (ServerApp owns it and shares it with gRPC); null: chat
+  // requests are refused.
+  const chat::ChatRenderer* chat = nullptr;
 };
 
 class ApiServer final : public net::HttpHandler {
@@ -44,8 +45,7 @@ class ApiServer final : public net::HttpHandler {
   // `health` (may be null) answers /health.
   ApiServer(Gate& gate, HealthMonitor* health, ApiServerOptions opts);
   ~ApiServer() override;
-  // Resolves the chat template (a bad --chat-template is an error), binds host:port and
-  // serves.
+  // Binds host:port and serves.
   absl::Status Start();
   // Closes the listener, ends open streams with an error event and requests in flight with a
   // 503 (the caller drains the gate first), and joins every thread.
@@ -54,8 +54,8 @@ class ApiServer final : public net::HttpHandler {
   net::HttpServerStats stats() const;
   // The served model id: the GGUF's general.name, else the file name.
   const std::string& model_id() const { return model_id_; }
-  // The chat template (after Start).
-  const chat::ChatRenderer* chat() const { return chat_ ? &*chat_ : nullptr; }
+  // The chat template (may be null).
+  const chat::ChatRenderer* chat() const { return opts_.chat; }
 
   // net::HttpHandler.
   std::optional<net::HttpResponse> CheckHead(const net::HttpRequest& head) override;
@@ -79,7 +79,6 @@ class ApiServer final : public net::HttpHandler {
   ApiServerOptions opts_;
   ParseOptions parse_opts_;
   std::string model_id_;
-  std::optional<chat::ChatRenderer> chat_;
   int64_t created_ = 0;
   int port_ = 0;
   std::atomic<bool> stopping_{false};
