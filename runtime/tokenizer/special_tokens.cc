@@ -1,10 +1,19 @@
 #include "runtime/tokenizer/special_tokens.h"
 
+#include <algorithm>
+
 namespace phx::tok {
 namespace {
 
 // isspace() in the C locale.
 bool IsCSpace(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+// Whether [b, e) overlaps one of the sorted, disjoint `spans`.
+bool Overlaps(std::span<const TextSpan> spans, size_t b, size_t e) {
+  auto it = std::upper_bound(spans.begin(), spans.end(), b,
+                             [](size_t v, const TextSpan& s) { return v < s.end; });
+  return it != spans.end() && it->begin < e;
+}
 
 }  // namespace
 
@@ -42,7 +51,8 @@ std::vector<bool> SpecialTokens::Present(std::string_view text) const {
   return present;
 }
 
-std::vector<Fragment> SpecialTokens::Partition(std::string_view text, bool parse_special) const {
+std::vector<Fragment> SpecialTokens::Partition(std::string_view text, bool parse_special,
+                                               std::span<const TextSpan> plain_spans) const {
   std::vector<Fragment> frags;
   if (text.empty()) return frags;
   frags.push_back({kNoToken, text});
@@ -59,12 +69,21 @@ std::vector<Fragment> SpecialTokens::Partition(std::string_view text, bool parse
         continue;
       }
       std::string_view rest = f.text;
+      size_t from = 0;
       while (true) {
-        const size_t m = rest.find(tok.text);
+        const size_t m = rest.find(tok.text, from);
         if (m == std::string_view::npos) {
           if (!rest.empty()) next.push_back({kNoToken, rest});
           break;
         }
+        if (tok.needs_parse_special && !plain_spans.empty()) {
+          const size_t at = static_cast<size_t>(rest.data() - text.data()) + m;
+          if (Overlaps(plain_spans, at, at + tok.text.size())) {
+            from = m + 1;
+            continue;
+          }
+        }
+        from = 0;
         std::string_view left = rest.substr(0, m);
         if (tok.attrs & kAttrLstrip) {
           while (!left.empty() && IsCSpace(left.back())) left.remove_suffix(1);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -40,7 +41,10 @@ class SpecialTokens {
   void SetAttrs(TokenId id, uint8_t attrs);
   const std::vector<Entry>& entries() const { return entries_; }
 
-  std::vector<Fragment> Partition(std::string_view text, bool parse_special) const;
+  // Splits `text` on special-token texts. With `plain_spans` (byte ranges of `text`, sorted and
+  // disjoint), a token that needs parse_special is not matched where its text overlaps a span.
+  std::vector<Fragment> Partition(std::string_view text, bool parse_special,
+                                  std::span<const TextSpan> plain_spans = {}) const;
 
  private:
   // Marks the entries whose text occurs somewhere in `text` (a trie walk from every offset).

@@ -31,6 +31,11 @@ enum class TokenType : int32_t {
 
 enum class VocabKind { kSpm, kBpe };
 
+// A byte range [begin, end) of a text.
+struct TextSpan {
+  size_t begin = 0, end = 0;
+};
+
 class Tokenizer {
  public:
   // Builds the tokenizer described by `f`'s tokenizer.ggml.* keys. Unknown tokenizer models or
@@ -43,6 +48,15 @@ class Tokenizer {
   // control or user-defined token's text becomes that token instead of being tokenized.
   virtual std::vector<TokenId> Encode(std::string_view text, bool add_special,
                                       bool parse_special) const = 0;
+
+  // Encode with parse_special, except inside `plain_spans` (byte ranges of `text`, sorted and
+  // disjoint: the user text of a chat prompt): a control or unknown token's text that overlaps
+  // one of them is not matched there, so a user cannot type a control token. User-defined tokens
+  // are matched everywhere (as with parse_special=false). The text between two matched special
+  // tokens is tokenized as one piece across span boundaries, so without spans (or when no span
+  // holds special-token text) the ids are exactly Encode(text, add_special, true).
+  virtual std::vector<TokenId> EncodeWithPlainSpans(
+      std::string_view text, bool add_special, std::span<const TextSpan> plain_spans) const = 0;
 
   // The bytes one token stands for (SPM's "▁" as a space, byte tokens as their byte, BPE's
   // byte-level alphabet mapped back). Control tokens give "" unless `render_special`.

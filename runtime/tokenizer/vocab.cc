@@ -303,10 +303,21 @@ absl::Status VocabTokenizer::Load(const gguf::File& f, VocabKind kind,
 
 std::vector<TokenId> VocabTokenizer::Encode(std::string_view text, bool add_special,
                                             bool parse_special) const {
+  return EncodeFragments(specials_.Partition(text, parse_special), add_special);
+}
+
+std::vector<TokenId> VocabTokenizer::EncodeWithPlainSpans(
+    std::string_view text, bool add_special, std::span<const TextSpan> plain_spans) const {
+  return EncodeFragments(specials_.Partition(text, /*parse_special=*/true, plain_spans),
+                         add_special);
+}
+
+std::vector<TokenId> VocabTokenizer::EncodeFragments(const std::vector<Fragment>& frags,
+                                                     bool add_special) const {
   std::vector<TokenId> out;
   if (add_special && add_bos_ && bos_ != kNoToken) out.push_back(bos_);
   bool after_special = true;
-  for (const Fragment& frag : specials_.Partition(text, parse_special)) {
+  for (const Fragment& frag : frags) {
     if (frag.token != kNoToken) {
       out.push_back(frag.token);
       after_special = true;

@@ -25,6 +25,8 @@ class VocabTokenizer : public Tokenizer {
  public:
   std::vector<TokenId> Encode(std::string_view text, bool add_special,
                               bool parse_special) const final;
+  std::vector<TokenId> EncodeWithPlainSpans(std::string_view text, bool add_special,
+                                            std::span<const TextSpan> plain_spans) const final;
   std::string TokenToPiece(TokenId id, bool render_special) const final;
 
   // The id whose text is `text` (any type), or kNoToken.
@@ -33,6 +35,7 @@ class VocabTokenizer : public Tokenizer {
 
  protected:
   absl::Status Load(const gguf::File& f, VocabKind kind, const VocabDefaults& defaults);
+  std::vector<TokenId> EncodeFragments(const std::vector<Fragment>& frags, bool add_special) const;
 
   // Tokenizes one stretch of raw text. `after_special`: it starts the input or follows a
   // special token.

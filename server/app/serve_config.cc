@@ -8,9 +8,10 @@
 #include <fstream>
 
 #include "base/strings.h"
+#include "runtime/chat/reasoning.h"
+#include "runtime/chat/resolver.h"
 #include "server/app/tls.h"
 #include "server/auth/api_keys.h"
-#include "server/http/chat_template.h"
 #include "yaml-cpp/yaml.h"
 
 namespace phx::server {
@@ -102,6 +103,7 @@ absl::Status ServeConfig::Validate() const {
   if (drain_grace_s < 0) return Bad("drain-grace-s", "must be >= 0");
   if (step_timeout_s <= 0) return Bad("step-timeout-s", "must be > 0");
   if (canary_interval_s <= 0) return Bad("canary-interval-s", "must be > 0");
+  if (auto r = chat::ParseReasoningFormat(reasoning_format); !r.ok()) return r.status();
   if (log_format != "text" && log_format != "json")
     return Bad("log-format", "must be text or json");
   if (log_level != "debug" && log_level != "info" && log_level != "warn" && log_level != "error") {
@@ -134,7 +136,7 @@ absl::Status ServeConfig::Check() const {
     if (!k.ok()) return k.status();
   }
   if (!chat_template.empty()) {
-    auto t = ResolveChatTemplate(chat_template, std::nullopt);
+    auto t = chat::ResolveChatTemplate(chat_template, std::nullopt);
     if (!t.ok()) return t.status();
   }
   if (!audit_log.empty() && audit_log != "-") {

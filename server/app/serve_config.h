@@ -58,7 +58,8 @@ struct ServeConfig {
   bool audit_include_text = false;
   std::string log_format = "text";
   std::string log_level = "info";
-  std::string chat_template;  // OpenAI chat API: override the GGUF's template
+  std::string chat_template;                  // OpenAI chat API: override the GGUF's template
+  std::string reasoning_format = "deepseek";  // none | deepseek: reasoning_content for thinkers
   bool check_config = false;
   // Not a flag: embedders and tests set it so that port 0 binds any free port instead of
   // turning the HTTP listeners off.

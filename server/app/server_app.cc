@@ -130,7 +130,24 @@ absl::Status ServerApp::Start() {
   if (absl::Status s = health_->WarmUp(); !s.ok()) {
     return Annotate(s, "warm-up forward failed");
   }
-  service_ = std::make_unique<grpcapi::GenerationService>(*gate_);
+  {
+    // One chat template for gRPC's Chat prompts and the HTTP chat endpoints.
+    chat::ChatRendererOptions co;
+    co.template_arg = cfg_.chat_template;
+    PHX_ASSIGN_OR_RETURN(co.reasoning, chat::ParseReasoningFormat(cfg_.reasoning_format));
+    const auto& model = runtime_.engine->model();
+    auto renderer =
+        chat::ChatRenderer::Create(model.tokenizer(), chat::GgufChatTemplate(model.file()), co);
+    if (!renderer.ok()) return renderer.status();
+    chat_ = std::make_unique<chat::ChatRenderer>(std::move(*renderer));
+    if (chat_->available()) {
+      spdlog::info("chat template: {}{}", chat_->origin(),
+                   chat_->splits_reasoning() ? " (thinks: reasoning_content)" : "");
+    } else {
+      spdlog::warn("chat requests will be refused: {}", chat_->problem());
+    }
+  }
+  service_ = std::make_unique<grpcapi::GenerationService>(*gate_, chat_.get());
   GrpcServerOptions go;
   go.address = StrCat(cfg_.host, ":", cfg_.grpc_port);
   if (tls) go.credentials = GrpcCredentials(*tls);
@@ -146,7 +163,7 @@ absl::Status ServerApp::Start() {
     ao.threads = cfg_.api_threads;
     ao.limits = HttpLimitsOf(cfg_);
     ao.tls = tls;
-    ao.chat_template = cfg_.chat_template;
+    ao.chat = chat_.get();
     api_ = std::make_unique<ApiServer>(*gate_, health_.get(), std::move(ao));
     PHX_RETURN_IF_ERROR(api_->Start());
   }

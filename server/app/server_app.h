@@ -68,6 +68,7 @@ class ServerApp {
   std::shared_ptr<const ApiKeyStore> keys_;
   std::unique_ptr<Gate> gate_;
   std::unique_ptr<HealthMonitor> health_;
+  std::unique_ptr<chat::ChatRenderer> chat_;  // shared by gRPC and the HTTP API
   std::unique_ptr<grpcapi::GenerationService> service_;
   GrpcServer grpc_;
   std::unique_ptr<ProbeServer> probes_;

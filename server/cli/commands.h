@@ -25,6 +25,17 @@ struct TokenizeOptions {
 // `phalanx model tokenize FILE --text T`: token ids, space-separated, on one line.
 int ModelTokenize(const TokenizeOptions& o);
 
+struct RenderChatOptions {
+  std::string model;     // GGUF: its tokenizer.chat_template and bos/eos token texts
+  std::string tmpl;      // a built-in name or a Jinja file (overrides the model's template)
+  std::string request;   // JSON object: the template's variables, unchanged
+  std::string now;       // pins strftime_now: "YYYY-MM-DDTHH:MM:SS" (local time otherwise)
+  bool ids = false;      // print token ids (user text kept out of control tokens) instead
+};
+// `phalanx model render-chat (--model GGUF | --template NAME|FILE) --request FILE`: the rendered
+// prompt's bytes, exactly, on stdout. A template that raises exits 1 with its message on stderr.
+int ModelRenderChat(const RenderChatOptions& o);
+
 // `phalanx model synth ...`.
 int ModelSynth(const model::SynthOptions& o, const std::string& out);
 

@@ -36,6 +36,21 @@ void AddModelCommands(CLI::App& app, int& rc) {
   tok->add_flag("--pieces", topt.show_pieces, "Also print each token's text on stderr");
   tok->callback([&rc] { rc = phx::cli::ModelTokenize(topt); });
 
+  auto* render = model->add_subcommand(
+      "render-chat",
+      "Render a chat template (the model's, or --template) on a request's variables");
+  static phx::cli::RenderChatOptions ropt;
+  render->add_option("--model", ropt.model, "GGUF: its chat template and BOS/EOS texts");
+  render->add_option("--template", ropt.tmpl,
+                     "Built-in template name or Jinja file (instead of the model's)");
+  render
+      ->add_option("--request", ropt.request,
+                   "JSON file whose top-level keys are the template's variables")
+      ->required();
+  render->add_option("--now", ropt.now, "Pin strftime_now to YYYY-MM-DDTHH:MM:SS");
+  render->add_flag("--ids", ropt.ids, "Print token ids instead (needs --model)");
+  render->callback([&rc] { rc = phx::cli::ModelRenderChat(ropt); });
+
   auto* synth = model->add_subcommand("synth", "Write a GGUF model with random weights");
   static phx::model::SynthOptions so;
   static std::string out, dtype = "f16";
@@ -282,7 +297,13 @@ void AddServeCommands(CLI::App& app, int& rc, std::vector<std::string> args) {
   serve->add_option("--log-format", c.log_format, "text | json")->capture_default_str();
   serve->add_option("--log-level", c.log_level, "debug | info | warn | error")
       ->capture_default_str();
-  serve->add_option("--chat-template", c.chat_template, "Chat template name or file for /v1/chat");
+  serve->add_option("--chat-template", c.chat_template,
+                    "Chat template for /v1/chat: a built-in name or a Jinja file (default: the "
+                    "model's tokenizer.chat_template)");
+  serve
+      ->add_option("--reasoning-format", c.reasoning_format,
+                   "none | deepseek: a thinking template's <think> block as reasoning_content")
+      ->capture_default_str();
   serve->add_flag("--check-config", c.check_config, "Validate the configuration and exit");
   // Every option also reads PHALANX_<NAME>. A flag given twice takes its last value, so flags
   // appended to a command line override earlier ones (the Helm chart's server.extraArgs and

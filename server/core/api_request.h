@@ -8,6 +8,7 @@
 
 #include "runtime/engine/request.h"
 #include "runtime/sampler/params.h"
+#include "runtime/tokenizer/tokenizer.h"
 
 namespace phx::server {
 
@@ -18,6 +19,10 @@ struct ApiRequest {
   std::vector<int32_t> token_ids;
   bool add_special = true;
   bool parse_special = false;
+  // With parse_special: byte ranges of `text` (sorted, disjoint) where special-token text stays
+  // plain text: a chat prompt's user text (chat::ChatPrompt::plain_spans), so that a message
+  // spelling "<|im_start|>" cannot forge a control token.
+  std::vector<tok::TextSpan> plain_spans;
   sampler::SamplingParams sampling;
   bool explicit_max_tokens = false;  // max_tokens was given (else the default applies)
   int32_t priority = 0;

@@ -130,7 +130,9 @@ absl::StatusOr<engine::GenerateRequest> Frontend::Prepare(const ApiRequest& req,
   const tok::Tokenizer& tok = engine_.model().tokenizer();
   engine::GenerateRequest out;
   if (req.has_text) {
-    out.prompt = tok.Encode(req.text, req.add_special, req.parse_special);
+    out.prompt = req.parse_special && !req.plain_spans.empty()
+                     ? tok.EncodeWithPlainSpans(req.text, req.add_special, req.plain_spans)
+                     : tok.Encode(req.text, req.add_special, req.parse_special);
     if (out.prompt.empty()) return absl::InvalidArgumentError("prompt must not be empty");
     for (int32_t id : out.prompt) {
       if (id < 0 || id >= tok.vocab_size()) {

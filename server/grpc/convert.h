@@ -4,8 +4,8 @@
 
 #include <optional>
 
-#include "phalanx/v1/generate.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "phalanx/v1/generate.pb.h"
 #include "server/core/api_request.h"
 #include "server/core/frontend.h"
 

@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 
+#include "server/grpc/chat_convert.h"
 #include "server/grpc/convert.h"
 
 namespace phx::server::grpcapi {
@@ -14,6 +15,49 @@ namespace {
 using phalanx::v1::GenerateResponse;
 using phalanx::v1::GenerateStreamResponse;
 using Clock = engine::Clock;
+using Splitter = std::optional<chat::ReasoningSplitter>;
+
+double Since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// Generated text into a message: all of it into `text`, or, for a chat whose template thinks,
+// the reasoning into `reasoning_text` and the answer into `text`.
+template <class M>
+void AddText(Splitter& split, std::string_view text, M* m) {
+  if (!split) {
+    m->mutable_text()->append(text);
+    return;
+  }
+  const chat::ReasoningSplitter::Delta d = split->Push(text);
+  m->mutable_text()->append(d.content);
+  m->mutable_reasoning_text()->append(d.reasoning);
+}
+template <class M>
+void FlushText(Splitter& split, M* m) {
+  if (!split) return;
+  const chat::ReasoningSplitter::Delta d = split->Finish();
+  m->mutable_text()->append(d.content);
+  m->mutable_reasoning_text()->append(d.reasoning);
+}
+
+// A Chat prompt: authenticates, then renders the conversation into `a` with the server's chat
+// template (and sets up the reasoning splitter). A refusal is recorded and returned.
+absl::Status PrepareChat(Gate& gate, const chat::ChatRenderer* chat,
+                         const phalanx::v1::GenerateRequest& req, const std::string& auth,
+                         ApiRequest* a, Splitter* split) {
+  const Clock::time_point t0 = Clock::now();
+  const absl::StatusOr<std::string> key = gate.Authenticate(auth);
+  absl::Status s = key.status();
+  bool in_reasoning = false;
+  if (s.ok()) s = RenderChat(chat, req.chat(), a, &in_reasoning);
+  if (!s.ok()) {
+    gate.RecordSimpleCall(a->rpc, key.ok() ? *key : "", a->peer, s, Since(t0));
+    return s;
+  }
+  if (chat->splits_reasoning()) split->emplace(chat::ReasoningFormat::kDeepseek, in_reasoning);
+  return absl::OkStatus();
+}
 
 void AddRetryAfter(grpc::CallbackServerContext* ctx, double retry_after_s) {
   if (retry_after_s > 0) {
@@ -33,6 +77,7 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
     grpc::CallbackServerContext* ctx = nullptr;
     Frontend* fe = nullptr;
     GenerateResponse* resp = nullptr;
+    Splitter split;  // chat prompts with a thinking template
 
     void OnStarted(const Submitted& s) override {
       std::lock_guard<std::mutex> l(mu);
@@ -44,7 +89,7 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
       std::lock_guard<std::mutex> l(mu);
       if (call == nullptr) return;
       for (const auto& e : events) {
-        resp->mutable_text()->append(e.text);
+        AddText(split, e.text, resp);
         FillToken(*fe, e, resp->add_tokens());
       }
     }
@@ -52,7 +97,8 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
                   const engine::Usage& u, const engine::Timing& t, std::string tail) override {
       std::lock_guard<std::mutex> l(mu);
       if (call == nullptr) return;
-      resp->mutable_text()->append(tail);
+      AddText(split, tail, resp);
+      FlushText(split, resp);
       resp->set_finish_reason(ToProto(r));
       FillUsage(u, resp->mutable_usage());
       FillTiming(t, resp->mutable_timing());
@@ -69,7 +115,9 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
       if (call == nullptr) return;
       ctx->AddInitialMetadata("x-phalanx-degraded", "cache");
       resp->set_request_id(request_id);
-      resp->set_text(r.text);
+      resp->clear_text();
+      AddText(split, r.text, resp);
+      FlushText(split, resp);
       for (const auto& e : r.tokens) FillToken(*fe, e, resp->add_tokens());
       resp->set_finish_reason(ToProto(r.finish));
       FillUsage(r.usage, resp->mutable_usage());
@@ -78,14 +126,22 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
     }
   };
 
-  UnaryCall(Gate& gate, grpc::CallbackServerContext* ctx, const phalanx::v1::GenerateRequest* req,
-            GenerateResponse* resp)
+  UnaryCall(Gate& gate, const chat::ChatRenderer* chat, grpc::CallbackServerContext* ctx,
+            const phalanx::v1::GenerateRequest* req, GenerateResponse* resp)
       : gate_(gate), h_(std::make_shared<Handler>()) {
     h_->call = this;
     h_->ctx = ctx;
     h_->fe = &gate.frontend();
     h_->resp = resp;
-    id_ = gate.Handle(FromProto(*req, ctx, "Generate"), Authorization(ctx), h_);
+    ApiRequest a = FromProto(*req, ctx, "Generate");
+    const std::string auth = Authorization(ctx);
+    if (req->has_chat()) {
+      if (absl::Status s = PrepareChat(gate, chat, *req, auth, &a, &h_->split); !s.ok()) {
+        Finish(ToGrpc(s));
+        return;
+      }
+    }
+    id_ = gate.Handle(std::move(a), auth, h_);
   }
   void OnCancel() override { gate_.Cancel(id_); }
   void OnDone() override {
@@ -111,6 +167,7 @@ class StreamCall final : public grpc::ServerWriteReactor<GenerateStreamResponse>
     StreamCall* call = nullptr;
     grpc::CallbackServerContext* ctx = nullptr;
     Frontend* fe = nullptr;
+    Splitter split;  // chat prompts with a thinking template
 
     void OnStarted(const Submitted& s) override {
       std::lock_guard<std::mutex> l(mu);
@@ -126,7 +183,7 @@ class StreamCall final : public grpc::ServerWriteReactor<GenerateStreamResponse>
       if (call == nullptr) return;
       GenerateStreamResponse& m = call->Pending();
       for (const auto& e : events) {
-        m.mutable_text()->append(e.text);
+        AddText(split, e.text, &m);
         FillToken(*fe, e, m.add_tokens());
       }
       // The request's last token goes out with the finish (OnFinish follows at once).
@@ -140,7 +197,8 @@ class StreamCall final : public grpc::ServerWriteReactor<GenerateStreamResponse>
       const grpc::Status st = FinishStatus(r, s);
       if (st.ok()) {
         GenerateStreamResponse& m = call->Pending();
-        m.mutable_text()->append(tail);
+        AddText(split, tail, &m);
+        FlushText(split, &m);
         m.set_finish_reason(ToProto(r));
         FillUsage(u, m.mutable_usage());
         FillTiming(t, m.mutable_timing());
@@ -163,13 +221,15 @@ class StreamCall final : public grpc::ServerWriteReactor<GenerateStreamResponse>
         GenerateStreamResponse& m = call->queue_.emplace_back();
         m.set_request_id(request_id);
         m.set_degraded(true);
-        m.set_text(e.text);
+        AddText(split, e.text, &m);
         FillToken(*fe, e, m.add_tokens());
       }
       GenerateStreamResponse& last = call->queue_.emplace_back();
       last.set_request_id(request_id);
       last.set_degraded(true);
-      last.set_text(r.text.substr(std::min(r.text.size(), TokenTextBytes(r))));
+      AddText(split, std::string_view(r.text).substr(std::min(r.text.size(), TokenTextBytes(r))),
+              &last);
+      FlushText(split, &last);
       last.set_finish_reason(ToProto(r.finish));
       FillUsage(r.usage, last.mutable_usage());
       call->FinishAfterWrites(grpc::Status::OK);
@@ -181,13 +241,24 @@ class StreamCall final : public grpc::ServerWriteReactor<GenerateStreamResponse>
     }
   };
 
-  StreamCall(Gate& gate, grpc::CallbackServerContext* ctx, const phalanx::v1::GenerateRequest* req)
+  StreamCall(Gate& gate, const chat::ChatRenderer* chat, grpc::CallbackServerContext* ctx,
+             const phalanx::v1::GenerateRequest* req)
       : gate_(gate), h_(std::make_shared<Handler>()) {
     h_->call = this;
     h_->ctx = ctx;
     h_->fe = &gate.frontend();
     request_id_ = req->request_id();
-    id_ = gate.Handle(FromProto(*req, ctx, "GenerateStream"), Authorization(ctx), h_);
+    ApiRequest a = FromProto(*req, ctx, "GenerateStream");
+    const std::string auth = Authorization(ctx);
+    if (req->has_chat()) {
+      if (absl::Status s = PrepareChat(gate, chat, *req, auth, &a, &h_->split); !s.ok()) {
+        std::lock_guard<std::mutex> l(h_->mu);
+        finished_ = true;
+        Finish(ToGrpc(s));
+        return;
+      }
+    }
+    id_ = gate.Handle(std::move(a), auth, h_);
   }
 
   void OnWriteDone(bool ok) override {
@@ -259,10 +330,6 @@ class StreamCall final : public grpc::ServerWriteReactor<GenerateStreamResponse>
   grpc::Status final_status_;
 };
 
-double Since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
 }  // namespace
 
 std::string Authorization(const grpc::CallbackServerContext* ctx) {
@@ -274,12 +341,12 @@ std::string Authorization(const grpc::CallbackServerContext* ctx) {
 grpc::ServerUnaryReactor* GenerationService::Generate(grpc::CallbackServerContext* ctx,
                                                       const phalanx::v1::GenerateRequest* req,
                                                       GenerateResponse* resp) {
-  return new UnaryCall(gate_, ctx, req, resp);
+  return new UnaryCall(gate_, chat_, ctx, req, resp);
 }
 
 grpc::ServerWriteReactor<GenerateStreamResponse>* GenerationService::GenerateStream(
     grpc::CallbackServerContext* ctx, const phalanx::v1::GenerateRequest* req) {
-  return new StreamCall(gate_, ctx, req);
+  return new StreamCall(gate_, chat_, ctx, req);
 }
 
 grpc::ServerUnaryReactor* GenerationService::Tokenize(grpc::CallbackServerContext* ctx,

@@ -1,16 +1,20 @@
 // phalanx.v1.Generation over gRPC's callback API: unary Generate, server-streaming
 // GenerateStream (a ServerWriteReactor fed by the engine thread), Tokenize, GetModelInfo,
-// SubmitFeedback. Every call goes through the Gate (auth, limits, admission, degraded cache).
+// SubmitFeedback. Every call goes through the Gate (auth, limits, admission, degraded cache); a
+// Chat prompt is rendered with the server's chat template first.
 #pragma once
 
 #include "phalanx/v1/generate.grpc.pb.h"
+#include "runtime/chat/chat_renderer.h"
 #include "server/core/gate.h"
 
 namespace phx::server::grpcapi {
 
 class GenerationService final : public phalanx::v1::Generation::CallbackService {
  public:
-  explicit GenerationService(Gate& gate) : gate_(gate) {}
+  // `chat` (may be null: Chat prompts then fail with FAILED_PRECONDITION) renders Chat prompts;
+  // the server shares it with the HTTP API, so both render a conversation the same way.
+  GenerationService(Gate& gate, const chat::ChatRenderer* chat) : gate_(gate), chat_(chat) {}
 
   grpc::ServerUnaryReactor* Generate(grpc::CallbackServerContext* ctx,
                                      const phalanx::v1::GenerateRequest* req,
@@ -29,6 +33,7 @@ class GenerationService final : public phalanx::v1::Generation::CallbackService 
 
  private:
   Gate& gate_;
+  const chat::ChatRenderer* chat_;
 };
 
 // The `authorization` metadata value of a call ("" when absent).

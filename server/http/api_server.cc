@@ -9,6 +9,7 @@
 #include "server/core/status_map.h"
 #include "server/http/http_call.h"
 #include "server/http/openai_response.h"
+#include "server/http/utility_api.h"
 #include "spdlog/spdlog.h"
 
 namespace phx::server {
@@ -60,25 +61,11 @@ ApiServer::ApiServer(Gate& gate, HealthMonitor* health, ApiServerOptions opts)
   model_id_ = ServedModelId(gate_);
   created_ = static_cast<int64_t>(std::time(nullptr));
   parse_opts_.default_chat_max_tokens = gate_.frontend().limits().max_tokens;
-  const tok::Tokenizer& tok = gate_.frontend().engine().model().tokenizer();
-  specials_.bos = tok.bos() >= 0 ? std::string(tok.token_text(tok.bos())) : "";
-  specials_.eos = tok.eos() >= 0 ? std::string(tok.token_text(tok.eos())) : "";
 }
 
 ApiServer::~ApiServer() { Stop(); }
 
 absl::Status ApiServer::Start() {
-  const gguf::File& file = gate_.frontend().engine().model().file();
-  std::optional<std::string> jinja;
-  if (auto t = file.GetString("tokenizer.chat_template"); t.ok()) jinja = *t;
-  auto tmpl = ResolveChatTemplate(opts_.chat_template, jinja);
-  if (!tmpl.ok()) return tmpl.status();
-  chat_ = std::move(*tmpl);
-  if (chat_.format) {
-    spdlog::info("chat template: {} (from {})", ChatFamilyName(chat_.format->family), chat_.source);
-  } else {
-    spdlog::warn("/v1/chat/completions will answer 400: {}", chat_.problem);
-  }
   // A write to a client that went away must fail with EPIPE, not kill the server.
   std::signal(SIGPIPE, SIG_IGN);
   net::HttpServerOptions o;
@@ -129,6 +116,16 @@ std::optional<net::HttpResponse> ApiServer::CheckHead(const net::HttpRequest& h)
     return ErrorResponse(
         FromStatus(key.status(), completions ? Endpoint::kCompletions : Endpoint::kChat));
   }
+  if (auto u = UtilityEndpointOf(h.path)) {
+    if (h.method != "POST") {
+      return ErrorResponse(ApiError{absl::NotFoundError(StrCat("no route ", h.path)), "", ""});
+    }
+    const Clock::time_point t0 = Clock::now();
+    const auto key = gate_.Authenticate(h.header("authorization"));
+    if (key.ok()) return std::nullopt;
+    gate_.RecordSimpleCall(UtilityRpcName(*u), "", h.peer, key.status(), Since(t0));
+    return ErrorResponse(FromStatus(key.status(), Endpoint::kCompletions));
+  }
   if (h.method == "GET") {
     if (h.path == "/v1/models") return Models(h, "");
     if (h.path.rfind("/v1/models/", 0) == 0 && h.path.size() > 11) {
@@ -140,6 +137,10 @@ std::optional<net::HttpResponse> ApiServer::CheckHead(const net::HttpRequest& h)
 }
 
 void ApiServer::Handle(std::shared_ptr<net::Exchange> ex) {
+  if (UtilityEndpointOf(ex->request().path)) {
+    workers_->Post([this, ex = std::move(ex)] { Utility(ex); });
+    return;
+  }
   const Endpoint ep =
       ex->request().path == "/v1/chat/completions" ? Endpoint::kChat : Endpoint::kCompletions;
   // Parsing, chat rendering and admission (which may tokenize) off the I/O threads.
@@ -173,15 +174,65 @@ void ApiServer::Track(const std::shared_ptr<HttpCall>& call) {
   prune_at_ = std::max<size_t>(64, calls_.size() * 2);
 }
 
-std::optional<ApiError> ApiServer::RenderChatPrompt(OpenAiRequest* r) const {
-  if (!chat_.format) return ApiError{absl::InvalidArgumentError(chat_.problem), "messages", ""};
+std::optional<ApiError> ApiServer::RenderChatPrompt(OpenAiRequest* r, bool* in_reasoning) const {
+  const chat::ChatRenderer* renderer = chat();
+  if (renderer == nullptr || !renderer->available()) {
+    return ApiError{absl::InvalidArgumentError(renderer ? renderer->problem() : "no chat template"),
+                    "messages", ""};
+  }
+  auto p = renderer->Render(r->chat);
+  if (!p.ok()) {
+    return ApiError{absl::InvalidArgumentError(p.status().message()),
+                    chat::ChatErrorField(p.status()), ""};
+  }
   ApiRequest& a = r->api;
   a.has_text = true;
-  a.text = RenderChat(*chat_.format, r->messages, r->add_generation_prompt, specials_);
-  a.parse_special = true;
-  // BOS comes from the tokenizer (as the vocabulary says) unless the text already starts with it.
-  a.add_special = specials_.bos.empty() || a.text.rfind(specials_.bos, 0) != 0;
+  a.text = std::move(p->text);
+  a.parse_special = true;  // in the template's text only: user text is in plain_spans
+  a.plain_spans = std::move(p->plain_spans);
+  a.add_special = p->add_special;
+  *in_reasoning = p->in_reasoning;
   return std::nullopt;
+}
+
+void ApiServer::Utility(const std::shared_ptr<net::Exchange>& ex) {
+  const Clock::time_point t0 = Clock::now();
+  const net::HttpRequest& req = ex->request();
+  const UtilityEndpoint ep = *UtilityEndpointOf(req.path);
+  const tok::Tokenizer& tokenizer = gate_.frontend().engine().model().tokenizer();
+  if (ep == UtilityEndpoint::kTokenize) {
+    // Through the gate, as gRPC Tokenize: auth, the key's rate limits, bounded pending work.
+    auto body = ParseTokenizeBody(req.body, parse_opts_);
+    if (const ApiError* e = std::get_if<ApiError>(&body)) {
+      gate_.RecordSimpleCall("Tokenize", "", req.peer, e->status, Since(t0));
+      return ex->Respond(ErrorResponse(*e));
+    }
+    TokenizeBody& t = std::get<TokenizeBody>(body);
+    const bool pieces = t.with_pieces;
+    return gate_.Tokenize(
+        req.header("authorization"), req.peer, std::move(t.content), t.add_special, t.parse_special,
+        [ex, pieces, &tokenizer](absl::StatusOr<std::vector<int32_t>> ids, double retry_after_s) {
+          if (!ids.ok()) {
+            ApiError e = FromStatus(ids.status(), Endpoint::kCompletions);
+            if (e.param == "prompt" || ToStd(ids.status().message()).rfind("text ", 0) == 0) {
+              e.param = "content";
+            }
+            return ex->Respond(ErrorResponse(e, retry_after_s));
+          }
+          ex->Respond(JsonResponse(200, Dump(TokenizeAnswer(*ids, pieces, tokenizer))));
+        });
+  }
+  const auto key = gate_.Authenticate(req.header("authorization"));
+  auto answer = key.status().ok() ? (ep == UtilityEndpoint::kDetokenize
+                                         ? DetokenizeAnswer(req.body, parse_opts_, tokenizer)
+                                         : ApplyTemplateAnswer(req.body, parse_opts_, chat()))
+                                  : std::variant<nlohmann::json, ApiError>(
+                                        FromStatus(key.status(), Endpoint::kCompletions));
+  const ApiError* e = std::get_if<ApiError>(&answer);
+  gate_.RecordSimpleCall(UtilityRpcName(ep), key.ok() ? *key : "", req.peer,
+                         e ? e->status : absl::OkStatus(), Since(t0));
+  if (e) return ex->Respond(ErrorResponse(*e));
+  ex->Respond(JsonResponse(200, Dump(std::get<nlohmann::json>(answer))));
 }
 
 void ApiServer::Generate(const std::shared_ptr<net::Exchange>& ex, Endpoint ep) {
@@ -205,8 +256,9 @@ void ApiServer::Generate(const std::shared_ptr<net::Exchange>& ex, Endpoint ep) 
                                    model_id_, "`")),
         "model", "model_not_found"});
   }
+  bool in_reasoning = false;
   if (chat) {
-    if (auto e = RenderChatPrompt(&r)) return refuse(*e);
+    if (auto e = RenderChatPrompt(&r, &in_reasoning)) return refuse(*e);
   }
   if (!r.user.empty()) peer += " user=" + r.user.substr(0, 64);
   r.api.rpc = rpc;
@@ -221,6 +273,9 @@ void ApiServer::Generate(const std::shared_ptr<net::Exchange>& ex, Endpoint ep) 
   o.ctx.logprobs = r.logprobs;
   o.ctx.include_usage = r.stream && r.include_usage;
   o.ctx.token_text = [fe = &gate_.frontend()](int32_t id) { return fe->TokenText(id); };
+  if (chat && opts_.chat->splits_reasoning()) {
+    o.ctx.reasoning.emplace(chat::ReasoningFormat::kDeepseek, in_reasoning);
+  }
   o.id_prefix = chat ? "chatcmpl-" : "cmpl-";
   // For a cached answer (no Submitted then).
   if (r.api.echo) {

@@ -1,5 +1,7 @@
 // The OpenAI-compatible HTTP API (--api-port): POST /v1/completions, POST /v1/chat/completions
-// (JSON or server-sent events), GET /v1/models, GET /health. Generation goes through the Gate
+// (JSON or server-sent events; the model's chat template, reasoning_content for thinking
+// templates), GET /v1/models, GET /health, and llama-server's POST /tokenize, /detokenize and
+// /apply-template. Generation goes through the Gate
 // like gRPC does (auth, rate limits, admission, degraded cache, metrics, audit). Served by the
 // event-driven HTTP layer (server/http/net): a few I/O threads hold every connection, the API
 // key is checked from the headers before a body is read, request parsing and admission run on
@@ -15,11 +17,11 @@
 #include <unordered_map>
 
 #include "absl/status/status.h"
+#include "runtime/chat/chat_renderer.h"
 #include "server/app/tls.h"
 #include "server/core/executor.h"
 #include "server/core/gate.h"
 #include "server/health/health.h"
-#include "server/http/chat_template.h"
 #include "server/http/net/http_server.h"
 #include "server/http/openai_json.h"
 
@@ -33,7 +35,9 @@ struct ApiServerOptions {
   int threads = 2;         // I/O threads, and as many request threads
   net::HttpLimits limits;  // max_body_bytes 0: 4 x max_prompt_bytes + 1 MiB
   std::optional<TlsMaterial> tls;
-  std::string chat_template;  // --chat-template: a template name or a Jinja file
+  // The server's chat template (ServerApp owns it and shares it with gRPC); null: chat
+  // requests are refused.
+  const chat::ChatRenderer* chat = nullptr;
 };
 
 class ApiServer final : public net::HttpHandler {
@@ -41,8 +45,7 @@ class ApiServer final : public net::HttpHandler {
   // `health` (may be null) answers /health.
   ApiServer(Gate& gate, HealthMonitor* health, ApiServerOptions opts);
   ~ApiServer() override;
-  // Resolves the chat template (a bad --chat-template is an error), binds host:port and
-  // serves.
+  // Binds host:port and serves.
   absl::Status Start();
   // Closes the listener, ends open streams with an error event and requests in flight with a
   // 503 (the caller drains the gate first), and joins every thread.
@@ -51,7 +54,8 @@ class ApiServer final : public net::HttpHandler {
   net::HttpServerStats stats() const;
   // The served model id: the GGUF's general.name, else the file name.
   const std::string& model_id() const { return model_id_; }
-  const ChatTemplate& chat_template() const { return chat_; }
+  // The chat template (may be null).
+  const chat::ChatRenderer* chat() const { return opts_.chat; }
 
   // net::HttpHandler.
   std::optional<net::HttpResponse> CheckHead(const net::HttpRequest& head) override;
@@ -63,8 +67,11 @@ class ApiServer final : public net::HttpHandler {
   void Generate(const std::shared_ptr<net::Exchange>& ex, Endpoint ep);
   net::HttpResponse Models(const net::HttpRequest& req, std::string_view id);
   net::HttpResponse Health();
-  // Renders the chat messages into r->api's prompt; an error when there is no template.
-  std::optional<ApiError> RenderChatPrompt(OpenAiRequest* r) const;
+  // Renders the chat body into r->api's prompt (user text as plain spans); an error when there
+  // is no template or the template refuses the conversation.
+  std::optional<ApiError> RenderChatPrompt(OpenAiRequest* r, bool* in_reasoning) const;
+  // /tokenize, /detokenize, /apply-template.
+  void Utility(const std::shared_ptr<net::Exchange>& ex);
   void Track(const std::shared_ptr<HttpCall>& call);
 
   Gate& gate_;
@@ -72,8 +79,6 @@ class ApiServer final : public net::HttpHandler {
   ApiServerOptions opts_;
   ParseOptions parse_opts_;
   std::string model_id_;
-  ChatTemplate chat_;
-  ChatSpecials specials_;
   int64_t created_ = 0;
   int port_ = 0;
   std::atomic<bool> stopping_{false};

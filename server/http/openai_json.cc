@@ -23,18 +23,24 @@ ApiError Invalid(std::string param, std::string message) {
 }
 
 // nlohmann's SAX events built into a json value, as json::parse does, but counting depth and
-// values as they come: the first event past a limit stops the parse.
+// values as they come: the first event past a limit stops the parse. J is nlohmann::json or
+// nlohmann::ordered_json (the SAX interface is the same).
+template <class J>
 class BoundedDom {
+  using json = J;
+
  public:
   BoundedDom(json* root, const ParseOptions& o) : root_(root), opts_(o) {}
 
   bool null() { return Add(nullptr) != nullptr; }
   bool boolean(bool v) { return Add(v) != nullptr; }
-  bool number_integer(json::number_integer_t v) { return Add(v) != nullptr; }
-  bool number_unsigned(json::number_unsigned_t v) { return Add(v) != nullptr; }
-  bool number_float(json::number_float_t v, const std::string&) { return Add(v) != nullptr; }
+  bool number_integer(typename json::number_integer_t v) { return Add(v) != nullptr; }
+  bool number_unsigned(typename json::number_unsigned_t v) { return Add(v) != nullptr; }
+  bool number_float(typename json::number_float_t v, const std::string&) {
+    return Add(v) != nullptr;
+  }
   bool string(std::string& v) { return Add(std::move(v)) != nullptr; }
-  bool binary(json::binary_t& v) { return Add(json::binary(std::move(v))) != nullptr; }
+  bool binary(typename json::binary_t& v) { return Add(json::binary(std::move(v))) != nullptr; }
   bool start_object(size_t) { return Open(json::object()); }
   bool key(std::string& k) {
     key_ = std::move(k);
@@ -213,49 +219,21 @@ Error ParsePrompt(const json& o, ApiRequest* a) {
   return Invalid("prompt", "prompt must be a string or an array of token ids");
 }
 
-Error ParseMessages(const json& o, std::vector<ChatMessage>* out) {
-  const json* m = Get(o, "messages");
-  if (m == nullptr || !m->is_array() || m->empty()) {
+// Chat messages are the template's to interpret (roles, content parts, tool calls: see
+// chat::ChatRenderer); here only their shape.
+Error CheckMessages(const nlohmann::ordered_json& body) {
+  auto m = body.find("messages");
+  if (m == body.end() || !m->is_array() || m->empty()) {
     return Invalid("messages", "messages must be a non-empty array");
   }
   for (size_t i = 0; i < m->size(); ++i) {
-    const json& e = (*m)[i];
+    const auto& e = (*m)[i];
     const std::string at = StrCat("messages[", i, "]");
     if (!e.is_object()) return Invalid(at, StrCat(at, " must be an object"));
-    const json* role = Get(e, "role");
-    if (role == nullptr || !role->is_string()) {
+    auto role = e.find("role");
+    if (role == e.end() || !role->is_string()) {
       return Invalid(at + ".role", StrCat(at, ".role must be a string"));
     }
-    ChatMessage msg;
-    msg.role = role->get<std::string>();
-    if (msg.role == "developer") msg.role = "system";
-    if (msg.role != "system" && msg.role != "user" && msg.role != "assistant") {
-      return Invalid(at + ".role", StrCat(at, ".role '", msg.role,
-                                          "' is not supported (system, developer, user, "
-                                          "assistant)"));
-    }
-    const json* c = Get(e, "content");
-    if (c == nullptr) {
-      if (msg.role != "assistant") {
-        return Invalid(at + ".content", StrCat(at, ".content is required"));
-      }
-    } else if (c->is_string()) {
-      msg.content = c->get<std::string>();
-    } else if (c->is_array()) {
-      for (const json& part : *c) {
-        const json* type = part.is_object() ? Get(part, "type") : nullptr;
-        const json* text = part.is_object() ? Get(part, "text") : nullptr;
-        if (type == nullptr || *type != "text" || text == nullptr || !text->is_string()) {
-          return Invalid(at + ".content", StrCat(at,
-                                                 ".content: only text parts ({\"type\": \"text\", "
-                                                 "\"text\": ...}) are supported"));
-        }
-        msg.content += text->get<std::string>();
-      }
-    } else {
-      return Invalid(at + ".content", StrCat(at, ".content must be a string or an array"));
-    }
-    out->push_back(std::move(msg));
   }
   return std::nullopt;
 }
@@ -335,25 +313,36 @@ Error ParseSampling(const json& o, Endpoint ep, const ParseOptions& opts, OpenAi
 
 }  // namespace
 
-std::optional<ApiError> ParseJsonBody(std::string_view body, const ParseOptions& opts, json* out) {
+template <class J>
+std::optional<ApiError> ParseJsonBodyAs(std::string_view body, const ParseOptions& opts, J* out) {
   if (body.size() > opts.max_body_bytes) {
     return Invalid("", StrCat("the request body is ", body.size(), " bytes; the limit is ",
                               opts.max_body_bytes));
   }
-  *out = json();
-  BoundedDom dom(out, opts);
+  *out = J();
+  BoundedDom<J> dom(out, opts);
   const bool ok =
-      json::sax_parse(body.begin(), body.end(), &dom, json::input_format_t::json, /*strict=*/true);
+      J::sax_parse(body.begin(), body.end(), &dom, J::input_format_t::json, /*strict=*/true);
   if (!dom.problem().empty()) return Invalid("", dom.problem());
   if (!ok) return Invalid("", "the request body is not valid JSON");
   return std::nullopt;
 }
 
+std::optional<ApiError> ParseJsonBody(std::string_view body, const ParseOptions& opts, json* out) {
+  return ParseJsonBodyAs(body, opts, out);
+}
+
+std::optional<ApiError> ParseJsonBody(std::string_view body, const ParseOptions& opts,
+                                      nlohmann::ordered_json* out) {
+  return ParseJsonBodyAs(body, opts, out);
+}
+
 std::optional<ApiError> ParseRequest(std::string_view body, Endpoint ep, const ParseOptions& opts,
                                      OpenAiRequest* r) {
-  json o;
-  if (auto e = ParseJsonBody(body, opts, &o)) return e;
-  if (!o.is_object()) return Invalid("", "the request body must be a JSON object");
+  nlohmann::ordered_json doc;
+  if (auto e = ParseJsonBody(body, opts, &doc)) return e;
+  if (!doc.is_object()) return Invalid("", "the request body must be a JSON object");
+  const json o(doc);
   r->endpoint = ep;
   PHX_TRY_FIELD(GetString(o, "model", &r->model));
   if (ep == Endpoint::kCompletions) {
@@ -361,8 +350,9 @@ std::optional<ApiError> ParseRequest(std::string_view body, Endpoint ep, const P
     PHX_TRY_FIELD(GetBool(o, "echo", &r->api.echo));
     PHX_TRY_FIELD(GetBool(o, "add_special_tokens", &r->api.add_special));
   } else {
-    PHX_TRY_FIELD(ParseMessages(o, &r->messages));
-    PHX_TRY_FIELD(GetBool(o, "add_generation_prompt", &r->add_generation_prompt));
+    PHX_TRY_FIELD(CheckMessages(doc));
+    bool add_generation_prompt = true;  // checked here so the error names the field early
+    PHX_TRY_FIELD(GetBool(o, "add_generation_prompt", &add_generation_prompt));
   }
   PHX_TRY_FIELD(ParseSampling(o, ep, opts, r));
   if (r->api.echo && r->logprobs) {
@@ -391,6 +381,7 @@ std::optional<ApiError> ParseRequest(std::string_view body, Endpoint ep, const P
   PHX_TRY_FIELD(GetInt(o, "priority", -1000, 1000, &v, &given));
   if (given) r->api.priority = static_cast<int32_t>(v);
   PHX_TRY_FIELD(GetString(o, "user", &r->user));
+  if (ep == Endpoint::kChat) r->chat = std::move(doc);
   return std::nullopt;
 }
 

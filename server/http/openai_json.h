@@ -10,9 +10,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "nlohmann/json_fwd.hpp"
+#include "nlohmann/json.hpp"
 #include "server/core/api_request.h"
-#include "server/http/chat_template.h"
 
 namespace phx::server {
 
@@ -29,9 +28,10 @@ struct ApiError {
 struct OpenAiRequest {
   Endpoint endpoint = Endpoint::kCompletions;
   std::string model;  // "" when absent
-  ApiRequest api;     // completions: the prompt is set; chat: the caller renders `messages`
-  std::vector<ChatMessage> messages;
-  bool add_generation_prompt = true;  // chat (vLLM extension)
+  ApiRequest api;     // completions: the prompt is set; chat: the caller renders `chat`
+  // Chat: the body as sent, key order kept (templates print tools with tojson); the chat
+  // template's variables come from it (chat::ChatRenderer).
+  nlohmann::ordered_json chat;
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
   bool logprobs = false;       // token log-probabilities requested (api.sampling.logprobs >= 0)
@@ -55,6 +55,9 @@ struct ParseOptions {
 // says the body is not valid JSON. Otherwise *out equals what nlohmann::json::parse returns.
 std::optional<ApiError> ParseJsonBody(std::string_view body, const ParseOptions& opts,
                                       nlohmann::json* out);
+// The same, keeping the order of object keys as sent.
+std::optional<ApiError> ParseJsonBody(std::string_view body, const ParseOptions& opts,
+                                      nlohmann::ordered_json* out);
 
 // Parses `body` (within the limits above); on error returns it and leaves *out partly filled.
 std::optional<ApiError> ParseRequest(std::string_view body, Endpoint endpoint,

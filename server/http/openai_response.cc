@@ -106,7 +106,14 @@ json ResponseBuilder::Body(engine::FinishReason r, const engine::Usage& u,
   json choice = {{"index", 0},
                  {"logprobs", ctx_.logprobs ? logprobs_.Get() : json(nullptr)},
                  {"finish_reason", FinishReasonJson(r)}};
-  if (ctx_.chat) {
+  if (ctx_.chat && ctx_.reasoning) {
+    chat::ReasoningSplitter split = *ctx_.reasoning;
+    chat::ReasoningSplitter::Delta d = split.Push(text_), rest = split.Finish();
+    d.reasoning += rest.reasoning;
+    d.content += rest.content;
+    choice["message"] = {{"role", "assistant"}, {"content", d.content}};
+    if (!d.reasoning.empty()) choice["message"]["reasoning_content"] = d.reasoning;
+  } else if (ctx_.chat) {
     choice["message"] = {{"role", "assistant"}, {"content", text_}};
   } else {
     choice["text"] = text_;
@@ -122,16 +129,17 @@ json ResponseBuilder::Body(engine::FinishReason r, const engine::Usage& u,
 StreamEncoder::StreamEncoder(ResponseContext ctx)
     : ctx_(std::move(ctx)), logprobs_(ctx_.chat, ctx_.token_text, ctx_.echo.size()) {}
 
-json StreamEncoder::Chunk(const std::string& text, const json& finish, const json& logprobs,
-                          bool role) const {
+json StreamEncoder::Chunk(const chat::ReasoningSplitter::Delta& text, const json& finish,
+                          const json& logprobs, bool role) const {
   json choice = {{"index", 0}, {"logprobs", logprobs}, {"finish_reason", finish}};
   if (ctx_.chat) {
     json delta = json::object();
     if (role) delta["role"] = "assistant";
-    if (role || !text.empty()) delta["content"] = text;
+    if (!text.reasoning.empty()) delta["reasoning_content"] = text.reasoning;
+    if (role || !text.content.empty()) delta["content"] = text.content;
     choice["delta"] = std::move(delta);
   } else {
-    choice["text"] = text;
+    choice["text"] = text.content;
   }
   json j = {{"id", ctx_.id},
             {"object", ctx_.chat ? "chat.completion.chunk" : "text_completion"},
@@ -142,27 +150,39 @@ json StreamEncoder::Chunk(const std::string& text, const json& finish, const jso
   return j;
 }
 
+chat::ReasoningSplitter::Delta StreamEncoder::Split(const std::string& text, bool final) {
+  if (!ctx_.chat || !ctx_.reasoning) return {"", text};
+  chat::ReasoningSplitter::Delta d = ctx_.reasoning->Push(text);
+  if (final) {
+    chat::ReasoningSplitter::Delta rest = ctx_.reasoning->Finish();
+    d.reasoning += rest.reasoning;
+    d.content += rest.content;
+  }
+  return d;
+}
+
 std::string StreamEncoder::Begin() {
-  if (ctx_.chat) return SseEvent(Chunk("", nullptr, nullptr, /*role=*/true));
+  if (ctx_.chat) return SseEvent(Chunk({}, nullptr, nullptr, /*role=*/true));
   if (ctx_.echo.empty()) return "";
-  return SseEvent(Chunk(ctx_.echo, nullptr, nullptr, false));
+  return SseEvent(Chunk({"", ctx_.echo}, nullptr, nullptr, false));
 }
 
 std::string StreamEncoder::Tokens(const std::vector<engine::TokenEvent>& events) {
   std::string out;
   for (const auto& e : events) {
     if (ctx_.logprobs) logprobs_.Add(e);
-    // An event without text (bytes held back) and without logprobs merges into the next one.
-    if (e.text.empty() && logprobs_.empty()) continue;
-    out +=
-        SseEvent(Chunk(e.text, nullptr, ctx_.logprobs ? logprobs_.Take() : json(nullptr), false));
+    // An event without text (bytes or a partial think tag held back) and without logprobs
+    // merges into the next one.
+    const chat::ReasoningSplitter::Delta d = Split(e.text, false);
+    if (d.empty() && logprobs_.empty()) continue;
+    out += SseEvent(Chunk(d, nullptr, ctx_.logprobs ? logprobs_.Take() : json(nullptr), false));
   }
   return out;
 }
 
 std::string StreamEncoder::End(engine::FinishReason r, const engine::Usage& u,
                                const std::string& tail) {
-  std::string out = SseEvent(Chunk(tail, FinishReasonJson(r), nullptr, false));
+  std::string out = SseEvent(Chunk(Split(tail, true), FinishReasonJson(r), nullptr, false));
   if (ctx_.include_usage) {
     out += SseEvent({{"id", ctx_.id},
                      {"object", ctx_.chat ? "chat.completion.chunk" : "text_completion"},

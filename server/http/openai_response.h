@@ -5,10 +5,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "nlohmann/json.hpp"
+#include "runtime/chat/reasoning.h"
 #include "runtime/engine/request.h"
 #include "server/http/openai_json.h"
 
@@ -26,6 +28,9 @@ struct ResponseContext {
   bool include_usage = false;  // streaming: a usage chunk before [DONE]
   std::string echo;            // completions: the prompt text, put before the output
   TokenTextFn token_text;
+  // Chat with a thinking template (chat::ChatRenderer::splits_reasoning): the think block of
+  // the answer goes to reasoning_content (message.reasoning_content, delta.reasoning_content).
+  std::optional<chat::ReasoningSplitter> reasoning;
 };
 
 // "stop" (EOS or a stop string), "length"; null while unfinished.
@@ -92,8 +97,10 @@ class StreamEncoder {
   static std::string Error(const ApiError& e);
 
  private:
-  nlohmann::json Chunk(const std::string& text, const nlohmann::json& finish,
+  nlohmann::json Chunk(const chat::ReasoningSplitter::Delta& text, const nlohmann::json& finish,
                        const nlohmann::json& logprobs, bool role) const;
+  // Chat text through the reasoning splitter (when there is one).
+  chat::ReasoningSplitter::Delta Split(const std::string& text, bool final);
   ResponseContext ctx_;
   LogprobsBuilder logprobs_;
 };

@@ -1,5 +1,6 @@
 // The official OpenAI Node SDK against a running Phalanx OpenAI API (run_openai.sh starts it).
-// Usage: node openai_sdk.mjs main|auth BASE_URL NODE_MODULES   (auth reads PHX_API_KEY)
+// Usage: node openai_sdk.mjs main|auth|reasoning BASE_URL NODE_MODULES
+// (auth reads PHX_API_KEY; reasoning wants a server whose chat template thinks, DeepSeek R1's)
 // Exits non-zero on the first mismatch.
 import path from 'node:path';
 import fs from 'node:fs';
@@ -121,8 +122,9 @@ async function main() {
     c.completions.create({model, prompt: 'x', n: 2}));
   await expectError('batched prompt', OpenAI.BadRequestError, 400, () =>
     c.completions.create({model, prompt: ['a', 'b']}));
-  await expectError('bad message', OpenAI.BadRequestError, 400, () =>
-    c.chat.completions.create({model, messages: [{role: 'wizard', content: 'x'}]}));
+  const badMsg = await expectError('bad message', OpenAI.BadRequestError, 400, () =>
+    c.chat.completions.create({model, messages: [{role: 'user', content: 5}]}));
+  check(badMsg.param === 'messages[0].content', 'bad message param ' + show(badMsg.error));
   const nf = await expectError('unknown model', OpenAI.NotFoundError, 404, () =>
     c.completions.create({model: 'gpt-nope', prompt: 'x'}));
   check(nf.code === 'model_not_found', 'model error ' + show(nf.error));
@@ -145,8 +147,31 @@ async function auth() {
   check(ok.usage.completion_tokens >= 1, 'with key ' + show(ok.usage));
 }
 
+// A thinking template (DeepSeek R1's opens <think> in the generation prompt): the SDK hands
+// over message.reasoning_content and delta.reasoning_content; streamed and whole agree.
+async function reasoning() {
+  const c = client();
+  const req = {messages: [{role: 'user', content: 'Once upon a time'}], max_tokens: 12,
+               temperature: 0, ignore_eos: true};
+  const whole = await c.chat.completions.create(req);
+  const msg = whole.choices[0].message;
+  check(typeof msg.reasoning_content === 'string' && msg.reasoning_content.length > 0,
+        'reasoning_content ' + show(msg));
+  check(msg.content === '', 'content besides the reasoning ' + show(msg));
+  const stream = await c.chat.completions.create({...req, stream: true});
+  let r = '', content = '';
+  for await (const ch of stream) {
+    const d = ch.choices[0]?.delta ?? {};
+    if (d.reasoning_content) r += d.reasoning_content;
+    if (d.content) content += d.content;
+  }
+  check(r === msg.reasoning_content, `streamed ${show(r)} != ${show(msg.reasoning_content)}`);
+  check(content === '', 'streamed content ' + show(content));
+}
+
 try {
   if (mode === 'main') await main();
+  else if (mode === 'reasoning') await reasoning();
   else if (mode === 'auth') await auth();
   else fail('mode ' + mode);
 } catch (e) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The official OpenAI Node SDK (openai@6.49.0, pinned) against `phalanx serve` on stories260K:
-# completions and chat, plain and streamed, models.list, errors, and API keys.
+# completions and chat, plain and streamed, models.list, errors, reasoning_content from a
+# thinking chat template, and API keys.
 # Usage: run_openai.sh BUILD_DIR
 set -euo pipefail
 build=${1:?build dir}
@@ -18,6 +19,10 @@ source "$here/serve_lib.sh"
 # stories260K has no chat template: chat runs with the chatml formatter.
 start_phalanx "$build" --chat-template chatml
 node "$here/openai_sdk.mjs" main "$API_URL" "$scratch/node_modules"
+
+# A thinking template (DeepSeek R1's, from a file): reasoning_content through the SDK.
+start_phalanx "$build" --chat-template "$root/../shared/templates/deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja"
+node "$here/openai_sdk.mjs" reasoning "$API_URL" "$scratch/node_modules"
 
 # With API keys: no key and a wrong key get 401, the right one works.
 key="sk-phalanx-test-$$"

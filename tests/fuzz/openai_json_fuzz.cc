@@ -87,7 +87,11 @@ void FuzzRequest(std::string_view body, Endpoint ep, const ParseOptions& o) {
   Check(r.api.priority >= -1000 && r.api.priority <= 1000, "priority out of range");
   Check(r.api.sampling.max_tokens >= 1, "max_tokens below 1 accepted");
   Check(r.logprobs == (r.api.sampling.logprobs >= 0), "logprobs flag inconsistent");
-  if (ep == Endpoint::kChat) Check(!r.messages.empty(), "chat without messages");
+  if (ep == Endpoint::kChat) {
+    Check(r.chat.is_object() && r.chat.contains("messages") && r.chat["messages"].is_array() &&
+              !r.chat["messages"].empty(),
+          "chat without messages");
+  }
   if (ep == Endpoint::kCompletions && !r.api.has_text) {
     Check(!r.api.token_ids.empty(), "empty token-id prompt accepted");
   }

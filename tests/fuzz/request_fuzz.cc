@@ -23,6 +23,7 @@
 #include "runtime/engine/engine.h"
 #include "runtime/model/model.h"
 #include "server/core/frontend.h"
+#include "server/grpc/chat_convert.h"
 #include "server/grpc/convert.h"
 
 namespace {
@@ -109,6 +110,7 @@ struct Harness {
   std::unique_ptr<phx::model::Model> model;
   std::unique_ptr<phx::engine::Engine> engine;
   std::unique_ptr<Frontend> frontend;
+  std::unique_ptr<phx::chat::ChatRenderer> chat;  // the built-in chatml template
 };
 Harness* harness = nullptr;
 
@@ -189,6 +191,11 @@ extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
   if (!engine.ok()) Die("cannot create engine", engine.status().ToString());
   h->engine = std::move(*engine);
   h->frontend = std::make_unique<Frontend>(*h->engine, "cpu", kLimits);
+  phx::chat::ChatRendererOptions co;
+  co.template_arg = "chatml";
+  auto chat = phx::chat::ChatRenderer::Create(h->model->tokenizer(), std::nullopt, co);
+  if (!chat.ok()) Die("cannot create the chat renderer", chat.status().ToString());
+  h->chat = std::make_unique<phx::chat::ChatRenderer>(std::move(*chat));
   harness = h;
   return 0;
 }
@@ -197,7 +204,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // 1. The bytes as a protobuf request, through the gRPC conversion.
   phalanx::v1::GenerateRequest proto;
   if (proto.ParseFromArray(data, static_cast<int>(size))) {
-    Exercise(phx::server::grpcapi::FromProto(proto, nullptr, "Generate"));
+    ApiRequest req = phx::server::grpcapi::FromProto(proto, nullptr, "Generate");
+    if (proto.has_chat()) {
+      // A Chat prompt: rendered as the gRPC service renders it, or refused naming a field.
+      bool in_reasoning = false;
+      const absl::Status s =
+          phx::server::grpcapi::RenderChat(harness->chat.get(), proto.chat(), &req, &in_reasoning);
+      if (!s.ok()) {
+        Check(s.code() == absl::StatusCode::kInvalidArgument, "unexpected chat error code",
+              s.ToString());
+        Check(!s.message().empty(), "chat error without a message");
+        return 0;
+      }
+      size_t last = 0;
+      for (const auto& span : req.plain_spans) {
+        Check(span.begin >= last && span.begin <= span.end && span.end <= req.text.size(),
+              "plain span outside the rendered prompt or out of order");
+        last = span.end;
+      }
+    }
+    Exercise(req);
   }
   if (size == 0) return 0;
   // 2. The rest as a text prompt: special-token parsing on and off, BOS on and off.

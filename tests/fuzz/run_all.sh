@@ -6,7 +6,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="${1:?build dir}"
 seconds="${2:-60}"
 targets=(gguf_fuzz tokenizer_fuzz request_fuzz apikeys_fuzz http_fuzz openai_json_fuzz
-  grammar_schema_fuzz grammar_regex_fuzz grammar_gbnf_fuzz)
+  jinja_fuzz grammar_schema_fuzz grammar_regex_fuzz grammar_gbnf_fuzz)
 if ! ninja -C "$build" "${targets[@]}" make_gguf_seeds >"$build/fuzz_build.log" 2>&1; then
   echo "building the fuzz targets failed:"; tail -40 "$build/fuzz_build.log"; exit 1
 fi
@@ -19,7 +19,12 @@ run() {
     printf 'PPOST /v1/completions?a=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Length: 5\r\n\r\nhello' >"$corpus/seed_length"
     printf 'XPOST / HTTP/1.1\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' >"$corpus/seed_chunked"
   fi
-  if "$build/tests/fuzz/$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  local extra=()
+  if [ "$t" = jinja_fuzz ]; then
+    cp "$repo/../shared/templates/"*.jinja "$corpus/"
+    extra=(-dict="$repo/tests/fuzz/jinja.dict")
+  fi
+  if "$build/tests/fuzz/$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 "${extra[@]}" \
        -artifact_prefix="$build/fuzz_out/$1_artifacts/" -print_final_stats=1 "$corpus" \
        >"$build/fuzz_out/$t.log" 2>&1; then
     echo "$t: $(grep -E '^stat::number_of_executed_units' "$build/fuzz_out/$t.log" | awk '{print $2}') runs in ${seconds}s, no finding"

@@ -66,7 +66,7 @@ TEST(OpenAiRequest, Defaults) {
   const OpenAiRequest chat =
       Parse(R"({"messages": [{"role": "user", "content": "hi"}]})", Endpoint::kChat);
   EXPECT_EQ(chat.api.sampling.max_tokens, ParseOptions{}.default_chat_max_tokens);
-  EXPECT_TRUE(chat.add_generation_prompt);
+  EXPECT_FALSE(chat.chat.contains("add_generation_prompt"));  // the renderer's default: true
   // null counts as absent.
   const OpenAiRequest n = Parse(R"({"prompt": "x", "temperature": null, "stop": null})");
   EXPECT_FLOAT_EQ(n.api.sampling.temperature, 1.f);
@@ -99,14 +99,18 @@ TEST(OpenAiRequest, ChatMessages) {
     "max_completion_tokens": 9, "max_tokens": 100, "logprobs": true, "top_logprobs": 2,
     "add_generation_prompt": false})",
                                 Endpoint::kChat);
-  ASSERT_EQ(r.messages.size(), 4u);
-  EXPECT_EQ(r.messages[0].role, "system");
-  EXPECT_EQ(r.messages[1].content, "Hello there");
-  EXPECT_EQ(r.messages[2].content, "");
+  // The body is kept as sent, in key order, for the chat template (roles, content parts, tool
+  // calls and the rest are the renderer's).
+  ASSERT_EQ(r.chat["messages"].size(), 4u);
+  EXPECT_EQ(r.chat["messages"][0]["role"], "developer");
+  EXPECT_EQ(r.chat["messages"][1]["content"][1]["text"], "there");
+  EXPECT_EQ(r.chat["messages"][1].begin().key(), "role");
+  EXPECT_TRUE(r.chat["messages"][2]["content"].is_null());
+  EXPECT_EQ(r.chat.begin().key(), "model");
   EXPECT_EQ(r.api.sampling.max_tokens, 9);  // max_completion_tokens wins
   EXPECT_EQ(r.api.sampling.logprobs, 2);
   EXPECT_TRUE(r.logprobs);
-  EXPECT_FALSE(r.add_generation_prompt);
+  EXPECT_EQ(r.chat["add_generation_prompt"], false);
   const OpenAiRequest lp = Parse(
       R"({"messages": [{"role": "user", "content": "x"}], "logprobs": true})", Endpoint::kChat);
   EXPECT_EQ(lp.api.sampling.logprobs, 0);
@@ -169,12 +173,7 @@ TEST(OpenAiRequest, BadRequestsNameTheField) {
       {H, R"({"messages": "hi"})", "messages"},
       {H, R"({"messages": ["hi"]})", "messages[0]"},
       {H, R"({"messages": [{"content": "hi"}]})", "messages[0].role"},
-      {H, R"({"messages": [{"role": "tool", "content": "hi"}]})", "messages[0].role"},
-      {H, R"({"messages": [{"role": "user"}]})", "messages[0].content"},
-      {H, R"({"messages": [{"role": "user", "content": 5}]})", "messages[0].content"},
-      {H, R"({"messages": [{"role": "user", "content": "a"}, {"role": "user", "content":
-           [{"type": "image_url", "image_url": {"url": "x"}}]}]})",
-       "messages[1].content"},
+      {H, R"({"messages": [{"role": 5, "content": "hi"}]})", "messages[0].role"},
       {H, R"({"messages": [{"role": "user", "content": "x"}], "logprobs": 1})", "logprobs"},
       {H, R"({"messages": [{"role": "user", "content": "x"}], "top_logprobs": 2})", "top_logprobs"},
       {H, R"({"messages": [{"role": "user", "content": "x"}], "logprobs": true,
@@ -365,6 +364,44 @@ TEST(OpenAiResponse, Errors) {
   // Half a UTF-8 character (a byte token) does not make serialization throw.
   const std::string bad = Dump(json{{"text", std::string("a\xE2\x82")}});
   EXPECT_NE(bad.find("a\xEF\xBF\xBD"), std::string::npos) << bad;
+}
+
+// A thinking template: the think block goes to reasoning_content, whole and streamed, with a
+// tag split across tokens; the stream's pieces add up to the whole answer's fields.
+TEST(OpenAiResponse, ReasoningContent) {
+  ResponseContext c = Ctx(true, false);
+  c.reasoning.emplace(chat::ReasoningFormat::kDeepseek, /*in_reasoning=*/false);
+  const std::vector<engine::TokenEvent> evs = {Ev(1, "<th"), Ev(2, "ink>\nLet me"), Ev(3, " see</"),
+                                               Ev(4, "think>"), Ev(5, "\n\nFour")};
+  ResponseBuilder b(c);
+  b.Add(evs);
+  const json whole = b.Body(engine::FinishReason::kStop, Use(), ".")["choices"][0]["message"];
+  EXPECT_EQ(
+      whole,
+      json({{"role", "assistant"}, {"content", "Four."}, {"reasoning_content", "Let me see"}}));
+  StreamEncoder enc(c);
+  std::vector<std::string> ev = Events(enc.Begin());
+  for (const auto& e : evs) {
+    for (auto& x : Events(enc.Tokens({e}))) ev.push_back(std::move(x));
+  }
+  for (auto& x : Events(enc.End(engine::FinishReason::kStop, Use(), "."))) ev.push_back(x);
+  std::string reasoning, content;
+  for (const std::string& e : ev) {
+    if (e == "[DONE]") continue;
+    const json d = json::parse(e)["choices"][0]["delta"];
+    if (d.contains("reasoning_content")) reasoning += d["reasoning_content"].get<std::string>();
+    if (d.contains("content")) content += d["content"].get<std::string>();
+    for (const auto& [k, v] : d.items()) EXPECT_FALSE(v.is_string() && v == "" && k != "content");
+  }
+  EXPECT_EQ(reasoning, "Let me see");
+  EXPECT_EQ(content, "Four.");
+  // The split tag is held back: no chunk for "<th" alone.
+  EXPECT_EQ(ev.size(), 6u);  // role, "Let me", " see", "Four", the final chunk, [DONE]
+  // Without a splitter the tags are content.
+  ResponseBuilder plain(Ctx(true, false));
+  plain.Add(evs);
+  EXPECT_EQ(plain.Body(engine::FinishReason::kStop, Use(), "")["choices"][0]["message"]["content"],
+            "<think>\nLet me see</think>\n\nFour");
 }
 
 }  // namespace
