@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "base/strings.h"
+#include "runtime/tokenizer/unicode.h"
 
 namespace phx::grammar {
 
@@ -203,24 +204,6 @@ class Parser {
     return true;
   }
 
-  static void AppendUtf8(uint32_t cp, std::string* out) {
-    if (cp < 0x80) {
-      out->push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-  }
-
   bool Hex4(uint32_t* v) {
     if (pos_ + 4 > s_.size()) return Fail("bad \\u escape");
     uint32_t r = 0;
@@ -322,7 +305,7 @@ class Parser {
               pos_ = save;  // a lone high surrogate; the next escape stands alone
             }
           }
-          AppendUtf8(cp, out);  // lone surrogates as WTF-8, like Python keeps them
+          tok::AppendUtf8(cp, out);  // lone surrogates as WTF-8, like Python keeps them
           break;
         }
         default:
