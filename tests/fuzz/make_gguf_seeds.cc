@@ -145,29 +145,23 @@ int main(int argc, char** argv) {
         Seed{"llama_q4_0", "llama", DType::kQ4_0, true},
         Seed{"qwen2_f16", "qwen2", DType::kF16, false},
         Seed{"llama_llama3_rope", "llama", DType::kF32, false,
-             [](O& o) {
-      o.rope_scaling = "llama3", o.rope_orig_ctx = 16; }},
+             [](O& o) { o.rope_scaling = "llama3", o.rope_orig_ctx = 16; }},
         Seed{"llama_yarn", "llama", DType::kF16, false,
-             [](O& o) {
-      o.rope_scaling = "yarn", o.rope_orig_ctx = 16; }},
+             [](O& o) { o.rope_scaling = "yarn", o.rope_orig_ctx = 16; }},
         Seed{"qwen3_f16", "qwen3", DType::kF16, true},
         Seed{"gemma2_f16", "gemma2", DType::kF16, true,
-             [](O& o) {
-      o.sliding_window = 8, o.attn_softcap = 5, o.final_softcap = 10; }},
+             [](O& o) { o.sliding_window = 8, o.attn_softcap = 5, o.final_softcap = 10; }},
         Seed{"gemma3_f16", "gemma3", DType::kF16, true,
              [](O& o) {
-      o.sliding_window = 8, o.swa_pattern = 2, o.final_softcap = 10;
-      o.rope_scaling = "linear";
+               o.sliding_window = 8, o.swa_pattern = 2, o.final_softcap = 10;
+               o.rope_scaling = "linear";
              }},
         Seed{"phi3_longrope", "phi3", DType::kF16, false,
-             [](O& o) {
-      o.rope_scaling = "longrope", o.rope_orig_ctx = 16, o.n_rot = 12; }},
+             [](O& o) { o.rope_scaling = "longrope", o.rope_orig_ctx = 16, o.n_rot = 12; }},
         Seed{"mixtral_f16", "mixtral", DType::kF16, false,
-             [](O& o) {
-      o.n_expert = 4, o.n_expert_used = 2; }},
+             [](O& o) { o.n_expert = 4, o.n_expert_used = 2; }},
         Seed{"qwen3moe_q8_0", "qwen3moe", DType::kQ8_0, false,
-             [](O& o) {
-      o.n_expert = 4, o.n_expert_used = 2, o.n_ff_expert = 32; },
+             [](O& o) { o.n_expert = 4, o.n_expert_used = 2, o.n_ff_expert = 32; }},
         Seed{"llama_q4_1", "llama", DType::kQ4_1, false},
         Seed{"llama_q5_0", "llama", DType::kQ5_0, false},
         Seed{"llama_q5_1", "llama", DType::kQ5_1, true},
@@ -179,24 +173,24 @@ int main(int argc, char** argv) {
         Seed{"llama256_q6_K", "llama", DType::kQ6_K, false},
         Seed{"llama256_iq4_xs", "llama", DType::kIQ4_XS, false},
         Seed{"llama256_Q4_K_M", "llama", DType::kF16, false, nullptr, "Q4_K_M"}}) {
-      const bool wide = std::string(s.name).find("256") != std::string::npos;
-      phx::model::SynthOptions o;
-      o.arch = s.arch;
-      o.vocab_from = vocab;
-      o.mix = s.mix;
-      o.n_layer = 1;
-      o.n_embd = wide ? 256 : 32;
-      o.n_ff = 32;
-      o.n_head = wide ? 1 : 2;
-      o.n_head_kv = 1;
-      o.head_dim = wide ? 32 : 0;
-      o.context_length = 64;
-      o.dtype = s.dtype;
-      o.tied_output = s.tied;
-      if (s.family) s.family(o);
-      const std::string out = dir + "/" + s.name + ".gguf";
-      if (!Check(phx::model::SynthesizeModel(o, out), out)) return 1;
-    }
-    std::printf("%s\n", dir.c_str());
-    return 0;
+    const bool wide = std::string(s.name).find("256") != std::string::npos;
+    phx::model::SynthOptions o;
+    o.arch = s.arch;
+    o.vocab_from = vocab;
+    o.mix = s.mix;
+    o.n_layer = 1;
+    o.n_embd = wide ? 256 : 32;
+    o.n_ff = 32;
+    o.n_head = wide ? 1 : 2;
+    o.n_head_kv = 1;
+    o.head_dim = wide ? 32 : 0;
+    o.context_length = 64;
+    o.dtype = s.dtype;
+    o.tied_output = s.tied;
+    if (s.family) s.family(o);
+    const std::string out = dir + "/" + s.name + ".gguf";
+    if (!Check(phx::model::SynthesizeModel(o, out), out)) return 1;
+  }
+  std::printf("%s\n", dir.c_str());
+  return 0;
 }
