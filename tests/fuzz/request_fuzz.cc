@@ -83,7 +83,7 @@ class HostBackend : public phx::ops::Backend {
     return Unimplemented();
   }
   absl::Status Attention(const Tensor&, const phx::ops::KvLayer&, const phx::ops::AttentionPlan&,
-                         float, const Tensor&) override {
+                         const phx::ops::AttentionOptions&, const Tensor&) override {
     return Unimplemented();
   }
   absl::Status SwiGlu(const Tensor&, const Tensor&, const Tensor&) override {
