@@ -5,6 +5,7 @@
 
 #include "base/status.h"
 #include "base/strings.h"
+#include "runtime/model/families/families.h"
 #include "runtime/model/family.h"
 
 namespace phx::model {
@@ -217,6 +218,15 @@ absl::StatusOr<ModelConfig> ConfigFromGguf(const gguf::File& f) {
   if (!c.moe() && c.n_ff <= 0) {
     return absl::NotFoundError(
         StrCat("metadata ", hp.Key("feed_forward_length"), " is missing or zero"));
+  }
+  if (c.moe()) {
+    // Every family that accepts experts must leave a usable router and expert width.
+    PHX_RETURN_IF_ERROR(families::CheckExperts(hp, c));
+    if (c.n_ff_expert <= 0) {
+      return absl::NotFoundError(StrCat("metadata ", hp.Key("expert_feed_forward_length"), " (or ",
+                                        hp.Key("feed_forward_length"),
+                                        ") is missing or zero for a model with experts"));
+    }
   }
   if (static_cast<int64_t>(c.layers.size()) != c.n_layer) {
     return absl::InternalError(StrCat(c.arch, ": the family left the layers unset"));

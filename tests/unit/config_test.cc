@@ -221,6 +221,13 @@ TEST(ConfigFromGguf, Errors) {
        "qwen3moe: shared experts (metadata qwen3moe.expert_shared_count) is not supported"},
       {LlamaFile("phi3", "", {{"attention.key_length", 16}}), absl::StatusCode::kInvalidArgument,
        "phi3: heads x head dim (64) must equal embedding_length (32)"},
+      // Found by gguf_fuzz: experts with no feed-forward width; experts in a dense family.
+      {LlamaFile("llama", "feed_forward_length", {{"expert_count", 4}, {"expert_used_count", 2}}),
+       absl::StatusCode::kNotFound,
+       "metadata llama.expert_feed_forward_length (or llama.feed_forward_length) is missing or "
+       "zero for a model with experts"},
+      {LlamaFile("qwen2", "", {{"expert_count", 4}, {"expert_used_count", 2}}),
+       absl::StatusCode::kUnimplemented, "qwen2: experts (Qwen2-MoE)"},
       {LlamaFile("qwen3", "", {{"expert_count", 2}, {"expert_used_count", 1}}),
        absl::StatusCode::kUnimplemented, "qwen3: experts in the dense family"},
       {LlamaFile("gemma2", "", {{"attention.sliding_window", 0}}),

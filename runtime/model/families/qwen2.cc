@@ -5,6 +5,7 @@
 namespace phx::model::families {
 
 absl::Status ConfigureQwen2(const Hparams& hp, ModelConfig& c) {
+  if (c.n_expert > 0) return hp.Unsupported("experts (Qwen2-MoE)", "expert_count");
   c.rope_type = RopeType::kNeox;
   if (!c.qkv_bias) {
     return absl::NotFoundError(
