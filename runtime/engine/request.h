@@ -12,15 +12,31 @@
 #include "runtime/sampler/params.h"
 #include "runtime/sampler/sampler.h"
 
+namespace phx::grammar {
+class CompiledGrammar;  // runtime/grammar/matcher.h
+}
+
 namespace phx::engine {
 
 using Clock = std::chrono::steady_clock;
 using RequestId = uint64_t;
 
+// Constrained decoding (runtime/grammar): which tokens a request may produce. The engine keeps a
+// grammar::Matcher per sequence, masks the logits before sampling, allows end-of-generation only
+// where the grammar accepts, and ends the request (kStop) once the grammar admits nothing more.
+struct Constraint {
+  std::shared_ptr<const grammar::CompiledGrammar> grammar;  // null: unconstrained
+  // A lazy grammar (tools with tool_choice "auto"): generation is free until the output text
+  // contains one of these strings; from the first byte of that trigger on, the grammar applies
+  // (the trigger text itself is fed to the matcher) to the end. Empty: from the first token.
+  std::vector<std::string> triggers;
+};
+
 struct GenerateRequest {
   std::string client_id;        // echoed back; the server fills one in when empty
   std::vector<int32_t> prompt;  // token ids (BOS included when wanted)
   sampler::SamplingParams sampling;
+  Constraint constraint;
   int32_t priority = 0;  // higher runs first
   std::optional<Clock::time_point> deadline;
 };

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -25,6 +26,15 @@ struct SamplingParams {
   std::vector<std::string> stop;  // stop strings (not included in the output)
   bool ignore_eos = false;
   int32_t logprobs = -1;  // -1: none; 0: chosen token only; N: chosen + top N
+  // OpenAI logit_bias: added to the token's logit before penalties and sampling (-100 bans it,
+  // 100 all but forces it). Token ids are checked against the vocabulary by the server.
+  std::vector<std::pair<int32_t, float>> logit_bias;
+  // vLLM stop_token_ids: generation ends (finish reason stop) after one of these tokens; the
+  // token's text is not part of the output.
+  std::vector<int32_t> stop_token_ids;
+  // vLLM min_tokens: end-of-generation tokens and stop_token_ids are masked until this many
+  // tokens were generated (stop strings too do not end the request before).
+  int32_t min_tokens = 0;
 
   bool greedy() const { return temperature <= 0.f; }
   // Checks every field's range; the error names the field ("top_p must be in (0, 1]").

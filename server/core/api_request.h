@@ -12,6 +12,20 @@
 
 namespace phx::server {
 
+// Structured output as a request asked for it (OpenAI response_format, llama-server's
+// json_schema/grammar, vLLM's guided_* and structured_outputs, gRPC StructuredOutput, tool
+// calls). The Frontend compiles it with the model's grammar::GrammarEngine (cached by hash)
+// into the engine request's Constraint; a grammar that does not compile is INVALID_ARGUMENT
+// naming `param` and, for schemas, the JSON pointer of the construct.
+struct StructuredSpec {
+  enum class Kind { kNone, kJsonSchema, kJsonObject, kRegex, kGbnf };
+  Kind kind = Kind::kNone;
+  std::string text;    // the schema (JSON text), regex or GBNF grammar; "" for kJsonObject
+  bool strict = true;  // json_schema.strict: refuse keywords that cannot be enforced exactly
+  std::string param;   // the request field it came from ("response_format.json_schema.schema")
+  std::vector<std::string> triggers;  // engine::Constraint::triggers (lazy grammar)
+};
+
 struct ApiRequest {
   std::string request_id;  // empty: the frontend assigns one
   bool has_text = true;    // prompt as text, else token ids
@@ -27,6 +41,7 @@ struct ApiRequest {
   bool explicit_max_tokens = false;  // max_tokens was given (else the default applies)
   int32_t priority = 0;
   bool echo = false;
+  StructuredSpec structured;
   std::optional<engine::Clock::time_point> deadline;
   // Who is asking (audit log, rate limits).
   std::string rpc;  // "Generate", "GenerateStream", "http_completions", ...
