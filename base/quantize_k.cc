@@ -66,9 +66,7 @@ void QuantizeIQ4Block(int sbs, const float* x, uint16_t* dh, uint8_t* q4, uint16
   float scales[kQK_K / kBlock];
   float weight[kBlock];
   uint8_t L[kQK_K];
-  float sigma2 = 0;
-  for (int j = 0; j < sbs; ++j) sigma2 += x[j] * x[j];
-  sigma2 *= 2.f / sbs;
+  // Without importance weights a value's weight is its square (sigma2 only enters with them).
   std::memset(q4, 0, static_cast<size_t>(sbs / 2));
   dh[0] = F32ToF16(0.f);
   float max_scale = 0, amax_scale = 0;
