@@ -258,6 +258,9 @@ void ApiServer::Generate(const std::shared_ptr<net::Exchange>& ex, Endpoint ep) 
   }
   bool in_reasoning = false;
   if (chat) {
+    if (r.tools.active() && opts_.chat != nullptr) {
+      if (auto e = ApplyTools(opts_.chat->tool_format(), &r)) return refuse(*e);
+    }
     if (auto e = RenderChatPrompt(&r, &in_reasoning)) return refuse(*e);
   }
   if (!r.user.empty()) peer += " user=" + r.user.substr(0, 64);
@@ -276,6 +279,7 @@ void ApiServer::Generate(const std::shared_ptr<net::Exchange>& ex, Endpoint ep) 
   if (chat && opts_.chat->splits_reasoning()) {
     o.ctx.reasoning.emplace(chat::ReasoningFormat::kDeepseek, in_reasoning);
   }
+  if (chat && r.tools.active() && opts_.chat != nullptr) o.ctx.tools = opts_.chat->tool_format();
   o.id_prefix = chat ? "chatcmpl-" : "cmpl-";
   // For a cached answer (no Submitted then).
   if (r.api.echo) {

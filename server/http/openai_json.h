@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "nlohmann/json.hpp"
 #include "server/core/api_request.h"
+#include "server/http/openai_tools.h"
 
 namespace phx::server {
 
@@ -36,6 +37,8 @@ struct OpenAiRequest {
   bool include_usage = false;  // stream_options.include_usage
   bool logprobs = false;       // token log-probabilities requested (api.sampling.logprobs >= 0)
   std::string user;
+  // Chat: tools, tool_choice, parallel_tool_calls (openai_tools.h).
+  ToolRequest tools;
 };
 
 struct ParseOptions {
