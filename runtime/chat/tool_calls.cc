@@ -322,16 +322,16 @@ Analysis Analyze(ToolFormat f, std::string_view s, bool final) {
       marker = kPythonTag;
       break;
   }
-  m = s.find(marker);
   Analysis a;
   size_t hold = 0;
-  if (f == ToolFormat::kLlama3 && m == std::string_view::npos) {
-    // A bare JSON call at the very start of the answer.
+  if (f == ToolFormat::kLlama3) {
+    // A bare JSON call at the very start of the answer, else one after <|python_tag|>.
     const size_t i = SkipWs(s, 0);
     const int r = StartsWith(s, i, kLlamaStart);
     if (r == 1) m = i;
     if (r == 0 && !final) return a;  // maybe a call: hold everything back
   }
+  if (m == std::string_view::npos) m = s.find(marker);
   if (m == std::string_view::npos) {
     if (!final) hold = tooljson::PartialSuffix(s, marker);
     a.content = std::string(s.substr(0, s.size() - hold));
@@ -356,9 +356,8 @@ Analysis Analyze(ToolFormat f, std::string_view s, bool final) {
       r = DeepSeek(s, m, final);
       break;
     case ToolFormat::kLlama3: {
-      const size_t at = s.compare(m, kPythonTag.size(), kPythonTag) == 0
-                            ? SkipWs(s, m + kPythonTag.size())
-                            : m;
+      const size_t at =
+          s.compare(m, kPythonTag.size(), kPythonTag) == 0 ? SkipWs(s, m + kPythonTag.size()) : m;
       PCall c;
       c.unit_begin = m;
       const size_t e = ObjectCall(s, at, &c);

@@ -3,14 +3,16 @@
 // output back into content + tool calls, whole or incrementally while streaming.
 //
 // Formats (llama.cpp's common/chat.cpp names them the same way):
-//   kHermes      Hermes 2 Pro/3, Qwen 2.5/3:  <tool_call>{"name": .., "arguments": {..}}</tool_call>
-//   kLlama3      Llama 3.1-3.3:  {"name": .., "parameters": {..}} (optionally after <|python_tag|>)
-//   kMistral     Mistral Nemo:  [TOOL_CALLS][{"name": .., "arguments": {..}}, ..]
-//   kDeepSeekR1  DeepSeek R1 (and its distills):  <｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function
+//   kHermes      Hermes 2 Pro/3, Qwen 2.5/3:  <tool_call>{"name": .., "arguments":
+//   {..}}</tool_call> kLlama3      Llama 3.1-3.3:  {"name": .., "parameters": {..}} (optionally
+//   after <|python_tag|>) kMistral     Mistral Nemo:  [TOOL_CALLS][{"name": .., "arguments": {..}},
+//   ..] kDeepSeekR1  DeepSeek R1 (and its distills):
+//   <｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function
 //                <｜tool▁sep｜>NAME\n```json\n{..}\n```<｜tool▁call▁end｜>..<｜tool▁calls▁end｜>
 //   kCommandR    Command R(+):  Action: ```json [{"tool_name": .., "parameters": {..}}] ```
-//   kCommandR7B  Command R7B:  <|START_ACTION|>[{"tool_call_id": .., "tool_name": .., ..}]<|END_ACTION|>
-//   kGeneric     templates without a format of their own (chatml, the built-in fallbacks,
+//   kCommandR7B  Command R7B:  <|START_ACTION|>[{"tool_call_id": .., "tool_name": ..,
+//   ..}]<|END_ACTION|> kGeneric     templates without a format of their own (chatml, the built-in
+//   fallbacks,
 //                functionary, firefunction): the whole answer is one JSON object,
 //                {"tool_calls": [{"name": .., "arguments": {..}}]} or {"response": ".."}, described
 //                in an added system message and forced by a JSON-schema grammar (llama-server's
@@ -36,7 +38,8 @@ ToolFormat DetectToolFormat(std::string_view template_source);
 struct ToolDef {
   std::string name;
   std::string description;
-  nlohmann::ordered_json parameters = nlohmann::ordered_json::object();  // a JSON schema of type object
+  nlohmann::ordered_json parameters =
+      nlohmann::ordered_json::object();  // a JSON schema of type object
 };
 
 enum class ToolChoiceMode { kNone, kAuto, kRequired, kNamed };

@@ -11,7 +11,9 @@ namespace {
 using ojson = nlohmann::ordered_json;
 
 constexpr int kMaxDepth = 64;
-constexpr int64_t kMaxCount = 2000;  // GBNF's largest repetition
+// Counts above this (minItems, maxLength, ...) are approximated: a larger lower bound by this
+// one, a larger upper bound by none (the grammar stays small; it allows a superset).
+constexpr int64_t kMaxCount = 100;
 
 // JSON whitespace between tokens, bounded so that a model cannot loop on blanks.
 constexpr const char* kBase[][2] = {
@@ -38,10 +40,18 @@ std::string Sanitize(std::string_view s) {
   return out.empty() ? "r" : out;
 }
 
+// minX (dflt 0) or maxX (dflt -1: none) of `s`, within what the grammar spells out.
 int64_t Count(const ojson& s, const char* key, int64_t dflt) {
   auto it = s.find(key);
   if (it == s.end() || !it->is_number_integer()) return dflt;
-  return std::clamp<int64_t>(it->get<int64_t>(), 0, kMaxCount);
+  const int64_t v = std::max<int64_t>(it->get<int64_t>(), 0);
+  if (v <= kMaxCount) return v;
+  return dflt < 0 ? -1 : kMaxCount;
+}
+
+// Bounds [lo, hi] that cannot both hold: no instance satisfies them; the grammar uses lo.
+void Order(int64_t lo, int64_t* hi) {
+  if (*hi >= 0 && *hi < lo) *hi = lo;
 }
 
 // `( x ){m,n}` in GBNF (n < 0: unbounded).
@@ -188,15 +198,13 @@ std::string GbnfBuilder::Object(const ojson& s, const ojson& root, const std::st
   std::string a = extra.empty() ? "\"\"" : "( " + extra_kv + " " + b + " )?";
   for (size_t k = props.size(); k-- > 0;) {
     const std::string& key = props[k].first;
-    const std::string kv =
-        Rule(hint + "-" + key + "-kv", GbnfLiteral(ojson(key).dump()) + " ws \":\" ws " +
-                                           Visit(*props[k].second, root, hint + "-" + key,
-                                                 depth + 1));
+    const std::string kv = Rule(hint + "-" + key + "-kv",
+                                GbnfLiteral(ojson(key).dump()) + " ws \":\" ws " +
+                                    Visit(*props[k].second, root, hint + "-" + key, depth + 1));
     const bool req = std::find(required.begin(), required.end(), key) != required.end();
-    const std::string nb = Rule(hint + "-b", req ? "\",\" ws " + kv + " ws " + b
-                                                 : "( \",\" ws " + kv + " ws )? " + b);
-    const std::string na =
-        Rule(hint + "-a", req ? kv + " ws " + b : kv + " ws " + b + " | " + a);
+    const std::string nb =
+        Rule(hint + "-b", req ? "\",\" ws " + kv + " ws " + b : "( \",\" ws " + kv + " ws )? " + b);
+    const std::string na = Rule(hint + "-a", req ? kv + " ws " + b : kv + " ws " + b + " | " + a);
     b = nb;
     a = na;
   }
@@ -209,7 +217,9 @@ std::string GbnfBuilder::Array(const ojson& s, const ojson& root, const std::str
   if (auto it = s.find("items"); it != s.end() && it->is_object()) {
     item = Visit(*it, root, hint + "-item", depth + 1);
   }
-  const int64_t lo = Count(s, "minItems", 0), hi = Count(s, "maxItems", -1);
+  const int64_t lo = Count(s, "minItems", 0);
+  int64_t hi = Count(s, "maxItems", -1);
+  Order(lo, &hi);
   if (hi == 0) return Rule(hint, "\"[\" ws \"]\"");
   const std::string rest =
       Repeat("\",\" ws " + item + " ws", std::max<int64_t>(lo - 1, 0), hi < 0 ? -1 : hi - 1);
@@ -218,7 +228,9 @@ std::string GbnfBuilder::Array(const ojson& s, const ojson& root, const std::str
 }
 
 std::string GbnfBuilder::String(const ojson& s) {
-  const int64_t lo = Count(s, "minLength", 0), hi = Count(s, "maxLength", -1);
+  const int64_t lo = Count(s, "minLength", 0);
+  int64_t hi = Count(s, "maxLength", -1);
+  Order(lo, &hi);
   if (lo == 0 && hi < 0) return "string";
   return Rule("string-len", "\"\\\"\" " + Repeat("char", lo, hi) + " \"\\\"\"");
 }

@@ -32,12 +32,12 @@ class GbnfBuilder {
   std::string Text() const;
 
  private:
-  std::string Visit(const nlohmann::ordered_json& s, const nlohmann::ordered_json& root, const std::string& hint,
-                    int depth);
-  std::string Object(const nlohmann::ordered_json& s, const nlohmann::ordered_json& root, const std::string& hint,
-                     int depth);
-  std::string Array(const nlohmann::ordered_json& s, const nlohmann::ordered_json& root, const std::string& hint,
-                    int depth);
+  std::string Visit(const nlohmann::ordered_json& s, const nlohmann::ordered_json& root,
+                    const std::string& hint, int depth);
+  std::string Object(const nlohmann::ordered_json& s, const nlohmann::ordered_json& root,
+                     const std::string& hint, int depth);
+  std::string Array(const nlohmann::ordered_json& s, const nlohmann::ordered_json& root,
+                    const std::string& hint, int depth);
   std::string String(const nlohmann::ordered_json& s);
   std::string Ref(const std::string& ref, const nlohmann::ordered_json& root, int depth);
 

@@ -41,12 +41,12 @@ ToolGrammar GenericGrammar(const std::vector<const ToolDef*>& tools, const ToolC
     ojson params = tools[i]->parameters;
     Reroot(params, "#/$defs/" + key);
     defs[key] = std::move(params);
-    calls.push_back({{"type", "object"},
-                     {"properties",
-                      {{"name", {{"const", tools[i]->name}}},
-                       {"arguments", {{"$ref", "#/$defs/" + key}}}}},
-                     {"required", {"name", "arguments"}},
-                     {"additionalProperties", false}});
+    calls.push_back(
+        {{"type", "object"},
+         {"properties",
+          {{"name", {{"const", tools[i]->name}}}, {"arguments", {{"$ref", "#/$defs/" + key}}}}},
+         {"required", {"name", "arguments"}},
+         {"additionalProperties", false}});
   }
   ojson list = {{"type", "array"}, {"items", {{"anyOf", calls}}}, {"minItems", 1}};
   if (!parallel) list["maxItems"] = 1;
@@ -104,7 +104,8 @@ ToolGrammar BuildToolGrammar(ToolFormat f, const std::vector<ToolDef>& tools,
         body = obj("tool_name", "parameters", "");
         break;
       case ToolFormat::kCommandR7B:
-        body = obj("tool_name", "parameters", "\"\\\"tool_call_id\\\"\" ws \":\" ws string ws \",\" ws ");
+        body = obj("tool_name", "parameters",
+                   "\"\\\"tool_call_id\\\"\" ws \":\" ws string ws \",\" ws ");
         break;
       case ToolFormat::kDeepSeekR1:
         body = Lit("<｜tool▁call▁begin｜>function<｜tool▁sep｜>" + t->name + "\n```json\n") + " " +

@@ -37,8 +37,8 @@ size_t SkipLiteral(std::string_view s, size_t i, std::string_view lit) {
 
 size_t SkipNumber(std::string_view s, size_t i) {
   const size_t start = i;
-  while (i < s.size() && (s[i] == '-' || s[i] == '+' || s[i] == '.' || s[i] == 'e' ||
-                          s[i] == 'E' || (s[i] >= '0' && s[i] <= '9'))) {
+  while (i < s.size() && (s[i] == '-' || s[i] == '+' || s[i] == '.' || s[i] == 'e' || s[i] == 'E' ||
+                          (s[i] >= '0' && s[i] <= '9'))) {
     ++i;
   }
   if (i == start) return kBad;
@@ -139,8 +139,7 @@ Scan ScanContainer(std::string_view s, size_t i) {
   }
 }
 
-bool DecodeStringPrefix(std::string_view s, size_t i, std::string* out, bool* closed,
-                        size_t* end) {
+bool DecodeStringPrefix(std::string_view s, size_t i, std::string* out, bool* closed, size_t* end) {
   out->clear();
   *closed = false;
   if (i >= s.size() || s[i] != '"') return false;

@@ -34,8 +34,7 @@ Scan ScanContainer(std::string_view s, size_t i);
 // Decodes the JSON string starting at s[i] ('"'): as much as is complete (an escape cut off at
 // the end is left out); *closed tells whether the closing quote came. False when it is not a
 // valid string prefix.
-bool DecodeStringPrefix(std::string_view s, size_t i, std::string* out, bool* closed,
-                        size_t* end);
+bool DecodeStringPrefix(std::string_view s, size_t i, std::string* out, bool* closed, size_t* end);
 
 // Whether s[i..] starts with `lit`: 1 yes, 0 the text ends inside a prefix of it, -1 no.
 int StartsWith(std::string_view s, size_t i, std::string_view lit);

@@ -222,8 +222,8 @@ std::string StreamEncoder::Tokens(const std::vector<engine::TokenEvent>& events)
     chat::ReasoningSplitter::Delta d = Split(e.text, false);
     const json calls = ToolDeltas(&d, false);
     if (d.empty() && calls.is_null() && logprobs_.empty()) continue;
-    out += SseEvent(
-        Chunk(d, nullptr, ctx_.logprobs ? logprobs_.Take() : json(nullptr), false, calls));
+    out +=
+        SseEvent(Chunk(d, nullptr, ctx_.logprobs ? logprobs_.Take() : json(nullptr), false, calls));
   }
   return out;
 }

@@ -111,9 +111,8 @@ Error ParseChoice(const ojson& c, const ToolRequest& r, chat::ToolChoice* out) {
     bool found = false;
     for (const chat::ToolDef& t : r.tools) found = found || t.name == out->name;
     if (!found) {
-      return Invalid("tool_choice.function.name",
-                     StrCat("tool_choice names the function '", out->name,
-                            "', which is not among tools"));
+      return Invalid("tool_choice.function.name", StrCat("tool_choice names the function '",
+                                                         out->name, "', which is not among tools"));
     }
   } else {
     return Invalid("tool_choice", "tool_choice must be a string or an object");
@@ -215,8 +214,7 @@ Error ApplyTools(chat::ToolFormat format, OpenAiRequest* r) {
 }
 
 std::string NewToolCallId() {
-  static constexpr char kChars[] =
-      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  static constexpr char kChars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
   thread_local std::mt19937_64 rng{std::random_device{}()};
   std::string id = "call_";
   for (int i = 0; i < 24; ++i) id.push_back(kChars[rng() % (sizeof(kChars) - 1)]);

@@ -20,9 +20,9 @@ struct OpenAiRequest;
 
 struct ToolRequest {
   std::vector<chat::ToolDef> tools;
-  chat::ToolChoice choice;     // auto when tools are given, none without
-  bool parallel = true;        // parallel_tool_calls
-  bool given = false;          // the request had a non-empty `tools`
+  chat::ToolChoice choice;  // auto when tools are given, none without
+  bool parallel = true;     // parallel_tool_calls
+  bool given = false;       // the request had a non-empty `tools`
   // Whether answers are parsed for tool calls (tools given and tool_choice is not none).
   bool active() const { return given && choice.mode != chat::ToolChoiceMode::kNone; }
 };

@@ -80,7 +80,8 @@ struct Case {
 };
 
 std::vector<Case> Cases() {
-  const std::string w = R"({"name": "get_weather", "arguments": {"location": "Paris", "unit": "c"}})";
+  const std::string w =
+      R"({"name": "get_weather", "arguments": {"location": "Paris", "unit": "c"}})";
   const std::string a = R"({"name": "add", "arguments": {"a": 1, "b": null}})";
   const std::string w_bad = R"({"name": "get_weather", "arguments": {"location": 5}})";
   const std::string n_bad = R"({"name": "get_wether", "arguments": {"location": "Paris"}})";
@@ -95,29 +96,41 @@ std::vector<Case> Cases() {
   };
   const std::string wa = R"({"location": "Paris", "unit": "c"})", aa = R"({"a": 1, "b": null})";
   std::vector<Case> c;
-  c.push_back({ToolFormat::kHermes, "<tool_call>\n" + w + "\n</tool_call>",
+  c.push_back({ToolFormat::kHermes,
+               "<tool_call>\n" + w + "\n</tool_call>",
                "<tool_call>\n" + w + "\n</tool_call>\n<tool_call>\n" + a + "\n</tool_call>",
-               {"<tool_call>\n" + w_bad + "\n</tool_call>", "<tool_call>\n" + n_bad + "\n</tool_call>",
-                "<tool_call>" + w, w}});
-  c.push_back({ToolFormat::kMistral, "[TOOL_CALLS][" + w + "]", "[TOOL_CALLS][" + w + ", " + a + "]",
+               {"<tool_call>\n" + w_bad + "\n</tool_call>",
+                "<tool_call>\n" + n_bad + "\n</tool_call>", "<tool_call>" + w, w}});
+  c.push_back({ToolFormat::kMistral,
+               "[TOOL_CALLS][" + w + "]",
+               "[TOOL_CALLS][" + w + ", " + a + "]",
                {"[TOOL_CALLS][" + w_bad + "]", "[TOOL_CALLS]" + w, "[TOOL_CALLS][" + n_bad + "]"}});
-  c.push_back({ToolFormat::kLlama3, params(w, "name"), "",
+  c.push_back({ToolFormat::kLlama3,
+               params(w, "name"),
+               "",
                {params(w_bad, "name"), w, params(n_bad, "name")}});
-  c.push_back({ToolFormat::kDeepSeekR1, "<｜tool▁calls▁begin｜>" + ds("get_weather", wa) + "<｜tool▁calls▁end｜>",
-               "<｜tool▁calls▁begin｜>" + ds("get_weather", wa) + ds("add", aa) + "<｜tool▁calls▁end｜>",
-               {"<｜tool▁calls▁begin｜>" + ds("get_weather", R"({"location": 5})") + "<｜tool▁calls▁end｜>",
-                "<｜tool▁calls▁begin｜>" + ds("get_wether", wa) + "<｜tool▁calls▁end｜>"}});
-  c.push_back({ToolFormat::kCommandR, "Action: ```json\n[\n    " + params(w, "tool_name") + "\n]\n```",
-               "Action: ```json\n[" + params(w, "tool_name") + ", " + params(a, "tool_name") + "]\n```",
-               {"Action: ```json\n[" + params(w_bad, "tool_name") + "]\n```",
-                "Action: ```json\n[" + w + "]\n```"}});
+  c.push_back(
+      {ToolFormat::kDeepSeekR1,
+       "<｜tool▁calls▁begin｜>" + ds("get_weather", wa) + "<｜tool▁calls▁end｜>",
+       "<｜tool▁calls▁begin｜>" + ds("get_weather", wa) + ds("add", aa) + "<｜tool▁calls▁end｜>",
+       {"<｜tool▁calls▁begin｜>" + ds("get_weather", R"({"location": 5})") + "<｜tool▁calls▁end｜>",
+        "<｜tool▁calls▁begin｜>" + ds("get_wether", wa) + "<｜tool▁calls▁end｜>"}});
+  c.push_back(
+      {ToolFormat::kCommandR,
+       "Action: ```json\n[\n    " + params(w, "tool_name") + "\n]\n```",
+       "Action: ```json\n[" + params(w, "tool_name") + ", " + params(a, "tool_name") + "]\n```",
+       {"Action: ```json\n[" + params(w_bad, "tool_name") + "]\n```",
+        "Action: ```json\n[" + w + "]\n```"}});
   const std::string r7 = R"({"tool_call_id": "0", )";
-  c.push_back({ToolFormat::kCommandR7B, "<|START_ACTION|>[" + r7 + params(w, "tool_name").substr(1) + "]<|END_ACTION|>",
-               "<|START_ACTION|>[" + r7 + params(w, "tool_name").substr(1) + ", " + r7 +
-                   params(a, "tool_name").substr(1) + "]<|END_ACTION|>",
-               {"<|START_ACTION|>[" + params(w, "tool_name") + "]<|END_ACTION|>",
-                "<|START_ACTION|>[" + r7 + params(w_bad, "tool_name").substr(1) + "]<|END_ACTION|>"}});
-  c.push_back({ToolFormat::kGeneric, R"({"tool_calls": [)" + w + "]}",
+  c.push_back(
+      {ToolFormat::kCommandR7B,
+       "<|START_ACTION|>[" + r7 + params(w, "tool_name").substr(1) + "]<|END_ACTION|>",
+       "<|START_ACTION|>[" + r7 + params(w, "tool_name").substr(1) + ", " + r7 +
+           params(a, "tool_name").substr(1) + "]<|END_ACTION|>",
+       {"<|START_ACTION|>[" + params(w, "tool_name") + "]<|END_ACTION|>",
+        "<|START_ACTION|>[" + r7 + params(w_bad, "tool_name").substr(1) + "]<|END_ACTION|>"}});
+  c.push_back({ToolFormat::kGeneric,
+               R"({"tool_calls": [)" + w + "]}",
                R"({"tool_calls": [)" + w + ", " + a + "]}",
                {R"({"tool_calls": [)" + w_bad + "]}", R"({"tool_calls": [)" + n_bad + "]}",
                 R"({"tool_calls": []})", R"({"response": 1})", w}});
@@ -181,13 +194,13 @@ TEST_P(ToolGrammarTest, EachFormatTakesWellFormedCallsOnly) {
     }
     for (const std::string& bad : c.bad) EXPECT_FALSE(Accepts(gn, bad)) << bad;
     // A named choice: that tool only.
-    auto named = Compile(BuildToolGrammar(c.format, Tools(), {ToolChoiceMode::kNamed, "add"}, true));
+    auto named =
+        Compile(BuildToolGrammar(c.format, Tools(), {ToolChoiceMode::kNamed, "add"}, true));
     ASSERT_TRUE(named);
     EXPECT_FALSE(Accepts(named, c.one));
     // auto: the same calls, lazily from the format's start text (the generic format forces its
     // JSON answer, a response included).
-    const ToolGrammar lazy =
-        BuildToolGrammar(c.format, Tools(), {ToolChoiceMode::kAuto, ""}, true);
+    const ToolGrammar lazy = BuildToolGrammar(c.format, Tools(), {ToolChoiceMode::kAuto, ""}, true);
     auto ga = Compile(lazy);
     ASSERT_TRUE(ga);
     EXPECT_TRUE(Accepts(ga, c.one));
@@ -233,7 +246,8 @@ TEST(ToolParseTest, WellFormedCallsOfEachFormat) {
     ASSERT_EQ(p.calls.size(), 1u) << c.one;
     EXPECT_EQ(p.content, "");
     EXPECT_EQ(p.calls[0].name, "get_weather");
-    EXPECT_EQ(ojson::parse(p.calls[0].arguments), ojson::parse(R"({"location": "Paris", "unit": "c"})"));
+    EXPECT_EQ(ojson::parse(p.calls[0].arguments),
+              ojson::parse(R"({"location": "Paris", "unit": "c"})"));
     if (c.two.empty()) continue;
     p = ParseToolCalls(c.format, c.two);
     ASSERT_EQ(p.calls.size(), 2u) << c.two;

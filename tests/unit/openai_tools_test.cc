@@ -117,7 +117,8 @@ TEST(OpenAiTools, AppliesTheFormatsGrammar) {
       {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
         "function": {"name": "get_weather", "arguments": "{\"city\": \"Oslo\"}"}}]},
       {"role": "tool", "tool_call_id": "call_1", "content": "rain"}],
-      "tools": [)" + std::string(kWeather) + R"(], "tool_choice": "required"})");
+      "tools": [)" +
+           std::string(kWeather) + R"(], "tool_choice": "required"})");
   ASSERT_FALSE(ApplyTools(chat::ToolFormat::kGeneric, &r).has_value());
   EXPECT_EQ(r.api.structured.kind, StructuredSpec::Kind::kJsonSchema);
   EXPECT_TRUE(json::parse(r.api.structured.text).contains("$defs"));
@@ -128,8 +129,9 @@ TEST(OpenAiTools, AppliesTheFormatsGrammar) {
   EXPECT_NE(sys.find("get_weather"), std::string::npos);
   EXPECT_NE(sys.find("You must call a tool"), std::string::npos);
   EXPECT_FALSE(m[2].contains("tool_calls"));
-  EXPECT_EQ(json::parse(m[2]["content"].get<std::string>()),
-            json::parse(R"({"tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}]})"));
+  EXPECT_EQ(
+      json::parse(m[2]["content"].get<std::string>()),
+      json::parse(R"({"tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}]})"));
 
   // Without a system message one is added first.
   r = Chat(Body(""));
@@ -221,7 +223,8 @@ TEST(OpenAiTools, StreamedToolCallDeltas) {
   for (size_t piece : {1, 5, 1000}) {
     StreamEncoder enc(ToolCtx(chat::ToolFormat::kHermes));
     std::string sse = enc.Begin();
-    for (size_t i = 0; i < kAnswer.size(); i += piece) sse += enc.Tokens({Ev(kAnswer.substr(i, piece))});
+    for (size_t i = 0; i < kAnswer.size(); i += piece)
+      sse += enc.Tokens({Ev(kAnswer.substr(i, piece))});
     sse += enc.End(engine::FinishReason::kEos, {}, "");
     std::string content;
     json calls = json::array();
