@@ -16,6 +16,9 @@ constexpr std::string_view kHermesClose = "</tool_call>";
 constexpr std::string_view kMistralStart = "[TOOL_CALLS]";
 constexpr std::string_view kPythonTag = "<|python_tag|>";
 constexpr std::string_view kLlamaStart = "{\"name\"";
+// Mistral's [TOOL_CALLS] is a control token that detokenized text may not show: a call list
+// at the very start of the answer counts too.
+constexpr std::string_view kMistralBare = "[{\"name\"";
 constexpr std::string_view kDsCallsBegin = "<｜tool▁calls▁begin｜>";
 constexpr std::string_view kDsCallsEnd = "<｜tool▁calls▁end｜>";
 constexpr std::string_view kDsCallBegin = "<｜tool▁call▁begin｜>";
@@ -324,11 +327,15 @@ Analysis Analyze(ToolFormat f, std::string_view s, bool final) {
   }
   Analysis a;
   size_t hold = 0;
-  if (f == ToolFormat::kLlama3) {
-    // A bare JSON call at the very start of the answer, else one after <|python_tag|>.
+  bool bare = false;
+  if (f == ToolFormat::kLlama3 || f == ToolFormat::kMistral) {
+    // A bare call at the very start of the answer, else one after the marker.
     const size_t i = SkipWs(s, 0);
-    const int r = StartsWith(s, i, kLlamaStart);
-    if (r == 1) m = i;
+    const int r = StartsWith(s, i, f == ToolFormat::kLlama3 ? kLlamaStart : kMistralBare);
+    if (r == 1) {
+      m = i;
+      bare = true;
+    }
     if (r == 0 && !final) return a;  // maybe a call: hold everything back
   }
   if (m == std::string_view::npos) m = s.find(marker);
@@ -344,7 +351,7 @@ Analysis Analyze(ToolFormat f, std::string_view s, bool final) {
       r = Hermes(s, m, final);
       break;
     case ToolFormat::kMistral:
-      r = ArrayCalls(s, m + kMistralStart.size(), "", "", final);
+      r = ArrayCalls(s, bare ? m : m + kMistralStart.size(), "", "", final);
       break;
     case ToolFormat::kCommandR:
       r = ArrayCalls(s, m + kCmdRStart.size(), kCmdRJson, kCmdRFence, final);

@@ -262,6 +262,12 @@ void ApiServer::Generate(const std::shared_ptr<net::Exchange>& ex, Endpoint ep) 
       if (auto e = ApplyTools(opts_.chat->tool_format(), &r)) return refuse(*e);
     }
     if (auto e = RenderChatPrompt(&r, &in_reasoning)) return refuse(*e);
+    // A call forced from the first token is no thinking, even where the prompt opened a think
+    // block (DeepSeek R1): the answer is content, parsed for the calls.
+    if (r.tools.active() && r.api.structured.param == "tools" &&
+        r.api.structured.triggers.empty()) {
+      in_reasoning = false;
+    }
   }
   if (!r.user.empty()) peer += " user=" + r.user.substr(0, 64);
   r.api.rpc = rpc;

@@ -282,6 +282,8 @@ TEST(ToolParseTest, ContentAroundCallsAndMalformedCalls) {
   p = ParseToolCalls(ToolFormat::kLlama3, R"(<|python_tag|>{"name": "f", "parameters": {}})");
   ASSERT_EQ(p.calls.size(), 1u);
   EXPECT_EQ(p.calls[0].arguments, "{}");
+  p = ParseToolCalls(ToolFormat::kMistral, R"([{"name": "f", "arguments": {"a": 1}}])");
+  ASSERT_EQ(p.calls.size(), 1u);  // [TOOL_CALLS] not shown (a control token)
   p = ParseToolCalls(ToolFormat::kLlama3, R"({"answer": 1})");
   EXPECT_EQ(p.content, R"({"answer": 1})");
   // Generic: the response is the content, decoded.
@@ -305,6 +307,7 @@ TEST(ToolStreamTest, PiecesAddUpToTheWholeParse) {
                        "{\"s\": \"a}\\\"b\"}}\n</tool_call>");
   answers.emplace_back(ToolFormat::kGeneric, R"({"response": "sun \"and\" \u00e9 rain"})");
   answers.emplace_back(ToolFormat::kHermes, "Plain answer with < and <tool but no call.");
+  answers.emplace_back(ToolFormat::kMistral, R"( [{"name": "f", "arguments": {"a": [1]}}])");
   for (const auto& [format, text] : answers) {
     const ParsedToolOutput whole = ParseToolCalls(format, text);
     for (size_t piece = 1; piece <= 9; ++piece) {
