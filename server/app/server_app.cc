@@ -80,6 +80,7 @@ absl::Status ServerApp::Start() {
   engine::Engine& eng = *runtime_.engine;
   FrontendLimits fl;
   fl.max_prompt_bytes = cfg_.max_prompt_bytes;
+  fl.max_grammar_bytes = cfg_.max_grammar_bytes;
   fl.max_prompt_tokens = cfg_.max_prompt_tokens;
   fl.max_tokens = cfg_.max_tokens_limit;
   // Structured output: the vocabulary's byte tries are built once per model, here.

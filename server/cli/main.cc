@@ -258,6 +258,11 @@ void AddServeCommands(CLI::App& app, int& rc, std::vector<std::string> args) {
       ->capture_default_str();
   serve->add_option("--max-queue", c.max_queue, "Requests waiting for admission")
       ->capture_default_str();
+  serve
+      ->add_option("--max-grammar-bytes", c.max_grammar_bytes,
+                   "Largest structured-output schema, regex or grammar (its compile time grows "
+                   "with it)")
+      ->capture_default_str();
   serve->add_option("--max-prompt-bytes", c.max_prompt_bytes, "Largest text prompt")
       ->capture_default_str();
   serve->add_option("--max-prompt-tokens", c.max_prompt_tokens, "Longest prompt (0: ctx - 1)")

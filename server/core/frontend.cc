@@ -114,7 +114,8 @@ absl::Status Frontend::Validate(const ApiRequest& req, bool* too_long) const {
     if (!IsValidUtf8(s)) return absl::InvalidArgumentError("stop strings must be valid UTF-8");
   }
   PHX_RETURN_IF_ERROR(ValidateTokenFields(req.sampling, tok.vocab_size()));
-  PHX_RETURN_IF_ERROR(ValidateStructured(req.structured, grammar_ != nullptr));
+  PHX_RETURN_IF_ERROR(
+      ValidateStructured(req.structured, grammar_ != nullptr, limits_.max_grammar_bytes));
   if (req.priority < -1000 || req.priority > 1000) {
     return absl::InvalidArgumentError("priority must be in [-1000, 1000]");
   }
@@ -156,7 +157,7 @@ absl::Status ValidateTokenFields(const sampler::SamplingParams& p, int32_t vocab
   return absl::OkStatus();
 }
 
-absl::Status ValidateStructured(const StructuredSpec& s, bool have_engine) {
+absl::Status ValidateStructured(const StructuredSpec& s, bool have_engine, int64_t max_bytes) {
   using Kind = StructuredSpec::Kind;
   if (s.kind == Kind::kNone) {
     if (!s.triggers.empty()) {
@@ -172,8 +173,13 @@ absl::Status ValidateStructured(const StructuredSpec& s, bool have_engine) {
   if (s.kind != Kind::kJsonObject && s.text.empty()) {
     return absl::InvalidArgumentError(StrCat(param, ": must not be empty"));
   }
-  if (!IsValidUtf8(s.text))
+  if (static_cast<int64_t>(s.text.size()) > max_bytes) {
+    return absl::InvalidArgumentError(StrCat(param, ": is ", s.text.size(), " bytes; the limit is ",
+                                             max_bytes, " (--max-grammar-bytes)"));
+  }
+  if (!IsValidUtf8(s.text)) {
     return absl::InvalidArgumentError(StrCat(param, ": is not valid UTF-8"));
+  }
   for (const std::string& t : s.triggers) {
     if (t.empty() || !IsValidUtf8(t)) {
       return absl::InvalidArgumentError(StrCat(param, ": triggers must be non-empty UTF-8"));

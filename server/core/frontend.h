@@ -24,6 +24,8 @@ struct FrontendLimits {
   int64_t max_prompt_bytes = 1 << 20;  // text prompts
   int32_t max_prompt_tokens = 0;       // 0: the context length - 1
   int32_t max_tokens = 4096;           // per request
+  // A structured-output schema, regex or grammar (its text): compile time grows with it.
+  int64_t max_grammar_bytes = 64 << 10;
 };
 
 struct Submitted {
@@ -106,7 +108,8 @@ class Frontend {
 absl::Status ValidateTokenFields(const sampler::SamplingParams& p, int32_t vocab_size);
 // A structured-output spec's shape (kind, text, triggers) before it is compiled; the error
 // names s.param.
-absl::Status ValidateStructured(const StructuredSpec& s, bool have_engine);
+absl::Status ValidateStructured(const StructuredSpec& s, bool have_engine,
+                                int64_t max_bytes = int64_t{64} << 10);
 
 // Checks that `s` is valid UTF-8.
 bool IsValidUtf8(std::string_view s);

@@ -38,7 +38,8 @@ class StructuredApi : public ::testing::Test {
   static void SetUpTestSuite() {
     auto c = testing::TestConfig(kStories);
     c.runtime.threads = 1;
-    c.chat_template = "chatml";  // stories260K has none
+    c.chat_template = "chatml";       // stories260K has none
+    c.max_grammar_bytes = 256 << 10;  // room for the hostile cases below
     c.served_model_names = {"alias-a", "alias-b"};
     strict_ = testing::TestServer::Start(c).release();
     c.served_model_names.clear();
@@ -246,6 +247,11 @@ TEST_F(StructuredApi, HostileGrammarsCostBoundedTime) {
     EXPECT_LT(s, 20 * testing::TimeScale()) << field << " " << value.substr(0, 80);
     std::printf("%-12s %-60.60s %d %.3f s\n", field.c_str(), value.c_str(), r->status, s);
   }
+  // Past --max-grammar-bytes: refused before compiling.
+  const std::string big = R"({"enum": [")" + std::string(300 << 10, 'x') + R"("]})";
+  const std::string m =
+      Expect400(R"({"prompt": "Once", "guided_json": )" + json(big).dump() + "}", "guided_json");
+  EXPECT_NE(m.find("--max-grammar-bytes"), std::string::npos) << m;
 }
 
 TEST_F(StructuredApi, GrpcStructuredOutputErrorsNameTheField) {
