@@ -128,6 +128,21 @@ async function main() {
   const nf = await expectError('unknown model', OpenAI.NotFoundError, 404, () =>
     c.completions.create({model: 'gpt-nope', prompt: 'x'}));
   check(nf.code === 'model_not_found', 'model error ' + show(nf.error));
+  // Strict fields (issue 26): an unknown field is a 400 naming it; a schema that does not
+  // compile is a 400 naming the field and the JSON pointer; a valid one is accepted.
+  const unk = await expectError('unknown field', OpenAI.BadRequestError, 400, () =>
+    c.chat.completions.create({...chatReq, frobnicate: 1}));
+  check(unk.param === 'frobnicate', 'unknown field param ' + show(unk.error));
+  const badSchema = await expectError('bad schema', OpenAI.BadRequestError, 400, () =>
+    c.chat.completions.create({...chatReq, response_format: {type: 'json_schema', json_schema: {
+      name: 'x', strict: true, schema: {type: 'object', properties: {a: {type: 'strng'}}}}}}));
+  check(badSchema.param === 'response_format.json_schema.schema' &&
+        /#\/properties\/a/.test(badSchema.message), 'bad schema error ' + show(badSchema.error));
+  const js = await c.chat.completions.create({...chatReq, max_tokens: 4, metadata: {k: 'v'},
+    store: false, response_format: {type: 'json_schema', json_schema: {name: 'p', strict: true,
+      schema: {type: 'object', properties: {n: {type: 'integer'}}, required: ['n'],
+               additionalProperties: false}}}});
+  check(js.choices.length === 1, 'json_schema request ' + show(js));
   const again = await c.completions.create({model, prompt: 'Once', max_tokens: 2});
   check(again.choices[0].text !== undefined, 'serving after errors');
 }
