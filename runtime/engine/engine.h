@@ -57,8 +57,8 @@ struct EngineStats {
   uint64_t graph_steps = 0;  // forward steps run through Backend::RunGraph (decode)
   double last_step_seconds = 0;
   // Constrained decoding: masks computed (on a helper thread, overlapped with the forward
-  // pass), the seconds spent computing them, and the seconds the engine thread waited for them
-  // after the forward pass (the part not hidden by the overlap).
+  // pass), the CPU seconds spent computing them, and the wall seconds the engine thread waited
+  // for them after the forward pass (the part not hidden by the overlap).
   uint64_t grammar_masks = 0;
   double grammar_mask_seconds = 0;
   double grammar_wait_seconds = 0;

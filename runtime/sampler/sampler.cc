@@ -119,7 +119,8 @@ SampleResult Sampler::Sample(std::span<const float> logits, const TokenMask& mas
     float mx = cand_[0].first;
     for (const auto& c : cand_) mx = std::max(mx, c.first);
     double sum = 0;
-    std::vector<double> p(keep);
+    std::vector<double>& p = probs_;  // reused: no 256 KiB allocation per token
+    p.resize(keep);
     for (size_t i = 0; i < keep; ++i) sum += (p[i] = std::exp(double{cand_[i].first} - mx));
     for (double& x : p) x /= sum;
     if (params_.top_p < 1.f) {

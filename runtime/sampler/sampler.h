@@ -60,6 +60,7 @@ class Sampler {
   std::vector<std::pair<float, int32_t>> cand_;
   std::vector<int32_t> pen_tokens_, pen_counts_;
   std::vector<float> saved_;
+  std::vector<double> probs_;
 };
 
 // Raw-distribution log-probabilities: `token`'s, and the `n` best (best first).

@@ -223,6 +223,12 @@ TEST(EngineConstrain, GreedyRegexEndsWhereTheGrammarEnds) {
   EXPECT_EQ(c.reason, FinishReason::kStop);
   EXPECT_TRUE(std::regex_match(c.text, std::regex("ab-[0-9]{3}"))) << c.text;
   for (int32_t t : c.tokens) EXPECT_FALSE(l.model->tokenizer().IsEog(t));
+  // Stop strings still apply to constrained output.
+  r = Req({l.model->tokenizer().bos()}, 0.f, 64, *g);
+  r.sampling.stop = {"-"};
+  const Collected st = RunAll(*l.engine, {std::move(r)})[0];
+  EXPECT_EQ(st.reason, FinishReason::kStop);
+  EXPECT_EQ(st.text, "ab");
   // Open-ended: ends by an end-of-generation token where the grammar accepts, or by length.
   g = l.grammars->CompileRegex("(once|the|a)( [a-z]+){1,12}[.!]");
   ASSERT_TRUE(g.ok()) << g.status();
@@ -345,6 +351,19 @@ TEST(EngineSampling, LogitBiasAndMinTokens) {
   ASSERT_EQ(c.tokens.size(), 4u);
   EXPECT_EQ(c.tokens.back(), stop);
   for (int i = 0; i < 3; ++i) EXPECT_NE(c.tokens[i], stop);
+  // Stop strings do not match text generated before min_tokens.
+  const std::vector<int32_t> free = FreeGreedy(l, 8);
+  const std::string word(l.grammars->vocab()->bytes(free[1]));
+  ASSERT_FALSE(word.empty());
+  r = Req({tok.bos()}, 0.f, 8);
+  r.sampling.ignore_eos = true;
+  r.sampling.stop = {word};
+  c = RunAll(*l.engine, {r})[0];
+  EXPECT_EQ(c.reason, FinishReason::kStop);
+  r.sampling.min_tokens = 8;
+  c = RunAll(*l.engine, {r})[0];
+  EXPECT_EQ(c.reason, FinishReason::kLength);
+  EXPECT_EQ(c.tokens, free);
   // Out-of-vocabulary ids are refused, naming the field.
   r.sampling.logit_bias = {{tok.vocab_size(), 1.f}};
   auto id = l.engine->Submit(r, std::make_shared<testing::CollectSink>());
