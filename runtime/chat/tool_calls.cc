@@ -53,6 +53,7 @@ struct Region {
 struct Analysis {
   std::string content;
   std::vector<PCall> calls;
+  bool response = false;  // generic: the answer is a {"response": ..}
 };
 
 bool AllWs(std::string_view s) { return SkipWs(s, 0) == s.size(); }
@@ -258,6 +259,7 @@ Analysis Generic(std::string_view s, bool final) {
   for (const tooljson::Member& m : root.members) {
     if (bad) break;
     if (m.key == "response") {
+      a.response = true;
       bool closed = false;
       size_t end = 0;
       bad = !tooljson::DecodeStringPrefix(s, m.begin, &a.content, &closed, &end);
@@ -280,9 +282,6 @@ Analysis Generic(std::string_view s, bool final) {
       }
     }
   }
-  if (final && (bad || root.end == kIncomplete) && a.calls.empty() && a.content.empty()) {
-    a.content = std::string(s);  // not the format: the text as it came
-  }
   return a;
 }
 
@@ -298,6 +297,8 @@ Analysis Analyze(ToolFormat f, std::string_view s, bool final) {
     Analysis a = Generic(s, final);
     if (final) {
       std::erase_if(a.calls, [](const PCall& c) { return !ArgsValid(c); });
+      // Neither a call nor a response (not the format, or cut off): the text as it came.
+      if (a.calls.empty() && !a.response) a.content = std::string(s);
     }
     return a;
   }

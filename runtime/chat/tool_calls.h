@@ -15,8 +15,8 @@
 //   fallbacks,
 //                functionary, firefunction): the whole answer is one JSON object,
 //                {"tool_calls": [{"name": .., "arguments": {..}}]} or {"response": ".."}, described
-//                in an added system message and forced by a JSON-schema grammar (llama-server's
-//                generic handler).
+//                in an added system message and forced by the grammar (llama-server's generic
+//                handler).
 #pragma once
 
 #include <cstddef>
@@ -62,9 +62,9 @@ struct ToolGrammar {
 // the first token, one call (parallel false) or one or more; a named choice allows that tool
 // only. auto: the same grammar, lazy from the format's start text; the generic format forces
 // its JSON answer (tool calls or a response) in every mode but none. Llama 3 templates take
-// one call per turn, so kLlama3 allows one whatever `parallel` says. Argument schemas are
-// converted to GBNF (tool_gbnf.cc: keywords it cannot express are approximated by a superset)
-// or, for the generic format, embedded in a JSON schema.
+// one call per turn, so kLlama3 allows one whatever `parallel` says. The grammar is GBNF:
+// argument schemas converted by tool_gbnf.h (keywords it cannot express are approximated by a
+// superset), at most one space between JSON tokens, a few blanks around the wrapper text.
 ToolGrammar BuildToolGrammar(ToolFormat f, const std::vector<ToolDef>& tools,
                              const ToolChoice& choice, bool parallel);
 

@@ -15,9 +15,12 @@ constexpr int kMaxDepth = 64;
 // one, a larger upper bound by none (the grammar stays small; it allows a superset).
 constexpr int64_t kMaxCount = 100;
 
-// JSON whitespace between tokens, bounded so that a model cannot loop on blanks.
+// Whitespace: `ws` between JSON tokens, one space at most (a small model spends no tokens on
+// layout; JSON written as json.dumps writes it fits); `sp` around a format's wrapper text
+// (newlines and indentation as templates write them).
 constexpr const char* kBase[][2] = {
-    {"ws", "[ \\t\\n]{0,20}"},
+    {"ws", "\" \"?"},
+    {"sp", "[ \\t\\n]{0,8}"},
     {"value", "object | array | string | number | boolean | null"},
     {"object",
      "\"{\" ws ( string ws \":\" ws value ws ( \",\" ws string ws \":\" ws value ws )* )? \"}\""},

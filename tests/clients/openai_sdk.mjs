@@ -188,13 +188,14 @@ async function reasoning() {
 // named, `auto` and `none`, unary and streamed; every call's arguments validate against the
 // tool's schema. The schemas take enums and booleans only, so a tiny model's forced call is
 // short and cannot run past max_tokens.
+// (stories260K has a 512-token context and a 512-token vocabulary: the tools are small.)
 const kTools = [
-  {type: 'function', function: {name: 'get_weather', description: 'Weather in a city',
+  {type: 'function', function: {name: 'get_weather',
     parameters: {type: 'object', properties: {city: {enum: ['Paris', 'Oslo']},
                  metric: {type: 'boolean'}}, required: ['city', 'metric']}}},
-  {type: 'function', function: {name: 'get_time', description: 'Time in a zone',
+  {type: 'function', function: {name: 'get_time',
     parameters: {type: 'object', properties: {zone: {enum: ['UTC', 'CET']}},
-                 required: ['zone'], additionalProperties: false}}},
+                 required: ['zone']}}},
 ];
 function validCall(tc, names) {
   check(tc.type === 'function', 'type ' + show(tc));
@@ -208,6 +209,11 @@ function validCall(tc, names) {
     check(['UTC', 'CET'].includes(a.zone) && Object.keys(a).length === 1,
           'arguments ' + tc.function.arguments);
   }
+}
+// A forced answer ends with its calls; with parallel calls the tiny model may go on adding
+// calls until its 512-token context ends (length; the complete calls are still returned).
+function forcedFinish(finish, parallel) {
+  check(finish === 'tool_calls' || (parallel && finish === 'length'), 'finish ' + finish);
 }
 // Streams a request and assembles the answer from the deltas as a client does.
 async function streamed(c, req) {
@@ -229,6 +235,11 @@ async function streamed(c, req) {
       calls[t.index].function.arguments += t.function?.arguments ?? '';
     }
   }
+  // Cut by max_tokens or the context, the last streamed call may be partial (as with OpenAI).
+  const last = calls[calls.length - 1];
+  if (finish === 'length' && last) {
+    try { JSON.parse(last.function.arguments); } catch { calls.pop(); }
+  }
   return {content, calls, finish};
 }
 async function tools() {
@@ -241,12 +252,12 @@ async function tools() {
     const req = {...base, tool_choice: 'required', parallel_tool_calls: parallel};
     const r = await c.chat.completions.create(req);
     const m = r.choices[0].message;
-    check(r.choices[0].finish_reason === 'tool_calls', 'finish ' + show(r.choices[0]));
+    forcedFinish(r.choices[0].finish_reason, parallel);
     check(m.tool_calls?.length >= 1, 'no tool call: ' + show(m));
     if (!parallel) check(m.tool_calls.length === 1, 'parallel false: ' + show(m.tool_calls));
     m.tool_calls.forEach((tc) => validCall(tc, names));
     const s = await streamed(c, req);
-    check(s.finish === 'tool_calls', 'streamed finish ' + s.finish);
+    forcedFinish(s.finish, parallel);
     check(s.calls.length >= 1, 'streamed: no tool call');
     if (!parallel) check(s.calls.length === 1, 'streamed parallel false: ' + show(s.calls));
     s.calls.forEach((tc) => validCall(tc, names));
@@ -265,7 +276,7 @@ async function tools() {
     const a = await c.chat.completions.create(req);
     const am = a.choices[0].message;
     if (am.tool_calls?.length) {
-      check(a.choices[0].finish_reason === 'tool_calls', 'auto finish ' + show(a.choices[0]));
+      forcedFinish(a.choices[0].finish_reason, true);
       am.tool_calls.forEach((tc) => validCall(tc, names));
     } else {
       check(typeof am.content === 'string', 'auto content ' + show(am));

@@ -120,14 +120,15 @@ TEST(OpenAiTools, AppliesTheFormatsGrammar) {
       "tools": [)" +
            std::string(kWeather) + R"(], "tool_choice": "required"})");
   ASSERT_FALSE(ApplyTools(chat::ToolFormat::kGeneric, &r).has_value());
-  EXPECT_EQ(r.api.structured.kind, StructuredSpec::Kind::kJsonSchema);
-  EXPECT_TRUE(json::parse(r.api.structured.text).contains("$defs"));
+  EXPECT_EQ(r.api.structured.kind, StructuredSpec::Kind::kGbnf);
+  EXPECT_NE(r.api.structured.text.find("tool_calls"), std::string::npos);
+  EXPECT_TRUE(r.api.structured.triggers.empty());
   const auto& m = r.chat["messages"];
   ASSERT_EQ(m.size(), 4u);
   const std::string sys = m[0]["content"];
   EXPECT_EQ(sys.rfind("Be brief.\n\n", 0), 0u) << sys;
   EXPECT_NE(sys.find("get_weather"), std::string::npos);
-  EXPECT_NE(sys.find("You must call a tool"), std::string::npos);
+  EXPECT_NE(sys.find("(required)"), std::string::npos);
   EXPECT_FALSE(m[2].contains("tool_calls"));
   EXPECT_EQ(
       json::parse(m[2]["content"].get<std::string>()),
