@@ -255,15 +255,17 @@ Analysis Generic(std::string_view s, bool final) {
     return a;
   }
   const tooljson::Scan root = tooljson::ScanContainer(s, i);
-  bool bad = root.end == kBad;
+  // Members before a malformed one count (they decode the same as while they streamed).
+  bool bad = false, calls = false;
   for (const tooljson::Member& m : root.members) {
     if (bad) break;
-    if (m.key == "response") {
+    if (m.key == "response" && !a.response) {  // a repeated key: the first one counts
       a.response = true;
       bool closed = false;
       size_t end = 0;
       bad = !tooljson::DecodeStringPrefix(s, m.begin, &a.content, &closed, &end);
-    } else if (m.key == "tool_calls") {
+    } else if (m.key == "tool_calls" && !calls) {
+      calls = true;
       if (s[m.begin] != '[') {
         bad = true;
         break;

@@ -119,11 +119,11 @@ Scan ScanContainer(std::string_view s, size_t i) {
     }
     m.begin = i;
     m.end = SkipValue(s, i);
+    out.members.push_back(m);  // a bad value too: what came before it still decodes the same
     if (m.end == kBad) {
       out.end = kBad;
       return out;
     }
-    out.members.push_back(m);
     if (m.end == kIncomplete) return out;
     i = SkipWs(s, m.end);
     if (i >= s.size()) return out;

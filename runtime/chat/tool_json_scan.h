@@ -22,7 +22,7 @@ size_t SkipValue(std::string_view s, size_t i);
 struct Member {
   std::string key;
   size_t begin = 0;
-  size_t end = kIncomplete;  // the value's end, or kIncomplete
+  size_t end = kIncomplete;  // the value's end, kIncomplete, or kBad (the last member only)
 };
 struct Scan {
   std::vector<Member> members;  // objects: the members seen; arrays: elements (key "")

@@ -306,6 +306,9 @@ TEST(ToolStreamTest, PiecesAddUpToTheWholeParse) {
                        "I will call it.\n<tool_call>\n{\"name\": \"f\", \"arguments\": "
                        "{\"s\": \"a}\\\"b\"}}\n</tool_call>");
   answers.emplace_back(ToolFormat::kGeneric, R"({"response": "sun \"and\" \u00e9 rain"})");
+  // tool_calls_fuzz: a raw tab ends the response string; what came before it stays content.
+  answers.emplace_back(ToolFormat::kGeneric, "{\"response\": \"A&bj\tc\"}");
+  answers.emplace_back(ToolFormat::kGeneric, R"({"response": "a", "response": "b"})");
   answers.emplace_back(ToolFormat::kHermes, "Plain answer with < and <tool but no call.");
   answers.emplace_back(ToolFormat::kMistral, R"( [{"name": "f", "arguments": {"a": [1]}}])");
   for (const auto& [format, text] : answers) {
