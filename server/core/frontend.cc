@@ -211,8 +211,8 @@ absl::StatusOr<std::shared_ptr<const grammar::CompiledGrammar>> Frontend::Compil
       return nullptr;
   }
   if (!g.ok()) {
-    // Whatever the compiler's code (a limit is RESOURCE_EXHAUSTED there), the request is at
-    // fault: never a 500.
+    // Whatever the compiler's code (InvalidArgument, Unimplemented, a limit's), the request
+    // is at fault: never a 500.
     return absl::InvalidArgumentError(
         StrCat(s.param.empty() ? "structured output" : s.param, ": ", g.status().message()));
   }

@@ -288,7 +288,11 @@ void Gate::Start(const std::shared_ptr<Call>& c) {
 }
 
 bool Gate::TryDegraded(const std::shared_ptr<Call>& c, DegradedReason why) {
-  if (!cfg_.degraded_cache || cache_ == nullptr) return false;
+  // A constrained answer is never cached: skip the compile Prepare would do.
+  if (!cfg_.degraded_cache || cache_ == nullptr ||
+      c->req.structured.kind != StructuredSpec::Kind::kNone) {
+    return false;
+  }
   auto g = fe_.Prepare(c->req);
   if (!g.ok() || g->constraint.grammar != nullptr) return false;
   const auto key = ResponseCache::Key(cfg_.model_id, g->prompt, g->sampling);

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <regex>
 #include <set>
 
@@ -26,7 +27,7 @@ const std::string kStories = std::string(PHX_SHARED_DIR) + "/models/stories260K.
 // The engine's masking (logits masked by the grammar, logit_bias, stop_token_ids, min_tokens)
 // is built on branch h-constrain; the tests of what those fields do to the output run once it
 // is merged.
-constexpr bool kEngineApplies = false;
+constexpr bool kEngineApplies = true;
 #define REQUIRE_ENGINE()                                                                     \
   if (!kEngineApplies) {                                                                     \
     GTEST_SKIP() << "needs the engine's constrained decoding and logit_bias/stop_token_ids/" \
@@ -311,8 +312,9 @@ TEST_F(StructuredApi, GrpcStructuredOutputErrorsNameTheField) {
 
 // --- What each field does to the output (needs the engine's side: h-constrain). ---
 
-// Checks an instance of the schema used below by hand: exactly name (string of at most 12
-// characters), age (integer in [0, 120]) and happy (boolean).
+// Checks an instance of the schema used below by hand, as the JSON Schema spec reads it:
+// exactly name (a string of at most 12 code points: 48 bytes), age (an integral number in
+// [0, 120]) and happy (boolean).
 void ExpectPerson(const std::string& text) {
   const json v = json::parse(text, nullptr, false);
   ASSERT_FALSE(v.is_discarded()) << text;
@@ -320,9 +322,12 @@ void ExpectPerson(const std::string& text) {
   EXPECT_EQ(v.size(), 3u) << text;
   ASSERT_TRUE(v.contains("name") && v["name"].is_string()) << text;
   EXPECT_LE(v["name"].get<std::string>().size(), 48u) << text;
-  ASSERT_TRUE(v.contains("age") && v["age"].is_number_integer()) << text;
-  EXPECT_GE(v["age"].get<int64_t>(), 0);
-  EXPECT_LE(v["age"].get<int64_t>(), 120);
+  // JSON Schema's integer is a number with an integral value: 7, 7.0, -0.0 and 1e1 all are.
+  ASSERT_TRUE(v.contains("age") && v["age"].is_number()) << text;
+  const double age = v["age"].get<double>();
+  EXPECT_EQ(age, std::floor(age)) << text;
+  EXPECT_GE(age, 0) << text;
+  EXPECT_LE(age, 120) << text;
   ASSERT_TRUE(v.contains("happy") && v["happy"].is_boolean()) << text;
 }
 
@@ -333,6 +338,19 @@ const char* kPerson =
 
 TEST_F(StructuredApi, JsonSchemaOutputValidates) {
   REQUIRE_ENGINE();
+  // stories260K fills every gap the grammar allows with blanks (64 per gap) until max_tokens:
+  // logit_bias bans the tokens that are only blanks, so the objects end and validate (and
+  // logit_bias is applied together with the grammar's mask).
+  const tok::Tokenizer& tok = strict_->app->engine().model().tokenizer();
+  json bans = json::object();
+  for (int32_t id = 0; id < tok.vocab_size(); ++id) {
+    const std::string piece = tok.TokenToPiece(id, false);
+    if (!piece.empty() && piece.find_first_not_of(" \t\r\n") == std::string::npos) {
+      bans[std::to_string(id)] = -100;
+    }
+  }
+  ASSERT_FALSE(bans.empty());
+  int stops = 0;
   for (const char* fmt :
        {R"("response_format": {"type": "json_schema", "json_schema": {"name": "p", "schema": %s}})",
         R"("guided_json": %s)", R"("json_schema": %s)", R"("structured_outputs": {"json": %s})"}) {
@@ -341,24 +359,45 @@ TEST_F(StructuredApi, JsonSchemaOutputValidates) {
     for (const char* temp : {"0", "1"}) {
       const std::string body = std::string(R"({"prompt": "Once upon a time", "max_tokens": 300,
           "seed": 7, "temperature": )") +
-                               temp + ", " + field + "}";
+                               temp + ", \"logit_bias\": " + bans.dump() + ", " + field + "}";
       auto r = Complete(body);
       ASSERT_TRUE(r);
       ASSERT_EQ(r->status, 200) << r->body;
       const json c = json::parse(r->body)["choices"][0];
-      if (c["finish_reason"] == "stop") ExpectPerson(c["text"]);
+      if (c["finish_reason"] == "stop") {
+        ExpectPerson(c["text"]);
+        ++stops;
+      }
     }
   }
-  // Chat, and json_object.
-  auto r = Post(*strict_, "/v1/completions",
-                R"({"prompt": "Once", "max_tokens": 200, "temperature": 0,
-                    "response_format": {"type": "json_object"}})");
+  // Most end inside the 300 tokens (maxLength bounds the only string): the checks above ran.
+  EXPECT_GE(stops, 6);
+  // Chat with json_schema, and json_object.
+  auto r = Post(*strict_, "/v1/chat/completions",
+                R"({"messages": [{"role": "user", "content": "Who are you?"}], "max_tokens": 300,
+                    "temperature": 0, "logit_bias": )" +
+                    bans.dump() +
+                    R"(, "response_format": {"type": "json_schema", "json_schema": {"name": "p",
+                    "strict": true, "schema": )" +
+                    kPerson + "}}}");
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
-  const json c = json::parse(r->body)["choices"][0];
+  json c = json::parse(r->body)["choices"][0];
+  ASSERT_EQ(c["finish_reason"], "stop") << r->body;
+  ExpectPerson(c["message"]["content"]);
+  r = Post(*strict_, "/v1/completions",
+           R"({"prompt": "Once", "max_tokens": 300, "temperature": 0, "logit_bias": )" +
+               bans.dump() + R"(, "response_format": {"type": "json_object"}})");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  c = json::parse(r->body)["choices"][0];
   if (c["finish_reason"] == "stop") {
     const json v = json::parse(c["text"].get<std::string>(), nullptr, false);
     EXPECT_TRUE(v.is_object()) << c["text"];
+  } else {
+    // Cut by max_tokens inside an object: a prefix that starts one.
+    EXPECT_EQ(c["finish_reason"], "length");
+    EXPECT_EQ(c["text"].get<std::string>().substr(0, 1), "{") << c["text"];
   }
 }
 
