@@ -27,24 +27,27 @@ void Engine::ComputeMask(Sequence& s) {
   s.mask_ready = true;
 }
 
-std::future<void> Engine::StartMasks(const std::vector<Sequence*>& sampling) {
+bool Engine::StartMasks(const std::vector<Sequence*>& sampling) {
   std::vector<Sequence*> need;
   for (Sequence* s : sampling) {
     if (s->grammar_active && !s->mask_ready) need.push_back(s);
   }
-  if (need.empty()) return {};
+  if (need.empty()) return false;
   grammar_masks_ += need.size();
-  return std::async(std::launch::async, [this, need = std::move(need)] {
+  masks_in_flight_ = true;
+  mask_worker_.Run([this, need = std::move(need)] {
     const int64_t t0 = ThreadCpuNs();
     for (Sequence* s : need) ComputeMask(*s);
     grammar_mask_ns_ += ThreadCpuNs() - t0;
   });
+  return true;
 }
 
-void Engine::WaitMasks(std::future<void>& f) {
-  if (!f.valid()) return;
+void Engine::WaitMasks() {
+  if (!masks_in_flight_) return;
+  masks_in_flight_ = false;
   const auto t0 = Clock::now();
-  f.get();
+  mask_worker_.Wait();
   grammar_wait_ns_ +=
       std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
 }

@@ -18,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "ops/cpu/cpu_backend.h"
 #include "runtime/engine/engine.h"
+#include "runtime/engine/mask_worker.h"
 #include "runtime/grammar/engine.h"
 #include "runtime/grammar/json_value.h"
 #include "runtime/model/model.h"
@@ -374,6 +375,18 @@ TEST(EngineSampling, LogitBiasAndMinTokens) {
   id = l.engine->Submit(r, std::make_shared<testing::CollectSink>());
   ASSERT_FALSE(id.ok());
   EXPECT_TRUE(absl::StrContains(id.status().message(), "stop_token_ids")) << id.status();
+}
+
+TEST(MaskWorker, RunsEachJobOnceAndWaitSeesItsWrites) {
+  { engine::MaskWorker unused; }  // never started: nothing to join
+  engine::MaskWorker w;
+  w.Wait();  // no job: returns at once
+  int64_t x = 0;
+  for (int i = 0; i < 2000; ++i) {
+    w.Run([&x] { ++x; });
+    w.Wait();
+    ASSERT_EQ(x, i + 1);
+  }
 }
 
 }  // namespace
