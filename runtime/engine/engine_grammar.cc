@@ -73,13 +73,18 @@ void Engine::WatchTriggers(Sequence& s, int32_t token) {
   const grammar::TokenVocab& v = s.matcher->compiled().vocab();
   const size_t before = s.raw.size();
   s.raw += v.bytes(token);
-  size_t at = std::string::npos;
+  size_t at = std::string::npos, longest = 0;
   for (const std::string& trig : s.req.constraint.triggers) {
     // Only a match that ends in the new bytes is new; the earliest trigger wins.
     const size_t from = before >= trig.size() ? before - trig.size() + 1 : 0;
     at = std::min(at, s.raw.find(trig, from));
+    longest = std::max(longest, trig.size());
   }
-  if (at == std::string::npos) return;
+  if (at == std::string::npos) {
+    // A later match starts at most longest - 1 bytes back: keep no more than that.
+    if (s.raw.size() >= longest) s.raw.erase(0, s.raw.size() - (longest - 1));
+    return;
+  }
   // The grammar applies from the trigger's first byte: the text since then is forced.
   if (s.matcher->CommitBytes(std::string_view(s.raw).substr(at))) {
     s.grammar_active = true;
