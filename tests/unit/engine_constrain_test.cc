@@ -252,6 +252,11 @@ TEST(EngineConstrain, GreedyGbnf) {
   EXPECT_EQ(c.reason, FinishReason::kStop);
   EXPECT_TRUE(std::regex_match(c.text, std::regex("The (big )*(cat|dog) is [0-9]{2}\\.")))
       << c.text;
+  // One mask per constrained token (on the mask worker), and one more where the grammar
+  // accepted (the check that ended the request).
+  const engine::EngineStats st = l.engine->stats();
+  EXPECT_EQ(st.grammar_masks, c.tokens.size() + 1);
+  EXPECT_GT(st.grammar_mask_seconds, 0.0);
 }
 
 // Runs a lazy grammar "<trigger> = dd;" whose trigger ends with token k of the free greedy text
