@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -16,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "ops/backend.h"
+#include "runtime/engine/mask_worker.h"
 #include "runtime/engine/request.h"
 #include "runtime/engine/sequence.h"
 #include "runtime/kv/kv_cache.h"
@@ -123,9 +123,10 @@ class Engine {
   void EmitSample(Sequence& s, std::span<const float> logits);
   // Constrained decoding (engine_grammar.cc).
   // Starts computing the masks of the sequences that sample this step (those whose mask is not
-  // ready) on a helper thread; the returned future must be waited for before they change.
-  std::future<void> StartMasks(const std::vector<Sequence*>& sampling);
-  void WaitMasks(std::future<void>& f);
+  // ready) on the mask worker; WaitMasks must follow before those sequences change.
+  // Returns whether it started any (then WaitMasks must follow).
+  bool StartMasks(const std::vector<Sequence*>& sampling);
+  void WaitMasks();
   static void ComputeMask(Sequence& s);
   // After a committed token: true when the grammar accepts and allows nothing but its end (the
   // next mask is then computed and kept).
@@ -153,6 +154,8 @@ class Engine {
   uint64_t grammar_masks_ = 0;
   std::atomic<int64_t> grammar_mask_ns_{0};
   int64_t grammar_wait_ns_ = 0;
+  bool masks_in_flight_ = false;
+  MaskWorker mask_worker_;  // after the state its jobs read: destroyed (joined) first
 
   // Shared with Submit/Cancel.
   mutable std::mutex mu_;

@@ -27,24 +27,27 @@ void Engine::ComputeMask(Sequence& s) {
   s.mask_ready = true;
 }
 
-std::future<void> Engine::StartMasks(const std::vector<Sequence*>& sampling) {
+bool Engine::StartMasks(const std::vector<Sequence*>& sampling) {
   std::vector<Sequence*> need;
   for (Sequence* s : sampling) {
     if (s->grammar_active && !s->mask_ready) need.push_back(s);
   }
-  if (need.empty()) return {};
+  if (need.empty()) return false;
   grammar_masks_ += need.size();
-  return std::async(std::launch::async, [this, need = std::move(need)] {
+  masks_in_flight_ = true;
+  mask_worker_.Run([this, need = std::move(need)] {
     const int64_t t0 = ThreadCpuNs();
     for (Sequence* s : need) ComputeMask(*s);
     grammar_mask_ns_ += ThreadCpuNs() - t0;
   });
+  return true;
 }
 
-void Engine::WaitMasks(std::future<void>& f) {
-  if (!f.valid()) return;
+void Engine::WaitMasks() {
+  if (!masks_in_flight_) return;
+  masks_in_flight_ = false;
   const auto t0 = Clock::now();
-  f.get();
+  mask_worker_.Wait();
   grammar_wait_ns_ +=
       std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
 }
@@ -70,13 +73,18 @@ void Engine::WatchTriggers(Sequence& s, int32_t token) {
   const grammar::TokenVocab& v = s.matcher->compiled().vocab();
   const size_t before = s.raw.size();
   s.raw += v.bytes(token);
-  size_t at = std::string::npos;
+  size_t at = std::string::npos, longest = 0;
   for (const std::string& trig : s.req.constraint.triggers) {
     // Only a match that ends in the new bytes is new; the earliest trigger wins.
     const size_t from = before >= trig.size() ? before - trig.size() + 1 : 0;
     at = std::min(at, s.raw.find(trig, from));
+    longest = std::max(longest, trig.size());
   }
-  if (at == std::string::npos) return;
+  if (at == std::string::npos) {
+    // A later match starts at most longest - 1 bytes back: keep no more than that.
+    if (s.raw.size() >= longest) s.raw.erase(0, s.raw.size() - (longest - 1));
+    return;
+  }
   // The grammar applies from the trigger's first byte: the text since then is forced.
   if (s.matcher->CommitBytes(std::string_view(s.raw).substr(at))) {
     s.grammar_active = true;

@@ -150,7 +150,7 @@ absl::Status Engine::Execute(const scheduler::BatchPlan& plan,
     if (plan.items[i].sample) sampling.push_back(order[i]);
   }
   // Masks depend on committed tokens only: computed while the forward pass runs.
-  std::future<void> masks = StartMasks(sampling);
+  StartMasks(sampling);
   absl::Status fault;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -160,7 +160,7 @@ absl::Status Engine::Execute(const scheduler::BatchPlan& plan,
       !fault.ok()   ? absl::StatusOr<std::span<const float>>(fault)
       : layout.ok() ? forward_->Run(tokens, *layout, *cache_, logit_rows)
                     : absl::StatusOr<std::span<const float>>(layout.status());
-  WaitMasks(masks);
+  WaitMasks();
   if (!logits.ok()) {
     // Sticky, and visible before any caller learns of the failure.
     {

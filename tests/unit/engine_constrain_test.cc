@@ -18,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "ops/cpu/cpu_backend.h"
 #include "runtime/engine/engine.h"
+#include "runtime/engine/mask_worker.h"
 #include "runtime/grammar/engine.h"
 #include "runtime/grammar/json_value.h"
 #include "runtime/model/model.h"
@@ -251,24 +252,17 @@ TEST(EngineConstrain, GreedyGbnf) {
   EXPECT_EQ(c.reason, FinishReason::kStop);
   EXPECT_TRUE(std::regex_match(c.text, std::regex("The (big )*(cat|dog) is [0-9]{2}\\.")))
       << c.text;
+  // One mask per constrained token (on the mask worker), and one more where the grammar
+  // accepted (the check that ended the request).
+  const engine::EngineStats st = l.engine->stats();
+  EXPECT_EQ(st.grammar_masks, c.tokens.size() + 1);
+  EXPECT_GT(st.grammar_mask_seconds, 0.0);
 }
 
-TEST(EngineConstrain, LazyGrammarStartsAtTheTrigger) {
-  Loaded l = Load(kStories);
-  const std::vector<int32_t> free = FreeGreedy(l, 24);
-  const grammar::TokenVocab& v = *l.grammars->vocab();
-  // The trigger: a word the free text produces as one token (leading space dropped), first
-  // seen there.
-  std::string raw, trigger;
-  size_t k = 0;
-  for (; k < free.size(); ++k) {
-    std::string piece(v.bytes(free[k]));
-    raw += piece;
-    if (k < 3 || piece.size() < 4 || piece[0] != ' ') continue;
-    trigger = piece.substr(1);
-    if (raw.find(trigger) == raw.size() - trigger.size()) break;
-  }
-  ASSERT_LT(k, free.size()) << "no trigger word in the free text";
+// Runs a lazy grammar "<trigger> = dd;" whose trigger ends with token k of the free greedy text
+// (and is first seen there): the tokens up to k are the free ones, the rest follow the grammar.
+void ExpectLazy(Loaded& l, const std::vector<int32_t>& free, size_t k, const std::string& trigger) {
+  SCOPED_TRACE("trigger '" + trigger + "'");
   auto g = l.grammars->CompileGbnf("root ::= \"" + trigger + "\" \" = \" [0-9] [0-9] \";\"\n");
   ASSERT_TRUE(g.ok()) << g.status();
   engine::GenerateRequest r = Req({l.model->tokenizer().bos()}, 0.f, 64, *g);
@@ -276,7 +270,6 @@ TEST(EngineConstrain, LazyGrammarStartsAtTheTrigger) {
   const Collected c = RunAll(*l.engine, {std::move(r)})[0];
   ASSERT_TRUE(c.status.ok()) << c.status;
   EXPECT_EQ(c.reason, FinishReason::kStop);
-  // Free up to the trigger (the same tokens as without a grammar), constrained after it.
   ASSERT_GT(c.tokens.size(), k + 1);
   EXPECT_EQ(std::vector<int32_t>(c.tokens.begin(), c.tokens.begin() + k + 1),
             std::vector<int32_t>(free.begin(), free.begin() + k + 1));
@@ -284,6 +277,49 @@ TEST(EngineConstrain, LazyGrammarStartsAtTheTrigger) {
       std::vector<int32_t>(free.begin(), free.begin() + k + 1), false, true);
   ASSERT_EQ(c.text.substr(0, prefix.size()), prefix) << c.text;
   EXPECT_TRUE(std::regex_match(c.text.substr(prefix.size()), std::regex(" = [0-9]{2};"))) << c.text;
+}
+
+TEST(EngineConstrain, LazyGrammarStartsAtTheTrigger) {
+  Loaded l = Load(kStories);
+  const std::vector<int32_t> free = FreeGreedy(l, 40);
+  const grammar::TokenVocab& v = *l.grammars->vocab();
+  // Triggers: a word the free text produces as one token (leading space dropped), and the end
+  // of one token with the whole next one (a trigger across tokens); each first seen there.
+  std::string raw;
+  bool one = false, two = false;
+  for (size_t k = 0; k < free.size() && !(one && two); ++k) {
+    const std::string prev = raw;
+    const std::string piece(v.bytes(free[k]));
+    raw += piece;
+    if (k < 3 || piece.size() < 3) continue;
+    if (!one && piece[0] == ' ' && piece.size() >= 4) {
+      const std::string trigger = piece.substr(1);
+      if (raw.find(trigger) == raw.size() - trigger.size()) {
+        ExpectLazy(l, free, k, trigger);
+        one = true;
+        continue;
+      }
+    }
+    const std::string last(v.bytes(free[k - 1]));
+    if (!two && last.size() >= 3 && piece.find_first_of("\"\\") == std::string::npos &&
+        last.find_first_of("\"\\") == std::string::npos) {
+      const std::string trigger = last.substr(last.size() - 2) + piece;
+      if (raw.find(trigger) == raw.size() - trigger.size()) {
+        ExpectLazy(l, free, k, trigger);
+        two = true;
+      }
+    }
+  }
+  EXPECT_TRUE(one && two) << "no trigger in the free text";
+  // A trigger whose text does not fit the grammar: generation stays free.
+  auto g = l.grammars->CompileGbnf("root ::= \"zzz\"\n");
+  ASSERT_TRUE(g.ok()) << g.status();
+  engine::GenerateRequest r = Req({l.model->tokenizer().bos()}, 0.f, 40, *g);
+  r.sampling.ignore_eos = true;
+  r.constraint.triggers = {std::string(v.bytes(free[2]))};
+  const Collected c = RunAll(*l.engine, {std::move(r)})[0];
+  EXPECT_EQ(c.reason, FinishReason::kLength);
+  EXPECT_EQ(c.tokens, free);
 }
 
 TEST(EngineConstrain, ADeadEndIsAnErrorNotAHang) {
@@ -374,6 +410,18 @@ TEST(EngineSampling, LogitBiasAndMinTokens) {
   id = l.engine->Submit(r, std::make_shared<testing::CollectSink>());
   ASSERT_FALSE(id.ok());
   EXPECT_TRUE(absl::StrContains(id.status().message(), "stop_token_ids")) << id.status();
+}
+
+TEST(MaskWorker, RunsEachJobOnceAndWaitSeesItsWrites) {
+  { engine::MaskWorker unused; }  // never started: nothing to join
+  engine::MaskWorker w;
+  w.Wait();  // no job: returns at once
+  int64_t x = 0;
+  for (int i = 0; i < 2000; ++i) {
+    w.Run([&x] { ++x; });
+    w.Wait();
+    ASSERT_EQ(x, i + 1);
+  }
 }
 
 }  // namespace
