@@ -18,6 +18,7 @@ absl::StatusOr<ChatRenderer> ChatRenderer::Create(const tok::Tokenizer& tokenize
     const std::string& src = r.resolved_.tpl->source();
     r.content_as_parts_ = TemplateIteratesContent(src);
     r.splits_reasoning_ = r.opts_.reasoning == ReasoningFormat::kDeepseek && TemplateThinks(src);
+    r.tool_format_ = DetectToolFormat(src);
   }
   return r;
 }

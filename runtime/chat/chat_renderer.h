@@ -14,6 +14,7 @@
 #include "nlohmann/json.hpp"
 #include "runtime/chat/reasoning.h"
 #include "runtime/chat/resolver.h"
+#include "runtime/chat/tool_calls.h"
 #include "runtime/tokenizer/tokenizer.h"
 
 namespace phx::chat {
@@ -54,6 +55,9 @@ class ChatRenderer {
   // Whether responses carry reasoning_content: the template thinks and the format is deepseek.
   bool splits_reasoning() const { return splits_reasoning_; }
   ReasoningFormat reasoning_format() const { return opts_.reasoning; }
+  // How the template writes tool calls (kGeneric for the built-in fallbacks and templates
+  // without a format of their own).
+  ToolFormat tool_format() const { return tool_format_; }
   // A splitter for one response to `prompt` (format none when the template does not think).
   ReasoningSplitter Splitter(const ChatPrompt& prompt) const;
 
@@ -71,6 +75,7 @@ class ChatRenderer {
   std::string bos_, eos_;
   bool content_as_parts_ = false;
   bool splits_reasoning_ = false;
+  ToolFormat tool_format_ = ToolFormat::kGeneric;
 };
 
 // The field a Render error is about ("messages[1].content: ..." -> "messages[1].content"), or

@@ -49,6 +49,10 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const model::Model& model
   PHX_ASSIGN_OR_RETURN(e->forward_, model::Forward::Create(model, backend, cfg.max_tokens_per_step,
                                                            cfg.max_num_seqs, e->max_model_len_));
   e->forward_->set_step_graphs(cfg.step_graphs);
+  const tok::Tokenizer& tok = model.tokenizer();
+  for (int32_t t = 0; t < tok.vocab_size(); ++t) {
+    if (tok.IsEog(t)) e->eog_ids_.push_back(t);
+  }
   e->PublishStats(0);
   return e;
 }
@@ -65,6 +69,29 @@ absl::StatusOr<RequestId> Engine::Submit(GenerateRequest req, std::shared_ptr<To
     }
   }
   PHX_RETURN_IF_ERROR(req.sampling.Validate());
+  for (const auto& [t, b] : req.sampling.logit_bias) {
+    if (t >= vocab) {
+      return absl::InvalidArgumentError(
+          StrCat("logit_bias token id ", t, " is outside the vocabulary (", vocab, " tokens)"));
+    }
+  }
+  for (int32_t t : req.sampling.stop_token_ids) {
+    if (t >= vocab) {
+      return absl::InvalidArgumentError(
+          StrCat("stop_token_ids token id ", t, " is outside the vocabulary (", vocab, " tokens)"));
+    }
+  }
+  if (req.constraint.grammar && req.constraint.grammar->vocab().size() != vocab) {
+    return absl::InvalidArgumentError(
+        StrCat("constraint: the grammar was compiled for a vocabulary of ",
+               req.constraint.grammar->vocab().size(), " tokens; the model has ", vocab));
+  }
+  if (!req.constraint.grammar && !req.constraint.triggers.empty()) {
+    return absl::InvalidArgumentError("constraint: triggers need a grammar");
+  }
+  for (const auto& t : req.constraint.triggers) {
+    if (t.empty()) return absl::InvalidArgumentError("constraint: a trigger must not be empty");
+  }
   const int64_t plen = static_cast<int64_t>(req.prompt.size());
   if (plen >= max_model_len_) {
     return absl::InvalidArgumentError(
@@ -73,6 +100,7 @@ absl::StatusOr<RequestId> Engine::Submit(GenerateRequest req, std::shared_ptr<To
   // Never generate past the context: max_tokens is clamped to what is left of it.
   req.sampling.max_tokens =
       static_cast<int32_t>(std::min<int64_t>(req.sampling.max_tokens, max_model_len_ - plen));
+  req.sampling.min_tokens = std::min(req.sampling.min_tokens, req.sampling.max_tokens);
   if (!sink) return absl::InvalidArgumentError("engine: a request needs a token sink");
   const Clock::time_point now = Clock::now();
   std::lock_guard<std::mutex> lock(mu_);
@@ -81,6 +109,11 @@ absl::StatusOr<RequestId> Engine::Submit(GenerateRequest req, std::shared_ptr<To
                                         cfg_.block_size, 0);
   seq->timing.arrival = now;
   seq->usage.prompt_tokens = seq->prompt_len;
+  if (seq->req.sampling.min_tokens > 0) {
+    seq->ban = eog_ids_;
+    seq->ban.insert(seq->ban.end(), seq->req.sampling.stop_token_ids.begin(),
+                    seq->req.sampling.stop_token_ids.end());
+  }
   inbox_.push_back(std::move(seq));
   cv_.notify_one();
   return id;
@@ -184,6 +217,9 @@ void Engine::PublishStats(double step_seconds) {
   stats_.generated_tokens = generated_tokens_;
   stats_.graph_steps = forward_->graph_steps();
   stats_.last_step_seconds = step_seconds;
+  stats_.grammar_masks = grammar_masks_;
+  stats_.grammar_mask_seconds = static_cast<double>(grammar_mask_ns_.load()) * 1e-9;
+  stats_.grammar_wait_seconds = static_cast<double>(grammar_wait_ns_) * 1e-9;
 }
 
 }  // namespace phx::engine

@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "ops/backend.h"
+#include "runtime/engine/mask_worker.h"
 #include "runtime/engine/request.h"
 #include "runtime/engine/sequence.h"
 #include "runtime/kv/kv_cache.h"
@@ -55,6 +56,12 @@ struct EngineStats {
   uint64_t generated_tokens = 0;
   uint64_t graph_steps = 0;  // forward steps run through Backend::RunGraph (decode)
   double last_step_seconds = 0;
+  // Constrained decoding: masks computed (on a helper thread, overlapped with the forward
+  // pass), the CPU seconds spent computing them, and the wall seconds the engine thread waited
+  // for them after the forward pass (the part not hidden by the overlap).
+  uint64_t grammar_masks = 0;
+  double grammar_mask_seconds = 0;
+  double grammar_wait_seconds = 0;
   bool failed = false;  // sticky: a step failed (e.g. a device error); see Engine::failed()
   double kv_usage() const {
     return blocks_total == 0 ? 0 : static_cast<double>(blocks_used) / blocks_total;
@@ -114,6 +121,18 @@ class Engine {
                        const std::map<RequestId, kv::PrefixMatch>& matches);
   void RegisterFullBlocks(Sequence& s);
   void EmitSample(Sequence& s, std::span<const float> logits);
+  // Constrained decoding (engine_grammar.cc).
+  // Starts computing the masks of the sequences that sample this step (those whose mask is not
+  // ready) on the mask worker; WaitMasks must follow before those sequences change.
+  // Returns whether it started any (then WaitMasks must follow).
+  bool StartMasks(const std::vector<Sequence*>& sampling);
+  void WaitMasks();
+  static void ComputeMask(Sequence& s);
+  // After a committed token: true when the grammar accepts and allows nothing but its end (the
+  // next mask is then computed and kept).
+  bool GrammarComplete(Sequence& s);
+  // Lazy grammars: appends the token's bytes and turns the grammar on at a trigger.
+  void WatchTriggers(Sequence& s, int32_t token);
   void Finish(Sequence& s, FinishReason reason, const absl::Status& status = absl::OkStatus());
   void PublishStats(double step_seconds);
 
@@ -131,6 +150,12 @@ class Engine {
   uint64_t steps_ = 0, preemptions_ = 0, prefix_queries_ = 0, prefix_hits_ = 0;
   uint64_t prompt_tokens_ = 0, generated_tokens_ = 0;
   int64_t arrival_counter_ = 0;
+  std::vector<int32_t> eog_ids_;  // the tokenizer's end-of-generation tokens
+  uint64_t grammar_masks_ = 0;
+  std::atomic<int64_t> grammar_mask_ns_{0};
+  int64_t grammar_wait_ns_ = 0;
+  bool masks_in_flight_ = false;
+  MaskWorker mask_worker_;  // after the state its jobs read: destroyed (joined) first
 
   // Shared with Submit/Cancel.
   mutable std::mutex mu_;

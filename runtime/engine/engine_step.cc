@@ -145,6 +145,12 @@ absl::Status Engine::Execute(const scheduler::BatchPlan& plan,
     order.push_back(&s);
   }
   auto layout = kv::BuildStepLayout(step, cfg_.block_size);
+  std::vector<Sequence*> sampling;
+  for (size_t i = 0; i < plan.items.size(); ++i) {
+    if (plan.items[i].sample) sampling.push_back(order[i]);
+  }
+  // Masks depend on committed tokens only: computed while the forward pass runs.
+  StartMasks(sampling);
   absl::Status fault;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -154,6 +160,7 @@ absl::Status Engine::Execute(const scheduler::BatchPlan& plan,
       !fault.ok()   ? absl::StatusOr<std::span<const float>>(fault)
       : layout.ok() ? forward_->Run(tokens, *layout, *cache_, logit_rows)
                     : absl::StatusOr<std::span<const float>>(layout.status());
+  WaitMasks();
   if (!logits.ok()) {
     // Sticky, and visible before any caller learns of the failure.
     {
@@ -191,7 +198,22 @@ void Engine::RegisterFullBlocks(Sequence& s) {
 }
 
 void Engine::EmitSample(Sequence& s, std::span<const float> logits) {
-  const sampler::SampleResult r = s.sampler.Sample(logits);
+  const sampler::SamplingParams& sp = s.req.sampling;
+  sampler::TokenMask tm;
+  if (s.grammar_active) {
+    if (!s.mask_ready) ComputeMask(s);
+    s.mask_ready = false;
+    tm.allow = s.mask.data();
+    tm.allow_words = s.mask.size();
+  }
+  if (s.generated() < sp.min_tokens) tm.ban = s.ban;
+  const sampler::SampleResult r = s.sampler.Sample(logits, tm);
+  if (r.token < 0 || (s.grammar_active && !s.matcher->Commit(r.token))) {
+    // The grammar's mask allowed no token the model has: never happens for a grammar compiled
+    // for this vocabulary (the grammar property tests check that no reachable state dead-ends).
+    Finish(s, FinishReason::kError, absl::InternalError("grammar dead end"));
+    return;
+  }
   const Clock::time_point now = Clock::now();
   if (s.generated() == 0) s.timing.first_token = now;
   s.tokens.push_back(r.token);
@@ -199,18 +221,39 @@ void Engine::EmitSample(Sequence& s, std::span<const float> logits) {
   ++generated_tokens_;
   s.usage.completion_tokens = s.generated();
   const tok::Tokenizer& tok = model_.tokenizer();
-  const bool eos = !s.req.sampling.ignore_eos && tok.IsEog(r.token);
+  // With a grammar, end-of-generation (allowed only where it accepts) ends even with ignore_eos.
+  const bool eos = tok.IsEog(r.token) && (!sp.ignore_eos || s.grammar_active);
+  const bool stop_token = std::find(sp.stop_token_ids.begin(), sp.stop_token_ids.end(), r.token) !=
+                          sp.stop_token_ids.end();
+  // Stop strings apply from min_tokens on: earlier text bypasses the stop matcher.
+  const bool check_stops = s.generated() > sp.min_tokens;
   TokenEvent ev;
   ev.token = r.token;
   ev.logprob = r.logprob;
   ev.top = r.top;
-  if (!eos) ev.text = s.stop.Push(s.detok.Push(r.token));
+  if (!eos && !stop_token) {
+    const std::string text = s.detok.Push(r.token);
+    ev.text = check_stops ? s.stop.Push(text) : text;
+    if (s.matcher && !s.grammar_active && !s.lazy_off) WatchTriggers(s, r.token);
+  }
+  // Ends that drop no text (Finish flushes only for reasons other than kStop).
+  auto flush = [&] {
+    ev.text += check_stops ? s.stop.Push(s.detok.Flush()) : s.detok.Flush();
+    ev.text += s.stop.Flush();
+  };
   std::optional<FinishReason> finish;
   if (eos) {
     finish = FinishReason::kEos;
+  } else if (stop_token) {
+    flush();
+    finish = FinishReason::kStop;
   } else if (s.stop.stopped()) {
     finish = FinishReason::kStop;
-  } else if (s.generated() >= s.req.sampling.max_tokens || s.num_tokens() >= max_model_len_) {
+  } else if (s.grammar_active && GrammarComplete(s)) {
+    // Nothing but the end is allowed: finish now rather than after one more forward pass.
+    flush();
+    finish = FinishReason::kStop;
+  } else if (s.generated() >= sp.max_tokens || s.num_tokens() >= max_model_len_) {
     finish = FinishReason::kLength;
   }
   ev.last = finish.has_value();

@@ -34,6 +34,18 @@ absl::Status SamplingParams::Validate(int32_t max_logprobs) const {
   for (const auto& s : stop) {
     if (s.empty() || s.size() > 256) return bad("stop", "strings must be 1..256 bytes");
   }
+  if (min_tokens < 0 || min_tokens > max_tokens) {
+    return bad("min_tokens", "must be in [0, max_tokens]");
+  }
+  for (const auto& [t, b] : logit_bias) {
+    if (t < 0) return bad("logit_bias", StrCat("token id ", t, " must be >= 0"));
+    if (!std::isfinite(b) || b < -100.f || b > 100.f) {
+      return bad("logit_bias", StrCat("value for token ", t, " must be in [-100, 100]"));
+    }
+  }
+  for (int32_t t : stop_token_ids) {
+    if (t < 0) return bad("stop_token_ids", StrCat("token id ", t, " must be >= 0"));
+  }
   return absl::OkStatus();
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <unordered_map>
 
 #include "ops/logits.h"
@@ -30,18 +31,64 @@ void Sampler::CollectPenalties() {
   }
 }
 
-SampleResult Sampler::Sample(std::span<const float> logits) {
+bool Sampler::ApplyMask(const TokenMask& mask) {
+  const size_t n = work_.size();
+  constexpr float kNeg = -std::numeric_limits<float>::infinity();
+  if (mask.allow != nullptr) {
+    const size_t covered = std::min(n, mask.allow_words * 64);
+    for (size_t w = 0; w * 64 < covered; ++w) {
+      const uint64_t bits = mask.allow[w];
+      if (bits == ~uint64_t{0}) continue;
+      const size_t end = std::min(covered, w * 64 + 64);
+      for (size_t t = w * 64; t < end; ++t) {
+        if (!((bits >> (t & 63)) & 1)) work_[t] = kNeg;
+      }
+    }
+    for (size_t t = covered; t < n; ++t) work_[t] = kNeg;
+  }
+  auto any_left = [&] {
+    for (float v : work_) {
+      if (v != kNeg) return true;
+    }
+    return false;
+  };
+  if (!mask.ban.empty()) {
+    saved_.clear();
+    for (int32_t t : mask.ban) {
+      if (t < 0 || static_cast<size_t>(t) >= n) continue;
+      saved_.push_back(work_[t]);
+      work_[t] = kNeg;
+    }
+    if (!any_left()) {  // the bans would leave nothing: the grammar's end wins
+      size_t i = 0;
+      for (int32_t t : mask.ban) {
+        if (t >= 0 && static_cast<size_t>(t) < n) work_[t] = saved_[i++];
+      }
+    }
+  }
+  return any_left();
+}
+
+SampleResult Sampler::Sample(std::span<const float> logits, const TokenMask& mask) {
   const int32_t n = static_cast<int32_t>(logits.size());
-  const bool penalize = params_.repetition_penalty != 1.f || params_.presence_penalty != 0.f ||
-                        params_.frequency_penalty != 0.f;
-  // The row as it is, or a penalized copy of it: only penalties need a copy.
+  const bool penalize = (params_.repetition_penalty != 1.f || params_.presence_penalty != 0.f ||
+                         params_.frequency_penalty != 0.f) &&
+                        !window_.empty();
+  const bool masked = mask.allow != nullptr || !mask.ban.empty();
+  // The row as it is, or a processed copy of it: only bias, penalties and masks need a copy.
   std::span<const float> row = logits;
-  if (penalize && !window_.empty()) {
+  if (penalize || masked || !params_.logit_bias.empty()) {
     work_.assign(logits.begin(), logits.end());
-    CollectPenalties();
-    ops::PenaltyRow pen{pen_tokens_, pen_counts_, params_.repetition_penalty,
-                        params_.presence_penalty, params_.frequency_penalty};
-    ops::ApplyPenaltiesRow(work_, pen);
+    for (const auto& [t, b] : params_.logit_bias) {
+      if (t >= 0 && t < n) work_[t] += b;
+    }
+    if (penalize) {
+      CollectPenalties();
+      ops::PenaltyRow pen{pen_tokens_, pen_counts_, params_.repetition_penalty,
+                          params_.presence_penalty, params_.frequency_penalty};
+      ops::ApplyPenaltiesRow(work_, pen);
+    }
+    if (masked && !ApplyMask(mask)) return SampleResult{};  // token -1: nothing allowed
     row = work_;
   }
 
@@ -50,13 +97,18 @@ SampleResult Sampler::Sample(std::span<const float> logits) {
     chosen = ops::ArgMax(row);
   } else {
     const float inv_t = 1.f / params_.temperature;
-    cand_.resize(n);
-    for (int32_t i = 0; i < n; ++i) cand_[i] = {row[i] * inv_t, i};
+    // Masked tokens (-inf) are never candidates, so top-k/top-p/min-p see the allowed ones only.
+    cand_.clear();
+    for (int32_t i = 0; i < n; ++i) {
+      if (row[i] != -std::numeric_limits<float>::infinity()) cand_.push_back({row[i] * inv_t, i});
+    }
+    if (cand_.empty()) return SampleResult{};
+    const auto m = static_cast<int32_t>(cand_.size());
     auto by_logit = [](const auto& a, const auto& b) {
       return a.first > b.first || (a.first == b.first && a.second < b.second);
     };
     size_t keep = cand_.size();
-    if (params_.top_k > 0 && params_.top_k < n) {
+    if (params_.top_k > 0 && params_.top_k < m) {
       keep = static_cast<size_t>(params_.top_k);
       std::partial_sort(cand_.begin(), cand_.begin() + keep, cand_.end(), by_logit);
     } else if (params_.top_p < 1.f || params_.min_p > 0.f) {
@@ -67,7 +119,8 @@ SampleResult Sampler::Sample(std::span<const float> logits) {
     float mx = cand_[0].first;
     for (const auto& c : cand_) mx = std::max(mx, c.first);
     double sum = 0;
-    std::vector<double> p(keep);
+    std::vector<double>& p = probs_;  // reused: no 256 KiB allocation per token
+    p.resize(keep);
     for (size_t i = 0; i < keep; ++i) sum += (p[i] = std::exp(double{cand_[i].first} - mx));
     for (double& x : p) x /= sum;
     if (params_.top_p < 1.f) {

@@ -91,6 +91,7 @@ absl::Status ServeConfig::Validate() const {
   if (max_prompt_bytes < 1) return Bad("max-prompt-bytes", "must be >= 1");
   if (max_prompt_tokens < 0) return Bad("max-prompt-tokens", "must be >= 0");
   if (max_tokens_limit < 1) return Bad("max-tokens-limit", "must be >= 1");
+  if (max_grammar_bytes < 1) return Bad("max-grammar-bytes", "must be >= 1");
   if (slo_ttft_ms <= 0) return Bad("slo-ttft-ms", "must be > 0");
   if (slo_itl_ms < 0 || slo_e2e_ms < 0) return Bad("slo-itl-ms", "and --slo-e2e-ms must be >= 0");
   if (kv_headroom < 0 || kv_headroom >= 1) return Bad("kv-headroom", "must be in [0, 1)");
@@ -104,6 +105,11 @@ absl::Status ServeConfig::Validate() const {
   if (step_timeout_s <= 0) return Bad("step-timeout-s", "must be > 0");
   if (canary_interval_s <= 0) return Bad("canary-interval-s", "must be > 0");
   if (auto r = chat::ParseReasoningFormat(reasoning_format); !r.ok()) return r.status();
+  for (const std::string& n : served_model_names) {
+    if (n.empty() || n.size() > 256 || n.find_first_of(" \t\r\n") != std::string::npos) {
+      return Bad("served-model-name", "names must be 1..256 bytes without blanks");
+    }
+  }
   if (log_format != "text" && log_format != "json")
     return Bad("log-format", "must be text or json");
   if (log_level != "debug" && log_level != "info" && log_level != "warn" && log_level != "error") {

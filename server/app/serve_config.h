@@ -5,6 +5,7 @@
 #include <functional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "server/cli/setup.h"
@@ -43,6 +44,7 @@ struct ServeConfig {
   int64_t max_prompt_bytes = 1 << 20;
   int max_prompt_tokens = 0;
   int max_tokens_limit = 4096;
+  int64_t max_grammar_bytes = 64 << 10;  // structured output: schema/regex/grammar text
   double slo_ttft_ms = 2000;
   double slo_itl_ms = 200;
   double slo_e2e_ms = 0;
@@ -60,6 +62,11 @@ struct ServeConfig {
   std::string log_level = "info";
   std::string chat_template;                  // OpenAI chat API: override the GGUF's template
   std::string reasoning_format = "deepseek";  // none | deepseek: reasoning_content for thinkers
+  // OpenAI API: ignore (and count) unknown request fields instead of answering 400.
+  bool lenient_api = false;
+  // OpenAI API: names the model answers to besides its own id; the first is the id reported
+  // in /v1/models and responses (vLLM's --served-model-name).
+  std::vector<std::string> served_model_names;
   bool check_config = false;
   // Not a flag: embedders and tests set it so that port 0 binds any free port instead of
   // turning the HTTP listeners off.

@@ -11,6 +11,7 @@
 #include "server/app/logging.h"
 #include "server/app/tls.h"
 #include "server/audit/log_strings.h"
+#include "server/http/openai_fields.h"
 #include "spdlog/spdlog.h"
 
 namespace phx::server {
@@ -79,9 +80,13 @@ absl::Status ServerApp::Start() {
   engine::Engine& eng = *runtime_.engine;
   FrontendLimits fl;
   fl.max_prompt_bytes = cfg_.max_prompt_bytes;
+  fl.max_grammar_bytes = cfg_.max_grammar_bytes;
   fl.max_prompt_tokens = cfg_.max_prompt_tokens;
   fl.max_tokens = cfg_.max_tokens_limit;
-  frontend_ = std::make_unique<Frontend>(eng, std::string(runtime_.backend->name()), fl);
+  // Structured output: the vocabulary's byte tries are built once per model, here.
+  grammar_ = grammar::GrammarEngine::FromTokenizer(eng.model().tokenizer());
+  frontend_ =
+      std::make_unique<Frontend>(eng, std::string(runtime_.backend->name()), fl, grammar_.get());
   const std::string model_name = frontend_->ModelInfo().name;
   metrics_ = std::make_unique<Metrics>(
       BuildInfo{"0.1.0", std::string(runtime_.backend->name()), model_name});
@@ -164,6 +169,12 @@ absl::Status ServerApp::Start() {
     ao.limits = HttpLimitsOf(cfg_);
     ao.tls = tls;
     ao.chat = chat_.get();
+    ao.served_model_names = cfg_.served_model_names;
+    ao.lenient = cfg_.lenient_api;
+    metrics_->DeclareIgnoredFields(IgnoredFieldLabels());
+    ao.on_ignored_field = [m = metrics_.get()](const std::string& label) {
+      m->IgnoredField(label);
+    };
     api_ = std::make_unique<ApiServer>(*gate_, health_.get(), std::move(ao));
     PHX_RETURN_IF_ERROR(api_->Start());
   }

@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "absl/status/status.h"
+#include "runtime/grammar/engine.h"
 #include "server/admission/admission_queue.h"
 #include "server/admission/rate_limiter.h"
 #include "server/app/serve_config.h"
@@ -58,6 +59,7 @@ class ServerApp {
 
   ServeConfig cfg_;
   cli::Runtime runtime_;
+  std::unique_ptr<grammar::GrammarEngine> grammar_;  // structured output (Frontend uses it)
   std::unique_ptr<Frontend> frontend_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<RateLimiter> limiter_;

@@ -79,6 +79,14 @@ std::optional<std::string> ResponseCache::Key(const std::string& model_id,
   for (const std::string& s : p.stop) w.Str(s);
   w.U8(p.ignore_eos ? 1 : 0);
   w.I32(p.logprobs);
+  w.U64(p.logit_bias.size());
+  for (const auto& [id, bias] : p.logit_bias) {
+    w.I32(id);
+    w.F32(bias);
+  }
+  w.U64(p.stop_token_ids.size());
+  for (int32_t id : p.stop_token_ids) w.I32(id);
+  w.I32(p.min_tokens);
   return w.Take();
 }
 

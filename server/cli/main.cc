@@ -258,6 +258,11 @@ void AddServeCommands(CLI::App& app, int& rc, std::vector<std::string> args) {
       ->capture_default_str();
   serve->add_option("--max-queue", c.max_queue, "Requests waiting for admission")
       ->capture_default_str();
+  serve
+      ->add_option("--max-grammar-bytes", c.max_grammar_bytes,
+                   "Largest structured-output schema, regex or grammar (its compile time grows "
+                   "with it)")
+      ->capture_default_str();
   serve->add_option("--max-prompt-bytes", c.max_prompt_bytes, "Largest text prompt")
       ->capture_default_str();
   serve->add_option("--max-prompt-tokens", c.max_prompt_tokens, "Longest prompt (0: ctx - 1)")
@@ -304,6 +309,15 @@ void AddServeCommands(CLI::App& app, int& rc, std::vector<std::string> args) {
       ->add_option("--reasoning-format", c.reasoning_format,
                    "none | deepseek: a thinking template's <think> block as reasoning_content")
       ->capture_default_str();
+  serve->add_flag("--lenient-api", c.lenient_api,
+                  "OpenAI API: ignore unknown request fields (counted in "
+                  "phalanx_api_ignored_fields_total) instead of answering 400");
+  CLI::Option* served_names =
+      serve
+          ->add_option("--served-model-name", c.served_model_names,
+                       "OpenAI API: model names accepted besides the model's own id (repeatable "
+                       "or comma-separated; the first is the id reported)")
+          ->delimiter(',');
   serve->add_flag("--check-config", c.check_config, "Validate the configuration and exit");
   // Every option also reads PHALANX_<NAME>. A flag given twice takes its last value, so flags
   // appended to a command line override earlier ones (the Helm chart's server.extraArgs and
@@ -318,6 +332,7 @@ void AddServeCommands(CLI::App& app, int& rc, std::vector<std::string> args) {
     std::transform(env.begin(), env.end(), env.begin(), ::toupper);
     o->envname(env);
   }
+  served_names->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);  // repeatable
   serve->callback([&rc, serve, args] {
     // Which settings came from a flag or the environment (a SIGHUP reload keeps those).
     for (CLI::Option* o : serve->get_options()) {
@@ -370,7 +385,8 @@ void AddGrammarCommands(CLI::App& app, int& rc) {
   mb->add_option("--vocab", mo.vocab, "GGUF with the tokenizer (e.g. Llama 3.1)")->required();
   mb->add_option("--json", mo.json, "Write the JSON report to this file ('-': stdout)");
   mb->add_option("--timeout-s", mo.timeout_s, "Per-file time limit")->capture_default_str();
-  mb->add_flag("--cpu-clock", mo.cpu_clock, "Time masks and compiles in thread CPU time (loaded machines)");
+  mb->add_flag("--cpu-clock", mo.cpu_clock,
+               "Time masks and compiles in thread CPU time (loaded machines)");
   mb->add_flag("--quiet", mo.quiet, "Do not list failing files on stderr");
   mb->add_option("--times", mo.times,
                  "Write per-file times here (TSV: file, status, compile us, masks, p50/p99/max "

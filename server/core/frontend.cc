@@ -1,10 +1,12 @@
 #include "server/core/frontend.h"
 
 #include <chrono>
+#include <cmath>
 #include <random>
 
 #include "base/status.h"
 #include "base/strings.h"
+#include "runtime/grammar/engine.h"
 
 namespace phx::server {
 
@@ -67,8 +69,9 @@ std::string ToValidUtf8(std::string_view s) {
   return out;
 }
 
-Frontend::Frontend(engine::Engine& engine, const std::string& backend_name, FrontendLimits limits)
-    : engine_(engine), backend_name_(backend_name), limits_(limits) {
+Frontend::Frontend(engine::Engine& engine, const std::string& backend_name, FrontendLimits limits,
+                   grammar::GrammarEngine* grammar)
+    : engine_(engine), grammar_(grammar), backend_name_(backend_name), limits_(limits) {
   boot_nonce_ = std::random_device{}() ^
                 static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
 }
@@ -110,6 +113,9 @@ absl::Status Frontend::Validate(const ApiRequest& req, bool* too_long) const {
   for (const auto& s : req.sampling.stop) {
     if (!IsValidUtf8(s)) return absl::InvalidArgumentError("stop strings must be valid UTF-8");
   }
+  PHX_RETURN_IF_ERROR(ValidateTokenFields(req.sampling, tok.vocab_size()));
+  PHX_RETURN_IF_ERROR(
+      ValidateStructured(req.structured, grammar_ != nullptr, limits_.max_grammar_bytes));
   if (req.priority < -1000 || req.priority > 1000) {
     return absl::InvalidArgumentError("priority must be in [-1000, 1000]");
   }
@@ -118,6 +124,99 @@ absl::Status Frontend::Validate(const ApiRequest& req, bool* too_long) const {
         StrCat("request_id must be valid UTF-8 of at most ", kMaxRequestIdBytes, " bytes"));
   }
   return absl::OkStatus();
+}
+
+absl::Status ValidateTokenFields(const sampler::SamplingParams& p, int32_t vocab_size) {
+  auto outside = [&](std::string_view field, int32_t id) {
+    return absl::InvalidArgumentError(
+        StrCat(field, " token id ", id, " is outside the vocabulary [0, ", vocab_size, ")"));
+  };
+  if (p.logit_bias.size() > static_cast<size_t>(vocab_size)) {
+    return absl::InvalidArgumentError(StrCat("logit_bias has ", p.logit_bias.size(),
+                                             " entries; the vocabulary has ", vocab_size));
+  }
+  for (const auto& [id, bias] : p.logit_bias) {
+    if (id < 0 || id >= vocab_size) return outside("logit_bias", id);
+    if (!std::isfinite(bias) || bias < -100.f || bias > 100.f) {
+      return absl::InvalidArgumentError(
+          StrCat("logit_bias value for token ", id, " must be a number in [-100, 100]"));
+    }
+  }
+  if (p.stop_token_ids.size() > static_cast<size_t>(vocab_size)) {
+    return absl::InvalidArgumentError(StrCat("stop_token_ids has ", p.stop_token_ids.size(),
+                                             " ids; the vocabulary has ", vocab_size));
+  }
+  for (int32_t id : p.stop_token_ids) {
+    if (id < 0 || id >= vocab_size) return outside("stop_token_ids", id);
+  }
+  if (p.min_tokens < 0) return absl::InvalidArgumentError("min_tokens must be >= 0");
+  if (p.min_tokens > p.max_tokens) {
+    return absl::InvalidArgumentError(
+        StrCat("min_tokens ", p.min_tokens, " exceeds max_tokens ", p.max_tokens));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateStructured(const StructuredSpec& s, bool have_engine, int64_t max_bytes) {
+  using Kind = StructuredSpec::Kind;
+  if (s.kind == Kind::kNone) {
+    if (!s.triggers.empty()) {
+      return absl::InvalidArgumentError("triggers need a grammar (a structured-output kind)");
+    }
+    return absl::OkStatus();
+  }
+  const std::string param = s.param.empty() ? "structured output" : s.param;
+  if (!have_engine) {
+    return absl::InvalidArgumentError(
+        StrCat(param, ": structured output is not available on this server"));
+  }
+  if (s.kind != Kind::kJsonObject && s.text.empty()) {
+    return absl::InvalidArgumentError(StrCat(param, ": must not be empty"));
+  }
+  if (static_cast<int64_t>(s.text.size()) > max_bytes) {
+    return absl::InvalidArgumentError(StrCat(param, ": is ", s.text.size(), " bytes; the limit is ",
+                                             max_bytes, " (--max-grammar-bytes)"));
+  }
+  if (!IsValidUtf8(s.text)) {
+    return absl::InvalidArgumentError(StrCat(param, ": is not valid UTF-8"));
+  }
+  for (const std::string& t : s.triggers) {
+    if (t.empty() || !IsValidUtf8(t)) {
+      return absl::InvalidArgumentError(StrCat(param, ": triggers must be non-empty UTF-8"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<const grammar::CompiledGrammar>> Frontend::Compile(
+    const StructuredSpec& s) const {
+  using Kind = StructuredSpec::Kind;
+  absl::StatusOr<grammar::GrammarEngine::Compiled> g;
+  grammar::JsonSchemaOptions jo;
+  jo.strict = s.strict;
+  switch (s.kind) {
+    case Kind::kJsonSchema:
+      g = grammar_->CompileJsonSchema(s.text, jo);
+      break;
+    case Kind::kJsonObject:
+      g = grammar_->CompileJsonObject(jo);
+      break;
+    case Kind::kRegex:
+      g = grammar_->CompileRegex(s.text);
+      break;
+    case Kind::kGbnf:
+      g = grammar_->CompileGbnf(s.text);
+      break;
+    case Kind::kNone:
+      return nullptr;
+  }
+  if (!g.ok()) {
+    // Whatever the compiler's code (InvalidArgument, Unimplemented, a limit's), the request
+    // is at fault: never a 500.
+    return absl::InvalidArgumentError(
+        StrCat(s.param.empty() ? "structured output" : s.param, ": ", g.status().message()));
+  }
+  return *std::move(g);
 }
 
 int32_t Frontend::MaxPromptTokens(int32_t ctx) const {
@@ -148,6 +247,10 @@ absl::StatusOr<engine::GenerateRequest> Frontend::Prepare(const ApiRequest& req,
     }
   } else {
     out.prompt = req.token_ids;
+  }
+  if (req.structured.kind != StructuredSpec::Kind::kNone) {
+    PHX_ASSIGN_OR_RETURN(out.constraint.grammar, Compile(req.structured));
+    out.constraint.triggers = req.structured.triggers;
   }
   out.sampling = req.sampling;
   out.priority = req.priority;

@@ -10,6 +10,11 @@
 #include "runtime/engine/engine.h"
 #include "server/core/api_request.h"
 
+namespace phx::grammar {
+class GrammarEngine;    // runtime/grammar/engine.h
+class CompiledGrammar;  // runtime/grammar/matcher.h
+}  // namespace phx::grammar
+
 namespace phx::server {
 
 // request_id: at most this many bytes of valid UTF-8.
@@ -19,6 +24,8 @@ struct FrontendLimits {
   int64_t max_prompt_bytes = 1 << 20;  // text prompts
   int32_t max_prompt_tokens = 0;       // 0: the context length - 1
   int32_t max_tokens = 4096;           // per request
+  // A structured-output schema, regex or grammar (its text): compile time grows with it.
+  int64_t max_grammar_bytes = 64 << 10;
 };
 
 struct Submitted {
@@ -37,16 +44,23 @@ struct ModelInfoData {
 
 class Frontend {
  public:
-  Frontend(engine::Engine& engine, const std::string& backend_name, FrontendLimits limits = {});
+  // `grammar` (not owned; null: structured output is refused) compiles the requests'
+  // StructuredSpec for the engine's vocabulary (grammar::GrammarEngine::FromTokenizer).
+  Frontend(engine::Engine& engine, const std::string& backend_name, FrontendLimits limits = {},
+           grammar::GrammarEngine* grammar = nullptr);
 
   // Validates every field that needs no tokenization against the limits: prompt bytes and
   // UTF-8, token ids (vocabulary, count), max_tokens, sampling, stop strings, priority range,
-  // request_id. Linear in the request's size and cheap, so the Gate runs it before any
+  // request_id, logit_bias and stop_token_ids (vocabulary), min_tokens (<= max_tokens), the
+  // structured-output kind. Linear in the request's size and cheap, so the Gate runs it before any
   // rate-limit bucket is touched. The error is INVALID_ARGUMENT naming the field; *too_long
   // (when given) tells whether the prompt was refused for its length.
   absl::Status Validate(const ApiRequest& req, bool* too_long = nullptr) const;
-  // Validate, then tokenizes `text` (or takes the token ids) and checks the prompt's token
-  // count. Same error contract.
+  // Validate, then tokenizes `text` (or takes the token ids), checks the prompt's token count
+  // and compiles req.structured into the request's Constraint (cached by the grammar engine).
+  // Same error contract: a grammar that does not compile is INVALID_ARGUMENT
+  // "<structured.param>: <the compiler's message>" (for schemas the message names the JSON
+  // pointer and keyword); the compiler's limits bound the time and memory a schema costs.
   absl::StatusOr<engine::GenerateRequest> Prepare(const ApiRequest& req,
                                                   bool* too_long = nullptr) const;
   // The tokens a request may cost, for rate limits before it is tokenized: prompt bytes / 4 + 1
@@ -76,14 +90,26 @@ class Frontend {
   std::string NewRequestId();
 
  private:
+  // The compiled grammar of a structured-output spec (null for kNone); Validate passed.
+  absl::StatusOr<std::shared_ptr<const grammar::CompiledGrammar>> Compile(
+      const StructuredSpec& s) const;
   // The longest prompt in tokens: --max-prompt-tokens within the context, else ctx - 1.
   int32_t MaxPromptTokens(int32_t ctx) const;
   engine::Engine& engine_;
+  grammar::GrammarEngine* grammar_;
   std::string backend_name_;
   FrontendLimits limits_;
   std::atomic<uint64_t> counter_{0};
   uint64_t boot_nonce_;
 };
+
+// logit_bias and stop_token_ids against the vocabulary, logit_bias values, min_tokens against
+// max_tokens; the error names the field.
+absl::Status ValidateTokenFields(const sampler::SamplingParams& p, int32_t vocab_size);
+// A structured-output spec's shape (kind, text, triggers) before it is compiled; the error
+// names s.param.
+absl::Status ValidateStructured(const StructuredSpec& s, bool have_engine,
+                                int64_t max_bytes = int64_t{64} << 10);
 
 // Checks that `s` is valid UTF-8.
 bool IsValidUtf8(std::string_view s);

@@ -251,7 +251,10 @@ void Gate::Start(const std::shared_ptr<Call>& c) {
     return release(g.status(), too_long ? RejectReason::kTooLong : RejectReason::kInvalid);
   }
   SetCharge(*c, fe_.ReservedTokens(*g));
-  if (cache_ != nullptr) c->cache_key = ResponseCache::Key(cfg_.model_id, g->prompt, g->sampling);
+  // A constrained answer is not replayed (the key does not cover the grammar).
+  if (cache_ != nullptr && g->constraint.grammar == nullptr) {
+    c->cache_key = ResponseCache::Key(cfg_.model_id, g->prompt, g->sampling);
+  }
   Submitted sub = fe_.Describe(c->req, *g);
   std::optional<absl::Status> abort;
   {
@@ -285,9 +288,13 @@ void Gate::Start(const std::shared_ptr<Call>& c) {
 }
 
 bool Gate::TryDegraded(const std::shared_ptr<Call>& c, DegradedReason why) {
-  if (!cfg_.degraded_cache || cache_ == nullptr) return false;
+  // A constrained answer is never cached: skip the compile Prepare would do.
+  if (!cfg_.degraded_cache || cache_ == nullptr ||
+      c->req.structured.kind != StructuredSpec::Kind::kNone) {
+    return false;
+  }
   auto g = fe_.Prepare(c->req);
-  if (!g.ok()) return false;
+  if (!g.ok() || g->constraint.grammar != nullptr) return false;
   const auto key = ResponseCache::Key(cfg_.model_id, g->prompt, g->sampling);
   if (!key) return false;
   auto hit = cache_->Get(*key, Clock::now());

@@ -1,5 +1,6 @@
 #include "server/grpc/convert.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "server/core/gate.h"
@@ -31,6 +32,10 @@ ApiRequest FromProto(const phalanx::v1::GenerateRequest& r, const grpc::Callback
   if (s.has_frequency_penalty()) p.frequency_penalty = s.frequency_penalty();
   if (s.has_penalty_last_n()) p.penalty_last_n = s.penalty_last_n();
   if (s.has_seed()) p.seed = s.seed();
+  for (const auto& [id, bias] : s.logit_bias()) p.logit_bias.emplace_back(id, bias);
+  std::sort(p.logit_bias.begin(), p.logit_bias.end());  // a map's order is unspecified
+  p.stop_token_ids.assign(s.stop_token_ids().begin(), s.stop_token_ids().end());
+  if (s.has_min_tokens()) p.min_tokens = s.min_tokens();
   if (r.has_max_tokens()) {
     p.max_tokens = r.max_tokens();
     a.explicit_max_tokens = true;
@@ -50,6 +55,52 @@ ApiRequest FromProto(const phalanx::v1::GenerateRequest& r, const grpc::Callback
     }
   }
   return a;
+}
+
+absl::Status StructuredFromProto(const phalanx::v1::GenerateRequest& r, ApiRequest* a) {
+  if (!r.has_structured_output()) return absl::OkStatus();
+  using P = phalanx::v1::StructuredOutput;
+  using Kind = StructuredSpec::Kind;
+  const P& so = r.structured_output();
+  StructuredSpec& s = a->structured;
+  s = StructuredSpec();
+  switch (so.kind_case()) {
+    case P::kJsonSchema:
+      s.kind = Kind::kJsonSchema;
+      s.text = so.json_schema();
+      s.param = "structured_output.json_schema";
+      break;
+    case P::kJsonObject:
+      if (!so.json_object()) {
+        return absl::InvalidArgumentError(
+            "structured_output.json_object must be true (leave structured_output unset for "
+            "free text)");
+      }
+      s.kind = Kind::kJsonObject;
+      s.param = "structured_output.json_object";
+      break;
+    case P::kRegex:
+      s.kind = Kind::kRegex;
+      s.text = so.regex();
+      s.param = "structured_output.regex";
+      break;
+    case P::kGbnf:
+      s.kind = Kind::kGbnf;
+      s.text = so.gbnf();
+      s.param = "structured_output.gbnf";
+      break;
+    case P::KIND_NOT_SET:
+      return absl::InvalidArgumentError(
+          "structured_output must set one of json_schema, json_object, regex, gbnf");
+  }
+  if (so.has_strict()) {
+    if (s.kind != Kind::kJsonSchema && s.kind != Kind::kJsonObject) {
+      return absl::InvalidArgumentError(
+          "structured_output.strict applies to json_schema and json_object only");
+    }
+    s.strict = so.strict();
+  }
+  return absl::OkStatus();
 }
 
 phalanx::v1::FinishReason ToProto(engine::FinishReason r) {

@@ -1,5 +1,6 @@
 // Conversions between the phalanx.v1 protos and the transport-independent request/response
-// types. Validation of ranges happens in the frontend; this only maps fields.
+// types. Validation of ranges happens in the frontend; this maps fields and refuses
+// combinations of structured-output fields that are not implemented.
 #pragma once
 
 #include <optional>
@@ -13,6 +14,10 @@ namespace phx::server::grpcapi {
 
 ApiRequest FromProto(const phalanx::v1::GenerateRequest& r, const grpc::CallbackServerContext* ctx,
                      const char* rpc);
+// The request's structured_output into a->structured; INVALID_ARGUMENT naming the field for
+// a combination that is not implemented (no kind, json_object false, strict with a regex or
+// grammar).
+absl::Status StructuredFromProto(const phalanx::v1::GenerateRequest& r, ApiRequest* a);
 phalanx::v1::FinishReason ToProto(engine::FinishReason r);
 void FillToken(const Frontend& fe, const engine::TokenEvent& ev, phalanx::v1::Token* out);
 void FillUsage(const engine::Usage& u, phalanx::v1::Usage* out);

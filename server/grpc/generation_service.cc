@@ -59,6 +59,22 @@ absl::Status PrepareChat(Gate& gate, const chat::ChatRenderer* chat,
   return absl::OkStatus();
 }
 
+// The structured-output field, then (for chat prompts) the template; an error is recorded
+// like the gate records a refused call.
+absl::Status PrepareExtras(Gate& gate, const chat::ChatRenderer* chat,
+                           const phalanx::v1::GenerateRequest& req, const std::string& auth,
+                           ApiRequest* a, Splitter* split) {
+  if (absl::Status s = StructuredFromProto(req, a); !s.ok()) {
+    const Clock::time_point t0 = Clock::now();
+    const absl::StatusOr<std::string> key = gate.Authenticate(auth);
+    if (!key.ok()) s = key.status();
+    gate.RecordSimpleCall(a->rpc, key.ok() ? *key : "", a->peer, s, Since(t0));
+    return s;
+  }
+  if (!req.has_chat()) return absl::OkStatus();
+  return PrepareChat(gate, chat, req, auth, a, split);
+}
+
 void AddRetryAfter(grpc::CallbackServerContext* ctx, double retry_after_s) {
   if (retry_after_s > 0) {
     ctx->AddTrailingMetadata("retry-after",
@@ -135,11 +151,9 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
     h_->resp = resp;
     ApiRequest a = FromProto(*req, ctx, "Generate");
     const std::string auth = Authorization(ctx);
-    if (req->has_chat()) {
-      if (absl::Status s = PrepareChat(gate, chat, *req, auth, &a, &h_->split); !s.ok()) {
-        Finish(ToGrpc(s));
-        return;
-      }
+    if (absl::Status s = PrepareExtras(gate, chat, *req, auth, &a, &h_->split); !s.ok()) {
+      Finish(ToGrpc(s));
+      return;
     }
     id_ = gate.Handle(std::move(a), auth, h_);
   }
@@ -250,8 +264,8 @@ class StreamCall final : public grpc::ServerWriteReactor<GenerateStreamResponse>
     request_id_ = req->request_id();
     ApiRequest a = FromProto(*req, ctx, "GenerateStream");
     const std::string auth = Authorization(ctx);
-    if (req->has_chat()) {
-      if (absl::Status s = PrepareChat(gate, chat, *req, auth, &a, &h_->split); !s.ok()) {
+    {
+      if (absl::Status s = PrepareExtras(gate, chat, *req, auth, &a, &h_->split); !s.ok()) {
         std::lock_guard<std::mutex> l(h_->mu);
         finished_ = true;
         Finish(ToGrpc(s));

@@ -1,5 +1,6 @@
 #include "server/http/api_server.h"
 
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <ctime>
@@ -58,7 +59,18 @@ net::HttpResponse JsonResponse(int status, std::string body) {
 
 ApiServer::ApiServer(Gate& gate, HealthMonitor* health, ApiServerOptions opts)
     : gate_(gate), health_(health), opts_(std::move(opts)) {
-  model_id_ = ServedModelId(gate_);
+  // vLLM's --served-model-name: the first name is the id; the model's own id stays accepted.
+  for (const std::string& n : opts_.served_model_names) {
+    if (std::find(model_names_.begin(), model_names_.end(), n) == model_names_.end()) {
+      model_names_.push_back(n);
+    }
+  }
+  const std::string own = ServedModelId(gate_);
+  if (std::find(model_names_.begin(), model_names_.end(), own) == model_names_.end()) {
+    model_names_.push_back(own);
+  }
+  model_id_ = model_names_.front();
+  parse_opts_.lenient = opts_.lenient;
   created_ = static_cast<int64_t>(std::time(nullptr));
   parse_opts_.default_chat_max_tokens = gate_.frontend().limits().max_tokens;
 }
@@ -250,7 +262,10 @@ void ApiServer::Generate(const std::shared_ptr<net::Exchange>& ex, Endpoint ep) 
   if (!key.ok()) return refuse(FromStatus(key.status(), ep));
   OpenAiRequest r;
   if (auto e = ParseRequest(hreq.body, ep, parse_opts_, &r)) return refuse(*e);
-  if (!r.model.empty() && r.model != model_id_) {
+  if (opts_.on_ignored_field) {
+    for (const std::string& f : r.ignored_fields) opts_.on_ignored_field(f);
+  }
+  if (!r.model.empty() && !ServesModel(r.model)) {
     return refuse(ApiError{
         absl::NotFoundError(StrCat("The model `", r.model, "` does not exist; this server serves `",
                                    model_id_, "`")),
@@ -258,7 +273,16 @@ void ApiServer::Generate(const std::shared_ptr<net::Exchange>& ex, Endpoint ep) 
   }
   bool in_reasoning = false;
   if (chat) {
+    if (r.tools.active() && opts_.chat != nullptr) {
+      if (auto e = ApplyTools(opts_.chat->tool_format(), &r)) return refuse(*e);
+    }
     if (auto e = RenderChatPrompt(&r, &in_reasoning)) return refuse(*e);
+    // A call forced from the first token is no thinking, even where the prompt opened a think
+    // block (DeepSeek R1): the answer is content, parsed for the calls.
+    if (r.tools.active() && r.api.structured.param == "tools" &&
+        r.api.structured.triggers.empty()) {
+      in_reasoning = false;
+    }
   }
   if (!r.user.empty()) peer += " user=" + r.user.substr(0, 64);
   r.api.rpc = rpc;
@@ -276,6 +300,7 @@ void ApiServer::Generate(const std::shared_ptr<net::Exchange>& ex, Endpoint ep) 
   if (chat && opts_.chat->splits_reasoning()) {
     o.ctx.reasoning.emplace(chat::ReasoningFormat::kDeepseek, in_reasoning);
   }
+  if (chat && r.tools.active() && opts_.chat != nullptr) o.ctx.tools = opts_.chat->tool_format();
   o.id_prefix = chat ? "chatcmpl-" : "cmpl-";
   // For a cached answer (no Submitted then).
   if (r.api.echo) {
@@ -295,12 +320,15 @@ net::HttpResponse ApiServer::Models(const net::HttpRequest& req, std::string_vie
   const Clock::time_point t0 = Clock::now();
   const auto key = gate_.Authenticate(req.header("authorization"));
   absl::Status s = key.status();
-  json model = {{"id", model_id_},
+  auto model = [&](const std::string& name) {
+    return json{{"id", name},
                 {"object", "model"},
                 {"created", created_},
                 {"owned_by", "phalanx"},
+                {"root", model_names_.back()},  // the model's own id
                 {"max_model_len", gate_.frontend().engine().max_model_len()}};
-  if (s.ok() && !id.empty() && id != model_id_) {
+  };
+  if (s.ok() && !id.empty() && !ServesModel(id)) {
     s = absl::NotFoundError(StrCat("The model `", id, "` does not exist"));
   }
   gate_.RecordSimpleCall("http_models", key.ok() ? *key : "", req.peer, s, Since(t0));
@@ -309,8 +337,14 @@ net::HttpResponse ApiServer::Models(const net::HttpRequest& req, std::string_vie
     return ErrorResponse(
         ApiError{s, nf ? "model" : "", nf ? "model_not_found" : "invalid_api_key"});
   }
-  if (!id.empty()) return JsonResponse(200, Dump(model));
-  return JsonResponse(200, Dump({{"object", "list"}, {"data", json::array({model})}}));
+  if (!id.empty()) return JsonResponse(200, Dump(model(std::string(id))));
+  json data = json::array();
+  for (const std::string& n : model_names_) data.push_back(model(n));
+  return JsonResponse(200, Dump({{"object", "list"}, {"data", std::move(data)}}));
+}
+
+bool ApiServer::ServesModel(std::string_view name) const {
+  return std::find(model_names_.begin(), model_names_.end(), name) != model_names_.end();
 }
 
 net::HttpResponse ApiServer::Health() {

@@ -10,11 +10,13 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "runtime/chat/chat_renderer.h"
@@ -38,6 +40,13 @@ struct ApiServerOptions {
   // The server's chat template (ServerApp owns it and shares it with gRPC); null: chat
   // requests are refused.
   const chat::ChatRenderer* chat = nullptr;
+  // --served-model-name: names accepted besides the model's own id; the first is the id
+  // reported (/v1/models, responses' `model`).
+  std::vector<std::string> served_model_names;
+  // --lenient-api: unknown request fields are ignored instead of refused.
+  bool lenient = false;
+  // Called once per ignored field of a request (its bounded metric label); may be empty.
+  std::function<void(const std::string& label)> on_ignored_field;
 };
 
 class ApiServer final : public net::HttpHandler {
@@ -52,7 +61,8 @@ class ApiServer final : public net::HttpHandler {
   void Stop();
   int port() const { return port_; }
   net::HttpServerStats stats() const;
-  // The served model id: the GGUF's general.name, else the file name.
+  // The served model id: the first --served-model-name, else the GGUF's general.name, else
+  // the file name.
   const std::string& model_id() const { return model_id_; }
   // The chat template (may be null).
   const chat::ChatRenderer* chat() const { return opts_.chat; }
@@ -67,6 +77,8 @@ class ApiServer final : public net::HttpHandler {
   void Generate(const std::shared_ptr<net::Exchange>& ex, Endpoint ep);
   net::HttpResponse Models(const net::HttpRequest& req, std::string_view id);
   net::HttpResponse Health();
+  // Whether `name` is the model's id or one of its --served-model-name aliases.
+  bool ServesModel(std::string_view name) const;
   // Renders the chat body into r->api's prompt (user text as plain spans); an error when there
   // is no template or the template refuses the conversation.
   std::optional<ApiError> RenderChatPrompt(OpenAiRequest* r, bool* in_reasoning) const;
@@ -79,6 +91,7 @@ class ApiServer final : public net::HttpHandler {
   ApiServerOptions opts_;
   ParseOptions parse_opts_;
   std::string model_id_;
+  std::vector<std::string> model_names_;  // every accepted name, model_id_ first
   int64_t created_ = 0;
   int port_ = 0;
   std::atomic<bool> stopping_{false};

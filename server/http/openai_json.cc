@@ -6,6 +6,7 @@
 
 #include "base/strings.h"
 #include "nlohmann/json.hpp"
+#include "server/http/openai_fields.h"
 
 namespace phx::server {
 namespace {
@@ -298,6 +299,11 @@ Error ParseSampling(const json& o, Endpoint ep, const ParseOptions& opts, OpenAi
     logprobs_key = "top_logprobs";
   }
   r->logprobs = p.logprobs >= 0;
+  PHX_TRY_FIELD(ParseSamplingExtras(o, &p));
+  if (p.min_tokens > p.max_tokens) {
+    return Invalid("min_tokens",
+                   StrCat("min_tokens ", p.min_tokens, " exceeds ", max_key, " ", p.max_tokens));
+  }
   if (absl::Status s = p.Validate(opts.max_logprobs); !s.ok()) {
     const std::string message(ToStd(s.message()));
     std::string param = ParamOfMessage(message, ep);
@@ -342,6 +348,7 @@ std::optional<ApiError> ParseRequest(std::string_view body, Endpoint ep, const P
   nlohmann::ordered_json doc;
   if (auto e = ParseJsonBody(body, opts, &doc)) return e;
   if (!doc.is_object()) return Invalid("", "the request body must be a JSON object");
+  PHX_TRY_FIELD(CheckFields(doc, ep, opts.lenient, &r->ignored_fields));
   const json o(doc);
   r->endpoint = ep;
   PHX_TRY_FIELD(GetString(o, "model", &r->model));
@@ -355,6 +362,7 @@ std::optional<ApiError> ParseRequest(std::string_view body, Endpoint ep, const P
     PHX_TRY_FIELD(GetBool(o, "add_generation_prompt", &add_generation_prompt));
   }
   PHX_TRY_FIELD(ParseSampling(o, ep, opts, r));
+  PHX_TRY_FIELD(ParseStructured(doc, &r->api.structured));
   if (r->api.echo && r->logprobs) {
     return Invalid("echo", "echo together with logprobs is not supported");
   }
@@ -381,12 +389,24 @@ std::optional<ApiError> ParseRequest(std::string_view body, Endpoint ep, const P
   PHX_TRY_FIELD(GetInt(o, "priority", -1000, 1000, &v, &given));
   if (given) r->api.priority = static_cast<int32_t>(v);
   PHX_TRY_FIELD(GetString(o, "user", &r->user));
+  if (ep == Endpoint::kChat) PHX_TRY_FIELD(ParseTools(doc, &r->tools));
   if (ep == Endpoint::kChat) r->chat = std::move(doc);
   return std::nullopt;
 }
 
 std::string ParamOfMessage(std::string_view message, Endpoint ep) {
-  const std::string_view word = message.substr(0, message.find(' '));
+  std::string_view word = message.substr(0, message.find(' '));
+  if (!word.empty() && word.back() == ':') word.remove_suffix(1);
+  // Structured output and the token-id fields: the message starts with the field's path
+  // ("response_format.json_schema.schema: /properties/a: ...").
+  static constexpr std::string_view kPathRoots[] = {
+      "response_format", "json_schema",    "grammar",       "guided_json",
+      "guided_regex",    "guided_grammar", "guided_choice", "structured_outputs",
+      "logit_bias",      "stop_token_ids", "min_tokens"};
+  const std::string_view root = word.substr(0, word.find_first_of(".["));
+  for (std::string_view f : kPathRoots) {
+    if (root == f) return std::string(word);
+  }
   static constexpr std::string_view kFields[] = {"temperature",
                                                  "top_k",
                                                  "top_p",

@@ -1,7 +1,9 @@
 // OpenAI API requests: the JSON bodies of POST /v1/completions and /v1/chat/completions parsed
 // and type-checked into an ApiRequest (plus what only HTTP needs: streaming, chat messages),
-// with vLLM's extensions (top_k, min_p, repetition_penalty, ignore_eos, priority, ...). Unknown
-// fields are ignored, as OpenAI SDKs send extra ones. Every error names the offending field.
+// with vLLM's extensions (top_k, min_p, repetition_penalty, ignore_eos, priority, ...) and the
+// structured-output fields (openai_fields.h). Strict: a field that is neither implemented nor
+// documented as harmless is a 400 naming it, unless ParseOptions::lenient. Every error names
+// the offending field.
 #pragma once
 
 #include <optional>
@@ -12,6 +14,7 @@
 #include "absl/status/status.h"
 #include "nlohmann/json.hpp"
 #include "server/core/api_request.h"
+#include "server/http/openai_tools.h"
 
 namespace phx::server {
 
@@ -36,12 +39,18 @@ struct OpenAiRequest {
   bool include_usage = false;  // stream_options.include_usage
   bool logprobs = false;       // token log-probabilities requested (api.sampling.logprobs >= 0)
   std::string user;
+  // Fields accepted but ignored, as phalanx_api_ignored_fields_total labels (one per field).
+  std::vector<std::string> ignored_fields;
+  // Chat: tools, tool_choice, parallel_tool_calls (openai_tools.h).
+  ToolRequest tools;
 };
 
 struct ParseOptions {
   int32_t default_completion_max_tokens = 16;  // OpenAI's and vLLM's default
   int32_t default_chat_max_tokens = 4096;      // chat: up to the server's limit
   int32_t max_logprobs = 20;
+  // --lenient-api: unknown top-level fields are ignored (and counted) instead of refused.
+  bool lenient = false;
   // Limits on the JSON document itself, checked while it is read (docs/security.md, "JSON
   // request bodies"): parsing stops at the first value past a limit, so a hostile body costs
   // time linear in the bytes read and memory bounded by these.

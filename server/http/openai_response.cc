@@ -1,6 +1,7 @@
 #include "server/http/openai_response.h"
 
 #include "server/core/status_map.h"
+#include "server/http/openai_tools.h"
 
 namespace phx::server {
 
@@ -106,15 +107,31 @@ json ResponseBuilder::Body(engine::FinishReason r, const engine::Usage& u,
   json choice = {{"index", 0},
                  {"logprobs", ctx_.logprobs ? logprobs_.Get() : json(nullptr)},
                  {"finish_reason", FinishReasonJson(r)}};
-  if (ctx_.chat && ctx_.reasoning) {
-    chat::ReasoningSplitter split = *ctx_.reasoning;
-    chat::ReasoningSplitter::Delta d = split.Push(text_), rest = split.Finish();
-    d.reasoning += rest.reasoning;
-    d.content += rest.content;
-    choice["message"] = {{"role", "assistant"}, {"content", d.content}};
-    if (!d.reasoning.empty()) choice["message"]["reasoning_content"] = d.reasoning;
-  } else if (ctx_.chat) {
-    choice["message"] = {{"role", "assistant"}, {"content", text_}};
+  if (ctx_.chat) {
+    chat::ReasoningSplitter::Delta d{"", text_};
+    if (ctx_.reasoning) {
+      chat::ReasoningSplitter split = *ctx_.reasoning;
+      d = split.Push(text_);
+      chat::ReasoningSplitter::Delta rest = split.Finish();
+      d.reasoning += rest.reasoning;
+      d.content += rest.content;
+    }
+    json message = {{"role", "assistant"}, {"content", d.content}};
+    if (ctx_.tools) {
+      chat::ParsedToolOutput p = chat::ParseToolCalls(*ctx_.tools, d.content);
+      if (!p.calls.empty()) {
+        // As OpenAI answers a call: content null unless the model also wrote text.
+        message["content"] = p.content.empty() ? json(nullptr) : json(p.content);
+        message["tool_calls"] = ToolCallsJson(p.calls);
+        if (r == engine::FinishReason::kStop || r == engine::FinishReason::kEos) {
+          choice["finish_reason"] = "tool_calls";
+        }
+      } else {
+        message["content"] = p.content;
+      }
+    }
+    if (!d.reasoning.empty()) message["reasoning_content"] = d.reasoning;
+    choice["message"] = std::move(message);
   } else {
     choice["text"] = text_;
   }
@@ -127,16 +144,45 @@ json ResponseBuilder::Body(engine::FinishReason r, const engine::Usage& u,
 }
 
 StreamEncoder::StreamEncoder(ResponseContext ctx)
-    : ctx_(std::move(ctx)), logprobs_(ctx_.chat, ctx_.token_text, ctx_.echo.size()) {}
+    : ctx_(std::move(ctx)), logprobs_(ctx_.chat, ctx_.token_text, ctx_.echo.size()) {
+  if (ctx_.chat && ctx_.tools) tool_stream_.emplace(*ctx_.tools);
+}
+
+json StreamEncoder::ToolDeltas(chat::ReasoningSplitter::Delta* d, bool final) {
+  if (!tool_stream_) return nullptr;
+  chat::ToolCallStream::Delta t = tool_stream_->Push(d->content);
+  if (final) {
+    chat::ToolCallStream::Delta rest = tool_stream_->Finish();
+    t.content += rest.content;
+    t.calls.insert(t.calls.end(), rest.calls.begin(), rest.calls.end());
+  }
+  d->content = std::move(t.content);
+  if (t.calls.empty()) return nullptr;
+  json calls = json::array();
+  for (const chat::ToolCallStream::CallDelta& c : t.calls) {
+    json e = {{"index", c.index}};
+    if (c.first) {
+      tool_ids_.push_back(NewToolCallId());
+      e["id"] = tool_ids_.back();
+      e["type"] = "function";
+      e["function"] = {{"name", c.name}, {"arguments", c.arguments}};
+    } else {
+      e["function"] = {{"arguments", c.arguments}};
+    }
+    calls.push_back(std::move(e));
+  }
+  return calls;
+}
 
 json StreamEncoder::Chunk(const chat::ReasoningSplitter::Delta& text, const json& finish,
-                          const json& logprobs, bool role) const {
+                          const json& logprobs, bool role, const json& tool_calls) const {
   json choice = {{"index", 0}, {"logprobs", logprobs}, {"finish_reason", finish}};
   if (ctx_.chat) {
     json delta = json::object();
     if (role) delta["role"] = "assistant";
     if (!text.reasoning.empty()) delta["reasoning_content"] = text.reasoning;
     if (role || !text.content.empty()) delta["content"] = text.content;
+    if (!tool_calls.is_null()) delta["tool_calls"] = tool_calls;
     choice["delta"] = std::move(delta);
   } else {
     choice["text"] = text.content;
@@ -173,16 +219,25 @@ std::string StreamEncoder::Tokens(const std::vector<engine::TokenEvent>& events)
     if (ctx_.logprobs) logprobs_.Add(e);
     // An event without text (bytes or a partial think tag held back) and without logprobs
     // merges into the next one.
-    const chat::ReasoningSplitter::Delta d = Split(e.text, false);
-    if (d.empty() && logprobs_.empty()) continue;
-    out += SseEvent(Chunk(d, nullptr, ctx_.logprobs ? logprobs_.Take() : json(nullptr), false));
+    chat::ReasoningSplitter::Delta d = Split(e.text, false);
+    const json calls = ToolDeltas(&d, false);
+    if (d.empty() && calls.is_null() && logprobs_.empty()) continue;
+    out +=
+        SseEvent(Chunk(d, nullptr, ctx_.logprobs ? logprobs_.Take() : json(nullptr), false, calls));
   }
   return out;
 }
 
 std::string StreamEncoder::End(engine::FinishReason r, const engine::Usage& u,
                                const std::string& tail) {
-  std::string out = SseEvent(Chunk(Split(tail, true), FinishReasonJson(r), nullptr, false));
+  chat::ReasoningSplitter::Delta d = Split(tail, true);
+  const json calls = ToolDeltas(&d, true);
+  json finish = FinishReasonJson(r);
+  if (tool_stream_ && tool_stream_->num_calls() > 0 &&
+      (r == engine::FinishReason::kStop || r == engine::FinishReason::kEos)) {
+    finish = "tool_calls";
+  }
+  std::string out = SseEvent(Chunk(d, finish, nullptr, false, calls));
   if (ctx_.include_usage) {
     out += SseEvent({{"id", ctx_.id},
                      {"object", ctx_.chat ? "chat.completion.chunk" : "text_completion"},

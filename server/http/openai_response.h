@@ -11,6 +11,7 @@
 
 #include "nlohmann/json.hpp"
 #include "runtime/chat/reasoning.h"
+#include "runtime/chat/tool_calls.h"
 #include "runtime/engine/request.h"
 #include "server/http/openai_json.h"
 
@@ -31,6 +32,9 @@ struct ResponseContext {
   // Chat with a thinking template (chat::ChatRenderer::splits_reasoning): the think block of
   // the answer goes to reasoning_content (message.reasoning_content, delta.reasoning_content).
   std::optional<chat::ReasoningSplitter> reasoning;
+  // Chat with tools (tool_choice not none): the answer's content is parsed for tool calls in
+  // this format: message.tool_calls / delta.tool_calls, finish_reason "tool_calls".
+  std::optional<chat::ToolFormat> tools;
 };
 
 // "stop" (EOS or a stop string), "length"; null while unfinished.
@@ -98,11 +102,17 @@ class StreamEncoder {
 
  private:
   nlohmann::json Chunk(const chat::ReasoningSplitter::Delta& text, const nlohmann::json& finish,
-                       const nlohmann::json& logprobs, bool role) const;
+                       const nlohmann::json& logprobs, bool role,
+                       const nlohmann::json& tool_calls = nullptr) const;
+  // Content through the tool-call parser (when tools are on): the content left, and the
+  // delta.tool_calls entries (null when none).
+  nlohmann::json ToolDeltas(chat::ReasoningSplitter::Delta* d, bool final);
   // Chat text through the reasoning splitter (when there is one).
   chat::ReasoningSplitter::Delta Split(const std::string& text, bool final);
   ResponseContext ctx_;
   LogprobsBuilder logprobs_;
+  std::optional<chat::ToolCallStream> tool_stream_;
+  std::vector<std::string> tool_ids_;
 };
 
 }  // namespace phx::server

@@ -176,6 +176,11 @@ Metrics::Metrics(const BuildInfo& info)
                     .Name("phalanx_feedback_total")
                     .Help("User feedback by rating.")
                     .Register(*registry_)),
+      ignored_fields_(BuildCounter()
+                          .Name("phalanx_api_ignored_fields_total")
+                          .Help("OpenAI API request fields accepted but ignored, by field "
+                                "(\"other\": unknown fields under --lenient-api).")
+                          .Register(*registry_)),
       audit_suppressed_(BuildCounter()
                             .Name("phalanx_audit_records_suppressed_total")
                             .Help("Audit records not written because their kind was over its "
@@ -282,6 +287,12 @@ void Metrics::Feedback(int rating) {
                             : rating > 0 ? "positive"
                                          : "neutral"}})
       .Increment();
+}
+void Metrics::IgnoredField(const std::string& label) {
+  ignored_fields_.Add({{"field", label}}).Increment();
+}
+void Metrics::DeclareIgnoredFields(const std::vector<std::string>& labels) {
+  for (const std::string& l : labels) ignored_fields_.Add({{"field", l}});
 }
 void Metrics::AuditSuppressed() { audit_suppressed_.Increment(); }
 void Metrics::EngineStep(double seconds) { step_.Observe(seconds); }

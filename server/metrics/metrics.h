@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
@@ -40,6 +41,11 @@ class Metrics {
   void Degraded(DegradedReason r);
   void Goodput();
   void Feedback(int rating);  // -1, 0, 1
+  // A request field the API accepted but ignored (docs/api.md's harmless list, or an unknown
+  // field under --lenient-api). `label` comes from a bounded set (the caller maps unknown names
+  // to "other"); DeclareIgnoredFields makes each label's series exist from the start at 0.
+  void IgnoredField(const std::string& label);
+  void DeclareIgnoredFields(const std::vector<std::string>& labels);
   // An unauthenticated failure left out of the audit log (over --audit-unauth-rps).
   void AuditSuppressed();
   void EngineStep(double seconds);
@@ -77,6 +83,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& degraded_;
   prometheus::Counter& goodput_;
   prometheus::Family<prometheus::Counter>& feedback_;
+  prometheus::Family<prometheus::Counter>& ignored_fields_;
   prometheus::Counter& audit_suppressed_;
   prometheus::Gauge& ready_;
   prometheus::Counter& cpu_seconds_;

@@ -1,5 +1,5 @@
 // The official OpenAI Node SDK against a running Phalanx OpenAI API (run_openai.sh starts it).
-// Usage: node openai_sdk.mjs main|auth|reasoning BASE_URL NODE_MODULES
+// Usage: node openai_sdk.mjs main|auth|reasoning|tools BASE_URL NODE_MODULES
 // (auth reads PHX_API_KEY; reasoning wants a server whose chat template thinks, DeepSeek R1's)
 // Exits non-zero on the first mismatch.
 import path from 'node:path';
@@ -128,6 +128,21 @@ async function main() {
   const nf = await expectError('unknown model', OpenAI.NotFoundError, 404, () =>
     c.completions.create({model: 'gpt-nope', prompt: 'x'}));
   check(nf.code === 'model_not_found', 'model error ' + show(nf.error));
+  // Strict fields (issue 26): an unknown field is a 400 naming it; a schema that does not
+  // compile is a 400 naming the field and the JSON pointer; a valid one is accepted.
+  const unk = await expectError('unknown field', OpenAI.BadRequestError, 400, () =>
+    c.chat.completions.create({...chatReq, frobnicate: 1}));
+  check(unk.param === 'frobnicate', 'unknown field param ' + show(unk.error));
+  const badSchema = await expectError('bad schema', OpenAI.BadRequestError, 400, () =>
+    c.chat.completions.create({...chatReq, response_format: {type: 'json_schema', json_schema: {
+      name: 'x', strict: true, schema: {type: 'object', properties: {a: {type: 'strng'}}}}}}));
+  check(badSchema.param === 'response_format.json_schema.schema' &&
+        /#\/properties\/a/.test(badSchema.message), 'bad schema error ' + show(badSchema.error));
+  const js = await c.chat.completions.create({...chatReq, max_tokens: 4, metadata: {k: 'v'},
+    store: false, response_format: {type: 'json_schema', json_schema: {name: 'p', strict: true,
+      schema: {type: 'object', properties: {n: {type: 'integer'}}, required: ['n'],
+               additionalProperties: false}}}});
+  check(js.choices.length === 1, 'json_schema request ' + show(js));
   const again = await c.completions.create({model, prompt: 'Once', max_tokens: 2});
   check(again.choices[0].text !== undefined, 'serving after errors');
 }
@@ -169,10 +184,126 @@ async function reasoning() {
   check(content === '', 'streamed content ' + show(content));
 }
 
+// Tool calling on a chatml server (the generic JSON tool-call format): forced (`required`),
+// named, `auto` and `none`, unary and streamed; every call's arguments validate against the
+// tool's schema. The schemas take enums and booleans only, so a tiny model's forced call is
+// short and cannot run past max_tokens.
+// (stories260K has a 512-token context and a 512-token vocabulary: the tools are small.)
+const kTools = [
+  {type: 'function', function: {name: 'get_weather',
+    parameters: {type: 'object', properties: {city: {enum: ['Paris', 'Oslo']},
+                 metric: {type: 'boolean'}}, required: ['city', 'metric']}}},
+  {type: 'function', function: {name: 'get_time',
+    parameters: {type: 'object', properties: {zone: {enum: ['UTC', 'CET']}},
+                 required: ['zone']}}},
+];
+function validCall(tc, names) {
+  check(tc.type === 'function', 'type ' + show(tc));
+  check(/^call_[A-Za-z0-9]{24}$/.test(tc.id), 'id ' + show(tc.id));
+  check(names.includes(tc.function.name), 'name ' + show(tc));
+  const a = JSON.parse(tc.function.arguments);
+  if (tc.function.name === 'get_weather') {
+    check(['Paris', 'Oslo'].includes(a.city) && typeof a.metric === 'boolean' &&
+          Object.keys(a).length === 2, 'arguments ' + tc.function.arguments);
+  } else {
+    check(['UTC', 'CET'].includes(a.zone) && Object.keys(a).length === 1,
+          'arguments ' + tc.function.arguments);
+  }
+}
+// A forced answer ends with its calls; with parallel calls the tiny model may go on adding
+// calls until its 512-token context ends (length; the complete calls are still returned).
+function forcedFinish(finish, parallel) {
+  check(finish === 'tool_calls' || (parallel && finish === 'length'), 'finish ' + finish);
+}
+// Streams a request and assembles the answer from the deltas as a client does.
+async function streamed(c, req) {
+  const stream = await c.chat.completions.create({...req, stream: true});
+  let content = '', finish = null;
+  const calls = [];
+  for await (const ch of stream) {
+    const choice = ch.choices[0];
+    if (!choice) continue;
+    if (choice.finish_reason) finish = choice.finish_reason;
+    const d = choice.delta ?? {};
+    if (d.content) content += d.content;
+    for (const t of d.tool_calls ?? []) {
+      if (t.id) {
+        check(t.index === calls.length, 'delta index ' + show(t));
+        calls.push({id: t.id, type: t.type, function: {name: t.function.name, arguments: ''}});
+      }
+      check(t.index < calls.length, 'delta before its call ' + show(t));
+      calls[t.index].function.arguments += t.function?.arguments ?? '';
+    }
+  }
+  // Cut by max_tokens or the context, the last streamed call may be partial (as with OpenAI).
+  const last = calls[calls.length - 1];
+  if (finish === 'length' && last) {
+    try { JSON.parse(last.function.arguments); } catch { calls.pop(); }
+  }
+  return {content, calls, finish};
+}
+async function tools() {
+  const c = client();
+  const base = {messages: [{role: 'user', content: 'What is the weather in Paris?'}],
+                tools: kTools, max_tokens: 200, temperature: 0.8, seed: 7};
+  const names = ['get_weather', 'get_time'];
+  for (const parallel of [true, false]) {
+    // required: one or more calls (exactly one without parallel calls), unary and streamed.
+    const req = {...base, tool_choice: 'required', parallel_tool_calls: parallel};
+    const r = await c.chat.completions.create(req);
+    const m = r.choices[0].message;
+    forcedFinish(r.choices[0].finish_reason, parallel);
+    check(m.tool_calls?.length >= 1, 'no tool call: ' + show(m));
+    if (!parallel) check(m.tool_calls.length === 1, 'parallel false: ' + show(m.tool_calls));
+    m.tool_calls.forEach((tc) => validCall(tc, names));
+    const s = await streamed(c, req);
+    forcedFinish(s.finish, parallel);
+    check(s.calls.length >= 1, 'streamed: no tool call');
+    if (!parallel) check(s.calls.length === 1, 'streamed parallel false: ' + show(s.calls));
+    s.calls.forEach((tc) => validCall(tc, names));
+  }
+  // A named function: that one only.
+  const named = {...base, tool_choice: {type: 'function', function: {name: 'get_time'}}};
+  const n = await c.chat.completions.create(named);
+  check(n.choices[0].message.tool_calls?.length >= 1, 'named: ' + show(n.choices[0]));
+  n.choices[0].message.tool_calls.forEach((tc) => validCall(tc, ['get_time']));
+  const ns = await streamed(c, named);
+  check(ns.calls.length >= 1, 'named streamed: no call');
+  ns.calls.forEach((tc) => validCall(tc, ['get_time']));
+  // auto: a call or an answer, each well formed; the streamed answer agrees in kind.
+  for (const seed of [1, 2, 3]) {
+    const req = {...base, tool_choice: 'auto', seed};
+    const a = await c.chat.completions.create(req);
+    const am = a.choices[0].message;
+    if (am.tool_calls?.length) {
+      forcedFinish(a.choices[0].finish_reason, true);
+      am.tool_calls.forEach((tc) => validCall(tc, names));
+    } else {
+      check(typeof am.content === 'string', 'auto content ' + show(am));
+    }
+    const as = await streamed(c, req);
+    as.calls.forEach((tc) => validCall(tc, names));
+    check(as.calls.length === (am.tool_calls?.length ?? 0), 'auto streamed ' + show(as));
+    check(as.content === (am.content ?? ''), `auto streamed content ${show(as.content)}`);
+  }
+  // none: plain text, no calls.
+  const none = await c.chat.completions.create({...base, tool_choice: 'none', max_tokens: 8});
+  check(!none.choices[0].message.tool_calls, 'none: ' + show(none.choices[0]));
+  // Bad tools: 400 naming the field.
+  const e = await expectError('bad tool schema', OpenAI.BadRequestError, 400, () =>
+    c.chat.completions.create({...base, tools: [{type: 'function', function: {name: 'f',
+      parameters: {type: 'object', properties: {x: {$ref: '#/$defs/none'}}}}}]}));
+  check(e.param === 'tools[0].function.parameters', 'param ' + e.param);
+  await expectError('unknown named tool', OpenAI.BadRequestError, 400, () =>
+    c.chat.completions.create({...base, tool_choice: {type: 'function',
+                                                       function: {name: 'nope'}}}));
+}
+
 try {
   if (mode === 'main') await main();
   else if (mode === 'reasoning') await reasoning();
   else if (mode === 'auth') await auth();
+  else if (mode === 'tools') await tools();
   else fail('mode ' + mode);
 } catch (e) {
   fail(e?.stack ?? e);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The official OpenAI Node SDK (openai@6.49.0, pinned) against `phalanx serve` on stories260K:
 # completions and chat, plain and streamed, models.list, errors, reasoning_content from a
-# thinking chat template, and API keys.
+# thinking chat template, tool calls (forced, named, auto; unary and streamed), and API keys.
 # Usage: run_openai.sh BUILD_DIR
 set -euo pipefail
 build=${1:?build dir}
@@ -19,6 +19,8 @@ source "$here/serve_lib.sh"
 # stories260K has no chat template: chat runs with the chatml formatter.
 start_phalanx "$build" --chat-template chatml
 node "$here/openai_sdk.mjs" main "$API_URL" "$scratch/node_modules"
+# Tool calls in the generic format chatml gets: forced, named, auto; unary and streamed.
+node "$here/openai_sdk.mjs" tools "$API_URL" "$scratch/node_modules"
 
 # A thinking template (DeepSeek R1's, from a file): reasoning_content through the SDK.
 start_phalanx "$build" --chat-template "$root/../shared/templates/deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja"

@@ -4,7 +4,9 @@
 // within the limits the bounded parser builds exactly what nlohmann::json::parse builds, and
 // refuses exactly the documents json::parse refuses; past a limit the error names it; an
 // accepted request has the fields the parser promises (max_tokens set, priority in range,
-// logprobs consistent).
+// logprobs consistent, min_tokens within max_tokens, a structured-output kind with the field
+// it came from, ignored fields only from the bounded label set; strict parsing ignores only
+// documented fields). The small limits also run lenient (--lenient-api).
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -13,6 +15,7 @@
 #include <string_view>
 
 #include "nlohmann/json.hpp"
+#include "server/http/openai_fields.h"
 #include "server/http/openai_json.h"
 
 namespace {
@@ -92,6 +95,19 @@ void FuzzRequest(std::string_view body, Endpoint ep, const ParseOptions& o) {
               !r.chat["messages"].empty(),
           "chat without messages");
   }
+  Check(r.api.sampling.min_tokens >= 0 && r.api.sampling.min_tokens <= r.api.sampling.max_tokens,
+        "min_tokens out of range accepted");
+  for (const auto& [id, bias] : r.api.sampling.logit_bias) {
+    Check(id >= 0 && bias >= -100.f && bias <= 100.f, "logit_bias entry out of range accepted");
+  }
+  using Kind = phx::server::StructuredSpec::Kind;
+  Check((r.api.structured.kind == Kind::kNone) == r.api.structured.param.empty(),
+        "structured kind and param disagree");
+  const auto& labels = phx::server::IgnoredFieldLabels();
+  for (const std::string& f : r.ignored_fields) {
+    Check(std::find(labels.begin(), labels.end(), f) != labels.end(), "unbounded label", f);
+    Check(o.lenient || f != "other", "strict parsing ignored an unknown field");
+  }
   if (ep == Endpoint::kCompletions && !r.api.has_text) {
     Check(!r.api.token_ids.empty(), "empty token-id prompt accepted");
   }
@@ -106,6 +122,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   small.max_body_bytes = 512;
   small.max_depth = 4;
   small.max_values = 24;
+  small.lenient = true;
   FuzzDocument(body, defaults);
   FuzzDocument(body, small);
   for (Endpoint ep : {Endpoint::kCompletions, Endpoint::kChat}) {

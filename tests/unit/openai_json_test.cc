@@ -27,8 +27,7 @@ TEST(OpenAiRequest, CompletionFields) {
     "top_k": 40, "min_p": 0.05, "presence_penalty": 0.1, "frequency_penalty": -0.2,
     "repetition_penalty": 1.1, "seed": 42, "stop": ["a", "bb"], "n": 1, "stream": true,
     "stream_options": {"include_usage": true}, "logprobs": 3, "ignore_eos": true,
-    "user": "alice", "priority": 5, "add_special_tokens": false,
-    "some_future_field": {"x": [1, 2]}, "suffix": null})");
+    "user": "alice", "priority": 5, "add_special_tokens": false, "suffix": null})");
   EXPECT_EQ(r.model, "m");
   EXPECT_TRUE(r.api.has_text);
   EXPECT_EQ(r.api.text, "Once");
