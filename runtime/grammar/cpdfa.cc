@@ -195,6 +195,19 @@ CharSet CpDfa::Edge(int s, int t) const {
   return set;
 }
 
+bool CpDfa::LiveWithin(const CharSet& chars) const {
+  const auto& r = chars.ranges();
+  for (int k = 0; k < num_symbols(); ++k) {
+    bool live = false;
+    for (int s = 0; s < num_states() && !live; ++s) live = next(s, k) >= 0;
+    if (!live) continue;
+    const uint32_t lo = sym_lo(k), hi = sym_hi(k);
+    auto it = std::upper_bound(r.begin(), r.end(), std::make_pair(lo, ~uint32_t{0}));
+    if (it == r.begin() || std::prev(it)->second < hi) return false;
+  }
+  return true;
+}
+
 bool CpDfa::Matches(std::string_view utf8) const {
   if (empty()) return false;
   Rx rx;
@@ -285,14 +298,27 @@ std::string CpDfa::KeyUncached() const {
     }
   }
   std::string key = "dfa:";
+  std::vector<std::pair<int32_t, CharSet>> edges;  // by target order
   for (int32_t s : q) {
     key += accepting(s) ? "A" : "N";
-    std::map<int32_t, CharSet> edges;
+    edges.clear();
     for (int k = 0; k < num_symbols(); ++k) {
       const int32_t t = next(s, k);
-      if (t >= 0) edges[order[t]].Add(sym_lo(k), sym_hi(k));
+      if (t < 0) continue;
+      auto it = std::find_if(edges.begin(), edges.end(),
+                             [&](const auto& e) { return e.first == order[t]; });
+      if (it == edges.end()) {
+        edges.push_back({order[t], CharSet()});
+        it = edges.end() - 1;
+      }
+      it->second.Add(sym_lo(k), sym_hi(k));
     }
-    for (const auto& [t, set] : edges) key += StrCat(t, set.Key());
+    std::sort(edges.begin(), edges.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (const auto& [t, set] : edges) {
+      key += std::to_string(t);
+      key += set.Key();
+    }
     key += ";";
   }
   return key;

@@ -1,6 +1,7 @@
 #include "runtime/grammar/schema_emit.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "base/strings.h"
@@ -67,7 +68,14 @@ absl::StatusOr<std::shared_ptr<const CpDfa>> Emitter::StringDfa(const StrC& s,
   }
   if (s.max >= 0 && s.min > s.max) return std::make_shared<const CpDfa>(CpDfa::Nothing());
   CpDfa d = CpDfa::Strings(CharSet::Scalars(), s.min, s.max);
+  // `d` is every string while no bound or automaton has been met: meeting an automaton that
+  // reads scalar values only is then that automaton (trimmed and minimal, as the product).
+  bool any = s.min == 0 && s.max < 0;
   auto meet = [&](const CpDfa& other, std::string_view kw) -> absl::Status {
+    if (std::exchange(any, false) && other.LiveWithin(CharSet::Scalars())) {
+      d = other;
+      return absl::OkStatus();
+    }
     auto x = CpDfa::Intersect(d, other);
     if (!x.ok()) return doc_.Unsupported(ptr, kw, std::string(x.status().message()));
     d = *std::move(x);

@@ -81,6 +81,28 @@ TEST(GrammarRegexTest, LiteralsMatchSubsetConstruction) {
   }
 }
 
+// LiveWithin (StringDfa skips intersecting with "every string" when it holds): true exactly
+// when every transition reads code points of the set.
+TEST(GrammarRegexTest, LiveWithin) {
+  EXPECT_TRUE(CpDfa::Strings(CharSet::Scalars()).LiveWithin(CharSet::Scalars()));
+  EXPECT_FALSE(CpDfa::Strings(CharSet::All()).LiveWithin(CharSet::Scalars()));  // surrogates
+  EXPECT_TRUE(CpDfa::Literals({"ab", "\xc3\xa9"}).LiveWithin(CharSet::Scalars()));
+  EXPECT_FALSE(CpDfa::Literals({"abd"}).LiveWithin(CharSet::Range('a', 'c')));
+  EXPECT_TRUE(CpDfa::Literals({"abc", "cab"}).LiveWithin(CharSet::Range('a', 'c')));
+  EXPECT_TRUE(CpDfa::Nothing().LiveWithin(CharSet()));
+  // On patterns: it holds exactly when intersecting with every scalar string changes nothing.
+  for (const char* p : {"^[^x]$", "^.+$", "^\\S+\\s$", "^[a-z]+\\d?$", "abc", "^\\W*$"}) {
+    Rx rx;
+    auto root = ParsePattern(p, &rx);
+    ASSERT_TRUE(root.ok()) << p;
+    auto d = CpDfa::FromPattern(rx, *root, /*search=*/true);
+    ASSERT_TRUE(d.ok()) << p;
+    auto x = CpDfa::Intersect(*d, CpDfa::Strings(CharSet::Scalars()));
+    ASSERT_TRUE(x.ok()) << p;
+    EXPECT_EQ(d->LiveWithin(CharSet::Scalars()), x->Key() == d->Key()) << p;
+  }
+}
+
 TEST(GrammarRegexTest, BadPatternsAreErrors) {
   for (const char* p : {"(", "a)", "[a-", "a{3,1}", "\\", "(a)\\1", "a{1000000}", "*a"}) {
     EXPECT_FALSE(SmallEngine().CompileRegex(p).ok()) << p;
