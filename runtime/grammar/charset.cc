@@ -83,15 +83,25 @@ uint64_t CharSet::Count() const {
 }
 
 std::string CharSet::Key() const {
+  // "[a,c-f,]": hexadecimal bounds (terminal interning builds many of these: no printf).
+  auto hex = [](std::string* k, uint32_t v) {
+    char buf[8];
+    int n = 0;
+    do {
+      buf[n++] = "0123456789abcdef"[v & 15];
+      v >>= 4;
+    } while (v != 0);
+    while (n > 0) k->push_back(buf[--n]);
+  };
   std::string k = "[";
-  char buf[32];
+  k.reserve(2 + r_.size() * 12);
   for (const auto& r : r_) {
-    if (r.first == r.second) {
-      std::snprintf(buf, sizeof(buf), "%x,", r.first);
-    } else {
-      std::snprintf(buf, sizeof(buf), "%x-%x,", r.first, r.second);
+    hex(&k, r.first);
+    if (r.first != r.second) {
+      k.push_back('-');
+      hex(&k, r.second);
     }
-    k += buf;
+    k.push_back(',');
   }
   k += "]";
   return k;

@@ -58,6 +58,9 @@ class CpDfa {
   CharSet Edge(int s, int t) const;
 
   bool Matches(std::string_view utf8) const;
+  // Every transition reads code points of `chars` only (then intersecting with all strings
+  // over `chars` changes nothing).
+  bool LiveWithin(const CharSet& chars) const;
   bool AcceptsEmpty() const { return start_ != kDead && accepting(start_); }
   // Shortest and longest accepted length in code points (max -1: unbounded).
   int64_t MinLength() const;

@@ -44,7 +44,10 @@ class EntryBuilder {
       // Tokens of the slice are longer than any text the state can still take: none fits,
       // and none ends a lexeme on the way (slice text has no quote).
       if (max_run >= 0 && slice.min_chars > max_run) continue;
-      if (SliceContained(slice.max_chars)) {
+      // Text longer than the state can take is in the slice: some of it does not fit (exact:
+      // max_run bounds every terminal of the state), so the slice is walked, not searched.
+      const bool too_long = max_run >= 0 && (slice.max_chars < 0 || slice.max_chars > max_run);
+      if (!too_long && SliceContained(slice.max_chars)) {
         for (size_t w = 0; w < bits_.size(); ++w) bits_[w] |= slice.bits[w];
       } else {
         Walk(slice.trie, static_cast<uint8_t>(i));
@@ -61,24 +64,40 @@ class EntryBuilder {
   // from the start state.
   bool SliceContained(int max_chars) {
     // One terminal of the state that stays alive through all such text is enough.
+    // Slices come shortest first, so a terminal that failed a shorter one fails this one.
     const LexState& st = lex_.state(start_);
-    for (const auto& [t, ts] : st.pairs) {
+    pair_failed_.resize(st.pairs.size(), 0);
+    for (size_t i = 0; i < st.pairs.size(); ++i) {
+      if (pair_failed_[i]) continue;
+      const auto [t, ts] = st.pairs[i];
       if (TermStepper::Contains(lex_.grammar().term(t), lex_.term_state(t, ts), slice_chars_,
                                 max_chars)) {
         return true;
       }
+      pair_failed_[i] = 1;
     }
+    if (safe_chars_ == kSafeUnknown) safe_chars_ = SafeChars();
+    return safe_chars_ == kSafeAny || (max_chars >= 0 && max_chars <= safe_chars_);
+  }
+
+  // The most slice characters every string of which keeps some terminal of the start state
+  // alive (kSafeAny: no bound), found once per entry by a breadth-first search over lexer
+  // states at character boundaries: the first level where a character kills every terminal
+  // bounds it, and so does the level where the search gives up (states beyond kSafeStates).
+  static constexpr int64_t kSafeUnknown = -2, kSafeAny = -1;
+  static constexpr size_t kSafeStates = 64;
+  int64_t SafeChars() {
     const Terminal& u = v_.slice_char();
-    // States at character boundaries, with the most characters still to check.
-    std::vector<std::pair<uint32_t, int>> work = {{start_, max_chars < 0 ? 1 << 30 : max_chars}};
+    std::vector<std::pair<uint32_t, int64_t>> work = {{start_, 0}};  // (state, level)
     absl::flat_hash_set<uint32_t> seen = {start_};
     std::vector<std::pair<TermState, uint32_t>> stack;  // (char state, lexer state) inside a char
     absl::flat_hash_set<std::pair<TermState, uint32_t>> inner_seen;
     TermState next[2];
-    // Breadth first: a state is first reached with the most characters left to check.
+    // Breadth first: states come in level order, each first reached at its lowest level.
     for (size_t wi = 0; wi < work.size(); ++wi) {
-      auto [ls, left] = work[wi];
-      if (left == 0) continue;
+      const auto [ls, level] = work[wi];
+      // Every string of `level` characters was checked (all lower levels are expanded).
+      if (seen.size() > kSafeStates) return level;
       stack.assign(1, {TermStepper::Start(u), ls});
       inner_seen.clear();
       while (!stack.empty()) {
@@ -87,17 +106,16 @@ class EntryBuilder {
         for (int b = 0; b < 256; ++b) {
           if (TermStepper::Step(u, us, static_cast<uint8_t>(b), next) == 0) continue;
           const uint32_t ln = lex_.Next(cur, static_cast<uint8_t>(b));
-          if (ln == kDeadLex) return false;
+          if (ln == kDeadLex) return level;  // a string of level + 1 characters dies
           if (TermStepper::Accepts(u, next[0])) {
-            if (seen.insert(ln).second) work.push_back({ln, left - 1});
+            if (seen.insert(ln).second) work.push_back({ln, level + 1});
           } else if (inner_seen.insert({next[0], ln}).second) {
             stack.push_back({next[0], ln});
           }
         }
       }
-      if (seen.size() > 256) return false;  // not a simple loop: walk the trie instead
     }
-    return true;
+    return kSafeAny;
   }
 
   // A walk-local copy of the lexer states it meets ("slots"): 256 next-slot entries each,
@@ -213,6 +231,8 @@ class EntryBuilder {
   uint32_t start_;
   CharSet slice_chars_;
   std::vector<uint64_t> bits_;
+  int64_t safe_chars_ = kSafeUnknown;
+  std::vector<uint8_t> pair_failed_;
   std::vector<int32_t> st_;
   std::vector<int> fb_depth_;
   std::vector<uint32_t> fb_state_;

@@ -1,6 +1,7 @@
 #include "runtime/grammar/schema_emit.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "base/strings.h"
@@ -67,7 +68,14 @@ absl::StatusOr<std::shared_ptr<const CpDfa>> Emitter::StringDfa(const StrC& s,
   }
   if (s.max >= 0 && s.min > s.max) return std::make_shared<const CpDfa>(CpDfa::Nothing());
   CpDfa d = CpDfa::Strings(CharSet::Scalars(), s.min, s.max);
+  // `d` is every string while no bound or automaton has been met: meeting an automaton that
+  // reads scalar values only is then that automaton (trimmed and minimal, as the product).
+  bool any = s.min == 0 && s.max < 0;
   auto meet = [&](const CpDfa& other, std::string_view kw) -> absl::Status {
+    if (std::exchange(any, false) && other.LiveWithin(CharSet::Scalars())) {
+      d = other;
+      return absl::OkStatus();
+    }
     auto x = CpDfa::Intersect(d, other);
     if (!x.ok()) return doc_.Unsupported(ptr, kw, std::string(x.status().message()));
     d = *std::move(x);
@@ -133,7 +141,27 @@ absl::StatusOr<std::optional<Sym>> Emitter::StringValue(const StrC& s, const std
   return std::optional<Sym>(*t);
 }
 
-absl::StatusOr<CpDfa> Emitter::NumberAutomaton(const Conj& c, const std::string& ptr) {
+absl::StatusOr<std::shared_ptr<const CpDfa>> Emitter::NumberAutomaton(const Conj& c,
+                                                                      const std::string& ptr) {
+  // Everything BuildNumberAutomaton reads, as text.
+  const NumberBounds& nb = c.num.b;
+  std::string key =
+      StrCat(static_cast<int>(c.types & (kTInt | kTFrac)), doc_.draft() <= Draft::k4 ? "p" : "d");
+  key += StrCat("|", nb.lo ? nb.lo->ToString() : "-", nb.lo_excl ? "x" : "i");
+  key += StrCat("|", nb.hi ? nb.hi->ToString() : "-", nb.hi_excl ? "x" : "i", "|");
+  for (uint64_t k : c.num.multiples) key += StrCat(k, ",");
+  key += "|";
+  for (const Decimal& x : c.num.excluded) key += StrCat(x.ToString(), ",");
+  auto it = numbers_.find(key);
+  if (it != numbers_.end()) return it->second;
+  auto d = BuildNumberAutomaton(c, ptr);
+  if (!d.ok()) return d.status();
+  auto shared = std::make_shared<const CpDfa>(*std::move(d));
+  numbers_.emplace(std::move(key), shared);
+  return shared;
+}
+
+absl::StatusOr<CpDfa> Emitter::BuildNumberAutomaton(const Conj& c, const std::string& ptr) {
   const bool ints = (c.types & kTInt) != 0, fracs = (c.types & kTFrac) != 0;
   // Drafts 3 and 4 read "integer" as a literal without fraction or exponent.
   const bool plain = doc_.draft() <= Draft::k4;
@@ -213,9 +241,9 @@ absl::Status Emitter::AddConj(Sym nt, const Conj& c, const std::string& ptr) {
   if (c.types & (kTInt | kTFrac)) {
     auto d = NumberAutomaton(c, ptr);
     if (!d.ok()) return d.status();
-    if (!d->empty()) {
+    if (!(*d)->empty()) {
       TerminalSpec spec;
-      spec.Ws(ws_).Utf8(std::make_shared<const CpDfa>(*std::move(d)));
+      spec.Ws(ws_).Utf8(*d);
       auto t = b_.Term(spec);
       if (!t.ok()) return t.status();
       b_.AddAlt(nt, {*t});
@@ -254,7 +282,7 @@ absl::StatusOr<bool> Emitter::EnumValueOk(const JsonValue& v, const Conj& c,
       auto x = Decimal::Parse(v.str());
       if (!x) return false;
       // The canonical literal of the value must be in the number language.
-      return d->Matches(x->ToString());
+      return (*d)->Matches(x->ToString());
     }
     case JsonValue::Kind::kString: {
       if (!(c.types & kTStr)) return false;

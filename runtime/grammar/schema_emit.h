@@ -35,7 +35,10 @@ class Emitter {
   // strings are counted by the lexer instead of being built into the automaton.
   absl::StatusOr<std::optional<Sym>> StringValue(const StrC& s, const std::string& ptr);
   absl::StatusOr<std::shared_ptr<const CpDfa>> PatternDfa(const Loc& pattern);
-  absl::StatusOr<CpDfa> NumberAutomaton(const Conj& c, const std::string& ptr);
+  // The number automaton of `c` (shared by every conjunction with the same number keywords).
+  absl::StatusOr<std::shared_ptr<const CpDfa>> NumberAutomaton(const Conj& c,
+                                                               const std::string& ptr);
+  absl::StatusOr<CpDfa> BuildNumberAutomaton(const Conj& c, const std::string& ptr);
   absl::StatusOr<std::vector<Sym>> Literal(const JsonValue& v, bool plain = false);
   absl::Status AddEnum(Sym nt, const Conj& c, const std::string& ptr);
   absl::StatusOr<bool> EnumValueOk(const JsonValue& v, const Conj& c, const std::string& ptr);
@@ -50,6 +53,7 @@ class Emitter {
   int ws_;
   std::map<std::vector<const JsonValue*>, Sym> memo_;
   std::map<std::string, std::shared_ptr<const CpDfa>> patterns_;
+  std::map<std::string, std::shared_ptr<const CpDfa>> numbers_;
   std::shared_ptr<const CpDfa> any_string_;
 };
 

@@ -489,6 +489,11 @@ absl::StatusOr<std::shared_ptr<const CpDfa>> FormatDfa(std::string_view name) {
   if (!root.ok()) return root.status();
   auto d = CpDfa::FromPattern(rx, *root, /*search=*/false, 200000);
   if (!d.ok()) return d.status();
+  // Kept to scalar values (string content can hold nothing else), as StringDfa would.
+  if (!d->LiveWithin(CharSet::Scalars())) {
+    d = CpDfa::Intersect(*d, CpDfa::Strings(CharSet::Scalars()), 200000);
+    if (!d.ok()) return d.status();
+  }
   auto ptr = std::make_shared<const CpDfa>(*std::move(d));
   cache.emplace(std::string(name), ptr);
   return ptr;

@@ -4,6 +4,7 @@
 // region a key automaton that excludes the listed names. min/maxProperties count members.
 #include <algorithm>
 #include <map>
+#include <optional>
 
 #include "absl/status/status.h"
 #include "base/strings.h"
@@ -129,14 +130,11 @@ absl::StatusOr<Sym> Emitter::Object(const ObjC& o, const std::string& ptr) {
     if (!d.ok()) return d.status();
     pat_dfa.push_back(*d);
   }
-  CpDfa base = CpDfa::Literals(defined).Complement(CharSet::Scalars());
-  if (names_dfa) {
-    auto x = CpDfa::Intersect(base, *names_dfa);
-    if (!x.ok()) return doc_.Unsupported(ptr, "propertyNames", std::string(x.status().message()));
-    base = *std::move(x);
-  }
+  // The keys outside `properties` (and inside propertyNames), built when some region allows
+  // extra keys (with additionalProperties false and no patterns, none does).
+  std::optional<CpDfa> base;
   std::vector<std::vector<Sym>> extra_alts;
-  for (uint32_t s = 0; s < (1u << pats.size()) && !base.empty(); ++s) {
+  for (uint32_t s = 0; s < (1u << pats.size()) && !(base && base->empty()); ++s) {
     // Values under every branch's rule for this region.
     SubRef refs;
     bool never = false;
@@ -156,7 +154,18 @@ absl::StatusOr<Sym> Emitter::Object(const ObjC& o, const std::string& ptr) {
       }
     }
     if (never) continue;
-    CpDfa key = base;
+    if (!base) {
+      base = CpDfa::Literals(defined).Complement(CharSet::Scalars());
+      if (names_dfa) {
+        auto x = CpDfa::Intersect(*base, *names_dfa);
+        if (!x.ok()) {
+          return doc_.Unsupported(ptr, "propertyNames", std::string(x.status().message()));
+        }
+        base = *std::move(x);
+      }
+      if (base->empty()) break;
+    }
+    CpDfa key = *base;
     for (size_t j = 0; j < pats.size() && !key.empty(); ++j) {
       const CpDfa other = (s >> j & 1) ? *pat_dfa[j] : pat_dfa[j]->Complement(CharSet::Scalars());
       auto x = CpDfa::Intersect(key, other);

@@ -3,11 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "runtime/grammar/cpdfa.h"
 #include "runtime/grammar/engine.h"
+#include "runtime/grammar/regex.h"
 #include "tests/unit/grammar_test_util.h"
 
 namespace phx::grammar {
@@ -43,6 +46,60 @@ TEST(GrammarRegexTest, WholeOutput) {
     ASSERT_TRUE(g.ok()) << g.status();
     for (const auto& t : c.accepted) EXPECT_TRUE(AcceptsByTokens(*g, t)) << t;
     for (const auto& t : c.refused) EXPECT_FALSE(Accepts(*g, t)) << t;
+  }
+}
+
+// CpDfa::Literals builds its trie directly: the same automaton (canonical key) and language as
+// the alternation of the literals through subset construction, on random word sets with
+// shared prefixes, the empty word, duplicates, multi-byte and malformed UTF-8.
+TEST(GrammarRegexTest, LiteralsMatchSubsetConstruction) {
+  std::mt19937 rng(27);
+  const std::vector<std::string> atoms = {
+      "a", "b", "ab", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "z", "\xc3", "\xff", ""};
+  auto word = [&] {
+    std::string w;
+    const int n = static_cast<int>(rng() % 5);
+    for (int i = 0; i < n; ++i) w += atoms[rng() % atoms.size()];
+    return w;
+  };
+  for (int iter = 0; iter < 300; ++iter) {
+    std::vector<std::string> words;
+    const int n = 1 + static_cast<int>(rng() % 6);
+    for (int i = 0; i < n; ++i) words.push_back(word());
+    if (rng() % 4 == 0) words.push_back(words[0]);
+    Rx rx;
+    std::vector<Rx::Id> alts;
+    for (const auto& w : words) alts.push_back(rx.Literal(w));
+    auto ref = CpDfa::FromRx(rx, rx.Alt(std::move(alts)), 1 << 24);
+    ASSERT_TRUE(ref.ok());
+    const CpDfa got = CpDfa::Literals(words);
+    EXPECT_EQ(got.Key(), ref->Key()) << "iteration " << iter;
+    for (int k = 0; k < 20; ++k) {
+      const std::string probe = k < n ? words[k] : word();
+      EXPECT_EQ(got.Matches(probe), ref->Matches(probe)) << "iteration " << iter;
+    }
+  }
+}
+
+// LiveWithin (StringDfa skips intersecting with "every string" when it holds): true exactly
+// when every transition reads code points of the set.
+TEST(GrammarRegexTest, LiveWithin) {
+  EXPECT_TRUE(CpDfa::Strings(CharSet::Scalars()).LiveWithin(CharSet::Scalars()));
+  EXPECT_FALSE(CpDfa::Strings(CharSet::All()).LiveWithin(CharSet::Scalars()));  // surrogates
+  EXPECT_TRUE(CpDfa::Literals({"ab", "\xc3\xa9"}).LiveWithin(CharSet::Scalars()));
+  EXPECT_FALSE(CpDfa::Literals({"abd"}).LiveWithin(CharSet::Range('a', 'c')));
+  EXPECT_TRUE(CpDfa::Literals({"abc", "cab"}).LiveWithin(CharSet::Range('a', 'c')));
+  EXPECT_TRUE(CpDfa::Nothing().LiveWithin(CharSet()));
+  // On patterns: it holds exactly when intersecting with every scalar string changes nothing.
+  for (const char* p : {"^[^x]$", "^.+$", "^\\S+\\s$", "^[a-z]+\\d?$", "abc", "^\\W*$"}) {
+    Rx rx;
+    auto root = ParsePattern(p, &rx);
+    ASSERT_TRUE(root.ok()) << p;
+    auto d = CpDfa::FromPattern(rx, *root, /*search=*/true);
+    ASSERT_TRUE(d.ok()) << p;
+    auto x = CpDfa::Intersect(*d, CpDfa::Strings(CharSet::Scalars()));
+    ASSERT_TRUE(x.ok()) << p;
+    EXPECT_EQ(d->LiveWithin(CharSet::Scalars()), x->Key() == d->Key()) << p;
   }
 }
 
