@@ -2,7 +2,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <vector>
 
+#include "base/status.h"
+#include "base/strings.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/unknown_field_set.h"
 #include "server/core/gate.h"
 #include "server/core/status_map.h"
 
@@ -57,7 +62,45 @@ ApiRequest FromProto(const phalanx::v1::GenerateRequest& r, const grpc::Callback
   return a;
 }
 
+namespace {
+
+// The path of the first field `m` (or a message inside it) carries that this server's proto
+// does not define ("sampling.#42"), or "" when there is none.
+std::string UnknownFieldPath(const google::protobuf::Message& m, const std::string& prefix) {
+  const google::protobuf::Reflection* refl = m.GetReflection();
+  const google::protobuf::UnknownFieldSet& unknown = refl->GetUnknownFields(m);
+  if (!unknown.empty()) return StrCat(prefix, "#", unknown.field(0).number());
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  refl->ListFields(m, &fields);
+  for (const google::protobuf::FieldDescriptor* f : fields) {
+    if (f->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    const std::string name = StrCat(prefix, f->name());
+    if (f->is_repeated()) {
+      for (int i = 0; i < refl->FieldSize(m, f); ++i) {
+        std::string p =
+            UnknownFieldPath(refl->GetRepeatedMessage(m, f, i), StrCat(name, "[", i, "]."));
+        if (!p.empty()) return p;
+      }
+    } else if (std::string p = UnknownFieldPath(refl->GetMessage(m, f), name + "."); !p.empty()) {
+      return p;
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+absl::Status CheckNoUnknownFields(const google::protobuf::Message& m) {
+  const std::string path = UnknownFieldPath(m, "");
+  if (path.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      StrCat("unknown field ", path, " (field number ", path.substr(path.rfind('#') + 1),
+             "): this server does not implement it (a client built from a newer "
+             "phalanx/v1 proto?)"));
+}
+
 absl::Status StructuredFromProto(const phalanx::v1::GenerateRequest& r, ApiRequest* a) {
+  PHX_RETURN_IF_ERROR(CheckNoUnknownFields(r));
   if (!r.has_structured_output()) return absl::OkStatus();
   using P = phalanx::v1::StructuredOutput;
   using Kind = StructuredSpec::Kind;

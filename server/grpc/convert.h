@@ -14,9 +14,12 @@ namespace phx::server::grpcapi {
 
 ApiRequest FromProto(const phalanx::v1::GenerateRequest& r, const grpc::CallbackServerContext* ctx,
                      const char* rpc);
-// The request's structured_output into a->structured; INVALID_ARGUMENT naming the field for
-// a combination that is not implemented (no kind, json_object false, strict with a regex or
-// grammar).
+// INVALID_ARGUMENT naming the first field of `m` (or of a message inside it) that this server's
+// proto does not define: a field we do not implement is an error, never silently ignored.
+absl::Status CheckNoUnknownFields(const google::protobuf::Message& m);
+// CheckNoUnknownFields(r), then the request's structured_output into a->structured;
+// INVALID_ARGUMENT naming the field for a combination that is not implemented (no kind,
+// json_object false, strict with a regex or grammar).
 absl::Status StructuredFromProto(const phalanx::v1::GenerateRequest& r, ApiRequest* a);
 phalanx::v1::FinishReason ToProto(engine::FinishReason r);
 void FillToken(const Frontend& fe, const engine::TokenEvent& ev, phalanx::v1::Token* out);

@@ -75,6 +75,20 @@ absl::Status PrepareExtras(Gate& gate, const chat::ChatRenderer* chat,
   return PrepareChat(gate, chat, req, auth, a, split);
 }
 
+// A unary call whose request carries a field this server does not define: refused (and
+// recorded like every refused call) before anything else runs.
+bool RefusedForUnknownFields(Gate& gate, grpc::CallbackServerContext* ctx, const char* rpc,
+                             const google::protobuf::Message& req, grpc::ServerUnaryReactor* r) {
+  absl::Status s = CheckNoUnknownFields(req);
+  if (s.ok()) return false;
+  const Clock::time_point t0 = Clock::now();
+  const absl::StatusOr<std::string> key = gate.Authenticate(Authorization(ctx));
+  if (!key.ok()) s = key.status();
+  gate.RecordSimpleCall(rpc, key.ok() ? *key : "", ctx->peer(), s, Since(t0));
+  r->Finish(ToGrpc(s));
+  return true;
+}
+
 void AddRetryAfter(grpc::CallbackServerContext* ctx, double retry_after_s) {
   if (retry_after_s > 0) {
     ctx->AddTrailingMetadata("retry-after",
@@ -367,6 +381,7 @@ grpc::ServerUnaryReactor* GenerationService::Tokenize(grpc::CallbackServerContex
                                                       const phalanx::v1::TokenizeRequest* req,
                                                       phalanx::v1::TokenizeResponse* resp) {
   auto* r = ctx->DefaultReactor();
+  if (RefusedForUnknownFields(gate_, ctx, "Tokenize", *req, r)) return r;
   // The gate authenticates, rate limits and tokenizes on its own executor; the response and
   // the context stay valid until Finish (the call cannot complete before it).
   gate_.Tokenize(Authorization(ctx), ctx->peer(), req->text(),
@@ -387,11 +402,12 @@ grpc::ServerUnaryReactor* GenerationService::Tokenize(grpc::CallbackServerContex
   return r;
 }
 
-grpc::ServerUnaryReactor* GenerationService::GetModelInfo(grpc::CallbackServerContext* ctx,
-                                                          const phalanx::v1::GetModelInfoRequest*,
-                                                          phalanx::v1::ModelInfo* resp) {
+grpc::ServerUnaryReactor* GenerationService::GetModelInfo(
+    grpc::CallbackServerContext* ctx, const phalanx::v1::GetModelInfoRequest* req,
+    phalanx::v1::ModelInfo* resp) {
   const Clock::time_point t0 = Clock::now();
   auto* r = ctx->DefaultReactor();
+  if (RefusedForUnknownFields(gate_, ctx, "GetModelInfo", *req, r)) return r;
   auto key = gate_.Authenticate(Authorization(ctx));
   if (key.ok()) {
     const ModelInfoData d = gate_.frontend().ModelInfo();
@@ -421,6 +437,7 @@ grpc::ServerUnaryReactor* GenerationService::SubmitFeedback(grpc::CallbackServer
                                                             const phalanx::v1::FeedbackRequest* req,
                                                             phalanx::v1::FeedbackResponse*) {
   auto* r = ctx->DefaultReactor();
+  if (RefusedForUnknownFields(gate_, ctx, "SubmitFeedback", *req, r)) return r;
   r->Finish(ToGrpc(gate_.Feedback(Authorization(ctx), ctx->peer(), req->request_id(), req->rating(),
                                   req->comment())));
   return r;

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <thread>
 
+#include "google/protobuf/unknown_field_set.h"
 #include "tests/integration/grpc_test_server.h"
 
 namespace phx {
@@ -160,6 +161,17 @@ TEST_F(GrpcGenerate, InvalidRequestsNameTheFieldAndServerKeepsServing) {
       {"logprobs", [](GenerateRequest& r) { r.set_logprobs(100); }, "logprobs"},
       {"stop", [](GenerateRequest& r) { r.add_stop(""); }, "stop"},
       {"top_k", [](GenerateRequest& r) { r.mutable_sampling()->set_top_k(-3); }, "top_k"},
+      // Fields this server's proto does not define (a client built from a newer proto): refused,
+      // never ignored, at the top level and inside a message.
+      {"unknown field",
+       [](GenerateRequest& r) { r.GetReflection()->MutableUnknownFields(&r)->AddVarint(999, 1); },
+       "unknown field #999"},
+      {"unknown sampling field",
+       [](GenerateRequest& r) {
+         auto* s = r.mutable_sampling();
+         s->GetReflection()->MutableUnknownFields(s)->AddFixed32(77, 5);
+       },
+       "unknown field sampling.#77"},
   };
   for (const auto& c : cases) {
     auto req = Greedy("hello", 4);
@@ -173,6 +185,16 @@ TEST_F(GrpcGenerate, InvalidRequestsNameTheFieldAndServerKeepsServing) {
     grpc::Status ss;
     StreamText(*stub_, req, &ss);
     EXPECT_EQ(ss.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.what;
+  }
+  {  // Tokenize too.
+    grpc::ClientContext ctx;
+    phalanx::v1::TokenizeRequest tr;
+    tr.set_text("hello");
+    tr.GetReflection()->MutableUnknownFields(&tr)->AddVarint(50, 1);
+    phalanx::v1::TokenizeResponse resp;
+    const grpc::Status s = stub_->Tokenize(&ctx, tr, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(s.error_message().find("unknown field #50"), std::string::npos) << s.error_message();
   }
   grpc::ClientContext ctx;
   GenerateResponse resp;
