@@ -6,6 +6,7 @@
 // cancelling every choice.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <set>
@@ -53,6 +54,11 @@ class NChoices : public ::testing::Test {
     const json e = json::parse(r->body)["error"];
     EXPECT_EQ(e["type"], "invalid_request_error") << r->body;
     EXPECT_EQ(e["param"], param) << r->body;
+  }
+  static std::string Metrics() {
+    httplib::Client c("127.0.0.1", server_->app->http_port());
+    auto r = c.Get("/metrics");
+    return r ? r->body : "";
   }
   // The data events of an SSE body, up to [DONE] (which must be the last event).
   static std::vector<json> Events(const std::string& body) {
@@ -206,6 +212,9 @@ TEST_F(NChoices, BoundsAre400sNamingTheField) {
 }
 
 TEST_F(NChoices, AClientThatGoesAwayCancelsEveryChoice) {
+  const std::string series = R"(phalanx_requests_total{code="CANCELLED",rpc="http_completions"})";
+  const double cancelled_before = std::max(0.0, testing::MetricValue(Metrics(), series));
+  const uint64_t generated_before = server_->engine()->stats().generated_tokens;
   json req = Completion(4, 1);
   req["max_tokens"] = 400;
   req["stream"] = true;
@@ -225,6 +234,9 @@ TEST_F(NChoices, AClientThatGoesAwayCancelsEveryChoice) {
   }
   EXPECT_EQ(server_->app->gate().active(), 0);
   EXPECT_EQ(server_->engine()->stats().running, 0);
+  // All four were cancelled, none ran to its 400 tokens.
+  EXPECT_EQ(testing::MetricValue(Metrics(), series) - cancelled_before, 4);
+  EXPECT_LT(server_->engine()->stats().generated_tokens - generated_before, 4u * 400u);
 }
 
 }  // namespace
