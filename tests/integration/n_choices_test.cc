@@ -199,6 +199,47 @@ TEST_F(NChoices, JsonSchemaAppliesToEveryChoice) {
   }
 }
 
+TEST_F(NChoices, ToolCallsAreParsedPerChoice) {
+  // chatml has no tool format of its own: the generic JSON format, forced by tool_choice.
+  const json tools = json::parse(R"([
+    {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object",
+      "properties": {"city": {"enum": ["Paris", "Oslo"]}}, "required": ["city"],
+      "additionalProperties": false}}},
+    {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object",
+      "properties": {"zone": {"enum": ["UTC", "CET"]}}, "required": ["zone"],
+      "additionalProperties": false}}}])");
+  auto body = [&](int n, int seed) {
+    return json{{"messages", {{{"role", "user"}, {"content", "Weather in Paris?"}}}},
+                {"tools", tools},
+                {"tool_choice", "required"},
+                {"parallel_tool_calls", false},
+                {"max_tokens", 200},
+                {"temperature", 1.0},
+                {"seed", seed},
+                {"n", n}};
+  };
+  const json a = Ok("/v1/chat/completions", body(3, 11));
+  ASSERT_EQ(a["choices"].size(), 3u) << a;
+  for (int i = 0; i < 3; ++i) {
+    const json& c = a["choices"][i];
+    EXPECT_EQ(c["index"], i);
+    ASSERT_EQ(c["finish_reason"], "tool_calls") << c;
+    ASSERT_EQ(c["message"]["tool_calls"].size(), 1u) << c;
+    const json& f = c["message"]["tool_calls"][0]["function"];
+    const json args = json::parse(f["arguments"].get<std::string>());
+    ASSERT_TRUE(args.is_object()) << f;
+    if (f["name"] == "get_weather") {
+      EXPECT_TRUE(args["city"] == "Paris" || args["city"] == "Oslo") << f;
+    } else {
+      EXPECT_EQ(f["name"], "get_time") << f;
+      EXPECT_TRUE(args["zone"] == "UTC" || args["zone"] == "CET") << f;
+    }
+    // Parsed from this choice's own text: the same call as n = 1 with seed + i.
+    const json one = Ok("/v1/chat/completions", body(1, 11 + i));
+    EXPECT_EQ(one["choices"][0]["message"]["tool_calls"][0]["function"], f) << i;
+  }
+}
+
 TEST_F(NChoices, BoundsAre400sNamingTheField) {
   Expect400(Completion(17, 1), "n");
   Expect400(Completion(0, 1), "n");
