@@ -116,6 +116,10 @@ class Engine {
   void DrainInbox();
   void ReapCancelled(Clock::time_point now);
   scheduler::SchedulerState BuildState(std::map<RequestId, kv::PrefixMatch>* matches);
+  // A request of a prompt group (GenerateRequest::prompt_group) whose leader (`leaders`: the
+  // group's lowest live id) has not yet computed its prompt: left out of this step's waiting list.
+  bool HeldBackByLeader(const Sequence& s,
+                        const std::map<uint64_t, const Sequence*>& leaders) const;
   void ApplyPreemptions(const scheduler::BatchPlan& plan);
   absl::Status Execute(const scheduler::BatchPlan& plan,
                        const std::map<RequestId, kv::PrefixMatch>& matches);

@@ -76,8 +76,16 @@ scheduler::SchedulerState Engine::BuildState(std::map<RequestId, kv::PrefixMatch
     return v;
   };
   for (RequestId id : running_) st.running.push_back(view(*seqs_.at(id)));
+  // Each prompt group's leader: its lowest live id (seqs_ is ordered by id).
+  std::map<uint64_t, const Sequence*> leaders;
+  if (cfg_.prefix_cache) {
+    for (const auto& [id, s] : seqs_) {
+      if (s->req.prompt_group != 0) leaders.emplace(s->req.prompt_group, s.get());
+    }
+  }
   for (RequestId id : waiting_) {
     const Sequence& s = *seqs_.at(id);
+    if (HeldBackByLeader(s, leaders)) continue;
     scheduler::SeqState v = view(s);
     if (cfg_.prefix_cache) {
       // At least one token must be computed to produce logits.
@@ -90,6 +98,14 @@ scheduler::SchedulerState Engine::BuildState(std::map<RequestId, kv::PrefixMatch
     st.waiting.push_back(v);
   }
   return st;
+}
+
+bool Engine::HeldBackByLeader(const Sequence& s,
+                              const std::map<uint64_t, const Sequence*>& leaders) const {
+  if (s.req.prompt_group == 0) return false;
+  auto it = leaders.find(s.req.prompt_group);
+  if (it == leaders.end() || it->second == &s) return false;
+  return it->second->num_computed < it->second->prompt_len;
 }
 
 void Engine::ApplyPreemptions(const scheduler::BatchPlan& plan) {

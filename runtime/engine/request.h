@@ -39,6 +39,13 @@ struct GenerateRequest {
   Constraint constraint;
   int32_t priority = 0;  // higher runs first
   std::optional<Clock::time_point> deadline;
+  // Several sequences of one prompt (OpenAI's `n`): requests with the same nonzero group
+  // (and the same prompt) share its KV blocks. The group's lowest-id live request leads; the
+  // others are not admitted while the leader has not computed its prompt, then the prefix cache
+  // hands them every full prompt block and only the last partial block is computed again. A
+  // leader that ends first (finished, cancelled, failed) hands the lead to the next one, so no
+  // copy waits on a request that is gone. The caller picks groups unique per engine.
+  uint64_t prompt_group = 0;
 };
 
 enum class FinishReason { kNone, kLength, kStop, kEos, kCancelled, kDeadline, kError };

@@ -43,6 +43,10 @@ struct ApiRequest {
   bool echo = false;
   StructuredSpec structured;
   std::optional<engine::Clock::time_point> deadline;
+  // One choice of several (OpenAI's n > 1): the choices share a nonzero prompt group
+  // (engine::GenerateRequest::prompt_group) so that they share the prompt's KV blocks, and are
+  // never answered from or stored in the degraded-mode response cache.
+  uint64_t prompt_group = 0;
   // Who is asking (audit log, rate limits).
   std::string rpc;  // "Generate", "GenerateStream", "http_completions", ...
   std::string peer;

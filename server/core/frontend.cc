@@ -255,6 +255,7 @@ absl::StatusOr<engine::GenerateRequest> Frontend::Prepare(const ApiRequest& req,
   out.sampling = req.sampling;
   out.priority = req.priority;
   out.deadline = req.deadline;
+  out.prompt_group = req.prompt_group;
   out.client_id = req.request_id;
   return out;
 }

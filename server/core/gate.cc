@@ -252,7 +252,7 @@ void Gate::Start(const std::shared_ptr<Call>& c) {
   }
   SetCharge(*c, fe_.ReservedTokens(*g));
   // A constrained answer is not replayed (the key does not cover the grammar).
-  if (cache_ != nullptr && g->constraint.grammar == nullptr) {
+  if (cache_ != nullptr && g->constraint.grammar == nullptr && c->req.prompt_group == 0) {
     c->cache_key = ResponseCache::Key(cfg_.model_id, g->prompt, g->sampling);
   }
   Submitted sub = fe_.Describe(c->req, *g);
@@ -289,7 +289,8 @@ void Gate::Start(const std::shared_ptr<Call>& c) {
 
 bool Gate::TryDegraded(const std::shared_ptr<Call>& c, DegradedReason why) {
   // A constrained answer is never cached: skip the compile Prepare would do.
-  if (!cfg_.degraded_cache || cache_ == nullptr ||
+  // Nor is one choice of several (n > 1): the answer would mix cached and live choices.
+  if (!cfg_.degraded_cache || cache_ == nullptr || c->req.prompt_group != 0 ||
       c->req.structured.kind != StructuredSpec::Kind::kNone) {
     return false;
   }

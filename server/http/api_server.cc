@@ -302,6 +302,7 @@ void ApiServer::Generate(const std::shared_ptr<net::Exchange>& ex, Endpoint ep) 
   }
   if (chat && r.tools.active() && opts_.chat != nullptr) o.ctx.tools = opts_.chat->tool_format();
   o.id_prefix = chat ? "chatcmpl-" : "cmpl-";
+  o.n = r.n;
   // For a cached answer (no Submitted then).
   if (r.api.echo) {
     o.echo = r.api.has_text ? r.api.text : gate_.frontend().Detokenize(r.api.token_ids);
@@ -312,8 +313,23 @@ void ApiServer::Generate(const std::shared_ptr<net::Exchange>& ex, Endpoint ep) 
   ex->OnAbort([w = std::weak_ptr<HttpCall>(call)] {
     if (auto c = w.lock()) c->Abort();
   });
-  const Gate::CallId id = gate_.Handle(std::move(r.api), auth, call);
-  call->SetId(id);
+  if (r.n == 1) {
+    const Gate::CallId id = gate_.Handle(std::move(r.api), auth, call->Sink(0));
+    call->SetId(0, id);
+    return;
+  }
+  // n > 1: one gate call per choice (each admitted, rate limited and billed as a request), in
+  // one prompt group so that the engine computes the prompt once; choice i samples with seed
+  // + i when a seed was given. The first choice's request id names the answer.
+  r.api.prompt_group = next_prompt_group_.fetch_add(1);
+  for (int32_t i = 0; i < r.n; ++i) {
+    if (call->done()) break;  // a choice was refused: the answer is that error
+    ApiRequest a = r.api;
+    if (a.sampling.seed) a.sampling.seed = *a.sampling.seed + static_cast<uint64_t>(i);
+    if (i > 0) a.request_id.clear();
+    const Gate::CallId id = gate_.Handle(std::move(a), auth, call->Sink(i));
+    call->SetId(i, id);
+  }
 }
 
 net::HttpResponse ApiServer::Models(const net::HttpRequest& req, std::string_view id) {

@@ -98,6 +98,7 @@ class ApiServer final : public net::HttpHandler {
   std::mutex calls_mu_;
   std::unordered_map<HttpCall*, std::weak_ptr<HttpCall>> calls_;
   size_t prune_at_ = 64;
+  std::atomic<uint64_t> next_prompt_group_{1};  // ApiRequest::prompt_group of n > 1
   std::unique_ptr<net::HttpServer> http_;
   std::unique_ptr<Executor> workers_;  // last: joined first
 };

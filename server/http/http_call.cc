@@ -1,5 +1,6 @@
 #include "server/http/http_call.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "base/strings.h"
@@ -38,30 +39,67 @@ net::HttpResponse ErrorResponse(const ApiError& e, double retry_after_s) {
   return r;
 }
 
-HttpCall::HttpCall(Gate& gate, std::shared_ptr<net::Exchange> ex, Options opts)
-    : gate_(gate), ex_(std::move(ex)), opts_(std::move(opts)) {}
+// Choice i's gate call: forwards its callbacks to the HttpCall.
+class HttpCall::ChoiceSink final : public CallHandler {
+ public:
+  ChoiceSink(std::shared_ptr<HttpCall> call, int i) : call_(std::move(call)), i_(i) {}
+  void OnStarted(const Submitted& s) override { call_->OnStarted(i_, s); }
+  void OnTokens(engine::RequestId, const std::vector<engine::TokenEvent>& events) override {
+    call_->OnTokens(i_, events);
+  }
+  void OnFinish(engine::RequestId, engine::FinishReason r, const absl::Status& s,
+                const engine::Usage& u, const engine::Timing&, std::string tail) override {
+    call_->OnFinish(i_, r, s, u, std::move(tail));
+  }
+  void OnRejected(const absl::Status& s, double retry_after_s) override {
+    call_->OnRejected(i_, s, retry_after_s);
+  }
+  void OnCached(const std::string& request_id, const CachedResponse& r) override {
+    call_->OnCached(i_, request_id, r);
+  }
 
-void HttpCall::SetId(Gate::CallId id) {
+ private:
+  std::shared_ptr<HttpCall> call_;
+  int i_;
+};
+
+HttpCall::HttpCall(Gate& gate, std::shared_ptr<net::Exchange> ex, Options opts)
+    : gate_(gate), ex_(std::move(ex)), opts_(std::move(opts)) {
+  opts_.n = std::max<int32_t>(1, opts_.n);
+  choices_.resize(static_cast<size_t>(opts_.n));
+  ended_.assign(static_cast<size_t>(opts_.n), false);
+}
+
+std::shared_ptr<CallHandler> HttpCall::Sink(int i) {
+  return std::make_shared<ChoiceSink>(shared_from_this(), i);
+}
+
+void HttpCall::SetId(int i, Gate::CallId id) {
   bool cancel = false;
   {
     std::lock_guard<std::mutex> l(mu_);
-    id_ = id;
-    cancel = cancel_wanted_ && !finished_;
+    Choice& c = choices_[static_cast<size_t>(i)];
+    c.id = id;
+    cancel =
+        cancel_wanted_ && !c.finished && c.phase != Phase::kRejected && c.phase != Phase::kCached;
   }
   if (cancel) gate_.Cancel(id);
 }
 
 void HttpCall::Cancel() {
-  std::optional<Gate::CallId> id;
+  std::vector<Gate::CallId> ids;
   {
     std::lock_guard<std::mutex> l(mu_);
     closed_ = true;
-    tokens_.clear();
-    if (finished_ || phase_ == Phase::kRejected || phase_ == Phase::kCached) return;
     cancel_wanted_ = true;
-    id = id_;
+    for (Choice& c : choices_) {
+      c.tokens.clear();
+      if (c.finished || c.phase == Phase::kRejected || c.phase == Phase::kCached) continue;
+      if (c.id) ids.push_back(*c.id);  // else SetId cancels it
+    }
   }
-  if (id) gate_.Cancel(*id);  // a queued request leaves the queue, a running one stops
+  // A queued request leaves the queue, a running one stops.
+  for (Gate::CallId id : ids) gate_.Cancel(id);
 }
 
 void HttpCall::Abort() { Cancel(); }
@@ -73,7 +111,7 @@ void HttpCall::Stop() {
       if (self->closed_) return;
     }
     const ApiError e{absl::UnavailableError("server is stopping"), "", ""};
-    if (self->stream_) {
+    if (!self->stream_.empty()) {
       self->ex_->End(StreamEncoder::Error(e));
     } else {
       self->ex_->Respond(ErrorResponse(e));
@@ -97,145 +135,219 @@ void HttpCall::PostFlush() {
   ex_->Post([self = shared_from_this()] { self->Flush(); });
 }
 
-void HttpCall::OnStarted(const Submitted& s) {
+void HttpCall::OnStarted(int i, const Submitted& s) {
   bool post;
   {
     std::lock_guard<std::mutex> l(mu_);
-    submitted_ = s;
-    phase_ = Phase::kStarted;
+    Choice& c = choices_[static_cast<size_t>(i)];
+    c.submitted = s;
+    c.phase = Phase::kStarted;
     post = NeedsFlush();
   }
   if (post) PostFlush();
 }
 
-void HttpCall::OnTokens(engine::RequestId, const std::vector<engine::TokenEvent>& events) {
+void HttpCall::OnTokens(int i, const std::vector<engine::TokenEvent>& events) {
   bool post;
   {
     std::lock_guard<std::mutex> l(mu_);
     if (closed_) return;
-    tokens_.insert(tokens_.end(), events.begin(), events.end());
+    Choice& c = choices_[static_cast<size_t>(i)];
+    c.tokens.insert(c.tokens.end(), events.begin(), events.end());
     // The last token comes with the finish: flush both at once.
     post = (events.empty() || !events.back().last) && NeedsFlush();
   }
   if (post) PostFlush();
 }
 
-void HttpCall::OnFinish(engine::RequestId, engine::FinishReason r, const absl::Status& s,
-                        const engine::Usage& u, const engine::Timing&, std::string tail) {
+void HttpCall::OnFinish(int i, engine::FinishReason r, const absl::Status& s,
+                        const engine::Usage& u, std::string tail) {
   bool post;
   {
     std::lock_guard<std::mutex> l(mu_);
-    finished_ = true;
-    reason_ = r;
-    status_ = FinishStatus(r, s);
-    usage_ = u;
-    tail_ = std::move(tail);
+    Choice& c = choices_[static_cast<size_t>(i)];
+    c.finished = true;
+    c.reason = r;
+    c.status = FinishStatus(r, s);
+    c.usage = u;
+    c.tail = std::move(tail);
     post = NeedsFlush();
   }
   if (post) PostFlush();
 }
 
-void HttpCall::OnRejected(const absl::Status& s, double retry_after_s) {
+void HttpCall::OnRejected(int i, const absl::Status& s, double retry_after_s) {
   bool post;
   {
     std::lock_guard<std::mutex> l(mu_);
-    if (phase_ == Phase::kStarted) {
-      // Submission failed after OnStarted: the request ends in error.
-      finished_ = true;
-      reason_ = engine::FinishReason::kError;
-      status_ = s;
+    Choice& c = choices_[static_cast<size_t>(i)];
+    if (c.phase == Phase::kStarted) {
+      // Submission failed after OnStarted: the choice ends in error.
+      c.finished = true;
+      c.reason = engine::FinishReason::kError;
+      c.status = s;
     } else {
-      phase_ = Phase::kRejected;
-      rejection_ = s;
-      retry_after_s_ = retry_after_s;
+      c.phase = Phase::kRejected;
+      c.rejection = s;
+      c.retry_after_s = retry_after_s;
     }
     post = NeedsFlush();
   }
   if (post) PostFlush();
 }
 
-void HttpCall::OnCached(const std::string& request_id, const CachedResponse& r) {
+void HttpCall::OnCached(int i, const std::string& request_id, const CachedResponse& r) {
   bool post;
   {
     std::lock_guard<std::mutex> l(mu_);
-    phase_ = Phase::kCached;
-    cached_id_ = request_id;
-    cached_ = r;
+    Choice& c = choices_[static_cast<size_t>(i)];
+    c.phase = Phase::kCached;
+    c.cached_id = request_id;
+    c.cached = r;
     post = NeedsFlush();
   }
   if (post) PostFlush();
 }
 
+engine::Usage HttpCall::TotalUsage(const std::vector<Choice>& snap) {
+  engine::Usage u = snap[0].usage;  // the prompt counts once, as OpenAI counts it
+  u.completion_tokens = 0;
+  for (const Choice& c : snap) u.completion_tokens += c.usage.completion_tokens;
+  return u;
+}
+
+void HttpCall::Begin(const std::vector<Choice>& snap) {
+  begun_ = true;
+  opts_.ctx.id = opts_.id_prefix + snap[0].submitted.request_id;
+  std::string head_body;
+  for (size_t i = 0; i < snap.size(); ++i) {
+    ResponseContext ctx = opts_.ctx;
+    ctx.index = static_cast<int>(i);
+    ctx.echo = snap[i].submitted.prompt_text;
+    if (opts_.stream) {
+      stream_.emplace_back(std::move(ctx));
+      head_body += stream_.back().Begin();
+    } else {
+      unary_.emplace_back(std::move(ctx));
+    }
+  }
+  if (!opts_.stream) return;
+  net::HttpResponse head;
+  head.content_type = "text/event-stream";
+  head.headers = {{"X-Request-Id", snap[0].submitted.request_id},
+                  {"Cache-Control", "no-cache"},
+                  {"X-Accel-Buffering", "no"}};
+  head.body = std::move(head_body);
+  ex_->BeginStream(std::move(head), kHeartbeat, ": keep-alive\n\n");
+}
+
 void HttpCall::Flush() {
-  Phase phase;
-  std::vector<engine::TokenEvent> tokens;
-  bool finished;
+  std::vector<Choice> snap;
+  const Choice* rejected = nullptr;
+  const Choice* failed = nullptr;  // a choice that ended in error: the answer is that error
+  bool all_finished = true;
   {
     std::lock_guard<std::mutex> l(mu_);
     flush_posted_ = false;
     if (closed_) return;
-    phase = phase_;
-    tokens.swap(tokens_);
-    finished = finished_;
-    if (phase != Phase::kStarted || finished) closed_ = true;  // this flush answers
-  }
-  switch (phase) {
-    case Phase::kWaiting:
-      return;
-    case Phase::kRejected:
-      return ex_->Respond(ErrorResponse(FromStatus(rejection_, opts_.endpoint), retry_after_s_));
-    case Phase::kCached:
-      return SendCached();
-    case Phase::kStarted:
-      break;
-  }
-  if (!begun_) {
-    begun_ = true;
-    opts_.ctx.id = opts_.id_prefix + submitted_.request_id;
-    opts_.ctx.echo = submitted_.prompt_text;
-    if (opts_.stream) {
-      stream_.emplace(opts_.ctx);
-      net::HttpResponse head;
-      head.content_type = "text/event-stream";
-      head.headers = {{"X-Request-Id", submitted_.request_id},
-                      {"Cache-Control", "no-cache"},
-                      {"X-Accel-Buffering", "no"}};
-      head.body = stream_->Begin();
-      ex_->BeginStream(std::move(head), kHeartbeat, ": keep-alive\n\n");
-    } else {
-      unary_.emplace(opts_.ctx);
+    bool all_started = true;
+    bool cached = false;
+    for (const Choice& c : choices_) {
+      all_started = all_started && c.phase == Phase::kStarted;
+      cached = cached || c.phase == Phase::kCached;
     }
+    bool any_rejected = false, any_failed = false;
+    for (const Choice& c : choices_) {
+      any_rejected = any_rejected || c.phase == Phase::kRejected;
+      any_failed = any_failed || (c.finished && !c.status.ok());
+      all_finished = all_finished && c.finished;
+    }
+    // The answer begins once every choice reached the engine (a refusal answers at once).
+    if (!all_started && !any_rejected && !cached) return;
+    snap.resize(choices_.size());
+    for (size_t i = 0; i < choices_.size(); ++i) {
+      Choice& c = choices_[i];
+      Choice& d = snap[i];
+      d.phase = c.phase;
+      d.submitted = c.submitted;
+      d.rejection = c.rejection;
+      d.retry_after_s = c.retry_after_s;
+      d.cached_id = c.cached_id;
+      if (c.phase == Phase::kCached) d.cached = c.cached;
+      d.tokens.swap(c.tokens);
+      d.finished = c.finished;
+      d.reason = c.reason;
+      d.status = c.status;
+      d.usage = c.usage;
+      d.tail = c.tail;
+    }
+    if (any_rejected || cached || all_finished || any_failed) closed_ = true;  // this answers
   }
+  for (const Choice& c : snap) {
+    if (c.phase == Phase::kRejected && rejected == nullptr) rejected = &c;
+    if (c.finished && !c.status.ok() && failed == nullptr) failed = &c;
+  }
+  if (rejected != nullptr) {
+    // One choice refused (rate limit, queue full, ...): the request is, and the others stop.
+    const ApiError e = FromStatus(rejected->rejection, opts_.endpoint);
+    if (!stream_.empty()) {
+      ex_->End(StreamEncoder::Error(e));
+    } else {
+      ex_->Respond(ErrorResponse(e, rejected->retry_after_s));
+    }
+    return Cancel();
+  }
+  if (snap[0].phase == Phase::kCached) return SendCached(snap[0].cached_id, snap[0].cached);
+  if (!begun_) Begin(snap);
   if (opts_.stream) {
     std::string out;
-    if (!tokens.empty()) out = stream_->Tokens(tokens);
-    if (!finished) {
-      if (!out.empty()) ex_->Send(std::move(out));  // false: the connection closes, Abort runs
-      return;
+    bool all_ended = true;
+    for (size_t i = 0; i < snap.size(); ++i) {
+      if (ended_[i]) continue;
+      const Choice& c = snap[i];
+      if (!c.tokens.empty()) out += stream_[i].Tokens(c.tokens);
+      if (!c.finished) {
+        all_ended = false;
+      } else if (c.status.ok()) {
+        out += stream_[i].EndChoice(c.reason, c.tail);
+        ended_[i] = true;
+      }
     }
-    out += status_.ok() ? stream_->End(reason_, usage_, tail_)
-                        : StreamEncoder::Error(FromStatus(status_, opts_.endpoint));
-    return ex_->End(std::move(out));
+    if (failed != nullptr) {
+      ex_->End(out + StreamEncoder::Error(FromStatus(failed->status, opts_.endpoint)));
+      return Cancel();
+    }
+    if (all_ended) return ex_->End(out + stream_[0].Close(TotalUsage(snap)));
+    if (!out.empty()) ex_->Send(std::move(out));  // false: the connection closes, Abort runs
+    return;
   }
-  unary_->Add(tokens);
-  if (!finished) return;
-  if (!status_.ok()) return ex_->Respond(ErrorResponse(FromStatus(status_, opts_.endpoint)));
+  for (size_t i = 0; i < snap.size(); ++i) unary_[i].Add(snap[i].tokens);
+  if (failed != nullptr) {
+    ex_->Respond(ErrorResponse(FromStatus(failed->status, opts_.endpoint)));
+    return Cancel();
+  }
+  if (!all_finished) return;
+  const engine::Usage total = TotalUsage(snap);
+  nlohmann::json body = unary_[0].Body(snap[0].reason, total, snap[0].tail);
+  for (size_t i = 1; i < snap.size(); ++i) {
+    nlohmann::json b = unary_[i].Body(snap[i].reason, total, snap[i].tail);
+    body["choices"].push_back(std::move(b["choices"][0]));
+  }
   net::HttpResponse r;
-  r.headers = {{"X-Request-Id", submitted_.request_id}};
-  r.body = Dump(unary_->Body(reason_, usage_, tail_));
+  r.headers = {{"X-Request-Id", snap[0].submitted.request_id}};
+  r.body = Dump(body);
   ex_->Respond(std::move(r));
 }
 
-void HttpCall::SendCached() {
+void HttpCall::SendCached(const std::string& id, const CachedResponse& c) {
   ResponseContext ctx = opts_.ctx;
-  ctx.id = opts_.id_prefix + cached_id_;
+  ctx.id = opts_.id_prefix + id;
   ctx.echo = opts_.echo;
-  const CachedResponse& c = cached_;
   size_t token_bytes = 0;
   for (const auto& e : c.tokens) token_bytes += e.text.size();
   const std::string tail = c.text.substr(std::min(c.text.size(), token_bytes));
   net::HttpResponse r;
-  r.headers = {{"X-Request-Id", cached_id_}, {"x-phalanx-degraded", "cache"}};
+  r.headers = {{"X-Request-Id", id}, {"x-phalanx-degraded", "cache"}};
   if (!opts_.stream) {
     ResponseBuilder b(std::move(ctx));
     b.Add(c.tokens);

@@ -25,7 +25,7 @@ ApiError FromStatus(const absl::Status& s, Endpoint ep);
 // The HTTP answer for an API error (Retry-After when retry_after_s > 0).
 net::HttpResponse ErrorResponse(const ApiError& e, double retry_after_s = 0);
 
-class HttpCall final : public CallHandler, public std::enable_shared_from_this<HttpCall> {
+class HttpCall final : public std::enable_shared_from_this<HttpCall> {
  public:
   struct Options {
     Endpoint endpoint = Endpoint::kCompletions;
@@ -33,60 +33,72 @@ class HttpCall final : public CallHandler, public std::enable_shared_from_this<H
     ResponseContext ctx;    // id filled in at the start (prefix + request id)
     std::string id_prefix;  // "cmpl-" or "chatcmpl-"
     std::string echo;       // for a cached answer
+    int32_t n = 1;          // choices: one gate call each (Sink(i))
   };
   HttpCall(Gate& gate, std::shared_ptr<net::Exchange> ex, Options opts);
 
-  // Gate::Handle returned this call's id.
-  void SetId(Gate::CallId id);
-  // The connection closed before the answer was complete: cancel the request.
+  // The handler of choice i's gate call (0 <= i < n).
+  std::shared_ptr<CallHandler> Sink(int i);
+  // Gate::Handle returned choice i's call id.
+  void SetId(int i, Gate::CallId id);
+  // The connection closed before the answer was complete: cancel every choice.
   void Abort();
   // The server stops: a 503, or an error event on a stream that began; cancels the request.
   void Stop();
   // The answer is complete (or the call was aborted or stopped).
   bool done() const;
 
-  void OnStarted(const Submitted& s) override;
-  void OnTokens(engine::RequestId id, const std::vector<engine::TokenEvent>& events) override;
-  void OnFinish(engine::RequestId id, engine::FinishReason r, const absl::Status& s,
-                const engine::Usage& u, const engine::Timing& t, std::string tail) override;
-  void OnRejected(const absl::Status& s, double retry_after_s) override;
-  void OnCached(const std::string& request_id, const CachedResponse& r) override;
-
  private:
+  class ChoiceSink;
   enum class Phase { kWaiting, kStarted, kRejected, kCached };
-  // Under mu_: posts a flush unless one is pending. Call ScheduleFlush's result outside mu_.
+  // One choice's gate call, as its callbacks recorded it (under mu_).
+  struct Choice {
+    Phase phase = Phase::kWaiting;
+    std::optional<Gate::CallId> id;
+    Submitted submitted;
+    absl::Status rejection;
+    double retry_after_s = 0;
+    std::string cached_id;
+    CachedResponse cached;
+    std::vector<engine::TokenEvent> tokens;
+    bool finished = false;
+    engine::FinishReason reason = engine::FinishReason::kNone;
+    absl::Status status;
+    engine::Usage usage;
+    std::string tail;
+  };
+  // Callbacks of choice i (ChoiceSink).
+  void OnStarted(int i, const Submitted& s);
+  void OnTokens(int i, const std::vector<engine::TokenEvent>& events);
+  void OnFinish(int i, engine::FinishReason r, const absl::Status& s, const engine::Usage& u,
+                std::string tail);
+  void OnRejected(int i, const absl::Status& s, double retry_after_s);
+  void OnCached(int i, const std::string& request_id, const CachedResponse& r);
+  // Under mu_: posts a flush unless one is pending. Call PostFlush outside mu_ when true.
   bool NeedsFlush();
   void PostFlush();
   void Flush();  // on the strand
-  void SendCached();
+  void Begin(const std::vector<Choice>& snap);
+  void SendCached(const std::string& id, const CachedResponse& c);
   void Cancel();
+  // Usage of the whole answer: the prompt once, completion tokens summed over the choices.
+  static engine::Usage TotalUsage(const std::vector<Choice>& snap);
 
   Gate& gate_;
   std::shared_ptr<net::Exchange> ex_;
   Options opts_;
 
   mutable std::mutex mu_;
-  Phase phase_ = Phase::kWaiting;
   bool flush_posted_ = false;
   bool closed_ = false;  // aborted, stopped or answered: later events are dropped
   bool cancel_wanted_ = false;
-  std::optional<Gate::CallId> id_;
-  Submitted submitted_;
-  absl::Status rejection_;
-  double retry_after_s_ = 0;
-  std::string cached_id_;
-  CachedResponse cached_;
-  std::vector<engine::TokenEvent> tokens_;
-  bool finished_ = false;
-  engine::FinishReason reason_ = engine::FinishReason::kNone;
-  absl::Status status_;
-  engine::Usage usage_;
-  std::string tail_;
+  std::vector<Choice> choices_;
 
   // Strand only.
   bool begun_ = false;  // the start was handled (stream head sent)
-  std::optional<ResponseBuilder> unary_;
-  std::optional<StreamEncoder> stream_;
+  std::vector<ResponseBuilder> unary_;
+  std::vector<StreamEncoder> stream_;
+  std::vector<bool> ended_;  // streaming: choice i's final chunk was sent
 };
 
 }  // namespace phx::server

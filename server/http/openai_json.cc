@@ -368,12 +368,19 @@ std::optional<ApiError> ParseRequest(std::string_view body, Endpoint ep, const P
   }
   int64_t v = 0;
   bool given = false;
-  for (const char* key : {"n", "best_of"}) {
-    PHX_TRY_FIELD(GetInt(o, key, std::numeric_limits<int32_t>::min(),
-                         std::numeric_limits<int32_t>::max(), &v, &given));
-    if (given && v != 1) {
-      return Invalid(key, StrCat(key, " must be 1: one choice per request is supported"));
-    }
+  PHX_TRY_FIELD(GetInt(o, "n", std::numeric_limits<int32_t>::min(),
+                       std::numeric_limits<int32_t>::max(), &v, &given));
+  if (given && (v < 1 || v > kMaxChoices)) {
+    return Invalid("n", StrCat("n must be between 1 and ", kMaxChoices));
+  }
+  if (given) r->n = static_cast<int32_t>(v);
+  // best_of (completions): generating more than n and returning the best is not implemented;
+  // best_of equal to n means no choosing, and is accepted.
+  PHX_TRY_FIELD(GetInt(o, "best_of", std::numeric_limits<int32_t>::min(),
+                       std::numeric_limits<int32_t>::max(), &v, &given));
+  if (given && v != r->n) {
+    return Invalid("best_of", StrCat("best_of must equal n (", r->n,
+                                     "): choosing the best of more choices is not supported"));
   }
   PHX_TRY_FIELD(GetBool(o, "stream", &r->stream));
   if (const json* so = Get(o, "stream_options")) {

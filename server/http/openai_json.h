@@ -20,6 +20,9 @@ namespace phx::server {
 
 enum class Endpoint { kCompletions, kChat };
 
+// The most choices (`n`) one request may ask for.
+inline constexpr int32_t kMaxChoices = 16;
+
 // An error as the API reports it: status (HTTP code and OpenAI type via status_map), the
 // request field it is about ("" when none) and OpenAI's machine-readable code ("" when none).
 struct ApiError {
@@ -37,6 +40,7 @@ struct OpenAiRequest {
   nlohmann::ordered_json chat;
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
+  int32_t n = 1;               // choices, 1..kMaxChoices (best_of: absent or equal)
   bool logprobs = false;       // token log-probabilities requested (api.sampling.logprobs >= 0)
   std::string user;
   // Fields accepted but ignored, as phalanx_api_ignored_fields_total labels (one per field).

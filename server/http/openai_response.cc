@@ -104,7 +104,7 @@ void ResponseBuilder::Add(const std::vector<engine::TokenEvent>& events) {
 json ResponseBuilder::Body(engine::FinishReason r, const engine::Usage& u,
                            const std::string& tail) {
   text_ += tail;
-  json choice = {{"index", 0},
+  json choice = {{"index", ctx_.index},
                  {"logprobs", ctx_.logprobs ? logprobs_.Get() : json(nullptr)},
                  {"finish_reason", FinishReasonJson(r)}};
   if (ctx_.chat) {
@@ -176,7 +176,7 @@ json StreamEncoder::ToolDeltas(chat::ReasoningSplitter::Delta* d, bool final) {
 
 json StreamEncoder::Chunk(const chat::ReasoningSplitter::Delta& text, const json& finish,
                           const json& logprobs, bool role, const json& tool_calls) const {
-  json choice = {{"index", 0}, {"logprobs", logprobs}, {"finish_reason", finish}};
+  json choice = {{"index", ctx_.index}, {"logprobs", logprobs}, {"finish_reason", finish}};
   if (ctx_.chat) {
     json delta = json::object();
     if (role) delta["role"] = "assistant";
@@ -230,6 +230,10 @@ std::string StreamEncoder::Tokens(const std::vector<engine::TokenEvent>& events)
 
 std::string StreamEncoder::End(engine::FinishReason r, const engine::Usage& u,
                                const std::string& tail) {
+  return EndChoice(r, tail) + Close(u);
+}
+
+std::string StreamEncoder::EndChoice(engine::FinishReason r, const std::string& tail) {
   chat::ReasoningSplitter::Delta d = Split(tail, true);
   const json calls = ToolDeltas(&d, true);
   json finish = FinishReasonJson(r);
@@ -237,7 +241,11 @@ std::string StreamEncoder::End(engine::FinishReason r, const engine::Usage& u,
       (r == engine::FinishReason::kStop || r == engine::FinishReason::kEos)) {
     finish = "tool_calls";
   }
-  std::string out = SseEvent(Chunk(d, finish, nullptr, false, calls));
+  return SseEvent(Chunk(d, finish, nullptr, false, calls));
+}
+
+std::string StreamEncoder::Close(const engine::Usage& u) const {
+  std::string out;
   if (ctx_.include_usage) {
     out += SseEvent({{"id", ctx_.id},
                      {"object", ctx_.chat ? "chat.completion.chunk" : "text_completion"},

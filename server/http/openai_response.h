@@ -22,6 +22,7 @@ using TokenTextFn = std::function<std::string(int32_t)>;
 
 struct ResponseContext {
   bool chat = false;
+  int index = 0;   // the choice's index (n > 1: one builder or encoder per choice)
   std::string id;  // "cmpl-..." or "chatcmpl-..."
   int64_t created = 0;
   std::string model;
@@ -97,6 +98,10 @@ class StreamEncoder {
   std::string Tokens(const std::vector<engine::TokenEvent>& events);
   // The final chunk with finish_reason (and the tail text), the usage chunk, [DONE].
   std::string End(engine::FinishReason r, const engine::Usage& u, const std::string& tail);
+  // End in two parts, for n > 1 choices: each choice's final chunk, then (once, after the last
+  // choice) the usage chunk and [DONE].
+  std::string EndChoice(engine::FinishReason r, const std::string& tail);
+  std::string Close(const engine::Usage& u) const;
   // An error after the stream began: an error event, then [DONE].
   static std::string Error(const ApiError& e);
 

@@ -54,6 +54,20 @@ TEST(OpenAiRequest, CompletionFields) {
   EXPECT_EQ(r.api.priority, 5);
 }
 
+TEST(OpenAiRequest, ChoiceCount) {
+  OpenAiRequest r;
+  ASSERT_FALSE(ParseRequest(R"({"prompt": "x"})", Endpoint::kCompletions, {}, &r));
+  EXPECT_EQ(r.n, 1);
+  OpenAiRequest r2;
+  ASSERT_FALSE(
+      ParseRequest(R"({"prompt": "x", "n": 16, "best_of": 16})", Endpoint::kCompletions, {}, &r2));
+  EXPECT_EQ(r2.n, 16);
+  OpenAiRequest r3;
+  ASSERT_FALSE(ParseRequest(R"({"messages": [{"role": "user", "content": "a"}], "n": 3})",
+                            Endpoint::kChat, {}, &r3));
+  EXPECT_EQ(r3.n, 3);
+}
+
 TEST(OpenAiRequest, Defaults) {
   const OpenAiRequest c = Parse(R"({"prompt": "x"})");
   EXPECT_EQ(c.api.sampling.max_tokens, 16);
@@ -152,9 +166,13 @@ TEST(OpenAiRequest, BadRequestsNameTheField) {
       {C, R"({"prompt": "x", "stop": 1})", "stop"},
       {C, R"({"prompt": "x", "stop": ["a", 1]})", "stop"},
       {C, R"({"prompt": "x", "stop": [""]})", "stop"},
-      {C, R"({"prompt": "x", "n": 2})", "n"},
+      {C, R"({"prompt": "x", "n": 0})", "n"},
+      {C, R"({"prompt": "x", "n": 17})", "n"},
       {C, R"({"prompt": "x", "n": "1"})", "n"},
       {C, R"({"prompt": "x", "best_of": 3})", "best_of"},
+      {C, R"({"prompt": "x", "n": 2, "best_of": 3})", "best_of"},
+      {C, R"({"prompt": "x", "n": 2, "best_of": "2"})", "best_of"},
+      {H, R"({"messages": [{"role": "user", "content": "a"}], "n": 17})", "n"},
       {C, R"({"prompt": "x", "stream": "yes"})", "stream"},
       {C, R"({"prompt": "x", "stream_options": 1})", "stream_options"},
       {C, R"({"prompt": "x", "stream_options": {"include_usage": 1}})",
