@@ -92,6 +92,9 @@ absl::Status ServeConfig::Validate() const {
   if (max_prompt_tokens < 0) return Bad("max-prompt-tokens", "must be >= 0");
   if (max_tokens_limit < 1) return Bad("max-tokens-limit", "must be >= 1");
   if (max_grammar_bytes < 1) return Bad("max-grammar-bytes", "must be >= 1");
+  if (json_max_whitespace < 0 || json_max_whitespace > 256) {
+    return Bad("json-max-whitespace", "must be in [0, 256]");
+  }
   if (slo_ttft_ms <= 0) return Bad("slo-ttft-ms", "must be > 0");
   if (slo_itl_ms < 0 || slo_e2e_ms < 0) return Bad("slo-itl-ms", "and --slo-e2e-ms must be >= 0");
   if (kv_headroom < 0 || kv_headroom >= 1) return Bad("kv-headroom", "must be in [0, 1)");

@@ -45,6 +45,7 @@ struct ServeConfig {
   int max_prompt_tokens = 0;
   int max_tokens_limit = 4096;
   int64_t max_grammar_bytes = 64 << 10;  // structured output: schema/regex/grammar text
+  int32_t json_max_whitespace = 1;       // blanks in a row between JSON tokens (schemas)
   double slo_ttft_ms = 2000;
   double slo_itl_ms = 200;
   double slo_e2e_ms = 0;

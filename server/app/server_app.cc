@@ -81,6 +81,7 @@ absl::Status ServerApp::Start() {
   FrontendLimits fl;
   fl.max_prompt_bytes = cfg_.max_prompt_bytes;
   fl.max_grammar_bytes = cfg_.max_grammar_bytes;
+  fl.json_max_whitespace = cfg_.json_max_whitespace;
   fl.max_prompt_tokens = cfg_.max_prompt_tokens;
   fl.max_tokens = cfg_.max_tokens_limit;
   // Structured output: the vocabulary's byte tries are built once per model, here.

@@ -263,6 +263,11 @@ void AddServeCommands(CLI::App& app, int& rc, std::vector<std::string> args) {
                    "Largest structured-output schema, regex or grammar (its compile time grows "
                    "with it)")
       ->capture_default_str();
+  serve
+      ->add_option("--json-max-whitespace", c.json_max_whitespace,
+                   "Structured JSON output: most blanks in a row between JSON tokens (1: compact; "
+                   "raise it to let models indent)")
+      ->capture_default_str();
   serve->add_option("--max-prompt-bytes", c.max_prompt_bytes, "Largest text prompt")
       ->capture_default_str();
   serve->add_option("--max-prompt-tokens", c.max_prompt_tokens, "Longest prompt (0: ctx - 1)")

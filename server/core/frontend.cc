@@ -194,6 +194,7 @@ absl::StatusOr<std::shared_ptr<const grammar::CompiledGrammar>> Frontend::Compil
   absl::StatusOr<grammar::GrammarEngine::Compiled> g;
   grammar::JsonSchemaOptions jo;
   jo.strict = s.strict;
+  jo.max_whitespace = limits_.json_max_whitespace;
   switch (s.kind) {
     case Kind::kJsonSchema:
       g = grammar_->CompileJsonSchema(s.text, jo);

@@ -26,6 +26,10 @@ struct FrontendLimits {
   int32_t max_tokens = 4096;           // per request
   // A structured-output schema, regex or grammar (its text): compile time grows with it.
   int64_t max_grammar_bytes = 64 << 10;
+  // JSON schemas and json_object: at most this many blanks (space, tab, newline) in a row
+  // between JSON tokens. 1 (Outlines' default, compact JSON as OpenAI returns it) keeps a model
+  // that favours blanks from spending its tokens on them; pretty-printing needs ~2 + 2 * depth.
+  int32_t json_max_whitespace = 1;
 };
 
 struct Submitted {

@@ -45,6 +45,7 @@ class StructuredApi : public ::testing::Test {
     strict_ = testing::TestServer::Start(c).release();
     c.served_model_names.clear();
     c.lenient_api = true;
+    c.json_max_whitespace = 4;  // --json-max-whitespace (the strict server keeps the default 1)
     lenient_ = testing::TestServer::Start(c).release();
   }
   static void TearDownTestSuite() {
@@ -398,6 +399,47 @@ TEST_F(StructuredApi, JsonSchemaOutputValidates) {
     // Cut by max_tokens inside an object: a prefix that starts one.
     EXPECT_EQ(c["finish_reason"], "length");
     EXPECT_EQ(c["text"].get<std::string>().substr(0, 1), "{") << c["text"];
+  }
+}
+
+// --json-max-whitespace bounds the blanks between JSON tokens (stories260K favours blanks: with
+// the engine's own default of 64 these answers run to max_tokens). The object has no string
+// value, so any run of blanks in the text lies between tokens.
+TEST_F(StructuredApi, JsonWhitespaceIsBoundedByTheFlag) {
+  const std::string schema =
+      R"({"type": "object", "properties": {"age": {"type": "integer", "minimum": 0,
+          "maximum": 120}}, "required": ["age"], "additionalProperties": false})";
+  for (const auto& [server, most] :
+       {std::pair{strict_, size_t{1}}, std::pair{lenient_, size_t{4}}}) {
+    int stops = 0;
+    for (int seed = 1; seed <= 4; ++seed) {
+      auto r = Post(*server, "/v1/completions",
+                    R"({"prompt": "Once upon a time", "max_tokens": 120, "temperature": 1,
+                        "seed": )" +
+                        std::to_string(seed) +
+                        R"(, "response_format": {"type": "json_schema", "json_schema":
+                        {"name": "a", "schema": )" +
+                        schema + "}}}");
+      ASSERT_TRUE(r);
+      ASSERT_EQ(r->status, 200) << r->body;
+      const json c = json::parse(r->body)["choices"][0];
+      const std::string text = c["text"];
+      size_t run = 0, longest = 0;
+      for (char ch : text) {
+        run = (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') ? run + 1 : 0;
+        longest = std::max(longest, run);
+      }
+      EXPECT_LE(longest, most) << text;
+      if (c["finish_reason"] == "stop") {
+        ++stops;
+        const json v = json::parse(text);
+        // An integer as JSON Schema reads it (a float form like -0.0 or 1e1 counts).
+        ASSERT_TRUE(v["age"].is_number()) << text;
+        const double age = v["age"].get<double>();
+        EXPECT_TRUE(age == std::floor(age) && age >= 0 && age <= 120) << text;
+      }
+    }
+    EXPECT_GE(stops, 3) << "most answers end within 120 tokens once blanks are bounded";
   }
 }
 
