@@ -118,8 +118,14 @@ async function main() {
     c.completions.create({model, prompt: 'x', temperature: 'hot'}));
   check(bad.param === 'temperature' && bad.type === 'invalid_request_error',
         'error fields ' + show(bad.error));
-  await expectError('n=2', OpenAI.BadRequestError, 400, () =>
-    c.completions.create({model, prompt: 'x', n: 2}));
+  const nBad = await expectError('n=17', OpenAI.BadRequestError, 400, () =>
+    c.completions.create({model, prompt: 'x', n: 17}));
+  check(nBad.param === 'n', 'n error ' + show(nBad.error));
+  // n choices (seed i for choice i), the prompt counted once.
+  const two = await c.chat.completions.create({model, messages: [{role: 'user', content: 'Hi'}],
+                                               n: 2, max_tokens: 6, seed: 3});
+  check(two.choices.length === 2 && two.choices.map(ch => ch.index).join() === '0,1',
+        'n=2 choices ' + show(two.choices));
   await expectError('batched prompt', OpenAI.BadRequestError, 400, () =>
     c.completions.create({model, prompt: ['a', 'b']}));
   const badMsg = await expectError('bad message', OpenAI.BadRequestError, 400, () =>
