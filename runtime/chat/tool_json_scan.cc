@@ -2,6 +2,7 @@
 
 #include <cstdint>
 
+#include "base/json_escape.h"
 #include "runtime/tokenizer/unicode.h"
 
 namespace phx::chat::tooljson {
@@ -190,30 +191,9 @@ bool DecodeStringPrefix(std::string_view s, size_t i, std::string* out, bool* cl
     }
     if (high != 0) return false;
     ++i;
-    switch (e) {
-      case '"':
-      case '\\':
-      case '/':
-        out->push_back(e);
-        break;
-      case 'b':
-        out->push_back('\b');
-        break;
-      case 'f':
-        out->push_back('\f');
-        break;
-      case 'n':
-        out->push_back('\n');
-        break;
-      case 'r':
-        out->push_back('\r');
-        break;
-      case 't':
-        out->push_back('\t');
-        break;
-      default:
-        return false;
-    }
+    const int d = DecodeJsonEscape(e);
+    if (d < 0) return false;
+    out->push_back(static_cast<char>(d));
   }
   return true;
 }

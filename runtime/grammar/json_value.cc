@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "absl/status/status.h"
+#include "base/json_escape.h"
 #include "base/strings.h"
 #include "runtime/tokenizer/unicode.h"
 
@@ -267,31 +268,11 @@ class Parser {
       }
       if (++pos_ >= s_.size()) return Fail("unterminated string");
       const char e = s_[pos_++];
+      if (const int d = DecodeJsonEscape(e); d >= 0) {
+        out->push_back(static_cast<char>(d));
+        continue;
+      }
       switch (e) {
-        case '"':
-          out->push_back('"');
-          break;
-        case '\\':
-          out->push_back('\\');
-          break;
-        case '/':
-          out->push_back('/');
-          break;
-        case 'b':
-          out->push_back('\b');
-          break;
-        case 'f':
-          out->push_back('\f');
-          break;
-        case 'n':
-          out->push_back('\n');
-          break;
-        case 'r':
-          out->push_back('\r');
-          break;
-        case 't':
-          out->push_back('\t');
-          break;
         case 'u': {
           uint32_t cp;
           if (!Hex4(&cp)) return false;
