@@ -106,12 +106,13 @@ absl::StatusOr<Buffer> CudaBackend::AdoptWeight(const Tensor& host) {
 
 absl::Status CudaBackend::UploadDequantized(const Tensor& host, void* dst) {
   const int64_t n = host.rows() * host.cols();
-  const std::optional<uint64_t> raw = RowBytes(host.dtype, static_cast<uint64_t>(n));
-  if (!raw.has_value() || static_cast<int64_t>(*raw) != host.nbytes()) {
-    return absl::InvalidArgumentError(StrCat("adopt_weight: ", DTypeName(host.dtype), " tensor ",
-                                             host.ShapeString(), " is not whole blocks"));
+  const std::optional<uint64_t> row = RowBytes(host.dtype, static_cast<uint64_t>(host.cols()));
+  if (!row.has_value() || static_cast<int64_t>(*row) * host.rows() != host.nbytes()) {
+    return absl::UnimplementedError(StrCat("cuda backend: weight ", host.ShapeString(), ": ",
+                                           DTypeName(host.dtype), " rows must be whole blocks"));
   }
-  PHX_ASSIGN_OR_RETURN(DeviceBuffer blocks, DeviceBuffer::Allocate(static_cast<size_t>(*raw)));
+  PHX_ASSIGN_OR_RETURN(DeviceBuffer blocks,
+                       DeviceBuffer::Allocate(static_cast<size_t>(host.nbytes())));
   cudaStream_t s = stream_.get();
   PHX_RETURN_IF_ERROR(blocks.CopyFromHost(host.data, blocks.size(), s));
   kernels::DequantizeBlocksParams p;

@@ -21,6 +21,8 @@
 //   unfused  the backend with fuse_ops off (one launch per op): logits as "logits"; the kernel
 //            launches of one eager decode step, fused and unfused, are printed.
 //   cancel   8 long requests, 5 steps, all cancelled: no KV block referenced afterwards.
+//   weights  the tensors dequantized to f16 at load are the file's of those types
+//            (engine_weights.cc).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -287,6 +289,7 @@ void CheckModel(const std::string& name, const std::string& path, const Args& ar
     Report(unsupported ? "SKIP" : "FAIL", name, "load", "cuda: " + std::string(s.message()));
     return;
   }
+  CheckWeightForms(name, gpu);
   const int32_t vocab = static_cast<int32_t>(cpu.model->config().vocab_size);
   const auto prompts = Prompts(vocab);
 
