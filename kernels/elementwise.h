@@ -2,7 +2,8 @@
 //   LaunchRmsNorm    y = rmsnorm(x [+ residual]) * w, optionally writing the sum back into the
 //                    residual stream (the pre-norm "add, then normalize" of every block).
 //   LaunchSwiGlu     out = silu(gate) * up.
-//   LaunchEmbedding  out[t] = table[ids[t]] for f32/f16/bf16/q8_0 (planar)/q4_K/q6_K (planar)
+//   LaunchEmbedding  out[t] = table[ids[t]] for f32/f16/bf16/q8_0 (planar)/q4_K/q5_K/q6_K
+//                    (planar)
 //                    tables.
 // Arithmetic is f32; every output is rounded once to its dtype.
 #pragma once
@@ -54,14 +55,14 @@ cudaError_t LaunchSwiGlu(const SwiGluParams& p, cudaStream_t stream);
 // (the host checks ids before they reach the device; this only keeps the kernel in bounds).
 struct EmbeddingParams {
   const void* table = nullptr;      // [vocab, dim] in the device layout of table_dtype
-  DType table_dtype = DType::kF16;  // f32, f16, bf16, q8_0 (planar), q4_K, q6_K (planar)
+  DType table_dtype = DType::kF16;  // f32, f16, bf16, q8_0 (planar), q4_K, q5_K, q6_K
   int64_t vocab = 0;
   const int32_t* ids = nullptr;  // device [num_tokens]
   void* out = nullptr;           // [num_tokens, dim] out_dtype, rows out_stride apart
   int64_t out_stride = 0;
   DType out_dtype = DType::kF16;  // f32, f16 or bf16
   int32_t num_tokens = 0;
-  int32_t dim = 0;  // multiple of 8 (q8_0: of 32, q4_K and q6_K: of 256)
+  int32_t dim = 0;  // multiple of 8 (q8_0: of 32, q4_K/q5_K/q6_K: of 256)
 };
 cudaError_t ValidateEmbedding(const EmbeddingParams& p);
 cudaError_t LaunchEmbedding(const EmbeddingParams& p, cudaStream_t stream);

@@ -81,13 +81,14 @@ cudaError_t ValidateEmbedding(const EmbeddingParams& p) {
       multiple = kQK8_0;
       break;
     case DType::kQ4_K:
+    case DType::kQ5_K:
     case DType::kQ6_K:
       multiple = kQK_K;
       break;
     default:
       return InvalidArgument(
           "%s: table dtype %s is not supported (supported: f32, f16, bf16, "
-          "q8_0, q4_K, q6_K)",
+          "q8_0, q4_K, q5_K, q6_K)",
           op, KernelTypeName(p.table_dtype));
   }
   if (p.dim % multiple != 0) {

@@ -76,6 +76,9 @@ cudaError_t Run(const EmbeddingParams& p, cudaStream_t stream) {
     case DType::kQ8_0:
       EmbeddingKernel<QuantUnit<DType::kQ8_0>, O><<<p.num_tokens, 128, 0, stream>>>(p);
       break;
+    case DType::kQ5_K:
+      EmbeddingKernel<QuantUnit<DType::kQ5_K>, O><<<p.num_tokens, 128, 0, stream>>>(p);
+      break;
     case DType::kQ6_K:
       EmbeddingKernel<QuantUnit<DType::kQ6_K>, O><<<p.num_tokens, 128, 0, stream>>>(p);
       break;

@@ -4,12 +4,16 @@
 //   LaunchMmaGemm     our tiled mma.sync tensor-core GEMM (sm_80+), 128x128x32 tiles.
 //   LaunchWgmmaGemm   our wgmma GEMM (sm_90a only; cudaErrorNotSupported on other devices).
 //   LaunchWeightGemv  weight-streaming GEMV for decode (small M): f16/bf16 weights (W16A16),
-//                     Q8_0 (W8A16), Q4_K (W4A16) and Q6_K (W6A16), one warp per output column
-//                     n, up to 8 activation rows per pass (M > 8 runs ceil(M / 8) passes);
+//                     Q8_0 (W8A16), Q4_K (W4A16), Q5_K (W5A16) and Q6_K (W6A16), one warp per
+//                     output column n, up to 8 activation rows per pass (M > 8 runs
+//                     ceil(M / 8) passes);
 //                     activations f16/bf16, or f32 read directly (no conversion launch); up to
 //                     three products of the same x (q/k/v, gate/up) in one launch; optional
 //                     f32 bias.
-//   LaunchDequantize  Q8_0/Q4_K/Q6_K -> f16/bf16 rows, for the large-M path (dequantize, GEMM).
+//   LaunchDequantize  Q8_0/Q4_K/Q5_K/Q6_K -> f16/bf16 rows, for the large-M path (dequantize,
+//                     GEMM).
+//   LaunchDequantizeBlocks  GGUF blocks of the types without a GEMV (q4_0, q4_1, q5_0, q5_1,
+//                     q2_K, q3_K, iq4_nl, iq4_xs, mxfp4) -> f16/bf16, once at load.
 #pragma once
 
 #include <cublas_v2.h>
@@ -60,7 +64,7 @@ struct WeightGemvParams {
   DType act_dtype = DType::kF16;  // f16 or bf16; f32 (then y_dtype is f32)
   const void* w = nullptr;        // [n, k] in the device layout of w_dtype (kernels/quant_layout.h)
   DType w_dtype = DType::kQ8_0;   // f16/bf16 (== act_dtype, or any with f32 activations),
-                                  // q8_0 (planar), q4_K, q6_K (planar)
+                                  // q8_0 (planar), q4_K, q5_K, q6_K (planar)
   void* y = nullptr;              // [m, n] y_dtype, rows ldy elements apart
   int64_t ldy = 0;
   DType y_dtype = DType::kF16;  // act_dtype or f32
@@ -77,7 +81,7 @@ cudaError_t LaunchWeightGemv(const WeightGemvParams& p, cudaStream_t stream);
 
 struct DequantizeParams {
   const void* w = nullptr;        // [rows, cols] in the device layout of w_dtype
-  DType w_dtype = DType::kQ8_0;   // q8_0 (planar), q4_K or q6_K (planar)
+  DType w_dtype = DType::kQ8_0;   // q8_0 (planar), q4_K, q5_K or q6_K (planar)
   void* out = nullptr;            // [rows, cols] packed, out_dtype
   DType out_dtype = DType::kF16;  // f16 or bf16
   int64_t rows = 0, cols = 0;
@@ -85,10 +89,27 @@ struct DequantizeParams {
 cudaError_t ValidateDequantize(const DequantizeParams& p);
 cudaError_t LaunchDequantize(const DequantizeParams& p, cudaStream_t stream);
 
+// GGUF blocks as the file holds them (any alignment; read bytewise) -> n packed 16-bit values,
+// each the f32 value the CPU reference dequantizer (base/dtype.h DequantizeRow) computes, with
+// the same operations in the same order, rounded once to out_dtype (round to nearest even).
+// One thread per 32 elements. Used once per weight at load (the types without a GEMV kernel).
+struct DequantizeBlocksParams {
+  const void* src = nullptr;       // n / block_elems consecutive GGUF blocks of src_dtype
+  DType src_dtype = DType::kQ4_0;  // q4_0 q4_1 q5_0 q5_1 q2_K q3_K iq4_nl iq4_xs mxfp4
+  void* out = nullptr;             // [n] out_dtype, 16-byte aligned
+  DType out_dtype = DType::kF16;   // f16 or bf16
+  int64_t n = 0;                   // a multiple of the block (32, or 256 for the K types)
+};
+// Whether LaunchDequantizeBlocks takes `t` (pure).
+bool DequantizeBlocksSupports(DType t);
+cudaError_t ValidateDequantizeBlocks(const DequantizeBlocksParams& p);
+cudaError_t LaunchDequantizeBlocks(const DequantizeBlocksParams& p, cudaStream_t stream);
+
 // Which path a weight matmul takes (pure function; the CUDA ops layer follows it).
 enum class GemmPath { kGemv, kDequantThenGemm, kCublas, kMma, kWgmma };
 // Dense f16/bf16 weights: GEMV for m <= max_gemv_rows, else the tensor-core GEMM (wgmma when
-// available, else mma.sync; cuBLAS when prefer_cublas). Quantized weights (q8_0, q4_K, q6_K):
+// available, else mma.sync; cuBLAS when prefer_cublas). Quantized weights (q8_0, q4_K, q5_K,
+// q6_K):
 // GEMV for m <= max_gemv_rows, else dequantize into a workspace and GEMM.
 GemmPath ChooseGemmPath(DType w_dtype, int32_t m, bool wgmma_available, bool prefer_cublas,
                         int32_t max_gemv_rows = 8);

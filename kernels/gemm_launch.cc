@@ -68,6 +68,8 @@ cudaError_t GemvWeights(const WeightGemvParams& p, cudaStream_t stream) {
       return GemvOut<DType::kQ8_0, kA>(p, stream);
     case DType::kQ4_K:
       return GemvOut<DType::kQ4_K, kA>(p, stream);
+    case DType::kQ5_K:
+      return GemvOut<DType::kQ5_K, kA>(p, stream);
     case DType::kQ6_K:
       return GemvOut<DType::kQ6_K, kA>(p, stream);
     case DType::kBF16:
@@ -108,6 +110,8 @@ cudaError_t LaunchDequantize(const DequantizeParams& p, cudaStream_t stream) {
     switch (p.w_dtype) {
       case DType::kQ8_0:
         return RunDequantize<DType::kQ8_0, kOut>(p, stream);
+      case DType::kQ5_K:
+        return RunDequantize<DType::kQ5_K, kOut>(p, stream);
       case DType::kQ6_K:
         return RunDequantize<DType::kQ6_K, kOut>(p, stream);
       default:

@@ -68,6 +68,7 @@ cudaError_t ValidateWeightGemv(const WeightGemvParams& p) {
         return InvalidArgument("%s: q8_0 k %d is not a multiple of 32", op, p.k);
       break;
     case DType::kQ4_K:
+    case DType::kQ5_K:
     case DType::kQ6_K:
       if (p.k % kQK_K != 0) {
         return InvalidArgument("%s: %s k %d is not a multiple of 256", op,
@@ -76,7 +77,7 @@ cudaError_t ValidateWeightGemv(const WeightGemvParams& p) {
       break;
     default:
       return InvalidArgument(
-          "%s: weight dtype %s is not supported (supported: f16, bf16, q8_0, q4_K, q6_K)", op,
+          "%s: weight dtype %s is not supported (supported: f16, bf16, q8_0, q4_K, q5_K, q6_K)", op,
           KernelTypeName(p.w_dtype));
   }
   if (p.y_dtype != DType::kF32 && (f32_act || p.y_dtype != p.act_dtype)) {
@@ -114,9 +115,11 @@ cudaError_t ValidateWeightGemv(const WeightGemvParams& p) {
 
 cudaError_t ValidateDequantize(const DequantizeParams& p) {
   const char* op = "dequantize";
-  if (p.w_dtype != DType::kQ8_0 && p.w_dtype != DType::kQ4_K && p.w_dtype != DType::kQ6_K) {
-    return InvalidArgument("%s: weight dtype %s is not supported (supported: q8_0, q4_K, q6_K)", op,
-                           KernelTypeName(p.w_dtype));
+  if (p.w_dtype != DType::kQ8_0 && p.w_dtype != DType::kQ4_K && p.w_dtype != DType::kQ5_K &&
+      p.w_dtype != DType::kQ6_K) {
+    return InvalidArgument(
+        "%s: weight dtype %s is not supported (supported: q8_0, q4_K, q5_K, q6_K)", op,
+        KernelTypeName(p.w_dtype));
   }
   if (!IsHalf(p.out_dtype)) {
     return InvalidArgument("%s: output dtype %s is not supported (supported: f16, bf16)", op,
@@ -134,10 +137,54 @@ cudaError_t ValidateDequantize(const DequantizeParams& p) {
   return cudaSuccess;
 }
 
+bool DequantizeBlocksSupports(DType t) {
+  switch (t) {
+    case DType::kQ4_0:
+    case DType::kQ4_1:
+    case DType::kQ5_0:
+    case DType::kQ5_1:
+    case DType::kQ2_K:
+    case DType::kQ3_K:
+    case DType::kIQ4_NL:
+    case DType::kIQ4_XS:
+    case DType::kMXFP4:
+      return true;
+    default:
+      return false;
+  }
+}
+
+cudaError_t ValidateDequantizeBlocks(const DequantizeBlocksParams& p) {
+  const char* op = "dequantize blocks";
+  if (!DequantizeBlocksSupports(p.src_dtype)) {
+    return InvalidArgument(
+        "%s: source dtype %s is not supported (supported: q4_0, q4_1, q5_0, q5_1, q2_K, q3_K, "
+        "iq4_nl, iq4_xs, mxfp4)",
+        op, KernelTypeName(p.src_dtype));
+  }
+  if (!IsHalf(p.out_dtype)) {
+    return InvalidArgument("%s: output dtype %s is not supported (supported: f16, bf16)", op,
+                           KernelTypeName(p.out_dtype));
+  }
+  const bool k_type =
+      p.src_dtype == DType::kQ2_K || p.src_dtype == DType::kQ3_K || p.src_dtype == DType::kIQ4_XS;
+  const int64_t block = k_type ? kQK_K : kQK32;
+  if (p.n < 0 || p.n % block != 0) {
+    return InvalidArgument("%s: %s count %lld is not a multiple of the block (%lld)", op,
+                           KernelTypeName(p.src_dtype), static_cast<long long>(p.n),
+                           static_cast<long long>(block));
+  }
+  if (p.n == 0) return cudaSuccess;
+  if (p.src == nullptr || p.out == nullptr || !Aligned16(p.out)) {
+    return InvalidArgument("%s: null source, or output not 16-byte aligned", op);
+  }
+  return cudaSuccess;
+}
+
 GemmPath ChooseGemmPath(DType w_dtype, int32_t m, bool wgmma_available, bool prefer_cublas,
                         int32_t max_gemv_rows) {
-  const bool quantized =
-      w_dtype == DType::kQ8_0 || w_dtype == DType::kQ4_K || w_dtype == DType::kQ6_K;
+  const bool quantized = w_dtype == DType::kQ8_0 || w_dtype == DType::kQ4_K ||
+                         w_dtype == DType::kQ5_K || w_dtype == DType::kQ6_K;
   if (m <= max_gemv_rows) return GemmPath::kGemv;
   if (quantized) return GemmPath::kDequantThenGemm;
   if (prefer_cublas) return GemmPath::kCublas;

@@ -14,6 +14,7 @@
 //     and l0 = 16 (q % 2), low nibbles (qh bits 2jp, 2jp+1) give elements 128h + 32jp + l0 +
 //     0..15, high nibbles (bits 2jp+4, 2jp+5) elements 128h + 32 (jp + 2) + l0 + 0..15;
 //     value = d * scale * (q6 - 32) with the scale of element e at 8h + (e % 32) / 16 + 2 j.
+//   q5_K: q4_K's units plus the 5th bit of each value from 16 bytes of qh (one more load).
 #pragma once
 
 #include <cstdint>
@@ -117,6 +118,51 @@ struct QuantUnit<DType::kQ4_K> {
       const uint32_t b = (qw[i / 4] >> (8 * (i % 4))) & 0xFF;
       v[i] = d1 * static_cast<float>(b & 0xF) - m1;
       v[16 + i] = d2 * static_cast<float>(b >> 4) - m2;
+    }
+    const int64_t e0 = blk * 256 + 64 * j + 16 * h;
+    off[0] = e0;
+    off[1] = e0 + 8;
+    off[2] = e0 + 32;
+    off[3] = e0 + 40;
+  }
+};
+
+template <>
+struct QuantUnit<DType::kQ5_K> {
+  static constexpr int kVals = 32;
+  static constexpr int kSegs = 4;
+  static constexpr int kBlockBytes = 176;
+  // w: [rows, k / 256] GGUF BlockQ5_K, rows packed (176 = 11 x 16 bytes: d, dmin and the
+  // scales fill the first 16 bytes, qh the next 32, qs the last 128, all 16-byte aligned).
+  // Unit l (0..7) of a block is Q4_K's unit l plus the 5th bits: qh bytes 16h..16h+15, bit 2j
+  // for the low nibbles (sub-block 2j), bit 2j+1 for the high ones.
+  __device__ __forceinline__ static void Load(const void* w, int64_t /*rows*/, int64_t k,
+                                              int64_t row, int64_t u, float (&v)[kVals],
+                                              int64_t (&off)[kSegs]) {
+    const int64_t blk = u / 8;
+    const int l = static_cast<int>(u % 8), j = l / 2, h = l % 2;
+    const auto* block = static_cast<const uint8_t*>(w) + (row * (k / 256) + blk) * kBlockBytes;
+    const uint4 head = __ldg(reinterpret_cast<const uint4*>(block));
+    const uint4 qh = __ldg(reinterpret_cast<const uint4*>(block + 16 + 16 * h));
+    const uint4 qs = __ldg(reinterpret_cast<const uint4*>(block + 48 + 32 * j + 16 * h));
+    const float d = HalfBitsToF32(head.x);
+    const float dmin = HalfBitsToF32(head.x >> 16);
+    const uint32_t scales[3] = {head.y, head.z, head.w};
+    int sc, m;
+    Q4KScaleMinDev(2 * j, scales, &sc, &m);
+    const float d1 = d * sc, m1 = dmin * m;
+    Q4KScaleMinDev(2 * j + 1, scales, &sc, &m);
+    const float d2 = d * sc, m2 = dmin * m;
+    const uint32_t qw[4] = {qs.x, qs.y, qs.z, qs.w};
+    const uint32_t hw[4] = {qh.x, qh.y, qh.z, qh.w};
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+      const uint32_t b = (qw[i / 4] >> (8 * (i % 4))) & 0xFF;
+      const uint32_t hb = (hw[i / 4] >> (8 * (i % 4))) & 0xFF;
+      const uint32_t q_lo = (b & 0xF) | (((hb >> (2 * j)) & 1) << 4);
+      const uint32_t q_hi = (b >> 4) | (((hb >> (2 * j + 1)) & 1) << 4);
+      v[i] = d1 * static_cast<float>(q_lo) - m1;
+      v[16 + i] = d2 * static_cast<float>(q_hi) - m2;
     }
     const int64_t e0 = blk * 256 + 64 * j + 16 * h;
     off[0] = e0;

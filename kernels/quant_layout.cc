@@ -95,6 +95,8 @@ size_t DeviceMatrixBytes(DType t, int64_t rows, int64_t cols) {
       return cols % kQK8_0 == 0 ? Q8_0PlanarBytes(rows, cols) : 0;
     case DType::kQ4_K:
       return cols % kQK_K == 0 ? static_cast<size_t>(rows) * (cols / kQK_K) * sizeof(BlockQ4_K) : 0;
+    case DType::kQ5_K:
+      return cols % kQK_K == 0 ? static_cast<size_t>(rows) * (cols / kQK_K) * sizeof(BlockQ5_K) : 0;
     case DType::kQ6_K:
       return cols % kQK_K == 0 ? Q6KPlanar(rows, cols).bytes : 0;
     default:

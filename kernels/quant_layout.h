@@ -1,6 +1,7 @@
 // Device layouts of weight matrices [rows, cols] (host helpers; no device code).
 //   f16 / bf16: row-major, packed.
-//   Q4_K: GGUF's blocks unchanged (144-byte blocks, 16-byte aligned rows when cols % 256 == 0).
+//   Q4_K, Q5_K: GGUF's blocks unchanged (144- and 176-byte blocks, 16-byte aligned rows when
+//     cols % 256 == 0).
 //   Q8_0: "planar": GGUF's 34-byte blocks are not 16-byte aligned, so the upload splits them
 //     into int8 quants [rows, cols] (row-major) followed, at Q8_0PlanarScaleOffset, by the f16
 //     scales [rows, cols / 32]. Same values, 16-byte vector loads.

@@ -92,8 +92,7 @@ bool CudaBackend::Supports(Op op, DType dtype) const {
   switch (op) {
     case Op::kMatmul:
     case Op::kEmbedding:
-      return dtype == DType::kF32 || dtype == DType::kF16 || dtype == DType::kBF16 ||
-             dtype == DType::kQ8_0 || dtype == DType::kQ4_K || dtype == DType::kQ6_K;
+      return CudaWeightFormOf(dtype) != CudaWeightForm::kNone;
     case Op::kWriteKv:
     case Op::kAttention:
       return dtype == DType::kF16 || dtype == DType::kBF16;

@@ -4,9 +4,11 @@
 // read f16/bf16, so Matmul converts its input to the weight's 16-bit type (f16 for quantized
 // weights) and Attention converts q to the cache type and its output back. Weights are uploaded
 // once by AdoptWeight: f16/bf16 as they are, f32 matrices converted (CudaBackendOptions::
-// f32_weight_type), f32 vectors (norms, biases) kept f32, Q8_0 repacked to the planar layout of
-// kernels/quant_layout.h (a device Q8_0 tensor's bytes are that layout, not GGUF blocks), Q4_K
-// as is. Not thread-safe: one caller at a time (the engine thread).
+// f32_weight_type), f32 vectors (norms, biases) kept f32, Q8_0 and Q6_K repacked to the planar
+// layouts of kernels/quant_layout.h (a device Q8_0 tensor's bytes are that layout, not GGUF
+// blocks), Q4_K and Q5_K as they are, the other quantized types dequantized to f16 on the device
+// (CudaWeightFormOf: the device tensor is then f16). Not thread-safe: one caller at a time (the
+// engine thread).
 //
 // Errors: argument errors name the op and value; a CUDA runtime error inside a kernel is sticky
 // (the context is unusable), so the backend remembers the first one and returns it from every
@@ -93,6 +95,8 @@ class CudaBackend final : public Backend {
   int num_sms() const { return num_sms_; }
   // Bytes of uploaded weights.
   int64_t weight_bytes() const { return weight_bytes_; }
+  // The weights dequantized to f16 at upload (CudaWeightForm::kF16AtLoad) so far.
+  const CudaF16AtLoad& f16_at_load() const { return f16_at_load_; }
   // (free, total) device memory now.
   absl::Status MemoryInfo(int64_t* free_bytes, int64_t* total_bytes);
   // The first sticky CUDA error (OK while none happened).
@@ -144,6 +148,9 @@ class CudaBackend final : public Backend {
   absl::Status Reserve(DeviceBuffer& buf, size_t bytes, std::string_view what);
   // x (f32) -> a packed [rows, cols] `dtype` copy in act16_.
   absl::Status ToHalf(const Tensor& x, DType dtype, DeviceBuffer& dst, std::string_view what);
+  // Uploads the GGUF blocks of a kF16AtLoad weight to a temporary buffer and dequantizes them
+  // into `dst` (f16, rows * cols values).
+  absl::Status UploadDequantized(const Tensor& host, void* dst);
   absl::Status DenseGemm(const void* x16, DType act, const void* w, int64_t ldw, const Tensor& y,
                          int32_t m, int32_t n, int32_t k);
   absl::Status WeightGemv(const void* x16, DType act, const Tensor& w, const Tensor& y, int32_t m);
@@ -180,6 +187,7 @@ class CudaBackend final : public Backend {
   int num_sms_ = 0;
   bool wgmma_ = false;
   int64_t weight_bytes_ = 0;
+  CudaF16AtLoad f16_at_load_;
   absl::Status sticky_;
 
   // Scratch, grow-only.

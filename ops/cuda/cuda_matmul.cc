@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "base/status.h"
@@ -15,8 +17,9 @@
 namespace phx::ops::cuda {
 namespace {
 
+// Quantized types the kernels read as they are (GEMV, dequantize + GEMM, embedding gather).
 bool IsCudaQuantType(DType t) {
-  return t == DType::kQ8_0 || t == DType::kQ4_K || t == DType::kQ6_K;
+  return t == DType::kQ8_0 || t == DType::kQ4_K || t == DType::kQ5_K || t == DType::kQ6_K;
 }
 
 // Rows of an f32 matrix converted per upload chunk (bounds the host staging memory).
@@ -36,7 +39,9 @@ absl::StatusOr<Buffer> CudaBackend::AdoptWeight(const Tensor& host) {
   dev.row_stride = 0;
   dev.device = Device::kCuda;
   const bool vector = host.ndim == 1;
+  const bool f16_at_load = !vector && CudaWeightFormOf(host.dtype) == CudaWeightForm::kF16AtLoad;
   if (host.dtype == DType::kF32 && !vector) dev.dtype = opt_.f32_weight_type;
+  if (f16_at_load) dev.dtype = DType::kF16;
   if (!vector) PHX_RETURN_IF_ERROR(CheckSupported(Op::kMatmul, host.dtype));
   if (vector && host.dtype != DType::kF32) {
     return absl::UnimplementedError(
@@ -56,7 +61,17 @@ absl::StatusOr<Buffer> CudaBackend::AdoptWeight(const Tensor& host) {
   PHX_ASSIGN_OR_RETURN(Buffer buf,
                        AllocateBytes(dev, bytes, StrCat("weight ", host.ShapeString())));
   cudaStream_t s = stream_.get();
-  if (host.dtype == DType::kQ8_0 || host.dtype == DType::kQ6_K) {
+  if (f16_at_load) {
+    PHX_RETURN_IF_ERROR(UploadDequantized(host, buf.data()));
+    CudaF16AtLoad& d = f16_at_load_;
+    const std::string_view type = DTypeName(host.dtype);
+    ++d.tensors;
+    d.file_bytes += host.nbytes();
+    d.device_bytes += static_cast<int64_t>(bytes);
+    if (StrCat(", ", d.types, ", ").find(StrCat(", ", type, ", ")) == std::string::npos) {
+      d.types = d.types.empty() ? std::string(type) : StrCat(d.types, ", ", type);
+    }
+  } else if (host.dtype == DType::kQ8_0 || host.dtype == DType::kQ6_K) {
     std::vector<uint8_t> planar(bytes);
     if (host.dtype == DType::kQ8_0) {
       kernels::RepackQ8_0ToPlanar(host.data, rows, cols, planar.data());
@@ -87,6 +102,29 @@ absl::StatusOr<Buffer> CudaBackend::AdoptWeight(const Tensor& host) {
   }
   weight_bytes_ += static_cast<int64_t>(bytes);
   return buf;
+}
+
+absl::Status CudaBackend::UploadDequantized(const Tensor& host, void* dst) {
+  const int64_t n = host.rows() * host.cols();
+  const std::optional<uint64_t> row = RowBytes(host.dtype, static_cast<uint64_t>(host.cols()));
+  if (!row.has_value() || static_cast<int64_t>(*row) * host.rows() != host.nbytes()) {
+    return absl::UnimplementedError(StrCat("cuda backend: weight ", host.ShapeString(), ": ",
+                                           DTypeName(host.dtype), " rows must be whole blocks"));
+  }
+  PHX_ASSIGN_OR_RETURN(DeviceBuffer blocks,
+                       DeviceBuffer::Allocate(static_cast<size_t>(host.nbytes())));
+  cudaStream_t s = stream_.get();
+  PHX_RETURN_IF_ERROR(blocks.CopyFromHost(host.data, blocks.size(), s));
+  kernels::DequantizeBlocksParams p;
+  p.src = blocks.data();
+  p.src_dtype = host.dtype;
+  p.out = dst;
+  p.out_dtype = DType::kF16;
+  p.n = n;
+  PHX_RETURN_IF_ERROR(Run(kernels::LaunchDequantizeBlocks, p,
+                          StrCat("upload: ", DTypeName(host.dtype), " -> f16")));
+  // `blocks` is freed on return: the kernel must be done with it.
+  return Check(cudaStreamSynchronize(s), "upload");
 }
 
 absl::Status CudaBackend::ToHalf(const Tensor& x, DType dtype, DeviceBuffer& dst,

@@ -46,6 +46,48 @@ absl::Status CheckCudaAttentionShape(int32_t n_heads, int32_t n_kv_heads, int32_
   return absl::OkStatus();
 }
 
+CudaWeightForm CudaWeightFormOf(DType dtype) {
+  switch (dtype) {
+    case DType::kF32:
+    case DType::kF16:
+    case DType::kBF16:
+    case DType::kQ8_0:
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K:
+      return CudaWeightForm::kNative;
+    case DType::kQ4_0:
+    case DType::kQ4_1:
+    case DType::kQ5_0:
+    case DType::kQ5_1:
+    case DType::kQ2_K:
+    case DType::kQ3_K:
+    case DType::kIQ4_NL:
+    case DType::kIQ4_XS:
+    case DType::kMXFP4:
+      return CudaWeightForm::kF16AtLoad;
+    case DType::kI32:
+      return CudaWeightForm::kNone;
+  }
+  return CudaWeightForm::kNone;
+}
+
+std::string CudaF16AtLoad::ToString() const {
+  return fmt::format(
+      "dequantized to f16 at load: {} tensors ({}), {} quantized bytes -> {} device bytes "
+      "(+{} bytes, +{:.1f} MiB of device memory)",
+      tensors, types, file_bytes, device_bytes, extra_bytes(), MiB(extra_bytes()));
+}
+
+absl::StatusOr<CudaF16AtLoad> CudaDequantizedAtLoad(const Backend& backend) {
+  const auto* cuda = dynamic_cast<const CudaBackend*>(&backend);
+  if (cuda == nullptr) {
+    return absl::InvalidArgumentError(
+        StrCat("dequantized weights: backend '", backend.name(), "' is not the CUDA backend"));
+  }
+  return cuda->f16_at_load();
+}
+
 std::string CudaMemoryPlan::ToString(float utilization) const {
   return fmt::format(
       "weights {:.1f} MiB, KV {:.1f} MiB ({} blocks x {} = {} tokens), scratch {:.1f} MiB, "

@@ -20,7 +20,8 @@ struct CudaBackendOptions {
   // KV cache); the KV cache gets what is left of it after the weights and the scratch.
   float gpu_memory_utilization = 0.90f;
   // F32 weight matrices are converted at upload to this type (f16 or bf16); f16/bf16 weights are
-  // uploaded as they are, Q8_0 and Q4_K stay quantized.
+  // uploaded as they are, Q8_0, Q4_K, Q5_K and Q6_K stay quantized, the other quantized types
+  // are dequantized to f16 (CudaWeightFormOf).
   DType f32_weight_type = DType::kF16;
   // Dense GEMMs through cuBLAS instead of our mma.sync/wgmma kernels.
   bool prefer_cublas = false;
@@ -52,6 +53,31 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(const CudaBackendOption
 // Whether the attention kernels take this shape: UnimplementedError naming the value otherwise
 // (head_dim 64 or 128; n_heads a positive multiple of n_kv_heads). Plain host code.
 absl::Status CheckCudaAttentionShape(int32_t n_heads, int32_t n_kv_heads, int32_t head_dim);
+
+// How the CUDA backend holds a weight matrix (or embedding table) of `dtype` (plain host code;
+// CudaBackend::Supports answers kMatmul and kEmbedding with it):
+//   kNative: its kernels read the type: f16, bf16, q8_0, q4_K, q5_K, q6_K (GEMV for decode,
+//     dequantize + tensor-core GEMM for prefill), and f32 (converted to f16/bf16 at upload).
+//   kF16AtLoad: q4_0, q4_1, q5_0, q5_1, q2_K, q3_K, iq4_nl, iq4_xs, mxfp4: dequantized to f16
+//     once at upload (bit-exact with base/dtype.h DequantizeRow, then rounded to f16), then the
+//     f16 kernels; costs 16 bits per weight instead of the type's bits.
+//   kNone: anything else (the model then runs on the CPU under --device auto).
+enum class CudaWeightForm { kNone, kNative, kF16AtLoad };
+CudaWeightForm CudaWeightFormOf(DType dtype);
+
+// The weights a CUDA backend dequantized to f16 at upload (kF16AtLoad), for the load log line.
+struct CudaF16AtLoad {
+  int64_t tensors = 0;
+  int64_t file_bytes = 0;    // their quantized bytes (as in the GGUF file)
+  int64_t device_bytes = 0;  // their f16 bytes on the device
+  std::string types;         // their types, "q5_0, q4_1" (first-seen order)
+  int64_t extra_bytes() const { return device_bytes - file_bytes; }
+  // "dequantized to f16 at load: 7 tensors (q5_0, q4_1), 1234 quantized bytes -> 5678 device
+  //  bytes (+4444 bytes, +0.0 MiB of device memory)"
+  std::string ToString() const;
+};
+// Of a CUDA backend; InvalidArgument for another backend.
+absl::StatusOr<CudaF16AtLoad> CudaDequantizedAtLoad(const Backend& backend);
 
 // The device memory plan, computed after the weights are uploaded.
 struct CudaMemoryPlan {

@@ -55,6 +55,12 @@ absl::StatusOr<std::unique_ptr<ops::Backend>> MakeBackend(const RuntimeOptions& 
   return std::unique_ptr<ops::Backend>(new ops::cpu::CpuBackend(threads));
 }
 
+absl::StatusOr<std::string> CudaFallbackLine(std::string_view device, const absl::Status& cuda) {
+  if (cuda.ok()) return absl::InvalidArgumentError("CudaFallbackLine: no error to fall back on");
+  if (device != "auto" || !absl::IsUnimplemented(cuda)) return cuda;
+  return StrCat("device: cpu (", cuda.message(), ")");
+}
+
 absl::StatusOr<Runtime> BuildRuntime(const RuntimeOptions& o) {
   Runtime rt;
   PHX_ASSIGN_OR_RETURN(rt.backend, MakeBackend(o));
@@ -69,28 +75,38 @@ absl::StatusOr<Runtime> BuildRuntime(const RuntimeOptions& o) {
       last_pct = pct;
     }
   };
-  PHX_ASSIGN_OR_RETURN(rt.model, model::Model::Load(o.model, *rt.backend, progress));
+  auto loaded = model::Model::Load(o.model, *rt.backend, progress);
   if (tty) std::fprintf(stderr, "\n");
 #if PHX_HAVE_CUDA
   if (rt.backend->device() == ops::Device::kCuda) {
-    const model::ModelConfig& mc = rt.model->config();
-    absl::Status shape = ops::cuda::CheckCudaAttentionShape(static_cast<int32_t>(mc.n_head),
-                                                            static_cast<int32_t>(mc.n_head_kv),
-                                                            static_cast<int32_t>(mc.head_dim));
-    if (!shape.ok() && o.device == "cuda") return Annotate(shape, o.model);
-    if (!shape.ok()) {  // auto: this model runs on the CPU instead
-      if (!o.quiet) {
-        std::fprintf(stderr, "device: cpu (%s)\n", std::string(shape.message()).c_str());
-      }
+    absl::Status cuda = loaded.status();
+    if (cuda.ok()) {
+      rt.model = std::move(*loaded);
+      const model::ModelConfig& mc = rt.model->config();
+      cuda = Annotate(ops::cuda::CheckCudaAttentionShape(static_cast<int32_t>(mc.n_head),
+                                                         static_cast<int32_t>(mc.n_head_kv),
+                                                         static_cast<int32_t>(mc.head_dim)),
+                      o.model);
+    }
+    if (!cuda.ok()) {  // auto: the model runs on the CPU instead (a tensor type, an op, a shape)
+      PHX_ASSIGN_OR_RETURN(const std::string line, CudaFallbackLine(o.device, cuda));
+      if (!o.quiet) std::fprintf(stderr, "%s\n", line.c_str());
       rt.model.reset();
       RuntimeOptions cpu = o;
       cpu.device = "cpu";
       cpu.quiet = true;
       PHX_ASSIGN_OR_RETURN(rt.backend, MakeBackend(cpu));
       PHX_ASSIGN_OR_RETURN(rt.model, model::Model::Load(o.model, *rt.backend, progress));
+    } else if (!o.quiet) {
+      auto f16 = ops::cuda::CudaDequantizedAtLoad(*rt.backend);
+      if (f16.ok() && f16->tensors > 0) std::fprintf(stderr, "cuda: %s\n", f16->ToString().c_str());
     }
   }
 #endif
+  if (rt.model == nullptr) {
+    PHX_RETURN_IF_ERROR(loaded.status());
+    rt.model = std::move(*loaded);
+  }
   engine::EngineConfig ec;
   ec.max_num_seqs = o.max_batch;
   ec.max_tokens_per_step = std::max(o.max_tokens_per_step, o.max_batch);

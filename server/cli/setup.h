@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "ops/backend.h"
@@ -37,6 +38,12 @@ struct Runtime {
 // build without CUDA); auto the CUDA backend when a device is present, else the CPU backend with
 // one line on stderr saying why.
 absl::StatusOr<std::unique_ptr<ops::Backend>> MakeBackend(const RuntimeOptions& o);
+// When a model cannot run on the CUDA backend - an op, an attention shape or a tensor type its
+// kernels lack (an UnimplementedError naming it, e.g. "tensor blk.0.ffn_gate_exps.weight: cuda
+// backend: matmul_experts does not support q4_K") - --device auto runs it on the CPU: returns
+// the line to print ("device: cpu (<why>)"). Under --device cuda, and for every other error
+// (out of memory, a corrupt file, a CUDA failure), the error itself. Pure.
+absl::StatusOr<std::string> CudaFallbackLine(std::string_view device, const absl::Status& cuda);
 absl::StatusOr<Runtime> BuildRuntime(const RuntimeOptions& o);
 
 }  // namespace phx::cli

@@ -103,6 +103,9 @@ int Failures();
 // run last). Benchmarks: cuBLAS and mma.sync, plus wgmma when true.
 void RunGemmTests(bool check, bool bench, bool wgmma);
 void RunGemvTests(bool check, bool bench);
+// LaunchDequantizeBlocks (the types dequantized to f16 at load) bit for bit against base's
+// DequantizeRow rounded to f16/bf16 (test_dequant_blocks.cc; run by the gemv suite).
+void RunDequantizeBlocksChecks();
 void RunAttentionTests(bool check, bool bench);
 void RunFusedTests(bool check, bool bench);
 void RunSamplingTests(bool check, bool bench);

@@ -1,6 +1,7 @@
 // phx_gpu_engine's checks: the CUDA backend under the real runtime (model load, Forward, Engine)
 // against the CPU backend, on stories260K and on synthesized llama models (f16, f32 -> f16, Q8_0,
-// Q4_K; head dims 64 and 128). One PASS/FAIL/SKIP line per model x check:
+// Q4_K; head dims 64 and 128; llama.cpp's Q4_K_M, Q5_K_M and Q3_K_M mixes; q5_0, iq4_xs and mxfp4,
+// dequantized to f16 at load). One PASS/FAIL/SKIP line per model x check:
 //
 //   logits   teacher-forced prefill + one decode step through model::Forward on both backends:
 //            max |gpu - cpu| <= 0.03 * max |cpu| + 1e-3 (the GPU rounds matmul inputs and
@@ -20,6 +21,8 @@
 //   unfused  the backend with fuse_ops off (one launch per op): logits as "logits"; the kernel
 //            launches of one eager decode step, fused and unfused, are printed.
 //   cancel   8 long requests, 5 steps, all cancelled: no KV block referenced afterwards.
+//   weights  the tensors dequantized to f16 at load are the file's of those types
+//            (engine_weights.cc).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -286,6 +289,7 @@ void CheckModel(const std::string& name, const std::string& path, const Args& ar
     Report(unsupported ? "SKIP" : "FAIL", name, "load", "cuda: " + std::string(s.message()));
     return;
   }
+  CheckWeightForms(name, gpu);
   const int32_t vocab = static_cast<int32_t>(cpu.model->config().vocab_size);
   const auto prompts = Prompts(vocab);
 
@@ -452,6 +456,7 @@ int RunEngineChecks(const Args& args) {
     const char* name;
     DType dtype;
     int64_t embd, heads, kv_heads, ff;
+    const char* mix = "";  // llama.cpp's per-tensor recipe (runtime/model/quant_mix.h)
   };
   const Synth synth[] = {
       {"synth-f16-hd64", DType::kF16, 256, 4, 2, 768},
@@ -459,6 +464,15 @@ int RunEngineChecks(const Args& args) {
       {"synth-q8_0-hd64", DType::kQ8_0, 256, 4, 2, 768},
       {"synth-q4_K-hd64", DType::kQ4_K, 256, 4, 1, 768},
       {"synth-bf16-hd128", DType::kBF16, 512, 4, 2, 1536},
+      // llama.cpp's mixes: Q4_K + Q6_K (output, attn_v, some ffn_down), Q5_K + Q6_K, and Q3_K_M
+      // (q3_K, dequantized to f16 at load, next to q4_K/q5_K/q6_K).
+      {"synth-Q4_K_M-hd64", DType::kF16, 256, 4, 2, 768, "Q4_K_M"},
+      {"synth-Q5_K_M-hd64", DType::kF16, 256, 4, 2, 768, "Q5_K_M"},
+      {"synth-Q3_K_M-hd64", DType::kF16, 256, 4, 2, 768, "Q3_K_M"},
+      // Types dequantized to f16 at load (every matmul weight and the embedding table).
+      {"synth-q5_0-hd64", DType::kQ5_0, 256, 4, 2, 768},
+      {"synth-iq4_xs-hd64", DType::kIQ4_XS, 256, 4, 2, 768},
+      {"synth-mxfp4-hd64", DType::kMXFP4, 256, 4, 2, 768},
   };
   for (const Synth& s : synth) {
     if (!wanted(s.name)) continue;
@@ -470,6 +484,7 @@ int RunEngineChecks(const Args& args) {
     o.n_head_kv = s.kv_heads;
     o.n_ff = s.ff;
     o.dtype = s.dtype;
+    o.mix = s.mix;
     o.context_length = 512;
     const std::string path = args.tmp_dir + "/phx_gpu_" + std::string(s.name) + ".gguf";
     if (auto st = model::SynthesizeModel(o, path); !st.ok()) {

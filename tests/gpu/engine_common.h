@@ -54,6 +54,9 @@ struct Loaded {
 absl::Status Load(const std::string& path, bool cuda, const ops::cuda::CudaBackendOptions& opt,
                   Loaded* out);
 
+// The "weights" check (engine_weights.cc): the tensors the CUDA backend dequantized to f16 at
+// load are exactly the file's 2-D tensors of those types, with their bytes.
+void CheckWeightForms(const std::string& name, const Loaded& gpu);
 int RunEngineChecks(const Args& args);
 int RunEngineBench(const Args& args);
 

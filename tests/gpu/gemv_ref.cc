@@ -63,6 +63,23 @@ HostWeights RandomWeights(DType t, int64_t rows, int64_t cols, bool exact) {
     }
     w.bytes.resize(blocks.size() * sizeof(BlockQ4_K));
     std::memcpy(w.bytes.data(), blocks.data(), w.bytes.size());
+  } else if (t == DType::kQ5_K) {
+    std::vector<BlockQ5_K> blocks(n / kQK_K);
+    for (size_t b = 0; b < blocks.size(); ++b) {
+      BlockQ5_K& blk = blocks[b];
+      // |w| <= d * 63 * 31 + dmin * 63: d ~ 6 sd / (63 * 31), dmin ~ 3 sd / 63.
+      blk.d = ToBits(static_cast<float>(Uniform(0.5, 1.0) / 63 / 31 * sd * 6), DType::kF16);
+      blk.dmin = ToBits(static_cast<float>(Uniform(0.5, 1.0) / 63 * sd * 3), DType::kF16);
+      for (uint8_t& s : blk.scales) s = static_cast<uint8_t>(Rng()());
+      for (uint8_t& q : blk.qh) q = static_cast<uint8_t>(Rng()());
+      for (uint8_t& q : blk.qs) q = static_cast<uint8_t>(Rng()());
+      if (b == 1) {  // every scale/min 63; quants 31 (all bits set) and 0 at the ends of a row
+        std::memset(blk.scales, 0xFF, sizeof(blk.scales));
+        blk.qh[0] = 0xFF, blk.qs[0] = 0xFF, blk.qh[31] = 0x00, blk.qs[127] = 0x00;
+      }
+    }
+    w.bytes.resize(blocks.size() * sizeof(BlockQ5_K));
+    std::memcpy(w.bytes.data(), blocks.data(), w.bytes.size());
   } else if (t == DType::kQ6_K) {
     std::vector<BlockQ6_K> blocks(n / kQK_K);
     for (size_t b = 0; b < blocks.size(); ++b) {
@@ -119,6 +136,22 @@ std::vector<double> DequantizeExact(DType t, const uint8_t* bytes, int64_t rows,
           const uint8_t* q = blk.qs + 32 * (sub / 2);
           for (int l = 0; l < 32; ++l) {
             const int v = sub % 2 ? q[l] >> 4 : q[l] & 0xF;
+            y[b * kQK_K + 32 * sub + l] = d * sc * v - dmin * m;
+          }
+        }
+      }
+      break;
+    case DType::kQ5_K:
+      for (int64_t b = 0; b < n / kQK_K; ++b) {
+        const auto blk = ReadBlock<BlockQ5_K>(bytes, b);
+        const double d = Half(blk.d), dmin = Half(blk.dmin);
+        for (int sub = 0; sub < 8; ++sub) {
+          uint8_t sc, m;
+          Q4KScaleMin(wrong_scale && sub % 2 ? sub - 1 : sub, blk.scales, &sc, &m);
+          // As Q4_K, plus the 5th bit: bit `sub` of qh byte l.
+          const uint8_t* q = blk.qs + 32 * (sub / 2);
+          for (int l = 0; l < 32; ++l) {
+            const int v = (sub % 2 ? q[l] >> 4 : q[l] & 0xF) | (((blk.qh[l] >> sub) & 1) << 4);
             y[b * kQK_K + 32 * sub + l] = d * sc * v - dmin * m;
           }
         }

@@ -1,5 +1,5 @@
 // Matrix products on the host for the GPU checks (plain C++): random weight matrices in GGUF's
-// layouts (f16, bf16, Q8_0, Q4_K, Q6_K) with their exact values, the float64 product with the
+// layouts (f16, bf16, Q8_0, Q4_K, Q5_K, Q6_K) with their exact values, the float64 product with the
 // magnitude its error bound needs, mutated products (the bugs the bound must catch) and an f32
 // emulation of the kernels' accumulation (the errors it must allow). Used by test_gemm.cc,
 // test_gemv.cc and tests/unit/gpu_harness_test.cc.
@@ -24,9 +24,9 @@ struct HostWeights {
 // types get random scales, including a block with the largest scales of the type. exact false
 // (benchmarks): cheaper draws, `values` left empty.
 HostWeights RandomWeights(DType t, int64_t rows, int64_t cols, bool exact = true);
-// Exact (float64) dequantization of GGUF blocks (Q8_0, Q4_K, Q6_K; f16/bf16 raw values). With
-// `wrong_scale`, every odd scale group (Q8_0 block, Q4_K/Q6_K sub-block) uses the scale of the
-// group before it: the bug the GEMV/dequantize checks must catch.
+// Exact (float64) dequantization of GGUF blocks (Q8_0, Q4_K, Q5_K, Q6_K; f16/bf16 raw values).
+// With `wrong_scale`, every odd scale group (Q8_0 block, Q4_K/Q5_K/Q6_K sub-block) uses the scale
+// of the group before it: the bug the GEMV/dequantize checks must catch.
 std::vector<double> DequantizeExact(DType t, const uint8_t* bytes, int64_t rows, int64_t cols,
                                     bool wrong_scale = false);
 

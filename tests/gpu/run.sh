@@ -166,11 +166,11 @@ main() {
   local K=("$BIN/phx_gpu_kernels" --seed "$SEED")
   local E=("$BIN/phx_gpu_engine" --assets "$A" --tmp "${TMPDIR:-/tmp}")
   step gemm 90 "${K[@]}" --only gemm
-  step gemv 60 "${K[@]}" --only gemv
+  step gemv 90 "${K[@]}" --only gemv
   step attention 120 "${K[@]}" --only attention
   step fused 60 "${K[@]}" --only fused
   step sampling 60 "${K[@]}" --only sampling
-  step engine 150 "${E[@]}" --no-wgmma
+  step engine 200 "${E[@]}" --no-wgmma
   step wgmma 90 "${K[@]}" --only wgmma
   local wgmma_ok=0 row
   for row in "${ROWS[@]}"; do [[ $row == wgmma\|0\|* ]] && wgmma_ok=1; done

@@ -124,8 +124,8 @@ void CheckEmbedding(DType table_t, DType out_t, int vocab, int dim, int tokens) 
   char shape[64];
   std::snprintf(shape, sizeof(shape), "vocab %d dim %d x%d %s -> %s", vocab, dim, tokens,
                 Name(table_t), Name(out_t));
-  const bool quantized =
-      table_t == DType::kQ8_0 || table_t == DType::kQ4_K || table_t == DType::kQ6_K;
+  const bool quantized = table_t == DType::kQ8_0 || table_t == DType::kQ4_K ||
+                         table_t == DType::kQ5_K || table_t == DType::kQ6_K;
   Compare("embedding", shape, Download(out, ref.size(), out_t), ref,
           RoundingTol(ref, out_t, quantized));
 }
@@ -248,8 +248,8 @@ void RunFusedTests(bool check, bool bench) {
       CheckRmsNorm(t, false, 5, 1000, false);
       CheckRmsNorm(t, true, 7, 4096, false);
       CheckSwiGlu(t, 9, 1000, false);
-      for (DType table :
-           {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K}) {
+      for (DType table : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_K,
+                          DType::kQ5_K, DType::kQ6_K}) {
         if (table == t || (table != DType::kF16 && table != DType::kBF16)) {
           CheckEmbedding(table, t, 1000, 512, 17);
         }

@@ -1,6 +1,6 @@
-// Weight GEMV (dense, Q8_0 planar, Q4_K, Q6_K planar; f16/bf16/f32 activations; grouped outputs
-// with bias) and dequantize against the float64 references of gemv_ref.h, then the bandwidth of
-// the decode shapes.
+// Weight GEMV (dense, Q8_0 planar, Q4_K, Q5_K, Q6_K planar; f16/bf16/f32 activations; grouped
+// outputs with bias) and dequantize against the float64 references of gemv_ref.h, then the
+// bandwidth of the decode shapes.
 #include "kernels/gemm.h"
 #include "kernels/quant_layout.h"
 #include "tests/gpu/common.h"
@@ -21,7 +21,7 @@ std::vector<uint8_t> DeviceLayout(const HostWeights& w) {
     kernels::RepackQ6_KToPlanar(w.bytes.data(), w.rows, w.cols, planar.data());
     return planar;
   }
-  return w.bytes;  // f16/bf16 raw, Q4_K blocks
+  return w.bytes;  // f16/bf16 raw, Q4_K and Q5_K blocks
 }
 
 // Random activations of type t (f16/bf16 bits or f32), exact values in *values.
@@ -146,11 +146,12 @@ void BenchGemv(DType wt, DType at, int m, int n, int k) {
 void RunGemvTests(bool check, bool bench) {
   if (check) {
     // n 96 fills whole CTAs of 8 columns; 101 and 43 end in partial CTAs (the column tail).
-    // k 768 gives q4_K/q6_K 24 units per row (fewer than the 32 lanes), q8_0 48 (a lane tail).
+    // k 768 gives q4_K/q5_K/q6_K 24 units per row (fewer than the 32 lanes), q8_0 48 (a lane
+    // tail).
     const int shapes[][2] = {{96, 512}, {101, 768}, {43, 1024}};
     for (DType at : {DType::kF16, DType::kBF16, DType::kF32}) {
       const DType dense = at == DType::kF32 ? DType::kBF16 : at;
-      for (DType wt : {DType::kQ8_0, DType::kQ4_K, DType::kQ6_K, dense}) {
+      for (DType wt : {DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, dense}) {
         for (const auto& s : shapes) {
           for (int m : {1, 8, 11}) {
             CheckGemv(wt, at, DType::kF32, m, s[0], s[1]);
@@ -160,18 +161,20 @@ void RunGemvTests(bool check, bool bench) {
       }
     }
     CheckGemv(DType::kF16, DType::kF32, DType::kF32, 3, 101, 768);  // f16 weights, f32 input
-    for (DType wt : {DType::kQ8_0, DType::kQ4_K, DType::kQ6_K, DType::kBF16, DType::kF16}) {
+    for (DType wt :
+         {DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kBF16, DType::kF16}) {
       CheckGroupedGemv(wt, 1, {64, 24, 24}, 512, true);  // q/k/v of a GQA layer, with biases
       CheckGroupedGemv(wt, 5, {101, 43}, 768, false);    // gate/up
     }
-    for (DType wt : {DType::kQ8_0, DType::kQ4_K, DType::kQ6_K}) {
+    for (DType wt : {DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
       for (DType ot : {DType::kF16, DType::kBF16}) CheckDequantize(wt, ot, 33, 1024);
     }
+    RunDequantizeBlocksChecks();  // the types dequantized to f16 at load
   }
   if (!bench) return;
   // The 8B shape's decode projections (f32 activations: what the CUDA backend launches).
   const int nk[][2] = {{4096, 4096}, {14336, 4096}, {4096, 14336}, {32000, 4096}};
-  for (DType wt : {DType::kBF16, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K}) {
+  for (DType wt : {DType::kBF16, DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
     for (const auto& s : nk) BenchGemv(wt, DType::kF32, 1, s[0], s[1]);
     BenchGemv(wt, DType::kF32, 8, 4096, 4096);
   }

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "base/dtype.h"
 #include "kernels/convert.h"
 #include "kernels/error.h"
 #include "ops/cpu/cpu_backend.h"
@@ -41,6 +42,42 @@ TEST(CudaBackendHostTest, AttentionShape) {
   EXPECT_TRUE(absl::IsUnimplemented(hd));
   EXPECT_NE(std::string(hd.message()).find("head_dim 8"), std::string::npos) << hd;
   EXPECT_TRUE(absl::IsUnimplemented(ops::cuda::CheckCudaAttentionShape(6, 4, 64)));
+}
+
+// Every type the GGUF reader accepts has a CUDA form: the GEMV types as they are, the rest
+// dequantized to f16 at load; only the runtime's i32 has none.
+TEST(CudaBackendHostTest, EveryGgufWeightTypeHasACudaForm) {
+  using ops::cuda::CudaWeightForm;
+  using ops::cuda::CudaWeightFormOf;
+  int native = 0, f16 = 0;
+  for (uint32_t id = 0; id < 64; ++id) {
+    const auto info = GetDTypeInfo(static_cast<DType>(id));
+    if (!info.has_value()) continue;
+    const CudaWeightForm form = CudaWeightFormOf(info->type);
+    EXPECT_NE(form, CudaWeightForm::kNone) << info->name;
+    native += form == CudaWeightForm::kNative;
+    f16 += form == CudaWeightForm::kF16AtLoad;
+  }
+  EXPECT_EQ(native, 7);  // f32 f16 bf16 q8_0 q4_K q5_K q6_K
+  EXPECT_EQ(f16, 9);     // q4_0 q4_1 q5_0 q5_1 q2_K q3_K iq4_nl iq4_xs mxfp4
+  EXPECT_EQ(CudaWeightFormOf(DType::kQ5_K), CudaWeightForm::kNative);
+  EXPECT_EQ(CudaWeightFormOf(DType::kQ4_0), CudaWeightForm::kF16AtLoad);
+  EXPECT_EQ(CudaWeightFormOf(DType::kI32), CudaWeightForm::kNone);
+}
+
+TEST(CudaBackendHostTest, F16AtLoadLine) {
+  ops::cuda::CudaF16AtLoad d;
+  d.tensors = 3;
+  d.file_bytes = 18 * 1024;  // 32768 q4_0 values
+  d.device_bytes = 2 * 32768;
+  d.types = "q4_0, q5_1";
+  EXPECT_EQ(d.extra_bytes(), 65536 - 18432);
+  const std::string s = d.ToString();
+  EXPECT_NE(s.find("3 tensors (q4_0, q5_1)"), std::string::npos) << s;
+  EXPECT_NE(s.find("18432 quantized bytes -> 65536 device bytes (+47104 bytes"), std::string::npos)
+      << s;
+  ops::cpu::CpuBackend cpu(1);
+  EXPECT_TRUE(absl::IsInvalidArgument(ops::cuda::CudaDequantizedAtLoad(cpu).status()));
 }
 
 TEST(CudaBackendHostTest, KvPlanNeedsTheCudaBackend) {

@@ -66,7 +66,7 @@ TEST(GpuHarnessTest, UnitRoundoffIsOneRoundingOfTheType) {
 }
 
 TEST(GpuHarnessTest, ExactDequantizationMatchesTheReferenceDequantizer) {
-  for (DType t : {DType::kQ8_0, DType::kQ4_K, DType::kQ6_K}) {
+  for (DType t : {DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
     const HostWeights w = RandomWeights(t, 3, 512);
     std::vector<float> f(w.values.size());
     ASSERT_TRUE(DequantizeRow(t, w.bytes.data(), f.data(), static_cast<int64_t>(f.size())));
@@ -222,10 +222,13 @@ TEST(GpuHarnessTest, PrefillBoundAllowsRoundedProbabilitiesAndCatchesMaskBugs) {
 TEST(GpuHarnessTest, DotBoundAllowsF32AccumulationAndCatchesTailAndScaleBugs) {
   // The GEMV suite's shapes (and the GEMM suite's largest k), every weight type.
   const int shapes[][3] = {{11, 96, 512}, {8, 101, 768}, {11, 43, 1024}, {37, 200, 264}};
-  for (DType wt : {DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K}) {
+  for (DType wt :
+       {DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
     for (const auto& s : shapes) {
       const int m = s[0], n = s[1], k = s[2];
-      if ((wt == DType::kQ4_K || wt == DType::kQ6_K) && k % kQK_K != 0) continue;
+      if ((wt == DType::kQ4_K || wt == DType::kQ5_K || wt == DType::kQ6_K) && k % kQK_K != 0) {
+        continue;
+      }
       if (wt == DType::kQ8_0 && k % kQK8_0 != 0) continue;
       const HostWeights w = RandomWeights(wt, n, k);
       std::vector<double> x;
@@ -250,7 +253,7 @@ TEST(GpuHarnessTest, DotBoundAllowsF32AccumulationAndCatchesTailAndScaleBugs) {
                           std::string(name) + " -> " + DTypeName(out).data() + " " + bn),
                     kCaught);
         }
-        if (wt == DType::kQ8_0 || wt == DType::kQ4_K || wt == DType::kQ6_K) {
+        if (wt != DType::kF16 && wt != DType::kBF16) {
           const std::vector<double> wrong =
               DequantizeExact(wt, w.bytes.data(), n, k, /*wrong_scale=*/true);
           EXPECT_GE(Worst(ReferenceDot(x, wrong, m, n, k).y, ref.y, tol,
@@ -263,7 +266,7 @@ TEST(GpuHarnessTest, DotBoundAllowsF32AccumulationAndCatchesTailAndScaleBugs) {
 }
 
 TEST(GpuHarnessTest, RoundingBoundCatchesAWrongBlockScale) {
-  for (DType wt : {DType::kQ8_0, DType::kQ4_K, DType::kQ6_K}) {
+  for (DType wt : {DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
     const HostWeights w = RandomWeights(wt, 33, 1024);
     for (DType out : {DType::kF16, DType::kBF16}) {
       const std::vector<double> tol = RoundingTol(w.values, out, true);

@@ -125,7 +125,12 @@ TEST(KernelValidateTest, WeightGemvAndDequantize) {
   p.w_dtype = DType::kQ6_K;  // blocks of 256, like q4_K
   EXPECT_EQ(ValidateWeightGemv(p), cudaErrorInvalidValue);
   EXPECT_TRUE(MessageHas("q6_K k 288"));
+  p.w_dtype = DType::kQ5_K;  // blocks of 256 too
+  EXPECT_EQ(ValidateWeightGemv(p), cudaErrorInvalidValue);
+  EXPECT_TRUE(MessageHas("q5_K k 288"));
   p.k = p.ldx = 512;
+  EXPECT_EQ(ValidateWeightGemv(p), cudaSuccess);
+  p.w_dtype = DType::kQ6_K;
   EXPECT_EQ(ValidateWeightGemv(p), cudaSuccess);
   p.w_dtype = DType::kBF16;  // dense weights must match 16-bit activations (f16)
   EXPECT_EQ(ValidateWeightGemv(p), cudaErrorInvalidValue);
@@ -171,8 +176,58 @@ TEST(KernelValidateTest, WeightGemvAndDequantize) {
   EXPECT_EQ(ValidateDequantize(d), cudaSuccess);
   d.w_dtype = DType::kQ6_K;
   EXPECT_EQ(ValidateDequantize(d), cudaSuccess);
+  d.w_dtype = DType::kQ5_K;
+  EXPECT_EQ(ValidateDequantize(d), cudaSuccess);
+  d.w_dtype = DType::kQ5_0;  // dequantized at load (LaunchDequantizeBlocks), not here
+  EXPECT_EQ(ValidateDequantize(d), cudaErrorInvalidValue);
+  EXPECT_TRUE(MessageHas("q5_0"));
+  d.w_dtype = DType::kQ5_K;
   d.cols = 100;
   EXPECT_EQ(ValidateDequantize(d), cudaErrorInvalidValue);
+}
+
+// The load-time dequantizer: the nine types without a GEMV, whole blocks, f16/bf16 output.
+TEST(KernelValidateTest, DequantizeBlocks) {
+  const DType ok32[] = {DType::kQ4_0, DType::kQ4_1,   DType::kQ5_0,
+                        DType::kQ5_1, DType::kIQ4_NL, DType::kMXFP4};
+  const DType ok256[] = {DType::kQ2_K, DType::kQ3_K, DType::kIQ4_XS};
+  DequantizeBlocksParams p;
+  p.src = Ptr(0);
+  p.out = Ptr(1);
+  for (DType t : ok32) {
+    p.src_dtype = t;
+    p.n = 96;
+    EXPECT_TRUE(DequantizeBlocksSupports(t)) << KernelTypeName(t);
+    EXPECT_EQ(ValidateDequantizeBlocks(p), cudaSuccess) << KernelTypeName(t);
+    p.n = 80;
+    EXPECT_EQ(ValidateDequantizeBlocks(p), cudaErrorInvalidValue) << KernelTypeName(t);
+  }
+  for (DType t : ok256) {
+    p.src_dtype = t;
+    p.n = 512;
+    EXPECT_TRUE(DequantizeBlocksSupports(t)) << KernelTypeName(t);
+    EXPECT_EQ(ValidateDequantizeBlocks(p), cudaSuccess) << KernelTypeName(t);
+    p.n = 96;  // whole 32s, not whole 256-element blocks
+    EXPECT_EQ(ValidateDequantizeBlocks(p), cudaErrorInvalidValue) << KernelTypeName(t);
+    EXPECT_TRUE(MessageHas("multiple of the block (256)"));
+  }
+  p.n = 512;
+  for (DType t : {DType::kF16, DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
+    p.src_dtype = t;  // the types the GEMV reads as they are
+    EXPECT_FALSE(DequantizeBlocksSupports(t)) << KernelTypeName(t);
+    EXPECT_EQ(ValidateDequantizeBlocks(p), cudaErrorInvalidValue) << KernelTypeName(t);
+  }
+  p.src_dtype = DType::kQ2_K;
+  p.out_dtype = DType::kF32;
+  EXPECT_EQ(ValidateDequantizeBlocks(p), cudaErrorInvalidValue);
+  EXPECT_TRUE(MessageHas("output dtype f32"));
+  p.out_dtype = DType::kBF16;
+  EXPECT_EQ(ValidateDequantizeBlocks(p), cudaSuccess);
+  p.out = reinterpret_cast<char*>(Ptr(1)) + 2;
+  EXPECT_EQ(ValidateDequantizeBlocks(p), cudaErrorInvalidValue);
+  p.out = nullptr;
+  p.n = 0;  // nothing to do: no pointer needed
+  EXPECT_EQ(ValidateDequantizeBlocks(p), cudaSuccess);
 }
 
 TEST(KernelValidateTest, Elementwise) {
@@ -286,6 +341,8 @@ TEST(QuantLayoutTest, DeviceMatrixBytes) {
   EXPECT_EQ(DeviceMatrixBytes(DType::kQ4_K, 3, 512), 3u * 2 * 144);
   EXPECT_EQ(DeviceMatrixBytes(DType::kQ4_K, 3, 500), 0u);
   EXPECT_EQ(DeviceMatrixBytes(DType::kQ6_K, 3, 500), 0u);
+  EXPECT_EQ(DeviceMatrixBytes(DType::kQ5_K, 3, 512), 3u * 2 * 176);
+  EXPECT_EQ(DeviceMatrixBytes(DType::kQ5_K, 3, 500), 0u);
   EXPECT_EQ(DeviceMatrixBytes(DType::kBF16, 3, 10), 60u);
   EXPECT_EQ(DeviceMatrixBytes(DType::kQ4_0, 3, 32), 0u);
 }
@@ -295,6 +352,8 @@ TEST(GemmPathTest, Choice) {
   EXPECT_EQ(ChooseGemmPath(DType::kQ4_K, 64, true, false), GemmPath::kDequantThenGemm);
   EXPECT_EQ(ChooseGemmPath(DType::kQ6_K, 64, true, false), GemmPath::kDequantThenGemm);
   EXPECT_EQ(ChooseGemmPath(DType::kQ6_K, 8, true, false), GemmPath::kGemv);
+  EXPECT_EQ(ChooseGemmPath(DType::kQ5_K, 9, true, false), GemmPath::kDequantThenGemm);
+  EXPECT_EQ(ChooseGemmPath(DType::kQ5_K, 8, true, false), GemmPath::kGemv);
   EXPECT_EQ(ChooseGemmPath(DType::kF16, 64, true, false), GemmPath::kWgmma);
   EXPECT_EQ(ChooseGemmPath(DType::kF16, 64, false, false), GemmPath::kMma);
   EXPECT_EQ(ChooseGemmPath(DType::kBF16, 64, true, true), GemmPath::kCublas);
