@@ -105,6 +105,7 @@ void RunGemmTests(bool check, bool bench, bool wgmma);
 void RunGemvTests(bool check, bool bench);
 void RunAttentionTests(bool check, bool bench);
 void RunFusedTests(bool check, bool bench);
+void RunFamilyTests(bool check, bool bench);
 void RunSamplingTests(bool check, bool bench);
 void MeasureRoofline();
 int Checks();

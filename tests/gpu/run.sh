@@ -5,8 +5,8 @@
 #
 #   1. nvidia-smi and `ldd | grep 'not found'` first;
 #   2. the correctness suites, each in its own process with its own timeout (a crash or a hang
-#      ends one suite, not the run): gemm, gemv, attention, fused, sampling, engine; the riskiest
-#      - the wgmma GEMM and the engine on it - last;
+#      ends one suite, not the run): gemm, gemv, attention, fused, family, sampling, engine;
+#      the riskiest - the wgmma GEMM and the engine on it - last;
 #   3. the benchmarks: kernels in one process, the model-level ones in one more, PyTorch's in a
 #      third (every ratio measured in this run);
 #   4. compute-sanitizer memcheck on the attention suite if time is left;
@@ -169,6 +169,7 @@ main() {
   step gemv 60 "${K[@]}" --only gemv
   step attention 120 "${K[@]}" --only attention
   step fused 60 "${K[@]}" --only fused
+  step family 60 "${K[@]}" --only family
   step sampling 60 "${K[@]}" --only sampling
   step engine 150 "${E[@]}" --no-wgmma
   step wgmma 90 "${K[@]}" --only wgmma
