@@ -6,10 +6,11 @@
 //
 // Decode steps (every sequence one new token) run as recorded step graphs where the backend
 // offers them (ops::Backend::GraphRows: CUDA graphs; every family op's CUDA kernel is
-// graph-safe: no host synchronization, launch shapes fixed by the padded row count): the step is
-// padded to the backend's row count, its inputs and attention plan are copied into buffers fixed
-// for that row count, and the device work - every layer and the output head - is one RunGraph call,
-// recorded once and replayed afterwards. Other steps (and backends without graphs) run eagerly.
+// graph-safe: no host synchronization, launch shapes fixed by the padded row count): the step
+// is padded to the backend's row count, its inputs and attention plan are copied into buffers
+// fixed for that row count, and the device work - every layer and the output head - is one
+// RunGraph call, recorded once and replayed afterwards. Other steps (and backends without
+// graphs) run eagerly.
 #pragma once
 
 #include <cstdint>

@@ -51,9 +51,9 @@ std::string AttnCase::Name(const char* extra) const {
   if (softcap > 0.f || window > 0) {
     std::snprintf(opt, sizeof(opt), " softcap %g window %d", softcap, window);
   }
-  std::snprintf(b, sizeof(b), "%zu seqs hd%d h%d/%d bs%d %s%s%s%s %s", nq.size(), hd, n_heads,
-                n_kv, bs, DTypeName(t).data(), io == t ? "" : " io ",
-                io == t ? "" : DTypeName(io).data(), opt, extra);
+  std::snprintf(b, sizeof(b), "%zu seqs hd%d h%d/%d bs%d %s%s%s%s %s", nq.size(), hd, n_heads, n_kv,
+                bs, DTypeName(t).data(), io == t ? "" : " io ", io == t ? "" : DTypeName(io).data(),
+                opt, extra);
   return b;
 }
 

@@ -493,7 +493,7 @@ int RunEngineChecks(const Args& args) {
          o.arch = "qwen3", o.n_head = 4, o.n_head_kv = 2, o.head_dim = 128;
          o.rope_scaling = "yarn", o.rope_scaling_factor = 4.f, o.rope_orig_ctx = 16;
        }},
-      {"synth-gemma2-f16-hd64",  // GeGLU, post-norms, scaled embedding, window 16 on every
+      {"synth-gemma2-f16-hd64",      // GeGLU, post-norms, scaled embedding, window 16 on every
        [](model::SynthOptions& o) {  // other layer, attention and final soft-caps of 5
          o.arch = "gemma2", o.n_layer = 3, o.n_head = 4, o.n_head_kv = 2, o.head_dim = 64;
          o.sliding_window = 16, o.swa_pattern = 2, o.attn_softcap = 5.f, o.final_softcap = 5.f;

@@ -4,8 +4,9 @@
 // CUDA runtime + cuBLAS only.
 //   phx_gpu_kernels [--only SUITES] [--bench] [--no-check] [--seed N]
 // SUITES: comma-separated from gemm (cuBLAS + mma.sync), wgmma, gemv, attention, fused,
-// sampling, family (the model-family ops: q/k norm, GeGLU, soft-caps, YaRN, MoE); default: all. tests/gpu/run.sh runs each suite in its own process (a crash or a
-// hang ends one suite, not the run) and the benchmarks in one more.
+// sampling, family (the model-family ops: q/k norm, GeGLU, soft-caps, YaRN, MoE); default: all.
+// tests/gpu/run.sh runs each suite in its own process (a crash or a hang ends one suite, not the
+// run) and the benchmarks in one more.
 #include <cublas_v2.h>
 
 #include <cstdlib>

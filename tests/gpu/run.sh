@@ -171,7 +171,10 @@ main() {
   step fused 60 "${K[@]}" --only fused
   step family 60 "${K[@]}" --only family
   step sampling 60 "${K[@]}" --only sampling
-  step engine 150 "${E[@]}" --no-wgmma
+  step engine 150 "${E[@]}" --no-wgmma \
+    --models stories260K,synth-f16-hd64,synth-f32-hd64,synth-q8_0-hd64,synth-q4_K-hd64,synth-bf16-hd128
+  step engine-family 90 "${E[@]}" --no-wgmma \
+    --models synth-qwen3-f16-hd128,synth-gemma2-f16-hd64,synth-qwen3moe-q8_0-hd64
   step wgmma 90 "${K[@]}" --only wgmma
   local wgmma_ok=0 row
   for row in "${ROWS[@]}"; do [[ $row == wgmma\|0\|* ]] && wgmma_ok=1; done
