@@ -231,16 +231,25 @@ std::vector<double> EmulateAttn(const AttnCase& c, const AttnData& d, bool prefi
     int seq, j;
     RowOf(d, rows[ri], &seq, &j);
     const int last = c.kv_len[seq] - c.nq[seq] + j;
+    const int first = c.window > 0 ? std::max(0, last - c.window + 1) : 0;
     const double* q = &d.q[static_cast<size_t>(rows[ri]) * width];
-    // Decode pre-scales q into the log2 domain; prefill scales the f32 dot product.
+    // Decode pre-scales q into the log2 domain (by the scale alone under a soft-cap); prefill
+    // scales the f32 dot product. A soft-capped score is cap log2e tanh(score / cap), in f32.
+    const bool capped = c.softcap > 0.f;
+    const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+    const float cap_log2 = c.softcap * static_cast<float>(kLog2e);
     for (size_t e = 0; e < width; ++e) {
-      qs[e] = prefill ? static_cast<float>(q[e]) : static_cast<float>(q[e]) * scale_log2;
+      const float qe = static_cast<float>(q[e]);
+      qs[e] = prefill ? qe : qe * (capped ? scale : scale_log2);
     }
     auto score = [&](size_t base, int h) {
       const double* k = &d.k[base + static_cast<size_t>(h / group) * hd];
       const float* qh = &qs[static_cast<size_t>(h) * hd];
       float dot = 0.f;
       for (int e = 0; e < hd; ++e) dot = std::fma(qh[e], static_cast<float>(k[e]), dot);
+      if (capped) {
+        return cap_log2 * std::tanh(prefill ? dot * (scale / c.softcap) : dot * (1.f / c.softcap));
+      }
       return prefill ? dot * scale_log2 : dot;
     };
     std::fill(m.begin(), m.end(), -INFINITY);
@@ -248,7 +257,7 @@ std::vector<double> EmulateAttn(const AttnCase& c, const AttnData& d, bool prefi
     std::fill(acc.begin(), acc.end(), 0.f);
     if (!prefill) {
       // Decode: one online-softmax step per token, in token order.
-      for (int p = 0; p <= last; ++p) {
+      for (int p = first; p <= last; ++p) {
         const size_t base = d.At(c, seq, p, 0);
         for (int h = 0; h < H; ++h) {
           const float sc = score(base, h);
@@ -264,13 +273,15 @@ std::vector<double> EmulateAttn(const AttnCase& c, const AttnData& d, bool prefi
       }
     } else {
       // Prefill: 64-token tiles; P rounded to the cache type for P.V, l from unrounded P.
-      for (int kv0 = 0; kv0 <= last; kv0 += kPrefillTileKv) {
+      // (A window starts at the tile holding the row's first visible token and masks below it.)
+      for (int kv0 = first / kPrefillTileKv * kPrefillTileKv; kv0 <= last; kv0 += kPrefillTileKv) {
         const int n = std::min(kPrefillTileKv, last + 1 - kv0);
         for (int h = 0; h < H; ++h) {
           float mx = -INFINITY;
           for (int t = 0; t < n; ++t) {
-            mx = std::max(mx,
-                          s[static_cast<size_t>(t) * H + h] = score(d.At(c, seq, kv0 + t, 0), h));
+            float& st = s[static_cast<size_t>(t) * H + h];
+            st = kv0 + t < first ? -INFINITY : score(d.At(c, seq, kv0 + t, 0), h);
+            mx = std::max(mx, st);
           }
           const float mn = std::max(m[h], mx);
           const float base = mn == -INFINITY ? 0.f : mn;

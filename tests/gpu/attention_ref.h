@@ -62,7 +62,8 @@ AttnRef ReferenceAttn(const AttnCase& c, const AttnData& d, const Mutation& m = 
 
 // The kernels' arithmetic in f32, output rounded to c.io: decode (online softmax over the whole
 // row, f32 scores and sums) or prefill (64-token KV tiles; the unnormalized probabilities are
-// rounded to the cache type before P.V, as the tensor-core kernel does).
+// rounded to the cache type before P.V, as the tensor-core kernel does); soft-cap and window as
+// the kExt kernels apply them.
 std::vector<double> EmulateAttn(const AttnCase& c, const AttnData& d, bool prefill,
                                 const std::vector<int>& rows);
 
