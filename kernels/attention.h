@@ -4,6 +4,9 @@
 // p % block_size. Query row j of a sequence with nq new tokens and kv_len cached tokens (the new
 // ones included, as the last nq) sits at position kv_len - nq + j and attends causally to
 // positions 0..that; query head h reads KV head h / (n_heads / n_kv_heads) (GQA).
+// Options (Gemma 2/3): softcap > 0 caps each score to softcap * tanh(q.k * scale / softcap); a
+// window w > 0 limits the query at position p to the keys at (p - w, p]. Both run in separate
+// instantiations (kExt), so the plain path pays nothing for them.
 //
 // Work is partitioned on the host (kernels/attention_plan.h) into the item arrays below, which
 // the caller copies to the device once per step and reuses for every layer.
@@ -27,7 +30,8 @@ struct alignas(16) DecodeWorkItem {
   int32_t kv_begin;
   int32_t kv_end;
   int32_t partial;
-  int32_t pad[3];
+  int32_t kv_len;  // the sequence's length (its query sits at kv_len - 1): the window's anchor
+  int32_t pad[2];
 };
 // Merges the partials [partial_begin, partial_begin + num_partials) into query row q_row.
 struct alignas(16) DecodeMergeItem {
@@ -76,6 +80,8 @@ struct PagedDecodeParams {
   PagedKvCache kv;
   int32_t n_heads = 0;
   float scale = 1.f;                     // softmax scale (usually 1/sqrt(head_dim))
+  float softcap = 0.f;                   // > 0: scores soft-capped (finite)
+  int32_t window = 0;                    // > 0: sliding window
   const int32_t* kv_indptr = nullptr;    // device [num_seqs + 1]
   const int32_t* kv_indices = nullptr;   // device [kv_indptr[num_seqs]]
   const DecodeWorkItem* work = nullptr;  // device [num_work]
@@ -102,6 +108,8 @@ struct PagedPrefillParams {
   PagedKvCache kv;
   int32_t n_heads = 0;
   float scale = 1.f;
+  float softcap = 0.f;                  // > 0: scores soft-capped (finite)
+  int32_t window = 0;                   // > 0: sliding window
   const int32_t* kv_indptr = nullptr;   // device [num_seqs + 1]
   const int32_t* kv_indices = nullptr;  // device [kv_indptr[num_seqs]]
   const PrefillTile* tiles = nullptr;   // device [num_tiles]
@@ -112,20 +120,27 @@ cudaError_t ValidatePagedPrefill(const PagedPrefillParams& p);
 cudaError_t LaunchPagedPrefill(const PagedPrefillParams& p, cudaStream_t stream);
 
 // ---- Implementation entry points (one explicit instantiation per .cu file) ------------------
-// kF32Io: q and out are f32 (PagedDecodeParams::f32_io).
-template <int kHeadDim, DType kKv, bool kF32Io>
+// kF32Io: q and out are f32 (PagedDecodeParams::f32_io). kExt: soft-cap and window honoured.
+template <int kHeadDim, DType kKv, bool kF32Io, bool kExt>
 cudaError_t RunPagedDecode(const PagedDecodeParams& p, cudaStream_t stream);
 template <DType kKv, bool kF32Io>
 cudaError_t RunDecodeMerge(const PagedDecodeParams& p, cudaStream_t stream);
-template <int kHeadDim, DType kKv>
+template <int kHeadDim, DType kKv, bool kExt>
 cudaError_t RunPagedPrefill(const PagedPrefillParams& p, cudaStream_t stream);
 
-#define PHX_ATTENTION_EXTERN(HD, KV)                                                  \
-  extern template cudaError_t RunPagedDecode<HD, KV, false>(const PagedDecodeParams&, \
-                                                            cudaStream_t);            \
-  extern template cudaError_t RunPagedDecode<HD, KV, true>(const PagedDecodeParams&,  \
-                                                           cudaStream_t);             \
-  extern template cudaError_t RunPagedPrefill<HD, KV>(const PagedPrefillParams&, cudaStream_t);
+#define PHX_ATTENTION_EXTERN(HD, KV)                                                         \
+  extern template cudaError_t RunPagedDecode<HD, KV, false, false>(const PagedDecodeParams&, \
+                                                                   cudaStream_t);            \
+  extern template cudaError_t RunPagedDecode<HD, KV, true, false>(const PagedDecodeParams&,  \
+                                                                  cudaStream_t);             \
+  extern template cudaError_t RunPagedDecode<HD, KV, false, true>(const PagedDecodeParams&,  \
+                                                                  cudaStream_t);             \
+  extern template cudaError_t RunPagedDecode<HD, KV, true, true>(const PagedDecodeParams&,   \
+                                                                 cudaStream_t);              \
+  extern template cudaError_t RunPagedPrefill<HD, KV, false>(const PagedPrefillParams&,      \
+                                                             cudaStream_t);                  \
+  extern template cudaError_t RunPagedPrefill<HD, KV, true>(const PagedPrefillParams&,       \
+                                                            cudaStream_t);
 PHX_ATTENTION_EXTERN(64, DType::kF16)
 PHX_ATTENTION_EXTERN(64, DType::kBF16)
 PHX_ATTENTION_EXTERN(128, DType::kF16)

@@ -9,6 +9,9 @@
 // the normalized output; a split writes (acc / sum, max + log2 sum) to the workspace and
 // DecodeMergeKernel (attention_decode_merge.cu) combines the splits. An item without tokens
 // writes 0 (or the partial (0, -inf)). IO is the type of q and out: T, or float (f32_io).
+// kExt: a window starts the item at max(kv_begin, kv_len - window) (an item wholly before the
+// window has no tokens), and soft-capped scores are cap * tanh(q.k * scale / cap), taken to the
+// log2 domain after the cap.
 #pragma once
 
 #include <cmath>
@@ -32,7 +35,7 @@ __device__ __forceinline__ void LoadQ8(const IO* src, float (&out)[8]) {
   }
 }
 
-template <int kHeadDim, typename T, typename IO>
+template <int kHeadDim, typename T, typename IO, bool kExt>
 __global__ void __launch_bounds__(128) PagedDecodeKernel(const PagedDecodeParams p) {
   constexpr int kVec = 8;
   constexpr int kLanesPerTok = kHeadDim / kVec;   // 16 or 8
@@ -58,8 +61,16 @@ __global__ void __launch_bounds__(128) PagedDecodeKernel(const PagedDecodeParams
   const int dim0 = (lane % kLanesPerTok) * kVec;
   const int tok_lane = warp * kTokPerWarp + lane / kLanesPerTok;
 
-  // Query slices, pre-scaled so that scores come out in the log2 domain.
-  const float qscale = p.scale * kLog2e;
+  // Query slices, pre-scaled so that scores come out in the log2 domain (with a soft-cap: scaled
+  // only; the cap, then log2e, applies to each score).
+  const bool capped = kExt && p.softcap > 0.f;
+  const float qscale = capped ? p.scale : p.scale * kLog2e;
+  const float inv_cap = capped ? 1.f / p.softcap : 0.f;
+  const float cap_log2 = capped ? p.softcap * kLog2e : 0.f;
+  int kv_begin = w.kv_begin;
+  if constexpr (kExt) {
+    if (p.window > 0) kv_begin = max(kv_begin, w.kv_len - p.window);
+  }
   float q[kHeads][kVec];
   const IO* qrow = static_cast<const IO*>(p.q) + static_cast<int64_t>(w.q_row) * p.q_stride;
 #pragma unroll
@@ -89,7 +100,7 @@ __global__ void __launch_bounds__(128) PagedDecodeKernel(const PagedDecodeParams
   const T* kbase = static_cast<const T*>(p.kv.k) + static_cast<int64_t>(kvh) * kHeadDim + dim0;
   const T* vbase = static_cast<const T*>(p.kv.v) + static_cast<int64_t>(kvh) * kHeadDim + dim0;
 
-  for (int t0 = w.kv_begin; t0 < w.kv_end; t0 += kTokPerPass * kUnroll) {
+  for (int t0 = kv_begin; t0 < w.kv_end; t0 += kTokPerPass * kUnroll) {
     uint4 kr[kUnroll], vr[kUnroll];
     bool valid[kUnroll];
 #pragma unroll
@@ -117,6 +128,9 @@ __global__ void __launch_bounds__(128) PagedDecodeKernel(const PagedDecodeParams
 #pragma unroll
         for (int o = kLanesPerTok / 2; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
         if (!valid[u] || h >= nh) continue;
+        if constexpr (kExt) {
+          if (capped) s = cap_log2 * tanhf(s * inv_cap);
+        }
         const float m_new = fmaxf(m[h], s);
         const float corr = exp2f(m[h] - m_new);  // 0 when m was -inf
         const float pexp = exp2f(s - m_new);
@@ -187,14 +201,14 @@ __global__ void __launch_bounds__(128) PagedDecodeKernel(const PagedDecodeParams
   }
 }
 
-template <int kHeadDim, DType kKv, bool kF32Io>
+template <int kHeadDim, DType kKv, bool kF32Io, bool kExt>
 cudaError_t RunPagedDecode(const PagedDecodeParams& p, cudaStream_t stream) {
   using T = typename DevType<kKv>::type;
   using IO = std::conditional_t<kF32Io, float, T>;
   const int group = p.n_heads / p.kv.n_kv_heads;
   const dim3 grid(p.num_work, p.kv.n_kv_heads,
                   (group + kDecodeHeadsPerCta - 1) / kDecodeHeadsPerCta);
-  PagedDecodeKernel<kHeadDim, T, IO><<<grid, 128, 0, stream>>>(p);
+  PagedDecodeKernel<kHeadDim, T, IO, kExt><<<grid, 128, 0, stream>>>(p);
   return LaunchStatus();
 }
 

@@ -1,8 +1,14 @@
 // One instantiation of the paged decode kernel: head_dim 64, f16 KV cache; q/out in
-// the cache type or f32.
+// the cache type or f32; with and without soft-cap/window.
 #include "kernels/attention_decode.cuh"
 
 namespace phx::kernels {
-template cudaError_t RunPagedDecode<64, DType::kF16, false>(const PagedDecodeParams&, cudaStream_t);
-template cudaError_t RunPagedDecode<64, DType::kF16, true>(const PagedDecodeParams&, cudaStream_t);
+template cudaError_t RunPagedDecode<64, DType::kF16, false, false>(const PagedDecodeParams&,
+                                                                   cudaStream_t);
+template cudaError_t RunPagedDecode<64, DType::kF16, false, true>(const PagedDecodeParams&,
+                                                                  cudaStream_t);
+template cudaError_t RunPagedDecode<64, DType::kF16, true, false>(const PagedDecodeParams&,
+                                                                  cudaStream_t);
+template cudaError_t RunPagedDecode<64, DType::kF16, true, true>(const PagedDecodeParams&,
+                                                                 cudaStream_t);
 }  // namespace phx::kernels

@@ -11,8 +11,12 @@ cudaError_t LaunchPagedDecode(const PagedDecodeParams& p, cudaStream_t stream) {
     return DispatchKvType(p.kv.dtype, [&](auto kv) {
       constexpr int kHd = decltype(hd)::value;
       constexpr DType kKv = decltype(kv)::value;
-      return p.f32_io ? RunPagedDecode<kHd, kKv, true>(p, stream)
-                      : RunPagedDecode<kHd, kKv, false>(p, stream);
+      if (p.softcap > 0.f || p.window > 0) {
+        return p.f32_io ? RunPagedDecode<kHd, kKv, true, true>(p, stream)
+                        : RunPagedDecode<kHd, kKv, false, true>(p, stream);
+      }
+      return p.f32_io ? RunPagedDecode<kHd, kKv, true, false>(p, stream)
+                      : RunPagedDecode<kHd, kKv, false, false>(p, stream);
     });
   });
   if (e != cudaSuccess || p.num_merge == 0) return e;
@@ -27,7 +31,10 @@ cudaError_t LaunchPagedPrefill(const PagedPrefillParams& p, cudaStream_t stream)
   if (p.num_tiles == 0) return cudaSuccess;
   return DispatchHeadDim(p.kv.head_dim, [&](auto hd) {
     return DispatchKvType(p.kv.dtype, [&](auto kv) {
-      return RunPagedPrefill<decltype(hd)::value, decltype(kv)::value>(p, stream);
+      constexpr int kHd = decltype(hd)::value;
+      constexpr DType kKv = decltype(kv)::value;
+      return p.softcap > 0.f || p.window > 0 ? RunPagedPrefill<kHd, kKv, true>(p, stream)
+                                             : RunPagedPrefill<kHd, kKv, false>(p, stream);
     });
   });
 }

@@ -141,6 +141,7 @@ cudaError_t PlanDecode(const BatchView& b, const AttentionShape& shape,
       w.kv_begin = i * plan->chunk;
       w.kv_end = std::min(len, (i + 1) * plan->chunk);
       w.partial = splits > 1 ? plan->num_partials++ : -1;
+      w.kv_len = len;
       plan->work.push_back(w);
     }
   }
@@ -188,6 +189,7 @@ cudaError_t PlanDecodeFixed(const BatchView& b, const AttentionShape& shape, int
       w.kv_begin = std::min(len, i * chunk);
       w.kv_end = std::min(len, (i + 1) * chunk);
       w.partial = splits > 1 ? r * splits + i : -1;
+      w.kv_len = len;
       plan->work.push_back(w);
     }
   }

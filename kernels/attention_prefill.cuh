@@ -9,7 +9,9 @@
 // O += P V with P taken straight from the S accumulators. K and V are gathered page by page with
 // cp.async (tokens past kv_len are zero-filled, never read): V[j] loads while S is computed,
 // K[j+1] while P V runs. Query row j of a sequence sees positions 0..kv_len - nq + j, which is
-// also chunked prefill over a cached prefix.
+// also chunked prefill over a cached prefix. kExt: a sliding window masks the keys at or below
+// limit - window of each row and skips the KV steps wholly below the tile's first row's window;
+// soft-capped scores are cap * tanh(q.k * scale / cap), then taken to the log2 domain.
 #pragma once
 
 #include <cmath>
@@ -25,7 +27,7 @@ constexpr int PrefillSmemBytes() {
   return 3 * kPrefillTileRows * (kHeadDim + 8) * 2;
 }
 
-template <int kHeadDim, typename T>
+template <int kHeadDim, typename T, bool kExt>
 __global__ void __launch_bounds__(128) PagedPrefillKernel(const PagedPrefillParams p) {
   constexpr int kBr = kPrefillTileRows;
   constexpr int kBc = kPrefillTileKv;
@@ -73,6 +75,9 @@ __global__ void __launch_bounds__(128) PagedPrefillKernel(const PagedPrefillPara
   const int kv_end = tile.kv_len - tile.nq + last_q + 1;  // tokens any row sees
   const int min_limit = tile.kv_len - tile.nq + first_q;  // the first row's last position
   const int n_steps = (kv_end + kBc - 1) / kBc;
+  // With a window, the steps wholly below the first row's window hold no key any row sees.
+  const bool windowed = kExt && p.window > 0;
+  const int j_first = windowed ? max(0, min_limit - p.window + 1) / kBc : 0;
 
   const int32_t* pages = p.kv_indices + p.kv_indptr[tile.seq];
   const int bs = p.kv.block_size;
@@ -93,7 +98,7 @@ __global__ void __launch_bounds__(128) PagedPrefillKernel(const PagedPrefillPara
     }
   };
 
-  load_kv(sK, kcache, 0);
+  load_kv(sK, kcache, j_first * kBc);
   CpAsyncCommit();
   CpAsyncWait<0>();
   __syncthreads();
@@ -117,8 +122,11 @@ __global__ void __launch_bounds__(128) PagedPrefillKernel(const PagedPrefillPara
   for (int d = 0; d < kOTiles; ++d) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.f;
   float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
   const float scale_log2 = p.scale * kLog2e;
+  const bool capped = kExt && p.softcap > 0.f;
+  const float cap_scale = capped ? p.scale / p.softcap : 0.f;  // score / cap
+  const float cap_log2 = capped ? p.softcap * kLog2e : 0.f;
 
-  for (int j = 0; j < n_steps; ++j) {
+  for (int j = j_first; j < n_steps; ++j) {
     const int kv0 = j * kBc;
     load_kv(sV, vcache, kv0);
     CpAsyncCommit();
@@ -140,16 +148,20 @@ __global__ void __launch_bounds__(128) PagedPrefillKernel(const PagedPrefillPara
       }
     }
 
-    const bool need_mask = kv0 + kBc - 1 > min_limit;
+    // Every row's limit is at most kv_len - 1: a step starting past kv_len - 1 - window holds
+    // no key below any row's window.
+    const bool need_mask =
+        kv0 + kBc - 1 > min_limit || (windowed && kv0 <= tile.kv_len - 1 - p.window);
     float mx0 = -INFINITY, mx1 = -INFINITY;
 #pragma unroll
     for (int n = 0; n < kSTiles; ++n) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        float v = s[n][e] * scale_log2;
+        float v = capped ? cap_log2 * tanhf(s[n][e] * cap_scale) : s[n][e] * scale_log2;
         if (need_mask) {
           const int tok = kv0 + n * 8 + 2 * t + (e & 1);
-          if (tok > (e < 2 ? lim0 : lim1)) v = -INFINITY;
+          const int lim = e < 2 ? lim0 : lim1;
+          if (tok > lim || (windowed && tok <= lim - p.window)) v = -INFINITY;
         }
         s[n][e] = v;
       }
@@ -230,18 +242,18 @@ __global__ void __launch_bounds__(128) PagedPrefillKernel(const PagedPrefillPara
   }
 }
 
-template <int kHeadDim, DType kKv>
+template <int kHeadDim, DType kKv, bool kExt>
 cudaError_t RunPagedPrefill(const PagedPrefillParams& p, cudaStream_t stream) {
   using T = typename DevType<kKv>::type;
   constexpr int kSmem = PrefillSmemBytes<kHeadDim>();
   // Cheap host call; repeated per launch so it holds on whichever device is current.
-  if (cudaError_t e = cudaFuncSetAttribute(PagedPrefillKernel<kHeadDim, T>,
+  if (cudaError_t e = cudaFuncSetAttribute(PagedPrefillKernel<kHeadDim, T, kExt>,
                                            cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
       e != cudaSuccess) {
     return e;
   }
   const dim3 grid(p.num_tiles, p.kv.n_kv_heads);
-  PagedPrefillKernel<kHeadDim, T><<<grid, 128, kSmem, stream>>>(p);
+  PagedPrefillKernel<kHeadDim, T, kExt><<<grid, 128, kSmem, stream>>>(p);
   return LaunchStatus();
 }
 

@@ -1,4 +1,5 @@
 // Host-side argument checks of the attention launchers (no device access, unit-tested).
+#include <cmath>
 #include <cstdint>
 
 #include "kernels/attention.h"
@@ -45,12 +46,23 @@ cudaError_t ValidateCommon(const char* op, const void* q, int64_t q_stride, cons
   return cudaSuccess;
 }
 
+cudaError_t ValidateOptions(const char* op, float softcap, int32_t window) {
+  if (!(softcap >= 0.f) || !std::isfinite(softcap)) {
+    return InvalidArgument("%s: softcap %g must be 0 (off) or positive and finite", op, softcap);
+  }
+  if (window < 0) return InvalidArgument("%s: window %d must be 0 (off) or positive", op, window);
+  return cudaSuccess;
+}
+
 }  // namespace
 
 cudaError_t ValidatePagedDecode(const PagedDecodeParams& p) {
   if (cudaError_t e = ValidateCommon("paged decode", p.q, p.q_stride, p.out, p.out_stride, p.kv,
                                      p.n_heads, p.kv_indptr, p.kv_indices);
       e != cudaSuccess) {
+    return e;
+  }
+  if (cudaError_t e = ValidateOptions("paged decode", p.softcap, p.window); e != cudaSuccess) {
     return e;
   }
   if (p.num_work < 0 || p.num_merge < 0 || p.num_partials < 0) {
@@ -70,6 +82,9 @@ cudaError_t ValidatePagedPrefill(const PagedPrefillParams& p) {
   if (cudaError_t e = ValidateCommon("paged prefill", p.q, p.q_stride, p.out, p.out_stride, p.kv,
                                      p.n_heads, p.kv_indptr, p.kv_indices);
       e != cudaSuccess) {
+    return e;
+  }
+  if (cudaError_t e = ValidateOptions("paged prefill", p.softcap, p.window); e != cudaSuccess) {
     return e;
   }
   if (p.num_tiles < 0 || (p.num_tiles > 0 && p.tiles == nullptr)) {

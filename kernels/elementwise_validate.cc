@@ -1,4 +1,5 @@
 // Host-side argument checks of the fused elementwise launchers (no device access, unit-tested).
+#include <cmath>
 #include <cstdint>
 
 #include "kernels/dispatch.h"
@@ -41,12 +42,26 @@ cudaError_t ValidateRmsNorm(const RmsNormParams& p) {
         op, KernelTypeName(p.w_dtype), KernelTypeName(p.dtype));
   }
   if (!(p.eps > 0.f)) return InvalidArgument("%s: eps %g must be positive", op, p.eps);
+  if (p.group < 0 || (p.group > 0 && p.dim % p.group != 0)) {
+    return InvalidArgument("%s: group %d must be 0 or divide dim %d", op, p.group, p.dim);
+  }
+  if (p.group > 0 && p.dim / p.group > 65535) {
+    return InvalidArgument("%s: %d groups per row (at most 65535)", op, p.dim / p.group);
+  }
+  if (p.post_add != nullptr && p.residual != nullptr) {
+    return InvalidArgument("%s: post_add and residual are exclusive", op);
+  }
   if (p.rows == 0) return cudaSuccess;
   if (p.x == nullptr || p.w == nullptr || p.y == nullptr) {
     return InvalidArgument("%s: null pointer argument", op);
   }
   if (cudaError_t e = CheckStride(op, "x", p.x_stride, p.dim); e != cudaSuccess) return e;
   if (cudaError_t e = CheckStride(op, "y", p.y_stride, p.dim); e != cudaSuccess) return e;
+  if (p.post_add != nullptr) {
+    if (cudaError_t e = CheckStride(op, "post_add", p.post_add_stride, p.dim); e != cudaSuccess) {
+      return e;
+    }
+  }
   if (p.residual != nullptr) return CheckStride(op, "residual", p.residual_stride, p.dim);
   return cudaSuccess;
 }
@@ -91,6 +106,7 @@ cudaError_t ValidateEmbedding(const EmbeddingParams& p) {
           "q8_0, q4_K, q5_K, q6_K)",
           op, KernelTypeName(p.table_dtype));
   }
+  if (!std::isfinite(p.scale)) return InvalidArgument("%s: scale %g is not finite", op, p.scale);
   if (p.dim % multiple != 0) {
     return InvalidArgument("%s: dim %d is not a multiple of %d for a %s table", op, p.dim, multiple,
                            KernelTypeName(p.table_dtype));
@@ -106,6 +122,19 @@ cudaError_t ValidateEmbedding(const EmbeddingParams& p) {
         op, static_cast<long long>(p.out_stride), p.dim);
   }
   return cudaSuccess;
+}
+
+cudaError_t ValidateSoftcap(const SoftcapParams& p) {
+  const char* op = "softcap";
+  if (p.rows < 0 || p.cols < 0) {
+    return InvalidArgument("%s: bad shape rows %d cols %d", op, p.rows, p.cols);
+  }
+  if (!(p.cap > 0.f) || !std::isfinite(p.cap)) {
+    return InvalidArgument("%s: cap %g must be positive and finite", op, p.cap);
+  }
+  if (p.rows == 0 || p.cols == 0) return cudaSuccess;
+  if (p.y == nullptr) return InvalidArgument("%s: null pointer argument", op);
+  return CheckStride(op, "y", p.stride, p.cols);
 }
 
 }  // namespace phx::kernels

@@ -55,7 +55,7 @@ __global__ void __launch_bounds__(128) EmbeddingKernel(const EmbeddingParams p) 
     for (int s = 0; s < U::kSegs; ++s) {
       float part[8];
 #pragma unroll
-      for (int i = 0; i < 8; ++i) part[i] = v[8 * s + i];
+      for (int i = 0; i < 8; ++i) part[i] = v[8 * s + i] * p.scale;
       Store8<O>(out + off[s], part);
     }
   }

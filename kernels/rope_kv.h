@@ -6,7 +6,11 @@
 // Angles follow ggml exactly (see ops/reference RopeAngles): theta = pos; per pair i the angle is
 // freq_scale * theta / freq_factors[i], then theta *= theta_scale, in f32. Pass
 // theta_scale = powf(freq_base, -2.0f / n_rot) computed on the host (RopeThetaScale) so the
-// device sees the same f32 value as the CPU.
+// device sees the same f32 value as the CPU. YaRN (ext_factor != 0) mixes the interpolated angle
+// with the extrapolated one (theta / freq_factors[i]) by the ramp
+// (1 - clamp((i - corr_lo) / max(0.001, corr_hi - corr_lo), 0, 1)) * ext_factor, with corr_lo/hi
+// from RopeYarnCorrDims; cos and sin of rotated pairs are multiplied by mscale (attn_factor, times
+// 1 + 0.1 ln(1 / freq_scale) under YaRN: RopeMscale).
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -41,10 +45,20 @@ struct RopeKvWriteParams {
   float theta_scale = 1.f;  // RopeThetaScale(freq_base, n_rot)
   float freq_scale = 1.f;
   const float* freq_factors = nullptr;  // device [n_rot/2] or null
+  float ext_factor = 0.f;               // YaRN extrapolation mix; 0: off
+  float corr_lo = 0.f, corr_hi = 0.f;   // RopeYarnCorrDims (used when ext_factor != 0)
+  float mscale = 1.f;                   // RopeMscale: multiplies cos and sin
 };
 
 // powf(freq_base, -2.0f / n_rot) in f32, as ggml computes it.
 float RopeThetaScale(float freq_base, int32_t n_rot);
+// YaRN's correction range over the pair index (ggml_rope_yarn_corr_dims), in f32 as the CPU
+// backend computes it: lo = max(0, floor(d(beta_fast))), hi = min(n_rot - 1, ceil(d(beta_slow)))
+// with d(b) = n_rot ln(n_ctx_orig / (2 pi b)) / (2 ln freq_base).
+void RopeYarnCorrDims(int32_t n_rot, float freq_base, int32_t n_ctx_orig, float beta_fast,
+                      float beta_slow, float* lo, float* hi);
+// The magnitude factor: attn_factor, times 1 + 0.1 ln(1 / freq_scale) when ext_factor != 0.
+float RopeMscale(float attn_factor, float ext_factor, float freq_scale);
 
 cudaError_t ValidateRopeKvWrite(const RopeKvWriteParams& p);
 cudaError_t LaunchRopeKvWrite(const RopeKvWriteParams& p, cudaStream_t stream);

@@ -23,8 +23,18 @@ __global__ void __launch_bounds__(128) RopeKvWriteKernel(const RopeKvWriteParams
     float theta = static_cast<float>(pos);
     for (int j = 0; j < i; ++j) theta *= p.theta_scale;
     const float ff = p.freq_factors != nullptr ? p.freq_factors[i] : 1.f;
-    const float angle = p.freq_scale * (theta / ff);
-    sincosf(angle, &s_sin[i], &s_cos[i]);
+    const float extrap = theta / ff;
+    float angle = p.freq_scale * extrap;
+    if (p.ext_factor != 0.f) {
+      const float y = (static_cast<float>(i) - p.corr_lo) / fmaxf(0.001f, p.corr_hi - p.corr_lo);
+      const float ramp = (1.f - fminf(1.f, fmaxf(0.f, y))) * p.ext_factor;
+      // Rounded product by product (no fused multiply-add), as the CPU computes it.
+      angle = __fadd_rn(__fmul_rn(angle, 1.f - ramp), __fmul_rn(extrap, ramp));
+    }
+    float sn, cs;
+    sincosf(angle, &sn, &cs);
+    s_sin[i] = sn * p.mscale;
+    s_cos[i] = cs * p.mscale;
   }
   __syncthreads();
 
@@ -86,6 +96,21 @@ float RopeThetaScale(float freq_base, int32_t n_rot) {
   return powf(freq_base, -2.0f / static_cast<float>(n_rot));
 }
 
+void RopeYarnCorrDims(int32_t n_rot, float freq_base, int32_t n_ctx_orig, float beta_fast,
+                      float beta_slow, float* lo, float* hi) {
+  auto corr_dim = [&](float beta) {
+    return static_cast<float>(n_rot) *
+           logf(static_cast<float>(n_ctx_orig) / (beta * 2 * static_cast<float>(M_PI))) /
+           (2 * logf(freq_base));
+  };
+  *lo = fmaxf(0.f, floorf(corr_dim(beta_fast)));
+  *hi = fminf(static_cast<float>(n_rot - 1), ceilf(corr_dim(beta_slow)));
+}
+
+float RopeMscale(float attn_factor, float ext_factor, float freq_scale) {
+  return ext_factor != 0.f ? attn_factor * (1.0f + 0.1f * logf(1.0f / freq_scale)) : attn_factor;
+}
+
 cudaError_t ValidateRopeKvWrite(const RopeKvWriteParams& p) {
   if (p.num_tokens < 0 || p.n_heads < 0 || p.n_kv_heads <= 0) {
     return InvalidArgument("rope/kv write: num_tokens %d, n_heads %d, n_kv_heads %d", p.num_tokens,
@@ -97,6 +122,13 @@ cudaError_t ValidateRopeKvWrite(const RopeKvWriteParams& p) {
   if (p.n_rot < 0 || p.n_rot % 2 != 0 || p.n_rot > p.head_dim) {
     return InvalidArgument("rope/kv write: n_rot %d must be even and at most head_dim %d", p.n_rot,
                            p.head_dim);
+  }
+  if (!std::isfinite(p.ext_factor) || !std::isfinite(p.mscale) || !std::isfinite(p.freq_scale) ||
+      !std::isfinite(p.corr_lo) || !std::isfinite(p.corr_hi)) {
+    return InvalidArgument(
+        "rope/kv write: ext_factor %g, mscale %g, freq_scale %g, corr dims [%g, %g] must be "
+        "finite",
+        p.ext_factor, p.mscale, p.freq_scale, p.corr_lo, p.corr_hi);
   }
   if (p.act_dtype != DType::kF32 && p.act_dtype != DType::kF16 && p.act_dtype != DType::kBF16) {
     return InvalidArgument(

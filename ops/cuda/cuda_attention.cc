@@ -1,4 +1,5 @@
 // CudaBackend: RoPE, the paged KV write, attention planning and paged attention.
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -14,6 +15,28 @@
 #include "ops/cuda/device_checks.h"
 
 namespace phx::ops::cuda {
+namespace {
+
+// The RoPE fields of the kernel's parameters (angles, YaRN mixing, magnitude) from RopeParams.
+absl::Status SetRope(std::string_view op, const RopeParams& rp, kernels::RopeKvWriteParams& p) {
+  if (rp.ext_factor != 0.f && (rp.n_ctx_orig <= 0 || !(rp.freq_scale > 0.f))) {
+    return absl::InvalidArgumentError(StrCat(op, ": YaRN needs n_ctx_orig > 0 (", rp.n_ctx_orig,
+                                             ") and freq_scale > 0 (", rp.freq_scale, ")"));
+  }
+  p.neox = rp.mode == RopeMode::kNeox;
+  p.n_rot = rp.n_rot;
+  p.theta_scale = kernels::RopeThetaScale(rp.freq_base, rp.n_rot);
+  p.freq_scale = rp.freq_scale;
+  p.ext_factor = rp.ext_factor;
+  if (rp.ext_factor != 0.f) {
+    kernels::RopeYarnCorrDims(rp.n_rot, rp.freq_base, rp.n_ctx_orig, rp.beta_fast, rp.beta_slow,
+                              &p.corr_lo, &p.corr_hi);
+  }
+  p.mscale = kernels::RopeMscale(rp.attn_factor, rp.ext_factor, rp.freq_scale);
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::StatusOr<const float*> CudaBackend::FreqFactors(const RopeParams& rp) {
   if (rp.freq_factors == nullptr) return nullptr;
@@ -35,7 +58,6 @@ absl::StatusOr<const float*> CudaBackend::FreqFactors(const RopeParams& rp) {
 absl::Status CudaBackend::Rope(const Tensor& x, int32_t head_dim, const Tensor& positions,
                                const RopeParams& rp) {
   PHX_RETURN_IF_ERROR(Healthy());
-  if (rp.scaled()) return NotImplemented(Op::kRopeScaled);
   PHX_RETURN_IF_ERROR(CheckDeviceF32("rope", "x", x, -1, -1));
   if (head_dim <= 0 || x.cols() % head_dim != 0) {
     return absl::InvalidArgumentError(
@@ -71,10 +93,7 @@ absl::Status CudaBackend::Rope(const Tensor& x, int32_t head_dim, const Tensor& 
   p.n_heads = static_cast<int32_t>(x.cols() / head_dim);
   p.n_kv_heads = 1;
   p.head_dim = head_dim;
-  p.neox = rp.mode == RopeMode::kNeox;
-  p.n_rot = rp.n_rot;
-  p.theta_scale = kernels::RopeThetaScale(rp.freq_base, rp.n_rot);
-  p.freq_scale = rp.freq_scale;
+  PHX_RETURN_IF_ERROR(SetRope("rope", rp, p));
   p.freq_factors = factors;
   return Run(kernels::LaunchRopeKvWrite, p, "rope");
 }
@@ -123,7 +142,6 @@ absl::Status CudaBackend::RopeWriteKv(const Tensor& q, const Tensor& k, const Te
   if (!opt_.fuse_ops) {
     return Backend::RopeWriteKv(q, k, v, head_dim, positions, slot_mapping, rp, cache);
   }
-  if (rp.scaled()) return NotImplemented(Op::kRopeScaled);
   PHX_RETURN_IF_ERROR(Healthy());
   PHX_RETURN_IF_ERROR(CheckDevice("rope_write_kv", "k_cache", cache.k));
   PHX_RETURN_IF_ERROR(CheckDevice("rope_write_kv", "v_cache", cache.v));
@@ -165,10 +183,7 @@ absl::Status CudaBackend::RopeWriteKv(const Tensor& q, const Tensor& k, const Te
   p.n_heads = static_cast<int32_t>(q.cols() / head_dim);
   p.n_kv_heads = static_cast<int32_t>(kv_heads);
   p.head_dim = head_dim;
-  p.neox = rp.mode == RopeMode::kNeox;
-  p.n_rot = rp.n_rot;
-  p.theta_scale = kernels::RopeThetaScale(rp.freq_base, rp.n_rot);
-  p.freq_scale = rp.freq_scale;
+  PHX_RETURN_IF_ERROR(SetRope("rope_write_kv", rp, p));
   p.freq_factors = factors;
   return Run(kernels::LaunchRopeKvWrite, p, "rope_write_kv");
 }
@@ -247,9 +262,10 @@ absl::Status CudaBackend::Attention(const Tensor& q, const KvLayer& cache,
                                     const AttentionPlan& base_plan, const AttentionOptions& opt,
                                     const Tensor& out) {
   PHX_RETURN_IF_ERROR(Healthy());
-  // Soft-capping and sliding windows come with the kernels of issue 24 (Supports says false).
-  if (opt.softcap != 0.f) return NotImplemented(Op::kAttentionSoftcap);
-  if (opt.window != 0) return NotImplemented(Op::kSlidingWindow);
+  if (!(opt.softcap >= 0.f) || !std::isfinite(opt.softcap) || opt.window < 0) {
+    return absl::InvalidArgumentError(StrCat("attention: softcap ", opt.softcap, " and window ",
+                                             opt.window, " must be >= 0 (0: off)"));
+  }
   const float scale = opt.scale;
   const auto* plan = dynamic_cast<const CudaAttentionPlan*>(&base_plan);
   if (plan == nullptr || plan->generation != plan_generation_) {
@@ -305,6 +321,8 @@ absl::Status CudaBackend::Attention(const Tensor& q, const KvLayer& cache,
     p.kv = pc;
     p.n_heads = plan->n_heads;
     p.scale = scale;
+    p.softcap = opt.softcap;
+    p.window = opt.window;
     p.kv_indptr = indptr;
     p.kv_indices = indices;
   };

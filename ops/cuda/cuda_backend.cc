@@ -97,19 +97,10 @@ bool CudaBackend::Supports(Op op, DType dtype) const {
     case Op::kAttention:
       return dtype == DType::kF16 || dtype == DType::kBF16;
     case Op::kPenalties:
-      return false;         // the sampler applies penalties on the host (ops/logits.h)
-    case Op::kHeadRmsNorm:  // the model-family ops (issue 24): CUDA kernels come later
-    case Op::kPostNormAdd:
-    case Op::kRopeScaled:
-    case Op::kAttentionSoftcap:
-    case Op::kSlidingWindow:
-    case Op::kGeGlu:
-    case Op::kScaledEmbedding:
-    case Op::kLogitSoftcap:
-    case Op::kMoeRoute:
-    case Op::kMatmulExperts:
-    case Op::kMoeCombine:
-      return false;
+      return false;           // the sampler applies penalties on the host (ops/logits.h)
+    case Op::kMatmulExperts:  // the expert weight type (kernels/moe.h)
+      return dtype == DType::kF32 || dtype == DType::kF16 || dtype == DType::kBF16 ||
+             dtype == DType::kQ8_0 || dtype == DType::kQ4_K || dtype == DType::kQ6_K;
     default:
       return dtype == DType::kF32;
   }
@@ -262,7 +253,13 @@ absl::Status CudaBackend::Synchronize() {
 absl::Status CudaBackend::RmsNorm(const Tensor& x, const Tensor& w, float eps, const Tensor& y) {
   PHX_RETURN_IF_ERROR(CheckDeviceF32("rms_norm", "x", x, -1, -1));
   const int64_t D = x.cols();
-  PHX_RETURN_IF_ERROR(CheckDeviceF32("rms_norm", "w", w, 1, D));
+  // A shorter w normalizes each group of w.cols() columns on its own (per-head q/k norm).
+  const int64_t G = w.cols();
+  if (G <= 0 || G > D || D % G != 0) {
+    return absl::InvalidArgumentError(
+        StrCat("rms_norm: w ", w.ShapeString(), " must have D or a divisor of D = ", D, " values"));
+  }
+  PHX_RETURN_IF_ERROR(CheckDeviceF32("rms_norm", "w", w, 1, G));
   PHX_RETURN_IF_ERROR(CheckDeviceF32("rms_norm", "y", y, x.rows(), D));
   kernels::RmsNormParams p;
   p.x = x.data;
@@ -275,7 +272,8 @@ absl::Status CudaBackend::RmsNorm(const Tensor& x, const Tensor& w, float eps, c
   p.rows = static_cast<int32_t>(x.rows());
   p.dim = static_cast<int32_t>(D);
   p.eps = eps;
-  return Run(kernels::LaunchRmsNorm, p, "rms_norm");
+  p.group = G < D ? static_cast<int32_t>(G) : 0;
+  return Run(kernels::LaunchRmsNorm, p, G < D ? "rms_norm (per head)" : "rms_norm");
 }
 
 absl::Status CudaBackend::AddRmsNorm(const Tensor& x, const Tensor& delta, const Tensor& w,
@@ -337,6 +335,14 @@ absl::Status CudaBackend::Add(const Tensor& a, const Tensor& b, const Tensor& ou
 }
 
 absl::Status CudaBackend::Embedding(const Tensor& table, const Tensor& ids, const Tensor& out) {
+  return ScaledEmbedding(table, ids, 1.f, out);
+}
+
+absl::Status CudaBackend::ScaledEmbedding(const Tensor& table, const Tensor& ids, float scale,
+                                          const Tensor& out) {
+  if (!std::isfinite(scale)) {
+    return absl::InvalidArgumentError(StrCat("embedding: scale ", scale, " is not finite"));
+  }
   PHX_RETURN_IF_ERROR(CheckDevice("embedding", "table", table));
   PHX_RETURN_IF_ERROR(CheckSupported(Op::kEmbedding, table.dtype));
   if (table.ndim != 2) {
@@ -360,6 +366,7 @@ absl::Status CudaBackend::Embedding(const Tensor& table, const Tensor& ids, cons
   p.out_dtype = DType::kF32;
   p.num_tokens = static_cast<int32_t>(n);
   p.dim = static_cast<int32_t>(table.cols());
+  p.scale = scale;
   return Run(kernels::LaunchEmbedding, p, "embedding");
 }
 

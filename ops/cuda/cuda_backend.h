@@ -81,6 +81,18 @@ class CudaBackend final : public Backend {
   absl::Status RopeWriteKv(const Tensor& q, const Tensor& k, const Tensor& v, int32_t head_dim,
                            const Tensor& positions, const Tensor& slot_mapping,
                            const RopeParams& rope, const KvLayer& cache) override;
+  // The model-family ops (cuda_family.cc).
+  absl::Status PostNormAdd(const Tensor& residual, const Tensor& x, const Tensor& w, float eps,
+                           const Tensor& out) override;
+  absl::Status GeGlu(const Tensor& gate, const Tensor& up, const Tensor& out) override;
+  absl::Status ScaledEmbedding(const Tensor& table, const Tensor& ids, float scale,
+                               const Tensor& out) override;
+  absl::Status MoeRoute(const Tensor& logits, int32_t k, bool normalize, const Tensor& weights,
+                        const Tensor& ids) override;
+  absl::Status MatmulExperts(const Tensor& x, const Tensor& ids,
+                             std::span<const ExpertOut> outs) override;
+  absl::Status MoeCombine(const Tensor& y, const Tensor& weights, const Tensor& residual,
+                          const Tensor& out) override;
 
   int32_t GraphRows(int32_t rows) const override;
   absl::StatusOr<std::unique_ptr<AttentionPlan>> PlanGraphAttention(
@@ -168,6 +180,10 @@ class CudaBackend final : public Backend {
   absl::StatusOr<const float*> FreqFactors(const RopeParams& rp);
   // y[:m] += bias (broadcast row).
   absl::Status AddBias(const Tensor& y, const Tensor& bias, int32_t m);
+  // MatmulMany after its checks: the products (k: the common K).
+  absl::Status MatmulProducts(const Tensor& x, std::span<const MatmulOut> outs, int32_t k);
+  // y = cap * tanh(y / cap) in place (MatmulOut::softcap).
+  absl::Status Softcap(const Tensor& y, float cap);
 
   // One recorded step: its instantiated graph and the policy's record.
   struct Graph {
@@ -198,6 +214,7 @@ class CudaBackend final : public Backend {
   DeviceBuffer workspace_;   // decode partials
   DeviceBuffer skip_slots_;  // i32 -1 per token: Rope without a KV write
   DeviceBuffer freq_factors_;
+  DeviceBuffer moe_workspace_;                // MatmulExperts' grouping of rows by expert
   const float* freq_factors_host_ = nullptr;  // what freq_factors_ holds
   int64_t skip_slots_count_ = 0;
   uint64_t plan_generation_ = 0;

@@ -1,5 +1,6 @@
 // CudaBackend: weight upload (AdoptWeight) and the matrix product.
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -29,10 +30,11 @@ constexpr int64_t kConvertChunkElems = int64_t{1} << 22;
 
 absl::StatusOr<Buffer> CudaBackend::AdoptWeight(const Tensor& host) {
   PHX_RETURN_IF_ERROR(Healthy());
-  if (host.device != Device::kCpu || host.ndim < 1 || host.ndim > 2 || !host.packed() ||
+  // 3-D: experts [E, N, K], stored (and Q8_0/Q6_K repacked) as one [E * N, K] matrix.
+  if (host.device != Device::kCpu || host.ndim < 1 || host.ndim > 3 || !host.packed() ||
       (host.data == nullptr && host.numel() != 0)) {
     return absl::InvalidArgumentError(StrCat(
-        "adopt_weight: expected a packed 1-D or 2-D host tensor (", host.ShapeString(), ")"));
+        "adopt_weight: expected a packed 1-D, 2-D or 3-D host tensor (", host.ShapeString(), ")"));
   }
   const int64_t rows = host.rows(), cols = host.cols();
   Tensor dev = host;
@@ -292,20 +294,37 @@ absl::Status CudaBackend::Matmul(const Tensor& x, const Tensor& w, const Tensor*
 absl::Status CudaBackend::MatmulMany(const Tensor& x, std::span<const MatmulOut> outs) {
   PHX_RETURN_IF_ERROR(Healthy());
   if (outs.empty()) return absl::OkStatus();
-  if (!opt_.fuse_ops && outs.size() > 1) return Backend::MatmulMany(x, outs);  // one by one
+  if (!opt_.fuse_ops && outs.size() > 1) {  // one by one
+    for (const MatmulOut& o : outs) PHX_RETURN_IF_ERROR(MatmulMany(x, {&o, 1}));
+    return absl::OkStatus();
+  }
   int32_t k = 0;
-  bool same_type = true;
   for (const MatmulOut& o : outs) {
     int32_t n_i = 0, k_i = 0;
     PHX_RETURN_IF_ERROR(CheckMatmul(x, *o.w, o.bias, *o.y, &n_i, &k_i));
     if (&o != &outs[0] && k_i != k) {
       return absl::InvalidArgumentError("matmul_many: the weights' K differ");
     }
+    if (!(o.softcap >= 0.f) || !std::isfinite(o.softcap)) {
+      return absl::InvalidArgumentError(
+          StrCat("matmul_many: softcap ", o.softcap, " must be 0 (off) or positive and finite"));
+    }
     k = k_i;
-    same_type = same_type && o.w->dtype == outs[0].w->dtype;
   }
   const int32_t m = static_cast<int32_t>(x.rows());
   if (m == 0) return absl::OkStatus();
+  PHX_RETURN_IF_ERROR(MatmulProducts(x, outs, k));
+  for (const MatmulOut& o : outs) {  // Op::kLogitSoftcap: one pass over the finished product
+    if (o.softcap > 0.f) PHX_RETURN_IF_ERROR(Softcap(*o.y, o.softcap));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CudaBackend::MatmulProducts(const Tensor& x, std::span<const MatmulOut> outs,
+                                         int32_t k) {
+  const int32_t m = static_cast<int32_t>(x.rows());
+  bool same_type = true;
+  for (const MatmulOut& o : outs) same_type = same_type && o.w->dtype == outs[0].w->dtype;
   // Decode-sized: the products of f32 x in one GEMV launch (f32 activations read directly).
   const bool gemv = kernels::ChooseGemmPath(outs[0].w->dtype, m, wgmma_, opt_.prefer_cublas) ==
                     kernels::GemmPath::kGemv;

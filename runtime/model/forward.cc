@@ -68,7 +68,6 @@ absl::StatusOr<std::unique_ptr<Forward>> Forward::Create(const Model& model, ops
   f->max_logit_rows_ = max_logit_rows;
   const int64_t ctx = context_length > 0 ? context_length : c.context_length;
   for (int64_t l = 0; l < c.n_layer; ++l) f->rope_.push_back(LayerRope(c, model.weights(), l, ctx));
-  f->graph_safe_ = !c.moe() && !c.any_sliding() && c.attn_softcap == 0.f && c.final_softcap == 0.f;
   const int64_t T = max_tokens, R = max_logit_rows;
   auto alloc = [&](ops::Buffer& b, DType t, int64_t rows, int64_t cols) -> absl::Status {
     PHX_ASSIGN_OR_RETURN(b, backend.Allocate(t, {rows, cols}));
@@ -280,7 +279,7 @@ absl::StatusOr<std::span<const float>> Forward::Run(std::span<const int32_t> tok
 
   // A decode step (one new token per sequence) within the backend's graph buckets.
   const ops::AttentionBatch& batch = layout.attention;
-  bool decode = step_graphs_ && graph_safe_ && batch.num_seqs() == T;
+  bool decode = step_graphs_ && batch.num_seqs() == T;
   for (int32_t s = 0; decode && s < batch.num_seqs(); ++s) {
     decode = batch.q_indptr[s + 1] - batch.q_indptr[s] == 1;
   }

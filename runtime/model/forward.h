@@ -5,11 +5,12 @@
 // appear here.
 //
 // Decode steps (every sequence one new token) run as recorded step graphs where the backend
-// offers them (ops::Backend::GraphRows: CUDA graphs) and the model's features allow (dense FFN,
-// no sliding window, no soft-caps; their CUDA kernels come later): the step is padded to
-// the backend's row count, its inputs and attention plan are copied into buffers fixed for that
-// row count, and the device work - every layer and the output head - is one RunGraph call,
-// recorded once and replayed afterwards. Other steps (and backends without graphs) run eagerly.
+// offers them (ops::Backend::GraphRows: CUDA graphs; every family op's CUDA kernel is
+// graph-safe: no host synchronization, launch shapes fixed by the padded row count): the step
+// is padded to the backend's row count, its inputs and attention plan are copied into buffers
+// fixed for that row count, and the device work - every layer and the output head - is one
+// RunGraph call, recorded once and replayed afterwards. Other steps (and backends without
+// graphs) run eagerly.
 #pragma once
 
 #include <cstdint>
@@ -91,7 +92,6 @@ class Forward {
   int32_t max_logit_rows_ = 0;
   std::vector<ops::RopeParams> rope_;  // per layer
   bool step_graphs_ = true;
-  bool graph_safe_ = false;  // the model's features allow step graphs (see the top)
   uint64_t eager_steps_ = 0, graph_steps_ = 0;
   // Device scratch (buffers a model does not need stay empty).
   ops::Buffer ids_, pos_, slots_, rows_;

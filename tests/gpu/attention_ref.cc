@@ -27,7 +27,8 @@ std::vector<int> Visible(const AttnCase& c, const Mutation& m, int seq, int j) {
   int last = len - c.nq[seq] + j;
   if (m.kind == Mutation::kCausalShift) last = std::min(len - 1, last + m.delta);
   std::vector<int> toks;
-  for (int p = 0; p <= last; ++p) {
+  const int first = c.window > 0 ? std::max(0, last - c.window + 1) : 0;
+  for (int p = first; p <= last; ++p) {
     if (m.kind == Mutation::kDropRange && m.seq == seq && p >= m.lo && p < m.hi) continue;
     toks.push_back(p);
     if (m.kind == Mutation::kDuplicate && m.seq == seq && p == m.lo) toks.push_back(p);
@@ -46,10 +47,13 @@ std::vector<int> AllRows(const AttnData& d, std::vector<int> rows) {
 }  // namespace
 
 std::string AttnCase::Name(const char* extra) const {
-  char b[128];
-  std::snprintf(b, sizeof(b), "%zu seqs hd%d h%d/%d bs%d %s%s%s %s", nq.size(), hd, n_heads, n_kv,
+  char b[160], opt[48] = "";
+  if (softcap > 0.f || window > 0) {
+    std::snprintf(opt, sizeof(opt), " softcap %g window %d", softcap, window);
+  }
+  std::snprintf(b, sizeof(b), "%zu seqs hd%d h%d/%d bs%d %s%s%s%s %s", nq.size(), hd, n_heads, n_kv,
                 bs, DTypeName(t).data(), io == t ? "" : " io ", io == t ? "" : DTypeName(io).data(),
-                extra);
+                opt, extra);
   return b;
 }
 
@@ -183,7 +187,9 @@ AttnRef ReferenceAttn(const AttnCase& c, const AttnData& d, const Mutation& m,
         const double* qh = q + static_cast<size_t>(h) * hd;
         double dot = 0;
         for (int e = 0; e < hd; ++e) dot += qh[e] * k[e];
-        mx[h] = std::max(mx[h], sc[t * H + h] = dot * scale);
+        double s = dot * scale;
+        if (c.softcap > 0.f) s = c.softcap * std::tanh(s / c.softcap);
+        mx[h] = std::max(mx[h], sc[t * H + h] = s);
       }
     }
     std::fill(sum.begin(), sum.end(), 0.0);
@@ -225,16 +231,25 @@ std::vector<double> EmulateAttn(const AttnCase& c, const AttnData& d, bool prefi
     int seq, j;
     RowOf(d, rows[ri], &seq, &j);
     const int last = c.kv_len[seq] - c.nq[seq] + j;
+    const int first = c.window > 0 ? std::max(0, last - c.window + 1) : 0;
     const double* q = &d.q[static_cast<size_t>(rows[ri]) * width];
-    // Decode pre-scales q into the log2 domain; prefill scales the f32 dot product.
+    // Decode pre-scales q into the log2 domain (by the scale alone under a soft-cap); prefill
+    // scales the f32 dot product. A soft-capped score is cap log2e tanh(score / cap), in f32.
+    const bool capped = c.softcap > 0.f;
+    const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+    const float cap_log2 = c.softcap * static_cast<float>(kLog2e);
     for (size_t e = 0; e < width; ++e) {
-      qs[e] = prefill ? static_cast<float>(q[e]) : static_cast<float>(q[e]) * scale_log2;
+      const float qe = static_cast<float>(q[e]);
+      qs[e] = prefill ? qe : qe * (capped ? scale : scale_log2);
     }
     auto score = [&](size_t base, int h) {
       const double* k = &d.k[base + static_cast<size_t>(h / group) * hd];
       const float* qh = &qs[static_cast<size_t>(h) * hd];
       float dot = 0.f;
       for (int e = 0; e < hd; ++e) dot = std::fma(qh[e], static_cast<float>(k[e]), dot);
+      if (capped) {
+        return cap_log2 * std::tanh(prefill ? dot * (scale / c.softcap) : dot * (1.f / c.softcap));
+      }
       return prefill ? dot * scale_log2 : dot;
     };
     std::fill(m.begin(), m.end(), -INFINITY);
@@ -242,7 +257,7 @@ std::vector<double> EmulateAttn(const AttnCase& c, const AttnData& d, bool prefi
     std::fill(acc.begin(), acc.end(), 0.f);
     if (!prefill) {
       // Decode: one online-softmax step per token, in token order.
-      for (int p = 0; p <= last; ++p) {
+      for (int p = first; p <= last; ++p) {
         const size_t base = d.At(c, seq, p, 0);
         for (int h = 0; h < H; ++h) {
           const float sc = score(base, h);
@@ -258,13 +273,15 @@ std::vector<double> EmulateAttn(const AttnCase& c, const AttnData& d, bool prefi
       }
     } else {
       // Prefill: 64-token tiles; P rounded to the cache type for P.V, l from unrounded P.
-      for (int kv0 = 0; kv0 <= last; kv0 += kPrefillTileKv) {
+      // (A window starts at the tile holding the row's first visible token and masks below it.)
+      for (int kv0 = first / kPrefillTileKv * kPrefillTileKv; kv0 <= last; kv0 += kPrefillTileKv) {
         const int n = std::min(kPrefillTileKv, last + 1 - kv0);
         for (int h = 0; h < H; ++h) {
           float mx = -INFINITY;
           for (int t = 0; t < n; ++t) {
-            mx = std::max(mx,
-                          s[static_cast<size_t>(t) * H + h] = score(d.At(c, seq, kv0 + t, 0), h));
+            float& st = s[static_cast<size_t>(t) * H + h];
+            st = kv0 + t < first ? -INFINITY : score(d.At(c, seq, kv0 + t, 0), h);
+            mx = std::max(mx, st);
           }
           const float mn = std::max(m[h], mx);
           const float base = mn == -INFINITY ? 0.f : mn;
@@ -365,6 +382,55 @@ std::vector<AttnCase> PrefillCases() {
       AttnCase g2 = g8;
       g2.n_heads = 8;
       cases.push_back(g2);
+    }
+  }
+  return cases;
+}
+
+std::vector<AttnCase> DecodeOptionCases() {
+  std::vector<AttnCase> cases;
+  for (DType t : {DType::kF16, DType::kBF16}) {
+    for (int hd : {64, 128}) {
+      AttnCase a;  // window 40 (not a page multiple): lengths below, at and past it, and long
+      a.t = a.io = t, a.hd = hd, a.window = 40;  // ones whose early splits are wholly outside
+      a.nq = {1, 1, 1, 1, 1, 1};
+      a.kv_len = {1, 39, 40, 41, 700, 3000};
+      cases.push_back(a);
+      AttnCase s = a;  // soft-cap only, GQA group 7, 32-token pages
+      s.window = 0, s.softcap = 5.f;
+      s.n_heads = 28, s.n_kv = 4, s.bs = 32;
+      cases.push_back(s);
+      AttnCase b = a;  // both, group 8, f32 q/out (the backend's fused decode path)
+      b.softcap = 5.f, b.window = 300;
+      b.n_heads = 32, b.n_kv = 4, b.io = DType::kF32;
+      b.kv_len = {16, 255, 256, 257, 513, 1025};
+      cases.push_back(b);
+    }
+  }
+  return cases;
+}
+
+std::vector<AttnCase> PrefillOptionCases() {
+  std::vector<AttnCase> cases;
+  for (DType t : {DType::kF16, DType::kBF16}) {
+    for (int hd : {64, 128}) {
+      AttnCase a;  // window 40: 200 new tokens over a cached prefix of 133 (tiles skip KV steps)
+      a.t = a.io = t, a.hd = hd, a.n_heads = 16, a.n_kv = 4, a.window = 40;
+      a.nq = {1, 70, 200, 5};
+      a.kv_len = {9, 70, 333, 5};
+      cases.push_back(a);
+      AttnCase s = a;  // soft-cap 5, group 7 (tiles straddle query tokens), 32-token pages
+      s.window = 0, s.softcap = 5.f, s.n_heads = 28, s.bs = 32;
+      s.nq = {50, 128};
+      s.kv_len = {50, 192};
+      cases.push_back(s);
+      AttnCase b = a;  // both; window 64 (one KV tile) and 65, group 8
+      b.softcap = 5.f, b.window = 64, b.n_heads = 32;
+      b.nq = {17, 96, 130};
+      b.kv_len = {48, 96, 200};
+      cases.push_back(b);
+      b.window = 65;
+      cases.push_back(b);
     }
   }
   return cases;

@@ -18,6 +18,10 @@ struct AttnCase {
   int n_heads = 32, n_kv = 8, hd = 128, bs = 16;
   DType t = DType::kF16;   // cache dtype
   DType io = DType::kF16;  // q/out dtype: t, or f32 (decode with f32 q/out)
+  // Gemma's options (ops::AttentionOptions): scores capped to softcap * tanh(s / softcap) when
+  // softcap > 0; the query at position p sees (p - window, p] when window > 0.
+  float softcap = 0.f;
+  int window = 0;
   std::string Name(const char* extra) const;
 };
 
@@ -58,7 +62,8 @@ AttnRef ReferenceAttn(const AttnCase& c, const AttnData& d, const Mutation& m = 
 
 // The kernels' arithmetic in f32, output rounded to c.io: decode (online softmax over the whole
 // row, f32 scores and sums) or prefill (64-token KV tiles; the unnormalized probabilities are
-// rounded to the cache type before P.V, as the tensor-core kernel does).
+// rounded to the cache type before P.V, as the tensor-core kernel does); soft-cap and window as
+// the kExt kernels apply them.
 std::vector<double> EmulateAttn(const AttnCase& c, const AttnData& d, bool prefill,
                                 const std::vector<int>& rows);
 
@@ -76,5 +81,9 @@ inline constexpr int kDecodeChunk = 256;
 // ---- The cases the GPU suite runs (the mutation test uses the same ones) -------------------
 std::vector<AttnCase> DecodeCases();
 std::vector<AttnCase> PrefillCases();
+// Soft-capped and sliding-window cases (windows crossing page and 64-token tile boundaries),
+// for the GPU suite only (the mutation test keeps to the plain cases).
+std::vector<AttnCase> DecodeOptionCases();
+std::vector<AttnCase> PrefillOptionCases();
 
 }  // namespace phx::gpu_test

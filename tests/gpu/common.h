@@ -108,6 +108,7 @@ void RunGemvTests(bool check, bool bench);
 void RunDequantizeBlocksChecks();
 void RunAttentionTests(bool check, bool bench);
 void RunFusedTests(bool check, bool bench);
+void RunFamilyTests(bool check, bool bench);
 void RunSamplingTests(bool check, bool bench);
 void MeasureRoofline();
 int Checks();

@@ -1,7 +1,8 @@
 // phx_gpu_engine's checks: the CUDA backend under the real runtime (model load, Forward, Engine)
-// against the CPU backend, on stories260K and on synthesized llama models (f16, f32 -> f16, Q8_0,
+// against the CPU backend, on stories260K, on synthesized llama models (f16, f32 -> f16, Q8_0,
 // Q4_K; head dims 64 and 128; llama.cpp's Q4_K_M, Q5_K_M and Q3_K_M mixes; q5_0, iq4_xs and mxfp4,
-// dequantized to f16 at load). One PASS/FAIL/SKIP line per model x check:
+// dequantized to f16 at load) and on synthesized qwen3 (YaRN), gemma2 (window, soft-caps) and
+// qwen3moe (Q8_0 experts) models. One PASS/FAIL/SKIP line per model x check:
 //
 //   logits   teacher-forced prefill + one decode step through model::Forward on both backends:
 //            max |gpu - cpu| <= 0.03 * max |cpu| + 1e-3 (the GPU rounds matmul inputs and
@@ -492,6 +493,47 @@ int RunEngineChecks(const Args& args) {
       continue;
     }
     CheckModel(s.name, path, args);
+    std::remove(path.c_str());
+  }
+
+  // The model families of issue 24 (their CUDA kernels: tests/gpu/test_family.cc), each shaped
+  // so its features act within the checks' prompts (27 tokens + 24 generated).
+  struct Family {
+    const char* name;
+    void (*set)(model::SynthOptions&);
+  };
+  const Family families[] = {
+      {"synth-qwen3-f16-hd128",  // q/k norm, head dim 128 over n_embd 256, YaRN past 16 tokens
+       [](model::SynthOptions& o) {
+         o.arch = "qwen3", o.n_head = 4, o.n_head_kv = 2, o.head_dim = 128;
+         o.rope_scaling = "yarn", o.rope_scaling_factor = 4.f, o.rope_orig_ctx = 16;
+       }},
+      {"synth-gemma2-f16-hd64",      // GeGLU, post-norms, scaled embedding, window 16 on every
+       [](model::SynthOptions& o) {  // other layer, attention and final soft-caps of 5
+         o.arch = "gemma2", o.n_layer = 3, o.n_head = 4, o.n_head_kv = 2, o.head_dim = 64;
+         o.sliding_window = 16, o.swa_pattern = 2, o.attn_softcap = 5.f, o.final_softcap = 5.f;
+       }},
+      {"synth-qwen3moe-q8_0-hd64",  // 9 experts, top 2, Q8_0 expert weights
+       [](model::SynthOptions& o) {
+         o.arch = "qwen3moe", o.n_head = 4, o.n_head_kv = 2, o.head_dim = 64, o.n_expert = 9;
+         o.n_expert_used = 2, o.n_ff_expert = 256, o.dtype = DType::kQ8_0;
+       }},
+  };
+  for (const Family& f : families) {
+    if (!wanted(f.name)) continue;
+    model::SynthOptions o;
+    o.vocab_from = stories;
+    o.n_layer = 2;
+    o.n_embd = 256;
+    o.n_ff = 768;
+    o.context_length = 512;
+    f.set(o);
+    const std::string path = args.tmp_dir + "/phx_gpu_" + std::string(f.name) + ".gguf";
+    if (auto st = model::SynthesizeModel(o, path); !st.ok()) {
+      Report("FAIL", f.name, "synth", std::string(st.message()));
+      continue;
+    }
+    CheckModel(f.name, path, args);
     std::remove(path.c_str());
   }
   std::printf(Failures() == 0 ? "engine: ALL PASS\n" : "engine: FAILED: %d\n", Failures());

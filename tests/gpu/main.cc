@@ -4,8 +4,9 @@
 // CUDA runtime + cuBLAS only.
 //   phx_gpu_kernels [--only SUITES] [--bench] [--no-check] [--seed N]
 // SUITES: comma-separated from gemm (cuBLAS + mma.sync), wgmma, gemv, attention, fused,
-// sampling; default: all. tests/gpu/run.sh runs each suite in its own process (a crash or a
-// hang ends one suite, not the run) and the benchmarks in one more.
+// sampling, family (the model-family ops: q/k norm, GeGLU, soft-caps, YaRN, MoE); default: all.
+// tests/gpu/run.sh runs each suite in its own process (a crash or a hang ends one suite, not the
+// run) and the benchmarks in one more.
 #include <cublas_v2.h>
 
 #include <cstdlib>
@@ -53,7 +54,8 @@ int main(int argc, char** argv) {
   bool bench = false, check = true;
   uint64_t seed = kDefaultSeed;
   std::set<std::string> only;
-  const std::set<std::string> known = {"gemm", "wgmma", "gemv", "attention", "fused", "sampling"};
+  const std::set<std::string> known = {"gemm",  "wgmma",    "gemv",  "attention",
+                                       "fused", "sampling", "family"};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--bench") {
@@ -92,6 +94,7 @@ int main(int argc, char** argv) {
   if (only.count("gemv")) RunGemvTests(check, bench);
   if (only.count("attention")) RunAttentionTests(check, bench);
   if (only.count("fused")) RunFusedTests(check, bench);
+  if (only.count("family")) RunFamilyTests(check, bench);
   if (only.count("sampling")) RunSamplingTests(check, bench);
   // wgmma last: the riskiest kernel (with --bench it adds its timings to the gemm rows).
   if (only.count("wgmma")) RunGemmTests(check, bench, /*wgmma=*/true);

@@ -5,8 +5,8 @@
 #
 #   1. nvidia-smi and `ldd | grep 'not found'` first;
 #   2. the correctness suites, each in its own process with its own timeout (a crash or a hang
-#      ends one suite, not the run): gemm, gemv, attention, fused, sampling, engine; the riskiest
-#      - the wgmma GEMM and the engine on it - last;
+#      ends one suite, not the run): gemm, gemv, attention, fused, family, sampling, engine;
+#      the riskiest - the wgmma GEMM and the engine on it - last;
 #   3. the benchmarks: kernels in one process, the model-level ones in one more, PyTorch's in a
 #      third (every ratio measured in this run);
 #   4. compute-sanitizer memcheck on the attention suite if time is left;
@@ -169,8 +169,12 @@ main() {
   step gemv 90 "${K[@]}" --only gemv
   step attention 120 "${K[@]}" --only attention
   step fused 60 "${K[@]}" --only fused
+  step family 60 "${K[@]}" --only family
   step sampling 60 "${K[@]}" --only sampling
-  step engine 200 "${E[@]}" --no-wgmma
+  step engine 200 "${E[@]}" --no-wgmma \
+    --models stories260K,synth-f16-hd64,synth-f32-hd64,synth-q8_0-hd64,synth-q4_K-hd64,synth-bf16-hd128,synth-Q4_K_M-hd64,synth-Q5_K_M-hd64,synth-Q3_K_M-hd64,synth-q5_0-hd64,synth-iq4_xs-hd64,synth-mxfp4-hd64
+  step engine-family 90 "${E[@]}" --no-wgmma \
+    --models synth-qwen3-f16-hd128,synth-gemma2-f16-hd64,synth-qwen3moe-q8_0-hd64
   step wgmma 90 "${K[@]}" --only wgmma
   local wgmma_ok=0 row
   for row in "${ROWS[@]}"; do [[ $row == wgmma\|0\|* ]] && wgmma_ok=1; done

@@ -1,6 +1,7 @@
 // Paged decode and prefill attention against the float64 reference of attention_ref.h: random
 // page tables drawn from a pool whose unused slots are NaN (a read outside a sequence's pages
-// poisons the output), outputs poisoned before each run, every element within its bound.
+// poisons the output), outputs poisoned before each run, every element within its bound; plain,
+// soft-capped and sliding-window (kExt) instantiations.
 #include <algorithm>
 
 #include "kernels/attention.h"
@@ -67,6 +68,7 @@ void PrepareDecode(const AttnCase& c, const AttnData& d, const DevCase& g, Decod
   p.q = g.q.as(), p.q_stride = c.n_heads * c.hd, p.out = g.out.as(), p.out_stride = p.q_stride;
   p.f32_io = c.io == DType::kF32;
   p.kv = Cache(c, d, g), p.n_heads = c.n_heads, p.scale = 1.f / std::sqrt(float(c.hd));
+  p.softcap = c.softcap, p.window = c.window;
   p.kv_indptr = g.kv_indptr.as<int32_t>(), p.kv_indices = g.indices.as<int32_t>();
   p.work = l.work.as<kernels::DecodeWorkItem>(), p.num_work = int32_t(l.plan.work.size());
   p.merge = l.merge.as<kernels::DecodeMergeItem>(), p.num_merge = int32_t(l.plan.merge.size());
@@ -124,6 +126,7 @@ void CheckDecodeFixed(const AttnCase& c, int padded_rows, int splits) {
   p.q = qpad.as(), p.q_stride = c.n_heads * c.hd, p.out = g.out.as(), p.out_stride = p.q_stride;
   p.f32_io = c.io == DType::kF32;
   p.kv = Cache(c, d, g), p.n_heads = c.n_heads, p.scale = 1.f / std::sqrt(float(c.hd));
+  p.softcap = c.softcap, p.window = c.window;
   p.kv_indptr = indptr_d.as<int32_t>(), p.kv_indices = g.indices.as<int32_t>();
   p.work = work.as<kernels::DecodeWorkItem>(), p.num_work = int32_t(plan.work.size());
   p.merge = merge.as<kernels::DecodeMergeItem>(), p.num_merge = int32_t(plan.merge.size());
@@ -157,6 +160,7 @@ void CheckPrefill(const AttnCase& c) {
   kernels::PagedPrefillParams p;
   p.q = g.q.as(), p.q_stride = c.n_heads * c.hd, p.out = g.out.as(), p.out_stride = p.q_stride;
   p.kv = Cache(c, d, g), p.n_heads = c.n_heads, p.scale = 1.f / std::sqrt(float(c.hd));
+  p.softcap = c.softcap, p.window = c.window;
   p.kv_indptr = g.kv_indptr.as<int32_t>(), p.kv_indices = g.indices.as<int32_t>();
   p.tiles = tiles.as<kernels::PrefillTile>(), p.num_tiles = int32_t(plan.tiles.size());
   CheckLaunch(kernels::LaunchPagedPrefill(p, nullptr), "paged prefill");
@@ -212,6 +216,9 @@ void RunAttentionTests(bool check, bool bench) {
   if (check) {
     for (const AttnCase& c : DecodeCases()) CheckDecode(c);
     for (const AttnCase& c : PrefillCases()) CheckPrefill(c);
+    // Soft-cap and sliding window (Gemma 2/3): the kExt instantiations of both kernels.
+    for (const AttnCase& c : DecodeOptionCases()) CheckDecode(c);
+    for (const AttnCase& c : PrefillOptionCases()) CheckPrefill(c);
     // CUDA-graph plans: padded rows (7 real rows of a bucket of 8), splits fixed per bucket.
     for (DType t : {DType::kF16, DType::kBF16}) {
       AttnCase c;
@@ -223,6 +230,8 @@ void RunAttentionTests(bool check, bool bench) {
       c.io = DType::kF32;
       c.hd = 64, c.n_heads = 32, c.n_kv = 4;
       CheckDecodeFixed(c, 8, kernels::kMaxFixedSplits);
+      c.window = 100, c.softcap = 5.f;  // a graph plan of a sliding, soft-capped layer
+      CheckDecodeFixed(c, 8, 7);
     }
   }
   if (!bench) return;
