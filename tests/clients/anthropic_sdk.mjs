@@ -103,7 +103,7 @@ async function main() {
   await check('forced tool call, streamed (input_json_delta)', async () => {
     const stream = client.messages.stream({
       model, max_tokens: 200, messages: user('What is the weather in Oslo?'), tools: [weather],
-      tool_choice: { type: 'any' },
+      tool_choice: { type: 'any', disable_parallel_tool_use: true },
     });
     let partial = '';
     stream.on('inputJson', (delta) => { partial += delta; });
