@@ -1,11 +1,12 @@
-// Anthropic's Messages API against a real in-process server behind an API key: a synthesized
+// Anthropic's Messages API against real in-process servers behind an API key: a synthesized
 // random-weight model with the real Qwen3 vocabulary and chat template (Hermes tool calls), and
-// a second server on DeepSeek R1's template (its generation prompt opens a think block) for
-// thinking. Checks the answer's shape, x-api-key and Bearer auth, errors in Anthropic's shape
-// with the field named, count_tokens against the usage of a generation, stop sequences, the
-// forced tool_use and its tool_result round trip, and every stream's event order against the
-// table below: a stream cut by max_tokens, a thinking stream, a tool_use stream, and a stream
-// the client cancels (the request is cancelled; the server keeps serving).
+// stories260K (which writes text where random weights repeat white space) on chatml and on
+// DeepSeek R1's template (its generation prompt opens a think block). Checks the answer's
+// shape, x-api-key and Bearer auth, errors in Anthropic's shape with the field named,
+// count_tokens against the usage of a generation, stop sequences, the forced tool_use and its
+// tool_result round trip, and every stream's event order against the table below: a stream
+// cut by max_tokens, a thinking stream, a tool_use stream, and a stream the client cancels
+// (the request is cancelled; the server keeps serving).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
