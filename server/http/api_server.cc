@@ -8,6 +8,7 @@
 
 #include "base/strings.h"
 #include "server/core/status_map.h"
+#include "server/http/anthropic_response.h"
 #include "server/http/http_call.h"
 #include "server/http/openai_response.h"
 #include "server/http/utility_api.h"
@@ -128,6 +129,20 @@ std::optional<net::HttpResponse> ApiServer::CheckHead(const net::HttpRequest& h)
     return ErrorResponse(
         FromStatus(key.status(), completions ? Endpoint::kCompletions : Endpoint::kChat));
   }
+  if (auto a = AnthropicEndpointOf(h.path)) {
+    if (h.method != "POST") {
+      return AnthropicErrorResponse(
+          ApiError{absl::NotFoundError(StrCat("no route ", h.method, " ", h.path)), "", ""});
+    }
+    // x-api-key or Authorization: Bearer, checked before the body is read.
+    const Clock::time_point t0 = Clock::now();
+    const auto key = gate_.Authenticate(AnthropicAuthorization(h));
+    if (key.ok()) return std::nullopt;
+    gate_.RecordSimpleCall(
+        *a == AnthropicEndpoint::kMessages ? "http_messages" : "http_messages_count_tokens", "",
+        h.peer, key.status(), Since(t0));
+    return AnthropicErrorResponse(FromStatus(key.status(), Endpoint::kChat));
+  }
   if (auto u = UtilityEndpointOf(h.path)) {
     if (h.method != "POST") {
       return ErrorResponse(ApiError{absl::NotFoundError(StrCat("no route ", h.path)), "", ""});
@@ -149,6 +164,10 @@ std::optional<net::HttpResponse> ApiServer::CheckHead(const net::HttpRequest& h)
 }
 
 void ApiServer::Handle(std::shared_ptr<net::Exchange> ex) {
+  if (auto a = AnthropicEndpointOf(ex->request().path)) {
+    workers_->Post([this, ex = std::move(ex), a = *a] { Messages(ex, a); });
+    return;
+  }
   if (UtilityEndpointOf(ex->request().path)) {
     workers_->Post([this, ex = std::move(ex)] { Utility(ex); });
     return;

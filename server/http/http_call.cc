@@ -111,10 +111,10 @@ void HttpCall::Stop() {
       if (self->closed_) return;
     }
     const ApiError e{absl::UnavailableError("server is stopping"), "", ""};
-    if (!self->stream_.empty()) {
-      self->ex_->End(StreamEncoder::Error(e));
+    if (self->begun_ && self->opts_.stream) {
+      self->ex_->End(self->StreamError(e));
     } else {
-      self->ex_->Respond(ErrorResponse(e));
+      self->ex_->Respond(self->Error(e));
     }
     self->Cancel();
   });
@@ -216,11 +216,25 @@ engine::Usage HttpCall::TotalUsage(const std::vector<Choice>& snap) {
   return u;
 }
 
+net::HttpResponse HttpCall::Error(const ApiError& e, double retry_after_s) const {
+  return opts_.dialect ? opts_.dialect->Error(e, retry_after_s) : ErrorResponse(e, retry_after_s);
+}
+
+std::string HttpCall::StreamError(const ApiError& e) const {
+  return opts_.dialect ? opts_.dialect->StreamError(e) : StreamEncoder::Error(e);
+}
+
 void HttpCall::Begin(const std::vector<Choice>& snap) {
   begun_ = true;
   opts_.ctx.id = opts_.id_prefix + snap[0].submitted.request_id;
   std::string head_body;
-  for (size_t i = 0; i < snap.size(); ++i) {
+  std::string heartbeat = ": keep-alive\n\n";
+  if (opts_.dialect) {
+    answer_ = opts_.dialect->NewAnswer(opts_.ctx, snap[0].submitted, opts_.stream);
+    if (opts_.stream) head_body = answer_->Begin();
+    heartbeat = opts_.dialect->Heartbeat();
+  }
+  for (size_t i = 0; i < snap.size() && !opts_.dialect; ++i) {
     ResponseContext ctx = opts_.ctx;
     ctx.index = static_cast<int>(i);
     ctx.echo = snap[i].submitted.prompt_text;
@@ -238,7 +252,7 @@ void HttpCall::Begin(const std::vector<Choice>& snap) {
                   {"Cache-Control", "no-cache"},
                   {"X-Accel-Buffering", "no"}};
   head.body = std::move(head_body);
-  ex_->BeginStream(std::move(head), kHeartbeat, ": keep-alive\n\n");
+  ex_->BeginStream(std::move(head), kHeartbeat, std::move(heartbeat));
 }
 
 void HttpCall::Flush() {
@@ -290,15 +304,16 @@ void HttpCall::Flush() {
   if (rejected != nullptr) {
     // One choice refused (rate limit, queue full, ...): the request is, and the others stop.
     const ApiError e = FromStatus(rejected->rejection, opts_.endpoint);
-    if (!stream_.empty()) {
-      ex_->End(StreamEncoder::Error(e));
+    if (begun_ && opts_.stream) {
+      ex_->End(StreamError(e));
     } else {
-      ex_->Respond(ErrorResponse(e, rejected->retry_after_s));
+      ex_->Respond(Error(e, rejected->retry_after_s));
     }
     return Cancel();
   }
   if (snap[0].phase == Phase::kCached) return SendCached(snap[0].cached_id, snap[0].cached);
   if (!begun_) Begin(snap);
+  if (answer_) return FlushDialect(snap[0], failed != nullptr);
   if (opts_.stream) {
     std::string out;
     bool all_ended = true;
@@ -339,6 +354,29 @@ void HttpCall::Flush() {
   ex_->Respond(std::move(r));
 }
 
+void HttpCall::FlushDialect(const Choice& c, bool failed) {
+  std::string out;
+  if (!c.tokens.empty()) out = answer_->Tokens(c.tokens);
+  if (failed) {
+    const ApiError e = FromStatus(c.status, opts_.endpoint);
+    if (opts_.stream) {
+      ex_->End(out + StreamError(e));
+    } else {
+      ex_->Respond(Error(e));
+    }
+    return Cancel();
+  }
+  if (c.finished) {
+    out += answer_->End(c.reason, c.usage, c.tail);
+    if (opts_.stream) return ex_->End(std::move(out));
+    net::HttpResponse r;
+    r.headers = {{"X-Request-Id", c.submitted.request_id}};
+    r.body = std::move(out);
+    return ex_->Respond(std::move(r));
+  }
+  if (opts_.stream && !out.empty()) ex_->Send(std::move(out));
+}
+
 void HttpCall::SendCached(const std::string& id, const CachedResponse& c) {
   ResponseContext ctx = opts_.ctx;
   ctx.id = opts_.id_prefix + id;
@@ -348,6 +386,21 @@ void HttpCall::SendCached(const std::string& id, const CachedResponse& c) {
   const std::string tail = c.text.substr(std::min(c.text.size(), token_bytes));
   net::HttpResponse r;
   r.headers = {{"X-Request-Id", id}, {"x-phalanx-degraded", "cache"}};
+  if (opts_.dialect) {
+    Submitted s;
+    s.request_id = id;
+    s.prompt_tokens = c.usage.prompt_tokens;
+    auto a = opts_.dialect->NewAnswer(std::move(ctx), s, opts_.stream);
+    std::string body = opts_.stream ? a->Begin() : "";
+    for (const auto& e : c.tokens) body += a->Tokens({e});
+    body += a->End(c.finish, c.usage, tail);
+    if (opts_.stream) {
+      r.content_type = "text/event-stream";
+      r.headers.push_back({"Cache-Control", "no-cache"});
+    }
+    r.body = std::move(body);
+    return ex_->Respond(std::move(r));
+  }
   if (!opts_.stream) {
     ResponseBuilder b(std::move(ctx));
     b.Add(c.tokens);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "server/core/gate.h"
+#include "server/http/answer_dialect.h"
 #include "server/http/net/http_types.h"
 #include "server/http/openai_json.h"
 #include "server/http/openai_response.h"
@@ -34,6 +35,8 @@ class HttpCall final : public std::enable_shared_from_this<HttpCall> {
     std::string id_prefix;  // "cmpl-" or "chatcmpl-"
     std::string echo;       // for a cached answer
     int32_t n = 1;          // choices: one gate call each (Sink(i))
+    // Another API's answer shapes (n must be 1); null: OpenAI's.
+    std::shared_ptr<const AnswerDialect> dialect;
   };
   HttpCall(Gate& gate, std::shared_ptr<net::Exchange> ex, Options opts);
 
@@ -81,6 +84,11 @@ class HttpCall final : public std::enable_shared_from_this<HttpCall> {
   void Begin(const std::vector<Choice>& snap);
   void SendCached(const std::string& id, const CachedResponse& c);
   void Cancel();
+  // The answer to an error, in the dialect's shape when there is one.
+  net::HttpResponse Error(const ApiError& e, double retry_after_s = 0) const;
+  std::string StreamError(const ApiError& e) const;
+  // Flush's end for a dialect's answer (choice 0 only).
+  void FlushDialect(const Choice& c, bool failed);
   // Usage of the whole answer: the prompt once, completion tokens summed over the choices.
   static engine::Usage TotalUsage(const std::vector<Choice>& snap);
 
@@ -98,7 +106,8 @@ class HttpCall final : public std::enable_shared_from_this<HttpCall> {
   bool begun_ = false;  // the start was handled (stream head sent)
   std::vector<ResponseBuilder> unary_;
   std::vector<StreamEncoder> stream_;
-  std::vector<bool> ended_;  // streaming: choice i's final chunk was sent
+  std::vector<bool> ended_;                // streaming: choice i's final chunk was sent
+  std::unique_ptr<DialectAnswer> answer_;  // with a dialect
 };
 
 }  // namespace phx::server

@@ -6,7 +6,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="${1:?build dir}"
 seconds="${2:-60}"
 targets=(gguf_fuzz tokenizer_fuzz request_fuzz apikeys_fuzz http_fuzz openai_json_fuzz
-  jinja_fuzz grammar_schema_fuzz grammar_regex_fuzz grammar_gbnf_fuzz tool_calls_fuzz)
+  jinja_fuzz grammar_schema_fuzz grammar_regex_fuzz grammar_gbnf_fuzz tool_calls_fuzz anthropic_fuzz)
 if ! ninja -C "$build" "${targets[@]}" make_gguf_seeds >"$build/fuzz_build.log" 2>&1; then
   echo "building the fuzz targets failed:"; tail -40 "$build/fuzz_build.log"; exit 1
 fi
@@ -23,6 +23,10 @@ run() {
     printf '\x01\x03Hi <tool_call>{"name": "f", "arguments": {"a": [1, "x"]}}</tool_call>' >"$corpus/seed_hermes"
     printf '\x00\x05{"tool_calls": [{"name": "f", "arguments": {}}]}' >"$corpus/seed_generic"
     printf '\x80\x09{"type": "object", "properties": {"a": {"type": "array", "items": {"$ref": "#"}, "maxItems": 2}}, "required": ["a"]}' >"$corpus/seed_schema"
+  fi
+  if [ "$t" = anthropic_fuzz ]; then  # a request with every block kind; byte 0 of an answer: piece size
+    printf '%s' '{"model":"m","max_tokens":9,"system":[{"type":"text","text":"s"}],"messages":[{"role":"user","content":"a"},{"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":""},{"type":"tool_use","id":"i","name":"f","input":{}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"i","content":"r","is_error":true}]}],"tools":[{"name":"f","input_schema":{"type":"object"}}],"tool_choice":{"type":"any"},"stop_sequences":["x"],"stream":true}' >"$corpus/seed_request"
+    printf '\x83<think>a</think>Hi <tool_call>{"name": "f", "arguments": {"a": 1}}</tool_call>' >"$corpus/seed_answer"
   fi
   local extra=()
   if [ "$t" = jinja_fuzz ]; then
