@@ -1,4 +1,5 @@
-// The OpenAI-compatible HTTP API (--api-port): POST /v1/completions, POST /v1/chat/completions
+// The OpenAI-compatible HTTP API (--api-port): POST /v1/completions, POST /v1/chat/completions,
+// POST /v1/responses (stateless; responses_json.h)
 // (JSON or server-sent events; the model's chat template, reasoning_content for thinking
 // templates), GET /v1/models, GET /health, and llama-server's POST /tokenize, /detokenize and
 // /apply-template. Generation goes through the Gate
@@ -74,7 +75,8 @@ class ApiServer final : public net::HttpHandler {
   void OnStop() override;
 
  private:
-  void Generate(const std::shared_ptr<net::Exchange>& ex, Endpoint ep);
+  // responses: POST /v1/responses (the chat path, answered in the Responses API's shape).
+  void Generate(const std::shared_ptr<net::Exchange>& ex, Endpoint ep, bool responses);
   net::HttpResponse Models(const net::HttpRequest& req, std::string_view id);
   net::HttpResponse Health();
   // Whether `name` is the model's id or one of its --served-model-name aliases.

@@ -111,8 +111,8 @@ void HttpCall::Stop() {
       if (self->closed_) return;
     }
     const ApiError e{absl::UnavailableError("server is stopping"), "", ""};
-    if (!self->stream_.empty()) {
-      self->ex_->End(StreamEncoder::Error(e));
+    if (self->streaming()) {
+      self->ex_->End(self->StreamError(e));
     } else {
       self->ex_->Respond(ErrorResponse(e));
     }
@@ -220,7 +220,13 @@ void HttpCall::Begin(const std::vector<Choice>& snap) {
   begun_ = true;
   opts_.ctx.id = opts_.id_prefix + snap[0].submitted.request_id;
   std::string head_body;
-  for (size_t i = 0; i < snap.size(); ++i) {
+  if (opts_.encoder) {
+    ResponseContext ctx = opts_.ctx;
+    ctx.echo = snap[0].submitted.prompt_text;
+    encoder_ = opts_.encoder(ctx);
+    if (opts_.stream) head_body = encoder_->Begin();
+  }
+  for (size_t i = 0; i < snap.size() && !encoder_; ++i) {
     ResponseContext ctx = opts_.ctx;
     ctx.index = static_cast<int>(i);
     ctx.echo = snap[i].submitted.prompt_text;
@@ -289,9 +295,10 @@ void HttpCall::Flush() {
   }
   if (rejected != nullptr) {
     // One choice refused (rate limit, queue full, ...): the request is, and the others stop.
-    const ApiError e = FromStatus(rejected->rejection, opts_.endpoint);
-    if (!stream_.empty()) {
-      ex_->End(StreamEncoder::Error(e));
+    ApiError e = FromStatus(rejected->rejection, opts_.endpoint);
+    if (opts_.rename_error) opts_.rename_error(&e);
+    if (streaming()) {
+      ex_->End(StreamError(e));
     } else {
       ex_->Respond(ErrorResponse(e, rejected->retry_after_s));
     }
@@ -299,6 +306,7 @@ void HttpCall::Flush() {
   }
   if (snap[0].phase == Phase::kCached) return SendCached(snap[0].cached_id, snap[0].cached);
   if (!begun_) Begin(snap);
+  if (encoder_) return FlushEncoder(snap[0], failed != nullptr);
   if (opts_.stream) {
     std::string out;
     bool all_ended = true;
@@ -339,6 +347,34 @@ void HttpCall::Flush() {
   ex_->Respond(std::move(r));
 }
 
+std::string HttpCall::StreamError(const ApiError& e) {
+  return encoder_ ? encoder_->Error(e) : StreamEncoder::Error(e);
+}
+
+void HttpCall::FlushEncoder(const Choice& c, bool failed) {
+  const std::string out = c.tokens.empty() ? "" : encoder_->Tokens(c.tokens);
+  if (failed) {
+    ApiError e = FromStatus(c.status, opts_.endpoint);
+    if (opts_.rename_error) opts_.rename_error(&e);
+    if (opts_.stream) {
+      ex_->End(out + encoder_->Error(e));
+    } else {
+      ex_->Respond(ErrorResponse(e));
+    }
+    return Cancel();
+  }
+  if (opts_.stream) {
+    if (c.finished) return ex_->End(out + encoder_->End(c.reason, c.usage, c.tail));
+    if (!out.empty()) ex_->Send(std::string(out));  // false: the connection closes, Abort runs
+    return;
+  }
+  if (!c.finished) return;
+  net::HttpResponse r;
+  r.headers = {{"X-Request-Id", c.submitted.request_id}};
+  r.body = Dump(encoder_->Body(c.reason, c.usage, c.tail));
+  ex_->Respond(std::move(r));
+}
+
 void HttpCall::SendCached(const std::string& id, const CachedResponse& c) {
   ResponseContext ctx = opts_.ctx;
   ctx.id = opts_.id_prefix + id;
@@ -348,6 +384,18 @@ void HttpCall::SendCached(const std::string& id, const CachedResponse& c) {
   const std::string tail = c.text.substr(std::min(c.text.size(), token_bytes));
   net::HttpResponse r;
   r.headers = {{"X-Request-Id", id}, {"x-phalanx-degraded", "cache"}};
+  if (opts_.encoder) {
+    std::unique_ptr<AnswerEncoder> enc = opts_.encoder(ctx);
+    if (!opts_.stream) {
+      enc->Tokens(c.tokens);
+      r.body = Dump(enc->Body(c.finish, c.usage, tail));
+    } else {
+      r.body = enc->Begin() + enc->Tokens(c.tokens) + enc->End(c.finish, c.usage, tail);
+      r.content_type = "text/event-stream";
+      r.headers.push_back({"Cache-Control", "no-cache"});
+    }
+    return ex_->Respond(std::move(r));
+  }
   if (!opts_.stream) {
     ResponseBuilder b(std::move(ctx));
     b.Add(c.tokens);

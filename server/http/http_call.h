@@ -7,6 +7,7 @@
 // stopping ends it with a 503 or an SSE error event. No thread waits for a call.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "server/core/gate.h"
+#include "server/http/answer_encoder.h"
 #include "server/http/net/http_types.h"
 #include "server/http/openai_json.h"
 #include "server/http/openai_response.h"
@@ -34,6 +36,10 @@ class HttpCall final : public std::enable_shared_from_this<HttpCall> {
     std::string id_prefix;  // "cmpl-" or "chatcmpl-"
     std::string echo;       // for a cached answer
     int32_t n = 1;          // choices: one gate call each (Sink(i))
+    // Set: the answer in another API's shape (the Responses API), built by this encoder (n 1).
+    AnswerEncoderFactory encoder;
+    // Set: applied to an error from the gate or the engine (the field names of that API).
+    std::function<void(ApiError*)> rename_error;
   };
   HttpCall(Gate& gate, std::shared_ptr<net::Exchange> ex, Options opts);
 
@@ -80,7 +86,13 @@ class HttpCall final : public std::enable_shared_from_this<HttpCall> {
   void Flush();  // on the strand
   void Begin(const std::vector<Choice>& snap);
   void SendCached(const std::string& id, const CachedResponse& c);
+  // Flush with opts_.encoder (n = 1): choice c's new tokens, its end or its error.
+  void FlushEncoder(const Choice& c, bool failed);
   void Cancel();
+  // Streaming has begun (the head was sent): errors are events.
+  bool streaming() const { return begun_ && opts_.stream; }
+  // The error event that ends a stream.
+  std::string StreamError(const ApiError& e);
   // Usage of the whole answer: the prompt once, completion tokens summed over the choices.
   static engine::Usage TotalUsage(const std::vector<Choice>& snap);
 
@@ -98,7 +110,8 @@ class HttpCall final : public std::enable_shared_from_this<HttpCall> {
   bool begun_ = false;  // the start was handled (stream head sent)
   std::vector<ResponseBuilder> unary_;
   std::vector<StreamEncoder> stream_;
-  std::vector<bool> ended_;  // streaming: choice i's final chunk was sent
+  std::vector<bool> ended_;                 // streaming: choice i's final chunk was sent
+  std::unique_ptr<AnswerEncoder> encoder_;  // from opts_.encoder
 };
 
 }  // namespace phx::server
