@@ -1,6 +1,7 @@
 #include "server/http/responses_json.h"
 
 #include <algorithm>
+#include <limits>
 #include <unordered_map>
 
 #include "base/strings.h"
@@ -263,10 +264,11 @@ Error Tools(const ojson& body, ojson* chat) {
     if (c->is_object()) {
       const ojson* type = Get(*c, "type");
       if (type == nullptr || *type != "function") {
-        return Invalid("tool_choice.type",
-                       "tool_choice.type: tool_choice as an object must be {\"type\": \"function\", "
-                       "\"name\": ...}: "
-                       "built-in and allowed_tools choices are not supported");
+        return Invalid(
+            "tool_choice.type",
+            "tool_choice.type: tool_choice as an object must be {\"type\": \"function\", "
+            "\"name\": ...}: "
+            "built-in and allowed_tools choices are not supported");
       }
       PHX_TRY_FIELD(OnlyKeys(*c, "tool_choice", {"type", "name"}));
       const ojson* name = Get(*c, "name");
@@ -340,6 +342,13 @@ Error Reasoning(const ojson& body, ojson* chat) {
 }
 
 Error Misc(const ojson& body) {
+  if (const ojson* m = Get(body, "max_output_tokens")) {
+    const bool ok = (m->is_number_unsigned() && m->get<uint64_t>() >= 1 &&
+                     m->get<uint64_t>() <= std::numeric_limits<int32_t>::max()) ||
+                    (m->is_number_integer() && m->get<int64_t>() >= 1 &&
+                     m->get<int64_t>() <= std::numeric_limits<int32_t>::max());
+    if (!ok) return Invalid("max_output_tokens", "max_output_tokens must be an integer >= 1");
+  }
   if (const ojson* t = Get(body, "truncation"); t != nullptr && *t != "disabled") {
     return Invalid("truncation",
                    "truncation: only \"disabled\" is supported (a conversation over the context "

@@ -6,7 +6,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="${1:?build dir}"
 seconds="${2:-60}"
 targets=(gguf_fuzz tokenizer_fuzz request_fuzz apikeys_fuzz http_fuzz openai_json_fuzz
-  jinja_fuzz grammar_schema_fuzz grammar_regex_fuzz grammar_gbnf_fuzz tool_calls_fuzz)
+  jinja_fuzz grammar_schema_fuzz grammar_regex_fuzz grammar_gbnf_fuzz tool_calls_fuzz responses_fuzz)
 if ! ninja -C "$build" "${targets[@]}" make_gguf_seeds >"$build/fuzz_build.log" 2>&1; then
   echo "building the fuzz targets failed:"; tail -40 "$build/fuzz_build.log"; exit 1
 fi
@@ -23,6 +23,10 @@ run() {
     printf '\x01\x03Hi <tool_call>{"name": "f", "arguments": {"a": [1, "x"]}}</tool_call>' >"$corpus/seed_hermes"
     printf '\x00\x05{"tool_calls": [{"name": "f", "arguments": {}}]}' >"$corpus/seed_generic"
     printf '\x80\x09{"type": "object", "properties": {"a": {"type": "array", "items": {"$ref": "#"}, "maxItems": 2}}, "required": ["a"]}' >"$corpus/seed_schema"
+  fi
+  if [ "$t" = responses_fuzz ]; then  # a request; byte 0 also picks the encoder's piece size
+    printf '{"input": [{"role": "user", "content": [{"type": "input_text", "text": "hi"}]}, {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"}, {"type": "function_call_output", "call_id": "c", "output": "x"}], "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}], "text": {"format": {"type": "json_schema", "name": "s", "schema": {"type": "object"}}}, "max_output_tokens": 9}' >"$corpus/seed_request"
+    printf '\x37<think>a</think>\n\nHi <tool_call>\n{"name": "f", "arguments": {"a": 1}}\n</tool_call>' >"$corpus/seed_answer"
   fi
   local extra=()
   if [ "$t" = jinja_fuzz ]; then

@@ -161,6 +161,8 @@ TEST(ResponsesJson, ErrorsNameTheField) {
        "tool_choice"},
       {R"({"input": "hi", "max_output_tokens": 0})", "max_output_tokens"},
       {R"({"input": "hi", "max_output_tokens": "x"})", "max_output_tokens"},
+      {R"({"input": "hi", "max_output_tokens": -1})", "max_output_tokens"},
+      {R"({"input": "hi", "max_output_tokens": 1.5})", "max_output_tokens"},
       {R"({"input": "hi", "temperature": "hot"})", "temperature"},
       {R"({"input": "hi", "text": {"format": {"type": "yaml"}}})", "text.format.type"},
       {R"({"input": "hi", "text": {"format": {"type": "json_schema"}}})", "text.format.schema"},
