@@ -29,7 +29,7 @@ constexpr std::string_view kImplemented[] = {
     "max_output_tokens", "temperature", "top_p", "reasoning", "stream", "stream_options", "user",
     "truncation", "include", "background",
     // vLLM's sampling extensions, as on the chat endpoint.
-    "top_k", "min_p", "seed", "repetition_penalty"};
+    "top_k", "min_p", "seed", "repetition_penalty", "ignore_eos"};
 // Harmless: they do not change what is generated (docs/api.md). `store` defaults to true in
 // the API and the SDKs: accepted, but nothing is kept.
 constexpr std::string_view kIgnored[] = {"metadata", "store", "service_tier", "prompt_cache_key",
@@ -445,9 +445,9 @@ std::optional<ApiError> ParseResponsesRequest(std::string_view body, const Parse
   PHX_TRY_FIELD(Messages(doc, &messages));
   chat["messages"] = std::move(messages);
   // Checked by the chat parser (errors renamed below).
-  static constexpr const char* kCopied[] = {"model",  "temperature", "top_p",
-                                            "top_k",  "min_p",       "seed",
-                                            "stream", "user",        "repetition_penalty"};
+  static constexpr const char* kCopied[] = {
+      "model", "temperature",        "top_p",     "top_k", "min_p", "seed", "stream",
+      "user",  "repetition_penalty", "ignore_eos"};
   for (const char* key : kCopied) {
     if (const ojson* v = Get(doc, key)) chat[key] = *v;
   }
