@@ -336,3 +336,30 @@ TEST(ResponsesEncoder, EmptyAnswerIsAnEmptyMessageAndErrorsAreEvents) {
 
 }  // namespace
 }  // namespace phx::server
+
+namespace phx::server {
+namespace {
+
+TEST(ResponsesEncoder, LeadingWhiteSpaceStaysInTheMessage) {
+  for (bool stream : {true, false}) {
+    ResponsesEncoder enc(Ctx(false, false), json::object(), stream);
+    std::string sse = enc.Begin() + enc.Tokens(Events({" ", "\n", "Hi"}));
+    const json body = enc.Body(engine::FinishReason::kEos, {}, "");
+    EXPECT_EQ(body["output"].size(), 1u);
+    EXPECT_EQ(body["output"][0]["content"][0]["text"], " \nHi");
+    if (stream) {
+      std::vector<json> data;
+      Types(sse, &data);
+      ASSERT_EQ(data.size(), 5u) << sse;
+      EXPECT_EQ(data[4]["delta"], " \nHi");  // one delta: the white space waited for the text
+    }
+  }
+  ResponsesEncoder ws(Ctx(false, false), json::object(), false);
+  ws.Tokens(Events({"\n", " "}));
+  const json body = ws.Body(engine::FinishReason::kEos, {}, "\n");
+  ASSERT_EQ(body["output"].size(), 1u);
+  EXPECT_EQ(body["output"][0]["content"][0]["text"], "\n \n");
+}
+
+}  // namespace
+}  // namespace phx::server
