@@ -73,7 +73,8 @@ void FuzzEncoder(std::string_view text, size_t piece, bool think, bool tools) {
   ctx.id = "resp_f";
   if (think) ctx.reasoning.emplace(phx::chat::ReasoningFormat::kDeepseek, text.size() % 2 == 1);
   if (tools) ctx.tools = phx::chat::ToolFormat::kHermes;
-  phx::server::ResponsesEncoder stream(ctx, json::object(), true), unary(ctx, json::object(), false);
+  phx::server::ResponsesEncoder stream(ctx, json::object(), true),
+      unary(ctx, json::object(), false);
   std::string sse = stream.Begin();
   for (size_t i = 0; i < text.size(); i += piece) {
     std::vector<phx::engine::TokenEvent> ev(1);
@@ -81,8 +82,8 @@ void FuzzEncoder(std::string_view text, size_t piece, bool think, bool tools) {
     sse += stream.Tokens(ev);
     Check(unary.Tokens(ev).empty(), "unary answer made events");
   }
-  const phx::engine::FinishReason r = text.size() % 3 == 0 ? phx::engine::FinishReason::kLength
-                                                            : phx::engine::FinishReason::kEos;
+  const phx::engine::FinishReason r =
+      text.size() % 3 == 0 ? phx::engine::FinishReason::kLength : phx::engine::FinishReason::kEos;
   sse += stream.End(r, {.prompt_tokens = 1, .completion_tokens = 2}, "");
   // Through the wire as the streamed one went (invalid UTF-8 becomes U+FFFD).
   const json body = json::parse(
@@ -96,8 +97,7 @@ void FuzzEncoder(std::string_view text, size_t piece, bool think, bool tools) {
     const size_t end = sse.find("\n\n", nl);
     Check(nl != std::string::npos && end != std::string::npos, "bad SSE framing");
     last = json::parse(sse.substr(nl + 7, end - nl - 7), nullptr, false);
-    Check(last.is_object() && last["sequence_number"] == seq++, "bad event numbering",
-          last.dump());
+    Check(last.is_object() && last["sequence_number"] == seq++, "bad event numbering", last.dump());
     Check(last["type"] == sse.substr(pos + 7, nl - pos - 7), "event name and type differ");
     pos = end;
   }
