@@ -1,6 +1,6 @@
-// Another API's answers on the same HttpCall (Anthropic Messages): its bodies, events and error
-// shape for a single-choice request. HttpCall keeps the flow (admission, flushes, cancellation
-// on disconnect, the server stopping); the dialect only writes what the client reads.
+// Another API's answers on the same HttpCall (Anthropic Messages, OpenAI Responses): its bodies,
+// events and error shape for a single-choice request. HttpCall keeps the flow (admission, flushes,
+// cancellation on disconnect, the server stopping); the dialect only writes what the client reads.
 #pragma once
 
 #include <memory>
@@ -26,6 +26,8 @@ class DialectAnswer {
   // Streaming: the closing events; unary: the whole JSON body.
   virtual std::string End(engine::FinishReason r, const engine::Usage& u,
                           const std::string& tail) = 0;
+  // Streaming: an error after the stream began (the last events).
+  virtual std::string Error(const ApiError& e) = 0;
 };
 
 class AnswerDialect {
@@ -36,8 +38,6 @@ class AnswerDialect {
                                                    bool stream) const = 0;
   // An error answered before the stream began.
   virtual net::HttpResponse Error(const ApiError& e, double retry_after_s) const = 0;
-  // An error after the stream began: the last events.
-  virtual std::string StreamError(const ApiError& e) const = 0;
   // What an idle stream sends every heartbeat.
   virtual std::string Heartbeat() const = 0;
 };

@@ -1,6 +1,5 @@
 #include "server/http/anthropic_response.h"
 
-#include <cmath>
 #include <random>
 
 #include "server/core/status_map.h"
@@ -39,14 +38,10 @@ json AnthropicErrorJson(const ApiError& e) {
 }
 
 net::HttpResponse AnthropicErrorResponse(const ApiError& e, double retry_after_s) {
-  net::HttpResponse r;
-  r.status = HttpStatus(e.status);
-  if (retry_after_s > 0) {
-    r.headers.push_back(
-        {"Retry-After", std::to_string(static_cast<int>(std::ceil(retry_after_s)))});
-  }
-  r.body = Dump(AnthropicErrorJson(e));
-  return r;
+  return ErrorHttpResponse(e, Dump(AnthropicErrorJson(e)), retry_after_s);
+}
+r.body = Dump(AnthropicErrorJson(e));
+return r;
 }
 
 std::string AnthropicEvent(const json& data) {

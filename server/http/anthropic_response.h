@@ -45,9 +45,6 @@ class AnthropicDialect final : public AnswerDialect {
   net::HttpResponse Error(const ApiError& e, double retry_after_s) const override {
     return AnthropicErrorResponse(e, retry_after_s);
   }
-  std::string StreamError(const ApiError& e) const override {
-    return AnthropicEvent(AnthropicErrorJson(e));
-  }
   std::string Heartbeat() const override;
 
  private:
@@ -64,6 +61,7 @@ class AnthropicAnswer final : public DialectAnswer {
   std::string Begin() override;
   std::string Tokens(const std::vector<engine::TokenEvent>& events) override;
   std::string End(engine::FinishReason r, const engine::Usage& u, const std::string& tail) override;
+  std::string Error(const ApiError& e) override { return AnthropicEvent(AnthropicErrorJson(e)); }
 
  private:
   enum class Kind { kNone, kThinking, kText, kToolUse };

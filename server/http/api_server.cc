@@ -11,6 +11,8 @@
 #include "server/http/anthropic_response.h"
 #include "server/http/http_call.h"
 #include "server/http/openai_response.h"
+#include "server/http/responses_json.h"
+#include "server/http/responses_stream.h"
 #include "server/http/utility_api.h"
 #include "spdlog/spdlog.h"
 
@@ -116,7 +118,7 @@ net::HttpServerStats ApiServer::stats() const {
 
 std::optional<net::HttpResponse> ApiServer::CheckHead(const net::HttpRequest& h) {
   const bool completions = h.path == "/v1/completions";
-  if (completions || h.path == "/v1/chat/completions") {
+  if (completions || h.path == "/v1/chat/completions" || h.path == "/v1/responses") {
     if (h.method != "POST") {
       return ErrorResponse(ApiError{absl::NotFoundError(StrCat("no route ", h.path)), "", ""});
     }
@@ -124,8 +126,10 @@ std::optional<net::HttpResponse> ApiServer::CheckHead(const net::HttpRequest& h)
     const Clock::time_point t0 = Clock::now();
     const auto key = gate_.Authenticate(h.header("authorization"));
     if (key.ok()) return std::nullopt;
-    gate_.RecordSimpleCall(completions ? "http_completions" : "http_chat_completions", "", h.peer,
-                           key.status(), Since(t0));
+    gate_.RecordSimpleCall(completions                 ? "http_completions"
+                           : h.path == "/v1/responses" ? "http_responses"
+                                                       : "http_chat_completions",
+                           "", h.peer, key.status(), Since(t0));
     return ErrorResponse(
         FromStatus(key.status(), completions ? Endpoint::kCompletions : Endpoint::kChat));
   }
@@ -172,10 +176,12 @@ void ApiServer::Handle(std::shared_ptr<net::Exchange> ex) {
     workers_->Post([this, ex = std::move(ex)] { Utility(ex); });
     return;
   }
-  const Endpoint ep =
-      ex->request().path == "/v1/chat/completions" ? Endpoint::kChat : Endpoint::kCompletions;
+  const bool responses = ex->request().path == "/v1/responses";
+  const Endpoint ep = responses || ex->request().path == "/v1/chat/completions"
+                          ? Endpoint::kChat
+                          : Endpoint::kCompletions;
   // Parsing, chat rendering and admission (which may tokenize) off the I/O threads.
-  workers_->Post([this, ex = std::move(ex), ep] { Generate(ex, ep); });
+  workers_->Post([this, ex = std::move(ex), ep, responses] { Generate(ex, ep, responses); });
 }
 
 std::string ApiServer::ErrorBody(int status, std::string_view message) {
@@ -266,21 +272,32 @@ void ApiServer::Utility(const std::shared_ptr<net::Exchange>& ex) {
   ex->Respond(JsonResponse(200, Dump(std::get<nlohmann::json>(answer))));
 }
 
-void ApiServer::Generate(const std::shared_ptr<net::Exchange>& ex, Endpoint ep) {
+void ApiServer::Generate(const std::shared_ptr<net::Exchange>& ex, Endpoint ep, bool responses) {
   const Clock::time_point t0 = Clock::now();
   const net::HttpRequest& hreq = ex->request();
   const bool chat = ep == Endpoint::kChat;
-  const std::string rpc = chat ? "http_chat_completions" : "http_completions";
+  const std::string rpc = responses ? "http_responses"
+                          : chat    ? "http_chat_completions"
+                                    : "http_completions";
   const std::string auth(hreq.header("authorization"));
   std::string peer = hreq.peer;
   const absl::StatusOr<std::string> key = gate_.Authenticate(auth);
-  auto refuse = [&](const ApiError& e) {
+  auto refuse = [&](ApiError e) {
+    if (responses) RenameParam(&e);  // the chat request's names in the Responses API's
     gate_.RecordSimpleCall(rpc, key.ok() ? *key : "", peer, e.status, Since(t0));
     ex->Respond(ErrorResponse(e));
   };
   if (!key.ok()) return refuse(FromStatus(key.status(), ep));
   OpenAiRequest r;
-  if (auto e = ParseRequest(hreq.body, ep, parse_opts_, &r)) return refuse(*e);
+  nlohmann::json echo;  // Responses: the request fields the response object repeats
+  if (responses) {
+    ResponsesRequest rr;
+    if (auto e = ParseResponsesRequest(hreq.body, parse_opts_, &rr)) return refuse(*e);
+    r = std::move(rr.chat);
+    echo = std::move(rr.echo);
+  } else if (auto e = ParseRequest(hreq.body, ep, parse_opts_, &r)) {
+    return refuse(*e);
+  }
   if (opts_.on_ignored_field) {
     for (const std::string& f : r.ignored_fields) opts_.on_ignored_field(f);
   }
@@ -320,7 +337,10 @@ void ApiServer::Generate(const std::shared_ptr<net::Exchange>& ex, Endpoint ep) 
     o.ctx.reasoning.emplace(chat::ReasoningFormat::kDeepseek, in_reasoning);
   }
   if (chat && r.tools.active() && opts_.chat != nullptr) o.ctx.tools = opts_.chat->tool_format();
-  o.id_prefix = chat ? "chatcmpl-" : "cmpl-";
+  o.id_prefix = responses ? "resp_" : chat ? "chatcmpl-" : "cmpl-";
+  if (responses) {
+    o.dialect = std::make_shared<ResponsesDialect>(std::move(echo));
+  }
   o.n = r.n;
   // For a cached answer (no Submitted then).
   if (r.api.echo) {

@@ -1,12 +1,12 @@
 // The OpenAI-compatible HTTP API (--api-port): POST /v1/completions, POST /v1/chat/completions
 // (JSON or server-sent events; the model's chat template, reasoning_content for thinking
-// templates), GET /v1/models, GET /health, llama-server's POST /tokenize, /detokenize and
-// /apply-template, and Anthropic's POST /v1/messages and /v1/messages/count_tokens. Generation goes
-// through the Gate like gRPC does (auth, rate limits, admission, degraded cache, metrics, audit).
-// Served by the event-driven HTTP layer (server/http/net): a few I/O threads hold every connection,
-// the API key is checked from the headers before a body is read, request parsing and admission run
-// on as many request threads, and a stream costs no thread (HttpCall). TLS and mTLS with the same
-// material as gRPC.
+// templates), POST /v1/responses (stateless; responses_json.h), GET /v1/models, GET /health,
+// llama-server's POST /tokenize, /detokenize and /apply-template, and Anthropic's POST /v1/messages
+// and /v1/messages/count_tokens. Generation goes through the Gate like gRPC does (auth, rate
+// limits, admission, degraded cache, metrics, audit). Served by the event-driven HTTP layer
+// (server/http/net): a few I/O threads hold every connection, the API key is checked from the
+// headers before a body is read, request parsing and admission run on as many request threads, and
+// a stream costs no thread (HttpCall). TLS and mTLS with the same material as gRPC.
 #pragma once
 
 #include <atomic>
@@ -75,7 +75,8 @@ class ApiServer final : public net::HttpHandler {
   void OnStop() override;
 
  private:
-  void Generate(const std::shared_ptr<net::Exchange>& ex, Endpoint ep);
+  // responses: POST /v1/responses (the chat path, answered in the Responses API's shape).
+  void Generate(const std::shared_ptr<net::Exchange>& ex, Endpoint ep, bool responses);
   // Anthropic's POST /v1/messages and /v1/messages/count_tokens (anthropic_api.cc).
   void Messages(const std::shared_ptr<net::Exchange>& ex, AnthropicEndpoint ep);
   net::HttpResponse Models(const net::HttpRequest& req, std::string_view id);

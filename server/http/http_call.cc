@@ -1,7 +1,6 @@
 #include "server/http/http_call.h"
 
 #include <algorithm>
-#include <cmath>
 
 #include "base/strings.h"
 #include "server/core/status_map.h"
@@ -28,15 +27,8 @@ ApiError FromStatus(const absl::Status& s, Endpoint ep) {
   return e;
 }
 
-net::HttpResponse ErrorResponse(const ApiError& e, double retry_after_s) {
-  net::HttpResponse r;
-  r.status = HttpStatus(e.status);
-  if (retry_after_s > 0) {
-    r.headers.push_back(
-        {"Retry-After", std::to_string(static_cast<int>(std::ceil(retry_after_s)))});
-  }
-  r.body = Dump(ErrorJson(e));
-  return r;
+r.body = Dump(ErrorJson(e));
+return r;
 }
 
 // Choice i's gate call: forwards its callbacks to the HttpCall.
@@ -220,8 +212,8 @@ net::HttpResponse HttpCall::Error(const ApiError& e, double retry_after_s) const
   return opts_.dialect ? opts_.dialect->Error(e, retry_after_s) : ErrorResponse(e, retry_after_s);
 }
 
-std::string HttpCall::StreamError(const ApiError& e) const {
-  return opts_.dialect ? opts_.dialect->StreamError(e) : StreamEncoder::Error(e);
+std::string HttpCall::StreamError(const ApiError& e) {
+  return answer_ ? answer_->Error(e) : StreamEncoder::Error(e);
 }
 
 void HttpCall::Begin(const std::vector<Choice>& snap) {

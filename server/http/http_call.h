@@ -23,8 +23,6 @@ namespace phx::server {
 
 // An error status from the gate or the engine as the API reports it.
 ApiError FromStatus(const absl::Status& s, Endpoint ep);
-// The HTTP answer for an API error (Retry-After when retry_after_s > 0).
-net::HttpResponse ErrorResponse(const ApiError& e, double retry_after_s = 0);
 
 class HttpCall final : public std::enable_shared_from_this<HttpCall> {
  public:
@@ -86,7 +84,7 @@ class HttpCall final : public std::enable_shared_from_this<HttpCall> {
   void Cancel();
   // The answer to an error, in the dialect's shape when there is one.
   net::HttpResponse Error(const ApiError& e, double retry_after_s = 0) const;
-  std::string StreamError(const ApiError& e) const;
+  std::string StreamError(const ApiError& e);
   // Flush's end for a dialect's answer (choice 0 only).
   void FlushDialect(const Choice& c, bool failed);
   // Usage of the whole answer: the prompt once, completion tokens summed over the choices.

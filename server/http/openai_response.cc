@@ -1,5 +1,7 @@
 #include "server/http/openai_response.h"
 
+#include <cmath>
+
 #include "server/core/status_map.h"
 #include "server/http/openai_tools.h"
 
@@ -260,6 +262,21 @@ std::string StreamEncoder::Close(const engine::Usage& u) const {
 
 std::string StreamEncoder::Error(const ApiError& e) {
   return SseEvent(ErrorJson(e)) + std::string(kSseDone);
+}
+
+net::HttpResponse ErrorHttpResponse(const ApiError& e, std::string body, double retry_after_s) {
+  net::HttpResponse r;
+  r.status = HttpStatus(e.status);
+  if (retry_after_s > 0) {
+    r.headers.push_back(
+        {"Retry-After", std::to_string(static_cast<int>(std::ceil(retry_after_s)))});
+  }
+  r.body = std::move(body);
+  return r;
+}
+
+net::HttpResponse ErrorResponse(const ApiError& e, double retry_after_s) {
+  return ErrorHttpResponse(e, Dump(ErrorJson(e)), retry_after_s);
 }
 
 }  // namespace phx::server

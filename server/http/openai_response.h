@@ -13,6 +13,7 @@
 #include "runtime/chat/reasoning.h"
 #include "runtime/chat/tool_calls.h"
 #include "runtime/engine/request.h"
+#include "server/http/net/http_types.h"
 #include "server/http/openai_json.h"
 
 namespace phx::server {
@@ -43,6 +44,11 @@ nlohmann::json FinishReasonJson(engine::FinishReason r);
 nlohmann::json UsageJson(const engine::Usage& u);
 // {"error": {"message", "type", "param", "code"}}; type from status_map.
 nlohmann::json ErrorJson(const ApiError& e);
+// An error answer: `body` with the HTTP status of e.status and, when retry_after_s > 0, a
+// Retry-After header (whole seconds, rounded up).
+net::HttpResponse ErrorHttpResponse(const ApiError& e, std::string body, double retry_after_s);
+// OpenAI's error answer (ErrorJson).
+net::HttpResponse ErrorResponse(const ApiError& e, double retry_after_s = 0);
 // Serializes without throwing (invalid UTF-8, e.g. a token that is half a character, becomes
 // U+FFFD).
 std::string Dump(const nlohmann::json& j);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The official OpenAI Node SDK (openai@6.49.0, pinned) against `phalanx serve` on stories260K:
 # completions and chat, plain and streamed, models.list, errors, reasoning_content from a
-# thinking chat template, tool calls (forced, named, auto; unary and streamed), and API keys.
+# thinking chat template, tool calls (forced, named, auto; unary and streamed), API keys, and
+# the Responses API (openai_responses.mjs).
 # Usage: run_openai.sh BUILD_DIR
 set -euo pipefail
 build=${1:?build dir}
@@ -21,10 +22,13 @@ start_phalanx "$build" --chat-template chatml
 node "$here/openai_sdk.mjs" main "$API_URL" "$scratch/node_modules"
 # Tool calls in the generic format chatml gets: forced, named, auto; unary and streamed.
 node "$here/openai_sdk.mjs" tools "$API_URL" "$scratch/node_modules"
+# The Responses API: unary, streamed, a forced function call, json_schema, a round trip, 400s.
+node "$here/openai_responses.mjs" main "$API_URL" "$scratch/node_modules"
 
 # A thinking template (DeepSeek R1's, from a file): reasoning_content through the SDK.
 start_phalanx "$build" --chat-template "$root/../shared/templates/deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja"
 node "$here/openai_sdk.mjs" reasoning "$API_URL" "$scratch/node_modules"
+node "$here/openai_responses.mjs" reasoning "$API_URL" "$scratch/node_modules"
 
 # With API keys: no key and a wrong key get 401, the right one works.
 key="sk-phalanx-test-$$"

@@ -6,7 +6,8 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="${1:?build dir}"
 seconds="${2:-60}"
 targets=(gguf_fuzz tokenizer_fuzz request_fuzz apikeys_fuzz http_fuzz openai_json_fuzz
-  jinja_fuzz grammar_schema_fuzz grammar_regex_fuzz grammar_gbnf_fuzz tool_calls_fuzz anthropic_fuzz)
+  jinja_fuzz grammar_schema_fuzz grammar_regex_fuzz grammar_gbnf_fuzz tool_calls_fuzz anthropic_fuzz
+  responses_fuzz)
 if ! ninja -C "$build" "${targets[@]}" make_gguf_seeds >"$build/fuzz_build.log" 2>&1; then
   echo "building the fuzz targets failed:"; tail -40 "$build/fuzz_build.log"; exit 1
 fi
@@ -27,6 +28,10 @@ run() {
   if [ "$t" = anthropic_fuzz ]; then  # a request with every block kind; byte 0 of an answer: piece size
     printf '%s' '{"model":"m","max_tokens":9,"system":[{"type":"text","text":"s"}],"messages":[{"role":"user","content":"a"},{"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":""},{"type":"tool_use","id":"i","name":"f","input":{}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"i","content":"r","is_error":true}]}],"tools":[{"name":"f","input_schema":{"type":"object"}}],"tool_choice":{"type":"any"},"stop_sequences":["x"],"stream":true}' >"$corpus/seed_request"
     printf '\x83<think>a</think>Hi <tool_call>{"name": "f", "arguments": {"a": 1}}</tool_call>' >"$corpus/seed_answer"
+  fi
+  if [ "$t" = responses_fuzz ]; then  # a request; byte 0 also picks the encoder's piece size
+    printf '{"input": [{"role": "user", "content": [{"type": "input_text", "text": "hi"}]}, {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"}, {"type": "function_call_output", "call_id": "c", "output": "x"}], "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}], "text": {"format": {"type": "json_schema", "name": "s", "schema": {"type": "object"}}}, "max_output_tokens": 9}' >"$corpus/seed_request"
+    printf '\x37<think>a</think>\n\nHi <tool_call>\n{"name": "f", "arguments": {"a": 1}}\n</tool_call>' >"$corpus/seed_answer"
   fi
   local extra=()
   if [ "$t" = jinja_fuzz ]; then
