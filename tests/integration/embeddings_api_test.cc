@@ -1,10 +1,15 @@
 // Embeddings through the whole server: POST /v1/embeddings and gRPC Embed on a synthesized
 // llama served with --embeddings --pooling mean. The same input gives the same vector over
 // HTTP (float and base64) and gRPC (normalized, and raw then normalized here); dimensions
-// truncate then renormalize; errors name the field; a server without --embeddings refuses;
-// the metrics count embedding tokens apart from prompt tokens.
+// truncate then renormalize; errors name the field; a client that disconnects cancels every
+// input; a server without --embeddings refuses; the metrics count embedding tokens apart from
+// prompt tokens.
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
@@ -207,6 +212,45 @@ TEST(EmbeddingsApi, ErrorsNameTheField) {
   phalanx::v1::EmbedRequest none;
   grpc::ClientContext ctx3;
   EXPECT_EQ(stub->Embed(&ctx3, none, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// A client that goes away cancels every input of its request, queued or running: the engine
+// produces fewer vectors than asked, the gate empties, and the inputs are counted CANCELLED.
+TEST(EmbeddingsApi, DisconnectCancelsEveryInput) {
+  auto s = Start(true);
+  ASSERT_NE(s, nullptr);
+  json body = {{"input", json::array()}};
+  for (int i = 0; i < 64; ++i) {
+    json ids = json::array();
+    for (int j = 0; j < 200; ++j) ids.push_back(1 + (i * 7 + j * 13) % 500);
+    body["input"].push_back(ids);
+  }
+  const std::string b = body.dump();
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(s->app->api_port()));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  const std::string req =
+      "POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(b.size()) +
+      "\r\n\r\n" + b;
+  ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+  // Wait until the engine works on it, then go away.
+  for (int i = 0; i < 2000 && s->engine()->stats().embedding_tokens == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ::close(fd);
+  for (int i = 0; i < 1000 && s->app->gate().active() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(s->app->gate().active(), 0);
+  EXPECT_LT(s->engine()->stats().embeddings, 64u);
+  EXPECT_EQ(s->engine()->stats().blocks_used, 0);
+  httplib::Client m("127.0.0.1", s->app->http_port());
+  auto metrics = m.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_THAT(metrics->body, HasSubstr("code=\"CANCELLED\",rpc=\"http_embeddings\""));
 }
 
 TEST(EmbeddingsApi, OffWithoutEmbeddingsFlag) {
