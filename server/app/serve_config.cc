@@ -128,6 +128,10 @@ absl::Status ServeConfig::Validate() const {
     return Bad("device", "must be auto, cpu or cuda");
   }
   if (runtime.max_batch < 1) return Bad("max-batch", "must be >= 1");
+  if (!runtime.pooling.empty() && runtime.pooling != "mean" && runtime.pooling != "cls" &&
+      runtime.pooling != "last") {
+    return Bad("pooling", "must be mean, cls or last");
+  }
   if (runtime.kv_cache_mb < 1) return Bad("kv-cache-mb", "must be >= 1");
   return absl::OkStatus();
 }

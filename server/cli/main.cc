@@ -94,6 +94,8 @@ void AddModelCommands(CLI::App& app, int& rc) {
                     "rope.scaling.original_context_length (0: --ctx)");
   synth->add_option("--attn-softcap", so.attn_softcap, "attn_logit_softcapping (gemma2)");
   synth->add_option("--final-softcap", so.final_softcap, "final_logit_softcapping (gemma2/3)");
+  synth->add_option("--pooling", so.pooling,
+                    "pooling_type written into the metadata: none | mean | cls | last");
   synth->add_option("--rope-base", so.rope_freq_base, "RoPE frequency base")->capture_default_str();
   synth->add_option("--seed", so.seed, "Weight seed")->capture_default_str();
   synth->add_option("--name", so.name, "general.name")->capture_default_str();
@@ -207,6 +209,11 @@ void AddServeCommands(CLI::App& app, int& rc, std::vector<std::string> args) {
   static phx::server::ServeConfig sc;
   auto& c = sc;
   AddRuntimeFlags(serve, c.runtime);
+  serve->add_flag("--embeddings", c.runtime.embeddings,
+                  "Serve /v1/embeddings and gRPC Embed for a model without pooling_type "
+                  "(generation stays on)");
+  serve->add_option("--pooling", c.runtime.pooling,
+                    "Embedding pooling: mean | cls | last (default: the model's, else last)");
   serve->set_config("--config", "", "YAML configuration file (flags and PHALANX_* env vars win)");
   serve->config_formatter(std::make_shared<YamlConfig>());
   serve->add_option("--host", c.host, "Listen address")->capture_default_str();

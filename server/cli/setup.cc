@@ -113,6 +113,17 @@ absl::StatusOr<Runtime> BuildRuntime(const RuntimeOptions& o) {
   ec.kv_cache_bytes = o.kv_cache_mb << 20;
   ec.max_model_len = o.ctx;
   ec.prefix_cache = o.prefix_cache;
+  ec.embeddings = o.embeddings;
+  if (o.pooling == "mean") {
+    ec.pooling = model::Pooling::kMean;
+  } else if (o.pooling == "cls") {
+    ec.pooling = model::Pooling::kCls;
+  } else if (o.pooling == "last") {
+    ec.pooling = model::Pooling::kLast;
+  } else if (!o.pooling.empty()) {
+    return absl::InvalidArgumentError(
+        StrCat("--pooling: '", o.pooling, "' is not mean, cls or last"));
+  }
   if (o.kv_dtype == "f16") {
     ec.kv_dtype = DType::kF16;
   } else if (o.kv_dtype == "f32") {

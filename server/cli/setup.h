@@ -24,6 +24,10 @@ struct RuntimeOptions {
   int32_t max_tokens_per_step = 512;
   int32_t ctx = 0;  // 0: the model's context length
   bool prefix_cache = true;
+  // Embedding requests on a model whose metadata names no pooling type (--embeddings), and the
+  // pooling to use (--pooling: mean | cls | last; "" = the model's, or last).
+  bool embeddings = false;
+  std::string pooling;
   bool quiet = false;
 };
 

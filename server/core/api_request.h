@@ -47,6 +47,10 @@ struct ApiRequest {
   // (engine::GenerateRequest::prompt_group) so that they share the prompt's KV blocks, and are
   // never answered from or stored in the degraded-mode response cache.
   uint64_t prompt_group = 0;
+  // An embedding (engine::GenerateRequest::embed): the prompt is the input; sampling,
+  // structured output and echo do not apply, and the length limit is the engine's
+  // max_embedding_tokens(). Errors name `input` instead of `prompt`.
+  bool embed = false;
   // Who is asking (audit log, rate limits).
   std::string rpc;  // "Generate", "GenerateStream", "http_completions", ...
   std::string peer;

@@ -84,25 +84,36 @@ absl::Status Frontend::Validate(const ApiRequest& req, bool* too_long) const {
   if (too_long != nullptr) *too_long = false;
   const tok::Tokenizer& tok = engine_.model().tokenizer();
   const int32_t ctx = engine_.max_model_len();
+  const char* what = req.embed ? "input" : "prompt";
+  if (req.embed && engine_.embedding_pooling() == model::Pooling::kNone) {
+    return absl::FailedPreconditionError(StrCat(
+        "embeddings are off: the model has no pooling type (metadata ",
+        engine_.model().config().arch, ".pooling_type) and the server runs without --embeddings"));
+  }
   if (req.has_text) {
     if (static_cast<int64_t>(req.text.size()) > limits_.max_prompt_bytes) {
       if (too_long != nullptr) *too_long = true;
       return absl::InvalidArgumentError(
-          StrCat("prompt is ", req.text.size(), " bytes; the limit is ", limits_.max_prompt_bytes));
+          StrCat(what, " is ", req.text.size(), " bytes; the limit is ", limits_.max_prompt_bytes));
     }
-    if (!IsValidUtf8(req.text)) return absl::InvalidArgumentError("prompt is not valid UTF-8");
+    if (!IsValidUtf8(req.text)) {
+      return absl::InvalidArgumentError(StrCat(what, " is not valid UTF-8"));
+    }
   } else {
-    if (req.token_ids.empty()) return absl::InvalidArgumentError("prompt must not be empty");
+    if (req.token_ids.empty()) {
+      return absl::InvalidArgumentError(StrCat(what, " must not be empty"));
+    }
     for (int32_t id : req.token_ids) {
       if (id < 0 || id >= tok.vocab_size()) {
         return absl::InvalidArgumentError(StrCat(
-            "prompt token id ", id, " is outside the vocabulary [0, ", tok.vocab_size(), ")"));
+            what, " token id ", id, " is outside the vocabulary [0, ", tok.vocab_size(), ")"));
       }
     }
-    if (static_cast<int64_t>(req.token_ids.size()) > MaxPromptTokens(ctx)) {
+    const int32_t max_tokens = req.embed ? engine_.max_embedding_tokens() : MaxPromptTokens(ctx);
+    if (static_cast<int64_t>(req.token_ids.size()) > max_tokens) {
       if (too_long != nullptr) *too_long = true;
-      return absl::InvalidArgumentError(StrCat("prompt has ", req.token_ids.size(),
-                                               " tokens; the limit is ", MaxPromptTokens(ctx)));
+      return absl::InvalidArgumentError(
+          StrCat(what, " has ", req.token_ids.size(), " tokens; the limit is ", max_tokens));
     }
   }
   if (req.sampling.max_tokens > limits_.max_tokens) {
@@ -233,18 +244,20 @@ absl::StatusOr<engine::GenerateRequest> Frontend::Prepare(const ApiRequest& req,
     out.prompt = req.parse_special && !req.plain_spans.empty()
                      ? tok.EncodeWithPlainSpans(req.text, req.add_special, req.plain_spans)
                      : tok.Encode(req.text, req.add_special, req.parse_special);
-    if (out.prompt.empty()) return absl::InvalidArgumentError("prompt must not be empty");
+    const char* what = req.embed ? "input" : "prompt";
+    if (out.prompt.empty()) return absl::InvalidArgumentError(StrCat(what, " must not be empty"));
     for (int32_t id : out.prompt) {
       if (id < 0 || id >= tok.vocab_size()) {
         return absl::InvalidArgumentError(StrCat(
-            "prompt token id ", id, " is outside the vocabulary [0, ", tok.vocab_size(), ")"));
+            what, " token id ", id, " is outside the vocabulary [0, ", tok.vocab_size(), ")"));
       }
     }
-    const int32_t max_prompt = MaxPromptTokens(engine_.max_model_len());
+    const int32_t max_prompt =
+        req.embed ? engine_.max_embedding_tokens() : MaxPromptTokens(engine_.max_model_len());
     if (static_cast<int32_t>(out.prompt.size()) > max_prompt) {
       if (too_long != nullptr) *too_long = true;
       return absl::InvalidArgumentError(
-          StrCat("prompt has ", out.prompt.size(), " tokens; the limit is ", max_prompt));
+          StrCat(what, " has ", out.prompt.size(), " tokens; the limit is ", max_prompt));
     }
   } else {
     out.prompt = req.token_ids;
@@ -258,19 +271,20 @@ absl::StatusOr<engine::GenerateRequest> Frontend::Prepare(const ApiRequest& req,
   out.deadline = req.deadline;
   out.prompt_group = req.prompt_group;
   out.client_id = req.request_id;
+  out.embed = req.embed;
   return out;
 }
 
 double Frontend::EstimateTokens(const ApiRequest& req) const {
   const double prompt = req.has_text ? static_cast<double>(req.text.size()) / 4 + 1
                                      : static_cast<double>(req.token_ids.size());
-  const double total = prompt + static_cast<double>(req.sampling.max_tokens);
+  const double total = prompt + (req.embed ? 0.0 : static_cast<double>(req.sampling.max_tokens));
   return std::clamp(total, 1.0, static_cast<double>(std::max(1, engine_.max_model_len())));
 }
 
 double Frontend::ReservedTokens(const engine::GenerateRequest& g) const {
-  const double total =
-      static_cast<double>(g.prompt.size()) + static_cast<double>(g.sampling.max_tokens);
+  const double total = static_cast<double>(g.prompt.size()) +
+                       (g.embed ? 0.0 : static_cast<double>(g.sampling.max_tokens));
   return std::clamp(total, 1.0, static_cast<double>(std::max(1, engine_.max_model_len())));
 }
 

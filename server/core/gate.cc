@@ -91,6 +91,10 @@ class Gate::Sink final : public engine::TokenSink {
     }
     c_->handler->OnTokens(id, events);
   }
+  void OnEmbedding(engine::RequestId id, std::vector<float> vector) override {
+    std::lock_guard<std::mutex> l(c_->deliver_mu);
+    if (!c_->ended) c_->handler->OnEmbedding(id, std::move(vector));
+  }
   void OnFinish(engine::RequestId id, engine::FinishReason r, const absl::Status& s,
                 const engine::Usage& u, const engine::Timing& t, std::string tail) override {
     {
@@ -252,7 +256,8 @@ void Gate::Start(const std::shared_ptr<Call>& c) {
   }
   SetCharge(*c, fe_.ReservedTokens(*g));
   // A constrained answer is not replayed (the key does not cover the grammar).
-  if (cache_ != nullptr && g->constraint.grammar == nullptr && c->req.prompt_group == 0) {
+  if (cache_ != nullptr && g->constraint.grammar == nullptr && c->req.prompt_group == 0 &&
+      !c->req.embed) {
     c->cache_key = ResponseCache::Key(cfg_.model_id, g->prompt, g->sampling);
   }
   Submitted sub = fe_.Describe(c->req, *g);
@@ -290,7 +295,8 @@ void Gate::Start(const std::shared_ptr<Call>& c) {
 bool Gate::TryDegraded(const std::shared_ptr<Call>& c, DegradedReason why) {
   // A constrained answer is never cached: skip the compile Prepare would do.
   // Nor is one choice of several (n > 1): the answer would mix cached and live choices.
-  if (!cfg_.degraded_cache || cache_ == nullptr || c->req.prompt_group != 0 ||
+  // Nor is an embedding (the cache holds generated text).
+  if (!cfg_.degraded_cache || cache_ == nullptr || c->req.prompt_group != 0 || c->req.embed ||
       c->req.structured.kind != StructuredSpec::Kind::kNone) {
     return false;
   }
@@ -328,7 +334,13 @@ void Gate::Finished(const std::shared_ptr<Call>& c, engine::FinishReason r, cons
   // (a request cancelled while still waiting in the engine used none).
   const bool scheduled = t.first_scheduled != Clock::time_point{};
   SetCharge(*c, (scheduled ? u.prompt_tokens : 0) + static_cast<double>(u.completion_tokens));
-  metrics_.Tokens(u.prompt_tokens, u.completion_tokens);
+  // An embedding's input tokens are counted apart from generation's prompt tokens; both charge
+  // the key's one token bucket (above).
+  if (c->req.embed) {
+    metrics_.EmbeddingTokens(scheduled ? u.prompt_tokens : 0);
+  } else {
+    metrics_.Tokens(u.prompt_tokens, u.completion_tokens);
+  }
   if (c->aborted) return;  // AbortAll answered, counted and audited it
   const absl::Status st = FinishStatus(r, s);
   const double e2e = std::chrono::duration<double>(t.finished - c->arrival).count();

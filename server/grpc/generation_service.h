@@ -1,7 +1,7 @@
 // phalanx.v1.Generation over gRPC's callback API: unary Generate, server-streaming
 // GenerateStream (a ServerWriteReactor fed by the engine thread), Tokenize, GetModelInfo,
-// SubmitFeedback. Every call goes through the Gate (auth, limits, admission, degraded cache); a
-// Chat prompt is rendered with the server's chat template first.
+// SubmitFeedback, Embed (embed_call.cc). Every call goes through the Gate (auth, limits, admission,
+// degraded cache); a Chat prompt is rendered with the server's chat template first.
 #pragma once
 
 #include "phalanx/v1/generate.grpc.pb.h"
@@ -30,6 +30,10 @@ class GenerationService final : public phalanx::v1::Generation::CallbackService 
   grpc::ServerUnaryReactor* SubmitFeedback(grpc::CallbackServerContext* ctx,
                                            const phalanx::v1::FeedbackRequest* req,
                                            phalanx::v1::FeedbackResponse* resp) override;
+  // embed_call.cc.
+  grpc::ServerUnaryReactor* Embed(grpc::CallbackServerContext* ctx,
+                                  const phalanx::v1::EmbedRequest* req,
+                                  phalanx::v1::EmbedResponse* resp) override;
 
  private:
   Gate& gate_;

@@ -40,9 +40,6 @@ json AnthropicErrorJson(const ApiError& e) {
 net::HttpResponse AnthropicErrorResponse(const ApiError& e, double retry_after_s) {
   return ErrorHttpResponse(e, Dump(AnthropicErrorJson(e)), retry_after_s);
 }
-r.body = Dump(AnthropicErrorJson(e));
-return r;
-}
 
 std::string AnthropicEvent(const json& data) {
   return "event: " + data.value("type", std::string("message")) + "\ndata: " + Dump(data) + "\n\n";

@@ -9,6 +9,7 @@
 #include "base/strings.h"
 #include "server/core/status_map.h"
 #include "server/http/anthropic_response.h"
+#include "server/http/embeddings_api.h"
 #include "server/http/http_call.h"
 #include "server/http/openai_response.h"
 #include "server/http/responses_json.h"
@@ -147,6 +148,16 @@ std::optional<net::HttpResponse> ApiServer::CheckHead(const net::HttpRequest& h)
         h.peer, key.status(), Since(t0));
     return AnthropicErrorResponse(FromStatus(key.status(), Endpoint::kChat));
   }
+  if (h.path == "/v1/embeddings") {
+    if (h.method != "POST") {
+      return ErrorResponse(ApiError{absl::NotFoundError(StrCat("no route ", h.path)), "", ""});
+    }
+    const Clock::time_point t0 = Clock::now();
+    const auto key = gate_.Authenticate(h.header("authorization"));
+    if (key.ok()) return std::nullopt;
+    gate_.RecordSimpleCall("http_embeddings", "", h.peer, key.status(), Since(t0));
+    return ErrorResponse(FromStatus(key.status(), Endpoint::kCompletions));
+  }
   if (auto u = UtilityEndpointOf(h.path)) {
     if (h.method != "POST") {
       return ErrorResponse(ApiError{absl::NotFoundError(StrCat("no route ", h.path)), "", ""});
@@ -170,6 +181,10 @@ std::optional<net::HttpResponse> ApiServer::CheckHead(const net::HttpRequest& h)
 void ApiServer::Handle(std::shared_ptr<net::Exchange> ex) {
   if (auto a = AnthropicEndpointOf(ex->request().path)) {
     workers_->Post([this, ex = std::move(ex), a = *a] { Messages(ex, a); });
+    return;
+  }
+  if (ex->request().path == "/v1/embeddings") {
+    workers_->Post([this, ex = std::move(ex)] { Embeddings(ex); });
     return;
   }
   if (UtilityEndpointOf(ex->request().path)) {
@@ -198,6 +213,30 @@ void ApiServer::OnStop() {
     }
   }
   for (auto& c : live) c->Stop();
+  std::vector<std::shared_ptr<EmbeddingsCall>> embeds;
+  {
+    std::lock_guard<std::mutex> l(calls_mu_);
+    for (auto& w : embed_calls_) {
+      if (auto c = w.lock()) embeds.push_back(std::move(c));
+    }
+  }
+  for (auto& c : embeds) c->Stop();
+}
+
+void ApiServer::Embeddings(const std::shared_ptr<net::Exchange>& ex) {
+  EmbeddingsContext ctx;
+  ctx.model_id = model_id_;
+  ctx.serves = [this](std::string_view n) { return ServesModel(n); };
+  ctx.parse = parse_opts_;
+  ctx.on_ignored_field = opts_.on_ignored_field;
+  std::shared_ptr<EmbeddingsCall> call = ServeEmbeddings(gate_, ex, ctx);
+  if (!call) return;
+  std::lock_guard<std::mutex> l(calls_mu_);
+  std::erase_if(embed_calls_, [](const auto& w) {
+    auto c = w.lock();
+    return !c || c->done();
+  });
+  embed_calls_.push_back(call);
 }
 
 void ApiServer::Track(const std::shared_ptr<HttpCall>& call) {

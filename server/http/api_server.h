@@ -1,4 +1,5 @@
-// The OpenAI-compatible HTTP API (--api-port): POST /v1/completions, POST /v1/chat/completions
+// The OpenAI-compatible HTTP API (--api-port): POST /v1/completions, POST /v1/chat/completions,
+// POST /v1/embeddings (embeddings_api.h)
 // (JSON or server-sent events; the model's chat template, reasoning_content for thinking
 // templates), POST /v1/responses (stateless; responses_json.h), GET /v1/models, GET /health,
 // llama-server's POST /tokenize, /detokenize and /apply-template, and Anthropic's POST /v1/messages
@@ -31,6 +32,7 @@
 namespace phx::server {
 
 class HttpCall;
+class EmbeddingsCall;
 
 struct ApiServerOptions {
   std::string host = "0.0.0.0";
@@ -89,6 +91,8 @@ class ApiServer final : public net::HttpHandler {
   // /tokenize, /detokenize, /apply-template.
   void Utility(const std::shared_ptr<net::Exchange>& ex);
   void Track(const std::shared_ptr<HttpCall>& call);
+  // POST /v1/embeddings (embeddings_api.h).
+  void Embeddings(const std::shared_ptr<net::Exchange>& ex);
 
   Gate& gate_;
   HealthMonitor* health_;
@@ -102,7 +106,8 @@ class ApiServer final : public net::HttpHandler {
   std::mutex calls_mu_;
   std::unordered_map<HttpCall*, std::weak_ptr<HttpCall>> calls_;
   size_t prune_at_ = 64;
-  std::atomic<uint64_t> next_prompt_group_{1};  // ApiRequest::prompt_group of n > 1
+  std::vector<std::weak_ptr<EmbeddingsCall>> embed_calls_;  // guarded by calls_mu_
+  std::atomic<uint64_t> next_prompt_group_{1};              // ApiRequest::prompt_group of n > 1
   std::unique_ptr<net::HttpServer> http_;
   std::unique_ptr<Executor> workers_;  // last: joined first
 };

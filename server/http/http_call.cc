@@ -27,10 +27,6 @@ ApiError FromStatus(const absl::Status& s, Endpoint ep) {
   return e;
 }
 
-r.body = Dump(ErrorJson(e));
-return r;
-}
-
 // Choice i's gate call: forwards its callbacks to the HttpCall.
 class HttpCall::ChoiceSink final : public CallHandler {
  public:

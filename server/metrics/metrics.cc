@@ -120,6 +120,11 @@ Metrics::Metrics(const BuildInfo& info)
                              .Help("Generated tokens.")
                              .Register(*registry_)
                              .Add({})),
+      embedding_tokens_(BuildCounter()
+                            .Name("phalanx_embedding_tokens_total")
+                            .Help("Input tokens of embedding requests (not prompt tokens).")
+                            .Register(*registry_)
+                            .Add({})),
       running_(BuildGauge()
                    .Name("phalanx_requests_running")
                    .Help("Sequences in the running batch.")
@@ -274,6 +279,9 @@ void Metrics::QueueWait(double s) { queue_wait_.Observe(s); }
 void Metrics::Tokens(int64_t prompt, int64_t generated) {
   prompt_tokens_.Increment(static_cast<double>(prompt));
   generation_tokens_.Increment(static_cast<double>(generated));
+}
+void Metrics::EmbeddingTokens(int64_t tokens) {
+  embedding_tokens_.Increment(static_cast<double>(tokens));
 }
 void Metrics::Rejected(RejectReason r) {
   rejected_.Add({{"reason", RejectReasonName(r)}}).Increment();

@@ -37,6 +37,8 @@ class Metrics {
   void InterToken(double gap_s);
   void QueueWait(double s);
   void Tokens(int64_t prompt, int64_t generated);
+  // An embedding request's input tokens (not in the prompt-token counter).
+  void EmbeddingTokens(int64_t tokens);
   void Rejected(RejectReason r);
   void Degraded(DegradedReason r);
   void Goodput();
@@ -71,6 +73,7 @@ class Metrics {
   prometheus::Histogram& step_;
   prometheus::Counter& prompt_tokens_;
   prometheus::Counter& generation_tokens_;
+  prometheus::Counter& embedding_tokens_;
   prometheus::Gauge& running_;
   prometheus::Gauge& waiting_;
   prometheus::Gauge& kv_usage_;

@@ -2,7 +2,7 @@
 # The official OpenAI Node SDK (openai@6.49.0, pinned) against `phalanx serve` on stories260K:
 # completions and chat, plain and streamed, models.list, errors, reasoning_content from a
 # thinking chat template, tool calls (forced, named, auto; unary and streamed), API keys, and
-# the Responses API (openai_responses.mjs).
+# the Responses API (openai_responses.mjs) and embeddings (openai_embeddings.mjs).
 # Usage: run_openai.sh BUILD_DIR
 set -euo pipefail
 build=${1:?build dir}
@@ -24,6 +24,10 @@ node "$here/openai_sdk.mjs" main "$API_URL" "$scratch/node_modules"
 node "$here/openai_sdk.mjs" tools "$API_URL" "$scratch/node_modules"
 # The Responses API: unary, streamed, a forced function call, json_schema, a round trip, 400s.
 node "$here/openai_responses.mjs" main "$API_URL" "$scratch/node_modules"
+
+# Embeddings (--embeddings: stories260K has no pooling_type): float, base64, dimensions, errors.
+start_phalanx "$build" --embeddings
+node "$here/openai_embeddings.mjs" "$API_URL" "$scratch/node_modules"
 
 # A thinking template (DeepSeek R1's, from a file): reasoning_content through the SDK.
 start_phalanx "$build" --chat-template "$root/../shared/templates/deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja"

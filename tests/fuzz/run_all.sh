@@ -7,7 +7,7 @@ build="${1:?build dir}"
 seconds="${2:-60}"
 targets=(gguf_fuzz tokenizer_fuzz request_fuzz apikeys_fuzz http_fuzz openai_json_fuzz
   jinja_fuzz grammar_schema_fuzz grammar_regex_fuzz grammar_gbnf_fuzz tool_calls_fuzz anthropic_fuzz
-  responses_fuzz)
+  responses_fuzz embeddings_fuzz)
 if ! ninja -C "$build" "${targets[@]}" make_gguf_seeds >"$build/fuzz_build.log" 2>&1; then
   echo "building the fuzz targets failed:"; tail -40 "$build/fuzz_build.log"; exit 1
 fi
