@@ -26,6 +26,16 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const model::Model& model
       cfg.max_model_len > 0
           ? std::min<int32_t>(cfg.max_model_len, static_cast<int32_t>(mc.context_length))
           : static_cast<int32_t>(mc.context_length);
+  if (mc.pooling != model::Pooling::kNone) {
+    e->embed_pooling_ = cfg.pooling != model::Pooling::kNone ? cfg.pooling : mc.pooling;
+  } else if (cfg.embeddings) {
+    e->embed_pooling_ = cfg.pooling != model::Pooling::kNone ? cfg.pooling : model::Pooling::kLast;
+  } else if (cfg.pooling != model::Pooling::kNone) {
+    return absl::InvalidArgumentError(
+        StrCat("engine: --pooling ", model::PoolingName(cfg.pooling),
+               " needs --embeddings: the model has no pooling type (metadata ", mc.arch,
+               ".pooling_type)"));
+  }
   kv::KvCacheConfig kc;
   kc.n_layers = static_cast<int32_t>(mc.n_layer);
   kc.n_kv_heads = static_cast<int32_t>(mc.n_head_kv);
@@ -61,11 +71,15 @@ Engine::~Engine() { Stop(); }
 
 absl::StatusOr<RequestId> Engine::Submit(GenerateRequest req, std::shared_ptr<TokenSink> sink) {
   const int32_t vocab = model_.tokenizer().vocab_size();
-  if (req.prompt.empty()) return absl::InvalidArgumentError("prompt must not be empty");
+  if (req.prompt.empty()) {
+    return absl::InvalidArgumentError(req.embed ? "input must not be empty"
+                                                : "prompt must not be empty");
+  }
+  if (req.embed) PHX_RETURN_IF_ERROR(CheckEmbed(req));
   for (int32_t t : req.prompt) {
     if (t < 0 || t >= vocab) {
-      return absl::InvalidArgumentError(
-          StrCat("prompt token id ", t, " is outside the vocabulary (", vocab, " tokens)"));
+      return absl::InvalidArgumentError(StrCat(req.embed ? "input" : "prompt", " token id ", t,
+                                               " is outside the vocabulary (", vocab, " tokens)"));
     }
   }
   PHX_RETURN_IF_ERROR(req.sampling.Validate());
@@ -93,7 +107,7 @@ absl::StatusOr<RequestId> Engine::Submit(GenerateRequest req, std::shared_ptr<To
     if (t.empty()) return absl::InvalidArgumentError("constraint: a trigger must not be empty");
   }
   const int64_t plen = static_cast<int64_t>(req.prompt.size());
-  if (plen >= max_model_len_) {
+  if (plen >= max_model_len_ && !req.embed) {
     return absl::InvalidArgumentError(
         StrCat("prompt has ", plen, " tokens; the context length is ", max_model_len_));
   }
@@ -215,6 +229,8 @@ void Engine::PublishStats(double step_seconds) {
   stats_.prefix_hits = prefix_hits_;
   stats_.prompt_tokens = prompt_tokens_;
   stats_.generated_tokens = generated_tokens_;
+  stats_.embedding_tokens = embedding_tokens_;
+  stats_.embeddings = embeddings_;
   stats_.graph_steps = forward_->graph_steps();
   stats_.last_step_seconds = step_seconds;
   stats_.grammar_masks = grammar_masks_;

@@ -39,6 +39,12 @@ struct EngineConfig {
   // Decode steps recorded once per batch size and replayed, where the backend can (the CUDA
   // backend's graphs; model::Forward).
   bool step_graphs = true;
+  // Embedding requests (GenerateRequest::embed). A model whose metadata names a pooling type
+  // serves them with it; a model without one only when `embeddings` is on (--embeddings), with
+  // `pooling`, or kLast (what llama.cpp returns for a decoder). `pooling` other than kNone
+  // overrides the model's (--pooling).
+  bool embeddings = false;
+  model::Pooling pooling = model::Pooling::kNone;
 };
 
 struct EngineStats {
@@ -54,7 +60,9 @@ struct EngineStats {
   uint64_t prefix_hits = 0;     // of those, tokens found cached
   uint64_t prompt_tokens = 0;   // computed prefill tokens
   uint64_t generated_tokens = 0;
-  uint64_t graph_steps = 0;  // forward steps run through Backend::RunGraph (decode)
+  uint64_t embedding_tokens = 0;  // computed tokens of embedding requests (not in prompt_tokens)
+  uint64_t embeddings = 0;        // embedding vectors produced
+  uint64_t graph_steps = 0;       // forward steps run through Backend::RunGraph (decode)
   double last_step_seconds = 0;
   // Constrained decoding: masks computed (on a helper thread, overlapped with the forward
   // pass), the CPU seconds spent computing them, and the wall seconds the engine thread waited
@@ -96,6 +104,10 @@ class Engine {
   const model::Model& model() const { return model_; }
   const kv::KvCache& cache() const { return *cache_; }
   int32_t max_model_len() const { return max_model_len_; }
+  // How embedding requests are pooled; kNone: this engine serves no embeddings.
+  model::Pooling embedding_pooling() const { return embed_pooling_; }
+  // The longest embedding input in tokens (a non-causal model's input runs in one step).
+  int32_t max_embedding_tokens() const;
   // Seconds the current step has been running (0 when idle): for liveness checks.
   double current_step_age() const;
   // Seconds since the loop thread last went round (0 when no loop thread runs).
@@ -125,6 +137,13 @@ class Engine {
                        const std::map<RequestId, kv::PrefixMatch>& matches);
   void RegisterFullBlocks(Sequence& s);
   void EmitSample(Sequence& s, std::span<const float> logits);
+  // Embeddings (engine_embed.cc). The rows of `s`'s chunk [first, first + n) whose hidden
+  // states its pooling needs, as indices into the step's tokens starting at `base`.
+  void EmbedRows(const Sequence& s, int32_t n, int32_t base, std::vector<int32_t>& rows) const;
+  // Pools the chunk's hidden rows (`hidden`: [rows, n_embd]); at the end of the input emits the
+  // vector and finishes the request.
+  void PoolChunk(Sequence& s, std::span<const float> hidden);
+  absl::Status CheckEmbed(const GenerateRequest& req) const;
   // Constrained decoding (engine_grammar.cc).
   // Starts computing the masks of the sequences that sample this step (those whose mask is not
   // ready) on the mask worker; WaitMasks must follow before those sequences change.
@@ -144,6 +163,7 @@ class Engine {
   ops::Backend& backend_;
   EngineConfig cfg_;
   int32_t max_model_len_ = 0;
+  model::Pooling embed_pooling_ = model::Pooling::kNone;
   std::unique_ptr<kv::KvCache> cache_;
   std::unique_ptr<model::Forward> forward_;
 
@@ -153,6 +173,7 @@ class Engine {
   std::vector<RequestId> waiting_;
   uint64_t steps_ = 0, preemptions_ = 0, prefix_queries_ = 0, prefix_hits_ = 0;
   uint64_t prompt_tokens_ = 0, generated_tokens_ = 0;
+  uint64_t embedding_tokens_ = 0, embeddings_ = 0;
   int64_t arrival_counter_ = 0;
   std::vector<int32_t> eog_ids_;  // the tokenizer's end-of-generation tokens
   uint64_t grammar_masks_ = 0;

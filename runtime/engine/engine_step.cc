@@ -87,7 +87,10 @@ scheduler::SchedulerState Engine::BuildState(std::map<RequestId, kv::PrefixMatch
     const Sequence& s = *seqs_.at(id);
     if (HeldBackByLeader(s, leaders)) continue;
     scheduler::SeqState v = view(s);
-    if (cfg_.prefix_cache) {
+    v.whole = s.req.embed && !model_.config().causal;
+    // An embedding computes every row it pools (and a non-causal model's KV depends on the
+    // whole input): no prefix-cache hits.
+    if (cfg_.prefix_cache && !s.req.embed) {
       // At least one token must be computed to produce logits.
       const int32_t max_blocks = (s.num_tokens() - 1) / cfg_.block_size;
       kv::PrefixMatch m = kv::MatchPrefix(alloc, s.tokens, max_blocks);
@@ -116,6 +119,8 @@ void Engine::ApplyPreemptions(const scheduler::BatchPlan& plan) {
     s.num_computed = 0;
     s.hashed_blocks = 0;
     s.last_hash = 0;
+    s.pooled.clear();
+    s.pooled_rows = 0;
     running_.erase(std::remove(running_.begin(), running_.end(), id), running_.end());
     waiting_.push_back(id);
     ++preemptions_;
@@ -128,6 +133,8 @@ absl::Status Engine::Execute(const scheduler::BatchPlan& plan,
   std::vector<kv::StepSeq> step;
   std::vector<int32_t> tokens;
   std::vector<int32_t> logit_rows;
+  std::vector<int32_t> hidden_rows;  // embedding requests' rows to pool
+  std::vector<size_t> hidden_end;    // per item: its rows end at hidden_rows[hidden_end[i]]
   std::vector<Sequence*> order;
   const Clock::time_point now = Clock::now();
   for (const auto& item : plan.items) {
@@ -155,15 +162,21 @@ absl::Status Engine::Execute(const scheduler::BatchPlan& plan,
     }
     PHX_RETURN_IF_ERROR(s.table.Reserve(alloc, s.num_computed + item.num_new));
     step.push_back({&s.table, s.num_computed, item.num_new});
+    const int32_t base = static_cast<int32_t>(tokens.size());
     tokens.insert(tokens.end(), s.tokens.begin() + s.num_computed,
                   s.tokens.begin() + s.num_computed + item.num_new);
-    if (item.sample) logit_rows.push_back(static_cast<int32_t>(tokens.size()) - 1);
+    if (s.req.embed) {
+      EmbedRows(s, item.num_new, base, hidden_rows);
+    } else if (item.sample) {
+      logit_rows.push_back(static_cast<int32_t>(tokens.size()) - 1);
+    }
+    hidden_end.push_back(hidden_rows.size());
     order.push_back(&s);
   }
   auto layout = kv::BuildStepLayout(step, cfg_.block_size);
   std::vector<Sequence*> sampling;
   for (size_t i = 0; i < plan.items.size(); ++i) {
-    if (plan.items[i].sample) sampling.push_back(order[i]);
+    if (plan.items[i].sample && !order[i]->req.embed) sampling.push_back(order[i]);
   }
   // Masks depend on committed tokens only: computed while the forward pass runs.
   StartMasks(sampling);
@@ -172,30 +185,48 @@ absl::Status Engine::Execute(const scheduler::BatchPlan& plan,
     std::lock_guard<std::mutex> lock(mu_);
     fault = injected_fault_;
   }
-  absl::StatusOr<std::span<const float>> logits =
-      !fault.ok()   ? absl::StatusOr<std::span<const float>>(fault)
-      : layout.ok() ? forward_->Run(tokens, *layout, *cache_, logit_rows)
-                    : absl::StatusOr<std::span<const float>>(layout.status());
+  absl::StatusOr<model::Forward::Outputs> out = absl::InternalError("forward: not run");
+  if (!fault.ok()) {
+    out = fault;
+  } else if (!layout.ok()) {
+    out = layout.status();
+  } else {
+    if (hidden_rows.empty()) {  // generation only: Run may replay a step graph
+      auto logits = forward_->Run(tokens, *layout, *cache_, logit_rows);
+      out = logits.ok()
+                ? absl::StatusOr<model::Forward::Outputs>(model::Forward::Outputs{*logits, {}})
+                : logits.status();
+    } else {
+      out = forward_->RunWithHidden(tokens, *layout, *cache_, logit_rows, hidden_rows);
+    }
+  }
   WaitMasks();
-  if (!logits.ok()) {
+  if (!out.ok()) {
     // Sticky, and visible before any caller learns of the failure.
     {
       std::lock_guard<std::mutex> lock(mu_);
-      last_error_ = logits.status();
+      last_error_ = out.status();
     }
     failed_ = true;
-    for (Sequence* s : order) Finish(*s, FinishReason::kError, logits.status());
-    return logits.status();
+    for (Sequence* s : order) Finish(*s, FinishReason::kError, out.status());
+    return out.status();
   }
   const int64_t vocab = model_.config().vocab_size;
+  const size_t d = static_cast<size_t>(model_.config().n_embd);
   size_t row = 0;
   for (size_t i = 0; i < plan.items.size(); ++i) {
     Sequence& s = *order[i];
     s.num_computed += plan.items[i].num_new;
+    if (s.req.embed) {  // may finish (and free) s
+      embedding_tokens_ += plan.items[i].num_new;
+      const size_t first = i == 0 ? 0 : hidden_end[i - 1];
+      PoolChunk(s, out->hidden.subspan(first * d, (hidden_end[i] - first) * d));
+      continue;
+    }
     if (s.num_computed <= s.prompt_len) prompt_tokens_ += plan.items[i].num_new;
     if (cfg_.prefix_cache) RegisterFullBlocks(s);
     if (plan.items[i].sample) {
-      EmitSample(s, logits->subspan(row * vocab, vocab));
+      EmitSample(s, out->logits.subspan(row * vocab, vocab));
       ++row;
     }
   }

@@ -46,6 +46,12 @@ struct GenerateRequest {
   // leader that ends first (finished, cancelled, failed) hands the lead to the next one, so no
   // copy waits on a request that is gone. The caller picks groups unique per engine.
   uint64_t prompt_group = 0;
+  // An embedding instead of a continuation: the prompt (the input's token ids) runs through the
+  // model, its final hidden states are pooled (Engine::embedding_pooling()) and the vector comes
+  // back through TokenSink::OnEmbedding, followed by OnFinish(kStop). Nothing is sampled or
+  // decoded (sampling and constraint are ignored); the KV blocks are freed in the same step.
+  // Scheduled with generation in the same steps (a long input of a causal model in chunks).
+  bool embed = false;
 };
 
 enum class FinishReason { kNone, kLength, kStop, kEos, kCancelled, kDeadline, kError };
@@ -83,6 +89,8 @@ class TokenSink {
  public:
   virtual ~TokenSink() = default;
   virtual void OnTokens(RequestId id, const std::vector<TokenEvent>& events) = 0;
+  // An embedding request's pooled vector [n_embd] (not normalized), just before its OnFinish.
+  virtual void OnEmbedding(RequestId id, std::vector<float> vector) {}
   // Exactly once per request. `status` is OK unless reason is kError.
   virtual void OnFinish(RequestId id, FinishReason reason, const absl::Status& status,
                         const Usage& usage, const Timing& timing, std::string tail_text) = 0;

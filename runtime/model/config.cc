@@ -54,6 +54,30 @@ absl::Status ReadRope(const Hparams& hp, ModelConfig& c) {
   return absl::OkStatus();
 }
 
+absl::Status ReadPooling(const Hparams& hp, ModelConfig& c) {
+  PHX_ASSIGN_OR_RETURN(const int64_t p, hp.IntOr("pooling_type", 0, -1, int64_t{1} << 31));
+  switch (p) {
+    case -1:  // LLAMA_POOLING_TYPE_UNSPECIFIED: as absent
+    case 0:
+      c.pooling = Pooling::kNone;
+      return absl::OkStatus();
+    case 1:
+      c.pooling = Pooling::kMean;
+      return absl::OkStatus();
+    case 2:
+      c.pooling = Pooling::kCls;
+      return absl::OkStatus();
+    case 3:
+      c.pooling = Pooling::kLast;
+      return absl::OkStatus();
+    case 4:
+      return hp.Unsupported("rank pooling (a reranker's classification head)", "pooling_type");
+    default:
+      return hp.Unsupported(StrCat("pooling type ", p, " (known: 0 none, 1 mean, 2 cls, 3 last)"),
+                            "pooling_type");
+  }
+}
+
 absl::Status ReadExperts(const Hparams& hp, ModelConfig& c) {
   PHX_ASSIGN_OR_RETURN(c.n_expert, hp.IntOr("expert_count", 0, 0, 1 << 16));
   PHX_ASSIGN_OR_RETURN(c.n_expert_used, hp.IntOr("expert_used_count", 0, 0, 1 << 16));
@@ -113,6 +137,20 @@ absl::Status ReadTensors(const gguf::File& f, ModelConfig& c) {
 
 }  // namespace
 
+const char* PoolingName(Pooling p) {
+  switch (p) {
+    case Pooling::kNone:
+      return "none";
+    case Pooling::kMean:
+      return "mean";
+    case Pooling::kCls:
+      return "cls";
+    case Pooling::kLast:
+      return "last";
+  }
+  return "?";
+}
+
 bool ModelConfig::any_sliding() const {
   for (const LayerConfig& l : layers) {
     if (l.sliding) return true;
@@ -161,6 +199,7 @@ std::string ModelConfig::FeatureList() const {
                        expert_weights_norm ? " renormalized" : ""));
   }
   f.push_back(tied_output ? "tied output" : "separate output");
+  if (pooling != Pooling::kNone) f.push_back(StrCat("pooling ", PoolingName(pooling)));
   return StrJoin(f, ", ");
 }
 
@@ -212,6 +251,7 @@ absl::StatusOr<ModelConfig> ConfigFromGguf(const gguf::File& f) {
   }
   PHX_RETURN_IF_ERROR(ReadRope(hp, c));
   PHX_RETURN_IF_ERROR(ReadExperts(hp, c));
+  PHX_RETURN_IF_ERROR(ReadPooling(hp, c));
   PHX_RETURN_IF_ERROR(ReadTensors(f, c));
 
   PHX_RETURN_IF_ERROR(family->configure(hp, c));

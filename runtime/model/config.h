@@ -20,6 +20,11 @@ enum class RopeType { kNormal, kNeox };  // llama pairs adjacent dims; NeoX pair
 // tensor of per-pair frequency divisors (any family whose file has it).
 enum class RopeScaling { kNone, kLinear, kYarn, kLongRope };
 enum class FfnAct { kSwiGlu, kGeGlu };  // silu(gate) * up, gelu_tanh(gate) * up
+// How an embedding pools the final hidden states of its input: <arch>.pooling_type, with
+// llama.cpp's LLAMA_POOLING_TYPE values (rank, 4, is a reranker's head: not supported).
+enum class Pooling { kNone = 0, kMean = 1, kCls = 2, kLast = 3 };
+// "none", "mean", "cls", "last".
+const char* PoolingName(Pooling p);
 
 // What changes from layer to layer.
 struct LayerConfig {
@@ -41,6 +46,13 @@ struct ModelConfig {
   int64_t n_rot = 0;     // rotated dims per head: rope.dimension_count (partial rotary when less)
   int64_t vocab_size = 0;
   float rms_eps = 1e-5f;  // attention.layer_norm_rms_epsilon
+  // pooling_type: how the model's embeddings pool (kNone: the file names none; a decoder then
+  // embeds only when served with --embeddings, which picks the pooling).
+  Pooling pooling = Pooling::kNone;
+  // attention.causal: false for bidirectional encoders (bert). Such a model's hidden states
+  // depend on the whole input, so an embedding input runs in one step (never chunked) and its
+  // KV is never shared through the prefix cache.
+  bool causal = true;
 
   // ---- RoPE -----------------------------------------------------------------------------
   RopeType rope_type = RopeType::kNormal;         // fixed per family (llama.cpp's rope type)

@@ -252,17 +252,25 @@ absl::StatusOr<std::span<const float>> Forward::FetchLogits(int64_t R) {
   return std::span<const float>(host_logits_.data(), n);
 }
 
-absl::StatusOr<std::span<const float>> Forward::Run(std::span<const int32_t> tokens,
-                                                    const kv::StepLayout& layout,
-                                                    kv::KvCache& cache,
-                                                    std::span<const int32_t> logit_rows) {
+absl::Status Forward::CheckRows(std::span<const int32_t> rows, int64_t T, int64_t max_rows) const {
+  if (static_cast<int64_t>(rows.size()) > max_rows) {
+    return absl::InvalidArgumentError(
+        StrCat("forward: ", rows.size(), " output rows exceed the step limit ", max_rows));
+  }
+  for (int32_t r : rows) {
+    if (r < 0 || r >= T) return absl::InternalError(StrCat("forward: output row ", r));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Forward::Validate(std::span<const int32_t> tokens, const kv::StepLayout& layout,
+                               const kv::KvCache& cache, std::span<const int32_t> rows,
+                               int64_t max_rows) const {
   const ModelConfig& c = model_.config();
   const int64_t T = static_cast<int64_t>(tokens.size());
-  const int64_t R = static_cast<int64_t>(logit_rows.size());
-  if (T == 0 || T > max_tokens_ || R > max_logit_rows_) {
-    return absl::InvalidArgumentError(StrCat("forward: ", T, " tokens and ", R,
-                                             " logits rows exceed the step limits ", max_tokens_,
-                                             " / ", max_logit_rows_));
+  if (T == 0 || T > max_tokens_) {
+    return absl::InvalidArgumentError(
+        StrCat("forward: ", T, " tokens exceed the step limit ", max_tokens_));
   }
   if (layout.positions.size() != tokens.size() || layout.slot_mapping.size() != tokens.size()) {
     return absl::InternalError("forward: layout does not match the token count");
@@ -273,10 +281,79 @@ absl::StatusOr<std::span<const float>> Forward::Run(std::span<const int32_t> tok
           StrCat("token id ", id, " outside the vocabulary (", c.vocab_size, ")"));
     }
   }
-  for (int32_t r : logit_rows) {
-    if (r < 0 || r >= T) return absl::InternalError(StrCat("forward: logits row ", r));
+  PHX_RETURN_IF_ERROR(CheckRows(rows, T, max_rows));
+  return layout.attention.Validate(cache.config().num_blocks);
+}
+
+absl::Status Forward::RunLayersEager(std::span<const int32_t> tokens, const kv::StepLayout& layout,
+                                     kv::KvCache& cache) {
+  const ModelConfig& c = model_.config();
+  ++eager_steps_;
+  PHX_RETURN_IF_ERROR(StageInputs(tokens, layout.positions, layout.slot_mapping));
+  PHX_ASSIGN_OR_RETURN(
+      auto plan,
+      backend_.PlanAttention(layout.attention, static_cast<int32_t>(c.n_head),
+                             static_cast<int32_t>(c.n_head_kv), static_cast<int32_t>(c.head_dim)));
+  return Layers(static_cast<int64_t>(tokens.size()), *plan, cache);
+}
+
+absl::StatusOr<std::span<const float>> Forward::RunHidden(std::span<const int32_t> tokens,
+                                                          const kv::StepLayout& layout,
+                                                          kv::KvCache& cache,
+                                                          std::span<const int32_t> rows) {
+  PHX_ASSIGN_OR_RETURN(Outputs out, RunWithHidden(tokens, layout, cache, {}, rows));
+  return out.hidden;
+}
+
+absl::StatusOr<Forward::Outputs> Forward::RunWithHidden(std::span<const int32_t> tokens,
+                                                        const kv::StepLayout& layout,
+                                                        kv::KvCache& cache,
+                                                        std::span<const int32_t> logit_rows,
+                                                        std::span<const int32_t> hidden_rows) {
+  PHX_RETURN_IF_ERROR(Validate(tokens, layout, cache, logit_rows, max_logit_rows_));
+  PHX_RETURN_IF_ERROR(CheckRows(hidden_rows, static_cast<int64_t>(tokens.size()), max_tokens_));
+  PHX_RETURN_IF_ERROR(RunLayersEager(tokens, layout, cache));
+  Outputs out;
+  const int64_t R = static_cast<int64_t>(logit_rows.size());
+  if (R > 0) {
+    PHX_RETURN_IF_ERROR(
+        backend_.CopyToDevice(logit_rows.data(), R * 4, rows_.tensor().Reshape({R})));
+    PHX_RETURN_IF_ERROR(Head(R));
+    PHX_ASSIGN_OR_RETURN(out.logits, FetchLogits(R));
   }
-  PHX_RETURN_IF_ERROR(layout.attention.Validate(cache.config().num_blocks));
+  if (!hidden_rows.empty()) {
+    PHX_ASSIGN_OR_RETURN(out.hidden, FetchHidden(hidden_rows));
+  }
+  return out;
+}
+
+absl::StatusOr<std::span<const float>> Forward::FetchHidden(std::span<const int32_t> rows) {
+  // Gather the rows from x into h (free scratch of max_tokens rows after the layers; the row ids
+  // go to slots_, whose cache writes are done), then the output norm where the model has one.
+  const ModelConfig& c = model_.config();
+  const Weights& w = model_.weights();
+  const int64_t R = static_cast<int64_t>(rows.size());
+  const ops::Tensor ids = slots_.tensor().Reshape({R});
+  PHX_RETURN_IF_ERROR(backend_.CopyToDevice(rows.data(), R * 4, ids));
+  const ops::Tensor hr = h_.tensor().Rows(0, R);
+  PHX_RETURN_IF_ERROR(backend_.Embedding(x_.tensor(), ids, hr));
+  if (w.output_norm.data != nullptr) {
+    PHX_RETURN_IF_ERROR(backend_.RmsNorm(hr, w.output_norm, c.rms_eps, hr));
+  }
+  const size_t n = static_cast<size_t>(R * c.n_embd);
+  if (host_hidden_.size() < n) host_hidden_.resize(n);
+  PHX_RETURN_IF_ERROR(backend_.CopyToHost(hr, host_hidden_.data(), n * sizeof(float)));
+  return std::span<const float>(host_hidden_.data(), n);
+}
+
+absl::StatusOr<std::span<const float>> Forward::Run(std::span<const int32_t> tokens,
+                                                    const kv::StepLayout& layout,
+                                                    kv::KvCache& cache,
+                                                    std::span<const int32_t> logit_rows) {
+  const ModelConfig& c = model_.config();
+  const int64_t T = static_cast<int64_t>(tokens.size());
+  const int64_t R = static_cast<int64_t>(logit_rows.size());
+  PHX_RETURN_IF_ERROR(Validate(tokens, layout, cache, logit_rows, max_logit_rows_));
 
   // A decode step (one new token per sequence) within the backend's graph buckets.
   const ops::AttentionBatch& batch = layout.attention;
@@ -301,12 +378,7 @@ absl::StatusOr<std::span<const float>> Forward::Run(std::span<const int32_t> tok
     return RunGraphStep(tokens, layout, cache, logit_rows, padded, static_cast<int32_t>(max_pages));
   }
 
-  ++eager_steps_;
-  PHX_RETURN_IF_ERROR(StageInputs(tokens, layout.positions, layout.slot_mapping));
-  PHX_ASSIGN_OR_RETURN(auto plan, backend_.PlanAttention(batch, static_cast<int32_t>(c.n_head),
-                                                         static_cast<int32_t>(c.n_head_kv),
-                                                         static_cast<int32_t>(c.head_dim)));
-  PHX_RETURN_IF_ERROR(Layers(T, *plan, cache));
+  PHX_RETURN_IF_ERROR(RunLayersEager(tokens, layout, cache));
   if (R == 0) return std::span<const float>();
   PHX_RETURN_IF_ERROR(backend_.CopyToDevice(logit_rows.data(), R * 4, rows_.tensor().Reshape({R})));
   PHX_RETURN_IF_ERROR(Head(R));

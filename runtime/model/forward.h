@@ -44,6 +44,25 @@ class Forward {
                                              const kv::StepLayout& layout, kv::KvCache& cache,
                                              std::span<const int32_t> logit_rows);
 
+  // Runs the step like Run (same validation, always eagerly) and returns the final hidden states
+  // of the rows listed in `rows` (indices into tokens) after the output norm - what llama.cpp
+  // returns as embeddings - as a host array [rows.size(), n_embd], valid until the next call.
+  // `rows` may list up to max_tokens() rows, so a whole input fits for mean pooling.
+  absl::StatusOr<std::span<const float>> RunHidden(std::span<const int32_t> tokens,
+                                                   const kv::StepLayout& layout, kv::KvCache& cache,
+                                                   std::span<const int32_t> rows);
+  // Both in one step (a batch mixing generation and embeddings): logits of `logit_rows` as Run
+  // returns them and hidden states of `hidden_rows` as RunHidden does, each valid until the
+  // next call.
+  struct Outputs {
+    std::span<const float> logits;  // [logit_rows.size(), vocab]
+    std::span<const float> hidden;  // [hidden_rows.size(), n_embd]
+  };
+  absl::StatusOr<Outputs> RunWithHidden(std::span<const int32_t> tokens,
+                                        const kv::StepLayout& layout, kv::KvCache& cache,
+                                        std::span<const int32_t> logit_rows,
+                                        std::span<const int32_t> hidden_rows);
+
   // Step graphs for decode steps (default on; a backend without them runs every step eagerly).
   void set_step_graphs(bool on) { step_graphs_ = on; }
   bool step_graphs() const { return step_graphs_; }
@@ -69,6 +88,15 @@ class Forward {
   // x += ffn(norm(x)) (dense or mixture of experts), `pending` as above.
   absl::Status FfnBlock(int64_t l, int64_t T, bool& pending);
 
+  // Checks a step's inputs: token ids, the layout, `rows` (indices into tokens, at most
+  // `max_rows`), the attention batch against the cache.
+  absl::Status CheckRows(std::span<const int32_t> rows, int64_t T, int64_t max_rows) const;
+  absl::Status Validate(std::span<const int32_t> tokens, const kv::StepLayout& layout,
+                        const kv::KvCache& cache, std::span<const int32_t> rows,
+                        int64_t max_rows) const;
+  // Stages the inputs, plans attention and runs every layer eagerly.
+  absl::Status RunLayersEager(std::span<const int32_t> tokens, const kv::StepLayout& layout,
+                              kv::KvCache& cache);
   // Copies `n` ids, positions and slots (already padded) to the device.
   absl::Status StageInputs(std::span<const int32_t> ids, std::span<const int32_t> pos,
                            std::span<const int32_t> slots);
@@ -84,6 +112,8 @@ class Forward {
                                                       std::span<const int32_t> logit_rows,
                                                       int32_t padded, int32_t max_pages);
   absl::StatusOr<std::span<const float>> FetchLogits(int64_t rows);
+  // The output-normed hidden states of `rows` (after Layers), copied to the host.
+  absl::StatusOr<std::span<const float>> FetchHidden(std::span<const int32_t> rows);
 
   const Model& model_;
   ops::Backend& backend_;
@@ -98,6 +128,7 @@ class Forward {
   ops::Buffer x_, h_, qkv_, q_, k_, v_, attn_, o_, gate_, up_, gate_up_, xr_, logits_;
   ops::Buffer router_, route_w_, route_ids_, e_gate_, e_up_, e_down_;
   std::vector<float> host_logits_;
+  std::vector<float> host_hidden_;  // RunHidden's result, grown on first use
   std::vector<int32_t> pad_ids_, pad_pos_, pad_slots_, pad_rows_;  // host staging of graph steps
 };
 

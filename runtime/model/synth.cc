@@ -135,6 +135,15 @@ absl::Status SynthesizeModel(const SynthOptions& o, const std::string& out_path)
   w.SetF32(a + "rope.freq_base", o.rope_freq_base);
   w.SetF32(a + "attention.layer_norm_rms_epsilon", o.rms_eps);
   PHX_RETURN_IF_ERROR(synth::WriteArchMetadata(o, arch, n_vocab, w));
+  if (!o.pooling.empty()) {
+    const char* names[] = {"none", "mean", "cls", "last"};  // LLAMA_POOLING_TYPE order
+    auto it = std::find(std::begin(names), std::end(names), o.pooling);
+    if (it == std::end(names)) {
+      return absl::InvalidArgumentError(
+          StrCat("--pooling: unknown '", o.pooling, "' (none | mean | cls | last)"));
+    }
+    w.SetU32(a + "pooling_type", static_cast<uint32_t>(it - std::begin(names)));
+  }
   for (const auto& [key, value] : vocab->metadata()) {
     if (absl::StartsWith(key, "tokenizer.")) w.SetValue(key, value);
   }

@@ -42,6 +42,9 @@ struct SynthOptions {
   int64_t rope_orig_ctx = 0;  // rope.scaling.original_context_length (0: --ctx)
   float attn_softcap = 0.f;   // attn_logit_softcapping (gemma2; 0: its default 50)
   float final_softcap = 0.f;  // final_logit_softcapping (gemma2 default 30; gemma3 optional)
+  // pooling_type written as llama.cpp's LLAMA_POOLING_TYPE value: "" (none written) | none |
+  // mean | cls | last.
+  std::string pooling;
 };
 
 absl::Status SynthesizeModel(const SynthOptions& opt, const std::string& out_path);

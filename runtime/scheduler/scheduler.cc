@@ -38,7 +38,7 @@ BatchPlan Schedule(const SchedulerConfig& cfg, const SchedulerState& state) {
   for (size_t i = 0; i < end && budget > 0; ++i) {
     const SeqState& s = running[i];
     const int32_t remaining = s.num_tokens - s.num_computed;
-    if (remaining <= 0) continue;
+    if (remaining <= 0 || (s.whole && remaining > budget)) continue;
     const int32_t n = std::min(remaining, budget);
     const int32_t need = std::max(0, BlocksFor(s.num_computed + n, bs) - s.blocks_held);
     while (need > free && end > i + 1) {
@@ -70,7 +70,7 @@ BatchPlan Schedule(const SchedulerConfig& cfg, const SchedulerState& state) {
       const int32_t computed = std::max(s.num_computed, s.prefix_hit_tokens);
       const int32_t remaining = s.num_tokens - computed;
       if (remaining <= 0) break;  // engine always leaves at least one token to compute
-      if (!cfg.chunked_prefill && remaining > budget) break;
+      if ((!cfg.chunked_prefill || s.whole) && remaining > budget) break;
       const int32_t n = std::min(remaining, budget);
       const int32_t held = std::max(s.blocks_held, computed / bs);
       const int32_t need = std::max(0, BlocksFor(computed + n, bs) - held) + s.prefix_revive_blocks;

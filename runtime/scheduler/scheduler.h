@@ -38,6 +38,10 @@ struct SeqState {
   // blocks are currently unreferenced (reviving them takes them out of the free pool).
   int32_t prefix_hit_tokens = 0;
   int32_t prefix_revive_blocks = 0;
+  // The remaining tokens run in one step or not at all (a non-causal model's embedding input,
+  // whose hidden states depend on the whole input): never chunked, admitted only when the
+  // step's budget left has room for all of them.
+  bool whole = false;
 };
 
 struct SchedulerState {

@@ -136,6 +136,21 @@ std::vector<double> ReferenceModel::Vector(const std::string& name) const {
 }
 
 std::vector<std::vector<double>> ReferenceModel::Logits(const std::vector<int32_t>& tokens) const {
+  const std::vector<Vec> hidden = Hidden(tokens);
+  const std::string out_name = c_.tied_output ? "token_embd.weight" : "output.weight";
+  int64_t rows = 0, cols = 0;
+  const Vec out = Matrix(out_name, &rows, &cols);
+  std::vector<Vec> logits(hidden.size());
+  for (size_t t = 0; t < hidden.size(); ++t) {
+    logits[t] = MatVec(out, rows, c_.n_embd, Act(hidden[t], Type(out_name)));
+    if (c_.final_softcap > 0) {
+      for (double& v : logits[t]) v = c_.final_softcap * std::tanh(v / c_.final_softcap);
+    }
+  }
+  return logits;
+}
+
+std::vector<std::vector<double>> ReferenceModel::Hidden(const std::vector<int32_t>& tokens) const {
   const int64_t T = static_cast<int64_t>(tokens.size());
   const int64_t D = c_.n_embd, H = c_.n_head, KVH = c_.n_head_kv, hd = c_.head_dim;
   const int64_t QD = H * hd, KVD = KVH * hd;
@@ -311,16 +326,9 @@ std::vector<std::vector<double>> ReferenceModel::Logits(const std::vector<int32_
     }
   }
   const Vec out_norm = Vector("output_norm.weight");
-  const std::string out_name = c_.tied_output ? "token_embd.weight" : "output.weight";
-  const Vec out = Matrix(out_name, &rows, &cols);
-  std::vector<Vec> logits(T);
-  for (int64_t t = 0; t < T; ++t) {
-    logits[t] = MatVec(out, rows, D, Act(RmsNorm(x[t], out_norm, c_.rms_eps), Type(out_name)));
-    if (c_.final_softcap > 0) {
-      for (double& v : logits[t]) v = c_.final_softcap * std::tanh(v / c_.final_softcap);
-    }
-  }
-  return logits;
+  std::vector<Vec> hidden(T);
+  for (int64_t t = 0; t < T; ++t) hidden[t] = RmsNorm(x[t], out_norm, c_.rms_eps);
+  return hidden;
 }
 
 }  // namespace phx::testing

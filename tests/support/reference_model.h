@@ -25,6 +25,9 @@ class ReferenceModel {
                  int64_t context_length = 0);
   // Logits [tokens.size()][vocab] for every position of the sequence.
   std::vector<std::vector<double>> Logits(const std::vector<int32_t>& tokens) const;
+  // The final hidden states [tokens.size()][n_embd] after the output norm (what the logits are
+  // computed from, and what llama.cpp returns as embeddings).
+  std::vector<std::vector<double>> Hidden(const std::vector<int32_t>& tokens) const;
 
  private:
   // Dequantized matrix [rows][cols] for a GGUF tensor [cols, rows] (3-D: [cols, rows, n] as

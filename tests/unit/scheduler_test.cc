@@ -1,12 +1,12 @@
 // Scheduler tests as iteration tables: a state goes in, a plan comes out. The multi-step tests
 // drive a tiny simulated engine (pure bookkeeping: no model, no threads) and compare every
 // iteration's plan with the expected row.
+#include "runtime/scheduler/scheduler.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <map>
-
-#include "runtime/scheduler/scheduler.h"
 
 namespace phx::scheduler {
 namespace {
@@ -31,6 +31,12 @@ struct Row {
   int32_t blocks_needed;
 };
 
+// A sequence whose remaining tokens run in one step or not at all (non-causal embeddings).
+SeqState Whole(SeqState s) {
+  s.whole = true;
+  return s;
+}
+
 SchedulerConfig Cfg(int32_t seqs, int32_t budget, int32_t bs = 4, int32_t watermark = 0,
                     bool chunked = true) {
   return {seqs, budget, bs, watermark, chunked};
@@ -45,6 +51,21 @@ TEST(SchedulerTable, SingleStep) {
        Cfg(4, 8, 4, 0, false),
        {{}, {Seq(1, 10, 0, 0)}, 10},
        "idle",
+       0},
+      {"whole input over budget waits (never chunked)",
+       Cfg(4, 8),
+       {{}, {Whole(Seq(1, 10, 0, 0))}, 10},
+       "idle",
+       0},
+      {"whole input fits the budget",
+       Cfg(4, 10),
+       {{}, {Whole(Seq(1, 10, 0, 0))}, 10},
+       "1:+10sa",
+       3},
+      {"whole input waits for the budget decodes leave; FCFS holds the queue",
+       Cfg(4, 10),
+       {{Seq(1, 9, 8, 3)}, {Whole(Seq(2, 10, 0, 0)), Seq(3, 2, 0, 0)}, 10},
+       "1:+1s",
        0},
       {"decode then admit, FCFS",
        Cfg(4, 16),
