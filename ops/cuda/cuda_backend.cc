@@ -110,6 +110,9 @@ bool CudaBackend::Supports(Op op, DType dtype) const {
     case Op::kMoeRoute:
     case Op::kMatmulExperts:
     case Op::kMoeCombine:
+    case Op::kLayerNorm:  // the encoder (bert) ops: CPU only for now
+    case Op::kGelu:
+    case Op::kBidirectionalAttention:
       return false;
     default:
       return dtype == DType::kF32;
