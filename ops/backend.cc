@@ -49,6 +49,12 @@ std::string_view OpName(Op op) {
       return "matmul_experts";
     case Op::kMoeCombine:
       return "moe_combine";
+    case Op::kLayerNorm:
+      return "layer_norm";
+    case Op::kGelu:
+      return "gelu";
+    case Op::kBidirectionalAttention:
+      return "bidirectional (non-causal) attention";
   }
   return "?";
 }
@@ -77,6 +83,12 @@ absl::Status Backend::PostNormAdd(const Tensor&, const Tensor&, const Tensor&, f
                                   const Tensor&) {
   return NotImplemented(Op::kPostNormAdd);
 }
+
+absl::Status Backend::LayerNorm(const Tensor&, const Tensor&, const Tensor&, float, const Tensor&) {
+  return NotImplemented(Op::kLayerNorm);
+}
+
+absl::Status Backend::Gelu(const Tensor&, const Tensor&) { return NotImplemented(Op::kGelu); }
 
 absl::Status Backend::GeGlu(const Tensor&, const Tensor&, const Tensor&) {
   return NotImplemented(Op::kGeGlu);

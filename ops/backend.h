@@ -47,6 +47,10 @@ enum class Op {
   kMoeRoute,          // router: softmax, top-k, renormalization
   kMatmulExperts,     // grouped matmul over 3-D expert weights
   kMoeCombine,        // weighted sum of the experts' outputs plus the residual
+  // Encoder (bert) ops.
+  kLayerNorm,              // (x - mean) / sqrt(var + eps) * w + b
+  kGelu,                   // gelu_tanh(x), not gated
+  kBidirectionalAttention  // AttentionBatch::causal == false: every key of the sequence
 };
 std::string_view OpName(Op op);
 
@@ -97,13 +101,15 @@ struct KvLayer {
 // kv_indices[kv_indptr[i] .. kv_indptr[i+1]), every page full except the last, which holds
 // kv_last_page_len[i] tokens. The new tokens are already written and are the last ones of the
 // sequence: query row j of sequence i sits at position kv_len_i - n_new_i + j and attends
-// causally to positions 0..that.
+// causally to positions 0..that - or, when `causal` is false (bidirectional encoders: bert,
+// Op::kBidirectionalAttention), to every position 0..kv_len_i - 1 of its sequence.
 struct AttentionBatch {
   std::vector<int32_t> q_indptr;          // [S+1]
   std::vector<int32_t> kv_indptr;         // [S+1]
   std::vector<int32_t> kv_indices;        // [pages]
   std::vector<int32_t> kv_last_page_len;  // [S]
   int32_t block_size = 16;
+  bool causal = true;
 
   int32_t num_seqs() const { return static_cast<int32_t>(kv_last_page_len.size()); }
   int32_t kv_len(int32_t seq) const;
@@ -189,6 +195,12 @@ class Backend {
     float softcap = 0.f;
   };
   virtual absl::Status MatmulMany(const Tensor& x, std::span<const MatmulOut> outs);
+  // y[M, D] = (x - mean(x)) / sqrt(var(x) + eps) * w[D] + b[D] (Op::kLayerNorm; the norm of
+  // bert). y may alias x.
+  virtual absl::Status LayerNorm(const Tensor& x, const Tensor& w, const Tensor& b, float eps,
+                                 const Tensor& y);
+  // out = gelu(x) with GELU's tanh form, elementwise (Op::kGelu; bert's FFN). out may alias x.
+  virtual absl::Status Gelu(const Tensor& x, const Tensor& out);
   // y[M, D] = x / sqrt(mean(x^2) + eps) * w[D]. y may alias x. A shorter w[G] (G divides D)
   // normalizes each group of G columns on its own (per-head q/k norm, Op::kHeadRmsNorm).
   virtual absl::Status RmsNorm(const Tensor& x, const Tensor& w, float eps, const Tensor& y) = 0;

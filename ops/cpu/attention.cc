@@ -77,7 +77,8 @@ absl::StatusOr<std::unique_ptr<AttentionPlan>> CpuBackend::PlanAttention(
       const int32_t nq = batch.q_indptr[s + 1] - batch.q_indptr[s];
       for (int32_t q0 = 0; q0 < nq; q0 += qt) {
         const int32_t q1 = std::min(nq, q0 + qt);
-        fn(s, q0, q1, batch.kv_len(s) - nq + q1);  // the last: keys this tile can see
+        // The last: keys this tile can see (all of them without the causal mask).
+        fn(s, q0, q1, batch.causal ? batch.kv_len(s) - nq + q1 : batch.kv_len(s));
       }
     }
   };
@@ -134,6 +135,9 @@ absl::Status CpuBackend::Attention(const Tensor& q, const KvLayer& cache,
   const float scale = opt.scale;
   const int32_t window = opt.window;
   const AttentionBatch& batch = plan->batch;
+  if (!batch.causal && window > 0) {
+    return absl::InvalidArgumentError("attention: a sliding window needs causal attention");
+  }
   const int32_t H = plan->n_heads, G = H / plan->n_kv_heads, hd = plan->head_dim;
   for (const Tensor* t : {&cache.k, &cache.v}) {
     PHX_RETURN_IF_ERROR(CheckHost("attention", "cache", *t));
@@ -232,7 +236,8 @@ absl::Status CpuBackend::Attention(const Tensor& q, const KvLayer& cache,
             const int32_t n = std::min(kKb, item.k1 - kb);
             int32_t nmax = 0;
             for (int32_t v = 0; v < vecs; ++v) {
-              const int32_t limit = len - nq + item.q0 + v / G + 1;  // causal: keys < limit
+              // Causal: keys < limit; bidirectional: every key of the sequence.
+              const int32_t limit = batch.causal ? len - nq + item.q0 + v / G + 1 : len;
               cnt[v] = std::max(0, std::min(n, limit - kb));
               lo[v] = window > 0 ? std::clamp(limit - window - kb, 0, n) : 0;
               nmax = std::max(nmax, cnt[v]);

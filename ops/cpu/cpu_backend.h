@@ -54,6 +54,9 @@ class CpuBackend : public Backend {
                       const Tensor& y) override;
   absl::Status MatmulMany(const Tensor& x, std::span<const MatmulOut> outs) override;
   absl::Status RmsNorm(const Tensor& x, const Tensor& w, float eps, const Tensor& y) override;
+  absl::Status LayerNorm(const Tensor& x, const Tensor& w, const Tensor& b, float eps,
+                         const Tensor& y) override;
+  absl::Status Gelu(const Tensor& x, const Tensor& out) override;
   absl::Status PostNormAdd(const Tensor& residual, const Tensor& x, const Tensor& w, float eps,
                            const Tensor& out) override;
   absl::Status Rope(const Tensor& x, int32_t head_dim, const Tensor& positions,

@@ -1,6 +1,6 @@
-// CpuBackend's row-wise ops: rms_norm (whole rows or per head), add_rms_norm, rope, write_kv,
-// swiglu, geglu, add, embedding, softmax, penalties. Parallel over rows when a call is large enough
-// to pay for the fork/join.
+// CpuBackend's row-wise ops: rms_norm (whole rows or per head), layer_norm, add_rms_norm, rope,
+// write_kv, swiglu, geglu, gelu, add, embedding, softmax, penalties. Parallel over rows when a call
+// is large enough to pay for the fork/join.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -33,6 +33,57 @@ absl::Status CpuBackend::RmsNorm(const Tensor& x, const Tensor& w, float eps, co
         const float mean = static_cast<float>(v.sum_sq(xr, G) / static_cast<double>(G));
         const float scale = 1.0f / std::sqrt(mean + eps);
         v.scale_mul(xr, scale, wd, y.row_as<float>(m) + g, G);
+      }
+    }
+  });
+  return absl::OkStatus();
+}
+
+absl::Status CpuBackend::LayerNorm(const Tensor& x, const Tensor& w, const Tensor& b, float eps,
+                                   const Tensor& y) {
+  PHX_RETURN_IF_ERROR(CheckF32("layer_norm", "x", x, -1, -1));
+  const int64_t M = x.rows(), D = x.cols();
+  PHX_RETURN_IF_ERROR(CheckF32("layer_norm", "w", w, 1, D));
+  PHX_RETURN_IF_ERROR(CheckF32("layer_norm", "b", b, 1, D));
+  PHX_RETURN_IF_ERROR(CheckF32("layer_norm", "y", y, M, D));
+  if (D == 0) return absl::OkStatus();
+  const auto* wd = static_cast<const float*>(w.data);
+  const auto* bd = static_cast<const float*>(b.data);
+  ParallelRows(M, 3 * D, [&](int64_t r0, int64_t r1) {
+    for (int64_t m = r0; m < r1; ++m) {
+      const float* xr = x.row_as<float>(m);
+      float* yr = y.row_as<float>(m);
+      // ggml_norm: mean and variance summed in double, then (x - mean) * scale in float; the
+      // affine part is ggml's separate mul and add.
+      double sum = 0;
+      for (int64_t i = 0; i < D; ++i) sum += xr[i];
+      const float mean = static_cast<float>(sum / static_cast<double>(D));
+      double sum2 = 0;
+      for (int64_t i = 0; i < D; ++i) {
+        const float c = xr[i] - mean;
+        sum2 += static_cast<double>(c) * c;
+      }
+      const float scale = 1.0f / std::sqrt(static_cast<float>(sum2 / static_cast<double>(D)) + eps);
+      for (int64_t i = 0; i < D; ++i) yr[i] = (xr[i] - mean) * scale * wd[i] + bd[i];
+    }
+  });
+  return absl::OkStatus();
+}
+
+absl::Status CpuBackend::Gelu(const Tensor& x, const Tensor& out) {
+  PHX_RETURN_IF_ERROR(CheckF32("gelu", "x", x, -1, -1));
+  const int64_t M = x.rows(), F = x.cols();
+  PHX_RETURN_IF_ERROR(CheckF32("gelu", "out", out, M, F));
+  constexpr float kSqrt2OverPi = 0.79788456080286535588f;
+  ParallelRows(M, 8 * F, [&](int64_t r0, int64_t r1) {
+    for (int64_t m = r0; m < r1; ++m) {
+      const float* xr = x.row_as<float>(m);
+      float* o = out.row_as<float>(m);
+      for (int64_t i = 0; i < F; ++i) {
+        // 0.5 v (1 + tanh z) as v / (1 + e^(-2z)): no cancellation where tanh z nears -1.
+        const float v = xr[i];
+        const float z = kSqrt2OverPi * v * (1.0f + 0.044715f * v * v);
+        o[i] = v / (1.0f + std::exp(-2.0f * z));
       }
     }
   });

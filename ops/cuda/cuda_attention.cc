@@ -191,6 +191,7 @@ absl::Status CudaBackend::RopeWriteKv(const Tensor& q, const Tensor& k, const Te
 absl::StatusOr<std::unique_ptr<AttentionPlan>> CudaBackend::PlanAttention(
     const AttentionBatch& batch, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim) {
   PHX_RETURN_IF_ERROR(Enter());
+  if (!batch.causal) return NotImplemented(Op::kBidirectionalAttention);
   const int32_t S = batch.num_seqs();
   if (static_cast<int32_t>(batch.q_indptr.size()) != S + 1 ||
       static_cast<int32_t>(batch.kv_indptr.size()) != S + 1) {

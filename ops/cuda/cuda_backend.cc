@@ -101,6 +101,10 @@ bool CudaBackend::Supports(Op op, DType dtype) const {
     case Op::kMatmulExperts:  // the expert weight type (kernels/moe.h)
       return dtype == DType::kF32 || dtype == DType::kF16 || dtype == DType::kBF16 ||
              dtype == DType::kQ8_0 || dtype == DType::kQ4_K || dtype == DType::kQ6_K;
+    case Op::kLayerNorm:  // the encoder (bert) ops: CPU only for now
+    case Op::kGelu:
+    case Op::kBidirectionalAttention:
+      return false;
     default:
       return dtype == DType::kF32;
   }

@@ -203,7 +203,7 @@ std::vector<double> Attention(std::span<const double> q, const KvCache& cache,
                 p % batch.block_size;
     }
     for (int64_t j = 0; j < nq; ++j) {
-      const int64_t pos = kv_len - nq + j;  // attends to 0..pos
+      const int64_t pos = batch.causal ? kv_len - nq + j : kv_len - 1;  // attends to 0..pos
       for (int64_t h = 0; h < n_heads; ++h) {
         const double* qv = q.data() + (q0 + j) * width + h * hd;
         const int64_t kvh = h / group;
@@ -227,6 +227,34 @@ std::vector<double> Attention(std::span<const double> q, const KvCache& cache,
         }
       }
     }
+  }
+  return out;
+}
+
+std::vector<double> LayerNorm(std::span<const double> x, std::span<const double> w,
+                              std::span<const double> b, int64_t M, int64_t D, double eps) {
+  std::vector<double> y(x.size());
+  for (int64_t m = 0; m < M; ++m) {
+    const double* xr = x.data() + m * D;
+    double mean = 0;
+    for (int64_t i = 0; i < D; ++i) mean += xr[i];
+    mean /= static_cast<double>(D);
+    double var = 0;
+    for (int64_t i = 0; i < D; ++i) var += (xr[i] - mean) * (xr[i] - mean);
+    var /= static_cast<double>(D);
+    const double scale = 1.0 / std::sqrt(var + eps);
+    for (int64_t i = 0; i < D; ++i) y[m * D + i] = (xr[i] - mean) * scale * w[i] + b[i];
+  }
+  return y;
+}
+
+std::vector<double> Gelu(std::span<const double> x) {
+  const double k = std::sqrt(2.0 / M_PI);
+  std::vector<double> out(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double g = x[i];
+    // As GeGlu: g / (1 + e^(-2z)) keeps its relative accuracy where 1 + tanh z cancels.
+    out[i] = g / (1.0 + std::exp(-2.0 * k * (g + 0.044715 * g * g * g)));
   }
   return out;
 }

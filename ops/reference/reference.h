@@ -48,6 +48,9 @@ std::vector<double> Matmul(std::span<const double> x, std::span<const double> w,
 // group of G columns on its own (per-head norm).
 std::vector<double> RmsNorm(std::span<const double> x, std::span<const double> w, int64_t M,
                             int64_t D, double eps);
+// y[M, D] = (x - mean) / sqrt(var + eps) * w[D] + b[D] (variance over D, not D - 1).
+std::vector<double> LayerNorm(std::span<const double> x, std::span<const double> w,
+                              std::span<const double> b, int64_t M, int64_t D, double eps);
 // residual + RmsNorm(x, w) (a post-norm added to the residual stream).
 std::vector<double> PostNormAdd(std::span<const double> residual, std::span<const double> x,
                                 std::span<const double> w, int64_t M, int64_t D, double eps);
@@ -75,9 +78,9 @@ struct KvCache {
 void WriteKv(std::span<const double> k, std::span<const double> v, std::span<const int32_t> slots,
              KvCache& cache);
 // out[T, n_heads * head_dim]: causal softmax(q k^T * scale) v per sequence of `batch` (see
-// AttentionBatch), query head h reading KV head h / (n_heads / n_kv_heads).
-// With softcap > 0 the scores are softcap * tanh(score / softcap); with window > 0 a query at
-// position p attends to positions max(0, p - window + 1)..p only.
+// AttentionBatch; every key of the sequence when batch.causal is false), query head h reading KV
+// head h / (n_heads / n_kv_heads). With softcap > 0 the scores are softcap * tanh(score / softcap);
+// with window > 0 a query at position p attends to positions max(0, p - window + 1)..p only.
 std::vector<double> Attention(std::span<const double> q, const KvCache& cache,
                               const AttentionBatch& batch, int64_t n_heads, double scale,
                               double softcap = 0, int64_t window = 0);
@@ -86,6 +89,8 @@ std::vector<double> Attention(std::span<const double> q, const KvCache& cache,
 std::vector<double> SwiGlu(std::span<const double> gate, std::span<const double> up);
 // out = gelu(gate) * up with GELU's tanh form, elementwise.
 std::vector<double> GeGlu(std::span<const double> gate, std::span<const double> up);
+// gelu(x) with GELU's tanh form, elementwise.
+std::vector<double> Gelu(std::span<const double> x);
 // cap * tanh(x / cap), elementwise (logit soft-capping).
 std::vector<double> Softcap(std::span<const double> x, double cap);
 std::vector<double> Add(std::span<const double> a, std::span<const double> b);

@@ -28,6 +28,13 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const model::Model& model
           : static_cast<int32_t>(mc.context_length);
   if (mc.pooling != model::Pooling::kNone) {
     e->embed_pooling_ = cfg.pooling != model::Pooling::kNone ? cfg.pooling : mc.pooling;
+  } else if (!mc.lm_head) {  // an encoder (bert) serves embeddings only: it needs a pooling
+    if (cfg.pooling == model::Pooling::kNone) {
+      return absl::InvalidArgumentError(
+          StrCat("engine: ", mc.arch, " is an embedding model without a pooling type (metadata ",
+                 mc.arch, ".pooling_type): pass --pooling mean|cls|last"));
+    }
+    e->embed_pooling_ = cfg.pooling;
   } else if (cfg.embeddings) {
     e->embed_pooling_ = cfg.pooling != model::Pooling::kNone ? cfg.pooling : model::Pooling::kLast;
   } else if (cfg.pooling != model::Pooling::kNone) {
@@ -76,6 +83,12 @@ absl::StatusOr<RequestId> Engine::Submit(GenerateRequest req, std::shared_ptr<To
                                                 : "prompt must not be empty");
   }
   if (req.embed) PHX_RETURN_IF_ERROR(CheckEmbed(req));
+  if (!req.embed && !model_.config().lm_head) {
+    return absl::FailedPreconditionError(
+        StrCat(model_.config().arch,
+               " is an embedding model (no output head): it serves embeddings, not text "
+               "generation"));
+  }
   for (int32_t t : req.prompt) {
     if (t < 0 || t >= vocab) {
       return absl::InvalidArgumentError(StrCat(req.embed ? "input" : "prompt", " token id ", t,

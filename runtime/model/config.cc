@@ -166,13 +166,23 @@ std::string ModelConfig::Summary() const {
       "arch={} layers={} embd={} ffn={} heads={} kv_heads={} head_dim={} vocab={} ctx={} "
       "params={:.2f}M dtype={}{}{}",
       arch, n_layer, n_embd, n_ff, n_head, n_head_kv, head_dim, vocab_size, context_length,
-      n_params / 1e6, DTypeName(weight_type), tied_output ? " tied-output" : "", moe_part);
+      n_params / 1e6, DTypeName(weight_type),
+      !lm_head ? " encoder" : (tied_output ? " tied-output" : ""), moe_part);
 }
 
 std::string ModelConfig::FeatureList() const {
   std::vector<std::string> f;
-  f.push_back(rope_type == RopeType::kNeox ? "rope neox" : "rope normal");
-  if (n_rot != head_dim) f.push_back(StrCat("partial rotary ", n_rot, "/", head_dim));
+  f.push_back(rope_type == RopeType::kNeox   ? "rope neox"
+              : rope_type == RopeType::kNone ? "no rope"
+                                             : "rope normal");
+  if (!causal) f.push_back("bidirectional attention");
+  if (pos_embd) f.push_back("absolute position embeddings");
+  if (n_token_types > 0) f.push_back(StrCat(n_token_types, " token types"));
+  if (norm == NormType::kLayer) f.push_back(StrCat("layer norm (eps ", norm_eps, ")"));
+  if (embd_norm) f.push_back("embedding norm");
+  if (post_ln) f.push_back("post-LN blocks");
+  if (rope_type != RopeType::kNone && n_rot != head_dim)
+    f.push_back(StrCat("partial rotary ", n_rot, "/", head_dim));
   if (rope_scaling == RopeScaling::kLinear) f.push_back(StrCat("rope linear x", rope_scale_factor));
   if (rope_scaling == RopeScaling::kYarn) {
     f.push_back(StrCat("rope yarn x", rope_scale_factor, " from ", rope_orig_context));
@@ -185,7 +195,10 @@ std::string ModelConfig::FeatureList() const {
   if (qk_norm) f.push_back("q/k norm");
   if (post_norms) f.push_back("post-norms");
   if (embd_scale != 1.f) f.push_back(StrCat("embedding x", embd_scale));
-  f.push_back(ffn_act == FfnAct::kGeGlu ? "geglu" : "swiglu");
+  f.push_back(ffn_act == FfnAct::kGeGlu  ? "geglu"
+              : ffn_act == FfnAct::kGelu ? "gelu (no gate)"
+                                         : "swiglu");
+  if (ffn_bias) f.push_back("ffn biases");
   if (fused_gate_up) f.push_back("fused gate-up");
   if (attn_softcap > 0) f.push_back(StrCat("attention softcap ", attn_softcap));
   if (final_softcap > 0) f.push_back(StrCat("final softcap ", final_softcap));
@@ -198,7 +211,11 @@ std::string ModelConfig::FeatureList() const {
     f.push_back(StrCat("moe softmax top-", n_expert_used, "/", n_expert,
                        expert_weights_norm ? " renormalized" : ""));
   }
-  f.push_back(tied_output ? "tied output" : "separate output");
+  if (!lm_head) {
+    f.push_back("no output head (embeddings only)");
+  } else {
+    f.push_back(tied_output ? "tied output" : "separate output");
+  }
   if (pooling != Pooling::kNone) f.push_back(StrCat("pooling ", PoolingName(pooling)));
   return StrJoin(f, ", ");
 }
@@ -240,14 +257,15 @@ absl::StatusOr<ModelConfig> ConfigFromGguf(const gguf::File& f) {
     return absl::InvalidArgumentError(
         StrCat("metadata ", hp.Key("rope.dimension_count"), " = ", c.n_rot, " must be even"));
   }
-  PHX_ASSIGN_OR_RETURN(c.rms_eps, hp.Float("attention.layer_norm_rms_epsilon"));
-  if (!(c.rms_eps > 0.f) || c.rms_eps > 1.f) {
-    return absl::InvalidArgumentError(StrCat("metadata ",
-                                             hp.Key("attention.layer_norm_rms_epsilon"), " = ",
-                                             c.rms_eps, " must be in (0, 1]"));
-  }
-  if (auto causal = f.GetBool(hp.Key("attention.causal")); causal.ok() && !*causal) {
-    return hp.Unsupported("non-causal attention", "attention.causal");
+  // Required where the model uses RMSNorm (checked after the family said which norm it uses).
+  const bool has_rms_eps = hp.Has("attention.layer_norm_rms_epsilon");
+  if (has_rms_eps) {
+    PHX_ASSIGN_OR_RETURN(c.rms_eps, hp.Float("attention.layer_norm_rms_epsilon"));
+    if (!(c.rms_eps > 0.f) || c.rms_eps > 1.f) {
+      return absl::InvalidArgumentError(StrCat("metadata ",
+                                               hp.Key("attention.layer_norm_rms_epsilon"), " = ",
+                                               c.rms_eps, " must be in (0, 1]"));
+    }
   }
   PHX_RETURN_IF_ERROR(ReadRope(hp, c));
   PHX_RETURN_IF_ERROR(ReadExperts(hp, c));
@@ -255,6 +273,14 @@ absl::StatusOr<ModelConfig> ConfigFromGguf(const gguf::File& f) {
   PHX_RETURN_IF_ERROR(ReadTensors(f, c));
 
   PHX_RETURN_IF_ERROR(family->configure(hp, c));
+  if (c.norm == NormType::kRms && !has_rms_eps) {
+    return absl::NotFoundError(
+        StrCat("metadata ", hp.Key("attention.layer_norm_rms_epsilon"), " is missing"));
+  }
+  // A family that does not read attention.causal (the decoders) runs causally only.
+  if (auto causal = f.GetBool(hp.Key("attention.causal")); c.causal && causal.ok() && !*causal) {
+    return hp.Unsupported("non-causal attention", "attention.causal");
+  }
   if (!c.moe() && c.n_ff <= 0) {
     return absl::NotFoundError(
         StrCat("metadata ", hp.Key("feed_forward_length"), " is missing or zero"));

@@ -15,11 +15,16 @@
 
 namespace phx::model {
 
-enum class RopeType { kNormal, kNeox };  // llama pairs adjacent dims; NeoX pairs halves
+// llama pairs adjacent dims; NeoX pairs halves; kNone: no rotary positions (bert's absolute
+// position embeddings instead).
+enum class RopeType { kNormal, kNeox, kNone };
 // rope.scaling.type. Llama 3.1's "llama3" scaling is no type: it is the rope_freqs.weight
 // tensor of per-pair frequency divisors (any family whose file has it).
 enum class RopeScaling { kNone, kLinear, kYarn, kLongRope };
-enum class FfnAct { kSwiGlu, kGeGlu };  // silu(gate) * up, gelu_tanh(gate) * up
+// silu(gate) * up, gelu_tanh(gate) * up, gelu_tanh(up) with no gate (bert).
+enum class FfnAct { kSwiGlu, kGeGlu, kGelu };
+// RMSNorm (x * w) or LayerNorm with a bias ((x - mean) / std * w + b, bert).
+enum class NormType { kRms, kLayer };
 // How an embedding pools the final hidden states of its input: <arch>.pooling_type, with
 // llama.cpp's LLAMA_POOLING_TYPE values (rank, 4, is a reranker's head: not supported).
 enum class Pooling { kNone = 0, kMean = 1, kCls = 2, kLast = 3 };
@@ -81,6 +86,22 @@ struct ModelConfig {
   bool fused_gate_up = false;  // ffn_up.weight [D, 2F]: gate then up halves (Phi-3)
   float final_softcap = 0.f;   // final_logit_softcapping on the logits (Gemma 2, Gemma 3 opt.)
   bool tied_output = false;    // no output.weight: the token embedding is reused
+
+  // ---- Encoders (bert) --------------------------------------------------------------------
+  // Every norm of the model; kLayer: LayerNorm with a bias (<name>.bias), eps from
+  // attention.layer_norm_epsilon.
+  NormType norm = NormType::kRms;
+  float norm_eps = 1e-12f;  // attention.layer_norm_epsilon (NormType::kLayer)
+  // Post-LN blocks: x = LN(x + attn(x)) (blk.N.attn_output_norm), x = LN(x + ffn(x))
+  // (blk.N.layer_output_norm); no attn_norm / ffn_norm before the blocks.
+  bool post_ln = false;
+  bool pos_embd = false;      // position_embd.weight [D, context_length] added to the input
+  int64_t n_token_types = 0;  // token_types.weight [D, n]: row 0 added to every token
+  bool embd_norm = false;     // token_embd_norm.weight/.bias on the input embeddings
+  bool ffn_bias = false;      // ffn_up.bias [F], ffn_down.bias [D]
+  // output_norm and an output head: false for an encoder, whose final hidden states are its
+  // output (embeddings); generation is refused.
+  bool lm_head = true;
 
   // ---- Mixture of experts (expert_count > 0) ---------------------------------------------
   int64_t n_expert = 0;       // expert_count

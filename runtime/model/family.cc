@@ -21,6 +21,8 @@ constexpr Family kFamilies[] = {
      families::ConfigureGemma3},
     {"phi3", "Phi-3 / Phi-3.5 / Phi-4-mini (fused qkv and gate-up, longrope)",
      families::ConfigurePhi3},
+    {"bert", "BERT encoders: bge, e5, all-MiniLM (embeddings only; post-LN, absolute positions)",
+     families::ConfigureBert},
 };
 
 }  // namespace

@@ -77,6 +77,10 @@ absl::StatusOr<std::unique_ptr<Forward>> Forward::Create(const Model& model, ops
   PHX_ASSIGN_OR_RETURN(f->pos_, backend.Allocate(DType::kI32, {T}));
   PHX_ASSIGN_OR_RETURN(f->slots_, backend.Allocate(DType::kI32, {T}));
   PHX_ASSIGN_OR_RETURN(f->rows_, backend.Allocate(DType::kI32, {R}));
+  if (c.n_token_types > 0) {  // every token is of type 0 (llama.cpp's "sentence A")
+    PHX_ASSIGN_OR_RETURN(f->types_, backend.Allocate(DType::kI32, {T}));
+    PHX_RETURN_IF_ERROR(backend.Fill(f->types_.tensor(), 0.f));
+  }
   PHX_RETURN_IF_ERROR(alloc(f->x_, DType::kF32, T, c.n_embd));
   PHX_RETURN_IF_ERROR(alloc(f->h_, DType::kF32, T, c.n_embd));
   if (c.fused_qkv) {
@@ -96,21 +100,31 @@ absl::StatusOr<std::unique_ptr<Forward>> Forward::Create(const Model& model, ops
     PHX_RETURN_IF_ERROR(alloc(f->e_gate_, DType::kF32, TK, c.n_ff_expert));
     PHX_RETURN_IF_ERROR(alloc(f->e_up_, DType::kF32, TK, c.n_ff_expert));
     PHX_RETURN_IF_ERROR(alloc(f->e_down_, DType::kF32, TK, c.n_embd));
+  } else if (c.ffn_act == FfnAct::kGelu) {
+    PHX_RETURN_IF_ERROR(alloc(f->up_, DType::kF32, T, c.n_ff));
   } else if (c.fused_gate_up) {
     PHX_RETURN_IF_ERROR(alloc(f->gate_up_, DType::kF32, T, 2 * c.n_ff));
   } else {
     PHX_RETURN_IF_ERROR(alloc(f->gate_, DType::kF32, T, c.n_ff));
     PHX_RETURN_IF_ERROR(alloc(f->up_, DType::kF32, T, c.n_ff));
   }
-  PHX_RETURN_IF_ERROR(alloc(f->xr_, DType::kF32, R, c.n_embd));
-  PHX_RETURN_IF_ERROR(alloc(f->logits_, DType::kF32, R, c.vocab_size));
-  f->host_logits_.resize(static_cast<size_t>(R * c.vocab_size));
+  if (c.lm_head) {
+    PHX_RETURN_IF_ERROR(alloc(f->xr_, DType::kF32, R, c.n_embd));
+    PHX_RETURN_IF_ERROR(alloc(f->logits_, DType::kF32, R, c.vocab_size));
+    f->host_logits_.resize(static_cast<size_t>(R * c.vocab_size));
+  }
   return f;
 }
 
-absl::Status Forward::Norm(int64_t T, const ops::Tensor& w, bool& pending) {
+absl::Status Forward::Norm(int64_t T, const ops::Tensor& w, const ops::Tensor& b, bool& pending) {
   const ops::Tensor x = x_.tensor().Rows(0, T), h = h_.tensor().Rows(0, T);
-  const float eps = model_.config().rms_eps;
+  const ModelConfig& c = model_.config();
+  if (c.norm == NormType::kLayer) {  // pre-LN with LayerNorm: the add, then the norm
+    if (pending) PHX_RETURN_IF_ERROR(backend_.Add(x, o_.tensor().Rows(0, T), x));
+    pending = false;
+    return backend_.LayerNorm(x, w, b, c.norm_eps, h);
+  }
+  const float eps = c.rms_eps;
   if (!pending) return backend_.RmsNorm(x, w, eps, h);
   pending = false;  // x += o joins the norm's pass
   return backend_.AddRmsNorm(x, o_.tensor().Rows(0, T), w, eps, h);
@@ -124,11 +138,13 @@ absl::Status Forward::AttentionBlock(int64_t l, int64_t T, const ops::Tensor& po
   auto opt = [](const ops::Tensor& t) { return t.data != nullptr ? &t : nullptr; };
   const ops::Tensor x = x_.tensor().Rows(0, T), h = h_.tensor().Rows(0, T);
   const ops::Tensor attn = attn_.tensor().Rows(0, T), o = o_.tensor().Rows(0, T);
-  PHX_RETURN_IF_ERROR(Norm(T, lw.attn_norm, pending));
+  // Post-LN blocks read the residual stream itself; the others its norm.
+  const ops::Tensor& in = c.post_ln ? x : h;
+  if (!c.post_ln) PHX_RETURN_IF_ERROR(Norm(T, lw.attn_norm, lw.attn_norm_b, pending));
   ops::Tensor q, k, v;
   if (c.fused_qkv) {
     const ops::Tensor qkv = qkv_.tensor().Rows(0, T);
-    PHX_RETURN_IF_ERROR(backend_.Matmul(h, lw.wqkv, opt(lw.bqkv), qkv));
+    PHX_RETURN_IF_ERROR(backend_.Matmul(in, lw.wqkv, opt(lw.bqkv), qkv));
     q = qkv.Cols(0, c.q_dim());
     k = qkv.Cols(c.q_dim(), c.kv_dim());
     v = qkv.Cols(c.q_dim() + c.kv_dim(), c.kv_dim());
@@ -138,7 +154,7 @@ absl::Status Forward::AttentionBlock(int64_t l, int64_t T, const ops::Tensor& po
     v = v_.tensor().Rows(0, T);
     const ops::Backend::MatmulOut outs[] = {
         {&lw.wq, opt(lw.bq), &q}, {&lw.wk, opt(lw.bk), &k}, {&lw.wv, opt(lw.bv), &v}};
-    PHX_RETURN_IF_ERROR(backend_.MatmulMany(h, outs));
+    PHX_RETURN_IF_ERROR(backend_.MatmulMany(in, outs));
   }
   if (c.qk_norm) {  // each head on its own: w is [head_dim]
     PHX_RETURN_IF_ERROR(backend_.RmsNorm(q, lw.q_norm, c.rms_eps, q));
@@ -146,11 +162,19 @@ absl::Status Forward::AttentionBlock(int64_t l, int64_t T, const ops::Tensor& po
   }
   const int32_t hd = static_cast<int32_t>(c.head_dim);
   const ops::KvLayer kv = cache.layer(static_cast<int32_t>(l));
-  PHX_RETURN_IF_ERROR(backend_.RopeWriteKv(q, k, v, hd, pos, slots, rope_[l], kv));
+  if (c.rope_type == RopeType::kNone) {  // absolute positions were added to the input
+    PHX_RETURN_IF_ERROR(backend_.WriteKv(k, v, slots, kv));
+  } else {
+    PHX_RETURN_IF_ERROR(backend_.RopeWriteKv(q, k, v, hd, pos, slots, rope_[l], kv));
+  }
   const int32_t window = c.layers[l].sliding ? static_cast<int32_t>(c.sliding_window) : 0;
   PHX_RETURN_IF_ERROR(backend_.Attention(
       q, kv, plan, ops::AttentionOptions(c.attn_scale, c.attn_softcap, window), attn));
   PHX_RETURN_IF_ERROR(backend_.Matmul(attn, lw.wo, opt(lw.bo), o));
+  if (c.post_ln) {  // x = LN(x + o)
+    PHX_RETURN_IF_ERROR(backend_.Add(x, o, x));
+    return backend_.LayerNorm(x, lw.attn_out_norm, lw.attn_out_norm_b, c.norm_eps, x);
+  }
   if (c.post_norms) return backend_.PostNormAdd(x, o, lw.attn_post_norm, c.rms_eps, x);
   pending = true;  // the next norm adds o to x
   return absl::OkStatus();
@@ -161,7 +185,22 @@ absl::Status Forward::FfnBlock(int64_t l, int64_t T, bool& pending) {
   const LayerWeights& lw = model_.weights().layers[l];
   const ops::Tensor x = x_.tensor().Rows(0, T), h = h_.tensor().Rows(0, T);
   const ops::Tensor o = o_.tensor().Rows(0, T);
-  PHX_RETURN_IF_ERROR(Norm(T, lw.ffn_norm, pending));
+  auto opt = [](const ops::Tensor& t) { return t.data != nullptr ? &t : nullptr; };
+  if (c.ffn_act == FfnAct::kGelu) {  // up (+ bias), GELU, down (+ bias); no gate
+    const ops::Tensor& in = c.post_ln ? x : h;
+    if (!c.post_ln) PHX_RETURN_IF_ERROR(Norm(T, lw.ffn_norm, lw.ffn_norm_b, pending));
+    const ops::Tensor up = up_.tensor().Rows(0, T);
+    PHX_RETURN_IF_ERROR(backend_.Matmul(in, lw.w_up, opt(lw.b_up), up));
+    PHX_RETURN_IF_ERROR(backend_.Gelu(up, up));
+    PHX_RETURN_IF_ERROR(backend_.Matmul(up, lw.w_down, opt(lw.b_down), o));
+    if (c.post_ln) {  // x = LN(x + o)
+      PHX_RETURN_IF_ERROR(backend_.Add(x, o, x));
+      return backend_.LayerNorm(x, lw.layer_out_norm, lw.layer_out_norm_b, c.norm_eps, x);
+    }
+    pending = true;
+    return absl::OkStatus();
+  }
+  PHX_RETURN_IF_ERROR(Norm(T, lw.ffn_norm, lw.ffn_norm_b, pending));
   auto act = [&](const ops::Tensor& gate, const ops::Tensor& up) {
     return c.ffn_act == FfnAct::kGeGlu ? backend_.GeGlu(gate, up, gate)
                                        : backend_.SwiGlu(gate, up, gate);
@@ -212,6 +251,26 @@ absl::Status Forward::StageInputs(std::span<const int32_t> ids, std::span<const 
   return backend_.CopyToDevice(slots.data(), n * 4, slots_.tensor().Reshape({n}));
 }
 
+absl::Status Forward::InputEmbeddings(int64_t T) {
+  // What encoders add to the token embeddings, in llama.cpp's order: token type 0, the absolute
+  // position, then the embedding norm.
+  const ModelConfig& c = model_.config();
+  const Weights& w = model_.weights();
+  const ops::Tensor x = x_.tensor().Rows(0, T), h = h_.tensor().Rows(0, T);
+  if (w.type_embd.data != nullptr) {
+    PHX_RETURN_IF_ERROR(backend_.Embedding(w.type_embd, types_.tensor().Reshape({T}), h));
+    PHX_RETURN_IF_ERROR(backend_.Add(x, h, x));
+  }
+  if (w.pos_embd.data != nullptr) {
+    PHX_RETURN_IF_ERROR(backend_.Embedding(w.pos_embd, pos_.tensor().Reshape({T}), h));
+    PHX_RETURN_IF_ERROR(backend_.Add(x, h, x));
+  }
+  if (c.embd_norm) {
+    PHX_RETURN_IF_ERROR(backend_.LayerNorm(x, w.embd_norm, w.embd_norm_b, c.norm_eps, x));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Forward::Layers(int64_t T, const ops::AttentionPlan& plan, kv::KvCache& cache) {
   const ModelConfig& c = model_.config();
   const ops::Tensor ids = ids_.tensor().Reshape({T});
@@ -219,6 +278,7 @@ absl::Status Forward::Layers(int64_t T, const ops::AttentionPlan& plan, kv::KvCa
   const ops::Tensor slots = slots_.tensor().Reshape({T});
   PHX_RETURN_IF_ERROR(backend_.ScaledEmbedding(model_.weights().tok_embd, ids, c.embd_scale,
                                                x_.tensor().Rows(0, T)));
+  PHX_RETURN_IF_ERROR(InputEmbeddings(T));
   bool pending = false;  // whether o_ holds a block's output not yet added to x_
   for (int64_t l = 0; l < c.n_layer; ++l) {
     PHX_RETURN_IF_ERROR(AttentionBlock(l, T, pos, slots, plan, cache, pending));
@@ -236,7 +296,11 @@ absl::Status Forward::Head(int64_t R) {
   const ops::Tensor row_ids = rows_.tensor().Reshape({R});
   const ops::Tensor xr = xr_.tensor().Rows(0, R);
   PHX_RETURN_IF_ERROR(backend_.Embedding(x_.tensor(), row_ids, xr));
-  PHX_RETURN_IF_ERROR(backend_.RmsNorm(xr, w.output_norm, c.rms_eps, xr));
+  if (c.norm == NormType::kLayer) {
+    PHX_RETURN_IF_ERROR(backend_.LayerNorm(xr, w.output_norm, w.output_norm_b, c.norm_eps, xr));
+  } else {
+    PHX_RETURN_IF_ERROR(backend_.RmsNorm(xr, w.output_norm, c.rms_eps, xr));
+  }
   const ops::Tensor logits = logits_.tensor().Rows(0, R);
   if (c.final_softcap == 0.f) return backend_.Matmul(xr, w.output, nullptr, logits);
   // The final soft-cap is fused into the output head.
@@ -281,6 +345,11 @@ absl::Status Forward::Validate(std::span<const int32_t> tokens, const kv::StepLa
     }
   }
   PHX_RETURN_IF_ERROR(CheckRows(rows, T, max_rows));
+  if (!c.lm_head && !rows.empty()) {  // `rows` are logits rows
+    return absl::FailedPreconditionError(
+        StrCat(c.arch, " is an embedding model (no output head): it cannot generate text"));
+  }
+  PHX_RETURN_IF_ERROR(CheckPositions(layout));
   return layout.attention.Validate(cache.config().num_blocks);
 }
 
@@ -289,10 +358,16 @@ absl::Status Forward::RunLayersEager(std::span<const int32_t> tokens, const kv::
   const ModelConfig& c = model_.config();
   ++eager_steps_;
   PHX_RETURN_IF_ERROR(StageInputs(tokens, layout.positions, layout.slot_mapping));
-  PHX_ASSIGN_OR_RETURN(
-      auto plan,
-      backend_.PlanAttention(layout.attention, static_cast<int32_t>(c.n_head),
-                             static_cast<int32_t>(c.n_head_kv), static_cast<int32_t>(c.head_dim)));
+  const ops::AttentionBatch* batch = &layout.attention;
+  ops::AttentionBatch bidirectional;
+  if (!c.causal) {  // every token sees its whole sequence
+    bidirectional = layout.attention;
+    bidirectional.causal = false;
+    batch = &bidirectional;
+  }
+  PHX_ASSIGN_OR_RETURN(auto plan, backend_.PlanAttention(*batch, static_cast<int32_t>(c.n_head),
+                                                         static_cast<int32_t>(c.n_head_kv),
+                                                         static_cast<int32_t>(c.head_dim)));
   return Layers(static_cast<int64_t>(tokens.size()), *plan, cache);
 }
 
@@ -337,7 +412,11 @@ absl::StatusOr<std::span<const float>> Forward::FetchHidden(std::span<const int3
   const ops::Tensor hr = h_.tensor().Rows(0, R);
   PHX_RETURN_IF_ERROR(backend_.Embedding(x_.tensor(), ids, hr));
   if (w.output_norm.data != nullptr) {
-    PHX_RETURN_IF_ERROR(backend_.RmsNorm(hr, w.output_norm, c.rms_eps, hr));
+    if (c.norm == NormType::kLayer) {
+      PHX_RETURN_IF_ERROR(backend_.LayerNorm(hr, w.output_norm, w.output_norm_b, c.norm_eps, hr));
+    } else {
+      PHX_RETURN_IF_ERROR(backend_.RmsNorm(hr, w.output_norm, c.rms_eps, hr));
+    }
   }
   const size_t n = static_cast<size_t>(R * c.n_embd);
   if (host_hidden_.size() < n) host_hidden_.resize(n);
@@ -382,6 +461,19 @@ absl::StatusOr<std::span<const float>> Forward::Run(std::span<const int32_t> tok
   PHX_RETURN_IF_ERROR(backend_.CopyToDevice(logit_rows.data(), R * 4, rows_.tensor().Reshape({R})));
   PHX_RETURN_IF_ERROR(Head(R));
   return FetchLogits(R);
+}
+
+absl::Status Forward::CheckPositions(const kv::StepLayout& layout) const {
+  const ModelConfig& c = model_.config();
+  if (!c.pos_embd) return absl::OkStatus();
+  for (int32_t p : layout.positions) {
+    if (p < 0 || p >= c.context_length) {
+      return absl::InvalidArgumentError(StrCat("position ", p, " is beyond ", c.arch, "'s ",
+                                               c.context_length,
+                                               " position embeddings (context_length)"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::span<const float>> Forward::RunGraphStep(std::span<const int32_t> tokens,

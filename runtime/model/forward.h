@@ -80,7 +80,13 @@ class Forward {
   Forward(const Model& m, ops::Backend& b) : model_(m), backend_(b) {}
   // h = norm(x) * w over the first T rows; when `pending`, x += o first, in the same pass
   // (Backend::AddRmsNorm), and pending is cleared.
-  absl::Status Norm(int64_t T, const ops::Tensor& w, bool& pending);
+  // LayerNorm models (w and its bias b) add and normalize in two passes.
+  absl::Status Norm(int64_t T, const ops::Tensor& w, const ops::Tensor& b, bool& pending);
+  // Adds token type 0 and the absolute positions to the token embeddings in x, then the
+  // embedding norm, where the model has them (encoders).
+  absl::Status InputEmbeddings(int64_t T);
+  // Positions past an encoder's position embeddings are an error.
+  absl::Status CheckPositions(const kv::StepLayout& layout) const;
   // x += attention(norm(x)) for layer l over the first T rows. With post-norms the add happens
   // here; otherwise the block leaves its output in o_ and sets `pending` (the next Norm adds it).
   absl::Status AttentionBlock(int64_t l, int64_t T, const ops::Tensor& pos,
@@ -124,7 +130,7 @@ class Forward {
   bool step_graphs_ = true;
   uint64_t eager_steps_ = 0, graph_steps_ = 0;
   // Device scratch (buffers a model does not need stay empty).
-  ops::Buffer ids_, pos_, slots_, rows_;
+  ops::Buffer ids_, pos_, slots_, rows_, types_;
   ops::Buffer x_, h_, qkv_, q_, k_, v_, attn_, o_, gate_, up_, gate_up_, xr_, logits_;
   ops::Buffer router_, route_w_, route_ids_, e_gate_, e_up_, e_down_;
   std::vector<float> host_logits_;

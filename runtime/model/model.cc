@@ -39,6 +39,17 @@ std::vector<std::pair<ops::Op, std::string>> NeededOps(const ModelConfig& c) {
     ops.emplace_back(ops::Op::kLogitSoftcap,
                      StrCat("final logit soft-capping (metadata ", a, "final_logit_softcapping)"));
   }
+  if (c.norm == NormType::kLayer) {
+    ops.emplace_back(ops::Op::kLayerNorm,
+                     StrCat("LayerNorm with bias (metadata ", a, "attention.layer_norm_epsilon)"));
+  }
+  if (c.ffn_act == FfnAct::kGelu) {
+    ops.emplace_back(ops::Op::kGelu, StrCat(c.arch, "'s GELU feed-forward"));
+  }
+  if (!c.causal) {
+    ops.emplace_back(ops::Op::kBidirectionalAttention,
+                     StrCat("bidirectional attention (metadata ", a, "attention.causal)"));
+  }
   if (c.moe()) {
     const std::string why = StrCat("mixture of experts (metadata ", a, "expert_count)");
     ops.emplace_back(ops::Op::kMoeRoute, why);

@@ -131,9 +131,11 @@ absl::Status SynthesizeModel(const SynthOptions& o, const std::string& out_path)
     w.SetU32(a + "attention.key_length", static_cast<uint32_t>(head_dim));
     w.SetU32(a + "attention.value_length", static_cast<uint32_t>(head_dim));
   }
-  w.SetU32(a + "rope.dimension_count", static_cast<uint32_t>(o.n_rot > 0 ? o.n_rot : head_dim));
-  w.SetF32(a + "rope.freq_base", o.rope_freq_base);
-  w.SetF32(a + "attention.layer_norm_rms_epsilon", o.rms_eps);
+  if (!arch.encoder) {  // RoPE and RMSNorm models
+    w.SetU32(a + "rope.dimension_count", static_cast<uint32_t>(o.n_rot > 0 ? o.n_rot : head_dim));
+    w.SetF32(a + "rope.freq_base", o.rope_freq_base);
+    w.SetF32(a + "attention.layer_norm_rms_epsilon", o.rms_eps);
+  }
   PHX_RETURN_IF_ERROR(synth::WriteArchMetadata(o, arch, n_vocab, w));
   if (!o.pooling.empty()) {
     const char* names[] = {"none", "mean", "cls", "last"};  // LLAMA_POOLING_TYPE order
@@ -176,6 +178,15 @@ absl::Status SynthesizeModel(const SynthOptions& o, const std::string& out_path)
   PHX_RETURN_IF_ERROR(
       w.AddTensor("token_embd.weight", embd_type, {o.n_embd, n_vocab},
                   MakeFill(o.seed, tid++, embd_type, o.n_embd, 0.f, arch.embd_amp)));
+  if (arch.encoder) {
+    auto table = [&](const std::string& name, int64_t cols, int64_t rows,
+                     float amp) -> absl::Status {
+      PHX_ASSIGN_OR_RETURN(const DType t, type_of(name, cols));
+      return w.AddTensor(name, t, {cols, rows}, MakeFill(o.seed, tid++, t, cols, 0.f, amp));
+    };
+    PHX_RETURN_IF_ERROR(synth::AddEncoderTensors(o, arch, matrix, vec, table));
+    return w.WriteFile(out_path);
+  }
   PHX_RETURN_IF_ERROR(synth::AddRopeFactorTensors(o, arch, w));
   for (int64_t l = 0; l < o.n_layer; ++l) {
     const std::string p = StrCat("blk.", l, ".");

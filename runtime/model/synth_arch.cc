@@ -25,13 +25,42 @@ absl::Status Refuse(const std::string& flag, const std::string& arch) {
 
 absl::StatusOr<ArchPlan> PlanArch(const SynthOptions& o) {
   const std::string& arch = o.arch;
-  if (!OneOf(arch,
-             {"llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3", "mixtral", "qwen3moe"})) {
+  if (!OneOf(arch, {"llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3", "mixtral", "qwen3moe",
+                    "bert"})) {
     return absl::InvalidArgumentError(
         StrCat("--arch: unsupported architecture '", arch,
-               "' (llama, qwen2, qwen3, gemma2, gemma3, phi3, mixtral, qwen3moe)"));
+               "' (llama, qwen2, qwen3, gemma2, gemma3, phi3, mixtral, qwen3moe, bert)"));
   }
   ArchPlan a;
+  if (arch == "bert") {
+    a.gguf_arch = arch;
+    a.encoder = true;
+    a.head_dim = o.head_dim > 0 ? o.head_dim : (o.n_head > 0 ? o.n_embd / o.n_head : 0);
+    a.qkv_bias = true;
+    a.embd_amp = std::sqrt(3.f);
+    if (o.n_head_kv != o.n_head) {
+      return absl::InvalidArgumentError(
+          "bert has no grouped-query attention: --kv-heads must "
+          "equal --heads");
+    }
+    if (o.n_head * a.head_dim != o.n_embd) {
+      return absl::InvalidArgumentError(StrCat(
+          "bert needs heads x head dim (", o.n_head * a.head_dim, ") == --embd (", o.n_embd, ")"));
+    }
+    if (o.tied_output || o.untied_output) return Refuse("--tied/--untied (no output head)", arch);
+    if (o.n_expert != 0 || o.n_expert_used != 0 || o.n_ff_expert != 0) {
+      return Refuse("--experts/--experts-used/--expert-ffn", arch);
+    }
+    if (o.sliding_window != 0 || o.swa_pattern != 0) {
+      return Refuse("--sliding-window/--swa-pattern", arch);
+    }
+    if (o.attn_softcap != 0 || o.final_softcap != 0) return Refuse("--attn/final-softcap", arch);
+    if (o.rope_scaling != "none" || o.n_rot != 0) {
+      return Refuse("--rope-scaling/--rope-dims (absolute positions, no RoPE)", arch);
+    }
+    if (!o.mix.empty()) return Refuse("--mix", arch);
+    return a;
+  }
   a.gguf_arch = arch == "mixtral" ? "llama" : arch;
   a.head_dim = o.head_dim > 0 ? o.head_dim : (o.n_head > 0 ? o.n_embd / o.n_head : 0);
   a.qkv_bias = arch == "qwen2";
@@ -111,6 +140,11 @@ absl::StatusOr<ArchPlan> PlanArch(const SynthOptions& o) {
 absl::Status WriteArchMetadata(const SynthOptions& o, const ArchPlan& a, int64_t n_vocab,
                                gguf::Writer& w) {
   const std::string p = a.gguf_arch + ".";
+  if (a.encoder) {  // what convert_hf_to_gguf.py writes for BERT
+    w.SetF32(p + "attention.layer_norm_epsilon", 1e-12f);
+    w.SetBool(p + "attention.causal", false);
+    return absl::OkStatus();
+  }
   const int64_t orig = o.rope_orig_ctx > 0 ? o.rope_orig_ctx : o.context_length;
   if (a.gguf_arch == "llama") w.SetU32(p + "vocab_size", static_cast<uint32_t>(n_vocab));
   if (a.n_expert > 0) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -36,6 +37,9 @@ struct ArchPlan {
   // attention, experts and RoPE must decide the next token for a test to see them.
   float resid_gain = 0.f;
   float post_norm = 1.f;
+  // An encoder (bert): post-LN blocks with biases, absolute position embeddings and token
+  // types, no output norm or head; synth_bert.cc writes its tensors.
+  bool encoder = false;
 };
 
 // Checks the family options against the architecture and plans its tensors.
@@ -43,6 +47,17 @@ absl::StatusOr<ArchPlan> PlanArch(const SynthOptions& o);
 // Writes the family's metadata keys (the shared sizes are written by the caller).
 absl::Status WriteArchMetadata(const SynthOptions& o, const ArchPlan& a, int64_t n_vocab,
                                gguf::Writer& w);
+// Writers of the caller's deterministic weights: a matrix [in -> out] scaled to keep unit
+// variance (times `extra`), an f32 vector base + amp * U(-1, 1), and an embedding table of `rows`
+// rows of `cols` values amp * U(-1, 1).
+using MatrixFn = std::function<absl::Status(const std::string&, int64_t, int64_t, float)>;
+using VecFn = std::function<absl::Status(const std::string&, int64_t, float, float)>;
+using TableFn = std::function<absl::Status(const std::string&, int64_t, int64_t, float)>;
+// The encoder's tensors after token_embd.weight, in the order llama.cpp's converter writes
+// them for BERT (synth_bert.cc).
+absl::Status AddEncoderTensors(const SynthOptions& o, const ArchPlan& a, const MatrixFn& matrix,
+                               const VecFn& vec, const TableFn& table);
+
 // rope_freqs.weight (llama3 scaling) or rope_factors_long/short.weight (phi3 longrope), when
 // --rope-scaling asks for them.
 absl::Status AddRopeFactorTensors(const SynthOptions& o, const ArchPlan& a, gguf::Writer& w);

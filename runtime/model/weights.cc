@@ -33,13 +33,25 @@ std::vector<TensorSpec> PlanTensors(const ModelConfig& c, Weights& w) {
                  bool required = true) {
     t.push_back({std::move(name), std::move(dims), use, required, slot, nullptr});
   };
-  add("token_embd.weight", {D, V}, c.tied_output ? Use::kEmbeddingAndMatrix : Use::kEmbedding,
-      &w.tok_embd);
+  add("token_embd.weight", {D, V},
+      c.lm_head && c.tied_output ? Use::kEmbeddingAndMatrix : Use::kEmbedding, &w.tok_embd);
+  if (c.pos_embd) add("position_embd.weight", {D, c.context_length}, Use::kEmbedding, &w.pos_embd);
+  if (c.n_token_types > 0) {
+    add("token_types.weight", {D, c.n_token_types}, Use::kEmbedding, &w.type_embd);
+  }
+  if (c.embd_norm) {
+    add("token_embd_norm.weight", {D}, Use::kVector, &w.embd_norm);
+    add("token_embd_norm.bias", {D}, Use::kVector, &w.embd_norm_b);
+  }
+  const bool layer_norm = c.norm == NormType::kLayer;
   w.layers.resize(c.n_layer);
   for (int64_t l = 0; l < c.n_layer; ++l) {
     LayerWeights& lw = w.layers[l];
     const std::string p = StrCat("blk.", l, ".");
-    add(p + "attn_norm.weight", {D}, Use::kVector, &lw.attn_norm);
+    if (!c.post_ln) {
+      add(p + "attn_norm.weight", {D}, Use::kVector, &lw.attn_norm);
+      if (layer_norm) add(p + "attn_norm.bias", {D}, Use::kVector, &lw.attn_norm_b);
+    }
     if (c.fused_qkv) {
       add(p + "attn_qkv.weight", {D, QD + 2 * KVD}, Use::kMatrix, &lw.wqkv);
       add(p + "attn_qkv.bias", {QD + 2 * KVD}, Use::kVector, &lw.bqkv, c.qkv_bias);
@@ -63,12 +75,27 @@ std::vector<TensorSpec> PlanTensors(const ModelConfig& c, Weights& w) {
       add(p + "post_attention_norm.weight", {D}, Use::kVector, &lw.attn_post_norm);
       add(p + "post_ffw_norm.weight", {D}, Use::kVector, &lw.ffn_post_norm);
     }
-    add(p + "ffn_norm.weight", {D}, Use::kVector, &lw.ffn_norm);
+    if (c.post_ln) {
+      add(p + "attn_output_norm.weight", {D}, Use::kVector, &lw.attn_out_norm);
+      add(p + "attn_output_norm.bias", {D}, Use::kVector, &lw.attn_out_norm_b);
+      add(p + "layer_output_norm.weight", {D}, Use::kVector, &lw.layer_out_norm);
+      add(p + "layer_output_norm.bias", {D}, Use::kVector, &lw.layer_out_norm_b);
+    } else {
+      add(p + "ffn_norm.weight", {D}, Use::kVector, &lw.ffn_norm);
+      if (layer_norm) add(p + "ffn_norm.bias", {D}, Use::kVector, &lw.ffn_norm_b);
+    }
+    if (c.ffn_bias) {
+      add(p + "ffn_up.bias", {c.fused_gate_up ? 2 * F : F}, Use::kVector, &lw.b_up);
+      add(p + "ffn_down.bias", {D}, Use::kVector, &lw.b_down);
+    }
     if (c.moe()) {
       add(p + "ffn_gate_inp.weight", {D, E}, Use::kMatrix, &lw.router);
       add(p + "ffn_gate_exps.weight", {D, FE, E}, Use::kExperts, &lw.gate_exps);
       add(p + "ffn_up_exps.weight", {D, FE, E}, Use::kExperts, &lw.up_exps);
       add(p + "ffn_down_exps.weight", {FE, D, E}, Use::kExperts, &lw.down_exps);
+    } else if (c.ffn_act == FfnAct::kGelu) {  // no gate
+      add(p + "ffn_up.weight", {D, F}, Use::kMatrix, &lw.w_up);
+      add(p + "ffn_down.weight", {F, D}, Use::kMatrix, &lw.w_down);
     } else if (c.fused_gate_up) {
       add(p + "ffn_up.weight", {D, 2 * F}, Use::kMatrix, &lw.w_up);
       add(p + "ffn_down.weight", {F, D}, Use::kMatrix, &lw.w_down);
@@ -78,8 +105,11 @@ std::vector<TensorSpec> PlanTensors(const ModelConfig& c, Weights& w) {
       add(p + "ffn_down.weight", {F, D}, Use::kMatrix, &lw.w_down);
     }
   }
-  add("output_norm.weight", {D}, Use::kVector, &w.output_norm);
-  if (!c.tied_output) add("output.weight", {D, V}, Use::kMatrix, &w.output);
+  if (c.lm_head) {
+    add("output_norm.weight", {D}, Use::kVector, &w.output_norm);
+    if (layer_norm) add("output_norm.bias", {D}, Use::kVector, &w.output_norm_b);
+    if (!c.tied_output) add("output.weight", {D, V}, Use::kMatrix, &w.output);
+  }
   auto host = [&](std::string name, std::vector<float>* out) {
     t.push_back({std::move(name), {R2}, Use::kHostVector, true, nullptr, out});
   };
@@ -184,7 +214,7 @@ absl::Status Model::BindWeights(ops::Backend& backend, const LoadProgress& progr
     if (spec.use != Use::kVector) weight_bytes_ += t->n_bytes;
     if (progress) progress(done, total);
   }
-  if (c.tied_output) weights_.output = weights_.tok_embd;
+  if (c.lm_head && c.tied_output) weights_.output = weights_.tok_embd;
   return absl::OkStatus();
 }
 

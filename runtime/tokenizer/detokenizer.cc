@@ -7,6 +7,47 @@ namespace {
 
 constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
 
+// llama.cpp's clean_spaces passes over detokenized text, in place as it runs them: no space
+// before ? ! . , ; an apostrophe between spaces loses both; " 's", " 'm", " 're", " 've" lose
+// the space.
+std::string CleanSpaces(std::string t) {
+  size_t total = t.size();
+  const size_t total1 = total;
+  total = total ? 1 : 0;
+  for (size_t i = 1; i < total1; ++i) {
+    const char x = t[i];
+    if (t[i - 1] == ' ' && (x == '?' || x == '!' || x == '.' || x == ',')) --total;
+    t[total++] = x;
+  }
+  const size_t total2 = total;
+  total = total ? 1 : 0;
+  for (size_t i = 1; i < total2; ++i) {
+    const char x = t[i];
+    if (x == '\'' && i + 1 < total2 && t[i - 1] == ' ' && t[i + 1] == ' ') {
+      --total;        // the space before
+      t[++i] = '\0';  // the space after
+    }
+    t[total++] = x;
+  }
+  const size_t total3 = total;
+  total = total ? 1 : 0;
+  for (size_t i = 1; i < total3; ++i) {
+    const char x = t[i];
+    if (t[i - 1] == ' ' && x == '\'' && i + 1 < total3) {
+      const char x1 = t[i + 1];
+      if (x1 == 's' || x1 == 'm') {
+        --total;
+      } else if (x1 != 't' && x1 != 'd' && i + 2 < total3) {
+        const char x2 = t[i + 2];
+        if ((x1 == 'r' && x2 == 'e') || (x1 == 'v' && x2 == 'e')) --total;
+      }
+    }
+    t[total++] = x;
+  }
+  t.resize(total);
+  return t;
+}
+
 }  // namespace
 
 std::string Tokenizer::Decode(std::span<const TokenId> ids, bool render_special,
@@ -21,7 +62,7 @@ std::string Tokenizer::Decode(std::span<const TokenId> ids, bool render_special,
     }
     out += piece;
   }
-  return out;
+  return clean_spaces_ ? CleanSpaces(out) : out;
 }
 
 std::string IncrementalDetokenizer::Push(TokenId id) {

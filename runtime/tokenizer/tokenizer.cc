@@ -6,6 +6,7 @@
 #include "base/strings.h"
 #include "runtime/tokenizer/bpe.h"
 #include "runtime/tokenizer/spm.h"
+#include "runtime/tokenizer/wpm.h"
 
 namespace phx::tok {
 
@@ -17,7 +18,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const gguf::File&
   PHX_ASSIGN_OR_RETURN(std::string model, f.GetString("tokenizer.ggml.model"));
   if (model == "llama") return SpmTokenizer::Create(f);
   if (model == "gpt2") return BpeTokenizer::Create(f);
-  for (const char* known : {"bert", "t5", "rwkv", "plamo2", "no_vocab", "none"}) {
+  if (model == "bert") return WpmTokenizer::Create(f);
+  for (const char* known : {"t5", "rwkv", "plamo2", "no_vocab", "none"}) {
     if (model == known) {
       return absl::UnimplementedError(StrCat("tokenizer model '", model, "' is not supported"));
     }

@@ -1,6 +1,7 @@
 // Tokenizers built from GGUF vocabulary metadata (tokenizer.ggml.*), matching llama.cpp:
 //  - "llama": SentencePiece BPE with scores, byte fallback (<0xNN> tokens), dummy-prefix space;
-//  - "gpt2":  byte-level BPE with merges and the pre-tokenizer chosen by tokenizer.ggml.pre.
+//  - "gpt2":  byte-level BPE with merges and the pre-tokenizer chosen by tokenizer.ggml.pre;
+//  - "bert":  WordPiece (wpm.h), framed by [CLS] ... [SEP].
 #pragma once
 
 #include <cstdint>
@@ -29,7 +30,7 @@ enum class TokenType : int32_t {
   kByte = 6,
 };
 
-enum class VocabKind { kSpm, kBpe };
+enum class VocabKind { kSpm, kBpe, kWpm };
 
 // A byte range [begin, end) of a text.
 struct TextSpan {
@@ -43,8 +44,9 @@ class Tokenizer {
   static absl::StatusOr<std::unique_ptr<Tokenizer>> FromGguf(const gguf::File& f);
   virtual ~Tokenizer() = default;
 
-  // Text to ids. `add_special`: add BOS (and EOS) as tokenizer.ggml.add_bos_token /
-  // add_eos_token say (llama.cpp's defaults when absent). `parse_special`: text matching a
+  // Text to ids. `add_special`: add BOS (and EOS, or WordPiece's SEP) as
+  // tokenizer.ggml.add_bos_token / add_eos_token / add_sep_token say (llama.cpp's defaults when
+  // absent). `parse_special`: text matching a
   // control or user-defined token's text becomes that token instead of being tokenized.
   virtual std::vector<TokenId> Encode(std::string_view text, bool add_special,
                                       bool parse_special) const = 0;
@@ -64,6 +66,7 @@ class Tokenizer {
 
   // Ids to text (concatenated pieces; SPM drops the leading space that the dummy prefix added
   // when `strip_leading_space`: one space off the first non-empty piece, so also after a BOS).
+  // WordPiece then cleans spaces as llama.cpp's detokenizer does (" ." -> ".", " 's" -> "'s").
   // May hold incomplete UTF-8 if the ids end mid-character.
   std::string Decode(std::span<const TokenId> ids, bool render_special = false,
                      bool strip_leading_space = true) const;
@@ -76,6 +79,7 @@ class Tokenizer {
   TokenId eos() const { return eos_; }
   TokenId eot() const { return eot_; }
   TokenId unk() const { return unk_; }
+  TokenId sep() const { return sep_; }  // WordPiece's [SEP] (kNoToken elsewhere)
   bool add_bos() const { return add_bos_; }
   bool add_eos() const { return add_eos_; }
   // End of generation: EOS, EOT, or another token the vocabulary marks as ending a turn.
@@ -91,10 +95,11 @@ class Tokenizer {
   std::vector<std::string> texts_;
   std::vector<float> scores_;
   std::vector<TokenType> types_;
-  TokenId bos_ = kNoToken, eos_ = kNoToken, eot_ = kNoToken, unk_ = kNoToken;
+  TokenId bos_ = kNoToken, eos_ = kNoToken, eot_ = kNoToken, unk_ = kNoToken, sep_ = kNoToken;
   std::vector<TokenId> eog_ids_;
-  bool add_bos_ = false, add_eos_ = false;
+  bool add_bos_ = false, add_eos_ = false, add_sep_ = false;
   bool add_space_prefix_ = true;
+  bool clean_spaces_ = false;  // Decode's space clean-up (llama.cpp's clean_spaces)
 };
 
 // Turns a stream of token ids into text pieces that are always whole UTF-8 characters: bytes

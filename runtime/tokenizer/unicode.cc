@@ -53,6 +53,22 @@ uint16_t CpClass(uint32_t cp) {
   return LookUpClass(cp);
 }
 
+uint32_t NfdFirst(uint32_t cp) {
+  const NfdRange* end = kNfdRanges + kNumNfdRanges;
+  const NfdRange* it = std::upper_bound(kNfdRanges, end, cp,
+                                        [](uint32_t c, const NfdRange& r) { return c < r.first; });
+  if (it == kNfdRanges) return cp;
+  --it;
+  return cp <= it->last ? it->nfd : cp;
+}
+
+uint32_t ToLowerFirst(uint32_t cp) {
+  const CpPair* end = kLowercase + kNumLowercase;
+  const CpPair* it =
+      std::lower_bound(kLowercase, end, cp, [](const CpPair& p, uint32_t c) { return p.cp < c; });
+  return it != end && it->cp == cp ? it->mapped : cp;
+}
+
 std::vector<uint32_t> DecodeUtf8Lenient(std::string_view s) {
   std::vector<uint32_t> out;
   out.reserve(s.size());

@@ -42,6 +42,25 @@ extern const char kUnicodeVersion[];
 inline constexpr uint32_t kReplacementChar = 0xFFFD;
 inline constexpr uint32_t kMaxCodePoint = 0x10FFFF;
 
+// WordPiece maps (unicode_wpm_tables.cc, llama.cpp's unicode_ranges_nfd and
+// unicode_map_lowercase): runs of code points whose NFD form starts with `nfd`, and code points
+// with the first code point of their lowercase form.
+struct NfdRange {
+  uint32_t first, last, nfd;
+};
+struct CpPair {
+  uint32_t cp, mapped;
+};
+extern const NfdRange kNfdRanges[];
+extern const size_t kNumNfdRanges;
+extern const CpPair kLowercase[];
+extern const size_t kNumLowercase;
+
+// The first code point of `cp`'s NFD decomposition (llama.cpp's unicode_cpts_normalize_nfd keeps
+// only that one), and of its lowercase form (unicode_tolower).
+uint32_t NfdFirst(uint32_t cp);
+uint32_t ToLowerFirst(uint32_t cp);
+
 // Class bits of `cp` (kCpUndefined above U+10FFFF).
 uint16_t CpClass(uint32_t cp);
 

@@ -126,7 +126,7 @@ absl::Status VocabTokenizer::LoadTokens(const gguf::File& f) {
 absl::Status VocabTokenizer::LoadSpecialIds(const gguf::File& f) {
   const TokenId n = vocab_size();
   // Defaults that do not exist in a small vocabulary mean "none".
-  for (TokenId* id : {&bos_, &eos_, &unk_}) {
+  for (TokenId* id : {&bos_, &eos_, &unk_, &sep_}) {
     if (*id >= n) *id = kNoToken;
   }
   struct Slot {
@@ -137,7 +137,7 @@ absl::Status VocabTokenizer::LoadSpecialIds(const gguf::File& f) {
   const Slot slots[] = {
       {"bos_token_id", &bos_},         {"eos_token_id", &eos_},
       {"eot_token_id", &eot_},         {"eom_token_id", &eom_},
-      {"unknown_token_id", &unk_},     {"seperator_token_id", &ignored},
+      {"unknown_token_id", &unk_},     {"seperator_token_id", &sep_},
       {"padding_token_id", &ignored},  {"mask_token_id", &ignored},
       {"fim_pre_token_id", &ignored},  {"fim_suf_token_id", &ignored},
       {"fim_mid_token_id", &ignored},  {"fim_pad_token_id", &fim_pad_},
@@ -266,8 +266,11 @@ absl::Status VocabTokenizer::Load(const gguf::File& f, VocabKind kind,
   bos_ = defaults.bos;
   eos_ = defaults.eos;
   unk_ = defaults.unk;
+  sep_ = defaults.sep;
   add_bos_ = defaults.add_bos;
   add_eos_ = defaults.add_eos;
+  add_sep_ = defaults.add_sep;
+  clean_spaces_ = defaults.clean_spaces;
   add_space_prefix_ = defaults.add_space_prefix;
   if (f.Has(Key("add_space_prefix"))) {
     PHX_ASSIGN_OR_RETURN(add_space_prefix_, f.GetBool(Key("add_space_prefix")));
@@ -279,6 +282,9 @@ absl::Status VocabTokenizer::Load(const gguf::File& f, VocabKind kind,
   }
   if (f.Has(Key("add_eos_token"))) {
     PHX_ASSIGN_OR_RETURN(add_eos_, f.GetBool(Key("add_eos_token")));
+  }
+  if (f.Has(Key("add_sep_token"))) {
+    PHX_ASSIGN_OR_RETURN(add_sep_, f.GetBool(Key("add_sep_token")));
   }
   FindEndOfGeneration();
   BuildSpecialTokens(f);
@@ -327,6 +333,7 @@ std::vector<TokenId> VocabTokenizer::EncodeFragments(const std::vector<Fragment>
     }
   }
   if (add_special && add_eos_ && eos_ != kNoToken) out.push_back(eos_);
+  if (add_special && add_sep_ && sep_ != kNoToken) out.push_back(sep_);
   return out;
 }
 

@@ -17,8 +17,9 @@ namespace phx::tok {
 
 // Defaults that depend on the tokenizer model and pre-tokenizer.
 struct VocabDefaults {
-  TokenId bos = kNoToken, eos = kNoToken, unk = kNoToken;
-  bool add_bos = false, add_eos = false, add_space_prefix = false;
+  TokenId bos = kNoToken, eos = kNoToken, unk = kNoToken, sep = kNoToken;
+  bool add_bos = false, add_eos = false, add_sep = false, add_space_prefix = false;
+  bool clean_spaces = false;
 };
 
 class VocabTokenizer : public Tokenizer {

@@ -57,7 +57,7 @@ void AddModelCommands(CLI::App& app, int& rc) {
   synth->add_option("--out,-o", out, "Output GGUF path")->required();
   synth
       ->add_option("--arch", so.arch,
-                   "llama | qwen2 | qwen3 | gemma2 | gemma3 | phi3 | mixtral | qwen3moe")
+                   "llama | qwen2 | qwen3 | gemma2 | gemma3 | phi3 | mixtral | qwen3moe | bert")
       ->capture_default_str();
   synth->add_option("--vocab", so.vocab_from, "GGUF whose tokenizer is copied")->required();
   synth->add_option("--layers", so.n_layer, "Transformer blocks")->capture_default_str();

@@ -5,6 +5,7 @@
 #include "ops/cpu/cpu_backend.h"
 #include "runtime/gguf/gguf.h"
 #include "runtime/model/config.h"
+#include "runtime/model/family.h"
 #include "runtime/model/model.h"
 #include "runtime/tokenizer/tokenizer.h"
 #include "server/cli/commands.h"
@@ -50,6 +51,9 @@ int ModelInspect(const std::string& path, bool all_values) {
     return 0;
   }
   std::printf("\nmodel: %s\n", cfg->Summary().c_str());
+  if (const model::Family* fam = model::FindFamily(cfg->arch); fam != nullptr) {
+    std::printf("family: %s: %s\n", std::string(fam->arch).c_str(), std::string(fam->what).c_str());
+  }
   std::printf("features: %s\n", cfg->FeatureList().c_str());
   // What `phalanx serve` checks at load, short of loading: the backend's ops, the tokenizer,
   // every tensor's presence, shape and type, and no tensor left unused.
@@ -58,7 +62,8 @@ int ModelInspect(const std::string& path, bool all_values) {
   if (s.ok()) s = tok::Tokenizer::FromGguf(g).status();
   if (s.ok()) s = model::CheckTensors(g, *cfg, cpu);
   if (s.ok()) {
-    std::printf("servable: yes (cpu backend)\n");
+    std::printf("servable: yes (cpu backend%s)\n",
+                cfg->lm_head ? "" : "; embeddings only, no text generation");
   } else {
     std::printf("servable: no: %s\n", std::string(s.message()).c_str());
   }

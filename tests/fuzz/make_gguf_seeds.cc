@@ -1,7 +1,8 @@
 // Writes a small seed corpus for gguf_fuzz into a directory: tiny synthesized models of every
-// family (llama, qwen2, qwen3, gemma2, gemma3, phi3, mixtral, qwen3moe: their metadata keys and
-// tensors; every synthesizable dtype) over a 16-token vocabulary, a file with every metadata
-// type and tensor type, and a GGUF v2 variant. Usage: make_gguf_seeds OUT_DIR
+// family (llama, qwen2, qwen3, gemma2, gemma3, phi3, mixtral, qwen3moe, bert: their metadata keys
+// and tensors; every synthesizable dtype) over a 16-token vocabulary (a WordPiece one for bert),
+// a file with every metadata type and tensor type, and a GGUF v2 variant. Usage: make_gguf_seeds
+// OUT_DIR
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -43,6 +44,30 @@ bool WriteVocab(const std::string& path) {
   w.SetU32("tokenizer.ggml.bos_token_id", 1);
   w.SetU32("tokenizer.ggml.eos_token_id", 2);
   w.SetBool("tokenizer.ggml.add_bos_token", true);
+  return Check(w.WriteFile(path), path);
+}
+
+// A 16-token WordPiece vocabulary (tokenizer.ggml.model "bert", its special-token keys).
+bool WriteBertVocab(const std::string& path) {
+  Writer w;
+  w.SetString("general.architecture", "bert");
+  w.SetString("tokenizer.ggml.model", "bert");
+  std::vector<std::string> toks = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+  for (char c = 'a'; toks.size() < 12; ++c) toks.push_back(std::string("\xE2\x96\x81") + c);
+  for (char c = 'a'; toks.size() < 16; ++c) toks.push_back(std::string(1, c));  // "##a"
+  std::vector<std::string_view> views(toks.begin(), toks.end());
+  w.SetStringArray("tokenizer.ggml.tokens", views);
+  std::vector<int32_t> types(toks.size(), 1);
+  types[0] = types[2] = types[3] = types[4] = 3;
+  types[1] = 2;
+  w.SetI32Array("tokenizer.ggml.token_type", types);
+  w.SetU32("tokenizer.ggml.token_type_count", 2);
+  w.SetU32("tokenizer.ggml.unknown_token_id", 1);
+  w.SetU32("tokenizer.ggml.cls_token_id", 2);
+  w.SetU32("tokenizer.ggml.bos_token_id", 2);
+  w.SetU32("tokenizer.ggml.seperator_token_id", 3);
+  w.SetU32("tokenizer.ggml.padding_token_id", 0);
+  w.SetU32("tokenizer.ggml.mask_token_id", 4);
   return Check(w.WriteFile(path), path);
 }
 
@@ -122,6 +147,8 @@ int main(int argc, char** argv) {
   const std::string dir = argv[1];
   const std::string vocab = dir + "/vocab16.gguf";
   if (!WriteVocab(vocab)) return 1;
+  const std::string bert_vocab = dir + "/vocab16_bert.gguf";
+  if (!WriteBertVocab(bert_vocab)) return 1;
   if (!WriteAllTypes(dir + "/alltypes.gguf", dir + "/alltypes_v2.gguf")) return 1;
   struct Seed {
     const char* name;
@@ -131,7 +158,8 @@ int main(int argc, char** argv) {
     // Family options: the metadata keys of issue 24's families (experts, windows, soft-caps,
     // RoPE scaling of each kind) so the fuzzer mutates them.
     void (*family)(phx::model::SynthOptions&) = nullptr;
-    const char* mix = "";  // a llama.cpp file type (--mix) instead of dtype
+    const char* mix = "";    // a llama.cpp file type (--mix) instead of dtype
+    bool wordpiece = false;  // the WordPiece vocabulary (bert)
   };
   using O = phx::model::SynthOptions;
   // The 32-wide models keep every tensor in one block (the K-quant seeds fall back as llama.cpp
@@ -172,11 +200,17 @@ int main(int argc, char** argv) {
         Seed{"llama256_q5_K", "llama", DType::kQ5_K, true},
         Seed{"llama256_q6_K", "llama", DType::kQ6_K, false},
         Seed{"llama256_iq4_xs", "llama", DType::kIQ4_XS, false},
-        Seed{"llama256_Q4_K_M", "llama", DType::kF16, false, nullptr, "Q4_K_M"}}) {
+        Seed{"llama256_Q4_K_M", "llama", DType::kF16, false, nullptr, "Q4_K_M"},
+        // bert: attention.causal, attention.layer_norm_epsilon, position and token-type
+        // embeddings, post-LN norms with biases.
+        Seed{"bert_f16", "bert", DType::kF16, false, [](O& o) { o.n_head_kv = o.n_head; }, "",
+             true},
+        Seed{"bert_f32", "bert", DType::kF32, false, [](O& o) { o.n_head_kv = o.n_head; }, "",
+             true}}) {
     const bool wide = std::string(s.name).find("256") != std::string::npos;
     phx::model::SynthOptions o;
     o.arch = s.arch;
-    o.vocab_from = vocab;
+    o.vocab_from = s.wordpiece ? bert_vocab : vocab;
     o.mix = s.mix;
     o.n_layer = 1;
     o.n_embd = wide ? 256 : 32;

@@ -1,8 +1,9 @@
-// Fuzzes the tokenizers: arbitrary bytes are encoded with a SentencePiece vocabulary and a
-// byte-level BPE one (GPT-2's or DeepSeek's) (from ../shared/vocab, or $PHX_FUZZ_VOCAB_DIR), then
-// decoded, whole and through the incremental detokenizer. Checks: ids in range, streamed text is
-// valid UTF-8 and equals Decode() once held-back bytes are flushed as U+FFFD, and well-formed text
-// round-trips.
+// Fuzzes the tokenizers: arbitrary bytes are encoded with a SentencePiece vocabulary, a
+// byte-level BPE one (GPT-2's or DeepSeek's) and a WordPiece one (bert-bge) (from ../shared/vocab,
+// or $PHX_FUZZ_VOCAB_DIR), then decoded, whole and through the incremental detokenizer. Checks: ids
+// in range, streamed text is valid UTF-8 and equals Decode() once held-back bytes are flushed as
+// U+FFFD, and well-formed text round-trips (WordPiece, lossy by design and cleaned of spaces by
+// Decode, only decodes to valid UTF-8).
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -57,6 +58,11 @@ void Exercise(const Tokenizer& tok, std::string_view text, uint8_t flags) {
   const std::vector<TokenId> ids = tok.Encode(text, add_special, parse_special);
   for (TokenId id : ids) Check(id >= 0 && id < tok.vocab_size(), "id out of range");
   const std::string decoded = tok.Decode(ids, render);
+  if (tok.kind() == phx::tok::VocabKind::kWpm) {
+    Check(WellFormed(decoded), "WordPiece decoded text is not UTF-8");
+    if (add_special) Check(ids.size() >= 2 && ids.front() == tok.bos(), "no [CLS] first");
+    return;
+  }
   phx::tok::IncrementalDetokenizer detok(tok, render);
   std::string streamed;
   for (TokenId id : ids) streamed += detok.Push(id);
@@ -83,9 +89,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::unique_ptr<Tokenizer> spm = LoadVocab("llama-spm");
   static const std::unique_ptr<Tokenizer> gpt2 = LoadVocab("gpt-2");  // hand-written splitter
   static const std::unique_ptr<Tokenizer> deepseek = LoadVocab("deepseek-llm");  // regex engine
+  static const std::unique_ptr<Tokenizer> bert = LoadVocab("bert-bge");          // WordPiece
   if (size == 0) return 0;
   const std::string_view text(reinterpret_cast<const char*>(data) + 1, size - 1);
   Exercise(*spm, text, data[0]);
   Exercise(data[0] & 0x80 ? *gpt2 : *deepseek, text, data[0] >> 3);
+  Exercise(*bert, text, data[0] >> 4);
   return 0;
 }

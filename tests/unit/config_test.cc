@@ -188,7 +188,7 @@ TEST(ConfigFromGguf, Errors) {
   const std::vector<Case> cases = {
       {LlamaFile("gpt2"), absl::StatusCode::kUnimplemented,
        "unsupported model architecture 'gpt2' (supported: llama, qwen2, qwen3, qwen3moe, gemma2, "
-       "gemma3, phi3)"},
+       "gemma3, phi3, bert)"},
       {LlamaFile("llama", "block_count"), absl::StatusCode::kNotFound,
        "metadata key llama.block_count is missing"},
       {LlamaFile("qwen2", "embedding_length"), absl::StatusCode::kNotFound,
@@ -276,6 +276,31 @@ TEST(ConfigFromGguf, UnsupportedFeaturesNameTheKey) {
        absl::StatusCode::kInvalidArgument, "llama.rope.scaling.factor = -2 is negative"},
       {"gemma2", [](gguf::Writer& w) { w.SetF32("gemma2.attn_logit_softcapping", 0.f); },
        absl::StatusCode::kInvalidArgument, "gemma2: soft-caps must be positive"},
+      // bert: the keys llama.cpp requires, then its tensors (checked by the family).
+      {"bert", [](gguf::Writer&) {}, absl::StatusCode::kNotFound,
+       "metadata bert.attention.causal is missing"},
+      {"bert", [](gguf::Writer& w) { w.SetBool("bert.attention.causal", false); },
+       absl::StatusCode::kNotFound, "metadata bert.attention.layer_norm_epsilon is missing"},
+      {"bert",
+       [](gguf::Writer& w) {
+         w.SetBool("bert.attention.causal", false);
+         w.SetF32("bert.attention.layer_norm_epsilon", -1.f);
+       },
+       absl::StatusCode::kInvalidArgument,
+       "metadata bert.attention.layer_norm_epsilon = -1 must be positive"},
+      {"bert",
+       [](gguf::Writer& w) {
+         w.SetBool("bert.attention.causal", false);
+         w.SetF32("bert.attention.layer_norm_epsilon", 1e-12f);
+       },
+       absl::StatusCode::kNotFound, "bert: tensor blk.0.attn_q.bias is missing"},
+      {"bert",
+       [](gguf::Writer& w) {
+         w.SetU32("bert.expert_count", 4);
+         w.SetU32("bert.expert_used_count", 2);
+       },
+       absl::StatusCode::kUnimplemented,
+       "bert: experts (nomic-bert-moe) (metadata bert.expert_count) is not supported"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.message);

@@ -12,6 +12,7 @@
 #include "runtime/gguf/gguf.h"
 #include "runtime/model/synth.h"
 #include "tests/support/collect_sink.h"
+#include "tests/support/reference_encoder.h"
 #include "tests/support/reference_model.h"
 
 namespace phx {
@@ -290,6 +291,93 @@ TEST(EngineEmbed, Errors) {
   EXPECT_THAT(longer.status().message(),
               HasSubstr("input has 129 tokens; the longest embedding input is 128"));
   ASSERT_TRUE(l.engine->RunUntilIdle().ok());
+}
+
+// A bert encoder in the engine: its pooling (cls and mean, from the file) against the float64
+// reference encoder for inputs of several lengths batched together; an input must fit one step
+// (bidirectional attention needs every token at once), so a longer one is refused; generation is
+// refused at Submit, and an encoder without a pooling type needs --pooling.
+TEST(EngineEmbed, BertEncoder) {
+  for (const char* pooling : {"cls", "mean"}) {
+    SCOPED_TRACE(pooling);
+    model::SynthOptions o;
+    o.arch = "bert";
+    o.vocab_from = std::string(PHX_SHARED_DIR) + "/vocab/ggml-vocab-bert-bge.gguf";
+    o.n_layer = 2;
+    o.n_embd = 64;
+    o.n_ff = 128;
+    o.n_head = 4;
+    o.n_head_kv = 4;
+    o.dtype = DType::kF32;
+    o.context_length = 64;
+    o.seed = 9;
+    o.pooling = pooling;
+    const auto dir = std::filesystem::temp_directory_path() / "phx_embed_test";
+    std::filesystem::create_directories(dir);
+    const std::string path = (dir / (std::string("bert_") + pooling + ".gguf")).string();
+    ASSERT_TRUE(model::SynthesizeModel(o, path).ok());
+    Loaded l = Load(path, Cfg(32, false));
+    ASSERT_NE(l.engine, nullptr);
+    const model::Pooling p =
+        std::string(pooling) == "cls" ? model::Pooling::kCls : model::Pooling::kMean;
+    EXPECT_EQ(l.engine->embedding_pooling(), p);
+    auto gen = l.engine->Submit(engine::GenerateRequest{.prompt = {101, 2000, 102}},
+                                std::make_shared<EmbedSink>());
+    EXPECT_EQ(gen.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(gen.status().message(), HasSubstr("embedding model"));
+    auto file = gguf::File::Open(path);
+    ASSERT_TRUE(file.ok());
+    testing::ReferenceEncoder ref(**file, l.model->config());
+    const tok::Tokenizer& tok = l.model->tokenizer();
+    const std::vector<std::vector<int32_t>> inputs = {
+        tok.Encode("hello", true, false),
+        tok.Encode("a longer input of about twenty tokens, which runs whole in one step next to "
+                   "the others",
+                   true, false),
+        tok.Encode("the quick brown fox", true, false)};
+    auto sink = std::make_shared<EmbedSink>();
+    std::vector<engine::RequestId> ids;
+    for (const auto& in : inputs) {
+      auto id = l.engine->Submit(Embed(in), sink);
+      ASSERT_TRUE(id.ok()) << id.status();
+      ids.push_back(*id);
+    }
+    auto too_long = l.engine->Submit(Embed(std::vector<int32_t>(33, 2000)), sink);
+    EXPECT_EQ(too_long.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(too_long.status().message(), HasSubstr("non-causal"));
+    ASSERT_TRUE(l.engine->RunUntilIdle().ok());
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const auto got = sink->Vectors(ids[i]);
+      ASSERT_EQ(got.size(), 1u) << "input " << i;
+      const std::vector<double> want = Pool(ref.Hidden(inputs[i]), p);
+      ASSERT_EQ(got[0].size(), want.size());
+      for (size_t j = 0; j < want.size(); ++j) {
+        ASSERT_NEAR(got[0][j], want[j], 2e-5)
+            << "input " << i << " (" << inputs[i].size() << " tokens) dim " << j;
+      }
+    }
+  }
+  {  // no pooling_type in the file: the engine needs --pooling
+    model::SynthOptions o;
+    o.arch = "bert";
+    o.vocab_from = std::string(PHX_SHARED_DIR) + "/vocab/ggml-vocab-bert-bge.gguf";
+    o.n_layer = 1;
+    o.n_embd = 64;
+    o.n_ff = 128;
+    o.n_head = 2;
+    o.n_head_kv = 2;
+    o.context_length = 32;
+    const std::string path =
+        (std::filesystem::temp_directory_path() / "phx_embed_test" / "bert_nopool.gguf").string();
+    ASSERT_TRUE(model::SynthesizeModel(o, path).ok());
+    ops::cpu::CpuBackend b(1);
+    auto m = model::Model::Load(path, b);
+    ASSERT_TRUE(m.ok()) << m.status();
+    auto e = engine::Engine::Create(**m, b, Cfg(16, false));
+    EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(e.status().message(), HasSubstr("bert.pooling_type"));
+    EXPECT_TRUE(engine::Engine::Create(**m, b, Cfg(16, false, model::Pooling::kMean)).ok());
+  }
 }
 
 }  // namespace

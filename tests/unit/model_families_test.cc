@@ -47,6 +47,10 @@ SynthOptions FamilyOptions(const std::string& arch) {
   }
   if (arch == "qwen3moe") o.n_ff_expert = 64;
   if (arch == "gemma2" || arch == "gemma3") o.sliding_window = 32;
+  if (arch == "bert") {  // no GQA; bge's WordPiece vocabulary
+    o.n_head_kv = o.n_head;
+    o.vocab_from = SharedPath("vocab/ggml-vocab-bert-bge.gguf");
+  }
   return o;
 }
 
@@ -58,7 +62,7 @@ TEST(ModelFamilies, EveryFamilyIsInTheTable) {
   std::set<std::string> names;
   for (const auto& f : Families()) names.insert(std::string(f.arch));
   EXPECT_EQ(names, (std::set<std::string>{"llama", "qwen2", "qwen3", "qwen3moe", "gemma2", "gemma3",
-                                          "phi3"}));
+                                          "phi3", "bert"}));
   EXPECT_EQ(FindFamily("gpt2"), nullptr);
 }
 
@@ -101,6 +105,34 @@ TEST(ModelFamilies, SynthesizedFilesReadBackTheirFeatures) {
     EXPECT_EQ(c.sliding_window, c.post_norms ? 32 : 0);
     EXPECT_FALSE(c.FeatureList().empty());
   }
+}
+
+TEST(ModelFamilies, BertReadsBackAsAnEncoder) {
+  TempDir dir;
+  ASSERT_TRUE(dir.ok());
+  ops::cpu::CpuBackend cpu(1);
+  const std::string path = dir.File("bert.gguf");
+  ASSERT_TRUE(SynthesizeModel(FamilyOptions("bert"), path).ok());
+  auto m = LoadCpu(path, cpu);
+  ASSERT_TRUE(m.ok()) << m.status();
+  const ModelConfig& c = (*m)->config();
+  EXPECT_EQ(c.arch, "bert");
+  EXPECT_FALSE(c.causal);
+  EXPECT_EQ(c.rope_type, RopeType::kNone);
+  EXPECT_EQ(c.norm, NormType::kLayer);
+  EXPECT_FLOAT_EQ(c.norm_eps, 1e-12f);
+  EXPECT_TRUE(c.post_ln && c.pos_embd && c.embd_norm && c.ffn_bias && c.qkv_bias && c.out_bias);
+  EXPECT_EQ(c.n_token_types, 2);
+  EXPECT_EQ(c.ffn_act, FfnAct::kGelu);
+  EXPECT_FALSE(c.lm_head);
+  EXPECT_EQ(c.vocab_size, 30522);
+  EXPECT_FLOAT_EQ(c.attn_scale, 1.f / std::sqrt(32.f));
+  EXPECT_THAT(c.FeatureList(), HasSubstr("bidirectional attention"));
+  EXPECT_THAT(c.FeatureList(), HasSubstr("no output head (embeddings only)"));
+  EXPECT_EQ((*m)->tokenizer().kind(), tok::VocabKind::kWpm);
+  // The synthesizer writes what llama.cpp's converter writes for BERT: no RoPE or RMSNorm keys.
+  EXPECT_FALSE((*m)->file().Has("bert.rope.freq_base"));
+  EXPECT_FALSE((*m)->file().Has("bert.attention.layer_norm_rms_epsilon"));
 }
 
 // Copies a GGUF with edits: keys dropped or set, tensors dropped, reshaped (zero data of the
@@ -237,6 +269,50 @@ TEST(ModelFamilies, DamagedFilesFailWithClearErrors) {
        {.drop_tensors = {"blk.1.attn_v.bias"}},
        C::kNotFound,
        "tensor blk.1.attn_v.bias is missing"},
+      {"bert",
+       {.drop_tensors = {"position_embd.weight"}},
+       C::kNotFound,
+       "bert: tensor position_embd.weight is missing (bert's absolute positions)"},
+      {"bert",
+       {.reshape = {{"position_embd.weight", {128, 100}}}},
+       C::kInvalidArgument,
+       "tensor position_embd.weight has shape [128, 100], expected [128, 256]"},
+      {"bert",
+       {.reshape = {{"blk.1.attn_output_norm.weight", {64}}}},
+       C::kInvalidArgument,
+       "tensor blk.1.attn_output_norm.weight has shape [64], expected [128]"},
+      {"bert",
+       {.drop_tensors = {"blk.2.layer_output_norm.bias"}},
+       C::kNotFound,
+       "tensor blk.2.layer_output_norm.bias is missing"},
+      {"bert",
+       {.drop_tensors = {"token_embd_norm.weight"}},
+       C::kNotFound,
+       "tensor token_embd_norm.weight is missing"},
+      {"bert",
+       {.drop_tensors = {"blk.0.attn_q.bias"}},
+       C::kNotFound,
+       "bert: tensor blk.0.attn_q.bias is missing (bert has q/k/v biases)"},
+      {"bert",
+       {.reshape = {{"token_types.weight", {64, 2}}}},
+       C::kInvalidArgument,
+       "tensor token_types.weight has shape [64, 2], expected [128, types]"},
+      {"bert",
+       {.drop_keys = {"bert.attention.causal"}},
+       C::kNotFound,
+       "metadata bert.attention.causal is missing"},
+      {"bert",
+       {.drop_keys = {"bert.attention.layer_norm_epsilon"}},
+       C::kNotFound,
+       "metadata bert.attention.layer_norm_epsilon is missing"},
+      {"bert",
+       {.add_f32 = {{"output_norm.weight", {128}}}},
+       C::kInvalidArgument,
+       "tensor output_norm.weight is not used by the bert family"},
+      {"bert",
+       {.add_f32 = {{"cls.output.weight", {128, 2}}}},
+       C::kInvalidArgument,
+       "tensor cls.output.weight is not used by the bert family"},
   };
   int i = 0;
   for (const Case& c : cases) {

@@ -27,10 +27,10 @@ struct AttnCase {
 };
 
 void RunAttention(const AttnCase& c, DType cache_type, std::mt19937_64& rng, float softcap = 0,
-                  int32_t window = 0) {
+                  int32_t window = 0, bool causal = true) {
   SCOPED_TRACE(StrCat("H=", c.n_heads, " KV=", c.n_kv_heads, " hd=", c.head_dim,
                       " bs=", c.block_size, " ", DTypeName(cache_type), " seqs=", c.seqs.size(),
-                      " softcap=", softcap, " window=", window));
+                      " softcap=", softcap, " window=", window, causal ? "" : " bidirectional"));
   const int32_t bs = c.block_size, nkv = c.n_kv_heads, hd = c.head_dim;
   const int64_t kvw = static_cast<int64_t>(nkv) * hd, qw = static_cast<int64_t>(c.n_heads) * hd;
   // Pages: each sequence gets its own shuffled pages; 3 extra pages stay unused (NaN).
@@ -41,6 +41,7 @@ void RunAttention(const AttnCase& c, DType cache_type, std::mt19937_64& rng, flo
   std::shuffle(perm.begin(), perm.end(), rng);
   AttentionBatch batch;
   batch.block_size = bs;
+  batch.causal = causal;
   batch.q_indptr = {0};
   batch.kv_indptr = {0};
   std::vector<int32_t> past_slots, new_slots;
@@ -198,6 +199,25 @@ TEST(OpsAttentionTest, SoftcapAndSlidingWindow) {
   }
 }
 
+// Bidirectional attention (bert): every query row sees every key of its sequence, the new rows
+// after it included. Whole inputs in one step (as embeddings run), a batch of several, long
+// ones across many pages and softmax blocks, rows after cached keys, and head dims with tails.
+TEST(OpsAttentionTest, Bidirectional) {
+  auto rng = MakeRng();
+  const std::vector<AttnCase> cases = {
+      {4, 4, 64, 16, {{0, 5}, {0, 40}, {0, 1}}},
+      {12, 12, 32, 16, {{0, 70}, {0, 17}, {0, 2}}},
+      {8, 2, 128, 32, {{0, 33}, {10, 20}}},
+      {2, 1, 8, 16, {{0, 130}}},
+      {4, 1, 64, 16, {{0, 600}}},
+      {8, 4, 40, 16, {{0, 9}, {0, 64}}},
+  };
+  for (const AttnCase& c : cases) {
+    RunAttention(c, DType::kF32, rng, 0.f, 0, /*causal=*/false);
+    RunAttention(c, DType::kF16, rng, 0.f, 0, /*causal=*/false);
+  }
+}
+
 TEST(OpsAttentionTest, Errors) {
   cpu::CpuBackend b(1);
   AttentionBatch batch;
@@ -217,6 +237,15 @@ TEST(OpsAttentionTest, Errors) {
   ASSERT_TRUE(kc.ok() && bad.ok() && q.ok() && wrong_q.ok());
   const KvLayer good{kc->tensor(), kc->tensor(), 16};
   EXPECT_TRUE(b.Attention(q->tensor(), good, **plan, 1.f, q->tensor()).ok());
+  {  // a sliding window over bidirectional attention has no meaning
+    AttentionBatch bidi = batch;
+    bidi.causal = false;
+    auto bplan = b.PlanAttention(bidi, 4, 2, 8);
+    ASSERT_TRUE(bplan.ok());
+    EXPECT_EQ(
+        b.Attention(q->tensor(), good, **bplan, AttentionOptions(1.f, 0.f, 4), q->tensor()).code(),
+        absl::StatusCode::kInvalidArgument);
+  }
   const absl::Status s1 = b.Attention(wrong_q->tensor(), good, **plan, 1.f, wrong_q->tensor());
   EXPECT_EQ(s1.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s1.message().find("f32[3, 32]"), std::string::npos) << s1;

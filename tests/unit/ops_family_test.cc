@@ -2,7 +2,8 @@
 // configuration, outputs poisoned first: per-head RMSNorm, the fused post-norm + residual add,
 // RoPE with YaRN / magnitude scaling / partial rotation, GeGLU, the scaled embedding, logit
 // soft-capping fused into the matmul, and the mixture-of-experts router, grouped expert matmul
-// and combination. Tolerances are stated per op (u = 2^-24).
+// and combination; bert's LayerNorm with bias and (ungated) GELU. Tolerances are stated per op
+// (u = 2^-24).
 #include <algorithm>
 #include <cstring>
 #include <numeric>
@@ -149,6 +150,83 @@ TEST(OpsFamilyTest, GeGlu) {
             return (10 + 16 * std::fabs(z)) * kU * std::fabs(want[i]) + 1e-36;
           },
           "geglu");
+    });
+  }
+}
+
+// bert's LayerNorm with bias: shapes with SIMD tails, rows far from zero mean (the mean's
+// rounding then matters), in place and not.
+TEST(OpsFamilyTest, LayerNorm) {
+  auto rng = MakeRng();
+  for (const auto& md : std::vector<std::pair<int64_t, int64_t>>{{1, 8}, {7, 384}, {3, 1001}}) {
+    const int64_t M = md.first, D = md.second;
+    SCOPED_TRACE(StrCat("M=", M, " D=", D));
+    auto x = RandomFloats(rng, M * D, -3.f, 3.f);
+    for (int64_t i = 0; i < D; ++i) x[i] += 20.f;  // row 0: mean ~20
+    const auto w = RandomFloats(rng, D, -2.f, 2.f), bias = RandomFloats(rng, D);
+    const double eps = 1e-12;
+    const auto want = ref::LayerNorm(ToDoubles(x), ToDoubles(w), ToDoubles(bias), M, D, eps);
+    const auto core = ref::LayerNorm(ToDoubles(x), ToDoubles(w), std::vector<double>(D, 0.0), M, D,
+                                     eps);  // without the bias
+    std::vector<double> mean_term(M * D);   // what the mean's f32 rounding can move
+    for (int64_t m = 0; m < M; ++m) {
+      double mean = 0, var = 0;
+      for (int64_t i = 0; i < D; ++i) mean += x[m * D + i];
+      mean /= D;
+      for (int64_t i = 0; i < D; ++i) var += (x[m * D + i] - mean) * (x[m * D + i] - mean);
+      const double scale = 1 / std::sqrt(var / D + eps);
+      for (int64_t i = 0; i < D; ++i)
+        mean_term[m * D + i] = std::fabs(mean) * scale * std::fabs(w[i]);
+    }
+    ForEachBackend([&](cpu::CpuBackend& b) {
+      for (bool alias : {false, true}) {
+        Buffer xb = FromFloats(b, x, {M, D}), wb = FromFloats(b, w, {D});
+        Buffer bb = FromFloats(b, bias, {D}), yb = Poisoned(b, DType::kF32, {M, D});
+        const Tensor& y = alias ? xb.tensor() : yb.tensor();
+        ASSERT_TRUE(
+            b.LayerNorm(xb.tensor(), wb.tensor(), bb.tensor(), static_cast<float>(eps), y).ok());
+        // x - mean, the variance's and the scale's roundings (~6 ulp of the core), two more
+        // products and the bias add; the mean rounded to f32 shifts every element by its ulp.
+        ExpectNear(
+            ref::ToDouble(y), want,
+            [&](size_t i) {
+              return 10 * kU * std::fabs(core[i]) + 2 * kU * std::fabs(want[i]) +
+                     2 * kU * mean_term[i];
+            },
+            alias ? "layer_norm (in place)" : "layer_norm");
+      }
+    });
+  }
+  cpu::CpuBackend b(1);
+  Buffer x = FromFloats(b, std::vector<float>(12, 1.f), {2, 6});
+  Buffer w = FromFloats(b, std::vector<float>(6, 1.f), {6});
+  Buffer short_b = FromFloats(b, std::vector<float>(4, 1.f), {4});
+  EXPECT_EQ(b.LayerNorm(x.tensor(), w.tensor(), short_b.tensor(), 1e-5f, x.tensor()).code(),
+            absl::StatusCode::kInvalidArgument);  // the bias must have D values
+}
+
+TEST(OpsFamilyTest, Gelu) {
+  auto rng = MakeRng();
+  for (int64_t n : {1, 7, 64, 1000, 70000}) {
+    SCOPED_TRACE(StrCat("n=", n));
+    const int64_t M = n > 1000 ? 2 : 1, F = n / M;
+    const auto g = RandomFloats(rng, M * F, -12.f, 12.f);
+    const auto want = ref::Gelu(ToDoubles(g));
+    ForEachBackend([&](cpu::CpuBackend& b) {
+      for (bool alias : {false, true}) {
+        Buffer gb = FromFloats(b, g, {M, F}), ob = Poisoned(b, DType::kF32, {M, F});
+        const Tensor& out = alias ? gb.tensor() : ob.tensor();
+        ASSERT_TRUE(b.Gelu(gb.tensor(), out).ok());
+        // As GeGLU's gelu: z's roundings make e^(-2z) relatively off by |2z| * 8u, then a sum
+        // and a division.
+        ExpectNear(
+            ref::ToDouble(out), want,
+            [&](size_t i) {
+              const double z = 0.7978845608 * (g[i] + 0.044715 * g[i] * g[i] * g[i]);
+              return (8 + 16 * std::fabs(z)) * kU * std::fabs(want[i]) + 1e-36;
+            },
+            alias ? "gelu (in place)" : "gelu");
+      }
     });
   }
 }

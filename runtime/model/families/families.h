@@ -13,6 +13,7 @@ absl::Status ConfigureQwen3Moe(const Hparams& hp, ModelConfig& c);
 absl::Status ConfigureGemma2(const Hparams& hp, ModelConfig& c);
 absl::Status ConfigureGemma3(const Hparams& hp, ModelConfig& c);
 absl::Status ConfigurePhi3(const Hparams& hp, ModelConfig& c);
+absl::Status ConfigureBert(const Hparams& hp, ModelConfig& c);
 
 // Shared by several families: the usual 1/sqrt(head_dim) attention scale, and the rule of
 // llama.cpp's MoE families that an expert count needs a top-k in 1..count.
