@@ -40,13 +40,37 @@ Vec RmsNorm(Vec x, const Vec& w, double eps) {
 }
 
 // The activation row an integer-dot matmul sees for a weight of type t, as llama.cpp defines
-// it (the type's vec_dot_type): Q8_0 blocks for Q8_0 and Q4_0, Q8_K blocks for the k-quants,
-// the values themselves (rounded to f32) for float weights.
-Vec Act(const Vec& x, DType t) {
-  if (t != DType::kQ8_0 && t != DType::kQ4_0 && t != DType::kQ4_K && t != DType::kQ6_K) return x;
+// it (the type's vec_dot_type): Q8_0 blocks for the 32-element types (Q8_1 for Q4_1/Q5_1
+// rounds the same values), Q8_K blocks for the k-quants and IQ4_XS, bf16-rounded values for
+// BF16 weights where the backend multiplies bf16 activations (`bf16_acts`: AVX-512 BF16), the
+// values themselves (rounded to f32) for other float weights.
+Vec Act(const Vec& x, DType t, bool bf16_acts) {
   const std::vector<float> f(x.begin(), x.end());
-  return t == DType::kQ8_0 || t == DType::kQ4_0 ? ops::ref::QuantizeDequantizeQ8_0(f)
-                                                : ops::ref::QuantizeDequantizeQ8_K(f);
+  switch (t) {
+    case DType::kQ8_0:
+    case DType::kQ4_0:
+    case DType::kQ4_1:
+    case DType::kQ5_0:
+    case DType::kQ5_1:
+    case DType::kIQ4_NL:
+    case DType::kMXFP4:
+      return ops::ref::QuantizeDequantizeQ8_0(f);
+    case DType::kQ2_K:
+    case DType::kQ3_K:
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K:
+    case DType::kIQ4_XS:
+      return ops::ref::QuantizeDequantizeQ8_K(f);
+    case DType::kBF16: {
+      if (!bf16_acts) return x;
+      Vec r(f.size());
+      for (size_t i = 0; i < f.size(); ++i) r[i] = BF16ToF32(F32ToBF16(f[i]));
+      return r;
+    }
+    default:
+      return x;
+  }
 }
 
 void AddBias(Vec& x, const Vec& b) {
@@ -136,6 +160,7 @@ std::vector<double> ReferenceModel::Vector(const std::string& name) const {
 }
 
 std::vector<std::vector<double>> ReferenceModel::Logits(const std::vector<int32_t>& tokens) const {
+  const auto mm_in = [this](const Vec& x, DType t) { return Act(x, t, bf16_acts_); };
   const int64_t T = static_cast<int64_t>(tokens.size());
   const int64_t D = c_.n_embd, H = c_.n_head, KVH = c_.n_head_kv, hd = c_.head_dim;
   const int64_t QD = H * hd, KVD = KVH * hd;
@@ -204,15 +229,15 @@ std::vector<std::vector<double>> ReferenceModel::Logits(const std::vector<int32_
     for (int64_t t = 0; t < T; ++t) {
       const Vec h = RmsNorm(x[t], attn_norm, c_.rms_eps);
       if (c_.fused_qkv) {
-        Vec all = MatVec(wqkv, QD + 2 * KVD, D, Act(h, type("attn_qkv.weight")));
+        Vec all = MatVec(wqkv, QD + 2 * KVD, D, mm_in(h, type("attn_qkv.weight")));
         AddBias(all, bqkv);
         q[t] = Vec(all.begin(), all.begin() + QD);
         k[t] = Vec(all.begin() + QD, all.begin() + QD + KVD);
         v[t] = Vec(all.begin() + QD + KVD, all.end());
       } else {
-        q[t] = MatVec(wq, QD, D, Act(h, type("attn_q.weight")));
-        k[t] = MatVec(wk, KVD, D, Act(h, type("attn_k.weight")));
-        v[t] = MatVec(wv, KVD, D, Act(h, type("attn_v.weight")));
+        q[t] = MatVec(wq, QD, D, mm_in(h, type("attn_q.weight")));
+        k[t] = MatVec(wk, KVD, D, mm_in(h, type("attn_k.weight")));
+        v[t] = MatVec(wv, KVD, D, mm_in(h, type("attn_v.weight")));
         AddBias(q[t], bq);
         AddBias(k[t], bk);
         AddBias(v[t], bv);
@@ -245,7 +270,7 @@ std::vector<std::vector<double>> ReferenceModel::Logits(const std::vector<int32_
           for (int64_t i = 0; i < hd; ++i) attn[h * hd + i] += s[j] / z * v[j][kh * hd + i];
         }
       }
-      Vec o = MatVec(wo, D, QD, Act(attn, type("attn_output.weight")));
+      Vec o = MatVec(wo, D, QD, mm_in(attn, type("attn_output.weight")));
       AddBias(o, bo);
       if (c_.post_norms) o = RmsNorm(o, post_a, c_.rms_eps);
       for (int64_t i = 0; i < D; ++i) x[t][i] += o[i];
@@ -268,7 +293,7 @@ std::vector<std::vector<double>> ReferenceModel::Logits(const std::vector<int32_
       Vec out(D, 0.0);
       if (c_.moe()) {
         const int64_t E = c_.n_expert, K = c_.n_expert_used, F = c_.n_ff_expert;
-        const Vec logits = MatVec(router, E, D, Act(h, type("ffn_gate_inp.weight")));
+        const Vec logits = MatVec(router, E, D, mm_in(h, type("ffn_gate_inp.weight")));
         const double mx = *std::max_element(logits.begin(), logits.end());
         Vec prob(E);
         double z = 0;
@@ -284,27 +309,27 @@ std::vector<std::vector<double>> ReferenceModel::Logits(const std::vector<int32_
           const int64_t e = order[s];
           const double w = prob[e] / (c_.expert_weights_norm ? std::max(wsum, 6.103515625e-5) : 1);
           const Vec g =
-              MatVec(gate_e.data() + e * F * D, F, D, Act(h, type("ffn_gate_exps.weight")));
-          const Vec u = MatVec(up_e.data() + e * F * D, F, D, Act(h, type("ffn_up_exps.weight")));
+              MatVec(gate_e.data() + e * F * D, F, D, mm_in(h, type("ffn_gate_exps.weight")));
+          const Vec u = MatVec(up_e.data() + e * F * D, F, D, mm_in(h, type("ffn_up_exps.weight")));
           Vec a(F);
           for (int64_t i = 0; i < F; ++i) a[i] = act(g[i], u[i]);
           const Vec d =
-              MatVec(down_e.data() + e * D * F, D, F, Act(a, type("ffn_down_exps.weight")));
+              MatVec(down_e.data() + e * D * F, D, F, mm_in(a, type("ffn_down_exps.weight")));
           for (int64_t i = 0; i < D; ++i) out[i] += w * d[i];
         }
       } else {
         const int64_t F = c_.n_ff;
         Vec g, u;
         if (c_.fused_gate_up) {
-          const Vec gu = MatVec(wu, 2 * F, D, Act(h, type("ffn_up.weight")));
+          const Vec gu = MatVec(wu, 2 * F, D, mm_in(h, type("ffn_up.weight")));
           g = Vec(gu.begin(), gu.begin() + F);
           u = Vec(gu.begin() + F, gu.end());
         } else {
-          g = MatVec(wg, F, D, Act(h, type("ffn_gate.weight")));
-          u = MatVec(wu, F, D, Act(h, type("ffn_up.weight")));
+          g = MatVec(wg, F, D, mm_in(h, type("ffn_gate.weight")));
+          u = MatVec(wu, F, D, mm_in(h, type("ffn_up.weight")));
         }
         for (int64_t i = 0; i < F; ++i) g[i] = act(g[i], u[i]);
-        out = MatVec(wd, D, F, Act(g, type("ffn_down.weight")));
+        out = MatVec(wd, D, F, mm_in(g, type("ffn_down.weight")));
       }
       if (c_.post_norms) out = RmsNorm(out, post_f, c_.rms_eps);
       for (int64_t i = 0; i < D; ++i) x[t][i] += out[i];
@@ -315,7 +340,7 @@ std::vector<std::vector<double>> ReferenceModel::Logits(const std::vector<int32_
   const Vec out = Matrix(out_name, &rows, &cols);
   std::vector<Vec> logits(T);
   for (int64_t t = 0; t < T; ++t) {
-    logits[t] = MatVec(out, rows, D, Act(RmsNorm(x[t], out_norm, c_.rms_eps), Type(out_name)));
+    logits[t] = MatVec(out, rows, D, mm_in(RmsNorm(x[t], out_norm, c_.rms_eps), Type(out_name)));
     if (c_.final_softcap > 0) {
       for (double& v : logits[t]) v = c_.final_softcap * std::tanh(v / c_.final_softcap);
     }

@@ -4,7 +4,8 @@
 // embedding scaling, SwiGLU/GeGLU, soft-caps, sliding windows, per-layer RoPE with partial
 // rotation, linear/YaRN scaling and factor tensors, and mixture-of-experts FFNs. Weights are
 // dequantized row by row with base/dtype.h's reference dequantizers, and a quantized weight's
-// matmul sees its input quantized as llama.cpp quantizes it (Q8_0 or Q8_K blocks);
+// matmul sees its input quantized as llama.cpp quantizes it (Q8_0 or Q8_K blocks, bf16 where
+// the backend rounds to it);
 // hyper-parameters come from the ModelConfig (what ConfigFromGguf read).
 #pragma once
 
@@ -25,6 +26,9 @@ class ReferenceModel {
                  int64_t context_length = 0);
   // Logits [tokens.size()][vocab] for every position of the sequence.
   std::vector<std::vector<double>> Logits(const std::vector<int32_t>& tokens) const;
+  // Whether a BF16 weight's matmul sees its input rounded to bf16 (the AVX-512 BF16 kernel's
+  // vdpbf16ps, as llama.cpp's vec_dot_type for BF16) rather than in f32.
+  void set_bf16_activations(bool on) { bf16_acts_ = on; }
 
  private:
   // Dequantized matrix [rows][cols] for a GGUF tensor [cols, rows] (3-D: [cols, rows, n] as
@@ -37,6 +41,7 @@ class ReferenceModel {
   const gguf::File& f_;
   model::ModelConfig c_;
   int64_t ctx_;
+  bool bf16_acts_ = false;
 };
 
 }  // namespace phx::testing
