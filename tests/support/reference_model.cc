@@ -161,10 +161,9 @@ std::vector<double> ReferenceModel::Input(const std::vector<double>& x, DType t,
   }
   if (kind == kExact) return x;
   const std::vector<float> f(x.begin(), x.end());
-  // Whether the rounding of `index` (-1 - b: block b's f16 scale) is to be flipped; `value` and
-  // `boundary` give its relative distance from the boundary.
-  auto flip = [&](int64_t index, double value, double boundary) {
-    const double dist = std::fabs(value - boundary) / std::fabs(value);
+  // Whether the rounding of `index` (-1 - b: block b's f16 scale), `dist` (relative) from its
+  // boundary, is to be flipped.
+  auto flip = [&](int64_t index, double dist) {
     if (!(dist < kAmbiguous)) return false;
     const Rounding r{at_layer_, at_pos_, input, index, dist};
     auto same = [&](const Rounding& o) {
@@ -182,7 +181,9 @@ std::vector<double> ReferenceModel::Input(const std::vector<double>& x, DType t,
       int e;
       std::frexp(x[i], &e);
       const double ulp = std::ldexp(1.0, e - 8), lo = std::floor(x[i] / ulp) * ulp;
-      if (flip(i, x[i], lo + ulp / 2)) r[i] += r[i] > x[i] ? -ulp : ulp;
+      if (flip(i, std::fabs(x[i] - (lo + ulp / 2)) / std::fabs(x[i]))) {
+        r[i] += r[i] > x[i] ? -ulp : ulp;
+      }
     }
     return r;
   }
@@ -196,21 +197,25 @@ std::vector<double> ReferenceModel::Input(const std::vector<double>& x, DType t,
     if (amax == 0.f) continue;
     // The scale the reference multiplies by, and the one a value's step is divided by.
     double d = kind == kQ8_0 ? F16ToF32(F32ToF16(amax / 127.f)) : 1.f / (-127.f / max);
+    if (d == 0) continue;  // an f16 scale that underflows: every value 0
     const double id = kind == kQ8_0 ? 127.f / amax : -127.f / max;
     if (kind == kQ8_0) {  // the f16 rounding of amax / 127
       const double exact = amax / 127.0;
       int e;
       std::frexp(exact, &e);
       const double ulp = std::ldexp(1.0, std::max(e - 11, -24));
-      if (flip(-1 - b, exact, std::floor(exact / ulp) * ulp + ulp / 2)) {
+      const double mid = std::floor(exact / ulp) * ulp + ulp / 2;
+      if (flip(-1 - b, std::fabs(exact - mid) / exact)) {
         const double d2 = d > exact ? d - ulp : d + ulp;
         for (int64_t j = b * bs; j < (b + 1) * bs; ++j) r[j] = r[j] / d * d2;
         d = d2;
       }
     }
+    // A value's distance from its boundary relative to the block's largest (the error of an
+    // f32 activation scales with the row, not with the value).
     for (int64_t j = b * bs; j < (b + 1) * bs; ++j) {
       const double v = x[j] * id, q = std::round(r[j] / d);
-      if (v == 0 || !flip(j, v, std::floor(v) + 0.5)) continue;
+      if (!flip(j, std::fabs(v - std::floor(v) - 0.5) / 127)) continue;
       const double q2 = q > v ? q - 1 : q + 1;
       if (kind == kQ8_0 || q2 <= 127) r[j] = q2 * d;
     }

@@ -43,7 +43,8 @@ class ReferenceModel {
     int64_t pos = 0;
     std::string input;  // attn_in, attn_out, ffn_in, ffn_down, ffn_down_exps.E, output
     int64_t index = 0;  // the element; -1 - b: Q8_0 block b's f16 scale
-    double dist = 0;    // relative distance from the boundary
+    double dist = 0;    // from the boundary, relative to the Q8 block's largest value (bf16: to
+                        // the value; an f16 scale: to the scale)
   };
   // The ambiguous roundings of the last Logits call, in the order met.
   const std::vector<Rounding>& ambiguous() const { return ambiguous_; }
