@@ -39,16 +39,6 @@ Vec RmsNorm(Vec x, const Vec& w, double eps) {
   return x;
 }
 
-// The activation row an integer-dot matmul sees for a weight of type t, as llama.cpp defines
-// it (the type's vec_dot_type): Q8_0 blocks for Q8_0 and Q4_0, Q8_K blocks for the k-quants,
-// the values themselves (rounded to f32) for float weights.
-Vec Act(const Vec& x, DType t) {
-  if (t != DType::kQ8_0 && t != DType::kQ4_0 && t != DType::kQ4_K && t != DType::kQ6_K) return x;
-  const std::vector<float> f(x.begin(), x.end());
-  return t == DType::kQ8_0 || t == DType::kQ4_0 ? ops::ref::QuantizeDequantizeQ8_0(f)
-                                                : ops::ref::QuantizeDequantizeQ8_K(f);
-}
-
 void AddBias(Vec& x, const Vec& b) {
   for (size_t i = 0; i < b.size(); ++i) x[i] += b[i];
 }
@@ -135,14 +125,114 @@ std::vector<double> ReferenceModel::Vector(const std::string& name) const {
   return Matrix(name, &r, &c);
 }
 
+// The activation row an integer-dot matmul sees for a weight of type t, as llama.cpp defines
+// it (the type's vec_dot_type): Q8_0 blocks for the 32-element types (Q8_1 for Q4_1/Q5_1
+// rounds the same values), Q8_K blocks for the k-quants and IQ4_XS, bf16-rounded values for
+// BF16 weights where the backend multiplies bf16 activations (`bf16_acts_`: AVX-512 BF16), the
+// values themselves (rounded to f32) for other float weights. Each rounding that sits within
+// kAmbiguous (relative) of its boundary is recorded in ambiguous_, and rounded the other way
+// when it is one of flips_.
+std::vector<double> ReferenceModel::Input(const std::vector<double>& x, DType t,
+                                          const char* input) const {
+  enum Kind { kExact, kQ8_0, kQ8_K, kBf16 } kind = kExact;
+  switch (t) {
+    case DType::kQ8_0:
+    case DType::kQ4_0:
+    case DType::kQ4_1:
+    case DType::kQ5_0:
+    case DType::kQ5_1:
+    case DType::kIQ4_NL:
+    case DType::kMXFP4:
+      kind = kQ8_0;
+      break;
+    case DType::kQ2_K:
+    case DType::kQ3_K:
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K:
+    case DType::kIQ4_XS:
+      kind = kQ8_K;
+      break;
+    case DType::kBF16:
+      kind = bf16_acts_ ? kBf16 : kExact;
+      break;
+    default:
+      break;
+  }
+  if (kind == kExact) return x;
+  const std::vector<float> f(x.begin(), x.end());
+  // Whether the rounding of `index` (-1 - b: block b's f16 scale), `dist` (relative) from its
+  // boundary, is to be flipped.
+  auto flip = [&](int64_t index, double dist) {
+    if (!(dist < kAmbiguous)) return false;
+    const Rounding r{at_layer_, at_pos_, input, index, dist};
+    auto same = [&](const Rounding& o) {
+      return o.layer == r.layer && o.pos == r.pos && o.input == r.input && o.index == r.index;
+    };
+    if (std::none_of(ambiguous_.begin(), ambiguous_.end(), same)) ambiguous_.push_back(r);
+    return std::any_of(flips_.begin(), flips_.end(), same);
+  };
+  const int64_t n = static_cast<int64_t>(x.size());
+  Vec r(x.size());
+  if (kind == kBf16) {
+    for (int64_t i = 0; i < n; ++i) {
+      r[i] = BF16ToF32(F32ToBF16(f[i]));
+      if (x[i] == 0) continue;
+      int e;
+      std::frexp(x[i], &e);
+      const double ulp = std::ldexp(1.0, e - 8), lo = std::floor(x[i] / ulp) * ulp;
+      if (flip(i, std::fabs(x[i] - (lo + ulp / 2)) / std::fabs(x[i]))) {
+        r[i] += r[i] > x[i] ? -ulp : ulp;
+      }
+    }
+    return r;
+  }
+  r = kind == kQ8_0 ? ops::ref::QuantizeDequantizeQ8_0(f) : ops::ref::QuantizeDequantizeQ8_K(f);
+  const int64_t bs = kind == kQ8_0 ? 32 : 256;
+  for (int64_t b = 0; b < n / bs; ++b) {
+    float amax = 0.f, max = 0.f;
+    for (int64_t j = b * bs; j < (b + 1) * bs; ++j) {
+      if (std::fabs(f[j]) > amax) amax = std::fabs(f[j]), max = f[j];
+    }
+    if (amax == 0.f) continue;
+    // The scale the reference multiplies by, and the one a value's step is divided by.
+    double d = kind == kQ8_0 ? F16ToF32(F32ToF16(amax / 127.f)) : 1.f / (-127.f / max);
+    if (d == 0) continue;  // an f16 scale that underflows: every value 0
+    const double id = kind == kQ8_0 ? 127.f / amax : -127.f / max;
+    if (kind == kQ8_0) {  // the f16 rounding of amax / 127
+      const double exact = amax / 127.0;
+      int e;
+      std::frexp(exact, &e);
+      const double ulp = std::ldexp(1.0, std::max(e - 11, -24));
+      const double mid = std::floor(exact / ulp) * ulp + ulp / 2;
+      if (flip(-1 - b, std::fabs(exact - mid) / exact)) {
+        const double d2 = d > exact ? d - ulp : d + ulp;
+        for (int64_t j = b * bs; j < (b + 1) * bs; ++j) r[j] = r[j] / d * d2;
+        d = d2;
+      }
+    }
+    // A value's distance from its boundary relative to the block's largest (the error of an
+    // f32 activation scales with the row, not with the value).
+    for (int64_t j = b * bs; j < (b + 1) * bs; ++j) {
+      const double v = x[j] * id, q = std::round(r[j] / d);
+      if (!flip(j, std::fabs(v - std::floor(v) - 0.5) / 127)) continue;
+      const double q2 = q > v ? q - 1 : q + 1;
+      if (kind == kQ8_0 || q2 <= 127) r[j] = q2 * d;
+    }
+  }
+  return r;
+}
+
 std::vector<std::vector<double>> ReferenceModel::Logits(const std::vector<int32_t>& tokens) const {
   const std::vector<Vec> hidden = Hidden(tokens);
   const std::string out_name = c_.tied_output ? "token_embd.weight" : "output.weight";
   int64_t rows = 0, cols = 0;
   const Vec out = Matrix(out_name, &rows, &cols);
   std::vector<Vec> logits(hidden.size());
+  at_layer_ = -1;
   for (size_t t = 0; t < hidden.size(); ++t) {
-    logits[t] = MatVec(out, rows, c_.n_embd, Act(hidden[t], Type(out_name)));
+    at_pos_ = static_cast<int64_t>(t);
+    logits[t] = MatVec(out, rows, c_.n_embd, Input(hidden[t], Type(out_name), "output"));
     if (c_.final_softcap > 0) {
       for (double& v : logits[t]) v = c_.final_softcap * std::tanh(v / c_.final_softcap);
     }
@@ -151,6 +241,8 @@ std::vector<std::vector<double>> ReferenceModel::Logits(const std::vector<int32_
 }
 
 std::vector<std::vector<double>> ReferenceModel::Hidden(const std::vector<int32_t>& tokens) const {
+  ambiguous_.clear();
+  at_layer_ = -1;
   const int64_t T = static_cast<int64_t>(tokens.size());
   const int64_t D = c_.n_embd, H = c_.n_head, KVH = c_.n_head_kv, hd = c_.head_dim;
   const int64_t QD = H * hd, KVD = KVH * hd;
@@ -174,6 +266,7 @@ std::vector<std::vector<double>> ReferenceModel::Hidden(const std::vector<int32_
   const Vec emb = Matrix("token_embd.weight", &rows, &cols);
   std::vector<Vec> x(T);
   for (int64_t t = 0; t < T; ++t) {
+    at_pos_ = t;
     x[t] = Vec(emb.begin() + tokens[t] * D, emb.begin() + (tokens[t] + 1) * D);
     for (double& e : x[t]) e *= c_.embd_scale;
   }
@@ -182,6 +275,7 @@ std::vector<std::vector<double>> ReferenceModel::Hidden(const std::vector<int32_
   };
 
   for (int64_t l = 0; l < c_.n_layer; ++l) {
+    at_layer_ = l;
     const std::string p = StrCat("blk.", l, ".");
     const model::LayerConfig& lc = c_.layers[l];
     rope.base = lc.rope_base;
@@ -217,17 +311,18 @@ std::vector<std::vector<double>> ReferenceModel::Hidden(const std::vector<int32_
     std::vector<Vec> q(T), k(T), v(T);
     auto type = [&](const char* name) { return Type(p + name); };
     for (int64_t t = 0; t < T; ++t) {
+      at_pos_ = t;
       const Vec h = RmsNorm(x[t], attn_norm, c_.rms_eps);
       if (c_.fused_qkv) {
-        Vec all = MatVec(wqkv, QD + 2 * KVD, D, Act(h, type("attn_qkv.weight")));
+        Vec all = MatVec(wqkv, QD + 2 * KVD, D, Input(h, type("attn_qkv.weight"), "attn_in"));
         AddBias(all, bqkv);
         q[t] = Vec(all.begin(), all.begin() + QD);
         k[t] = Vec(all.begin() + QD, all.begin() + QD + KVD);
         v[t] = Vec(all.begin() + QD + KVD, all.end());
       } else {
-        q[t] = MatVec(wq, QD, D, Act(h, type("attn_q.weight")));
-        k[t] = MatVec(wk, KVD, D, Act(h, type("attn_k.weight")));
-        v[t] = MatVec(wv, KVD, D, Act(h, type("attn_v.weight")));
+        q[t] = MatVec(wq, QD, D, Input(h, type("attn_q.weight"), "attn_in"));
+        k[t] = MatVec(wk, KVD, D, Input(h, type("attn_k.weight"), "attn_in"));
+        v[t] = MatVec(wv, KVD, D, Input(h, type("attn_v.weight"), "attn_in"));
         AddBias(q[t], bq);
         AddBias(k[t], bk);
         AddBias(v[t], bv);
@@ -241,6 +336,7 @@ std::vector<std::vector<double>> ReferenceModel::Hidden(const std::vector<int32_
     }
     const int64_t window = lc.sliding ? c_.sliding_window : 0;
     for (int64_t t = 0; t < T; ++t) {
+      at_pos_ = t;
       Vec attn(QD, 0.0);
       const int64_t first = window > 0 ? std::max<int64_t>(0, t - window + 1) : 0;
       for (int64_t h = 0; h < H; ++h) {
@@ -260,7 +356,7 @@ std::vector<std::vector<double>> ReferenceModel::Hidden(const std::vector<int32_
           for (int64_t i = 0; i < hd; ++i) attn[h * hd + i] += s[j] / z * v[j][kh * hd + i];
         }
       }
-      Vec o = MatVec(wo, D, QD, Act(attn, type("attn_output.weight")));
+      Vec o = MatVec(wo, D, QD, Input(attn, type("attn_output.weight"), "attn_out"));
       AddBias(o, bo);
       if (c_.post_norms) o = RmsNorm(o, post_a, c_.rms_eps);
       for (int64_t i = 0; i < D; ++i) x[t][i] += o[i];
@@ -279,11 +375,12 @@ std::vector<std::vector<double>> ReferenceModel::Hidden(const std::vector<int32_
       wd = Matrix(p + "ffn_down.weight", &gr, &gc);
     }
     for (int64_t t = 0; t < T; ++t) {
+      at_pos_ = t;
       const Vec h = RmsNorm(x[t], ffn_norm, c_.rms_eps);
       Vec out(D, 0.0);
       if (c_.moe()) {
         const int64_t E = c_.n_expert, K = c_.n_expert_used, F = c_.n_ff_expert;
-        const Vec logits = MatVec(router, E, D, Act(h, type("ffn_gate_inp.weight")));
+        const Vec logits = MatVec(router, E, D, Input(h, type("ffn_gate_inp.weight"), "ffn_in"));
         const double mx = *std::max_element(logits.begin(), logits.end());
         Vec prob(E);
         double z = 0;
@@ -298,28 +395,30 @@ std::vector<std::vector<double>> ReferenceModel::Hidden(const std::vector<int32_
         for (int64_t s = 0; s < K; ++s) {
           const int64_t e = order[s];
           const double w = prob[e] / (c_.expert_weights_norm ? std::max(wsum, 6.103515625e-5) : 1);
-          const Vec g =
-              MatVec(gate_e.data() + e * F * D, F, D, Act(h, type("ffn_gate_exps.weight")));
-          const Vec u = MatVec(up_e.data() + e * F * D, F, D, Act(h, type("ffn_up_exps.weight")));
+          const Vec g = MatVec(gate_e.data() + e * F * D, F, D,
+                               Input(h, type("ffn_gate_exps.weight"), "ffn_in"));
+          const Vec u =
+              MatVec(up_e.data() + e * F * D, F, D, Input(h, type("ffn_up_exps.weight"), "ffn_in"));
           Vec a(F);
           for (int64_t i = 0; i < F; ++i) a[i] = act(g[i], u[i]);
           const Vec d =
-              MatVec(down_e.data() + e * D * F, D, F, Act(a, type("ffn_down_exps.weight")));
+              MatVec(down_e.data() + e * D * F, D, F,
+                     Input(a, type("ffn_down_exps.weight"), StrCat("ffn_down_exps.", e).c_str()));
           for (int64_t i = 0; i < D; ++i) out[i] += w * d[i];
         }
       } else {
         const int64_t F = c_.n_ff;
         Vec g, u;
         if (c_.fused_gate_up) {
-          const Vec gu = MatVec(wu, 2 * F, D, Act(h, type("ffn_up.weight")));
+          const Vec gu = MatVec(wu, 2 * F, D, Input(h, type("ffn_up.weight"), "ffn_in"));
           g = Vec(gu.begin(), gu.begin() + F);
           u = Vec(gu.begin() + F, gu.end());
         } else {
-          g = MatVec(wg, F, D, Act(h, type("ffn_gate.weight")));
-          u = MatVec(wu, F, D, Act(h, type("ffn_up.weight")));
+          g = MatVec(wg, F, D, Input(h, type("ffn_gate.weight"), "ffn_in"));
+          u = MatVec(wu, F, D, Input(h, type("ffn_up.weight"), "ffn_in"));
         }
         for (int64_t i = 0; i < F; ++i) g[i] = act(g[i], u[i]);
-        out = MatVec(wd, D, F, Act(g, type("ffn_down.weight")));
+        out = MatVec(wd, D, F, Input(g, type("ffn_down.weight"), "ffn_down"));
       }
       if (c_.post_norms) out = RmsNorm(out, post_f, c_.rms_eps);
       for (int64_t i = 0; i < D; ++i) x[t][i] += out[i];
@@ -329,6 +428,63 @@ std::vector<std::vector<double>> ReferenceModel::Hidden(const std::vector<int32_
   std::vector<Vec> hidden(T);
   for (int64_t t = 0; t < T; ++t) hidden[t] = RmsNorm(x[t], out_norm, c_.rms_eps);
   return hidden;
+}
+
+std::string Agreement::Describe() const {
+  std::string s = StrCat(ambiguous, " ambiguous roundings, flipped:");
+  if (flips.empty()) s += " none";
+  for (const auto& r : flips) {
+    s += StrCat(" layer ", r.layer, " pos ", r.pos, " ", r.input, "[", r.index, "] (", r.dist,
+                " from its boundary)");
+  }
+  return s;
+}
+
+Agreement CompareLogits(ReferenceModel& ref, const std::vector<int32_t>& tokens,
+                        const std::vector<std::vector<float>>& got, double tol) {
+  struct Error {
+    double worst = 0, sq = 0;
+    std::string where;
+  };
+  auto error = [&](const std::vector<std::vector<double>>& want) {
+    Error e;
+    if (got.size() != want.size()) return Error{INFINITY, INFINITY, "the number of positions"};
+    for (size_t p = 0; p < want.size(); ++p) {
+      if (got[p].size() != want[p].size()) return Error{INFINITY, INFINITY, "the vocabulary"};
+      double scale = 0;
+      for (double v : want[p]) scale = std::max(scale, std::fabs(v));
+      for (size_t j = 0; j < want[p].size(); ++j) {
+        double err = std::fabs(got[p][j] - want[p][j]) / scale;
+        if (std::isnan(err)) err = INFINITY;
+        if (!(err <= e.worst)) e.worst = err, e.where = StrCat("position ", p, " token ", j);
+        e.sq += err * err;
+      }
+    }
+    return e;
+  };
+  ref.set_flips({});
+  Error err = error(ref.Logits(tokens));
+  Agreement a;
+  const std::vector<ReferenceModel::Rounding> ambiguous = ref.ambiguous();
+  a.ambiguous = ambiguous.size();
+  for (int round = 0; round < 3 && !(err.worst <= tol); ++round) {
+    Error best = err;
+    size_t pick = ambiguous.size();
+    for (size_t i = 0; i < ambiguous.size() && !(best.worst <= tol); ++i) {
+      auto flips = a.flips;
+      flips.push_back(ambiguous[i]);
+      ref.set_flips(std::move(flips));
+      const Error e = error(ref.Logits(tokens));
+      if (e.sq < best.sq) best = e, pick = i;
+    }
+    if (pick == ambiguous.size()) break;
+    a.flips.push_back(ambiguous[pick]);
+    err = best;
+  }
+  ref.set_flips({});
+  a.worst = err.worst;
+  a.where = err.where;
+  return a;
 }
 
 }  // namespace phx::testing

@@ -33,11 +33,13 @@ struct Case {
 // Random weight rows of `t`: floats through QuantizeRow for the float types and Q8_0 (whose
 // -128 a quantizer never writes); every other type as random blocks, which cover every quant,
 // scale and min pattern, with small f16 scales (signed where the type allows), mins of either
-// sign and MXFP4 exponents around 2^-6.
-std::vector<uint8_t> RandomWeights(std::mt19937_64& rng, DType t, int64_t N, int64_t K) {
+// sign and MXFP4 exponents around 2^-6. `quantized_floats`: every type through QuantizeRow
+// (the weights `phalanx model synth` writes: a quantizer's scales, mins and codes).
+std::vector<uint8_t> RandomWeights(std::mt19937_64& rng, DType t, int64_t N, int64_t K,
+                                   bool quantized_floats = false) {
   const int64_t rb = static_cast<int64_t>(*RowBytes(t, K));
   std::vector<uint8_t> w(static_cast<size_t>(N * rb));
-  if (IsQuantized(t) && t != DType::kQ8_0) {
+  if (IsQuantized(t) && t != DType::kQ8_0 && !quantized_floats) {
     for (auto& b : w) b = static_cast<uint8_t>(rng());
     std::uniform_real_distribution<float> d(0.001f, 0.02f);
     const int64_t bb = GetDTypeInfo(t)->block_bytes;
@@ -84,10 +86,12 @@ std::vector<uint8_t> RandomWeights(std::mt19937_64& rng, DType t, int64_t N, int
 
 // prepare: the weight also goes through PrepareMatmul (the copy in the AVX-512 VNNI kernels'
 // layout for every quantized type on that level).
-void RunCase(DType t, const Case& c, std::mt19937_64& rng, bool prepare = false) {
+void RunCase(DType t, const Case& c, std::mt19937_64& rng, bool prepare = false,
+             bool quantized_floats = false) {
   SCOPED_TRACE(StrCat(DTypeName(t), " M=", c.M, " N=", c.N, " K=", c.K, c.bias ? " bias" : "",
-                      c.strided ? " strided" : "", prepare ? " prepared" : ""));
-  const std::vector<uint8_t> wbytes = RandomWeights(rng, t, c.N, c.K);
+                      c.strided ? " strided" : "", prepare ? " prepared" : "",
+                      quantized_floats ? " quantized floats" : ""));
+  const std::vector<uint8_t> wbytes = RandomWeights(rng, t, c.N, c.K, quantized_floats);
   const Tensor wt = Tensor::View(wbytes.data(), t, {c.N, c.K});
   const std::vector<double> wd = ref::ToDouble(wt);
   const std::vector<float> x = RandomFloats(rng, static_cast<size_t>(c.M * c.K), -2.f, 2.f);
@@ -284,6 +288,21 @@ TEST(OpsMatmulTest, LowBitPrepared) {
     }
     RunCase(t, Case{3, 15, 256, true}, rng, true);
     RunCase(t, Case{40, 48, k256 ? 1280 : 96}, rng, true);
+  }
+}
+
+// Weights as `phalanx model synth` writes them (QuantizeRow of random floats, not random
+// blocks) in the shapes of model_test's synthesized llama (D 256, F 768, q 256, kv 128, vocab
+// 512; 5- and 13-row steps), direct and prepared: model_test's forward rows rest on these.
+TEST(OpsMatmulTest, QuantizedFloatsModelShapes) {
+  auto rng = MakeRng();
+  for (DType t :
+       {DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kIQ4_NL, DType::kMXFP4,
+        DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K, DType::kIQ4_XS}) {
+    for (const Case& c :
+         {Case{5, 128, 256}, Case{13, 768, 256}, Case{5, 256, 768, true}, Case{1, 512, 256}}) {
+      for (bool prepare : {false, true}) RunCase(t, c, rng, prepare, /*quantized_floats=*/true);
+    }
   }
 }
 
