@@ -149,7 +149,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(cfg->n_head > 0 && cfg->n_head_kv > 0 && cfg->n_head % cfg->n_head_kv == 0);
     FUZZ_CHECK(cfg->head_dim > 0 && cfg->vocab_size >= 0);
     FUZZ_CHECK(static_cast<int64_t>(cfg->layers.size()) == cfg->n_layer);
-    FUZZ_CHECK(cfg->n_rot > 0 && cfg->n_rot <= cfg->head_dim && cfg->n_rot % 2 == 0);
+    // Rotary models rotate an even number of dims up to the head; bert (absolute positions)
+    // rotates none.
+    if (cfg->rope_type == phx::model::RopeType::kNone) {
+      FUZZ_CHECK(cfg->n_rot == 0);
+    } else {
+      FUZZ_CHECK(cfg->n_rot > 0 && cfg->n_rot <= cfg->head_dim && cfg->n_rot % 2 == 0);
+    }
     FUZZ_CHECK(!cfg->moe() || (cfg->n_expert_used >= 1 && cfg->n_expert_used <= cfg->n_expert &&
                                cfg->n_ff_expert > 0));
     FUZZ_CHECK(cfg->moe() || cfg->n_ff > 0);
