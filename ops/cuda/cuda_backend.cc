@@ -12,6 +12,7 @@
 #include "kernels/gemm.h"
 #include "ops/cuda/cuda_status.h"
 #include "ops/cuda/device_checks.h"
+#include "ops/cuda/norm_params.h"
 
 namespace phx::ops::cuda {
 namespace {
@@ -265,17 +266,7 @@ absl::Status CudaBackend::RmsNorm(const Tensor& x, const Tensor& w, float eps, c
   }
   PHX_RETURN_IF_ERROR(CheckDeviceF32("rms_norm", "w", w, 1, G));
   PHX_RETURN_IF_ERROR(CheckDeviceF32("rms_norm", "y", y, x.rows(), D));
-  kernels::RmsNormParams p;
-  p.x = x.data;
-  p.x_stride = ElemStride(x);
-  p.w = w.data;
-  p.w_dtype = DType::kF32;
-  p.y = y.data;
-  p.y_stride = ElemStride(y);
-  p.dtype = DType::kF32;
-  p.rows = static_cast<int32_t>(x.rows());
-  p.dim = static_cast<int32_t>(D);
-  p.eps = eps;
+  kernels::RmsNormParams p = F32RmsNormParams(x, w, eps, y);
   p.group = G < D ? static_cast<int32_t>(G) : 0;
   return Run(kernels::LaunchRmsNorm, p, G < D ? "rms_norm (per head)" : "rms_norm");
 }
@@ -289,26 +280,21 @@ absl::Status CudaBackend::AddRmsNorm(const Tensor& x, const Tensor& delta, const
   PHX_RETURN_IF_ERROR(CheckDeviceF32("add_rms_norm", "w", w, 1, D));
   PHX_RETURN_IF_ERROR(CheckDeviceF32("add_rms_norm", "y", y, x.rows(), D));
   // The kernel's residual form: x (the stream) += delta, then y = norm(x) * w.
-  kernels::RmsNormParams p;
-  p.x = delta.data;
-  p.x_stride = ElemStride(delta);
+  kernels::RmsNormParams p = F32RmsNormParams(delta, w, eps, y);
   p.residual = x.data;
   p.residual_stride = ElemStride(x);
-  p.w = w.data;
-  p.w_dtype = DType::kF32;
-  p.y = y.data;
-  p.y_stride = ElemStride(y);
-  p.dtype = DType::kF32;
-  p.rows = static_cast<int32_t>(x.rows());
-  p.dim = static_cast<int32_t>(D);
-  p.eps = eps;
   return Run(kernels::LaunchRmsNorm, p, "add_rms_norm");
 }
 
 absl::Status CudaBackend::SwiGlu(const Tensor& gate, const Tensor& up, const Tensor& out) {
-  PHX_RETURN_IF_ERROR(CheckDeviceF32("swiglu", "gate", gate, -1, -1));
-  PHX_RETURN_IF_ERROR(CheckDeviceF32("swiglu", "up", up, gate.rows(), gate.cols()));
-  PHX_RETURN_IF_ERROR(CheckDeviceF32("swiglu", "out", out, gate.rows(), gate.cols()));
+  return GatedUnit("swiglu", gate, up, out, /*gelu_tanh=*/false);
+}
+
+absl::Status CudaBackend::GatedUnit(std::string_view op, const Tensor& gate, const Tensor& up,
+                                    const Tensor& out, bool gelu_tanh) {
+  PHX_RETURN_IF_ERROR(CheckDeviceF32(op, "gate", gate, -1, -1));
+  PHX_RETURN_IF_ERROR(CheckDeviceF32(op, "up", up, gate.rows(), gate.cols()));
+  PHX_RETURN_IF_ERROR(CheckDeviceF32(op, "out", out, gate.rows(), gate.cols()));
   kernels::SwiGluParams p;
   p.gate = gate.data;
   p.gate_stride = ElemStride(gate);
@@ -319,7 +305,8 @@ absl::Status CudaBackend::SwiGlu(const Tensor& gate, const Tensor& up, const Ten
   p.dtype = DType::kF32;
   p.rows = static_cast<int32_t>(gate.rows());
   p.dim = static_cast<int32_t>(gate.cols());
-  return Run(kernels::LaunchSwiGlu, p, "swiglu");
+  p.gelu_tanh = gelu_tanh;
+  return Run(kernels::LaunchSwiGlu, p, op);
 }
 
 absl::Status CudaBackend::Add(const Tensor& a, const Tensor& b, const Tensor& out) {

@@ -184,6 +184,9 @@ class CudaBackend final : public Backend {
   absl::Status MatmulProducts(const Tensor& x, std::span<const MatmulOut> outs, int32_t k);
   // y = cap * tanh(y / cap) in place (MatmulOut::softcap).
   absl::Status Softcap(const Tensor& y, float cap);
+  // SwiGlu, or GeGlu with gelu_tanh: the checks (errors naming `op`) and the launch.
+  absl::Status GatedUnit(std::string_view op, const Tensor& gate, const Tensor& up,
+                         const Tensor& out, bool gelu_tanh);
 
   // One recorded step: its instantiated graph and the policy's record.
   struct Graph {

@@ -12,6 +12,7 @@
 #include "kernels/moe.h"
 #include "ops/cuda/cuda_backend.h"
 #include "ops/cuda/device_checks.h"
+#include "ops/cuda/norm_params.h"
 
 namespace phx::ops::cuda {
 
@@ -22,38 +23,14 @@ absl::Status CudaBackend::PostNormAdd(const Tensor& residual, const Tensor& x, c
   PHX_RETURN_IF_ERROR(CheckDeviceF32("post_norm_add", "residual", residual, x.rows(), D));
   PHX_RETURN_IF_ERROR(CheckDeviceF32("post_norm_add", "w", w, 1, D));
   PHX_RETURN_IF_ERROR(CheckDeviceF32("post_norm_add", "out", out, x.rows(), D));
-  kernels::RmsNormParams p;
-  p.x = x.data;
-  p.x_stride = ElemStride(x);
-  p.w = w.data;
-  p.w_dtype = DType::kF32;
-  p.y = out.data;
-  p.y_stride = ElemStride(out);
+  kernels::RmsNormParams p = F32RmsNormParams(x, w, eps, out);
   p.post_add = residual.data;
   p.post_add_stride = ElemStride(residual);
-  p.dtype = DType::kF32;
-  p.rows = static_cast<int32_t>(x.rows());
-  p.dim = static_cast<int32_t>(D);
-  p.eps = eps;
   return Run(kernels::LaunchRmsNorm, p, "post_norm_add");
 }
 
 absl::Status CudaBackend::GeGlu(const Tensor& gate, const Tensor& up, const Tensor& out) {
-  PHX_RETURN_IF_ERROR(CheckDeviceF32("geglu", "gate", gate, -1, -1));
-  PHX_RETURN_IF_ERROR(CheckDeviceF32("geglu", "up", up, gate.rows(), gate.cols()));
-  PHX_RETURN_IF_ERROR(CheckDeviceF32("geglu", "out", out, gate.rows(), gate.cols()));
-  kernels::SwiGluParams p;
-  p.gate = gate.data;
-  p.gate_stride = ElemStride(gate);
-  p.up = up.data;
-  p.up_stride = ElemStride(up);
-  p.out = out.data;
-  p.out_stride = ElemStride(out);
-  p.dtype = DType::kF32;
-  p.rows = static_cast<int32_t>(gate.rows());
-  p.dim = static_cast<int32_t>(gate.cols());
-  p.gelu_tanh = true;
-  return Run(kernels::LaunchSwiGlu, p, "geglu");
+  return GatedUnit("geglu", gate, up, out, /*gelu_tanh=*/true);
 }
 
 absl::Status CudaBackend::Softcap(const Tensor& y, float cap) {
