@@ -90,40 +90,66 @@ struct QuantUnit<DType::kQ8_0> {
   }
 };
 
+// A unit of a K-quant with Q4_K's layout of d, dmin and 12 bytes of 6-bit scales and mins in the
+// block's first 16 bytes (q4_K, q5_K): the 16 quant bytes of group j (0..3), half h at
+// kQsOffset + 32j + 16h give sub-blocks 2j (low nibbles) and 2j + 1 (high nibbles). With
+// kFifthBit (q5_K), 16 bytes of qh at 16 + 16h add bit 2j (low nibbles) or 2j + 1 (high ones)
+// as each value's 5th bit.
+template <int kBlockBytes, int kQsOffset, bool kFifthBit>
+__device__ __forceinline__ void LoadQ4KLayoutUnit(const void* w, int64_t k, int64_t row, int64_t u,
+                                                  float (&v)[32], int64_t (&off)[4]) {
+  const int64_t blk = u / 8;
+  const int l = static_cast<int>(u % 8), j = l / 2, h = l % 2;
+  const auto* block = static_cast<const uint8_t*>(w) + (row * (k / 256) + blk) * kBlockBytes;
+  const uint4 head = __ldg(reinterpret_cast<const uint4*>(block));
+  uint32_t hw[4] = {0, 0, 0, 0};
+  if constexpr (kFifthBit) {
+    const uint4 qh = __ldg(reinterpret_cast<const uint4*>(block + 16 + 16 * h));
+    hw[0] = qh.x;
+    hw[1] = qh.y;
+    hw[2] = qh.z;
+    hw[3] = qh.w;
+  }
+  const uint4 qs = __ldg(reinterpret_cast<const uint4*>(block + kQsOffset + 32 * j + 16 * h));
+  const float d = HalfBitsToF32(head.x);
+  const float dmin = HalfBitsToF32(head.x >> 16);
+  const uint32_t scales[3] = {head.y, head.z, head.w};
+  int sc, m;
+  Q4KScaleMinDev(2 * j, scales, &sc, &m);
+  const float d1 = d * sc, m1 = dmin * m;
+  Q4KScaleMinDev(2 * j + 1, scales, &sc, &m);
+  const float d2 = d * sc, m2 = dmin * m;
+  const uint32_t qw[4] = {qs.x, qs.y, qs.z, qs.w};
+#pragma unroll
+  for (int i = 0; i < 16; ++i) {
+    const uint32_t b = (qw[i / 4] >> (8 * (i % 4))) & 0xFF;
+    uint32_t q_lo = b & 0xF, q_hi = b >> 4;
+    if constexpr (kFifthBit) {
+      const uint32_t hb = (hw[i / 4] >> (8 * (i % 4))) & 0xFF;
+      q_lo |= ((hb >> (2 * j)) & 1) << 4;
+      q_hi |= ((hb >> (2 * j + 1)) & 1) << 4;
+    }
+    v[i] = d1 * static_cast<float>(q_lo) - m1;
+    v[16 + i] = d2 * static_cast<float>(q_hi) - m2;
+  }
+  const int64_t e0 = blk * 256 + 64 * j + 16 * h;
+  off[0] = e0;
+  off[1] = e0 + 8;
+  off[2] = e0 + 32;
+  off[3] = e0 + 40;
+}
+
 template <>
 struct QuantUnit<DType::kQ4_K> {
   static constexpr int kVals = 32;
   static constexpr int kSegs = 4;
   static constexpr int kBlockBytes = 144;
-  // w: [rows, k / 256] GGUF BlockQ4_K, rows packed.
+  // w: [rows, k / 256] GGUF BlockQ4_K, rows packed (d, dmin and the scales fill the first 16
+  // bytes, qs the last 128).
   __device__ __forceinline__ static void Load(const void* w, int64_t /*rows*/, int64_t k,
                                               int64_t row, int64_t u, float (&v)[kVals],
                                               int64_t (&off)[kSegs]) {
-    const int64_t blk = u / 8;
-    const int l = static_cast<int>(u % 8), j = l / 2, h = l % 2;
-    const auto* block = static_cast<const uint8_t*>(w) + (row * (k / 256) + blk) * kBlockBytes;
-    const uint4 head = __ldg(reinterpret_cast<const uint4*>(block));
-    const uint4 qs = __ldg(reinterpret_cast<const uint4*>(block + 16 + 32 * j + 16 * h));
-    const float d = HalfBitsToF32(head.x);
-    const float dmin = HalfBitsToF32(head.x >> 16);
-    const uint32_t scales[3] = {head.y, head.z, head.w};
-    int sc, m;
-    Q4KScaleMinDev(2 * j, scales, &sc, &m);
-    const float d1 = d * sc, m1 = dmin * m;
-    Q4KScaleMinDev(2 * j + 1, scales, &sc, &m);
-    const float d2 = d * sc, m2 = dmin * m;
-    const uint32_t qw[4] = {qs.x, qs.y, qs.z, qs.w};
-#pragma unroll
-    for (int i = 0; i < 16; ++i) {
-      const uint32_t b = (qw[i / 4] >> (8 * (i % 4))) & 0xFF;
-      v[i] = d1 * static_cast<float>(b & 0xF) - m1;
-      v[16 + i] = d2 * static_cast<float>(b >> 4) - m2;
-    }
-    const int64_t e0 = blk * 256 + 64 * j + 16 * h;
-    off[0] = e0;
-    off[1] = e0 + 8;
-    off[2] = e0 + 32;
-    off[3] = e0 + 40;
+    LoadQ4KLayoutUnit<kBlockBytes, 16, false>(w, k, row, u, v, off);
   }
 };
 
@@ -139,36 +165,7 @@ struct QuantUnit<DType::kQ5_K> {
   __device__ __forceinline__ static void Load(const void* w, int64_t /*rows*/, int64_t k,
                                               int64_t row, int64_t u, float (&v)[kVals],
                                               int64_t (&off)[kSegs]) {
-    const int64_t blk = u / 8;
-    const int l = static_cast<int>(u % 8), j = l / 2, h = l % 2;
-    const auto* block = static_cast<const uint8_t*>(w) + (row * (k / 256) + blk) * kBlockBytes;
-    const uint4 head = __ldg(reinterpret_cast<const uint4*>(block));
-    const uint4 qh = __ldg(reinterpret_cast<const uint4*>(block + 16 + 16 * h));
-    const uint4 qs = __ldg(reinterpret_cast<const uint4*>(block + 48 + 32 * j + 16 * h));
-    const float d = HalfBitsToF32(head.x);
-    const float dmin = HalfBitsToF32(head.x >> 16);
-    const uint32_t scales[3] = {head.y, head.z, head.w};
-    int sc, m;
-    Q4KScaleMinDev(2 * j, scales, &sc, &m);
-    const float d1 = d * sc, m1 = dmin * m;
-    Q4KScaleMinDev(2 * j + 1, scales, &sc, &m);
-    const float d2 = d * sc, m2 = dmin * m;
-    const uint32_t qw[4] = {qs.x, qs.y, qs.z, qs.w};
-    const uint32_t hw[4] = {qh.x, qh.y, qh.z, qh.w};
-#pragma unroll
-    for (int i = 0; i < 16; ++i) {
-      const uint32_t b = (qw[i / 4] >> (8 * (i % 4))) & 0xFF;
-      const uint32_t hb = (hw[i / 4] >> (8 * (i % 4))) & 0xFF;
-      const uint32_t q_lo = (b & 0xF) | (((hb >> (2 * j)) & 1) << 4);
-      const uint32_t q_hi = (b >> 4) | (((hb >> (2 * j + 1)) & 1) << 4);
-      v[i] = d1 * static_cast<float>(q_lo) - m1;
-      v[16 + i] = d2 * static_cast<float>(q_hi) - m2;
-    }
-    const int64_t e0 = blk * 256 + 64 * j + 16 * h;
-    off[0] = e0;
-    off[1] = e0 + 8;
-    off[2] = e0 + 32;
-    off[3] = e0 + 40;
+    LoadQ4KLayoutUnit<kBlockBytes, 48, true>(w, k, row, u, v, off);
   }
 };
 
