@@ -20,6 +20,7 @@
 #include "server/http/anthropic_json.h"
 #include "server/http/anthropic_response.h"
 #include "server/http/openai_fields.h"
+#include "tests/fuzz/api_fuzz_util.h"
 
 namespace {
 
@@ -39,15 +40,7 @@ void FuzzRequest(std::string_view body, bool count, const ParseOptions& o) {
   AnthropicRequest r;
   const std::optional<ApiError> e = phx::server::ParseAnthropicRequest(body, o, count, &r);
   if (e) {
-    Check(e->status.code() == absl::StatusCode::kInvalidArgument ||
-              e->status.code() == absl::StatusCode::kNotFound,
-          "unexpected error code", e->status.ToString());
-    Check(!e->status.message().empty(), "error without a message");
-    if (!e->param.empty()) {
-      const std::string head = e->param.substr(0, e->param.find_first_of("[."));
-      Check(std::string(e->status.message()).find(head) != std::string::npos,
-            "error does not name its field", e->status.ToString() + " / " + e->param);
-    }
+    phx::server::fuzz::CheckRequestError("anthropic_fuzz", *e);
     return;
   }
   const auto& m = r.chat.chat["messages"];

@@ -17,6 +17,7 @@
 #include "nlohmann/json.hpp"
 #include "server/http/openai_fields.h"
 #include "server/http/openai_json.h"
+#include "tests/fuzz/api_fuzz_util.h"
 
 namespace {
 
@@ -75,15 +76,7 @@ void FuzzRequest(std::string_view body, Endpoint ep, const ParseOptions& o) {
   OpenAiRequest r;
   const std::optional<ApiError> e = phx::server::ParseRequest(body, ep, o, &r);
   if (e) {
-    Check(e->status.code() == absl::StatusCode::kInvalidArgument ||
-              e->status.code() == absl::StatusCode::kNotFound,
-          "unexpected error code", e->status.ToString());
-    Check(!e->status.message().empty(), "error without a message");
-    if (!e->param.empty()) {
-      const std::string head = e->param.substr(0, e->param.find_first_of("[."));
-      Check(std::string(e->status.message()).find(head) != std::string::npos,
-            "error does not name its field", e->status.ToString() + " / " + e->param);
-    }
+    phx::server::fuzz::CheckRequestError("openai_json_fuzz", *e);
     return;
   }
   Check(r.endpoint == ep, "endpoint not set");
