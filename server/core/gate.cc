@@ -4,19 +4,14 @@
 #include <cmath>
 #include <optional>
 
+#include "base/elapsed.h"
 #include "base/strings.h"
 #include "server/audit/log_strings.h"
 #include "server/core/status_map.h"
 
 namespace phx::server {
 namespace {
-
 using Clock = engine::Clock;
-
-double Since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
 }  // namespace
 
 absl::Status FinishStatus(engine::FinishReason r, const absl::Status& s) {
@@ -310,7 +305,7 @@ bool Gate::TryDegraded(const std::shared_ptr<Call>& c, DegradedReason why) {
   const std::string request_id = c->req.request_id.empty() ? fe_.NewRequestId() : c->req.request_id;
   c->request_id = request_id;
   c->handler->OnCached(request_id, *hit);
-  metrics_.RequestFinished(c->req.rpc, "OK", Since(c->arrival));
+  metrics_.RequestFinished(c->req.rpc, "OK", SecondsSince(c->arrival));
   c->record.text = hit->text;  // the audit's output (with --audit-include-text)
   Audit(*c, "OK", DegradedReasonName(why), hit->usage, true);
   Take(c->id);
@@ -321,7 +316,7 @@ void Gate::Reject(const std::shared_ptr<Call>& c, const absl::Status& s,
                   std::optional<RejectReason> reason, double retry_after_s) {
   if (reason) metrics_.Rejected(*reason);
   const std::string code = CodeName(s.code());
-  metrics_.RequestFinished(c->req.rpc, code, Since(c->arrival));
+  metrics_.RequestFinished(c->req.rpc, code, SecondsSince(c->arrival));
   Audit(*c, code, reason ? RejectReasonName(*reason) : std::string(s.message()), {}, false);
   c->handler->OnRejected(s, retry_after_s);
   Take(c->id);
@@ -387,7 +382,7 @@ void Gate::AbortAll(const absl::Status& why) {
     }
     if (const engine::RequestId e = c->engine_id.load(); e != 0) fe_.Cancel(e);
     const std::string code = CodeName(why.code());
-    metrics_.RequestFinished(c->req.rpc, code, Since(c->arrival));
+    metrics_.RequestFinished(c->req.rpc, code, SecondsSince(c->arrival));
     Audit(*c, code, std::string(why.message()), u, false);
     Take(c->id);
   }
@@ -418,7 +413,7 @@ void Gate::Audit(const Call& c, const std::string& code, const std::string& reas
   a.prompt_tokens = u.prompt_tokens;
   a.completion_tokens = u.completion_tokens;
   a.cached_prompt_tokens = u.cached_prompt_tokens;
-  a.latency_s = Since(c.arrival);
+  a.latency_s = SecondsSince(c.arrival);
   a.degraded = degraded;
   a.prompt = c.req.has_text ? c.req.text : StrJoin(c.req.token_ids, " ");
   a.output = c.record.text;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "base/elapsed.h"
 #include "base/strings.h"
 #include "server/audit/log_strings.h"
 #include "server/core/gate.h"
@@ -11,13 +12,7 @@
 
 namespace phx::server {
 namespace {
-
 using Clock = engine::Clock;
-
-double Since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
 }  // namespace
 
 absl::StatusOr<std::string> Gate::Authenticate(std::string_view authorization) {
@@ -80,7 +75,7 @@ absl::Status Gate::Feedback(std::string_view authorization, const std::string& p
     metrics_.Rejected(RejectReason::kUnauthenticated);
   }
   const std::string code = CodeName(s.code());
-  metrics_.RequestFinished("SubmitFeedback", code, Since(t0));
+  metrics_.RequestFinished("SubmitFeedback", code, SecondsSince(t0));
   if (audit_ != nullptr && ShouldAudit(code)) {
     AuditRecord a;
     // A request_id or comment that failed its check is logged cut to its bound, never whole.
@@ -91,7 +86,7 @@ absl::Status Gate::Feedback(std::string_view authorization, const std::string& p
     a.status = code;
     a.rating = rating;
     a.comment = comment;  // cut (or redacted, with its length) by the audit log
-    a.latency_s = Since(t0);
+    a.latency_s = SecondsSince(t0);
     audit_->Write(a);
   }
   return s;
@@ -105,7 +100,7 @@ void Gate::Tokenize(std::string_view authorization, const std::string& peer, std
   KeyLimits limits;
   auto refuse = [&](const absl::Status& s, std::optional<RejectReason> why, double retry) {
     if (why && *why != RejectReason::kUnauthenticated) metrics_.Rejected(*why);
-    RecordSimpleCall("Tokenize", key_id, logged_peer, s, Since(t0));
+    RecordSimpleCall("Tokenize", key_id, logged_peer, s, SecondsSince(t0));
     done(s, retry);
   };
   if (std::shared_ptr<const ApiKeyStore> store = keys_ ? keys_() : nullptr) {
@@ -150,7 +145,7 @@ void Gate::Tokenize(std::string_view authorization, const std::string& peer, std
     auto ids = fe_.Tokenize(text, add_special, parse_special);
     const double used = ids.ok() ? static_cast<double>(ids->size()) : 0;
     limiter_.Adjust(key_id, used - estimate, Clock::now());
-    RecordSimpleCall("Tokenize", key_id, logged_peer, ids.status(), Since(t0));
+    RecordSimpleCall("Tokenize", key_id, logged_peer, ids.status(), SecondsSince(t0));
     done(std::move(ids), 0);
     --tokenize_pending_;
     --active_;
