@@ -24,16 +24,6 @@ using phalanx::v1::GenerateRequest;
 using phalanx::v1::GenerateResponse;
 const std::string kStories = std::string(PHX_SHARED_DIR) + "/models/stories260K.gguf";
 
-// The engine's masking (logits masked by the grammar, logit_bias, stop_token_ids, min_tokens)
-// is built on branch h-constrain; the tests of what those fields do to the output run once it
-// is merged.
-constexpr bool kEngineApplies = true;
-#define REQUIRE_ENGINE()                                                                     \
-  if (!kEngineApplies) {                                                                     \
-    GTEST_SKIP() << "needs the engine's constrained decoding and logit_bias/stop_token_ids/" \
-                    "min_tokens (branch h-constrain, not merged here)";                      \
-  }
-
 class StructuredApi : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -338,7 +328,6 @@ const char* kPerson =
         "required": ["name", "age", "happy"], "additionalProperties": false})";
 
 TEST_F(StructuredApi, JsonSchemaOutputValidates) {
-  REQUIRE_ENGINE();
   // stories260K fills every gap the grammar allows with blanks (64 per gap) until max_tokens:
   // logit_bias bans the tokens that are only blanks, so the objects end and validate (and
   // logit_bias is applied together with the grammar's mask).
@@ -444,7 +433,6 @@ TEST_F(StructuredApi, JsonWhitespaceIsBoundedByTheFlag) {
 }
 
 TEST_F(StructuredApi, RegexGrammarAndChoiceOutputsMatch) {
-  REQUIRE_ENGINE();
   for (const char* temp : {"0", "1.5"}) {
     const std::string t = temp;
     auto r = Complete(R"({"prompt": "Once", "max_tokens": 20, "seed": 3, "temperature": )" + t +
@@ -497,7 +485,6 @@ std::vector<std::pair<int32_t, std::string>> GreedyTokens(
 }
 
 TEST_F(StructuredApi, LogitBiasStopTokenIdsAndMinTokensChangeTheOutput) {
-  REQUIRE_ENGINE();
   auto gen = [](const GenerateRequest& r, GenerateResponse* o) { return Generate(r, o); };
   const auto free = GreedyTokens(
       gen, [](GenerateRequest*) {}, 12);
