@@ -18,10 +18,10 @@
 
 #include "httplib.h"
 #include "nlohmann/json.hpp"
-#include "runtime/model/synth.h"
 #include "server/auth/api_keys.h"
 #include "tests/integration/grpc_test_server.h"
 #include "tests/integration/raw_http.h"
+#include "tests/support/qwen3_model.h"
 
 namespace phx {
 namespace {
@@ -158,23 +158,11 @@ class AnthropicApi : public ::testing::Test {
     dir_ =
         new fs::path(fs::temp_directory_path() / ("phx_anthropic_" + std::to_string(::getpid())));
     fs::create_directories(*dir_);
-    model::SynthOptions so;
-    so.arch = "qwen2";
-    so.vocab_from = std::string(PHX_SHARED_DIR) + "/vocab/hf/ggml-vocab-qwen3.gguf";
-    so.n_layer = 1;
-    so.n_embd = 32;
-    so.n_ff = 64;
-    so.n_head = 2;
-    so.n_head_kv = 2;
-    so.context_length = 1024;
-    so.dtype = DType::kF32;
-    so.tied_output = true;
-    so.name = "qwen3-anthropic";
-    const std::string model = (*dir_ / "m.gguf").string();
-    ASSERT_TRUE(model::SynthesizeModel(so, model).ok());
+    model_ = new testing::Qwen3Model("qwen3-anthropic", 1024);
+    ASSERT_TRUE(model_->status().ok()) << model_->status();
     std::ofstream(*dir_ / "keys.yaml")
         << "keys:\n  - id: tester\n    sha256: " << Hex(server::Sha256(kKey)) << "\n";
-    auto cfg = testing::TestConfig(model);
+    auto cfg = testing::TestConfig(model_->path());
     cfg.api_keys = (*dir_ / "keys.yaml").string();
     cfg.response_cache_mb = 0;
     server_ = testing::TestServer::Start(cfg).release();
@@ -193,15 +181,18 @@ class AnthropicApi : public ::testing::Test {
     delete server_;
     delete stories_;
     delete thinker_;
+    delete model_;
     if (dir_) fs::remove_all(*dir_);
     delete dir_;
   }
   static fs::path* dir_;
+  static testing::Qwen3Model* model_;
   static testing::TestServer* server_;
   static testing::TestServer* stories_;
   static testing::TestServer* thinker_;
 };
 fs::path* AnthropicApi::dir_ = nullptr;
+testing::Qwen3Model* AnthropicApi::model_ = nullptr;
 testing::TestServer* AnthropicApi::server_ = nullptr;
 testing::TestServer* AnthropicApi::stories_ = nullptr;
 testing::TestServer* AnthropicApi::thinker_ = nullptr;

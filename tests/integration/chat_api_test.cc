@@ -12,8 +12,8 @@
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 #include "runtime/chat/resolver.h"
-#include "runtime/model/synth.h"
 #include "tests/integration/grpc_test_server.h"
+#include "tests/support/qwen3_model.h"
 #include "tests/unit/jinja_test_util.h"
 
 namespace phx {
@@ -46,37 +46,22 @@ std::pair<int, json> Post(const testing::TestServer& s, const std::string& path,
 class Qwen3Chat : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    path_ = new std::string(
-        (fs::temp_directory_path() / ("phx_qwen3_" + std::to_string(::getpid()) + ".gguf"))
-            .string());
-    model::SynthOptions so;
-    so.arch = "qwen2";
-    so.vocab_from = std::string(PHX_SHARED_DIR) + "/vocab/hf/ggml-vocab-qwen3.gguf";
-    so.n_layer = 1;
-    so.n_embd = 32;
-    so.n_ff = 64;
-    so.n_head = 2;
-    so.n_head_kv = 2;
-    so.context_length = 512;
-    so.dtype = DType::kF32;
-    so.tied_output = true;
-    so.name = "qwen3-synth";
-    ASSERT_TRUE(model::SynthesizeModel(so, *path_).ok());
-    server_ = testing::TestServer::Start(testing::TestConfig(*path_)).release();
+    model_ = new testing::Qwen3Model("qwen3-synth", 512);
+    ASSERT_TRUE(model_->status().ok()) << model_->status();
+    server_ = testing::TestServer::Start(testing::TestConfig(model_->path())).release();
     ASSERT_NE(server_, nullptr);
   }
   static void TearDownTestSuite() {
     delete server_;
-    if (path_) fs::remove(*path_);
-    delete path_;
+    delete model_;
   }
   static const testing::TestServer& S() { return *server_; }
   static const tok::Tokenizer& Tok() { return server_->app->engine().model().tokenizer(); }
 
-  static std::string* path_;
+  static testing::Qwen3Model* model_;
   static testing::TestServer* server_;
 };
-std::string* Qwen3Chat::path_ = nullptr;
+testing::Qwen3Model* Qwen3Chat::model_ = nullptr;
 testing::TestServer* Qwen3Chat::server_ = nullptr;
 
 TEST_F(Qwen3Chat, UserTextCannotForgeControlTokens) {
@@ -144,7 +129,7 @@ TEST_F(Qwen3Chat, ModelTemplateWithPartsToolsAndKwargs) {
     "add_generation_prompt": true, "enable_thinking": false})");
   vars["bos_token"] = Tok().bos() >= 0 ? std::string(Tok().token_text(Tok().bos())) : "";
   vars["eos_token"] = std::string(Tok().token_text(Tok().eos()));
-  auto file = gguf::File::Open(*path_);
+  auto file = gguf::File::Open(model_->path());
   ASSERT_TRUE(file.ok());
   const auto py = chat::testing::RenderWithPython(
       {{"qwen3", *chat::GgufChatTemplate(**file), std::move(vars)}});

@@ -10,8 +10,8 @@
 
 #include "httplib.h"
 #include "nlohmann/json.hpp"
-#include "runtime/model/synth.h"
 #include "tests/integration/grpc_test_server.h"
+#include "tests/support/qwen3_model.h"
 
 namespace phx {
 namespace {
@@ -67,37 +67,22 @@ GenerateRequest Greedy(int max_tokens) {
 class Qwen3GrpcChat : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    path_ = new std::string(
-        (fs::temp_directory_path() / ("phx_qwen3_grpc_" + std::to_string(::getpid()) + ".gguf"))
-            .string());
-    model::SynthOptions so;
-    so.arch = "qwen2";
-    so.vocab_from = std::string(PHX_SHARED_DIR) + "/vocab/hf/ggml-vocab-qwen3.gguf";
-    so.n_layer = 1;
-    so.n_embd = 32;
-    so.n_ff = 64;
-    so.n_head = 2;
-    so.n_head_kv = 2;
-    so.context_length = 512;
-    so.dtype = DType::kF32;
-    so.tied_output = true;
-    so.name = "qwen3-synth";
-    ASSERT_TRUE(model::SynthesizeModel(so, *path_).ok());
-    server_ = testing::TestServer::Start(testing::TestConfig(*path_)).release();
+    model_ = new testing::Qwen3Model("qwen3-synth", 512);
+    ASSERT_TRUE(model_->status().ok()) << model_->status();
+    server_ = testing::TestServer::Start(testing::TestConfig(model_->path())).release();
     ASSERT_NE(server_, nullptr);
   }
   static void TearDownTestSuite() {
     delete server_;
-    if (path_) fs::remove(*path_);
-    delete path_;
+    delete model_;
   }
   static const testing::TestServer& S() { return *server_; }
   static const tok::Tokenizer& Tok() { return server_->app->engine().model().tokenizer(); }
 
-  static std::string* path_;
+  static testing::Qwen3Model* model_;
   static testing::TestServer* server_;
 };
-std::string* Qwen3GrpcChat::path_ = nullptr;
+testing::Qwen3Model* Qwen3GrpcChat::model_ = nullptr;
 testing::TestServer* Qwen3GrpcChat::server_ = nullptr;
 
 // The same conversation as a Chat form and as an OpenAI body: the same prompt bytes, the same

@@ -13,9 +13,9 @@
 
 #include "httplib.h"
 #include "nlohmann/json.hpp"
-#include "runtime/model/synth.h"
 #include "tests/integration/grpc_test_server.h"
 #include "tests/integration/raw_http.h"
+#include "tests/support/qwen3_model.h"
 
 namespace phx {
 namespace {
@@ -26,31 +26,16 @@ namespace fs = std::filesystem;
 class ResponsesApi : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    path_ = new std::string(
-        (fs::temp_directory_path() / ("phx_resp_" + std::to_string(::getpid()) + ".gguf"))
-            .string());
-    model::SynthOptions so;
-    so.arch = "qwen2";
-    so.vocab_from = std::string(PHX_SHARED_DIR) + "/vocab/hf/ggml-vocab-qwen3.gguf";
-    so.n_layer = 1;
-    so.n_embd = 32;
-    so.n_ff = 64;
-    so.n_head = 2;
-    so.n_head_kv = 2;
-    so.context_length = 1024;
-    so.dtype = DType::kF32;
-    so.tied_output = true;
-    so.name = "qwen3-responses";
-    ASSERT_TRUE(model::SynthesizeModel(so, *path_).ok());
-    auto cfg = testing::TestConfig(*path_);
+    model_ = new testing::Qwen3Model("qwen3-responses", 1024);
+    ASSERT_TRUE(model_->status().ok()) << model_->status();
+    auto cfg = testing::TestConfig(model_->path());
     cfg.response_cache_mb = 0;
     server_ = testing::TestServer::Start(cfg).release();
     ASSERT_NE(server_, nullptr);
   }
   static void TearDownTestSuite() {
     delete server_;
-    if (path_) fs::remove(*path_);
-    delete path_;
+    delete model_;
   }
   static std::pair<int, json> Post(const std::string& path, const json& body) {
     httplib::Client c("127.0.0.1", server_->app->api_port());
@@ -60,10 +45,10 @@ class ResponsesApi : public ::testing::Test {
     if (body.value("stream", false)) return {r->status, json(r->body)};
     return {r->status, json::parse(r->body, nullptr, false)};
   }
-  static std::string* path_;
+  static testing::Qwen3Model* model_;
   static testing::TestServer* server_;
 };
-std::string* ResponsesApi::path_ = nullptr;
+testing::Qwen3Model* ResponsesApi::model_ = nullptr;
 testing::TestServer* ResponsesApi::server_ = nullptr;
 
 // The events of a stream; checks the SSE framing and the sequence numbers.
