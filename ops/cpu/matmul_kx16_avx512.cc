@@ -13,12 +13,12 @@
 #define PHX_ISA_NS avx512
 #include <immintrin.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
 #include "ops/cpu/kernels.h"
 #include "ops/cpu/repack_formats.h"
+#include "ops/cpu/tile16_avx512.h"
 
 #define PHX_UNROLL _Pragma("GCC unroll 16")
 // The chunk and group helpers must inline into the tile loop, or the sums go through memory.
@@ -286,43 +286,18 @@ constexpr RangeFn<T> kRanges[kKPanelRows + 1] = {nullptr,     Range<T, 1>, Range
                                                  Range<T, 3>, Range<T, 4>, Range<T, 5>,
                                                  Range<T, 6>, Range<T, 7>, Range<T, 8>};
 
-inline void Store(const __m512* f, int rm, float* y, int64_t yp, int ncols, const float* bias) {
-  const __mmask16 mask = static_cast<__mmask16>((1u << ncols) - 1);
-  const __m512 bv = bias ? _mm512_maskz_loadu_ps(mask, bias) : _mm512_setzero_ps();
-  for (int m = 0; m < rm; ++m) _mm512_mask_storeu_ps(y + m * yp, mask, _mm512_add_ps(f[m], bv));
-}
-
 template <DType T>
 void Gemm(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1) {
   constexpr int64_t P = kKPanelRows;
   constexpr int64_t kPairSupers = 2;  // super-blocks per step of a two-panel tile
-  const int64_t ns = a.K / 256;
-  for (int64_t n = n0; n < n1; n += kRepackRows) {
-    const int ncols = static_cast<int>(std::min<int64_t>(kRepackRows, n1 - n));
-    const uint8_t* group = a.w + (n / kRepackRows) * a.w_pitch;
-    const float* bias = a.bias ? a.bias + n : nullptr;
-    int64_t m = m0;
-    for (; m + 2 * P <= m1; m += 2 * P) {  // 16 rows: both panels meet each super-block in L1
-      const uint8_t* p0 = a.act + (m / P) * a.act_pitch;
-      const uint8_t* p1 = p0 + a.act_pitch;
-      __m512 f[2 * P];
-      for (auto& v : f) v = _mm512_setzero_ps();
-      for (int64_t s = 0; s < ns; s += kPairSupers) {
-        const int64_t e = std::min(ns, s + kPairSupers);
-        Range<T, P>(group, p0, s, e, f);
-        Range<T, P>(group, p1, s, e, f + P);
-      }
-      Store(f, P, a.y + m * a.y_pitch + n, a.y_pitch, ncols, bias);
-      Store(f + P, P, a.y + (m + P) * a.y_pitch + n, a.y_pitch, ncols, bias);
-    }
-    for (; m < m1; m += P) {
-      const int rm = static_cast<int>(std::min(P, m1 - m));
-      __m512 f[P];
-      for (auto& v : f) v = _mm512_setzero_ps();
-      kRanges<T>[rm](group, a.act + (m / P) * a.act_pitch, 0, ns, f);
-      Store(f, rm, a.y + m * a.y_pitch + n, a.y_pitch, ncols, bias);
-    }
-  }
+  tile16::Gemm<P, kPairSupers>(
+      a, n0, n1, m0, m1, a.K / 256,
+      [](const uint8_t* group, const uint8_t* panel, int64_t s0, int64_t s1, __m512* f) {
+        Range<T, P>(group, panel, s0, s1, f);
+      },
+      [](int rm, const uint8_t* group, const uint8_t* panel, int64_t s0, int64_t s1, __m512* f) {
+        kRanges<T>[rm](group, panel, s0, s1, f);
+      });
 }
 
 }  // namespace

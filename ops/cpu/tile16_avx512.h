@@ -1,0 +1,62 @@
+// The tile driver of the AVX-512 matmuls over repacked 16-row weight groups against 8-row
+// activation panels (matmul_kx16_avx512.cc, matmul_q32x16_avx512.cc; included by AVX-512
+// translation units only). Each kernel supplies its block loop; this walks the output.
+#pragma once
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "ops/cpu/kernels.h"
+#include "ops/cpu/repack_formats.h"
+
+namespace phx::ops::cpu::avx512::tile16 {
+
+// Rows [0, rm) of a 16-column tile of sums plus the bias (if any) into y (rows yp apart): the
+// first ncols columns.
+inline void Store(const __m512* f, int rm, float* y, int64_t yp, int ncols, const float* bias) {
+  const __mmask16 mask = static_cast<__mmask16>((1u << ncols) - 1);
+  const __m512 bv = bias ? _mm512_maskz_loadu_ps(mask, bias) : _mm512_setzero_ps();
+  for (int m = 0; m < rm; ++m) _mm512_mask_storeu_ps(y + m * yp, mask, _mm512_add_ps(f[m], bv));
+}
+
+// y[m0:m1, n0:n1] (n0 % 16 == 0, m0 % P == 0) over the weight groups (a.w, a.w_pitch apart)
+// and the P-row activation panels (a.act, a.act_pitch apart), each `blocks` blocks long.
+// full(group, panel, b0, b1, f) adds blocks [b0, b1) of a whole panel into f[0..P);
+// part(rm, group, panel, b0, b1, f) those of the panel's first rm rows. Rows go in tiles of two
+// panels, which meet each step of kStep blocks together (while the group's blocks are in L1),
+// then the rest one panel at a time.
+template <int64_t P, int64_t kStep, class Full, class Part>
+inline __attribute__((always_inline)) void Gemm(const GemmArgs& a, int64_t n0, int64_t n1,
+                                                int64_t m0, int64_t m1, int64_t blocks, Full full,
+                                                Part part) {
+  for (int64_t n = n0; n < n1; n += kRepackRows) {
+    const int ncols = static_cast<int>(std::min<int64_t>(kRepackRows, n1 - n));
+    const uint8_t* group = a.w + (n / kRepackRows) * a.w_pitch;
+    const float* bias = a.bias ? a.bias + n : nullptr;
+    int64_t m = m0;
+    for (; m + 2 * P <= m1; m += 2 * P) {
+      const uint8_t* p0 = a.act + (m / P) * a.act_pitch;
+      const uint8_t* p1 = p0 + a.act_pitch;
+      __m512 f[2 * P];
+      for (auto& v : f) v = _mm512_setzero_ps();
+      for (int64_t b = 0; b < blocks; b += kStep) {
+        const int64_t e = std::min(blocks, b + kStep);
+        full(group, p0, b, e, f);
+        full(group, p1, b, e, f + P);
+      }
+      Store(f, P, a.y + m * a.y_pitch + n, a.y_pitch, ncols, bias);
+      Store(f + P, P, a.y + (m + P) * a.y_pitch + n, a.y_pitch, ncols, bias);
+    }
+    for (; m < m1; m += P) {
+      const int rm = static_cast<int>(std::min(P, m1 - m));
+      __m512 f[P];
+      for (auto& v : f) v = _mm512_setzero_ps();
+      part(rm, group, a.act + (m / P) * a.act_pitch, 0, blocks, f);
+      Store(f, rm, a.y + m * a.y_pitch + n, a.y_pitch, ncols, bias);
+    }
+  }
+}
+
+}  // namespace phx::ops::cpu::avx512::tile16
