@@ -3,11 +3,13 @@
 // they share steps (continuous batching); a causal model gets a small step budget, so its long
 // inputs are pooled over several chunks.
 //
-//   phx_embed_vectors MODEL POOLING INPUTS.json
+//   phx_embed_vectors MODEL POOLING INPUTS.json [TEXTS.json]
 //
 // POOLING: "model" (the file's pooling_type), or none | mean | cls | last as the server's
 // --embeddings [--pooling X] chooses ("none": --embeddings alone). INPUTS.json: [[token ids],
-// ...]. Output: {"pooling": name, "vectors": [[floats], ...]}.
+// ...]. Output: {"pooling": name, "vectors": [[floats], ...]}, and with TEXTS.json (["text",
+// ...]) "tokens": [[token ids], ...], each text as Phalanx tokenizes an embedding input (special
+// tokens added: bert's [CLS] ... [SEP]; special-token text stays text).
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -44,7 +46,9 @@ int Fail(const std::string& what) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 4) return Fail("usage: phx_embed_vectors MODEL POOLING INPUTS.json");
+  if (argc != 4 && argc != 5) {
+    return Fail("usage: phx_embed_vectors MODEL POOLING INPUTS.json [TEXTS.json]");
+  }
   const std::string pooling = argv[2];
   std::ifstream in(argv[3]);
   const nlohmann::json inputs = nlohmann::json::parse(in, nullptr, false);
@@ -86,6 +90,18 @@ int main(int argc, char** argv) {
     if (sink->errors.count(id)) return Fail(sink->errors[id]);
     if (!sink->vectors.count(id)) return Fail("an input ended without a vector");
     out["vectors"].push_back(sink->vectors[id]);
+  }
+  if (argc == 5) {
+    std::ifstream tin(argv[4]);
+    const nlohmann::json texts = nlohmann::json::parse(tin, nullptr, false);
+    if (!texts.is_array()) return Fail("TEXTS.json must be an array of strings");
+    out["tokens"] = nlohmann::json::array();
+    for (const auto& text : texts) {
+      if (!text.is_string()) return Fail("TEXTS.json must be an array of strings");
+      out["tokens"].push_back((*model)->tokenizer().Encode(text.get<std::string>(),
+                                                           /*add_special=*/true,
+                                                           /*parse_special=*/false));
+    }
   }
   std::printf("%s\n", out.dump().c_str());
   return 0;

@@ -13,26 +13,12 @@
 #   tests/peer/families_test.sh PHALANX PHX_GREEDY_TOKENS [NAME_FILTER]
 set -euo pipefail
 
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+harness=families_test
+source "$(dirname "${BASH_SOURCE[0]}")/peer_lib.sh"
 phalanx="${1:-$repo/build/bin/phalanx}"
 greedy="${2:-$repo/build/tests/peer/phx_greedy_tokens}"
 filter="${3:-}"
-shared="${PHX_SHARED_DIR:-$repo/../shared}"
-die() {
-  echo "families_test: FAIL: $*" >&2
-  exit 1
-}
-[ -x "$phalanx" ] || die "no phalanx binary at $phalanx"
-[ -x "$greedy" ] || die "no phx_greedy_tokens binary at $greedy"
-command -v node >/dev/null || die "node is required"
-peer="$("$repo/scripts/peer-setup")" || die "scripts/peer-setup failed"
-
-work="$(mktemp -d "${TMPDIR:-/tmp}/phx_families.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
-spm="$shared/vocab/ggml-vocab-llama-spm.gguf"
-phi3="$shared/vocab/ggml-vocab-phi-3.gguf"
-llama3="$shared/vocab/hf/ggml-vocab-llama3.gguf"
-qwen3="$shared/vocab/hf/ggml-vocab-qwen3.gguf"
+peer_init "$phalanx" "$greedy" phx_greedy_tokens
 prompts=("$repo/tests/peer/prompts/long.txt" "$repo/tests/peer/prompts/short.txt")
 ctx=512
 n_gen=24
