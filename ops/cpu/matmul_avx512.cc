@@ -14,6 +14,9 @@
 namespace phx::ops::cpu::avx512 {
 
 VecKernels GetVecKernels();
+void GemmFloatPanel(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1,
+                    uint8_t* scratch);
+inline constexpr int64_t kFloatPanelMinRows = 8;
 
 namespace {
 
@@ -443,6 +446,8 @@ struct KTiles {
 };
 
 void GemmFloat(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s) {
+  // Prefill shapes: packed panels and the outer-product tile (matmul_float_panel_avx512.cc).
+  if (m1 - m0 >= kFloatPanelMinRows) return GemmFloatPanel(a, n0, n1, m0, m1, s);
   GemmFloatDriver<FloatTiles>(a, n0, n1, m0, m1, s);
 }
 void GemmQ8(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s) {
