@@ -434,6 +434,47 @@ TEST(OpsMatmulTest, DegenerateActivations) {
 
 // Every level quantizes activations to the same bytes as the plain C++ quantizers (which
 // follow llama.cpp), including round-half-even ties and all-zero blocks.
+// BF16 weights on an AVX-512 CPU without AVX-512 BF16 take the f32 prefill panel (converted
+// while packing): the kernel table's gemm_float, called directly (a backend on this CPU would
+// pick vdpbf16ps), on a product of several panels, K blocks and row tiles with bias; y poisoned.
+TEST(OpsMatmulTest, Avx512FloatPanelReadsBf16) {
+  if (cpu::BestIsa() < cpu::IsaLevel::kAvx512) GTEST_SKIP() << "no AVX-512";
+  auto rng = MakeRng();
+  const int64_t M = 13, N = 131, K = 1100;
+  const std::vector<uint8_t> wbytes = RandomWeights(rng, DType::kBF16, N, K);
+  const std::vector<double> wd = ref::ToDouble(Tensor::View(wbytes.data(), DType::kBF16, {N, K}));
+  const std::vector<float> x = RandomFloats(rng, static_cast<size_t>(M * K), -2.f, 2.f);
+  const std::vector<float> bias = RandomFloats(rng, static_cast<size_t>(N));
+  std::vector<float> y(static_cast<size_t>(M * N), std::nanf(""));
+  const cpu::KernelTable kt = cpu::KernelsFor(cpu::IsaLevel::kAvx512);
+  cpu::GemmArgs a;
+  a.act = reinterpret_cast<const uint8_t*>(x.data());
+  a.act_pitch = K * 4;
+  a.w = wbytes.data();
+  a.w_pitch = K * 2;
+  a.wtype = DType::kBF16;
+  a.bias = bias.data();
+  a.y = y.data();
+  a.y_pitch = N;
+  a.M = M;
+  a.N = N;
+  a.K = K;
+  std::vector<uint8_t> scratch(cpu::kGemmScratchBytes + 64);
+  uint8_t* s = scratch.data() + (64 - reinterpret_cast<uintptr_t>(scratch.data()) % 64) % 64;
+  kt.gemm_float(a, 0, N, 0, M, s);
+  const std::vector<double> want = ref::Matmul(ToDoubles(x), wd, ToDoubles(bias), M, N, K);
+  std::vector<double> got(y.begin(), y.end()), tol(want.size());
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t n = 0; n < N; ++n) {
+      double sum = std::fabs(bias[n]);
+      for (int64_t k = 0; k < K; ++k) sum += std::fabs(x[m * K + k] * wd[n * K + k]);
+      tol[m * N + n] = (512 + K / 512.0 + 17) * kU * sum;
+    }
+  }
+  ExpectNear(
+      got, want, [&](size_t i) { return tol[i]; }, "avx512 f32 panel, bf16 weights");
+}
+
 TEST(OpsMatmulTest, ActivationQuantizationIsBitExact) {
   auto rng = MakeRng();
   const int64_t K = 1280;  // 40 blocks of 32 (even pairs), 5 super-blocks
