@@ -5,9 +5,9 @@
 //    activations, so the only error is f32 accumulation. The deepest chain of any level is the
 //    portable one (4 partial sums of K/4 terms, then a K chunk of 512 re-added into y), so
 //    |err| <= (K/4 + 16) * u * S rigorously; that is < 1e-4 * S for every K here. The AVX-512
-//    prefill panels (M >= 8 rows per task) are the exception: each K block of 512 values is one
-//    FMA chain per output (vdpbf16ps for BF16: two roundings per pair), re-added into y per
-//    block, so their depth is min(K, 512) + K/512 + 1 (+ 16).
+//    prefill panels (M >= 8 rows per task, 32 for F32) are the exception: each K block of 512
+//    values is one FMA chain per output (vdpbf16ps for BF16: two roundings per pair), re-added into
+//    y per block, so their depth is min(K, 512) + K/512 + 1 (+ 16).
 //  * Q8_0/Q4_0/Q4_K/Q6_K weights: activations are quantized first (Q8_0 per 32 for Q8_0/Q4_0,
 //    Q8_K per 256 for the K-quants, exactly as llama.cpp). (1) Against the reference over the
 //    dequantized weights and the *quantized* activations (ref::QuantizeDequantize*), integer
