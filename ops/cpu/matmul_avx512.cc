@@ -14,6 +14,12 @@
 namespace phx::ops::cpu::avx512 {
 
 VecKernels GetVecKernels();
+void GemmFloatPanel(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1,
+                    uint8_t* scratch);
+// Rows per task from which the panel pays: F32 packing is a transpose of 4-byte values used by
+// every row, which at 16 rows cost more than it saved (ops_bench Batch/f32/1B, M = 16).
+inline constexpr int64_t kFloatPanelMinRows = 8;
+inline constexpr int64_t kF32PanelMinRows = 32;
 
 namespace {
 
@@ -443,6 +449,9 @@ struct KTiles {
 };
 
 void GemmFloat(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s) {
+  // Prefill shapes: packed panels and the outer-product tile (matmul_float_panel_avx512.cc).
+  const int64_t min_rows = a.wtype == DType::kF32 ? kF32PanelMinRows : kFloatPanelMinRows;
+  if (m1 - m0 >= min_rows) return GemmFloatPanel(a, n0, n1, m0, m1, s);
   GemmFloatDriver<FloatTiles>(a, n0, n1, m0, m1, s);
 }
 void GemmQ8(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s) {

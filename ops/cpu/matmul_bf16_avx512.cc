@@ -3,9 +3,18 @@
 // BF16 weights) and each vdpbf16ps multiplies 32 bf16 pairs into 16 f32 sums, twice the work of
 // an f32 FMA. The weights stay where they are in the file (no copy: a BF16 model is large).
 //
-// Tile: RM activation rows x 4 weight rows, 32 values per step; the 4 x RM accumulators are
-// reduced once per tile. Activation rows are bf16, padded with zeros to a multiple of 32
-// values; the weights' K tail is read with a masked load.
+// Two paths:
+// - Few activation rows (decode, small batches: < kPanelMinRows): dot-product tiles of RM
+//   activation rows x 4 weight rows, 32 values per step, reduced once per tile; the weights are
+//   read straight from their rows (each weight is used by few rows, so packing would not pay).
+// - Prefill (>= kPanelMinRows rows): the task packs a panel of 64 weight rows x kKc values
+//   into scratch, pair-interleaved (panel pair p = 64 columns x (w[k], w[k+1]) as 32-bit
+//   units, 256 bytes), and sweeps it with an outer-product microkernel: 6 activation rows x 64
+//   columns = 24 zmm accumulators; per pair 4 panel loads and 6 broadcast activation pairs feed
+//   24 vdpbf16ps, with no horizontal reduction and the outputs stored as whole vectors. The
+//   panel (64 KiB) stays in L2 while every activation row of the task streams past it.
+// Activation rows are bf16, padded with zeros to a multiple of 32 values; the weights' K tail
+// is read with a masked load (and packed as zeros).
 #define PHX_ISA_NS avx512
 #include <immintrin.h>
 
@@ -14,6 +23,7 @@
 #include <cstring>
 
 #include "ops/cpu/kernels.h"
+#include "ops/cpu/transpose_avx512.h"
 
 #define PHX_UNROLL _Pragma("GCC unroll 16")
 
@@ -81,9 +91,97 @@ void QuantizeActBf16(const float* x, int64_t K, uint8_t* out) {
   }
 }
 
+namespace {
+
+constexpr int kPanelCols = 64;        // weight rows per panel: 4 zmm of 16 columns
+constexpr int kPanelRM = 6;           // activation rows per microkernel tile
+constexpr int64_t kKc = 512;          // K block in values (a multiple of 32)
+constexpr int64_t kPanelMinRows = 8;  // fewer rows use the direct tiles
+constexpr int64_t kPanelPairBytes = 4 * kPanelCols;
+static_assert(kKc / 2 * kPanelPairBytes <= kGemmScratchBytes);
+
+// Packs values [k0, k0 + kc) of `rows` (<= kPanelCols) weight rows into a panel of
+// ceil(kc / 32) * 16 pairs; missing rows and values past K are zeros.
+void PackPanel(const uint8_t* w, int64_t pitch, int rows, int64_t k0, int64_t kc, int64_t K,
+               uint8_t* panel) {
+  for (int g = 0; g < kPanelCols / 16; ++g) {
+    for (int64_t k = 0; k < kc; k += 32) {
+      const int64_t left = K - (k0 + k);
+      const __mmask32 mask = left >= 32 ? 0xFFFFFFFFu : static_cast<__mmask32>((1ull << left) - 1);
+      __m512i r[16];
+      PHX_UNROLL
+      for (int i = 0; i < 16; ++i) {
+        const int row = 16 * g + i;
+        r[i] = row < rows ? _mm512_maskz_loadu_epi16(mask, w + row * pitch + 2 * (k0 + k))
+                          : _mm512_setzero_si512();
+      }
+      Transpose16x16(r);
+      uint8_t* out = panel + (k / 2) * kPanelPairBytes + 64 * g;
+      PHX_UNROLL
+      for (int i = 0; i < 16; ++i) _mm512_store_si512(out + i * kPanelPairBytes, r[i]);
+    }
+  }
+}
+
+// y[0:RM, 0:ncols] (+)= act[0:RM] . panel over np pairs: accumulate ? y += tile : y = tile +
+// bias.
+template <int RM>
+void PanelTile(const uint8_t* act, int64_t ap, const uint8_t* panel, int64_t np, float* y,
+               int64_t yp, int ncols, const float* bias, bool accumulate) {
+  __m512 c[RM][4];
+  PHX_UNROLL
+  for (int m = 0; m < RM; ++m) {
+    PHX_UNROLL
+    for (int g = 0; g < 4; ++g) c[m][g] = _mm512_setzero_ps();
+  }
+  for (int64_t p = 0; p < np; ++p) {
+    const uint8_t* wp = panel + p * kPanelPairBytes;
+    __m512bh wv[4];
+    PHX_UNROLL
+    for (int g = 0; g < 4; ++g) {
+      wv[g] = reinterpret_cast<__m512bh>(_mm512_load_si512(wp + 64 * g));
+    }
+    PHX_UNROLL
+    for (int m = 0; m < RM; ++m) {
+      int32_t pair;
+      std::memcpy(&pair, act + m * ap + 4 * p, 4);
+      const auto xv = reinterpret_cast<__m512bh>(_mm512_set1_epi32(pair));
+      PHX_UNROLL
+      for (int g = 0; g < 4; ++g) c[m][g] = _mm512_dpbf16_ps(c[m][g], wv[g], xv);
+    }
+  }
+  StoreTile<RM>(c, y, yp, ncols, bias, accumulate);
+}
+
+using PanelTileFn = void (*)(const uint8_t*, int64_t, const uint8_t*, int64_t, float*, int64_t, int,
+                             const float*, bool);
+constexpr PanelTileFn kPanelTiles[kPanelRM + 1] = {
+    nullptr, PanelTile<1>, PanelTile<2>, PanelTile<3>, PanelTile<4>, PanelTile<5>, PanelTile<6>};
+
+void GemmBf16Panel(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1,
+                   uint8_t* scratch) {
+  for (int64_t n = n0; n < n1; n += kPanelCols) {
+    const int ncols = static_cast<int>(std::min<int64_t>(kPanelCols, n1 - n));
+    for (int64_t k0 = 0; k0 < a.K; k0 += kKc) {
+      const int64_t kc = std::min(kKc, a.K - k0);
+      PackPanel(a.w + n * a.w_pitch, a.w_pitch, ncols, k0, kc, a.K, scratch);
+      const int64_t np = (kc + 31) / 32 * 16;
+      for (int64_t m = m0; m < m1; m += kPanelRM) {
+        const int rm = static_cast<int>(std::min<int64_t>(kPanelRM, m1 - m));
+        kPanelTiles[rm](a.act + m * a.act_pitch + 2 * k0, a.act_pitch, scratch, np,
+                        a.y + m * a.y_pitch + n, a.y_pitch, ncols, a.bias ? a.bias + n : nullptr,
+                        k0 > 0);
+      }
+    }
+  }
+}
+
+}  // namespace
+
 // y[m0:m1, n0:n1] for BF16 weights (a.w rows of a.w_pitch bytes) and bf16 activation rows
 // (a.act, a.act_pitch = BF16ActRowBytes(K)).
-void GemmBf16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t*) {
+void GemmBf16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* scratch) {
+  if (m1 - m0 >= kPanelMinRows) return GemmBf16Panel(a, n0, n1, m0, m1, scratch);
   for (int64_t n = n0; n < n1; n += kRows) {
     const int ncols = static_cast<int>(std::min<int64_t>(kRows, n1 - n));
     const uint8_t* rows[kRows];

@@ -227,7 +227,8 @@ TEST(SynthModels, ForwardMatchesFloat64Reference) {
   // Rounding is discontinuous: an input within ~1e-7 of a boundary rounds either way (our f32
   // activations differ from the reference's by f32 accumulation) and moves logits by ~1e-3;
   // CompareLogits then flips those roundings in the reference (exact variants, never a looser
-  // bound). On this suite: q5_1 two (0.00857 unflipped), q5_K one (0.00232), bf16 one (0.00219).
+  // bound). On this suite (chunks of 5, 5, 3): q5_1 two (0.00857 unflipped), q5_K one (0.00232),
+  // bf16 one (0.00219); with the chunks of 9 and 4 below: q5_1 two, q5_K, bf16 and iq4_xs one.
   const bool bf16_acts = ops::cpu::CpuBackend(1).isa() == ops::cpu::IsaLevel::kAvx512 &&
                          ops::cpu::GetCpuFeatures().avx512bf16;
   const SynthCase cases[] = {
@@ -347,8 +348,9 @@ TEST(SynthModels, ForwardMatchesFloat64Reference) {
     const std::vector<int32_t> prompt = {1, 45, 300, 12, 99, 7, 410, 33, 256, 3, 77, 500, 8};
     auto file = gguf::File::Open(path);
     ASSERT_TRUE(file.ok());
-    // Our forward, driven directly: the prompt in chunks of 5, 5 and 3 tokens (each chunk
-    // attends to the cached earlier ones), logits for every position.
+    // Our forward, driven directly: the prompt in chunks of 9 and 4 tokens (the second attends
+    // to the cached first; 9 rows take the AVX-512 float/BF16 prefill panels, 4 the small-batch
+    // tiles), logits for every position.
     kv::KvCacheConfig kc{static_cast<int32_t>(l.model->config().n_layer),
                          static_cast<int32_t>(l.model->config().n_head_kv),
                          static_cast<int32_t>(l.model->config().head_dim),
@@ -363,7 +365,7 @@ TEST(SynthModels, ForwardMatchesFloat64Reference) {
     ASSERT_TRUE(table.Reserve((*cache)->allocator(), 13).ok());
     const int64_t V = l.model->config().vocab_size;
     std::vector<std::vector<float>> got;
-    for (int32_t begin = 0, n = 5; begin < 13; begin += n, n = std::min(5, 13 - begin)) {
+    for (int32_t begin = 0, n = 9; begin < 13; begin += n, n = 13 - begin) {
       auto layout = kv::BuildStepLayout({{&table, begin, n}}, 4);
       ASSERT_TRUE(layout.ok());
       std::vector<int32_t> rows(n);

@@ -4,13 +4,17 @@
 //  * F32/F16/BF16 weights: the reference uses the exact (dequantized) weights and the f32
 //    activations, so the only error is f32 accumulation. The deepest chain of any level is the
 //    portable one (4 partial sums of K/4 terms, then a K chunk of 512 re-added into y), so
-//    |err| <= (K/4 + 16) * u * S rigorously; that is < 1e-4 * S for every K here.
+//    |err| <= (K/4 + 16) * u * S rigorously; that is < 1e-4 * S for every K here. The AVX-512
+//    prefill panels (M >= 8 rows per task, 32 for F32) are the exception: each K block of 512
+//    values is one FMA chain per output (vdpbf16ps for BF16: two roundings per pair), re-added into
+//    y per block, so their depth is min(K, 512) + K/512 + 1 (+ 16).
 //  * Q8_0/Q4_0/Q4_K/Q6_K weights: activations are quantized first (Q8_0 per 32 for Q8_0/Q4_0,
 //    Q8_K per 256 for the K-quants, exactly as llama.cpp). (1) Against the reference over the
 //    dequantized weights and the *quantized* activations (ref::QuantizeDequantize*), integer
 //    block dots are exact and only the per-block float scaling and accumulation remain:
 //    |err| <= (K/16 + 16) * 4u * S_q. (2) Against the exact-activation reference the error adds
 //    sum_k |w_k| |x_k - xq_k| (computed exactly), the activation quantization bound.
+#include <algorithm>
 #include <cstring>
 
 #include "ops/cpu/kernels.h"
@@ -137,7 +141,9 @@ void RunCase(DType t, const Case& c, std::mt19937_64& rng, bool prepare = false,
   // BF16 weights on AVX-512 BF16 CPUs: vdpbf16ps against bf16-rounded activations.
   const Want want_bf = t == DType::kBF16 ? reference(Act::kBf16) : Want{};
   const std::vector<double> want = ref::Matmul(ToDoubles(x), wd, bd, c.M, c.N, c.K);
-  const double depth = IsQuantized(t) ? 4.0 * (c.K / 16.0 + 16) : c.K / 4.0 + 16;
+  const double depth =
+      IsQuantized(t) ? 4.0 * (c.K / 16.0 + 16)
+                     : std::max(c.K / 4.0 + 16, std::min<double>(c.K, 512) + c.K / 512.0 + 17);
   // The types PrepareMatmul repacks for the AVX-512 VNNI kernels.
   const bool repackable = IsQuantized(t);
 
@@ -203,6 +209,11 @@ const Case kFloatCases[] = {
     {3, 4, 513},
     {11, 9, 40},   // 6-row tile then a 5-row remainder
     {17, 6, 130},  // 6 + 6 + 5 rows, panels converted (M > 12)
+    // The AVX-512 prefill panels (M >= 8): several 64-column panels with a tail, K blocks of
+    // 512 with a masked tail, 6-row tiles with remainders.
+    {33, 131, 1100, true, true},
+    {8, 64, 1024},
+    {70, 200, 1537, true},
 };
 const Case kQ8Cases[] = {
     {1, 1, 32},           {1, 7, 96, true},          {2, 67, 64},
@@ -223,6 +234,16 @@ TEST(OpsMatmulTest, FloatWeights) {
   auto rng = MakeRng();
   for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
     for (const Case& c : kFloatCases) RunCase(t, c, rng);
+  }
+}
+
+// The issue's shapes for the float types: M in {1, 2, 7, 16, 17, 33}, odd N.
+TEST(OpsMatmulTest, FloatWeightsIssueShapes) {
+  auto rng = MakeRng();
+  for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
+    for (const int64_t M : {1, 2, 7, 16, 17, 33}) {
+      RunCase(t, Case{M, 37, 768, M % 2 == 1, M == 7}, rng);
+    }
   }
 }
 
@@ -413,6 +434,47 @@ TEST(OpsMatmulTest, DegenerateActivations) {
 
 // Every level quantizes activations to the same bytes as the plain C++ quantizers (which
 // follow llama.cpp), including round-half-even ties and all-zero blocks.
+// BF16 weights on an AVX-512 CPU without AVX-512 BF16 take the f32 prefill panel (converted
+// while packing): the kernel table's gemm_float, called directly (a backend on this CPU would
+// pick vdpbf16ps), on a product of several panels, K blocks and row tiles with bias; y poisoned.
+TEST(OpsMatmulTest, Avx512FloatPanelReadsBf16) {
+  if (cpu::BestIsa() < cpu::IsaLevel::kAvx512) GTEST_SKIP() << "no AVX-512";
+  auto rng = MakeRng();
+  const int64_t M = 13, N = 131, K = 1100;
+  const std::vector<uint8_t> wbytes = RandomWeights(rng, DType::kBF16, N, K);
+  const std::vector<double> wd = ref::ToDouble(Tensor::View(wbytes.data(), DType::kBF16, {N, K}));
+  const std::vector<float> x = RandomFloats(rng, static_cast<size_t>(M * K), -2.f, 2.f);
+  const std::vector<float> bias = RandomFloats(rng, static_cast<size_t>(N));
+  std::vector<float> y(static_cast<size_t>(M * N), std::nanf(""));
+  const cpu::KernelTable kt = cpu::KernelsFor(cpu::IsaLevel::kAvx512);
+  cpu::GemmArgs a;
+  a.act = reinterpret_cast<const uint8_t*>(x.data());
+  a.act_pitch = K * 4;
+  a.w = wbytes.data();
+  a.w_pitch = K * 2;
+  a.wtype = DType::kBF16;
+  a.bias = bias.data();
+  a.y = y.data();
+  a.y_pitch = N;
+  a.M = M;
+  a.N = N;
+  a.K = K;
+  std::vector<uint8_t> scratch(cpu::kGemmScratchBytes + 64);
+  uint8_t* s = scratch.data() + (64 - reinterpret_cast<uintptr_t>(scratch.data()) % 64) % 64;
+  kt.gemm_float(a, 0, N, 0, M, s);
+  const std::vector<double> want = ref::Matmul(ToDoubles(x), wd, ToDoubles(bias), M, N, K);
+  std::vector<double> got(y.begin(), y.end()), tol(want.size());
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t n = 0; n < N; ++n) {
+      double sum = std::fabs(bias[n]);
+      for (int64_t k = 0; k < K; ++k) sum += std::fabs(x[m * K + k] * wd[n * K + k]);
+      tol[m * N + n] = (512 + K / 512.0 + 17) * kU * sum;
+    }
+  }
+  ExpectNear(
+      got, want, [&](size_t i) { return tol[i]; }, "avx512 f32 panel, bf16 weights");
+}
+
 TEST(OpsMatmulTest, ActivationQuantizationIsBitExact) {
   auto rng = MakeRng();
   const int64_t K = 1280;  // 40 blocks of 32 (even pairs), 5 super-blocks
