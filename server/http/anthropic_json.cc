@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <initializer_list>
+#include <iterator>
+#include <span>
 
 #include "base/strings.h"
 #include "server/http/openai_fields.h"
@@ -23,8 +25,8 @@ const ojson* Get(const ojson& o, std::string_view key) {
   return &*it;
 }
 
-bool In(std::string_view key, std::initializer_list<std::string_view> list) {
-  return std::find(list.begin(), list.end(), key) != list.end();
+bool In(std::string_view key, const auto& list) {
+  return std::find(std::begin(list), std::end(list), key) != std::end(list);
 }
 
 ApiError Extra(const std::string& path) {
@@ -42,12 +44,12 @@ Error OnlyKeys(const ojson& o, const std::string& at,
 
 // Top-level fields of POST /v1/messages (parsed below), of count_tokens, the harmless ones
 // (ignored: docs/api.md lists them) and the refused ones with the reason.
-constexpr std::initializer_list<std::string_view> kMessagesFields = {
+constexpr std::string_view kMessagesFields[] = {
     "model", "max_tokens", "messages", "system", "stop_sequences", "stream",  "temperature",
     "top_p", "top_k",      "metadata", "tools",  "tool_choice",    "thinking"};
-constexpr std::initializer_list<std::string_view> kCountFields = {
-    "model", "messages", "system", "tools", "tool_choice", "thinking"};
-constexpr std::initializer_list<std::string_view> kIgnoredFields = {
+constexpr std::string_view kCountFields[] = {"model", "messages",    "system",
+                                             "tools", "tool_choice", "thinking"};
+constexpr std::string_view kIgnoredFields[] = {
     "service_tier",        // which capacity pool bills the request
     "context_management",  // server-side clearing of old tool results: the context stays whole
     "cache_control",       // automatic prompt caching: the prefix cache does it anyway
@@ -63,7 +65,10 @@ Error CheckTopLevel(const ojson& body, bool count_tokens, bool lenient,
                     std::vector<std::string>* ignored) {
   for (const auto& [k, v] : body.items()) {
     if (v.is_null()) continue;
-    if (In(k, count_tokens ? kCountFields : kMessagesFields)) continue;
+    if (In(k, count_tokens ? std::span<const std::string_view>(kCountFields)
+                           : std::span<const std::string_view>(kMessagesFields))) {
+      continue;
+    }
     if (In(k, kIgnoredFields)) {
       ignored->push_back(IgnoredFieldLabel(k));
       continue;
