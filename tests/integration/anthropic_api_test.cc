@@ -6,7 +6,9 @@
 // count_tokens against the usage of a generation, stop sequences, the forced tool_use and its
 // tool_result round trip, and every stream's event order against the table below: a stream
 // cut by max_tokens, a thinking stream, a tool_use stream, and a stream the client cancels
-// (the request is cancelled; the server keeps serving).
+// (the request is cancelled; the server keeps serving). The thinking budget (budget_tokens,
+// the chat endpoint's thinking_token_budget and --reasoning-budget) on a random model with
+// stories260K's vocabulary and room for Anthropic's smallest budget.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
