@@ -521,6 +521,13 @@ TEST_F(AnthropicApi, ThinkingBudgetIsEnforcedOnMessagesAndChat) {
     const json& m = a.body["choices"][0]["message"];
     EXPECT_EQ(Trim(m.value("reasoning_content", "")), Trim(thought_n)) << a.raw;
   }
+  // --reasoning-budget takes -1 (unlimited) and up.
+  server::ServeConfig flags =
+      testing::TestConfig(std::string(PHX_SHARED_DIR) + "/models/stories260K.gguf");
+  flags.reasoning_budget = 0;
+  EXPECT_TRUE(flags.Validate().ok());
+  flags.reasoning_budget = -2;
+  EXPECT_NE(flags.Validate().message().find("reasoning-budget"), std::string::npos);
   const Answer bad = chat({{"thinking_token_budget", -2}});
   EXPECT_EQ(bad.status, 400) << bad.raw;
   EXPECT_EQ(bad.body["error"]["param"], "thinking_token_budget") << bad.raw;
