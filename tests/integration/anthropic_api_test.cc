@@ -6,9 +6,8 @@
 // count_tokens against the usage of a generation, stop sequences, the forced tool_use and its
 // tool_result round trip, and every stream's event order against the table below: a stream
 // cut by max_tokens, a thinking stream, a tool_use stream, and a stream the client cancels
-// (the request is cancelled; the server keeps serving). The thinking budget (budget_tokens,
-// the chat endpoint's thinking_token_budget and --reasoning-budget) on a random model with
-// stories260K's vocabulary and room for Anthropic's smallest budget.
+// (the request is cancelled; the server keeps serving). The thinking budget:
+// anthropic_budget_test.cc.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -190,32 +189,11 @@ class AnthropicApi : public ::testing::Test {
         std::string(PHX_SHARED_DIR) + "/templates/deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja";
     thinker_ = testing::TestServer::Start(cfg).release();
     ASSERT_NE(thinker_, nullptr);
-    // The thinking budget: stories260K's vocabulary in a random model with room for
-    // Anthropic's smallest budget (1024), DeepSeek R1's template, --reasoning-budget 6.
-    model::SynthOptions bo;
-    bo.arch = "llama";
-    bo.vocab_from = std::string(PHX_SHARED_DIR) + "/models/stories260K.gguf";
-    bo.n_layer = 1;
-    bo.n_embd = 32;
-    bo.n_ff = 64;
-    bo.n_head = 2;
-    bo.n_head_kv = 2;
-    bo.context_length = 1280;
-    bo.dtype = DType::kF32;
-    bo.name = "budget";
-    bo.seed = 3;
-    const std::string budget_model = (*dir_ / "budget.gguf").string();
-    ASSERT_TRUE(model::SynthesizeModel(bo, budget_model).ok());
-    cfg.runtime.model = budget_model;
-    cfg.reasoning_budget = 6;
-    budget_ = testing::TestServer::Start(cfg).release();
-    ASSERT_NE(budget_, nullptr);
   }
   static void TearDownTestSuite() {
     delete server_;
     delete stories_;
     delete thinker_;
-    delete budget_;
     if (dir_) fs::remove_all(*dir_);
     delete dir_;
   }
@@ -223,13 +201,11 @@ class AnthropicApi : public ::testing::Test {
   static testing::TestServer* server_;
   static testing::TestServer* stories_;
   static testing::TestServer* thinker_;
-  static testing::TestServer* budget_;
 };
 fs::path* AnthropicApi::dir_ = nullptr;
 testing::TestServer* AnthropicApi::server_ = nullptr;
 testing::TestServer* AnthropicApi::stories_ = nullptr;
 testing::TestServer* AnthropicApi::thinker_ = nullptr;
-testing::TestServer* AnthropicApi::budget_ = nullptr;
 
 json Tools() {
   return json::parse(R"([
@@ -459,99 +435,6 @@ TEST_F(AnthropicApi, ThinkingTemplateStreamsThinkingBlocks) {
                                 {{"type", "text"}, {"text", "Sunny."}}}}});
   body["messages"].push_back({{"role", "user"}, {"content", "Sure?"}});
   EXPECT_EQ(Post(thinker_, body).status, 200);
-}
-
-// The reasoning splitter drops the white space around a think block's text.
-std::string Trim(std::string s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\n')) s.pop_back();
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\n')) s.erase(0, 1);
-  return s;
-}
-
-TEST_F(AnthropicApi, ThinkingBudgetIsEnforcedOnMessagesAndChat) {
-  // DeepSeek R1's prompt opens the block and the random model never closes it. Greedy, so a
-  // budgeted run thinks exactly what an unbudgeted run's first `budget` tokens are.
-  const json messages = {{{"role", "user"}, {"content", "Is 7 prime?"}}};
-  auto chat = [&](const json& extra) {
-    json b = {{"model", "budget"},
-              {"messages", messages},
-              {"temperature", 0},
-              {"logprobs", true},
-              {"top_logprobs", 1}};
-    b.update(extra);
-    return Post(budget_, b, "/v1/chat/completions",
-                {{"authorization", std::string("Bearer ") + kKey}});
-  };
-  // Chat: the server's --reasoning-budget 6, a request's own budget, and 0 (closed at once).
-  const Answer unlimited = chat({{"max_tokens", 1024}, {"thinking_token_budget", -1}});
-  ASSERT_EQ(unlimited.status, 200) << unlimited.raw;
-  const json& um = unlimited.body["choices"][0]["message"];
-  const std::string thought = um.value("reasoning_content", "");
-  ASSERT_FALSE(thought.empty()) << unlimited.raw;
-  EXPECT_EQ(unlimited.body["usage"]["completion_tokens"], 1024) << unlimited.raw;
-  EXPECT_EQ(unlimited.raw.find("</think>"), std::string::npos);
-  const json& ulp = unlimited.body["choices"][0]["logprobs"]["content"];
-  for (const auto& [budget, extra] :
-       std::vector<std::pair<int, json>>{{6, json::object()},
-                                         {3, {{"thinking_token_budget", 3}}},
-                                         {0, {{"thinking_token_budget", 0}}}}) {
-    SCOPED_TRACE(budget);
-    json e = extra;
-    e["max_tokens"] = 24;
-    const Answer a = chat(e);
-    ASSERT_EQ(a.status, 200) << a.raw;
-    const json& lp = a.body["choices"][0]["logprobs"]["content"];
-    ASSERT_EQ(lp.size(), 24u) << a.raw;
-    // `budget` sampled tokens (the unbudgeted run's), then the forced "\n</think>\n\n":
-    // logprob 0 and no alternatives.
-    std::string forced;
-    size_t i = 0;
-    for (; i < static_cast<size_t>(budget); ++i) {
-      EXPECT_EQ(lp[i]["token"], ulp[i]["token"]) << i;
-      EXPECT_EQ(lp[i]["top_logprobs"].size(), 1u) << i;
-    }
-    for (; i < lp.size() && lp[i]["top_logprobs"].empty(); ++i) {
-      EXPECT_EQ(lp[i]["logprob"], 0.0) << i;
-      forced += lp[i]["token"].get<std::string>();
-    }
-    EXPECT_EQ(forced, "\n</think>\n\n") << a.raw;
-    EXPECT_LT(i, lp.size()) << a.raw;  // then the answer, sampled
-    std::string thought_n;
-    for (int k = 0; k < budget; ++k) thought_n += ulp[k]["token"].get<std::string>();
-    const json& m = a.body["choices"][0]["message"];
-    EXPECT_EQ(Trim(m.value("reasoning_content", "")), Trim(thought_n)) << a.raw;
-  }
-  // --reasoning-budget takes -1 (unlimited) and up.
-  server::ServeConfig flags =
-      testing::TestConfig(std::string(PHX_SHARED_DIR) + "/models/stories260K.gguf");
-  flags.reasoning_budget = 0;
-  EXPECT_TRUE(flags.Validate().ok());
-  flags.reasoning_budget = -2;
-  EXPECT_NE(flags.Validate().message().find("reasoning-budget"), std::string::npos);
-  const Answer bad = chat({{"thinking_token_budget", -2}});
-  EXPECT_EQ(bad.status, 400) << bad.raw;
-  EXPECT_EQ(bad.body["error"]["param"], "thinking_token_budget") << bad.raw;
-  // Messages: thinking.budget_tokens 1024 closes the block after 1024 tokens; text follows.
-  json body = {{"model", "budget"},
-               {"max_tokens", 1060},
-               {"temperature", 0},
-               {"messages", messages},
-               {"thinking", {{"type", "enabled"}, {"budget_tokens", 1024}}}};
-  const Answer m = Post(budget_, body);
-  ASSERT_EQ(m.status, 200) << m.raw;
-  ASSERT_EQ(m.body["content"].size(), 2u) << m.raw;
-  EXPECT_EQ(m.body["content"][0]["type"], "thinking") << m.raw;
-  EXPECT_EQ(Trim(m.body["content"][0]["thinking"].get<std::string>()), Trim(thought));
-  EXPECT_EQ(m.body["content"][1]["type"], "text") << m.raw;
-  EXPECT_EQ(m.body["usage"]["output_tokens"], 1060) << m.raw;
-  // Streamed: the same blocks in Anthropic's event order.
-  body["stream"] = true;
-  const Answer st = Post(budget_, body);
-  ASSERT_EQ(st.status, 200) << st.raw;
-  const Stream s = ParseStream(st.raw);
-  ASSERT_EQ(s.message["content"].size(), 2u) << st.raw;
-  EXPECT_EQ(s.message["content"][0]["thinking"], m.body["content"][0]["thinking"]);
-  EXPECT_EQ(s.message["content"][1]["type"], "text");
 }
 
 TEST_F(AnthropicApi, ClientCancelledStreamIsCancelledAndServerKeepsServing) {
