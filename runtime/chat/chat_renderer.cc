@@ -17,7 +17,8 @@ absl::StatusOr<ChatRenderer> ChatRenderer::Create(const tok::Tokenizer& tokenize
   if (r.resolved_.tpl) {
     const std::string& src = r.resolved_.tpl->source();
     r.content_as_parts_ = TemplateIteratesContent(src);
-    r.splits_reasoning_ = r.opts_.reasoning == ReasoningFormat::kDeepseek && TemplateThinks(src);
+    r.thinks_ = TemplateThinks(src);
+    r.splits_reasoning_ = r.opts_.reasoning == ReasoningFormat::kDeepseek && r.thinks_;
     r.tool_format_ = DetectToolFormat(src);
   }
   return r;

@@ -54,6 +54,8 @@ class ChatRenderer {
   const std::string& origin() const { return resolved_.origin; }
   // Whether responses carry reasoning_content: the template thinks and the format is deepseek.
   bool splits_reasoning() const { return splits_reasoning_; }
+  // Whether the template thinks (TemplateThinks): a thinking budget applies to its prompts.
+  bool thinks() const { return thinks_; }
   ReasoningFormat reasoning_format() const { return opts_.reasoning; }
   // How the template writes tool calls (kGeneric for the built-in fallbacks and templates
   // without a format of their own).
@@ -75,6 +77,7 @@ class ChatRenderer {
   std::string bos_, eos_;
   bool content_as_parts_ = false;
   bool splits_reasoning_ = false;
+  bool thinks_ = false;
   ToolFormat tool_format_ = ToolFormat::kGeneric;
 };
 

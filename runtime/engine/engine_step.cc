@@ -246,15 +246,22 @@ void Engine::RegisterFullBlocks(Sequence& s) {
 
 void Engine::EmitSample(Sequence& s, std::span<const float> logits) {
   const sampler::SamplingParams& sp = s.req.sampling;
-  sampler::TokenMask tm;
-  if (s.grammar_active) {
-    if (!s.mask_ready) ComputeMask(s);
-    s.mask_ready = false;
-    tm.allow = s.mask.data();
-    tm.allow_words = s.mask.size();
+  // A spent thinking budget forces the close sequence (never while a grammar is in force).
+  const int32_t forced = s.grammar_active ? -1 : s.budget.Forced();
+  sampler::SampleResult r;
+  if (forced >= 0) {
+    r.token = forced;
+  } else {
+    sampler::TokenMask tm;
+    if (s.grammar_active) {
+      if (!s.mask_ready) ComputeMask(s);
+      s.mask_ready = false;
+      tm.allow = s.mask.data();
+      tm.allow_words = s.mask.size();
+    }
+    if (s.generated() < sp.min_tokens) tm.ban = s.ban;
+    r = s.sampler.Sample(logits, tm);
   }
-  if (s.generated() < sp.min_tokens) tm.ban = s.ban;
-  const sampler::SampleResult r = s.sampler.Sample(logits, tm);
   if (r.token < 0 || (s.grammar_active && !s.matcher->Commit(r.token))) {
     // The grammar's mask allowed no token the model has: never happens for a grammar compiled
     // for this vocabulary (the grammar property tests check that no reachable state dead-ends).
@@ -265,13 +272,16 @@ void Engine::EmitSample(Sequence& s, std::span<const float> logits) {
   if (s.generated() == 0) s.timing.first_token = now;
   s.tokens.push_back(r.token);
   s.sampler.Accept(r.token);
+  s.budget.Accept(r.token);
   ++generated_tokens_;
   s.usage.completion_tokens = s.generated();
   const tok::Tokenizer& tok = model_.tokenizer();
   // With a grammar, end-of-generation (allowed only where it accepts) ends even with ignore_eos.
-  const bool eos = tok.IsEog(r.token) && (!sp.ignore_eos || s.grammar_active);
-  const bool stop_token = std::find(sp.stop_token_ids.begin(), sp.stop_token_ids.end(), r.token) !=
-                          sp.stop_token_ids.end();
+  // A forced token is never an end: neither end-of-generation nor a stop token or string.
+  const bool eos = forced < 0 && tok.IsEog(r.token) && (!sp.ignore_eos || s.grammar_active);
+  const bool stop_token =
+      forced < 0 && std::find(sp.stop_token_ids.begin(), sp.stop_token_ids.end(), r.token) !=
+                        sp.stop_token_ids.end();
   // Stop strings apply from min_tokens on: earlier text bypasses the stop matcher.
   const bool check_stops = s.generated() > sp.min_tokens;
   TokenEvent ev;
@@ -280,7 +290,13 @@ void Engine::EmitSample(Sequence& s, std::span<const float> logits) {
   ev.top = r.top;
   if (!eos && !stop_token) {
     const std::string text = s.detok.Push(r.token);
-    ev.text = check_stops ? s.stop.Push(text) : text;
+    if (forced >= 0) {
+      // Text held back as a possible stop string's start goes out first; a stop string cannot
+      // span the forced text.
+      ev.text = s.stop.Flush() + text;
+    } else {
+      ev.text = check_stops ? s.stop.Push(text) : text;
+    }
     if (s.matcher && !s.grammar_active && !s.lazy_off) WatchTriggers(s, r.token);
   }
   // Ends that drop no text (Finish flushes only for reasons other than kStop).

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "runtime/engine/reasoning_budget.h"
 #include "runtime/sampler/params.h"
 #include "runtime/sampler/sampler.h"
 
@@ -46,6 +47,12 @@ struct GenerateRequest {
   // leader that ends first (finished, cancelled, failed) hands the lead to the next one, so no
   // copy waits on a request that is gone. The caller picks groups unique per engine.
   uint64_t prompt_group = 0;
+  // A reasoning model's thinking budget (reasoning_budget.h): once the think block holds
+  // max_tokens tokens, the next tokens are forced to the close sequence (not sampled; logprob
+  // 0, no top alternatives; never a stop: stop strings and stop_token_ids do not apply to
+  // them), then sampling goes on for the answer. Forced tokens count toward max_tokens. Not
+  // applied while a grammar is in force (a lazy grammar before its trigger is not).
+  ReasoningBudget reasoning;
   // An embedding instead of a continuation: the prompt (the input's token ids) runs through the
   // model, its final hidden states are pooled (Engine::embedding_pooling()) and the vector comes
   // back through TokenSink::OnEmbedding, followed by OnFinish(kStop). Nothing is sampled or

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/engine/reasoning_budget.h"
 #include "runtime/engine/request.h"
 #include "runtime/grammar/matcher.h"
 #include "runtime/kv/kv_cache.h"
@@ -78,6 +79,8 @@ struct Sequence {
   int32_t pooled_rows = 0;
   // Masked until min_tokens were generated: end-of-generation tokens and stop_token_ids.
   std::vector<int32_t> ban;
+  // The thinking budget (req.reasoning).
+  ReasoningBudgetState budget{req.reasoning};
 };
 
 }  // namespace phx::engine

@@ -108,6 +108,7 @@ absl::Status ServeConfig::Validate() const {
   if (step_timeout_s <= 0) return Bad("step-timeout-s", "must be > 0");
   if (canary_interval_s <= 0) return Bad("canary-interval-s", "must be > 0");
   if (auto r = chat::ParseReasoningFormat(reasoning_format); !r.ok()) return r.status();
+  if (reasoning_budget < -1) return Bad("reasoning-budget", "must be -1 (unlimited) or >= 0");
   for (const std::string& n : served_model_names) {
     if (n.empty() || n.size() > 256 || n.find_first_of(" \t\r\n") != std::string::npos) {
       return Bad("served-model-name", "names must be 1..256 bytes without blanks");

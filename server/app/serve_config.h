@@ -63,6 +63,9 @@ struct ServeConfig {
   std::string log_level = "info";
   std::string chat_template;                  // OpenAI chat API: override the GGUF's template
   std::string reasoning_format = "deepseek";  // none | deepseek: reasoning_content for thinkers
+  // Thinking token budget when a request names none: -1 unlimited, 0 thinking off (the
+  // template's enable_thinking switch, and a block the prompt opened is closed at once).
+  int32_t reasoning_budget = -1;
   // OpenAI API: ignore (and count) unknown request fields instead of answering 400.
   bool lenient_api = false;
   // OpenAI API: names the model answers to besides its own id; the first is the id reported

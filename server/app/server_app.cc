@@ -84,6 +84,7 @@ absl::Status ServerApp::Start() {
   fl.json_max_whitespace = cfg_.json_max_whitespace;
   fl.max_prompt_tokens = cfg_.max_prompt_tokens;
   fl.max_tokens = cfg_.max_tokens_limit;
+  fl.reasoning_budget = cfg_.reasoning_budget;
   // Structured output: the vocabulary's byte tries are built once per model, here.
   grammar_ = grammar::GrammarEngine::FromTokenizer(eng.model().tokenizer());
   frontend_ =

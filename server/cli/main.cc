@@ -321,6 +321,11 @@ void AddServeCommands(CLI::App& app, int& rc, std::vector<std::string> args) {
       ->add_option("--reasoning-format", c.reasoning_format,
                    "none | deepseek: a thinking template's <think> block as reasoning_content")
       ->capture_default_str();
+  serve
+      ->add_option("--reasoning-budget", c.reasoning_budget,
+                   "Thinking tokens a request may spend when it names no budget: -1 unlimited, "
+                   "0 thinking off, N then the block is closed")
+      ->capture_default_str();
   serve->add_flag("--lenient-api", c.lenient_api,
                   "OpenAI API: ignore unknown request fields (counted in "
                   "phalanx_api_ignored_fields_total) instead of answering 400");

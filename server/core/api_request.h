@@ -51,6 +51,13 @@ struct ApiRequest {
   // structured output and echo do not apply, and the length limit is the engine's
   // max_embedding_tokens(). Errors name `input` instead of `prompt`.
   bool embed = false;
+  // The thinking budget (engine::ReasoningBudget) of a chat prompt rendered with a template that
+  // thinks (`thinks`; `in_reasoning`: the prompt opened the block). `reasoning_budget`: the
+  // request's (Anthropic thinking.budget_tokens, chat thinking_token_budget); absent: the
+  // server's --reasoning-budget. < 0: unlimited.
+  bool thinks = false;
+  bool in_reasoning = false;
+  std::optional<int32_t> reasoning_budget;
   // Who is asking (audit log, rate limits).
   std::string rpc;  // "Generate", "GenerateStream", "http_completions", ...
   std::string peer;

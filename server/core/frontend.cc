@@ -74,6 +74,16 @@ Frontend::Frontend(engine::Engine& engine, const std::string& backend_name, Fron
     : engine_(engine), grammar_(grammar), backend_name_(backend_name), limits_(limits) {
   boot_nonce_ = std::random_device{}() ^
                 static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+  const tok::Tokenizer& tok = engine_.model().tokenizer();
+  // Written mid-output: without the dummy-prefix space that an SPM vocabulary puts first.
+  auto ids = [&tok](std::string_view text) {
+    std::vector<int32_t> v = tok.Encode(text, false, true);
+    if (!v.empty() && tok.TokenToPiece(v[0], true) == " ") v.erase(v.begin());
+    return v;
+  };
+  think_markers_.open = ids("<think>");
+  think_markers_.close = ids("</think>");
+  think_markers_.force = ids("\n</think>\n\n");
 }
 
 std::string Frontend::NewRequestId() {
@@ -272,6 +282,14 @@ absl::StatusOr<engine::GenerateRequest> Frontend::Prepare(const ApiRequest& req,
   out.prompt_group = req.prompt_group;
   out.client_id = req.request_id;
   out.embed = req.embed;
+  if (req.thinks && !req.embed) {
+    const int32_t budget = req.reasoning_budget.value_or(limits_.reasoning_budget);
+    if (budget >= 0) {
+      out.reasoning = think_markers_;
+      out.reasoning.max_tokens = budget;
+      out.reasoning.prompt_opens = req.in_reasoning;
+    }
+  }
   return out;
 }
 

@@ -30,6 +30,9 @@ struct FrontendLimits {
   // between JSON tokens. 1 (Outlines' default, compact JSON as OpenAI returns it) keeps a model
   // that favours blanks from spending its tokens on them; pretty-printing needs ~2 + 2 * depth.
   int32_t json_max_whitespace = 1;
+  // --reasoning-budget: the thinking budget of chat prompts of a thinking template when the
+  // request names none (ApiRequest::reasoning_budget); < 0: unlimited.
+  int32_t reasoning_budget = -1;
 };
 
 struct Submitted {
@@ -105,6 +108,9 @@ class Frontend {
   FrontendLimits limits_;
   std::atomic<uint64_t> counter_{0};
   uint64_t boot_nonce_;
+  // The think block's markers in this vocabulary: "<think>", "</think>", and the close forced
+  // when a budget is spent, "\n</think>\n\n" (as Qwen3's and DeepSeek R1's templates write it).
+  engine::ReasoningBudget think_markers_;
 };
 
 // logit_bias and stop_token_ids against the vocabulary, logit_bias values, min_tokens against

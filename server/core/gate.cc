@@ -254,6 +254,10 @@ void Gate::Start(const std::shared_ptr<Call>& c) {
   if (cache_ != nullptr && g->constraint.grammar == nullptr && c->req.prompt_group == 0 &&
       !c->req.embed) {
     c->cache_key = ResponseCache::Key(cfg_.model_id, g->prompt, g->sampling);
+    // A thinking budget changes the answer: part of the key.
+    if (c->cache_key && g->reasoning.enabled()) {
+      *c->cache_key += StrCat("|think", g->reasoning.max_tokens);
+    }
   }
   Submitted sub = fe_.Describe(c->req, *g);
   std::optional<absl::Status> abort;

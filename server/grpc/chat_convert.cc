@@ -134,6 +134,9 @@ absl::Status RenderChat(const chat::ChatRenderer* chat, const phalanx::v1::Chat&
   a->plain_spans = std::move(p->plain_spans);
   a->add_special = p->add_special;
   *in_reasoning = p->in_reasoning;
+  // The server's --reasoning-budget applies (gRPC has no per-request budget field).
+  a->thinks = chat->thinks();
+  a->in_reasoning = p->in_reasoning;
   return absl::OkStatus();
 }
 

@@ -73,6 +73,7 @@ void ApiServer::Messages(const std::shared_ptr<net::Exchange>& ex, AnthropicEndp
   }
   if (r.tools.active() && r.api.structured.param == "tools" && r.api.structured.triggers.empty()) {
     in_reasoning = false;  // a call forced from the first token: no thinking (as Generate)
+    r.api.in_reasoning = false;
   }
   if (!r.user.empty()) peer += " user=" + r.user.substr(0, 64);
   if (count) {

@@ -409,7 +409,11 @@ Error Translate(const ojson& body, bool count_tokens, AnthropicRequest* r, ojson
   if (auto e = Tools(body, &o)) return e;
   if (auto e = ToolChoice(body, &o)) return e;
   if (auto e = Thinking(body, r)) return e;
-  if (r->thinking) o["chat_template_kwargs"] = {{"enable_thinking", *r->thinking}};
+  if (r->thinking) {
+    o["chat_template_kwargs"] = {{"enable_thinking", *r->thinking}};
+    // The engine's thinking budget: budget_tokens, or 0 (closed at once) when disabled.
+    o["thinking_token_budget"] = *r->thinking ? r->thinking_budget : 0;
+  }
   return std::nullopt;
 }
 

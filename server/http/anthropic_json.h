@@ -28,7 +28,8 @@ struct AnthropicRequest {
   OpenAiRequest chat;
   std::vector<std::string> stop_sequences;
   // `thinking`: absent (the template's default), enabled or disabled (chat_template_kwargs'
-  // enable_thinking); budget_tokens as given (0 when none), checked but not enforced.
+  // enable_thinking); budget_tokens as given (0 when none), the engine's thinking budget
+  // (chat.api.reasoning_budget; 0 when disabled).
   std::optional<bool> thinking;
   int32_t thinking_budget = 0;
   // Per message of chat.chat["messages"]: the Anthropic path it came from ("system",

@@ -256,6 +256,15 @@ std::optional<ApiError> ApiServer::RenderChatPrompt(OpenAiRequest* r, bool* in_r
     return ApiError{absl::InvalidArgumentError(renderer ? renderer->problem() : "no chat template"),
                     "messages", ""};
   }
+  // A thinking budget of 0 (the request's or --reasoning-budget) turns thinking off through the
+  // template's switch, unless the request sets enable_thinking itself; the engine then closes a
+  // block the prompt still opens (a template without the switch) at once.
+  if (renderer->thinks() &&
+      r->api.reasoning_budget.value_or(gate_.frontend().limits().reasoning_budget) == 0) {
+    nlohmann::ordered_json& kw = r->chat["chat_template_kwargs"];
+    if (kw.is_null()) kw = nlohmann::ordered_json::object();
+    if (kw.is_object() && !kw.contains("enable_thinking")) kw["enable_thinking"] = false;
+  }
   auto p = renderer->Render(r->chat);
   if (!p.ok()) {
     return ApiError{absl::InvalidArgumentError(p.status().message()),
@@ -268,6 +277,8 @@ std::optional<ApiError> ApiServer::RenderChatPrompt(OpenAiRequest* r, bool* in_r
   a.plain_spans = std::move(p->plain_spans);
   a.add_special = p->add_special;
   *in_reasoning = p->in_reasoning;
+  a.thinks = renderer->thinks();
+  a.in_reasoning = p->in_reasoning;
   return std::nullopt;
 }
 
@@ -357,6 +368,7 @@ void ApiServer::Generate(const std::shared_ptr<net::Exchange>& ex, Endpoint ep, 
     if (r.tools.active() && r.api.structured.param == "tools" &&
         r.api.structured.triggers.empty()) {
       in_reasoning = false;
+      r.api.in_reasoning = false;
     }
   }
   if (!r.user.empty()) peer += " user=" + r.user.substr(0, 64);

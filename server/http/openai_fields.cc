@@ -30,8 +30,9 @@ constexpr std::string_view kBoth[] = {
 constexpr std::string_view kCompletionsOnly[] = {"prompt", "echo", "add_special_tokens", "best_of"};
 // Chat: the template's variables (chat::ChatRenderer) and the tool fields (their own parser).
 constexpr std::string_view kChatOnly[] = {
-    "messages", "add_generation_prompt", "chat_template_kwargs", "documents", "top_logprobs",
-    "tools",    "tool_choice",           "parallel_tool_calls"};
+    "messages",    "add_generation_prompt", "chat_template_kwargs",
+    "documents",   "top_logprobs",          "tools",
+    "tool_choice", "parallel_tool_calls",   "thinking_token_budget"};
 // Harmless to ignore: they do not change what is generated (docs/api.md, "Ignored fields").
 // Sent by the openai SDK, the Vercel AI SDK and LangChain.js when their users set them.
 constexpr std::string_view kIgnored[] = {
@@ -41,8 +42,10 @@ constexpr std::string_view kIgnored[] = {
     "prompt_cache_key",   // OpenAI: a prefix-cache routing hint (Phalanx caches prefixes anyway)
     "safety_identifier",  // OpenAI: end-user id for abuse detection (like user)
     "prediction",         // OpenAI: predicted output, a latency optimisation only
-    "reasoning_effort",   // a hint to reasoning models; no reasoning budget is enforced here
-    "verbosity",          // a hint to GPT-5 models (the Vercel AI SDK's textVerbosity)
+    // A hint to reasoning models, ignored: thinking_token_budget (or --reasoning-budget) is
+    // the budget; Responses maps reasoning.effort "none" to the template's thinking switch.
+    "reasoning_effort",
+    "verbosity",  // a hint to GPT-5 models (the Vercel AI SDK's textVerbosity)
 };
 
 bool In(std::string_view key, const auto& list) {

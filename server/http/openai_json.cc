@@ -396,7 +396,12 @@ std::optional<ApiError> ParseRequest(std::string_view body, Endpoint ep, const P
   PHX_TRY_FIELD(GetInt(o, "priority", -1000, 1000, &v, &given));
   if (given) r->api.priority = static_cast<int32_t>(v);
   PHX_TRY_FIELD(GetString(o, "user", &r->user));
-  if (ep == Endpoint::kChat) PHX_TRY_FIELD(ParseTools(doc, &r->tools));
+  if (ep == Endpoint::kChat) {
+    // vLLM's name: the reasoning token budget (-1: unlimited; 0: close the block at once).
+    PHX_TRY_FIELD(GetInt(o, "thinking_token_budget", -1, 1 << 30, &v, &given));
+    if (given) r->api.reasoning_budget = static_cast<int32_t>(v);
+    PHX_TRY_FIELD(ParseTools(doc, &r->tools));
+  }
   if (ep == Endpoint::kChat) r->chat = std::move(doc);
   return std::nullopt;
 }

@@ -6,7 +6,8 @@
 // count_tokens against the usage of a generation, stop sequences, the forced tool_use and its
 // tool_result round trip, and every stream's event order against the table below: a stream
 // cut by max_tokens, a thinking stream, a tool_use stream, and a stream the client cancels
-// (the request is cancelled; the server keeps serving).
+// (the request is cancelled; the server keeps serving). The thinking budget:
+// anthropic_budget_test.cc.
 #include <gtest/gtest.h>
 #include <unistd.h>
 

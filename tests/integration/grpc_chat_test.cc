@@ -2,7 +2,8 @@
 // endpoint (the prompt /apply-template shows, the same greedy answer as /v1/chat/completions),
 // the request's text tokenized as plain text, errors naming the proto field or carrying the
 // template's raise_exception message, FAILED_PRECONDITION without a template, and
-// reasoning_text from a thinking template (DeepSeek R1's), unary and streamed.
+// reasoning_text from a thinking template (DeepSeek R1's), unary and streamed, and the server's
+// --reasoning-budget closing its think block.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -295,6 +296,26 @@ TEST(GrpcChatReasoning, ThinkingTemplateGivesReasoningText) {
   ASSERT_TRUE(Generate(*s, text, &resp).ok());
   EXPECT_EQ(resp.reasoning_text(), "");
   EXPECT_FALSE(resp.text().empty());
+}
+
+// --reasoning-budget reaches gRPC chat prompts (there is no per-request field): after 3
+// thinking tokens the engine forces the close, and the answer follows as text.
+TEST(GrpcChatReasoning, ServerReasoningBudgetAppliesToChatPrompts) {
+  auto cfg = StoriesWith(kTemplates + "deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja", "deepseek");
+  cfg.reasoning_budget = 3;
+  auto s = testing::TestServer::Start(cfg);
+  ASSERT_NE(s, nullptr);
+  GenerateResponse resp;
+  ASSERT_TRUE(Generate(*s, UserSays("Once upon a time", 12), &resp).ok());
+  ASSERT_EQ(resp.tokens_size(), 12);
+  std::string thought, rest;
+  for (int i = 0; i < resp.tokens_size(); ++i) (i < 3 ? thought : rest) += resp.tokens(i).text();
+  // (White space at the end may still be held back by the detokenizer.)
+  EXPECT_EQ(rest.rfind("\n</think>\n", 0), 0u) << "[" << thought << "][" << rest << "]";
+  EXPECT_EQ(thought.find("</think>"), std::string::npos) << thought;
+  EXPECT_EQ(resp.reasoning_text().find("</think>"), std::string::npos) << resp.reasoning_text();
+  EXPECT_NE(thought.find(resp.reasoning_text()), std::string::npos) << resp.reasoning_text();
+  EXPECT_NE(rest.find(resp.text()), std::string::npos) << resp.text();
 }
 
 TEST(GrpcChatReasoning, TemplateErrorsAndNoTemplate) {

@@ -87,6 +87,7 @@ TEST(AnthropicJson, TranslatesTheConversation) {
   EXPECT_EQ(r.chat.model, "m");
   EXPECT_FALSE(r.thinking.has_value());
   EXPECT_FALSE(r.chat.chat.contains("chat_template_kwargs"));
+  EXPECT_FALSE(r.chat.api.reasoning_budget.has_value());  // the server's --reasoning-budget
 }
 
 TEST(AnthropicJson, ToolsChoicesAndThinking) {
@@ -114,8 +115,10 @@ TEST(AnthropicJson, ToolsChoicesAndThinking) {
   EXPECT_EQ(r.thinking, true);
   EXPECT_EQ(r.thinking_budget, 2048);
   EXPECT_EQ(r.chat.chat["chat_template_kwargs"].dump(), R"({"enable_thinking":true})");
+  EXPECT_EQ(r.chat.api.reasoning_budget, 2048);  // the engine's thinking budget
   r = Parse(With({{"thinking", {{"type", "disabled"}}}}));
   EXPECT_EQ(r.chat.chat["chat_template_kwargs"].dump(), R"({"enable_thinking":false})");
+  EXPECT_EQ(r.chat.api.reasoning_budget, 0);
   // What agent clients send besides is not refused: ignored and counted.
   r = Parse(With({{"service_tier", "auto"}, {"context_management", json::object()}}));
   EXPECT_EQ(r.chat.ignored_fields.size(), 2u);

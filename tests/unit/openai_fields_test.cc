@@ -81,6 +81,16 @@ TEST(OpenAiFields, HarmlessFieldsAreIgnoredAndCounted) {
   }
 }
 
+TEST(OpenAiFields, ThinkingTokenBudgetOnChatOnly) {
+  EXPECT_FALSE(Ok("{" + kChat + "}", H).api.reasoning_budget.has_value());
+  EXPECT_EQ(Ok("{" + kChat + R"(, "thinking_token_budget": 64})", H).api.reasoning_budget, 64);
+  EXPECT_EQ(Ok("{" + kChat + R"(, "thinking_token_budget": 0})", H).api.reasoning_budget, 0);
+  EXPECT_EQ(Ok("{" + kChat + R"(, "thinking_token_budget": -1})", H).api.reasoning_budget, -1);
+  ExpectBad("{" + kChat + R"(, "thinking_token_budget": -2})", H, "thinking_token_budget");
+  ExpectBad("{" + kChat + R"(, "thinking_token_budget": "8"})", H, "thinking_token_budget");
+  ExpectBad(R"({"prompt": "x", "thinking_token_budget": 8})", C, "thinking_token_budget");
+}
+
 TEST(OpenAiFields, LenientIgnoresUnknownFieldsUnderOneLabel) {
   const OpenAiRequest r =
       Ok(R"({"prompt": "x", "frobnicate": 1, "zzz": [1], "store": true})", C, /*lenient=*/true);
