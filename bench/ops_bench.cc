@@ -144,15 +144,16 @@ void RegisterMatmul() {
       for (const auto& set : {std::vector<Shape>(std::begin(small), std::end(small)),
                               std::vector<Shape>(std::begin(large), std::end(large))}) {
         for (const Shape& s : set) {
-          // Quantized types run twice: as stored (the portable panel/direct tiles) and as
-          // PrepareMatmul's copy (Q8x16, Q32x16 or Kx16: "x16").
+          // Every type runs twice: as stored (the portable panel/direct tiles; float weights
+          // in 4 KiB pages) and as PrepareMatmul's copy (Q8x16, Q32x16 or Kx16: "x16"; float
+          // types: the plain copy in huge pages, "copy").
           for (bool prep : {false, true}) {
-            if (prep && !IsQuantized(t)) continue;
+            const char* suffix = !prep ? "" : IsQuantized(t) ? "x16" : "copy";
             const std::string name = std::string(M == 1    ? "Gemv/"
                                                  : M == 16 ? "Batch/"
                                                            : "Gemm/") +
-                                     DTypeName(t).data() + (prep ? "x16" : "") + "/" + s.name +
-                                     "/M" + std::to_string(M);
+                                     DTypeName(t).data() + suffix + "/" + s.name + "/M" +
+                                     std::to_string(M);
             benchmark::RegisterBenchmark(
                 name.c_str(), [=](benchmark::State& st) { RunMatmul(st, t, M, s.N, s.K, prep); })
                 ->Unit(benchmark::kMicrosecond)

@@ -22,6 +22,8 @@ CpuBackend::CpuBackend(int n_threads, IsaLevel isa)
   attn_scratch_.resize(pool_.size());
   const char* repack = std::getenv("PHX_CPU_REPACK");
   repack_ = repack == nullptr || std::string_view(repack) != "0";
+  const char* copy = std::getenv("PHX_CPU_COPY_FLOAT");
+  copy_float_ = repack_ && (copy == nullptr || std::string_view(copy) != "0");
 }
 
 CpuBackend::~CpuBackend() = default;

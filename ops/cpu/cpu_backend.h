@@ -1,5 +1,6 @@
-// The CPU backend: f32 activations, weights used in place (mmap'd GGUF bytes), SIMD kernels
-// chosen at run time (scalar / AVX2 / AVX-512 VNNI) and a private fork/join thread pool.
+// The CPU backend: f32 activations, weights used in place (mmap'd GGUF bytes) or from the copies
+// PrepareMatmul makes (repacked, or in huge pages), SIMD kernels chosen at run time (scalar /
+// AVX2 / AVX-512 VNNI) and a private fork/join thread pool.
 //
 // Not thread-safe: one caller at a time (the backend owns per-call scratch). Weight types for
 // matmul: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K; KV cache: F16 or F32.
@@ -43,7 +44,9 @@ class CpuBackend : public Backend {
   absl::StatusOr<Buffer> AdoptWeight(const Tensor& host) override;
   // Quantized matrices get a copy in the layout of the AVX-512 VNNI kernels where they run
   // (Q8_0: Q8x16, packed_formats.h; the 4-6-bit types: Q32x16 or Kx16, repack_formats.h),
-  // unless the environment sets PHX_CPU_REPACK=0; other weights nullptr.
+  // unless the environment sets PHX_CPU_REPACK=0. F32/F16/BF16 matrices get a plain copy in
+  // huge-page memory (aligned_buffer.h; the decode GEMV streams it faster than 4 KiB file
+  // pages) unless PHX_CPU_COPY_FLOAT=0 or PHX_CPU_REPACK=0; other weights nullptr.
   absl::StatusOr<std::unique_ptr<PreparedWeight>> PrepareMatmul(const Tensor& w) override;
   absl::Status CopyToDevice(const void* host, size_t bytes, const Tensor& dst) override;
   absl::Status CopyToHost(const Tensor& src, void* host, size_t bytes) override;
@@ -114,6 +117,7 @@ class CpuBackend : public Backend {
   AlignedBuffer moe_x_;                           // MatmulExperts' gathered activation rows
   std::vector<AlignedBuffer> moe_y_;              // and its gathered outputs, one per product
   bool repack_ = true;
+  bool copy_float_ = true;  // PrepareMatmul copies float matrices (PHX_CPU_COPY_FLOAT)
   std::mutex repacked_mu_;  // PrepareMatmul handles may be destroyed on any thread
   std::map<const void*, const Repacked*> repacked_;  // by the original weight's data pointer
   std::map<DType, int64_t> repacked_count_;          // matrices repacked, by type

@@ -61,6 +61,9 @@ struct GemmArgs {
   int64_t y_pitch = 0;          // floats between output rows
   int64_t M = 0, N = 0, K = 0;
 };
+// The most activation rows the decode GEMVs (KernelTable::gemv_*) are used for: one pass
+// over each weight row with every activation row (more rows would be bound by the loads of x).
+inline constexpr int64_t kGemvMaxRows = 4;
 using GemmFn = void (*)(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1,
                         uint8_t* scratch);
 
@@ -135,6 +138,11 @@ struct KernelTable {
   // BF16 weights with vdpbf16ps (AVX-512 BF16 CPUs only, else nullptr) against bf16 activation
   // rows of BF16ActRowBytes(K) bytes (quantize_bf16: round to nearest even, subnormals zero).
   GemmFn gemm_bf16 = nullptr;
+  // Decode GEMVs (at most kGemvMaxRows activation rows; nullptr where the level has none): one
+  // weight row at a time over its whole K, a single sequential stream per thread (gemv_*.cc).
+  // gemv_float: F32/F16/BF16 weights against f32 rows; gemv_bf16: as gemm_bf16.
+  GemmFn gemv_float = nullptr;
+  GemmFn gemv_bf16 = nullptr;
   void (*quantize_bf16)(const float* x, int64_t K, uint8_t* out) = nullptr;
   VecKernels vec{};
 };

@@ -101,11 +101,13 @@ absl::Status CpuBackend::MatmulRows(const Tensor& x, std::span<const RowProduct>
     a.N = N;
     a.K = K;
     const Family family = MatmulFamily(w.dtype);
-    // A copy made by PrepareMatmul (Q8x16, Q32x16 or Kx16) replaces the weight rows; its tasks
-    // own whole 16-row groups.
-    const uint8_t* repacked = o.repacked != nullptr         ? o.repacked
-                              : family != Family::kFloat ? FindRepacked(w)
-                                                         : nullptr;
+    // A copy made by PrepareMatmul replaces the weight rows: Q8x16, Q32x16 or Kx16 (its tasks
+    // own whole 16-row groups), or for float types the same rows in huge pages.
+    const uint8_t* repacked = o.repacked != nullptr ? o.repacked : FindRepacked(w);
+    if (repacked != nullptr && family == Family::kFloat) {  // a plain copy: same layout
+      a.w = repacked;
+      repacked = nullptr;
+    }
     if (repacked != nullptr) {
       a.w = repacked;
       if (w.dtype == DType::kQ8_0) {
@@ -122,10 +124,12 @@ absl::Status CpuBackend::MatmulRows(const Tensor& x, std::span<const RowProduct>
         a.w_pitch = KGroupBytes(w.dtype, K);
       }
     } else if (w.dtype == DType::kBF16 && kernels_.gemm_bf16 != nullptr) {
-      j.gemm = kernels_.gemm_bf16;
+      const bool gemv = M <= kGemvMaxRows && kernels_.gemv_bf16 != nullptr;
+      j.gemm = gemv ? kernels_.gemv_bf16 : kernels_.gemm_bf16;
       j.format = kBf16Rows;
     } else if (family == Family::kFloat) {
-      j.gemm = kernels_.gemm_float;
+      const bool gemv = M <= kGemvMaxRows && kernels_.gemv_float != nullptr;
+      j.gemm = gemv ? kernels_.gemv_float : kernels_.gemm_float;
       j.format = kFloatRows;
     } else if (family == Family::kQ8) {
       j.gemm = kernels_.gemm_q8;

@@ -471,6 +471,8 @@ void GemmQ8x16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1
 void GemmQ32x16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s);
 void GemmKx16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s);
 void GemmBf16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s);
+void GemvFloat(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s);
+void GemvBf16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s);
 void QuantizeActBf16(const float* x, int64_t K, uint8_t* out);
 }  // namespace avx512
 
@@ -478,6 +480,7 @@ KernelTable Avx512Kernels() {
   KernelTable t;
   t.isa = IsaLevel::kAvx512;
   t.gemm_float = avx512::GemmFloat;
+  t.gemv_float = avx512::GemvFloat;
   t.gemm_q8 = avx512::GemmQ8;
   t.gemm_k = avx512::GemmK;
   t.gemm_q8x16 = avx512::GemmQ8x16;
@@ -489,6 +492,7 @@ KernelTable Avx512Kernels() {
   t.quantize_kx8 = avx512::QuantizeActKx8Impl;
   if (GetCpuFeatures().avx512bf16) {
     t.gemm_bf16 = avx512::GemmBf16;
+    t.gemv_bf16 = avx512::GemvBf16;
     t.quantize_bf16 = avx512::QuantizeActBf16;
   }
   t.vec = avx512::GetVecKernels();

@@ -135,9 +135,11 @@ absl::Status CpuBackend::MatmulExperts(const Tensor& x, const Tensor& ids,
     // A Q8x16 copy of the whole [E * N, K] matrix serves expert slices of whole 16-row groups.
     const Tensor flat = w.Reshape({E * N, K});
     const uint8_t* repacked = N % kQ8x16Rows == 0 ? FindRepacked(flat) : nullptr;
-    // Bytes of one 16-row group of the repacked copy (Q8x16, Q32x16 or Kx16, by type).
-    const int64_t group_bytes =
-        w.dtype == DType::kQ8_0 ? Q8x16GroupBytes(K) : RepackedBytes(w.dtype, kQ8x16Rows, K);
+    // Bytes of one 16-row group of the repacked copy (Q8x16, Q32x16 or Kx16, by type; float
+    // types: a plain copy).
+    const int64_t group_bytes = MatmulFamily(w.dtype) == Family::kFloat ? kQ8x16Rows * w.row_bytes()
+                                : w.dtype == DType::kQ8_0               ? Q8x16GroupBytes(K)
+                                                          : RepackedBytes(w.dtype, kQ8x16Rows, K);
     const int64_t expert_bytes = N * w.row_bytes();
     for (int64_t e = 0; e < E; ++e) {
       if (count[e] == 0) continue;  // not selected: its weights are not read

@@ -60,12 +60,15 @@ absl::StatusOr<std::unique_ptr<PreparedWeight>> CpuBackend::PrepareMatmul(const 
   const bool q8 = t == DType::kQ8_0 && kernels_.gemm_q8x16 != nullptr;
   const bool q32 = IsQ32x16Type(t) && kernels_.gemm_q32x16 != nullptr;
   const bool kx = IsKx16Type(t) && kernels_.gemm_kx16 != nullptr;
-  if (!repack_ || !(q8 || q32 || kx) || w.ndim != 2 || w.shape[0] == 0 ||
+  // Float matrices: a plain copy (same layout) in huge pages; nothing for an empty one.
+  const bool copy =
+      copy_float_ && MatmulFamily(t) == Family::kFloat && w.ndim == 2 && w.shape[1] > 0;
+  if (!repack_ || !(q8 || q32 || kx || copy) || w.ndim != 2 || w.shape[0] == 0 ||
       w.shape[1] % GetDTypeInfo(t)->block_elems != 0) {
     return std::unique_ptr<PreparedWeight>();
   }
   const int64_t N = w.shape[0], K = w.shape[1];
-  const int64_t bytes = q8 ? Q8x16Bytes(N, K) : RepackedBytes(t, N, K);
+  const int64_t bytes = copy ? N * w.stride() : q8 ? Q8x16Bytes(N, K) : RepackedBytes(t, N, K);
   auto r = std::make_unique<Repacked>(this, w);
   uint8_t* out = r->bytes().Reserve(static_cast<size_t>(bytes));
   if (out == nullptr) {
@@ -75,7 +78,11 @@ absl::StatusOr<std::unique_ptr<PreparedWeight>> CpuBackend::PrepareMatmul(const 
   const int64_t groups = (N + kQ8x16Rows - 1) / kQ8x16Rows;
   const auto* src = static_cast<const uint8_t*>(w.data);
   pool_.ParallelFor(groups, 1, [&](int64_t g0, int64_t g1, int) {
-    if (q8) {
+    if (copy) {  // rows [16 g0, 16 g1) as they are (the last row without the stride's padding)
+      const int64_t r0 = g0 * kQ8x16Rows, r1 = std::min(N, g1 * kQ8x16Rows);
+      std::memcpy(out + r0 * w.stride(), src + r0 * w.stride(),
+                  static_cast<size_t>((r1 - r0 - 1) * w.stride() + w.row_bytes()));
+    } else if (q8) {
       RepackQ8x16(src, w.stride(), N, K, g0, g1, out);
     } else {
       RepackLowBit(t, src, w.stride(), N, K, g0, g1, out);
@@ -93,7 +100,10 @@ std::string CpuBackend::KernelSummary() {
   std::lock_guard<std::mutex> lock(repacked_mu_);
   const char* sep = "; repacked ";
   for (const auto& [t, n] : repacked_count_) {
-    const char* layout = t == DType::kQ8_0 ? "Q8x16" : IsQ32x16Type(t) ? "Q32x16" : "Kx16";
+    const char* layout = t == DType::kQ8_0                   ? "Q8x16"
+                         : IsQ32x16Type(t)                   ? "Q32x16"
+                         : MatmulFamily(t) == Family::kFloat ? "copy"
+                                                             : "Kx16";
     s += StrCat(sep, n, " ", DTypeName(t), " (", layout, ")");
     sep = ", ";
   }

@@ -89,7 +89,8 @@ std::vector<uint8_t> RandomWeights(std::mt19937_64& rng, DType t, int64_t N, int
 }
 
 // prepare: the weight also goes through PrepareMatmul (the copy in the AVX-512 VNNI kernels'
-// layout for every quantized type on that level).
+// layout for every quantized type on that level; a plain huge-page copy of float weights on
+// every level).
 void RunCase(DType t, const Case& c, std::mt19937_64& rng, bool prepare = false,
              bool quantized_floats = false) {
   SCOPED_TRACE(StrCat(DTypeName(t), " M=", c.M, " N=", c.N, " K=", c.K, c.bias ? " bias" : "",
@@ -166,7 +167,7 @@ void RunCase(DType t, const Case& c, std::mt19937_64& rng, bool prepare = false,
       ASSERT_TRUE(p.ok()) << p.status();
       prepared = *std::move(p);
       // The repacked path must really run where it exists, or this test proves nothing.
-      EXPECT_EQ(prepared != nullptr, b.isa() == cpu::IsaLevel::kAvx512 && repackable);
+      EXPECT_EQ(prepared != nullptr, repackable ? b.isa() == cpu::IsaLevel::kAvx512 : c.K > 0);
     }
     const absl::Status st = b.Matmul(xt, w->tensor(), c.bias ? &bb.tensor() : nullptr, yt);
     ASSERT_TRUE(st.ok()) << st;
@@ -207,8 +208,12 @@ const Case kFloatCases[] = {
     {129, 9, 64, false, true},
     {7, 131, 1100, true, true},
     {3, 4, 513},
-    {11, 9, 40},   // 6-row tile then a 5-row remainder
-    {17, 6, 130},  // 6 + 6 + 5 rows, panels converted (M > 12)
+    {11, 9, 40},                // 6-row tile then a 5-row remainder
+    {17, 6, 130},               // 6 + 6 + 5 rows, panels converted (M > 12)
+    {4, 33, 70},                // the decode GEMV's largest M (kGemvMaxRows)
+    {1, 19, 1030, true, true},  // GEMV: K tail past the unrolled 64 (f32/f16) / 128 values
+    {2, 5, 161, false, true},   // GEMV: 2 rows, K tail
+    {5, 21, 300},               // just past the GEMV: the blocked tiles again
     // The AVX-512 prefill panels (M >= 8): several 64-column panels with a tail, K blocks of
     // 512 with a masked tail, 6-row tiles with remainders.
     {33, 131, 1100, true, true},
@@ -233,7 +238,42 @@ const Case kKCases[] = {
 TEST(OpsMatmulTest, FloatWeights) {
   auto rng = MakeRng();
   for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
-    for (const Case& c : kFloatCases) RunCase(t, c, rng);
+    for (const Case& c : kFloatCases) {
+      for (bool prepare : {false, true}) RunCase(t, c, rng, prepare);
+    }
+  }
+}
+
+// PrepareMatmul's copy of a float matrix is what Matmul reads while it lives (the original
+// bytes, changed after the copy, do not show), and the original again once it is released.
+TEST(OpsMatmulTest, FloatCopyIsRead) {
+  auto rng = MakeRng();
+  const int64_t N = 37, K = 300;
+  for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
+    SCOPED_TRACE(DTypeName(t));
+    for (const int64_t M : {1, 3, 12}) {  // the GEMV and the blocked tiles
+      ForEachBackend([&](cpu::CpuBackend& b) {
+        cpu::CpuBackend fresh(1, b.isa());
+        std::vector<uint8_t> w = RandomWeights(rng, t, N, K);
+        const std::vector<uint8_t> first = w, second = RandomWeights(rng, t, N, K);
+        const Tensor wt = Tensor::View(w.data(), t, {N, K});
+        const Tensor first_t = Tensor::View(first.data(), t, {N, K});
+        Buffer x = FromFloats(b, RandomFloats(rng, M * K), {M, K});
+        Buffer got = Poisoned(b, DType::kF32, {M, N}), want = Poisoned(b, DType::kF32, {M, N});
+        auto p = b.PrepareMatmul(wt);
+        ASSERT_TRUE(p.ok()) << p.status();
+        ASSERT_NE(*p, nullptr);
+        std::memcpy(w.data(), second.data(), w.size());  // the copy still holds `first`
+        ASSERT_TRUE(b.Matmul(x.tensor(), wt, nullptr, got.tensor()).ok());
+        ASSERT_TRUE(fresh.Matmul(x.tensor(), first_t, nullptr, want.tensor()).ok());
+        EXPECT_EQ(ref::ToDouble(got.tensor()), ref::ToDouble(want.tensor()));
+        p->reset();  // released: the (changed) original is read again
+        const Tensor second_t = Tensor::View(second.data(), t, {N, K});
+        ASSERT_TRUE(b.Matmul(x.tensor(), wt, nullptr, got.tensor()).ok());
+        ASSERT_TRUE(fresh.Matmul(x.tensor(), second_t, nullptr, want.tensor()).ok());
+        EXPECT_EQ(ref::ToDouble(got.tensor()), ref::ToDouble(want.tensor()));
+      });
+    }
   }
 }
 
