@@ -214,8 +214,11 @@ class EntryBuilder {
   }
 
   void Finish(LexEntry* out) {
+    // Counted only as far as the sparse bound (a dense entry stops early).
     size_t count = 0;
-    for (uint64_t w : bits_) count += __builtin_popcountll(w);
+    for (size_t w = 0; w < bits_.size() && count <= kSparseMax; ++w) {
+      count += __builtin_popcountll(bits_[w]);
+    }
     if (count <= kSparseMax) {
       out->sparse.reserve(count);
       for (size_t w = 0; w < bits_.size(); ++w) {
