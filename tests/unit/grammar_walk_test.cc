@@ -50,10 +50,7 @@ TEST(GrammarWalkTest, FirstBytesHoldEveryByteThatSteps) {
           .Bytes("\"")
           .JsonContent(Pattern("[a-z0-9\\u00e9\\u4e00-\\u4e10-]{1,5}"), true)
           .Bytes("\""));
-  add(TerminalSpec()
-          .Bytes("\"")
-          .JsonContent(Pattern("(\\u00e9|[^\"\\\\]){0,3}x"))
-          .Bytes("\""));
+  add(TerminalSpec().Bytes("\"").JsonContent(Pattern("(\\u00e9|[^\"\\\\]){0,3}x")).Bytes("\""));
   add(TerminalSpec().Ws(2).Utf8(Pattern("-?(0|[1-9][0-9]*)(\\.[0-9]+)?")));
   add(TerminalSpec()
           .Bytes("\"")
