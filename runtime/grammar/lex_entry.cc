@@ -1,5 +1,6 @@
 // Builds a lexer state's LexEntry by walking the vocabulary tries from it (see lexer.h).
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <string_view>
@@ -24,6 +25,7 @@ class EntryBuilder {
   EntryBuilder(Lexer& lex, uint32_t s)
       : lex_(lex), v_(lex.vocab()), start_(s), slice_chars_(SliceChars()) {
     bits_.assign(v_.mask_words(), 0);
+    slot_next_.reserve(64 * 256);
   }
 
   void Run(LexEntry* out) {
@@ -39,6 +41,8 @@ class EntryBuilder {
       }
       max_run = std::max(max_run, r);
     }
+    // Slices 0..upto-1 are all contained: their union is added at once (vocab.h upto_bits).
+    size_t upto = 0;
     for (size_t i = 0; i < v_.slices().size(); ++i) {
       const auto& slice = v_.slices()[i];
       // Tokens of the slice are longer than any text the state can still take: none fits,
@@ -48,10 +52,18 @@ class EntryBuilder {
       // max_run bounds every terminal of the state), so the slice is walked, not searched.
       const bool too_long = max_run >= 0 && (slice.max_chars < 0 || slice.max_chars > max_run);
       if (!too_long && SliceContained(slice.max_chars)) {
-        for (size_t w = 0; w < bits_.size(); ++w) bits_[w] |= slice.bits[w];
+        if (upto == i) {
+          ++upto;
+        } else {
+          for (size_t w = 0; w < bits_.size(); ++w) bits_[w] |= slice.bits[w];
+        }
       } else {
         Walk(slice.trie, static_cast<uint8_t>(i));
       }
+    }
+    if (upto > 0) {
+      const uint64_t* src = v_.slices()[upto - 1].upto_bits.data();
+      for (size_t w = 0; w < bits_.size(); ++w) bits_[w] |= src[w];
     }
     Walk(v_.rest(), kRestTrie);
     Finish(out);
@@ -127,6 +139,7 @@ class EntryBuilder {
     const auto slot = static_cast<int32_t>(slot_state_.size());
     slot_state_.push_back(lex_state);
     slot_accepting_.push_back(lex_.accepting(lex_state) ? 1 : 0);
+    slot_live_.push_back(lex_.state(lex_state).live);
     slot_next_.resize(slot_next_.size() + 256, kUnset);
     slot_of_.emplace(lex_state, slot);
     return slot;
@@ -134,6 +147,8 @@ class EntryBuilder {
   int32_t NextSlot(int32_t slot, uint8_t b) {
     int32_t& e = slot_next_[static_cast<size_t>(slot) * 256 + b];
     if (e == kUnset) {
+      // A byte outside the state's live set is dead without asking the lexer.
+      if ((slot_live_[slot][b >> 6] >> (b & 63) & 1) == 0) return e = -1;
       const uint32_t n = lex_.Next(slot_state_[slot], b);
       const int32_t v = n == kDeadLex ? -1 : Slot(n);
       slot_next_[static_cast<size_t>(slot) * 256 + b] = v;  // `e` may dangle after resize
@@ -143,59 +158,67 @@ class EntryBuilder {
   }
 
   void Walk(const TokenTrie& t, uint8_t trie_index) {
-    const size_t n = t.nodes.size();
-    if (n <= 1) return;
-    const size_t depth = static_cast<size_t>(t.max_depth) + 1;
-    path_.resize(depth);
-    st_.resize(depth);
-    fb_depth_.resize(depth);
-    fb_state_.resize(depth);
-    st_[0] = Slot(start_);
-    fb_depth_[0] = -1;
-    const TrieNode* nodes = t.nodes.data();
-    const int32_t* toks = t.toks.data();
-    size_t p = 1;
-    while (p < n) {
-      const TrieNode& node = nodes[p];
-      const int d = node.depth;
-      const int32_t prev = st_[d - 1];
-      int32_t nx = slot_next_[static_cast<size_t>(prev) * 256 + node.byte];
-      if (nx == kUnset) nx = NextSlot(prev, node.byte);
-      path_[d] = node.byte;
-      if (nx >= 0) {
-        st_[d] = nx;
-        if (fb_depth_[d - 1] >= 0) {
-          fb_depth_[d] = fb_depth_[d - 1];
-          fb_state_[d] = fb_state_[d - 1];
-        } else if (slot_accepting_[nx]) {
-          fb_depth_[d] = d;
-          fb_state_[d] = slot_state_[nx];
-        } else {
-          fb_depth_[d] = -1;
-        }
-        for (uint32_t k = 0; k < node.tok_count; ++k) Set(toks[node.tok_begin + k]);
-        ++p;
-      } else {
-        const int k = fb_depth_[d - 1];
-        if (k >= 0) {
-          // Bytes between the boundary (depth k) and this node.
-          DeadRef r;
-          r.node = static_cast<uint32_t>(p);
-          r.path_off = static_cast<uint32_t>(out_->paths.size());
-          r.path_len = static_cast<uint16_t>(d - 1 - k);
-          r.trie = trie_index;
-          r.first = r.path_len > 0 ? path_[k + 1] : node.byte;
-          for (int i = k + 1; i < d; ++i) out_->paths.push_back(static_cast<char>(path_[i]));
-          recs_.push_back({fb_state_[d - 1], r});
-        }
-        p += node.subtree;
+    if (t.nodes.size() <= 1) return;
+    path_.resize(static_cast<size_t>(t.max_depth) + 1);
+    trie_ = &t;
+    trie_index_ = trie_index;
+    Descend(0, 0, Slot(start_), -1, 0);
+  }
+
+  // Visits the children of the live node p at depth d (walk slot `slot`); fb_d and fb_state:
+  // the first lexeme end on the path (depth, lexer state), fb_d -1 for none.
+  void Descend(uint32_t p, int d, int32_t slot, int fb_d, uint32_t fb_state) {
+    const TrieNode* nodes = trie_->nodes.data();
+    if (nodes[p].fat && fb_d < 0) {
+      // No lexeme end behind: a dead child records nothing, so only the bytes the state can
+      // take are visited (from the fat node's child list, without touching the others).
+      const std::array<uint64_t, 4> live = slot_live_[slot];  // a copy: slots may grow
+      uint32_t k, end;
+      trie_->FatKids(p, &k, &end);
+      const uint8_t* bytes = trie_->kid_byte.data();
+      for (; k < end; ++k) {
+        const uint8_t b = bytes[k];
+        if ((live[b >> 6] >> (b & 63) & 1) != 0) Visit(trie_->kid_node[k], d + 1, slot, -1, 0);
       }
+      return;
+    }
+    const uint32_t end = p + nodes[p].subtree;
+    for (uint32_t q = p + 1; q < end; q += nodes[q].subtree) Visit(q, d + 1, slot, fb_d, fb_state);
+  }
+
+  // Node q at depth d, reached from walk slot `prev`.
+  void Visit(uint32_t q, int d, int32_t prev, int fb_d, uint32_t fb_state) {
+    const TrieNode& node = trie_->nodes[q];
+    int32_t nx = slot_next_[static_cast<size_t>(prev) * 256 + node.byte];
+    if (nx == kUnset) nx = NextSlot(prev, node.byte);
+    path_[d] = node.byte;
+    if (nx >= 0) {
+      if (fb_d < 0 && slot_accepting_[nx]) {
+        fb_d = d;
+        fb_state = slot_state_[nx];
+      }
+      const int32_t* toks = trie_->toks.data();
+      for (uint32_t k = 0; k < node.tok_count; ++k) Set(toks[node.tok_begin + k]);
+      if (node.subtree > 1) Descend(q, d, nx, fb_d, fb_state);
+    } else if (fb_d >= 0) {
+      // Bytes between the boundary (depth fb_d) and this node.
+      DeadRef r;
+      r.node = q;
+      r.path_off = static_cast<uint32_t>(out_->paths.size());
+      r.path_len = static_cast<uint16_t>(d - 1 - fb_d);
+      r.trie = trie_index_;
+      r.first = r.path_len > 0 ? path_[fb_d + 1] : node.byte;
+      for (int i = fb_d + 1; i < d; ++i) out_->paths.push_back(static_cast<char>(path_[i]));
+      recs_.push_back({fb_state, r});
     }
   }
 
   void Finish(LexEntry* out) {
+    // Counted only as far as the sparse bound (a dense entry stops early).
     size_t count = 0;
-    for (uint64_t w : bits_) count += __builtin_popcountll(w);
+    for (size_t w = 0; w < bits_.size() && count <= kSparseMax; ++w) {
+      count += __builtin_popcountll(bits_[w]);
+    }
     if (count <= kSparseMax) {
       out->sparse.reserve(count);
       for (size_t w = 0; w < bits_.size(); ++w) {
@@ -233,13 +256,13 @@ class EntryBuilder {
   std::vector<uint64_t> bits_;
   int64_t safe_chars_ = kSafeUnknown;
   std::vector<uint8_t> pair_failed_;
-  std::vector<int32_t> st_;
-  std::vector<int> fb_depth_;
-  std::vector<uint32_t> fb_state_;
+  const TokenTrie* trie_ = nullptr;
+  uint8_t trie_index_ = 0;
   std::vector<Rec> recs_;
   absl::flat_hash_map<uint32_t, int32_t> slot_of_;
   std::vector<uint32_t> slot_state_;
   std::vector<uint8_t> slot_accepting_;
+  std::vector<std::array<uint64_t, 4>> slot_live_;
   std::vector<int32_t> slot_next_;
 };
 

@@ -24,6 +24,9 @@ int32_t Lexer::TermId(uint32_t t, const TermState& ts) {
   if (it != tab.ids.end()) return it->second;
   const auto id = static_cast<int32_t>(tab.states.size());
   tab.states.push_back(ts);
+  std::array<uint64_t, 4> first = {};
+  TermStepper::FirstBytes(g_->term(t), ts, first.data());
+  tab.first.push_back(first);
   tab.ids.emplace(ts, id);
   return id;
 }
@@ -60,6 +63,8 @@ uint32_t Lexer::InternLocked(const std::vector<std::pair<uint32_t, int32_t>>& pa
     const TermState& x = term_states_[t].states[ts];
     if (TermStepper::Accepts(term, x)) st.accepted.push_back(t);
     st.has_out |= TermStepper::HasOut(term, x);
+    const auto& first = term_states_[t].first[ts];
+    for (int w = 0; w < 4; ++w) st.live[w] |= first[w];
     const auto& pieces = term.spec->pieces();
     for (size_t j = x.piece; j < pieces.size() && !counted && !x.frozen; ++j) {
       counted |= pieces[j].counted;
@@ -113,19 +118,24 @@ uint32_t Lexer::Compute(uint32_t s, uint8_t b) {
   std::vector<std::pair<uint32_t, int32_t>>& pairs = pairs_scratch_;
   pairs.clear();
   TermState out[2];
-  for (const auto& [t, ts] : st.pairs) {
-    TermTable& tab = term_states_[t];
-    const uint64_t key = (static_cast<uint64_t>(ts) << 8) | b;
-    auto it = tab.next.find(key);
-    if (it == tab.next.end()) {
-      const TermState x = tab.states[ts];
-      const int n = TermStepper::Step(g_->term(t), x, b, out);
-      std::pair<int32_t, int32_t> succ = {n > 0 ? TermId(t, out[0]) : -1,
-                                          n > 1 ? TermId(t, out[1]) : -1};
-      it = tab.next.emplace(key, succ).first;
+  const uint64_t bit = uint64_t{1} << (b & 63);
+  // A byte no terminal takes is dead without stepping them (the state's `live` bytes).
+  if ((st.live[b >> 6] & bit) != 0) {
+    for (const auto& [t, ts] : st.pairs) {
+      TermTable& tab = term_states_[t];
+      if ((tab.first[ts][b >> 6] & bit) == 0) continue;  // the terminal dies on b
+      const uint64_t key = (static_cast<uint64_t>(ts) << 8) | b;
+      auto it = tab.next.find(key);
+      if (it == tab.next.end()) {
+        const TermState x = tab.states[ts];
+        const int n = TermStepper::Step(g_->term(t), x, b, out);
+        std::pair<int32_t, int32_t> succ = {n > 0 ? TermId(t, out[0]) : -1,
+                                            n > 1 ? TermId(t, out[1]) : -1};
+        it = tab.next.emplace(key, succ).first;
+      }
+      if (it->second.first >= 0) pairs.push_back({t, it->second.first});
+      if (it->second.second >= 0) pairs.push_back({t, it->second.second});
     }
-    if (it->second.first >= 0) pairs.push_back({t, it->second.first});
-    if (it->second.second >= 0) pairs.push_back({t, it->second.second});
   }
   std::sort(pairs.begin(), pairs.end());
   pairs.erase(std::unique(pairs.begin(), pairs.end()), pairs.end());

@@ -58,7 +58,10 @@ struct LexState {
   std::vector<std::pair<uint32_t, int32_t>> pairs;  // (terminal, TermState id), sorted
   std::vector<uint32_t> accepted;                   // terminals whose DFA accepts here
   bool has_out = false;                             // some byte continues a lexeme
-  std::unique_ptr<std::atomic<int32_t>[]> next;     // per byte; kUnknown until computed
+  // A superset of the bytes after which some terminal is alive (TermStepper::FirstBytes of
+  // every pair): any other byte is dead without stepping the terminals.
+  std::array<uint64_t, 4> live = {};
+  std::unique_ptr<std::atomic<int32_t>[]> next;  // per byte; kUnknown until computed
   std::atomic<const LexEntry*> entry{nullptr};
   // The state whose entry this one uses: itself, or for a string length count whose maximum
   // no token can reach, the same state with the count frozen (TermStepper::CanonicalCount).
@@ -119,6 +122,7 @@ class Lexer {
   struct TermTable {
     absl::flat_hash_map<TermState, int32_t> ids;
     std::vector<TermState> states;
+    std::vector<std::array<uint64_t, 4>> first;  // TermStepper::FirstBytes per state
     // (state id << 8 | byte) -> up to two successor ids (-1: none).
     absl::flat_hash_map<uint64_t, std::pair<int32_t, int32_t>> next;
   };

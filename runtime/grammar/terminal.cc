@@ -28,17 +28,6 @@ bool IsHex(uint8_t c, uint32_t* v) {
   return false;
 }
 
-bool PieceNullable(const TermPiece& p) {
-  switch (p.kind) {
-    case Piece::kWs:
-      return true;
-    case Piece::kBytes:
-      return p.bytes.empty();
-    default:
-      return p.dfa->AcceptsEmpty() && (!p.counted || p.count_min == 0);
-  }
-}
-
 // Every code point in [a, b] goes to the same state from q: that state (or -1 for none),
 // else -2.
 int32_t Uniform(const CpDfa& d, int32_t q, uint32_t a, uint32_t b) {

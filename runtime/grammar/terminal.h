@@ -91,6 +91,9 @@ class TermStepper {
   static bool Accepts(const Terminal& t, const TermState& s);
   // Some byte may follow (over-approximation).
   static bool HasOut(const Terminal& t, const TermState& s);
+  // Sets in `bytes` (256 bits) every byte after which the terminal is alive: a superset of the
+  // bytes with Step() > 0, exact on whitespace and fixed bytes (the lexer's dead-byte filter).
+  static void FirstBytes(const Terminal& t, const TermState& s, uint64_t bytes[4]);
   // Every string of 1..max_chars characters from `chars` (-1: any length) read raw from `s`
   // leaves the terminal alive (exact on code-point automata; false where unknown).
   static bool Contains(const Terminal& t, const TermState& s, const CharSet& chars, int max_chars);

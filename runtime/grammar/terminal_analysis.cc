@@ -31,7 +31,84 @@ std::vector<int> SymbolsOf(const CpDfa& d, const CharSet& chars) {
   return syms;
 }
 
+void SetByte(uint64_t bytes[4], uint32_t b) { bytes[b >> 6] |= uint64_t{1} << (b & 63); }
+
+void SetBytes(uint64_t bytes[4], uint32_t lo, uint32_t hi) {
+  for (uint32_t b = lo; b <= hi; ++b) SetByte(bytes, b);
+}
+
+void SetChars(uint64_t bytes[4], const char* chars) {
+  for (; *chars != 0; ++chars) SetByte(bytes, static_cast<uint8_t>(*chars));
+}
+
+// The UTF-8 lead byte of code point cp.
+uint32_t LeadByte(uint32_t cp) {
+  if (cp < 0x80) return cp;
+  if (cp < 0x800) return 0xC0 | (cp >> 6);
+  if (cp < 0x10000) return 0xE0 | (cp >> 12);
+  return 0xF0 | (cp >> 18);
+}
+
+// The bytes that piece `p` takes next from `s` (a superset).
+void PieceFirstBytes(const TermPiece& p, const TermState& s, uint64_t bytes[4]) {
+  switch (p.kind) {
+    case Piece::kWs:
+      if (s.local < p.ws_max) SetChars(bytes, " \t\n\r");
+      return;
+    case Piece::kBytes:
+      if (static_cast<size_t>(s.local) < p.bytes.size()) {
+        SetByte(bytes, static_cast<uint8_t>(p.bytes[s.local]));
+      }
+      return;
+    default:
+      break;
+  }
+  switch (s.kind) {
+    case kBoundary: {
+      const CpDfa& d = *p.dfa;
+      bool any = false;
+      for (int k = 0; k < d.num_symbols(); ++k) {
+        const uint32_t lo = d.sym_lo(k), hi = std::min(d.sym_hi(k), kMaxCodePoint);
+        if (lo > hi || d.next(s.local, k) < 0) continue;
+        any = true;
+        SetBytes(bytes, LeadByte(lo), LeadByte(hi));
+      }
+      // An escape may write any code point.
+      if (any && p.kind == Piece::kJsonContent) SetByte(bytes, '\\');
+      return;
+    }
+    case kUtf8:
+      SetBytes(bytes, 0x80, 0xBF);
+      return;
+    case kBackslash:
+      SetChars(bytes, "\"\\/bfnrtu");
+      return;
+    case kHex:
+    case kLowHex:
+      SetChars(bytes, "0123456789abcdefABCDEF");
+      return;
+    case kHighBack:
+      SetByte(bytes, '\\');
+      return;
+    case kHighU:
+      SetByte(bytes, 'u');
+      return;
+    default:
+      SetBytes(bytes, 0, 255);
+  }
+}
+
 }  // namespace
+
+void TermStepper::FirstBytes(const Terminal& t, const TermState& s, uint64_t bytes[4]) {
+  const auto& pieces = t.spec->pieces();
+  PieceFirstBytes(pieces[s.piece], s, bytes);
+  if (!CanEnd(pieces[s.piece], s)) return;
+  for (size_t j = s.piece + 1; j < pieces.size(); ++j) {
+    PieceFirstBytes(pieces[j], PieceStart(pieces[j], static_cast<uint16_t>(j), 1), bytes);
+    if (!PieceNullable(pieces[j])) break;
+  }
+}
 
 int64_t TermStepper::MaxRun(const Terminal& t, const TermState& s0, const CharSet& chars) {
   const TermState s = SkipDoneBytes(t, s0);

@@ -33,6 +33,17 @@ inline bool CanEnd(const TermPiece& p, const TermState& s) {
   }
 }
 
+inline bool PieceNullable(const TermPiece& p) {
+  switch (p.kind) {
+    case Piece::kWs:
+      return true;
+    case Piece::kBytes:
+      return p.bytes.empty();
+    default:
+      return p.dfa->AcceptsEmpty() && (!p.counted || p.count_min == 0);
+  }
+}
+
 inline TermState PieceStart(const TermPiece& p, uint16_t index, uint8_t started) {
   TermState s;
   s.piece = index;

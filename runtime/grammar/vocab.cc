@@ -59,7 +59,30 @@ TokenTrie BuildTrie(const std::vector<std::pair<std::string_view, int32_t>>& sor
     t.nodes[stack.back()].subtree = end - stack.back();
     stack.pop_back();
   }
+  // Child lists of the fat nodes.
+  t.kid_begin.push_back(0);
+  for (uint32_t p = 0; p < end; ++p) {
+    const uint32_t stop = p + t.nodes[p].subtree;
+    size_t kids = 0;
+    for (uint32_t q = p + 1; q < stop && kids < TokenTrie::kFatKids; q += t.nodes[q].subtree) {
+      ++kids;
+    }
+    if (kids < TokenTrie::kFatKids) continue;
+    t.nodes[p].fat = 1;
+    t.fat_nodes.push_back(p);
+    for (uint32_t q = p + 1; q < stop; q += t.nodes[q].subtree) {
+      t.kid_node.push_back(q);
+      t.kid_byte.push_back(t.nodes[q].byte);
+    }
+    t.kid_begin.push_back(static_cast<uint32_t>(t.kid_node.size()));
+  }
   return t;
+}
+
+void TokenTrie::FatKids(uint32_t p, uint32_t* begin, uint32_t* end) const {
+  const size_t i = std::lower_bound(fat_nodes.begin(), fat_nodes.end(), p) - fat_nodes.begin();
+  *begin = kid_begin[i];
+  *end = kid_begin[i + 1];
 }
 
 namespace {
@@ -178,6 +201,11 @@ void TokenVocab::Build() {
     sl.bits.assign(mask_words(), 0);
     for (int32_t id : slice_ids[s]) sl.bits[id / 64] |= uint64_t{1} << (id % 64);
     sl.trie = MakeTrie(bytes_, slice_ids[s]);
+    sl.upto_bits = sl.bits;
+    if (s > 0) {
+      for (size_t w = 0; w < sl.upto_bits.size(); ++w)
+        sl.upto_bits[w] |= slices_.back().upto_bits[w];
+    }
     slices_.push_back(std::move(sl));
   }
   rest_ = MakeTrie(bytes_, rest);
@@ -190,9 +218,10 @@ size_t TokenVocab::MemoryBytes() const {
   size_t n = 0;
   for (const auto& b : bytes_) n += b.size() + sizeof(std::string);
   auto trie = [](const TokenTrie& t) {
-    return t.nodes.size() * sizeof(TrieNode) + t.toks.size() * 4;
+    return t.nodes.size() * sizeof(TrieNode) + t.toks.size() * 4 + t.fat_nodes.size() * 8 +
+           t.kid_node.size() * 5;
   };
-  for (const auto& s : slices_) n += trie(s.trie) + s.bits.size() * 8;
+  for (const auto& s : slices_) n += trie(s.trie) + s.bits.size() * 16;
   return n + trie(rest_);
 }
 

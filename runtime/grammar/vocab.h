@@ -22,7 +22,7 @@ namespace phx::grammar {
 
 struct TrieNode {
   uint8_t byte;
-  uint8_t pad;
+  uint8_t fat;         // 1: the node has many children, listed in TokenTrie::kid_*
   uint16_t depth;      // bytes on the path from the root (root: 0)
   uint32_t subtree;    // nodes in this subtree, this node included
   uint32_t tok_begin;  // tokens whose bytes end here: toks[tok_begin, tok_begin + tok_count)
@@ -33,13 +33,24 @@ struct TokenTrie {
   std::vector<TrieNode> nodes;  // nodes[0] is the root
   std::vector<int32_t> toks;    // token ids in trie order
   int max_depth = 0;
+  // The children of fat nodes (kFatKids or more) as compact lists, so that a walk that knows
+  // which bytes can follow skips the others without touching their nodes: fat node
+  // fat_nodes[i] has children kid_node/kid_byte[kid_begin[i], kid_begin[i + 1]).
+  static constexpr size_t kFatKids = 4;
+  std::vector<uint32_t> fat_nodes;  // sorted
+  std::vector<uint32_t> kid_begin;
+  std::vector<uint32_t> kid_node;
+  std::vector<uint8_t> kid_byte;
+  // The children of fat node `p` (nodes[p].fat != 0): [*begin, *end) in kid_node/kid_byte.
+  void FatKids(uint32_t p, uint32_t* begin, uint32_t* end) const;
 };
 
 struct VocabSlice {
   int max_chars = -1;  // the slice's tokens are 1..max_chars string characters (-1: any)
   int min_chars = 1;
   TokenTrie trie;
-  std::vector<uint64_t> bits;  // the slice's tokens as a mask
+  std::vector<uint64_t> bits;       // the slice's tokens as a mask
+  std::vector<uint64_t> upto_bits;  // the tokens of this slice and every shorter one
 };
 
 class TokenVocab {
