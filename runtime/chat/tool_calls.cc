@@ -1,12 +1,18 @@
 #include "runtime/chat/tool_calls.h"
 
 #include "runtime/chat/tool_json_scan.h"
+#include "runtime/chat/tool_parse.h"
 
 namespace phx::chat {
+
+using toolparse::Analysis;
+using toolparse::PCall;
+
 namespace {
 
 using tooljson::kBad;
 using tooljson::kIncomplete;
+using tooljson::ParseState;
 using tooljson::SkipWs;
 using tooljson::StartsWith;
 using json = nlohmann::json;
@@ -32,16 +38,6 @@ constexpr std::string_view kCmdRFence = "```";
 constexpr std::string_view kR7BStart = "<|START_ACTION|>";
 constexpr std::string_view kR7BEnd = "<|END_ACTION|>";
 
-// A call as far as the text goes.
-struct PCall {
-  std::string name;
-  bool name_done = false;
-  std::string_view args;
-  bool args_done = false;
-  bool complete = false;  // the call's whole unit (closing tags included) is there
-  size_t unit_begin = 0;  // where its text starts (a malformed call's text becomes content)
-};
-
 struct Region {
   std::vector<PCall> calls;
   bool bad = false;  // the text from bad_at on is not a call in the format
@@ -50,26 +46,22 @@ struct Region {
   size_t end = 0;
 };
 
-struct Analysis {
-  std::string content;
-  std::vector<PCall> calls;
-  bool response = false;  // generic: the answer is a {"response": ..}
-};
-
 bool AllWs(std::string_view s) { return SkipWs(s, 0) == s.size(); }
 
 // A call object at s[i]: {"name"|"tool_name": .., "arguments"|"parameters": ..}. Returns the
 // object's end, kIncomplete or kBad.
-size_t ObjectCall(std::string_view s, size_t i, PCall* c) {
+size_t ObjectCall(std::string_view s, size_t i, PCall* c, ParseState* st) {
   if (i >= s.size()) return kIncomplete;
   if (s[i] != '{') return kBad;
-  const tooljson::Scan sc = tooljson::ScanContainer(s, i);
+  const tooljson::Scan& sc = tooljson::ScanContainer(s, i, &st->memo);
   if (sc.end == kBad) return kBad;
   for (const tooljson::Member& m : sc.members) {
     if (m.key == "name" || m.key == "tool_name") {
       if (m.end == kIncomplete) continue;
-      size_t end = 0;
-      if (!tooljson::DecodeStringPrefix(s, m.begin, &c->name, &c->name_done, &end)) return kBad;
+      const tooljson::Decoded name = tooljson::DecodeString(s, m.begin, &st->memo);
+      if (!name.ok) return kBad;
+      c->name = name.text;
+      c->name_done = name.closed;
     } else if (m.key == "arguments" || m.key == "parameters") {
       c->args = s.substr(m.begin, (m.end == kIncomplete ? s.size() : m.end) - m.begin);
       c->args_done = m.end != kIncomplete;
@@ -85,7 +77,7 @@ Region Fail(Region r, size_t at) {
 }
 
 // <tool_call>{..}</tool_call> units, blanks between.
-Region Hermes(std::string_view s, size_t i, bool final) {
+Region Hermes(std::string_view s, size_t i, bool final, ParseState* st) {
   Region r;
   while (true) {
     const size_t unit = i;
@@ -99,7 +91,7 @@ Region Hermes(std::string_view s, size_t i, bool final) {
     }
     PCall c;
     c.unit_begin = unit;
-    const size_t e = ObjectCall(s, SkipWs(s, i + kHermesOpen.size()), &c);
+    const size_t e = ObjectCall(s, SkipWs(s, i + kHermesOpen.size()), &c, st);
     if (e == kBad) return Fail(r, unit);
     r.calls.push_back(std::move(c));
     if (e == kIncomplete) return r;
@@ -134,7 +126,7 @@ Region Hermes(std::string_view s, size_t i, bool final) {
 
 // `lead` (after blanks), then a JSON array of call objects, then `tail` (after blanks).
 Region ArrayCalls(std::string_view s, size_t i, std::string_view lead, std::string_view tail,
-                  bool final) {
+                  bool final, ParseState* st) {
   Region r;
   const size_t region = i;
   if (!lead.empty()) {
@@ -150,7 +142,7 @@ Region ArrayCalls(std::string_view s, size_t i, std::string_view lead, std::stri
   while (true) {
     PCall c;
     c.unit_begin = i;
-    const size_t e = ObjectCall(s, i, &c);
+    const size_t e = ObjectCall(s, i, &c, st);
     if (e == kBad) return Fail(Region{}, region);
     r.calls.push_back(std::move(c));
     if (e == kIncomplete) return r;
@@ -176,7 +168,7 @@ Region ArrayCalls(std::string_view s, size_t i, std::string_view lead, std::stri
   return r;
 }
 
-Region DeepSeek(std::string_view s, size_t i, bool final) {
+Region DeepSeek(std::string_view s, size_t i, bool final, ParseState* st) {
   Region r;
   i += kDsCallsBegin.size();
   while (true) {
@@ -202,7 +194,7 @@ Region DeepSeek(std::string_view s, size_t i, bool final) {
     }
     const size_t nl = s.find('\n', sep);
     if (nl == std::string_view::npos) return r;
-    c.name = std::string(s.substr(sep + kDsSep.size(), nl - sep - kDsSep.size()));
+    c.name = s.substr(sep + kDsSep.size(), nl - sep - kDsSep.size());
     c.name_done = true;
     const int fence = StartsWith(s, nl, kDsJson);
     if (fence < 0) return Fail(r, unit);
@@ -214,7 +206,7 @@ Region DeepSeek(std::string_view s, size_t i, bool final) {
       r.calls.pop_back();
       return Fail(r, unit);
     }
-    const size_t e = tooljson::SkipValue(s, i);
+    const size_t e = tooljson::SkipValue(s, i, &st->memo);
     if (e == kBad) {
       r.calls.pop_back();
       return Fail(r, unit);
@@ -246,35 +238,35 @@ Region DeepSeek(std::string_view s, size_t i, bool final) {
 }
 
 // The generic format: one JSON object, {"tool_calls": [..]} or {"response": ".."}.
-Analysis Generic(std::string_view s, bool final) {
+Analysis Generic(std::string_view s, ParseState* st) {
   Analysis a;
   const size_t i = SkipWs(s, 0);
   if (i == s.size()) return a;
   if (s[i] != '{') {
-    a.content = std::string(s);
+    a.content = s;
     return a;
   }
-  const tooljson::Scan root = tooljson::ScanContainer(s, i);
+  const tooljson::Scan& root = tooljson::ScanContainer(s, i, &st->memo);
   // Members before a malformed one count (they decode the same as while they streamed).
   bool bad = false, calls = false;
   for (const tooljson::Member& m : root.members) {
     if (bad) break;
     if (m.key == "response" && !a.response) {  // a repeated key: the first one counts
       a.response = true;
-      bool closed = false;
-      size_t end = 0;
-      bad = !tooljson::DecodeStringPrefix(s, m.begin, &a.content, &closed, &end);
+      const tooljson::Decoded text = tooljson::DecodeString(s, m.begin, &st->memo);
+      bad = !text.ok;
+      a.content = text.text;  // a bad string: what decoded before the fault
     } else if (m.key == "tool_calls" && !calls) {
       calls = true;
       if (s[m.begin] != '[') {
         bad = true;
         break;
       }
-      const tooljson::Scan arr = tooljson::ScanContainer(s, m.begin);
+      const tooljson::Scan& arr = tooljson::ScanContainer(s, m.begin, &st->memo);
       for (const tooljson::Member& e : arr.members) {
         PCall c;
         c.unit_begin = e.begin;
-        const size_t end = ObjectCall(s, e.begin, &c);
+        const size_t end = ObjectCall(s, e.begin, &c, st);
         if (end == kBad) {
           bad = true;
           break;
@@ -294,13 +286,31 @@ bool ArgsValid(const PCall& c) {
   return j.is_object();
 }
 
-Analysis Analyze(ToolFormat f, std::string_view s, bool final) {
+// Where `marker` first occurs in s (npos: nowhere yet), searching only the text that came
+// since the last search.
+size_t FindMarker(std::string_view s, std::string_view marker, ParseState* st) {
+  if (st->marker_at != kIncomplete) return st->marker_at;
+  const size_t from = std::min(st->marker_from, s.size());
+  const size_t m = s.find(marker, from);
+  st->memo.Count(s.size() - from);
+  if (m != std::string_view::npos) {
+    st->marker_at = m;
+    return m;
+  }
+  // A later match starts no earlier than the longest end of s that begins the marker.
+  st->marker_from = s.size() - tooljson::PartialSuffix(s, marker);
+  return std::string_view::npos;
+}
+
+}  // namespace
+
+Analysis toolparse::Analyze(ToolFormat f, std::string_view s, bool final, ParseState* st) {
   if (f == ToolFormat::kGeneric) {
-    Analysis a = Generic(s, final);
+    Analysis a = Generic(s, st);
     if (final) {
       std::erase_if(a.calls, [](const PCall& c) { return !ArgsValid(c); });
       // Neither a call nor a response (not the format, or cut off): the text as it came.
-      if (a.calls.empty() && !a.response) a.content = std::string(s);
+      if (a.calls.empty() && !a.response) a.content = s;
     }
     return a;
   }
@@ -341,36 +351,36 @@ Analysis Analyze(ToolFormat f, std::string_view s, bool final) {
     }
     if (r == 0 && !final) return a;  // maybe a call: hold everything back
   }
-  if (m == std::string_view::npos) m = s.find(marker);
+  if (m == std::string_view::npos) m = FindMarker(s, marker, st);
   if (m == std::string_view::npos) {
     if (!final) hold = tooljson::PartialSuffix(s, marker);
-    a.content = std::string(s.substr(0, s.size() - hold));
+    a.content = s.substr(0, s.size() - hold);
     return a;
   }
-  a.content = std::string(s.substr(0, m));
+  a.content = s.substr(0, m);
   Region r;
   switch (f) {
     case ToolFormat::kHermes:
-      r = Hermes(s, m, final);
+      r = Hermes(s, m, final, st);
       break;
     case ToolFormat::kMistral:
-      r = ArrayCalls(s, bare ? m : m + kMistralStart.size(), "", "", final);
+      r = ArrayCalls(s, bare ? m : m + kMistralStart.size(), "", "", final, st);
       break;
     case ToolFormat::kCommandR:
-      r = ArrayCalls(s, m + kCmdRStart.size(), kCmdRJson, kCmdRFence, final);
+      r = ArrayCalls(s, m + kCmdRStart.size(), kCmdRJson, kCmdRFence, final, st);
       break;
     case ToolFormat::kCommandR7B:
-      r = ArrayCalls(s, m + kR7BStart.size(), "", kR7BEnd, final);
+      r = ArrayCalls(s, m + kR7BStart.size(), "", kR7BEnd, final, st);
       break;
     case ToolFormat::kDeepSeekR1:
-      r = DeepSeek(s, m, final);
+      r = DeepSeek(s, m, final, st);
       break;
     case ToolFormat::kLlama3: {
       const size_t at =
           s.compare(m, kPythonTag.size(), kPythonTag) == 0 ? SkipWs(s, m + kPythonTag.size()) : m;
       PCall c;
       c.unit_begin = m;
-      const size_t e = ObjectCall(s, at, &c);
+      const size_t e = ObjectCall(s, at, &c, st);
       if (e == kBad) {
         r = Fail(r, m);
         break;
@@ -399,16 +409,14 @@ Analysis Analyze(ToolFormat f, std::string_view s, bool final) {
     }
     if (r.bad) {
       // Nothing well formed: the section's text from its marker on.
-      a.content += s.substr(r.calls.empty() ? m : r.bad_at);
+      a.content_tail = s.substr(r.calls.empty() ? m : r.bad_at);
     } else if (r.closed && !AllWs(s.substr(r.end))) {
-      a.content += s.substr(r.end);
+      a.content_tail = s.substr(r.end);
     }
   }
   a.calls = std::move(r.calls);
   return a;
 }
-
-}  // namespace
 
 const char* ToolFormatName(ToolFormat f) {
   switch (f) {
@@ -444,47 +452,6 @@ ToolFormat DetectToolFormat(std::string_view t) {
     return ToolFormat::kLlama3;
   }
   return ToolFormat::kGeneric;
-}
-
-ParsedToolOutput ParseToolCalls(ToolFormat f, std::string_view text) {
-  Analysis a = Analyze(f, text, /*final=*/true);
-  ParsedToolOutput out;
-  out.content = std::move(a.content);
-  for (const PCall& c : a.calls) out.calls.push_back({c.name, std::string(c.args)});
-  return out;
-}
-
-ToolCallStream::Delta ToolCallStream::Push(std::string_view text) {
-  text_ += text;
-  return Diff(false);
-}
-
-ToolCallStream::Delta ToolCallStream::Finish() { return Diff(true); }
-
-ToolCallStream::Delta ToolCallStream::Diff(bool final) {
-  const Analysis a = Analyze(format_, text_, final);
-  Delta d;
-  if (a.content.size() > emitted_content_) {
-    d.content = a.content.substr(emitted_content_);
-    emitted_content_ = a.content.size();
-  }
-  for (size_t k = 0; k < a.calls.size(); ++k) {
-    const PCall& c = a.calls[k];
-    if (!c.name_done) break;
-    CallDelta cd;
-    cd.index = k;
-    if (k >= emitted_args_.size()) {
-      cd.first = true;
-      cd.name = c.name;
-      emitted_args_.push_back(0);
-    }
-    if (c.args.size() > emitted_args_[k]) {
-      cd.arguments = std::string(c.args.substr(emitted_args_[k]));
-      emitted_args_[k] = c.args.size();
-    }
-    if (cd.first || !cd.arguments.empty()) d.calls.push_back(std::move(cd));
-  }
-  return d;
 }
 
 }  // namespace phx::chat

@@ -26,6 +26,7 @@
 
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
+#include "runtime/chat/tool_json_scan.h"
 
 namespace phx::chat {
 
@@ -95,7 +96,9 @@ ParsedToolOutput ParseToolCalls(ToolFormat f, std::string_view text);
 // The same while the answer streams in: each Push returns what became certain (content that
 // cannot be the start of a call; a call's name once complete; its arguments text as it grows),
 // as OpenAI streams tool calls. The concatenated deltas equal ParseToolCalls' result whenever
-// every call is well formed.
+// every call is well formed. Each Push costs what the new text costs (the scans resume where
+// the last Push left them; the text before the call section is searched once), plus a few
+// steps per call announced so far.
 class ToolCallStream {
  public:
   struct CallDelta {
@@ -110,16 +113,25 @@ class ToolCallStream {
     bool empty() const { return content.empty() && calls.empty(); }
   };
 
-  explicit ToolCallStream(ToolFormat f) : format_(f) {}
+  // `incremental` false: each Push analyzes the whole text from scratch, the reference the
+  // incremental stream is tested against (same deltas, quadratic work).
+  explicit ToolCallStream(ToolFormat f, bool incremental = true)
+      : format_(f), incremental_(incremental) {}
   Delta Push(std::string_view text);
   // The end of the answer: the rest (held-back content, a malformed call's text).
   Delta Finish();
   // Calls announced so far.
   size_t num_calls() const { return emitted_args_.size(); }
+  // Bytes the parser examined so far (its work): incremental, a small multiple of the text's
+  // size (plus a few bytes per call and piece), however small the pieces.
+  size_t scanned() const;
 
  private:
   Delta Diff(bool final);
   ToolFormat format_;
+  bool incremental_;
+  tooljson::ParseState state_;  // what the scans of text_ found so far
+  size_t scanned_before_ = 0;   // reference mode: the work of the analyses before this one
   std::string text_;
   size_t emitted_content_ = 0;
   std::vector<size_t> emitted_args_;  // per announced call: arguments bytes sent

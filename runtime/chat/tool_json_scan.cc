@@ -1,5 +1,6 @@
 #include "runtime/chat/tool_json_scan.h"
 
+#include <algorithm>
 #include <cstdint>
 
 #include "base/json_escape.h"
@@ -17,33 +18,14 @@ int Hex(char c) {
   return -1;
 }
 
-// s[i] is '"': the index after the closing quote.
-size_t SkipString(std::string_view s, size_t i) {
-  for (++i; i < s.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c == '"') return i + 1;
-    if (c < 0x20) return kBad;
-    if (c == '\\') {
-      if (++i >= s.size()) return kIncomplete;
-    }
-  }
-  return kIncomplete;
+bool NumberChar(char c) {
+  return c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E' || (c >= '0' && c <= '9');
 }
 
 size_t SkipLiteral(std::string_view s, size_t i, std::string_view lit) {
   const int r = StartsWith(s, i, lit);
   if (r < 0) return kBad;
   return r == 0 ? kIncomplete : i + lit.size();
-}
-
-size_t SkipNumber(std::string_view s, size_t i) {
-  const size_t start = i;
-  while (i < s.size() && (s[i] == '-' || s[i] == '+' || s[i] == '.' || s[i] == 'e' || s[i] == 'E' ||
-                          (s[i] >= '0' && s[i] <= '9'))) {
-    ++i;
-  }
-  if (i == start) return kBad;
-  return i == s.size() ? kIncomplete : i;
 }
 
 }  // namespace
@@ -66,14 +48,13 @@ size_t PartialSuffix(std::string_view s, std::string_view marker) {
   return 0;
 }
 
-size_t SkipValue(std::string_view s, size_t i) {
+size_t SkipValue(std::string_view s, size_t i, ScanMemo* memo) {
   if (i >= s.size()) return kIncomplete;
-  switch (s[i]) {
-    case '"':
-      return SkipString(s, i);
+  const char c0 = s[i];
+  switch (c0) {
     case '{':
     case '[':
-      return ScanContainer(s, i).end;
+      return ScanContainer(s, i, memo).end;
     case 't':
       return SkipLiteral(s, i, "true");
     case 'f':
@@ -81,121 +62,206 @@ size_t SkipValue(std::string_view s, size_t i) {
     case 'n':
       return SkipLiteral(s, i, "null");
     default:
-      return SkipNumber(s, i);
+      break;
   }
+  // A string or a number: resumed where the last scan of it stopped. Only a value the text
+  // ended inside is remembered (a container that holds a finished one has moved past it).
+  ScanMemo::Skip k;
+  const auto it = memo->skips_.find(i);
+  if (it != memo->skips_.end()) {
+    k = it->second;
+  } else {
+    k.pos = c0 == '"' ? i + 1 : i;
+  }
+  size_t j = k.pos;
+  if (c0 == '"') {
+    for (; j < s.size() && k.end == kIncomplete; ++j) {
+      const unsigned char c = static_cast<unsigned char>(s[j]);
+      if (k.escape) {
+        k.escape = false;
+      } else if (c == '"') {
+        k.end = j + 1;
+      } else if (c < 0x20) {
+        k.end = kBad;
+      } else if (c == '\\') {
+        k.escape = true;
+      }
+    }
+  } else {
+    while (j < s.size() && NumberChar(s[j])) ++j;
+    if (j == i && j < s.size()) k.end = kBad;
+    if (j < s.size() && j > i) k.end = j;
+  }
+  memo->Count(j - k.pos);
+  k.pos = j;
+  if (k.end != kIncomplete) {
+    if (it != memo->skips_.end()) memo->skips_.erase(it);
+  } else if (it != memo->skips_.end()) {
+    it->second = k;
+  } else {
+    memo->skips_.emplace(i, k);
+  }
+  return k.end;
 }
 
-Scan ScanContainer(std::string_view s, size_t i) {
-  Scan out;
-  const bool object = s[i] == '{';
-  const char close = object ? '}' : ']';
-  i = SkipWs(s, i + 1);
-  if (i < s.size() && s[i] == close) {
-    out.end = i + 1;
+const Scan& ScanContainer(std::string_view s, size_t i, ScanMemo* memo) {
+  using Phase = ScanMemo::Phase;
+  auto [it, fresh] = memo->containers_.try_emplace(i);
+  ScanMemo::Container& c = it->second;
+  Scan& out = c.scan;
+  if (fresh) {
+    c.object = s[i] == '{';
+    c.pos = i + 1;
+  }
+  const char close = c.object ? '}' : ']';
+  auto ws = [&] {
+    const size_t from = c.pos;
+    c.pos = SkipWs(s, c.pos);
+    memo->Count(c.pos - from);
+    return c.pos < s.size();
+  };
+  auto bad = [&]() -> const Scan& {
+    out.end = kBad;
+    c.phase = Phase::kDone;
     return out;
-  }
+  };
   while (true) {
-    if (i >= s.size()) return out;
-    Member m;
-    if (object) {
-      if (s[i] != '"') {
-        out.end = kBad;
+    switch (c.phase) {
+      case Phase::kDone:
         return out;
+      case Phase::kFirst:
+        if (!ws()) return out;
+        if (s[c.pos] == close) {
+          out.end = c.pos + 1;
+          c.phase = Phase::kDone;
+          return out;
+        }
+        c.phase = Phase::kMember;
+        break;
+      case Phase::kMember:
+        if (!ws()) return out;
+        c.pending = Member{};
+        if (!c.object) {
+          c.phase = Phase::kValueStart;
+          break;
+        }
+        if (s[c.pos] != '"') return bad();
+        {
+          const Decoded key = DecodeString(s, c.pos, memo);
+          if (key.ok && !key.closed) return out;
+          c.pending.key = std::string(key.text);
+          memo->decodes_.erase(c.pos);  // the key is read: its decoding is not needed again
+          if (!key.ok) return bad();
+          c.pos = key.end;
+        }
+        c.phase = Phase::kColon;
+        break;
+      case Phase::kColon:
+        if (!ws()) return out;
+        if (s[c.pos] != ':') return bad();
+        ++c.pos;
+        c.phase = Phase::kValueStart;
+        break;
+      case Phase::kValueStart:
+        if (!ws()) return out;
+        c.pending.begin = c.pos;
+        c.phase = Phase::kValue;
+        break;
+      case Phase::kValue: {
+        // A bad value is kept too: what came before it still decodes the same.
+        if (!c.open_last) out.members.push_back(std::move(c.pending));
+        c.open_last = true;
+        const size_t begin = out.members.back().begin;
+        const size_t end = SkipValue(s, begin, memo);  // (nested scans leave `out` as it is)
+        out.members.back().end = end;
+        if (end == kIncomplete) return out;
+        c.open_last = false;
+        if (end == kBad) return bad();
+        c.pos = end;
+        c.phase = Phase::kAfter;
+        break;
       }
-      bool closed = false;
-      size_t key_end = 0;
-      if (!DecodeStringPrefix(s, i, &m.key, &closed, &key_end)) {
-        out.end = kBad;
-        return out;
-      }
-      if (!closed) return out;
-      i = SkipWs(s, key_end);
-      if (i >= s.size()) return out;
-      if (s[i] != ':') {
-        out.end = kBad;
-        return out;
-      }
-      i = SkipWs(s, i + 1);
-      if (i >= s.size()) return out;
+      case Phase::kAfter:
+        if (!ws()) return out;
+        if (s[c.pos] == close) {
+          out.end = c.pos + 1;
+          c.phase = Phase::kDone;
+          return out;
+        }
+        if (s[c.pos] != ',') return bad();
+        ++c.pos;
+        c.phase = Phase::kMember;
+        break;
     }
-    m.begin = i;
-    m.end = SkipValue(s, i);
-    out.members.push_back(m);  // a bad value too: what came before it still decodes the same
-    if (m.end == kBad) {
-      out.end = kBad;
-      return out;
-    }
-    if (m.end == kIncomplete) return out;
-    i = SkipWs(s, m.end);
-    if (i >= s.size()) return out;
-    if (s[i] == close) {
-      out.end = i + 1;
-      return out;
-    }
-    if (s[i] != ',') {
-      out.end = kBad;
-      return out;
-    }
-    i = SkipWs(s, i + 1);
   }
 }
 
-bool DecodeStringPrefix(std::string_view s, size_t i, std::string* out, bool* closed, size_t* end) {
-  out->clear();
-  *closed = false;
-  if (i >= s.size() || s[i] != '"') return false;
-  uint32_t high = 0;  // a high surrogate waiting for its pair
-  for (++i; i < s.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c == '"') {
-      *closed = true;
-      *end = i + 1;
-      return high == 0;
-    }
-    if (c < 0x20) return false;
-    if (c != '\\') {
-      if (high != 0) return false;
-      out->push_back(static_cast<char>(c));
-      continue;
-    }
-    if (i + 1 >= s.size()) return true;  // the escape is cut off
-    const char e = s[i + 1];
-    if (e == 'u') {
-      if (i + 6 > s.size()) {  // \uXXXX cut off
-        for (size_t k = i + 2; k < s.size(); ++k) {
-          if (Hex(s[k]) < 0) return false;
-        }
-        return true;
+Decoded DecodeString(std::string_view s, size_t i, ScanMemo* memo) {
+  if (i >= s.size() || s[i] != '"') return Decoded{.ok = false};
+  auto [it, fresh] = memo->decodes_.try_emplace(i);
+  ScanMemo::Decode& d = it->second;
+  if (fresh) d.pos = i + 1;
+  auto result = [&] { return Decoded{d.out, d.ok, d.closed, d.end}; };
+  if (!d.ok || d.closed) return result();
+  const size_t from = d.pos;
+  // Decodes from d.pos; stops (leaving d.pos at the cut) where the text ends inside an escape.
+  auto run = [&]() -> bool {
+    for (size_t& j = d.pos; j < s.size(); ++j) {
+      const unsigned char c = static_cast<unsigned char>(s[j]);
+      if (c == '"') {
+        d.closed = true;
+        d.end = j + 1;
+        ++j;
+        return d.high == 0;
       }
-      uint32_t cp = 0;
-      for (size_t k = i + 2; k < i + 6; ++k) {
-        const int h = Hex(s[k]);
-        if (h < 0) return false;
-        cp = cp * 16 + static_cast<uint32_t>(h);
-      }
-      i += 5;
-      if (cp >= 0xD800 && cp < 0xDC00) {
-        if (high != 0) return false;
-        high = cp;
+      if (c < 0x20) return false;
+      if (c != '\\') {
+        if (d.high != 0) return false;
+        d.out.push_back(static_cast<char>(c));
         continue;
       }
-      if (cp >= 0xDC00 && cp < 0xE000) {
-        if (high == 0) return false;
-        cp = 0x10000 + ((high - 0xD800) << 10) + (cp - 0xDC00);
-        high = 0;
-      } else if (high != 0) {
-        return false;
+      if (j + 1 >= s.size()) return true;  // the escape is cut off
+      const char e = s[j + 1];
+      if (e == 'u') {
+        if (j + 6 > s.size()) {  // \uXXXX cut off
+          for (size_t k = j + 2; k < s.size(); ++k) {
+            if (Hex(s[k]) < 0) return false;
+          }
+          return true;
+        }
+        uint32_t cp = 0;
+        for (size_t k = j + 2; k < j + 6; ++k) {
+          const int h = Hex(s[k]);
+          if (h < 0) return false;
+          cp = cp * 16 + static_cast<uint32_t>(h);
+        }
+        j += 5;
+        if (cp >= 0xD800 && cp < 0xDC00) {
+          if (d.high != 0) return false;
+          d.high = cp;
+          continue;
+        }
+        if (cp >= 0xDC00 && cp < 0xE000) {
+          if (d.high == 0) return false;
+          cp = 0x10000 + ((d.high - 0xD800) << 10) + (cp - 0xDC00);
+          d.high = 0;
+        } else if (d.high != 0) {
+          return false;
+        }
+        tok::AppendUtf8(cp, &d.out);
+        continue;
       }
-      tok::AppendUtf8(cp, out);
-      continue;
+      if (d.high != 0) return false;
+      ++j;
+      const int v = DecodeJsonEscape(e);
+      if (v < 0) return false;
+      d.out.push_back(static_cast<char>(v));
     }
-    if (high != 0) return false;
-    ++i;
-    const int d = DecodeJsonEscape(e);
-    if (d < 0) return false;
-    out->push_back(static_cast<char>(d));
-  }
-  return true;
+    return true;
+  };
+  d.ok = run();
+  memo->Count(d.pos - from);
+  return result();
 }
 
 }  // namespace phx::chat::tooljson

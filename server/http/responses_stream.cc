@@ -19,10 +19,22 @@ bool AllSpace(std::string_view s) {
                      [](char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; });
 }
 
+// Whether the request asked for a reasoning summary (reasoning.summary, or its older name
+// generate_summary: auto, concise or detailed, checked by the parser).
+bool SummaryAsked(const json& echo) {
+  const auto r = echo.find("reasoning");
+  if (r == echo.end() || !r->is_object()) return false;
+  for (const char* key : {"summary", "generate_summary"}) {
+    const auto s = r->find(key);
+    if (s != r->end() && s->is_string()) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 ResponsesEncoder::ResponsesEncoder(const ResponseContext& ctx, json echo, bool stream)
-    : ctx_(ctx), echo_(std::move(echo)), stream_(stream) {
+    : ctx_(ctx), echo_(std::move(echo)), stream_(stream), summary_(SummaryAsked(echo_)) {
   splitter_ = ctx_.reasoning;
   if (ctx_.tools) tools_.emplace(*ctx_.tools);
 }
@@ -62,6 +74,12 @@ void ResponsesEncoder::OpenItem(Open kind, json item) {
           {"output_index", index},
           {"content_index", 0},
           {"part", {{"type", "output_text"}, {"text", ""}, {"annotations", json::array()}}}});
+  } else if (kind == Open::kReasoning && summary_) {
+    Emit("response.reasoning_summary_part.added",
+         {{"item_id", id},
+          {"output_index", index},
+          {"summary_index", 0},
+          {"part", {{"type", "summary_text"}, {"text", ""}}}});
   } else if (kind == Open::kReasoning) {
     Emit("response.content_part.added", {{"item_id", id},
                                          {"output_index", index},
@@ -86,6 +104,14 @@ void ResponsesEncoder::CloseItem() {
     Emit("response.content_part.done",
          {{"item_id", id}, {"output_index", index}, {"content_index", 0}, {"part", part}});
     item["content"] = json::array({part});
+  } else if (open_ == Open::kReasoning && summary_) {
+    const json part = {{"type", "summary_text"}, {"text", item_text_}};
+    Emit("response.reasoning_summary_text.done",
+         {{"item_id", id}, {"output_index", index}, {"summary_index", 0}, {"text", item_text_}});
+    json done = {{"item_id", id}, {"output_index", index}, {"summary_index", 0}, {"part", part}};
+    if (item_status_ == "incomplete") done["status"] = "incomplete";
+    Emit("response.reasoning_summary_part.done", std::move(done));
+    item["summary"] = json::array({part});
   } else if (open_ == Open::kReasoning) {
     const json part = {{"type", "reasoning_text"}, {"text", item_text_}};
     Emit("response.reasoning_text.done",
@@ -106,13 +132,20 @@ void ResponsesEncoder::CloseItem() {
 
 void ResponsesEncoder::ReasoningDelta(const std::string& text) {
   if (open_ != Open::kReasoning) {
-    OpenItem(Open::kReasoning, {{"id", ItemId("rs_")},
-                                {"type", "reasoning"},
-                                {"summary", json::array()},
-                                {"content", json::array()},
-                                {"status", "in_progress"}});
+    json item = {{"id", ItemId("rs_")}, {"type", "reasoning"}, {"summary", json::array()}};
+    // With a summary asked for, the summary carries the text (no reasoning_text content).
+    if (!summary_) item["content"] = json::array();
+    item["status"] = "in_progress";
+    OpenItem(Open::kReasoning, std::move(item));
   }
   item_text_ += text;
+  if (summary_) {
+    Emit("response.reasoning_summary_text.delta", {{"item_id", output_.back()["id"]},
+                                                   {"output_index", output_.size() - 1},
+                                                   {"summary_index", 0},
+                                                   {"delta", text}});
+    return;
+  }
   Emit("response.reasoning_text.delta", {{"item_id", output_.back()["id"]},
                                          {"output_index", output_.size() - 1},
                                          {"content_index", 0},

@@ -4,7 +4,8 @@
 // response.output_item.added, response.content_part.added, response.output_text.delta, ...,
 // response.completed or response.incomplete; error and response.failed), each with its
 // sequence_number. One state machine builds both: the generated text goes through the chat
-// template's reasoning splitter (a reasoning item with reasoning_text content) and the tool-call
+// template's reasoning splitter (a reasoning item with reasoning_text content, or with a
+// summary_text part when the request asked for reasoning.summary) and the tool-call
 // parser (function_call items), as on /v1/chat/completions.
 #pragma once
 
@@ -52,6 +53,9 @@ class ResponsesEncoder final : public DialectAnswer {
   ResponseContext ctx_;
   nlohmann::json echo_;
   bool stream_;
+  // reasoning.summary was given: the reasoning item's text is its summary_text part, streamed
+  // as response.reasoning_summary_*; else its reasoning_text content.
+  bool summary_;
   std::optional<chat::ReasoningSplitter> splitter_;
   std::optional<chat::ToolCallStream> tools_;
   std::string out_;  // events not yet returned

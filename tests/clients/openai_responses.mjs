@@ -4,7 +4,8 @@
 // (unary and streamed), a json_schema text.format whose output parses and validates, a
 // function_call_output round trip, and unknown / unsupported fields as the SDK's
 // BadRequestError naming the field. `reasoning` mode wants a thinking template (DeepSeek R1's):
-// the think block is a reasoning item with reasoning_text content, unary and streamed.
+// the think block is a reasoning item with reasoning_text content, unary and streamed, or with
+// reasoning.summary its summary_text part, streamed as reasoning_summary_* events.
 // Usage: node openai_responses.mjs main|reasoning BASE_URL NODE_MODULES
 import path from 'node:path';
 import fs from 'node:fs';
@@ -144,18 +145,52 @@ async function main() {
 
 async function reasoning() {
   const c = client();
+  // Without reasoning.summary: the think block is reasoning_text content.
   const req = {input: 'Once upon a time', max_output_tokens: 12, temperature: 0,
-               ignore_eos: true, reasoning: {effort: 'medium', summary: 'auto'}};
+               ignore_eos: true, reasoning: {effort: 'medium'}};
   const r = await c.responses.create(req);
   check(r.output.length >= 1 && r.output[0].type === 'reasoning', 'output ' + show(r.output));
   const rs = r.output[0];
   check(rs.content?.[0]?.type === 'reasoning_text' && rs.content[0].text.length > 0,
         'reasoning ' + show(rs));
+  check(rs.summary.length === 0, 'summary without asking ' + show(rs));
   check(r.usage.output_tokens_details.reasoning_tokens > 0, 'usage ' + show(r.usage));
   const s = await streamed(c, req);
   check(s.types.includes('response.reasoning_text.delta'), 'events ' + show(s.types));
+  check(!s.types.some((t) => t.includes('summary')), 'summary events ' + show(s.types));
   check(s.final.output[0].content[0].text === rs.content[0].text,
         `streamed ${show(s.final.output[0])} != ${show(rs)}`);
+  const thought = rs.content[0].text;
+
+  // With reasoning.summary: the same text as the item's summary_text part, streamed with
+  // OpenAI's reasoning_summary_* events in their order (the SDK's accumulator builds the
+  // summary from them).
+  const sreq = {...req, reasoning: {effort: 'medium', summary: 'auto'}};
+  const u = await c.responses.create(sreq);
+  const us = u.output[0];
+  check(us.type === 'reasoning' && us.summary.length === 1 && us.summary[0].type ===
+        'summary_text' && us.summary[0].text === thought, 'summary ' + show(us));
+  check(us.content === undefined, 'content next to the summary ' + show(us));
+  check(u.reasoning.summary === 'auto', 'echo ' + show(u.reasoning));
+  const stream = c.responses.stream(sreq);
+  let deltas = '';
+  let done = null;
+  stream.on('response.reasoning_summary_text.delta', (e) => { deltas += e.delta; });
+  stream.on('response.reasoning_summary_part.done', (e) => { done = e; });
+  const types = [];
+  for await (const ev of stream) {
+    if (!(types[types.length - 1] === ev.type && ev.type.endsWith('.delta'))) types.push(ev.type);
+  }
+  const want = ['response.created', 'response.in_progress', 'response.output_item.added',
+                'response.reasoning_summary_part.added', 'response.reasoning_summary_text.delta',
+                'response.reasoning_summary_text.done', 'response.reasoning_summary_part.done',
+                'response.output_item.done'];
+  check(show(types.slice(0, want.length)) === show(want), 'summary events ' + show(types));
+  check(deltas === thought, `summary deltas ${show(deltas)} != ${show(thought)}`);
+  check(done?.part?.text === thought && done.summary_index === 0, 'part.done ' + show(done));
+  const fin = await stream.finalResponse();
+  check(show(fin.output[0].summary) === show(us.summary),
+        `streamed summary ${show(fin.output[0])} != ${show(us)}`);
 }
 
 try {

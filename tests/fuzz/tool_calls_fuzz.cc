@@ -1,8 +1,9 @@
 // Fuzzes tool calling (runtime/chat/tool_calls.h). Byte 0 picks the mode:
 //  - parse (bit 7 clear): the rest is a model answer in format byte0 % 7, parsed whole and
-//    streamed in pieces (sizes from byte 1); the streamed content equals the whole parse's, the
-//    whole parse's calls are the first streamed calls with the same names and arguments, and
-//    every returned call has object arguments;
+//    streamed in pieces (sizes from byte 1); every streamed delta equals the reference stream's
+//    (the whole text analyzed from scratch per piece), the streamed content equals the whole
+//    parse's, the whole parse's calls are the first streamed calls with the same names and
+//    arguments, every returned call has object arguments, and the stream's work is linear;
 //  - schema (bit 7 set): the rest, if it is JSON, is a tool's parameters schema; the GBNF built
 //    from it (and each format's grammar around it) must compile.
 #include <cstdint>
@@ -41,8 +42,31 @@ void Parse(ToolFormat f, std::string_view text, size_t piece) {
       calls[c.index].arguments += c.arguments;
     }
   };
-  for (size_t i = 0; i < text.size(); i += piece) take(s.Push(text.substr(i, piece)));
-  take(s.Finish());
+  // The incremental stream returns the reference's deltas (whole-text analysis every piece).
+  phx::chat::ToolCallStream ref(f, /*incremental=*/false);
+  auto same = [&](const phx::chat::ToolCallStream::Delta& a,
+                  const phx::chat::ToolCallStream::Delta& b) {
+    Check(a.content == b.content && a.calls.size() == b.calls.size());
+    for (size_t k = 0; k < a.calls.size(); ++k) {
+      Check(a.calls[k].index == b.calls[k].index && a.calls[k].first == b.calls[k].first &&
+            a.calls[k].name == b.calls[k].name && a.calls[k].arguments == b.calls[k].arguments);
+    }
+  };
+  // (The reference's work is quadratic: it runs on answers up to 2 KB.)
+  const bool compare = text.size() <= 2048;
+  for (size_t i = 0; i < text.size(); i += piece) {
+    const auto d = s.Push(text.substr(i, piece));
+    if (compare) same(d, ref.Push(text.substr(i, piece)));
+    take(d);
+  }
+  const auto d = s.Finish();
+  if (compare) same(d, ref.Finish());
+  take(d);
+  // Linear work: each byte examined about twice (a name or a generic response is both skipped
+  // and decoded), plus per piece what may be re-read: a held-back start of the marker (under
+  // 32 bytes) and a cut-off \uXXXX escape.
+  const size_t pieces = text.size() / piece + 2;
+  Check(s.scanned() <= 2 * text.size() + 40 * pieces);
   Check(content == whole.content);
   Check(calls.size() >= whole.calls.size());
   for (size_t k = 0; k < whole.calls.size(); ++k) {

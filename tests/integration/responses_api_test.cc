@@ -2,8 +2,10 @@
 // the real Qwen3 vocabulary and chat template (Hermes tool calls, a thinking template). The
 // answer equals what /v1/chat/completions gives for the same conversation (greedy); the streamed
 // events come in the order of a table (a text answer cut by max_output_tokens, a forced call);
-// forced calls carry arguments that follow the schema; a json_schema text.format answer parses;
-// a function_call_output round trip renders; bad requests are 400s naming the field in the
+// DeepSeek R1's template on stories260K: the think block is the reasoning item's reasoning_text, or
+// its summary_text with reasoning.summary (OpenAI's reasoning_summary_* events, in the table's
+// order); forced calls carry arguments that follow the schema; a json_schema text.format answer
+// parses; a function_call_output round trip renders; bad requests are 400s naming the field in the
 // Responses API's names; a client that goes away cancels its stream.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -32,13 +34,22 @@ class ResponsesApi : public ::testing::Test {
     cfg.response_cache_mb = 0;
     server_ = testing::TestServer::Start(cfg).release();
     ASSERT_NE(server_, nullptr);
+    // stories260K with DeepSeek R1's template (as anthropic_api_test): the generation prompt
+    // opens the think block and the model never closes it, so its text is reasoning.
+    cfg.runtime.model = std::string(PHX_SHARED_DIR) + "/models/stories260K.gguf";
+    cfg.chat_template =
+        std::string(PHX_SHARED_DIR) + "/templates/deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja";
+    thinker_ = testing::TestServer::Start(cfg).release();
+    ASSERT_NE(thinker_, nullptr);
   }
   static void TearDownTestSuite() {
     delete server_;
+    delete thinker_;
     delete model_;
   }
-  static std::pair<int, json> Post(const std::string& path, const json& body) {
-    httplib::Client c("127.0.0.1", server_->app->api_port());
+  static std::pair<int, json> Post(const std::string& path, const json& body,
+                                   testing::TestServer* server = server_) {
+    httplib::Client c("127.0.0.1", server->app->api_port());
     c.set_read_timeout(120, 0);
     auto r = c.Post(path, body.dump(), "application/json");
     if (!r) return {-1, json()};
@@ -47,9 +58,11 @@ class ResponsesApi : public ::testing::Test {
   }
   static testing::Qwen3Model* model_;
   static testing::TestServer* server_;
+  static testing::TestServer* thinker_;
 };
 testing::Qwen3Model* ResponsesApi::model_ = nullptr;
 testing::TestServer* ResponsesApi::server_ = nullptr;
+testing::TestServer* ResponsesApi::thinker_ = nullptr;
 
 // The events of a stream; checks the SSE framing and the sequence numbers.
 std::vector<json> Events(const std::string& sse) {
@@ -175,6 +188,90 @@ TEST_F(ResponsesApi, UnaryEqualsChatAndStreamedEventsFollowTheTable) {
   EXPECT_EQ(fin["status"], "incomplete");
   EXPECT_EQ(fin["usage"]["output_tokens"], 12);
   EXPECT_EQ(fin["id"], ev[0]["response"]["id"]);
+}
+
+// The think block (the whole answer: cut by max_output_tokens before the model closes it)
+// without reasoning.summary: reasoning_text content; with it (each value): a summary_text
+// part with the same text, streamed as OpenAI streams summaries.
+TEST_F(ResponsesApi, ReasoningTextOrSummary) {
+  const json base = {{"input", "Why is the sky blue?"},
+                     {"max_output_tokens", 12},
+                     {"temperature", 0},
+                     {"reasoning", {{"effort", "medium"}}}};
+  auto [st, plain] = Post("/v1/responses", base, thinker_);
+  ASSERT_EQ(st, 200) << plain;
+  ASSERT_EQ(plain["output"].size(), 1u) << plain;
+  const json& rs = plain["output"][0];
+  ASSERT_EQ(rs["type"], "reasoning") << plain;
+  ASSERT_EQ(rs["content"].size(), 1u) << rs;
+  EXPECT_EQ(rs["content"][0]["type"], "reasoning_text");
+  const std::string thought = rs["content"][0]["text"];
+  EXPECT_FALSE(thought.empty());
+  EXPECT_EQ(rs["summary"], json::array());
+  EXPECT_EQ(rs["status"], "incomplete");
+  EXPECT_EQ(plain["reasoning"]["summary"], nullptr);
+  EXPECT_GT(plain["usage"]["output_tokens_details"]["reasoning_tokens"], 0);
+
+  json sb = base;
+  sb["stream"] = true;
+  auto [sst, sse] = Post("/v1/responses", sb, thinker_);
+  ASSERT_EQ(sst, 200) << sse;
+  std::vector<json> ev = Events(sse.get<std::string>());
+  EXPECT_EQ(Order(ev), (std::vector<std::string>{
+                           "response.created", "response.in_progress", "response.output_item.added",
+                           "response.content_part.added", "response.reasoning_text.delta",
+                           "response.reasoning_text.done", "response.content_part.done",
+                           "response.output_item.done", "response.incomplete"}))
+      << sse;
+  std::string deltas;
+  for (const json& e : ev) {
+    if (e["type"] == "response.reasoning_text.delta") deltas += e["delta"].get<std::string>();
+  }
+  EXPECT_EQ(deltas, thought);
+  EXPECT_EQ(ev.back()["response"]["output"][0]["content"], rs["content"]);
+
+  for (const char* summary : {"auto", "concise", "detailed"}) {
+    SCOPED_TRACE(summary);
+    json body = base;
+    body["reasoning"]["summary"] = summary;
+    auto [ust, u] = Post("/v1/responses", body, thinker_);
+    ASSERT_EQ(ust, 200) << u;
+    EXPECT_EQ(u["reasoning"]["summary"], summary);
+    ASSERT_EQ(u["output"].size(), 1u) << u;
+    const json part = {{"type", "summary_text"}, {"text", thought}};
+    EXPECT_EQ(u["output"][0]["summary"], json::array({part})) << u;
+    EXPECT_FALSE(u["output"][0].contains("content")) << u;
+    EXPECT_EQ(u["output"][0]["status"], "incomplete");
+
+    body["stream"] = true;
+    auto [sst2, sse2] = Post("/v1/responses", body, thinker_);
+    ASSERT_EQ(sst2, 200) << sse2;
+    ev = Events(sse2.get<std::string>());
+    ASSERT_EQ(Order(ev),
+              (std::vector<std::string>{
+                  "response.created", "response.in_progress", "response.output_item.added",
+                  "response.reasoning_summary_part.added", "response.reasoning_summary_text.delta",
+                  "response.reasoning_summary_text.done", "response.reasoning_summary_part.done",
+                  "response.output_item.done", "response.incomplete"}))
+        << sse2;
+    const json id = ev[2]["item"]["id"];
+    std::string text;
+    for (const json& e : ev) {
+      const std::string t = e["type"];
+      if (t.rfind("response.reasoning_summary", 0) != 0) continue;
+      EXPECT_EQ(e["item_id"], id) << e;
+      EXPECT_EQ(e["output_index"], 0) << e;
+      EXPECT_EQ(e["summary_index"], 0) << e;
+      if (t == "response.reasoning_summary_text.delta") text += e["delta"].get<std::string>();
+    }
+    EXPECT_EQ(text, thought);
+    const json& done = ev[ev.size() - 3];  // reasoning_summary_part.done
+    EXPECT_EQ(done["part"], part);
+    EXPECT_EQ(done["status"], "incomplete");
+    EXPECT_EQ(ev[ev.size() - 4]["text"], thought);  // reasoning_summary_text.done
+    EXPECT_EQ(ev.back()["response"]["output"][0]["summary"], json::array({part}));
+    EXPECT_EQ(ev.back()["response"]["output"][0], ev[ev.size() - 2]["item"]);
+  }
 }
 
 TEST_F(ResponsesApi, ForcedCallsAndRoundTrip) {

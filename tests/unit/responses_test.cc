@@ -363,3 +363,93 @@ TEST(ResponsesEncoder, LeadingWhiteSpaceStaysInTheMessage) {
 
 }  // namespace
 }  // namespace phx::server
+
+namespace phx::server {
+namespace {
+
+// reasoning.summary: the think block is the reasoning item's one summary_text part, streamed as
+// OpenAI streams summaries (part added, text deltas, text done, part done); no reasoning_text.
+TEST(ResponsesEncoder, ReasoningSummaryEventsAndItem) {
+  const engine::Usage u{.prompt_tokens = 4, .completion_tokens = 6};
+  const json echo = {{"reasoning", {{"effort", nullptr}, {"summary", "auto"}}}};
+  for (bool cut : {false, true}) {
+    SCOPED_TRACE(cut ? "cut by length" : "whole");
+    const auto reason = cut ? engine::FinishReason::kLength : engine::FinishReason::kEos;
+    const std::vector<std::string> pieces = {"<think>", "hmm", " ok", "</think>", "\n\nHi"};
+    ResponsesEncoder unary(Ctx(true, false), echo, false);
+    unary.Tokens(Events(pieces));
+    const json body = unary.Body(reason, u, "");
+    ResponsesEncoder enc(Ctx(true, false), echo, true);
+    std::string sse = enc.Begin() + enc.Tokens(Events(pieces));
+    sse += enc.End(reason, u, "");
+    std::vector<json> data;
+    EXPECT_EQ(
+        Types(sse, &data),
+        (std::vector<std::string>{
+            "response.created", "response.in_progress", "response.output_item.added",
+            "response.reasoning_summary_part.added", "response.reasoning_summary_text.delta",
+            "response.reasoning_summary_text.delta", "response.reasoning_summary_text.done",
+            "response.reasoning_summary_part.done", "response.output_item.done",
+            "response.output_item.added", "response.content_part.added",
+            "response.output_text.delta", "response.output_text.done", "response.content_part.done",
+            "response.output_item.done", cut ? "response.incomplete" : "response.completed"}))
+        << sse;
+    ASSERT_EQ(data.size(), 16u);
+    const json part = {{"type", "summary_text"}, {"text", "hmm ok"}};
+    const json& rs = data.back()["response"]["output"][0];
+    EXPECT_EQ(rs["type"], "reasoning");
+    EXPECT_EQ(rs["summary"], json::array({part}));
+    EXPECT_FALSE(rs.contains("content")) << rs;
+    EXPECT_EQ(rs["status"], "completed");  // the message after it was cut, not the reasoning
+    const json& added = data[2]["item"];
+    EXPECT_EQ(added["summary"], json::array());
+    EXPECT_EQ(added["status"], "in_progress");
+    const json id = added["id"];
+    EXPECT_EQ(data[3], json({{"type", "response.reasoning_summary_part.added"},
+                             {"sequence_number", 3},
+                             {"item_id", id},
+                             {"output_index", 0},
+                             {"summary_index", 0},
+                             {"part", {{"type", "summary_text"}, {"text", ""}}}}));
+    EXPECT_EQ(data[4], json({{"type", "response.reasoning_summary_text.delta"},
+                             {"sequence_number", 4},
+                             {"item_id", id},
+                             {"output_index", 0},
+                             {"summary_index", 0},
+                             {"delta", "hmm"}}));
+    EXPECT_EQ(data[5]["delta"], " ok");
+    EXPECT_EQ(data[6], json({{"type", "response.reasoning_summary_text.done"},
+                             {"sequence_number", 6},
+                             {"item_id", id},
+                             {"output_index", 0},
+                             {"summary_index", 0},
+                             {"text", "hmm ok"}}));
+    EXPECT_EQ(data[7], json({{"type", "response.reasoning_summary_part.done"},
+                             {"sequence_number", 7},
+                             {"item_id", id},
+                             {"output_index", 0},
+                             {"summary_index", 0},
+                             {"part", part}}));
+    EXPECT_EQ(data[8]["item"], rs);
+    // The unary answer is the streamed one's final response (ids aside).
+    ASSERT_EQ(body["output"].size(), 2u) << body;
+    EXPECT_EQ(body["output"][0]["summary"], rs["summary"]);
+    EXPECT_FALSE(body["output"][0].contains("content"));
+    EXPECT_EQ(body["output"][1]["content"][0]["text"], "Hi");
+  }
+  // A think block cut by the limit: its summary part is done with status incomplete.
+  ResponsesEncoder enc(Ctx(true, false), json{{"reasoning", {{"generate_summary", "concise"}}}},
+                       true);
+  std::string sse = enc.Begin() + enc.Tokens(Events({"<think>", "hmm"}));
+  sse += enc.End(engine::FinishReason::kLength, u, "");
+  std::vector<json> data;
+  const std::vector<std::string> types = Types(sse, &data);
+  ASSERT_EQ(types.size(), 9u) << sse;
+  EXPECT_EQ(types[6], "response.reasoning_summary_part.done");
+  EXPECT_EQ(data[6]["status"], "incomplete");
+  EXPECT_EQ(data[6]["part"]["text"], "hmm");
+  EXPECT_EQ(data.back()["response"]["output"][0]["status"], "incomplete");
+}
+
+}  // namespace
+}  // namespace phx::server
