@@ -10,7 +10,6 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <filesystem>
 #include <thread>
 
 #include "httplib.h"
@@ -23,7 +22,6 @@ namespace phx {
 namespace {
 
 using json = nlohmann::json;
-namespace fs = std::filesystem;
 
 class ResponsesApi : public ::testing::Test {
  protected:
