@@ -12,26 +12,13 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "ops/cpu/float_load_avx512.h"
 #include "ops/cpu/kernels.h"
 
 #define PHX_UNROLL _Pragma("GCC unroll 16")
 
 namespace phx::ops::cpu::avx512 {
 namespace {
-
-template <DType WT>
-inline __m512 LoadW(const uint8_t* p, int64_t k, __mmask16 mask) {
-  if constexpr (WT == DType::kF32) {
-    return _mm512_maskz_loadu_ps(mask, reinterpret_cast<const float*>(p) + k);
-  } else {
-    const __m256i h = _mm256_maskz_loadu_epi16(mask, p + 2 * k);
-    if constexpr (WT == DType::kF16) {
-      return _mm512_cvtph_ps(h);
-    } else {
-      return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-    }
-  }
-}
 
 // y[m * yp] = dot(w, x_m) + bias for RM activation rows (x_m = x + m * xp) and one weight row
 // of K values. U independent accumulators per activation row hide the FMA latency.
@@ -49,7 +36,7 @@ void RowDot(const uint8_t* w, const float* x, int64_t xp, int64_t K, float* y, i
   for (; k + 16 * U <= K; k += 16 * U) {
     __m512 wv[U];
     PHX_UNROLL
-    for (int u = 0; u < U; ++u) wv[u] = LoadW<WT>(w, k + 16 * u, 0xFFFF);
+    for (int u = 0; u < U; ++u) wv[u] = LoadFloat16<WT>(w, k + 16 * u, 0xFFFF);
     PHX_UNROLL
     for (int m = 0; m < RM; ++m) {
       PHX_UNROLL
@@ -60,7 +47,7 @@ void RowDot(const uint8_t* w, const float* x, int64_t xp, int64_t K, float* y, i
   }
   for (; k < K; k += 16) {
     const __mmask16 mask = K - k >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (K - k)) - 1);
-    const __m512 wv = LoadW<WT>(w, k, mask);
+    const __m512 wv = LoadFloat16<WT>(w, k, mask);
     PHX_UNROLL
     for (int m = 0; m < RM; ++m) {
       c[m][0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, x + m * xp + k), wv, c[m][0]);

@@ -8,6 +8,7 @@
 #define PHX_ISA_NS avx512
 #include <immintrin.h>
 
+#include "ops/cpu/float_load_avx512.h"
 #include "ops/cpu/gemm_impl.h"
 #include "ops/cpu/quantize_act_impl.h"
 
@@ -22,20 +23,6 @@ inline constexpr int64_t kFloatPanelMinRows = 8;
 inline constexpr int64_t kF32PanelMinRows = 32;
 
 namespace {
-
-template <DType WT>
-inline __m512 LoadW16(const uint8_t* p, int64_t k, __mmask16 mask) {
-  if constexpr (WT == DType::kF32) {
-    return _mm512_maskz_loadu_ps(mask, reinterpret_cast<const float*>(p) + k);
-  } else {
-    const __m256i h = _mm256_maskz_loadu_epi16(mask, p + 2 * k);
-    if constexpr (WT == DType::kF16) {
-      return _mm512_cvtph_ps(h);
-    } else {
-      return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-    }
-  }
-}
 
 template <int RM>
 inline void Finish(__m512 (&c)[RM][4], float* y, int64_t yp, int ncols, const float* bias,
@@ -69,7 +56,7 @@ void FloatTile(const float* x, int64_t xp, const uint8_t* const* w, int64_t kc, 
     }
     __m512 wv[4];
     PHX_UNROLL
-    for (int r = 0; r < 4; ++r) wv[r] = LoadW16<WT>(w[r], k, mask);
+    for (int r = 0; r < 4; ++r) wv[r] = LoadFloat16<WT>(w[r], k, mask);
     PHX_UNROLL
     for (int m = 0; m < RM; ++m) {
       const __m512 xv = _mm512_maskz_loadu_ps(mask, x + m * xp + k);
