@@ -31,6 +31,12 @@ class CpuBackend : public Backend {
   std::string_view name() const override { return "cpu"; }
   Device device() const override { return Device::kCpu; }
   IsaLevel isa() const { return kernels_.isa; }
+  // Batch invariance (the default; env PHX_CPU_BATCH_INVARIANT=0 turns it off): every float
+  // matmul row sums in the same order whatever the number of rows, so a sequence generates the
+  // same tokens alone or batched. Off, F32/F16/BF16 weights use the decode GEMV (at most
+  // kGemvMaxRows rows) and the prefill panels, faster but batch-dependent in the last bits.
+  void set_batch_invariant(bool on) { batch_variant_ = !on; }
+  bool batch_invariant() const { return !batch_variant_; }
   int num_threads() const { return pool_.size(); }
   ThreadPool& pool() { return pool_; }
 
@@ -118,6 +124,9 @@ class CpuBackend : public Backend {
   std::vector<AlignedBuffer> moe_y_;              // and its gathered outputs, one per product
   bool repack_ = true;
   bool copy_float_ = true;  // PrepareMatmul copies float matrices (PHX_CPU_COPY_FLOAT)
+  // Float weights through the M-dependent kernels (decode GEMV, prefill panels):
+  // PHX_CPU_BATCH_INVARIANT=0. Off by default, so a sequence's tokens do not depend on the batch.
+  bool batch_variant_ = false;
   std::mutex repacked_mu_;  // PrepareMatmul handles may be destroyed on any thread
   std::map<const void*, const Repacked*> repacked_;  // by the original weight's data pointer
   std::map<DType, int64_t> repacked_count_;          // matrices repacked, by type

@@ -60,6 +60,10 @@ struct GemmArgs {
   float* y = nullptr;           // output row 0
   int64_t y_pitch = 0;          // floats between output rows
   int64_t M = 0, N = 0, K = 0;
+  // Whether the float kernels may pick their prefill panels by the rows of a task
+  // (matmul_float_panel_avx512.cc, matmul_bf16_avx512.cc). The panels sum in another order than
+  // the direct tiles, so a row's result would then depend on the batch it came in with.
+  bool batch_variant = false;
 };
 // The most activation rows the decode GEMVs (KernelTable::gemv_*) are used for: one pass
 // over each weight row with every activation row (more rows would be bound by the loads of x).

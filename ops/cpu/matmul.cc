@@ -100,6 +100,7 @@ absl::Status CpuBackend::MatmulRows(const Tensor& x, std::span<const RowProduct>
     a.M = M;
     a.N = N;
     a.K = K;
+    a.batch_variant = batch_variant_;
     const Family family = MatmulFamily(w.dtype);
     // A copy made by PrepareMatmul replaces the weight rows: Q8x16, Q32x16 or Kx16 (its tasks
     // own whole 16-row groups), or for float types the same rows in huge pages.
@@ -124,11 +125,11 @@ absl::Status CpuBackend::MatmulRows(const Tensor& x, std::span<const RowProduct>
         a.w_pitch = KGroupBytes(w.dtype, K);
       }
     } else if (w.dtype == DType::kBF16 && kernels_.gemm_bf16 != nullptr) {
-      const bool gemv = M <= kGemvMaxRows && kernels_.gemv_bf16 != nullptr;
+      const bool gemv = batch_variant_ && M <= kGemvMaxRows && kernels_.gemv_bf16 != nullptr;
       j.gemm = gemv ? kernels_.gemv_bf16 : kernels_.gemm_bf16;
       j.format = kBf16Rows;
     } else if (family == Family::kFloat) {
-      const bool gemv = M <= kGemvMaxRows && kernels_.gemv_float != nullptr;
+      const bool gemv = batch_variant_ && M <= kGemvMaxRows && kernels_.gemv_float != nullptr;
       j.gemm = gemv ? kernels_.gemv_float : kernels_.gemm_float;
       j.format = kFloatRows;
     } else if (family == Family::kQ8) {

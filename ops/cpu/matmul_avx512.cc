@@ -438,7 +438,7 @@ struct KTiles {
 void GemmFloat(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s) {
   // Prefill shapes: packed panels and the outer-product tile (matmul_float_panel_avx512.cc).
   const int64_t min_rows = a.wtype == DType::kF32 ? kF32PanelMinRows : kFloatPanelMinRows;
-  if (m1 - m0 >= min_rows) return GemmFloatPanel(a, n0, n1, m0, m1, s);
+  if (a.batch_variant && m1 - m0 >= min_rows) return GemmFloatPanel(a, n0, n1, m0, m1, s);
   GemmFloatDriver<FloatTiles>(a, n0, n1, m0, m1, s);
 }
 void GemmQ8(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s) {

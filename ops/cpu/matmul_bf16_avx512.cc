@@ -181,7 +181,9 @@ void GemmBf16Panel(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_
 // y[m0:m1, n0:n1] for BF16 weights (a.w rows of a.w_pitch bytes) and bf16 activation rows
 // (a.act, a.act_pitch = BF16ActRowBytes(K)).
 void GemmBf16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* scratch) {
-  if (m1 - m0 >= kPanelMinRows) return GemmBf16Panel(a, n0, n1, m0, m1, scratch);
+  if (a.batch_variant && m1 - m0 >= kPanelMinRows) {
+    return GemmBf16Panel(a, n0, n1, m0, m1, scratch);
+  }
   for (int64_t n = n0; n < n1; n += kRows) {
     const int ncols = static_cast<int>(std::min<int64_t>(kRows, n1 - n));
     const uint8_t* rows[kRows];

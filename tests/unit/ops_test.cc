@@ -254,6 +254,7 @@ TEST(OpsMatmulTest, FloatCopyIsRead) {
     for (const int64_t M : {1, 3, 12}) {  // the GEMV and the blocked tiles
       ForEachBackend([&](cpu::CpuBackend& b) {
         cpu::CpuBackend fresh(1, b.isa());
+        fresh.set_batch_invariant(b.batch_invariant());
         std::vector<uint8_t> w = RandomWeights(rng, t, N, K);
         const std::vector<uint8_t> first = w, second = RandomWeights(rng, t, N, K);
         const Tensor wt = Tensor::View(w.data(), t, {N, K});
@@ -283,6 +284,38 @@ TEST(OpsMatmulTest, FloatWeightsIssueShapes) {
   for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
     for (const int64_t M : {1, 2, 7, 16, 17, 33}) {
       RunCase(t, Case{M, 37, 768, M % 2 == 1, M == 7}, rng);
+    }
+  }
+}
+
+// Batch invariance (the default): a row's result is bit for bit the same whatever the number of
+// rows it is multiplied with, so a sequence generates the same tokens alone or batched (the
+// engine tests check that end to end). Rows 1..40 of one activation matrix against the first m.
+TEST(OpsMatmulTest, FloatRowsAreBatchInvariant) {
+  auto rng = MakeRng();
+  const int64_t N = 67, K = 1100, M = 40;
+  for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
+    SCOPED_TRACE(DTypeName(t));
+    const std::vector<uint8_t> w = RandomWeights(rng, t, N, K);
+    const Tensor wt = Tensor::View(w.data(), t, {N, K});
+    const std::vector<float> xs = RandomFloats(rng, static_cast<size_t>(M * K));
+    for (const int threads : {1, 2}) {
+      cpu::CpuBackend b(threads);
+      ASSERT_TRUE(b.batch_invariant());
+      auto p = b.PrepareMatmul(wt);
+      ASSERT_TRUE(p.ok()) << p.status();
+      Buffer x = FromFloats(b, xs, {M, K});
+      Buffer all = Poisoned(b, DType::kF32, {M, N});
+      ASSERT_TRUE(b.Matmul(x.tensor(), wt, nullptr, all.tensor()).ok());
+      const std::vector<double> want = ref::ToDouble(all.tensor());
+      for (const int64_t m : {1, 2, 4, 5, 8, 9, 33}) {
+        SCOPED_TRACE(m);
+        Buffer xm = FromFloats(b, std::vector<float>(xs.begin(), xs.begin() + m * K), {m, K});
+        Buffer got = Poisoned(b, DType::kF32, {m, N});
+        ASSERT_TRUE(b.Matmul(xm.tensor(), wt, nullptr, got.tensor()).ok());
+        EXPECT_EQ(ref::ToDouble(got.tensor()),
+                  std::vector<double>(want.begin(), want.begin() + m * N));
+      }
     }
   }
 }
@@ -499,6 +532,7 @@ TEST(OpsMatmulTest, Avx512FloatPanelReadsBf16) {
   a.M = M;
   a.N = N;
   a.K = K;
+  a.batch_variant = true;  // the panels are used only when batch invariance is off
   std::vector<uint8_t> scratch(cpu::kGemmScratchBytes + 64);
   uint8_t* s = scratch.data() + (64 - reinterpret_cast<uintptr_t>(scratch.data()) % 64) % 64;
   kt.gemm_float(a, 0, N, 0, M, s);
