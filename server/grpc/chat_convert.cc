@@ -109,8 +109,7 @@ absl::StatusOr<ordered_json> ChatBody(const phalanx::v1::Chat& c) {
   return body;
 }
 
-absl::Status RenderChat(const chat::ChatRenderer* chat, const phalanx::v1::Chat& c, ApiRequest* a,
-                        bool* in_reasoning) {
+absl::Status RenderChat(const chat::ChatRenderer* chat, const phalanx::v1::Chat& c, ApiRequest* a) {
   if (chat == nullptr) return absl::FailedPreconditionError("no chat template");
   if (!chat->available()) return absl::FailedPreconditionError(chat->problem());
   absl::StatusOr<ordered_json> body = ChatBody(c);
@@ -133,7 +132,6 @@ absl::Status RenderChat(const chat::ChatRenderer* chat, const phalanx::v1::Chat&
   a->parse_special = true;  // in the template's text only: the request's text is in plain_spans
   a->plain_spans = std::move(p->plain_spans);
   a->add_special = p->add_special;
-  *in_reasoning = p->in_reasoning;
   // The server's --reasoning-budget applies (gRPC has no per-request budget field).
   a->thinks = chat->thinks();
   a->in_reasoning = p->in_reasoning;

@@ -16,10 +16,9 @@ namespace phx::server::grpcapi {
 absl::StatusOr<nlohmann::ordered_json> ChatBody(const phalanx::v1::Chat& c);
 
 // Renders `c` into `a`'s prompt: the text, the request's text as plain spans, the template's
-// add_special. `*in_reasoning`: generation starts inside a think block. Errors:
-// InvalidArgument naming the field or carrying the template's message; FailedPrecondition
-// when there is no template (`chat` null or not available()).
-absl::Status RenderChat(const chat::ChatRenderer* chat, const phalanx::v1::Chat& c, ApiRequest* a,
-                        bool* in_reasoning);
+// add_special, whether the template thinks and whether generation starts inside a think block
+// (a->in_reasoning). Errors: InvalidArgument naming the field or carrying the template's
+// message; FailedPrecondition when there is no template (`chat` null or not available()).
+absl::Status RenderChat(const chat::ChatRenderer* chat, const phalanx::v1::Chat& c, ApiRequest* a);
 
 }  // namespace phx::server::grpcapi

@@ -49,13 +49,12 @@ absl::Status PrepareChat(Gate& gate, const chat::ChatRenderer* chat,
   const Clock::time_point t0 = Clock::now();
   const absl::StatusOr<std::string> key = gate.Authenticate(auth);
   absl::Status s = key.status();
-  bool in_reasoning = false;
-  if (s.ok()) s = RenderChat(chat, req.chat(), a, &in_reasoning);
+  if (s.ok()) s = RenderChat(chat, req.chat(), a);
   if (!s.ok()) {
     gate.RecordSimpleCall(a->rpc, key.ok() ? *key : "", a->peer, s, Since(t0));
     return s;
   }
-  if (chat->splits_reasoning()) split->emplace(chat::ReasoningFormat::kDeepseek, in_reasoning);
+  if (chat->splits_reasoning()) split->emplace(chat::ReasoningFormat::kDeepseek, a->in_reasoning);
   return absl::OkStatus();
 }
 

@@ -67,13 +67,11 @@ void ApiServer::Messages(const std::shared_ptr<net::Exchange>& ex, AnthropicEndp
     if (r.chat["messages"].size() > before)
       a.message_paths.insert(a.message_paths.begin(), "system");
   }
-  bool in_reasoning = false;
-  if (auto e = RenderChatPrompt(&r, &in_reasoning)) {
+  if (auto e = RenderChatPrompt(&r)) {
     return refuse(AnthropicParamOf(*e, a.message_paths));
   }
   if (r.tools.active() && r.api.structured.param == "tools" && r.api.structured.triggers.empty()) {
-    in_reasoning = false;  // a call forced from the first token: no thinking (as Generate)
-    r.api.in_reasoning = false;
+    r.api.in_reasoning = false;  // a call forced from the first token: no thinking (as Generate)
   }
   if (!r.user.empty()) peer += " user=" + r.user.substr(0, 64);
   if (count) {
@@ -100,7 +98,7 @@ void ApiServer::Messages(const std::shared_ptr<net::Exchange>& ex, AnthropicEndp
   o.ctx.model = model_id_;
   o.ctx.created = static_cast<int64_t>(std::time(nullptr));
   if (opts_.chat->splits_reasoning()) {
-    o.ctx.reasoning.emplace(chat::ReasoningFormat::kDeepseek, in_reasoning);
+    o.ctx.reasoning.emplace(chat::ReasoningFormat::kDeepseek, r.api.in_reasoning);
   }
   if (r.tools.active()) o.ctx.tools = opts_.chat->tool_format();
   o.id_prefix = "msg_";

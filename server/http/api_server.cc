@@ -250,7 +250,7 @@ void ApiServer::Track(const std::shared_ptr<HttpCall>& call) {
   prune_at_ = std::max<size_t>(64, calls_.size() * 2);
 }
 
-std::optional<ApiError> ApiServer::RenderChatPrompt(OpenAiRequest* r, bool* in_reasoning) const {
+std::optional<ApiError> ApiServer::RenderChatPrompt(OpenAiRequest* r) const {
   const chat::ChatRenderer* renderer = chat();
   if (renderer == nullptr || !renderer->available()) {
     return ApiError{absl::InvalidArgumentError(renderer ? renderer->problem() : "no chat template"),
@@ -276,7 +276,6 @@ std::optional<ApiError> ApiServer::RenderChatPrompt(OpenAiRequest* r, bool* in_r
   a.parse_special = true;  // in the template's text only: user text is in plain_spans
   a.plain_spans = std::move(p->plain_spans);
   a.add_special = p->add_special;
-  *in_reasoning = p->in_reasoning;
   a.thinks = renderer->thinks();
   a.in_reasoning = p->in_reasoning;
   return std::nullopt;
@@ -357,17 +356,15 @@ void ApiServer::Generate(const std::shared_ptr<net::Exchange>& ex, Endpoint ep, 
                                    model_id_, "`")),
         "model", "model_not_found"});
   }
-  bool in_reasoning = false;
   if (chat) {
     if (r.tools.active() && opts_.chat != nullptr) {
       if (auto e = ApplyTools(opts_.chat->tool_format(), &r)) return refuse(*e);
     }
-    if (auto e = RenderChatPrompt(&r, &in_reasoning)) return refuse(*e);
+    if (auto e = RenderChatPrompt(&r)) return refuse(*e);
     // A call forced from the first token is no thinking, even where the prompt opened a think
     // block (DeepSeek R1): the answer is content, parsed for the calls.
     if (r.tools.active() && r.api.structured.param == "tools" &&
         r.api.structured.triggers.empty()) {
-      in_reasoning = false;
       r.api.in_reasoning = false;
     }
   }
@@ -385,7 +382,7 @@ void ApiServer::Generate(const std::shared_ptr<net::Exchange>& ex, Endpoint ep, 
   o.ctx.include_usage = r.stream && r.include_usage;
   o.ctx.token_text = [fe = &gate_.frontend()](int32_t id) { return fe->TokenText(id); };
   if (chat && opts_.chat->splits_reasoning()) {
-    o.ctx.reasoning.emplace(chat::ReasoningFormat::kDeepseek, in_reasoning);
+    o.ctx.reasoning.emplace(chat::ReasoningFormat::kDeepseek, r.api.in_reasoning);
   }
   if (chat && r.tools.active() && opts_.chat != nullptr) o.ctx.tools = opts_.chat->tool_format();
   o.id_prefix = responses ? "resp_" : chat ? "chatcmpl-" : "cmpl-";

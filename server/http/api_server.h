@@ -85,9 +85,10 @@ class ApiServer final : public net::HttpHandler {
   net::HttpResponse Health();
   // Whether `name` is the model's id or one of its --served-model-name aliases.
   bool ServesModel(std::string_view name) const;
-  // Renders the chat body into r->api's prompt (user text as plain spans); an error when there
-  // is no template or the template refuses the conversation.
-  std::optional<ApiError> RenderChatPrompt(OpenAiRequest* r, bool* in_reasoning) const;
+  // Renders the chat body into r->api's prompt (user text as plain spans; r->api.in_reasoning:
+  // the prompt opened a think block); an error when there is no template or the template
+  // refuses the conversation.
+  std::optional<ApiError> RenderChatPrompt(OpenAiRequest* r) const;
   // /tokenize, /detokenize, /apply-template.
   void Utility(const std::shared_ptr<net::Exchange>& ex);
   void Track(const std::shared_ptr<HttpCall>& call);

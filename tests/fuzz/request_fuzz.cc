@@ -207,9 +207,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     ApiRequest req = phx::server::grpcapi::FromProto(proto, nullptr, "Generate");
     if (proto.has_chat()) {
       // A Chat prompt: rendered as the gRPC service renders it, or refused naming a field.
-      bool in_reasoning = false;
       const absl::Status s =
-          phx::server::grpcapi::RenderChat(harness->chat.get(), proto.chat(), &req, &in_reasoning);
+          phx::server::grpcapi::RenderChat(harness->chat.get(), proto.chat(), &req);
       if (!s.ok()) {
         Check(s.code() == absl::StatusCode::kInvalidArgument, "unexpected chat error code",
               s.ToString());

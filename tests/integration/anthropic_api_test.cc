@@ -426,6 +426,17 @@ TEST_F(AnthropicApi, ThinkingTemplateStreamsThinkingBlocks) {
                                 {{"type", "text"}, {"text", "Sunny."}}}}});
   body["messages"].push_back({{"role", "user"}, {"content", "Sure?"}});
   EXPECT_EQ(Post(thinker_, body).status, 200);
+  // A call forced from the first token is no thinking though the prompt opened the block: the
+  // answer is the tool_use alone.
+  const Answer forced =
+      Post(thinker_, Request({{"model", "stories260K"},
+                              {"tools", Tools()},
+                              {"tool_choice", {{"type", "tool"}, {"name", "get_weather"}}},
+                              {"max_tokens", 200}}));
+  ASSERT_EQ(forced.status, 200) << forced.raw;
+  ASSERT_EQ(forced.body["content"].size(), 1u) << forced.raw;
+  EXPECT_EQ(forced.body["content"][0]["type"], "tool_use") << forced.raw;
+  ExpectWeatherInput(forced.body["content"][0]["input"]);
 }
 
 TEST_F(AnthropicApi, ClientCancelledStreamIsCancelledAndServerKeepsServing) {

@@ -234,6 +234,22 @@ TEST(ChatReasoning, ThinkingTemplateGivesReasoningContent) {
   }
   EXPECT_EQ(streamed, reasoning);
   EXPECT_EQ(content, "");
+  // A call forced from the first token is no thinking though the prompt opened the block: the
+  // answer is the call, with no reasoning_content.
+  json forced = body;
+  forced.erase("ignore_eos");
+  forced["max_tokens"] = 200;
+  forced["tools"] = json::parse(R"([{"type": "function", "function": {"name": "get_time",
+    "parameters": {"type": "object", "properties": {"zone": {"enum": ["UTC", "CET"]}},
+    "required": ["zone"], "additionalProperties": false}}}])");
+  forced["tool_choice"] = {{"type", "function"}, {"function", {{"name", "get_time"}}}};
+  auto [cf, rf] = Post(*s, "/v1/chat/completions", forced);
+  ASSERT_EQ(cf, 200) << rf;
+  const json fm = rf["choices"][0]["message"];
+  EXPECT_FALSE(fm.contains("reasoning_content")) << rf;
+  ASSERT_EQ(fm["tool_calls"].size(), 1u) << rf;
+  EXPECT_EQ(fm["tool_calls"][0]["function"]["name"], "get_time") << rf;
+  EXPECT_EQ(rf["choices"][0]["finish_reason"], "tool_calls") << rf;
   // The same server without splitting: the text is content.
   s.reset();
   s = testing::TestServer::Start(
