@@ -56,37 +56,58 @@ ResponseCache::ResponseCache(size_t max_bytes, std::chrono::seconds ttl)
     : max_bytes_(max_bytes), ttl_(ttl) {}
 
 std::optional<std::string> ResponseCache::Key(const std::string& model_id,
-                                              const std::vector<int32_t>& prompt,
-                                              const sampler::SamplingParams& p) {
-  if (!p.greedy() && !p.seed.has_value()) return std::nullopt;
+                                              const engine::GenerateRequest& g) {
+  // Every field by name: a new one breaks these bindings until it is sorted in or out.
+  [[maybe_unused]] const auto& [client_id, prompt, sampling, constraint, priority, deadline,
+                                prompt_group, reasoning, embed] = g;
+  const auto& [temperature, top_k, top_p, min_p, repetition_penalty, presence_penalty,
+               frequency_penalty, penalty_last_n, seed, max_tokens, stop, ignore_eos, logprobs,
+               logit_bias, stop_token_ids, min_tokens] = sampling;
+  [[maybe_unused]] const auto& [grammar, triggers] = constraint;
+  const auto& [think_max_tokens, prompt_opens, think_open, think_close, think_force] = reasoning;
+  // Not cached: an embedding, one choice of several, a grammar (triggers apply only with one),
+  // a sampled answer without a seed. Not in the key: client_id (an id echoed back), priority
+  // (only when it runs), deadline (an answer cut by it is not complete and never stored).
+  if (embed || prompt_group != 0 || grammar != nullptr) return std::nullopt;
+  if (!sampling.greedy() && !seed.has_value()) return std::nullopt;
   KeyWriter w;
-  w.Str("phx-rc1");
+  w.Str("phx-rc2");
   w.Str(model_id);
   w.U64(prompt.size());
   for (int32_t id : prompt) w.I32(id);
-  w.F32(p.temperature);
-  w.I32(p.top_k);
-  w.F32(p.top_p);
-  w.F32(p.min_p);
-  w.F32(p.repetition_penalty);
-  w.F32(p.presence_penalty);
-  w.F32(p.frequency_penalty);
-  w.I32(p.penalty_last_n);
-  w.U8(p.seed.has_value() ? 1 : 0);
-  w.U64(p.seed.value_or(0));
-  w.I32(p.max_tokens);
-  w.U64(p.stop.size());
-  for (const std::string& s : p.stop) w.Str(s);
-  w.U8(p.ignore_eos ? 1 : 0);
-  w.I32(p.logprobs);
-  w.U64(p.logit_bias.size());
-  for (const auto& [id, bias] : p.logit_bias) {
+  w.F32(temperature);
+  w.I32(top_k);
+  w.F32(top_p);
+  w.F32(min_p);
+  w.F32(repetition_penalty);
+  w.F32(presence_penalty);
+  w.F32(frequency_penalty);
+  w.I32(penalty_last_n);
+  w.U8(seed.has_value() ? 1 : 0);
+  w.U64(seed.value_or(0));
+  w.I32(max_tokens);
+  w.U64(stop.size());
+  for (const std::string& s : stop) w.Str(s);
+  w.U8(ignore_eos ? 1 : 0);
+  w.I32(logprobs);
+  w.U64(logit_bias.size());
+  for (const auto& [id, bias] : logit_bias) {
     w.I32(id);
     w.F32(bias);
   }
-  w.U64(p.stop_token_ids.size());
-  for (int32_t id : p.stop_token_ids) w.I32(id);
-  w.I32(p.min_tokens);
+  w.U64(stop_token_ids.size());
+  for (int32_t id : stop_token_ids) w.I32(id);
+  w.I32(min_tokens);
+  // The thinking budget, where it applies (the engine ignores the rest when it is off).
+  w.U8(reasoning.enabled() ? 1 : 0);
+  if (reasoning.enabled()) {
+    w.I32(think_max_tokens);
+    w.U8(prompt_opens ? 1 : 0);
+    for (const std::vector<int32_t>* ids : {&think_open, &think_close, &think_force}) {
+      w.U64(ids->size());
+      for (int32_t id : *ids) w.I32(id);
+    }
+  }
   return w.Take();
 }
 

@@ -1,6 +1,6 @@
 // The degraded-mode response cache: finished answers of deterministic requests (greedy, or
-// sampled with an explicit seed), keyed by (model, prompt tokens, sampling parameters), bounded
-// in bytes, least-recently-used eviction, entries expire after a TTL.
+// sampled with an explicit seed), keyed by the model and every field of the engine request that
+// changes the answer, bounded in bytes, least-recently-used eviction, entries expire after a TTL.
 #pragma once
 
 #include <chrono>
@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "runtime/engine/request.h"
-#include "runtime/sampler/params.h"
 
 namespace phx::server {
 
@@ -28,11 +27,14 @@ class ResponseCache {
   using Time = std::chrono::steady_clock::time_point;
   ResponseCache(size_t max_bytes, std::chrono::seconds ttl);
 
-  // The exact key (not a hash: no collisions), or nullopt when the request is not
-  // deterministic (temperature > 0 without a seed) and must not be cached.
+  // The exact key (not a hash: no collisions) of `g` on model `model_id`: every field of the
+  // request that changes the answer (prompt, sampling parameters, thinking budget). nullopt when
+  // the answer must not be cached: not deterministic (temperature > 0 without a seed), an
+  // embedding, one choice of several (prompt_group), or constrained (the key cannot cover a
+  // compiled grammar). A field added to GenerateRequest, SamplingParams or ReasoningBudget does
+  // not compile in Key until it is placed in the key or named as not changing the answer.
   static std::optional<std::string> Key(const std::string& model_id,
-                                        const std::vector<int32_t>& prompt,
-                                        const sampler::SamplingParams& params);
+                                        const engine::GenerateRequest& g);
 
   std::optional<CachedResponse> Get(const std::string& key, Time now);
   void Put(const std::string& key, CachedResponse value, Time now);

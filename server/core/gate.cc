@@ -250,15 +250,8 @@ void Gate::Start(const std::shared_ptr<Call>& c) {
     return release(g.status(), too_long ? RejectReason::kTooLong : RejectReason::kInvalid);
   }
   SetCharge(*c, fe_.ReservedTokens(*g));
-  // A constrained answer is not replayed (the key does not cover the grammar).
-  if (cache_ != nullptr && g->constraint.grammar == nullptr && c->req.prompt_group == 0 &&
-      !c->req.embed) {
-    c->cache_key = ResponseCache::Key(cfg_.model_id, g->prompt, g->sampling);
-    // A thinking budget changes the answer: part of the key.
-    if (c->cache_key && g->reasoning.enabled()) {
-      *c->cache_key += StrCat("|think", g->reasoning.max_tokens);
-    }
-  }
+  // nullopt for what is never replayed (constrained, n > 1, embeddings, sampled unseeded).
+  if (cache_ != nullptr) c->cache_key = ResponseCache::Key(cfg_.model_id, *g);
   Submitted sub = fe_.Describe(c->req, *g);
   std::optional<absl::Status> abort;
   {
@@ -300,8 +293,8 @@ bool Gate::TryDegraded(const std::shared_ptr<Call>& c, DegradedReason why) {
     return false;
   }
   auto g = fe_.Prepare(c->req);
-  if (!g.ok() || g->constraint.grammar != nullptr) return false;
-  const auto key = ResponseCache::Key(cfg_.model_id, g->prompt, g->sampling);
+  if (!g.ok()) return false;
+  const auto key = ResponseCache::Key(cfg_.model_id, *g);
   if (!key) return false;
   auto hit = cache_->Get(*key, Clock::now());
   if (!hit) return false;
