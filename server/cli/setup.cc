@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "base/elapsed.h"
 #include "base/status.h"
 #include "base/strings.h"
 #include "ops/cpu/cpu_backend.h"
@@ -158,8 +159,7 @@ absl::StatusOr<Runtime> BuildRuntime(const RuntimeOptions& o) {
   PHX_ASSIGN_OR_RETURN(rt.engine, engine::Engine::Create(*rt.model, *rt.backend, ec));
   if (!o.quiet) {
     const auto& kc = rt.engine->cache().config();
-    const double secs =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double secs = SecondsSince(t0);
     std::fprintf(stderr,
                  "loaded in %.2fs: %s | backend %s | KV %s %d blocks x %d tokens (%.1f MiB, %d "
                  "tokens) | max batch %d\n",

@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 
+#include "base/elapsed.h"
 #include "base/strings.h"
 #include "server/core/embedding_vector.h"
 #include "server/grpc/convert.h"
@@ -129,8 +130,7 @@ class EmbedCall final : public grpc::ServerUnaryReactor {
       const Clock::time_point t0 = Clock::now();
       const absl::StatusOr<std::string> key = gate.Authenticate(auth);
       if (!key.ok()) s = key.status();
-      gate.RecordSimpleCall("Embed", key.ok() ? *key : "", ctx->peer(), s,
-                            std::chrono::duration<double>(Clock::now() - t0).count());
+      gate.RecordSimpleCall("Embed", key.ok() ? *key : "", ctx->peer(), s, SecondsSince(t0));
       Finish(ToGrpc(s));
       return;
     }

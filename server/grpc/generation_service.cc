@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 
+#include "base/elapsed.h"
 #include "server/grpc/chat_convert.h"
 #include "server/grpc/convert.h"
 
@@ -16,10 +17,6 @@ using phalanx::v1::GenerateResponse;
 using phalanx::v1::GenerateStreamResponse;
 using Clock = engine::Clock;
 using Splitter = std::optional<chat::ReasoningSplitter>;
-
-double Since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 // Generated text into a message: all of it into `text`, or, for a chat whose template thinks,
 // the reasoning into `reasoning_text` and the answer into `text`.
@@ -51,7 +48,7 @@ absl::Status PrepareChat(Gate& gate, const chat::ChatRenderer* chat,
   absl::Status s = key.status();
   if (s.ok()) s = RenderChat(chat, req.chat(), a);
   if (!s.ok()) {
-    gate.RecordSimpleCall(a->rpc, key.ok() ? *key : "", a->peer, s, Since(t0));
+    gate.RecordSimpleCall(a->rpc, key.ok() ? *key : "", a->peer, s, SecondsSince(t0));
     return s;
   }
   if (chat->splits_reasoning()) split->emplace(chat::ReasoningFormat::kDeepseek, a->in_reasoning);
@@ -67,7 +64,7 @@ absl::Status PrepareExtras(Gate& gate, const chat::ChatRenderer* chat,
     const Clock::time_point t0 = Clock::now();
     const absl::StatusOr<std::string> key = gate.Authenticate(auth);
     if (!key.ok()) s = key.status();
-    gate.RecordSimpleCall(a->rpc, key.ok() ? *key : "", a->peer, s, Since(t0));
+    gate.RecordSimpleCall(a->rpc, key.ok() ? *key : "", a->peer, s, SecondsSince(t0));
     return s;
   }
   if (!req.has_chat()) return absl::OkStatus();
@@ -83,7 +80,7 @@ bool RefusedForUnknownFields(Gate& gate, grpc::CallbackServerContext* ctx, const
   const Clock::time_point t0 = Clock::now();
   const absl::StatusOr<std::string> key = gate.Authenticate(Authorization(ctx));
   if (!key.ok()) s = key.status();
-  gate.RecordSimpleCall(rpc, key.ok() ? *key : "", ctx->peer(), s, Since(t0));
+  gate.RecordSimpleCall(rpc, key.ok() ? *key : "", ctx->peer(), s, SecondsSince(t0));
   r->Finish(ToGrpc(s));
   return true;
 }
@@ -427,7 +424,7 @@ grpc::ServerUnaryReactor* GenerationService::GetModelInfo(
     resp->set_kv_cache_tokens(d.kv_cache_tokens);
   }
   gate_.RecordSimpleCall("GetModelInfo", key.ok() ? *key : "", ctx->peer(), key.status(),
-                         Since(t0));
+                         SecondsSince(t0));
   r->Finish(ToGrpc(key.status()));
   return r;
 }

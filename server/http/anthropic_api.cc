@@ -3,6 +3,7 @@
 // /v1/messages/count_tokens (the rendered prompt tokenized through Gate::Tokenize).
 #include <ctime>
 
+#include "base/elapsed.h"
 #include "base/strings.h"
 #include "server/http/anthropic_json.h"
 #include "server/http/anthropic_response.h"
@@ -13,10 +14,6 @@ namespace phx::server {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double Since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 }  // namespace
 
@@ -42,7 +39,7 @@ void ApiServer::Messages(const std::shared_ptr<net::Exchange>& ex, AnthropicEndp
   std::string peer = hreq.peer;
   const absl::StatusOr<std::string> key = gate_.Authenticate(auth);
   auto refuse = [&](const ApiError& e) {
-    gate_.RecordSimpleCall(rpc, key.ok() ? *key : "", peer, e.status, Since(t0));
+    gate_.RecordSimpleCall(rpc, key.ok() ? *key : "", peer, e.status, SecondsSince(t0));
     ex->Respond(AnthropicErrorResponse(e));
   };
   if (!key.ok()) return refuse(FromStatus(key.status(), Endpoint::kChat));

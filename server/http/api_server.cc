@@ -6,6 +6,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include "base/elapsed.h"
 #include "base/strings.h"
 #include "server/core/status_map.h"
 #include "server/http/anthropic_response.h"
@@ -22,10 +23,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using json = nlohmann::json;
-
-double Since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 std::string ServedModelId(Gate& gate) {
   const ModelInfoData d = gate.frontend().ModelInfo();
@@ -130,7 +127,7 @@ std::optional<net::HttpResponse> ApiServer::CheckHead(const net::HttpRequest& h)
     gate_.RecordSimpleCall(completions                 ? "http_completions"
                            : h.path == "/v1/responses" ? "http_responses"
                                                        : "http_chat_completions",
-                           "", h.peer, key.status(), Since(t0));
+                           "", h.peer, key.status(), SecondsSince(t0));
     return ErrorResponse(
         FromStatus(key.status(), completions ? Endpoint::kCompletions : Endpoint::kChat));
   }
@@ -145,7 +142,7 @@ std::optional<net::HttpResponse> ApiServer::CheckHead(const net::HttpRequest& h)
     if (key.ok()) return std::nullopt;
     gate_.RecordSimpleCall(
         *a == AnthropicEndpoint::kMessages ? "http_messages" : "http_messages_count_tokens", "",
-        h.peer, key.status(), Since(t0));
+        h.peer, key.status(), SecondsSince(t0));
     return AnthropicErrorResponse(FromStatus(key.status(), Endpoint::kChat));
   }
   if (h.path == "/v1/embeddings") {
@@ -155,7 +152,7 @@ std::optional<net::HttpResponse> ApiServer::CheckHead(const net::HttpRequest& h)
     const Clock::time_point t0 = Clock::now();
     const auto key = gate_.Authenticate(h.header("authorization"));
     if (key.ok()) return std::nullopt;
-    gate_.RecordSimpleCall("http_embeddings", "", h.peer, key.status(), Since(t0));
+    gate_.RecordSimpleCall("http_embeddings", "", h.peer, key.status(), SecondsSince(t0));
     return ErrorResponse(FromStatus(key.status(), Endpoint::kCompletions));
   }
   if (auto u = UtilityEndpointOf(h.path)) {
@@ -165,7 +162,7 @@ std::optional<net::HttpResponse> ApiServer::CheckHead(const net::HttpRequest& h)
     const Clock::time_point t0 = Clock::now();
     const auto key = gate_.Authenticate(h.header("authorization"));
     if (key.ok()) return std::nullopt;
-    gate_.RecordSimpleCall(UtilityRpcName(*u), "", h.peer, key.status(), Since(t0));
+    gate_.RecordSimpleCall(UtilityRpcName(*u), "", h.peer, key.status(), SecondsSince(t0));
     return ErrorResponse(FromStatus(key.status(), Endpoint::kCompletions));
   }
   if (h.method == "GET") {
@@ -290,7 +287,7 @@ void ApiServer::Utility(const std::shared_ptr<net::Exchange>& ex) {
     // Through the gate, as gRPC Tokenize: auth, the key's rate limits, bounded pending work.
     auto body = ParseTokenizeBody(req.body, parse_opts_);
     if (const ApiError* e = std::get_if<ApiError>(&body)) {
-      gate_.RecordSimpleCall("Tokenize", "", req.peer, e->status, Since(t0));
+      gate_.RecordSimpleCall("Tokenize", "", req.peer, e->status, SecondsSince(t0));
       return ex->Respond(ErrorResponse(*e));
     }
     TokenizeBody& t = std::get<TokenizeBody>(body);
@@ -316,7 +313,7 @@ void ApiServer::Utility(const std::shared_ptr<net::Exchange>& ex) {
                                         FromStatus(key.status(), Endpoint::kCompletions));
   const ApiError* e = std::get_if<ApiError>(&answer);
   gate_.RecordSimpleCall(UtilityRpcName(ep), key.ok() ? *key : "", req.peer,
-                         e ? e->status : absl::OkStatus(), Since(t0));
+                         e ? e->status : absl::OkStatus(), SecondsSince(t0));
   if (e) return ex->Respond(ErrorResponse(*e));
   ex->Respond(JsonResponse(200, Dump(std::get<nlohmann::json>(answer))));
 }
@@ -333,7 +330,7 @@ void ApiServer::Generate(const std::shared_ptr<net::Exchange>& ex, Endpoint ep, 
   const absl::StatusOr<std::string> key = gate_.Authenticate(auth);
   auto refuse = [&](ApiError e) {
     if (responses) RenameParam(&e);  // the chat request's names in the Responses API's
-    gate_.RecordSimpleCall(rpc, key.ok() ? *key : "", peer, e.status, Since(t0));
+    gate_.RecordSimpleCall(rpc, key.ok() ? *key : "", peer, e.status, SecondsSince(t0));
     ex->Respond(ErrorResponse(e));
   };
   if (!key.ok()) return refuse(FromStatus(key.status(), ep));
@@ -434,7 +431,7 @@ net::HttpResponse ApiServer::Models(const net::HttpRequest& req, std::string_vie
   if (s.ok() && !id.empty() && !ServesModel(id)) {
     s = absl::NotFoundError(StrCat("The model `", id, "` does not exist"));
   }
-  gate_.RecordSimpleCall("http_models", key.ok() ? *key : "", req.peer, s, Since(t0));
+  gate_.RecordSimpleCall("http_models", key.ok() ? *key : "", req.peer, s, SecondsSince(t0));
   if (!s.ok()) {
     const bool nf = s.code() == absl::StatusCode::kNotFound;
     return ErrorResponse(

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "base/elapsed.h"
 #include "base/strings.h"
 #include "server/core/status_map.h"
 #include "server/http/http_call.h"
@@ -167,9 +168,7 @@ std::shared_ptr<EmbeddingsCall> ServeEmbeddings(Gate& gate, std::shared_ptr<net:
   const std::string auth(hreq.header("authorization"));
   const absl::StatusOr<std::string> key = gate.Authenticate(auth);
   auto refuse = [&](const ApiError& e) -> std::shared_ptr<EmbeddingsCall> {
-    const double secs =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    gate.RecordSimpleCall(rpc, key.ok() ? *key : "", hreq.peer, e.status, secs);
+    gate.RecordSimpleCall(rpc, key.ok() ? *key : "", hreq.peer, e.status, SecondsSince(t0));
     ex->Respond(ErrorResponse(e));
     return nullptr;
   };
