@@ -9,8 +9,8 @@
 
 #include "httplib.h"
 #include "nlohmann/json.hpp"
-#include "runtime/model/synth.h"
 #include "tests/integration/grpc_test_server.h"
+#include "tests/support/tiny_synth.h"
 
 namespace phx {
 namespace {
@@ -38,16 +38,8 @@ class AnthropicBudget : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new fs::path(fs::temp_directory_path() / ("phx_budget_api_" + std::to_string(getpid())));
     fs::create_directories(*dir_);
-    model::SynthOptions bo;
-    bo.arch = "llama";
-    bo.vocab_from = std::string(PHX_SHARED_DIR) + "/models/stories260K.gguf";
-    bo.n_layer = 1;
-    bo.n_embd = 32;
-    bo.n_ff = 64;
-    bo.n_head = 2;
-    bo.n_head_kv = 2;
-    bo.context_length = 1280;
-    bo.dtype = DType::kF32;
+    model::SynthOptions bo =
+        testing::TinySynth("llama", std::string(PHX_SHARED_DIR) + "/models/stories260K.gguf", 1280);
     bo.name = "budget";
     bo.seed = 3;
     const std::string budget_model = (*dir_ / "budget.gguf").string();

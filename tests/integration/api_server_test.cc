@@ -14,8 +14,8 @@
 
 #include "httplib.h"
 #include "nlohmann/json.hpp"
-#include "runtime/model/synth.h"
 #include "tests/integration/grpc_test_server.h"
+#include "tests/support/tiny_synth.h"
 
 namespace phx {
 namespace {
@@ -255,15 +255,8 @@ TEST(ApiServer, TlsAndMutualTls) {
 TEST(ApiServer, ChatTemplateFromTheGguf) {
   const std::string path =
       (fs::temp_directory_path() / ("phx_phi3_" + std::to_string(::getpid()) + ".gguf")).string();
-  model::SynthOptions so;
-  so.vocab_from = std::string(PHX_SHARED_DIR) + "/vocab/ggml-vocab-phi-3.gguf";
-  so.n_layer = 1;
-  so.n_embd = 64;
-  so.n_ff = 128;
-  so.n_head = 2;
-  so.n_head_kv = 2;
-  so.context_length = 512;
-  so.dtype = DType::kF32;
+  model::SynthOptions so = testing::TinySynth(
+      "llama", std::string(PHX_SHARED_DIR) + "/vocab/ggml-vocab-phi-3.gguf", 512, {.n_embd = 64});
   so.name = "phi3-synth";
   ASSERT_TRUE(model::SynthesizeModel(so, path).ok());
   auto cfg = testing::TestConfig(path);

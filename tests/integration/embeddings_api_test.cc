@@ -18,8 +18,8 @@
 
 #include "httplib.h"
 #include "nlohmann/json.hpp"
-#include "runtime/model/synth.h"
 #include "tests/integration/grpc_test_server.h"
+#include "tests/support/tiny_synth.h"
 
 namespace phx {
 namespace {
@@ -33,16 +33,8 @@ std::string SynthModel() {
   const auto dir = std::filesystem::temp_directory_path() / "phx_embeddings_api_test";
   std::filesystem::create_directories(dir);
   const std::string path = (dir / "llama.gguf").string();
-  model::SynthOptions o;
-  o.arch = "llama";
-  o.vocab_from = kStories;
-  o.n_layer = 2;
-  o.n_embd = 64;
-  o.n_ff = 128;
-  o.n_head = 4;
-  o.n_head_kv = 2;
-  o.dtype = DType::kF32;
-  o.context_length = 256;
+  const model::SynthOptions o =
+      testing::TinySynth("llama", kStories, 256, {.n_layer = 2, .n_embd = 64, .n_head = 4});
   EXPECT_TRUE(model::SynthesizeModel(o, path).ok());
   return path;
 }

@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "runtime/model/synth.h"
+#include "tests/support/tiny_synth.h"
 
 namespace phx::testing {
 
@@ -26,16 +27,8 @@ class Qwen3Model {
              ("phx_" + name + "_" + std::to_string(::getpid()) + "_" + std::to_string(serial++) +
               ".gguf"))
                 .string();
-    model::SynthOptions so;
-    so.arch = "qwen2";
-    so.vocab_from = std::string(PHX_SHARED_DIR) + "/vocab/hf/ggml-vocab-qwen3.gguf";
-    so.n_layer = 1;
-    so.n_embd = 32;
-    so.n_ff = 64;
-    so.n_head = 2;
-    so.n_head_kv = 2;
-    so.context_length = context_length;
-    so.dtype = DType::kF32;
+    model::SynthOptions so = TinySynth(
+        "qwen2", std::string(PHX_SHARED_DIR) + "/vocab/hf/ggml-vocab-qwen3.gguf", context_length);
     so.tied_output = true;
     so.name = name;
     status_ = model::SynthesizeModel(so, path_);

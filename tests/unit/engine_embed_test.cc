@@ -14,6 +14,7 @@
 #include "tests/support/collect_sink.h"
 #include "tests/support/reference_encoder.h"
 #include "tests/support/reference_model.h"
+#include "tests/support/tiny_synth.h"
 
 namespace phx {
 namespace {
@@ -39,16 +40,8 @@ class EmbedSink : public testing::CollectSink {
 };
 
 std::string Synth(const std::string& name, const char* arch, const std::string& pooling = "") {
-  model::SynthOptions o;
-  o.arch = arch;
-  o.vocab_from = kStories;
-  o.n_layer = 2;
-  o.n_embd = 128;
-  o.n_ff = 256;
-  o.n_head = 4;
-  o.n_head_kv = 2;
-  o.dtype = DType::kF32;
-  o.context_length = 128;
+  model::SynthOptions o =
+      testing::TinySynth(arch, kStories, 128, {.n_layer = 2, .n_embd = 128, .n_head = 4});
   o.seed = 5;
   o.pooling = pooling;
   const auto dir = std::filesystem::temp_directory_path() / "phx_embed_test";

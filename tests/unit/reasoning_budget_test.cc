@@ -22,6 +22,7 @@
 #include "runtime/model/synth.h"
 #include "runtime/tokenizer/tokenizer.h"
 #include "tests/support/collect_sink.h"
+#include "tests/support/tiny_synth.h"
 
 namespace phx {
 namespace {
@@ -187,16 +188,7 @@ class BudgetEngine : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new fs::path(fs::temp_directory_path() / ("phx_budget_" + std::to_string(getpid())));
     fs::create_directories(*dir_);
-    model::SynthOptions so;
-    so.arch = "qwen3";
-    so.vocab_from = kQwen3Vocab;
-    so.n_layer = 1;
-    so.n_embd = 32;
-    so.n_ff = 64;
-    so.n_head = 2;
-    so.n_head_kv = 2;
-    so.context_length = 512;
-    so.dtype = DType::kF32;
+    model::SynthOptions so = testing::TinySynth("qwen3", kQwen3Vocab, 512);
     so.tied_output = true;
     const std::string path = (*dir_ / "m.gguf").string();
     ASSERT_TRUE(model::SynthesizeModel(so, path).ok());
