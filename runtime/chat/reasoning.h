@@ -42,6 +42,10 @@ class ReasoningSplitter {
   // Whole-text helper: Push(text) + Finish().
   static Delta Split(ReasoningFormat format, bool in_reasoning, std::string_view text);
 
+  // Bytes examined so far (the work done): each byte of the text a bounded number of times, and
+  // a few more per Push for a tag cut in two, however long the white space held back grows.
+  size_t scanned() const { return scanned_; }
+
  private:
   enum class State { kStart, kReasoning, kAfterThink, kContent };
   void Drain(Delta* d, bool final);
@@ -49,7 +53,9 @@ class ReasoningSplitter {
   ReasoningFormat format_;
   State state_;
   std::string pending_;             // text not attributed yet
+  size_t held_ws_ = 0;              // pending_'s first bytes, white space already examined
   bool reasoning_started_ = false;  // leading white space of the reasoning is dropped
+  size_t scanned_ = 0;
 };
 
 }  // namespace phx::chat

@@ -4,6 +4,8 @@
 // leaves everything as content. Also which templates think and which prompts open the block.
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "runtime/chat/reasoning.h"
 #include "tests/unit/jinja_test_util.h"
 
@@ -81,6 +83,43 @@ TEST(Reasoning, StreamsReasoningBeforeTheBlockEnds) {
   EXPECT_EQ(d.content, "Done");
   EXPECT_EQ(s.Push(" more").content, " more");
   EXPECT_TRUE(s.Finish().empty());
+}
+
+// Long runs of white space (held back until the text after them shows whether they end the
+// reasoning) streamed a byte at a time, and in random pieces: the same split as the whole text,
+// and each byte examined a bounded number of times (no rescan of what is held back).
+TEST(Reasoning, HeldWhiteSpaceIsExaminedOnce) {
+  const std::string ws(60'000, ' '), lines(60'000, '\n');
+  const std::vector<SplitCase> cases = {
+      {true, "a" + ws + "b" + lines + "</think>" + ws + "answer", "a" + ws + "b", "answer"},
+      {true, ws + "a" + lines + "</" + ws + "</think>x", "a" + lines + "</", "x"},
+      {true, "a" + ws + lines, "a", ""},
+      {false, lines + "<think>" + ws + "r" + ws + "</think>c" + ws, "r", "c" + ws},
+      {false, ws + "no block" + lines, "", ws + "no block" + lines},
+  };
+  std::mt19937 rng(3);
+  for (const SplitCase& c : cases) {
+    const D whole = ReasoningSplitter::Split(ReasoningFormat::kDeepseek, c.open, c.text);
+    EXPECT_EQ(whole.reasoning, c.reasoning);
+    EXPECT_EQ(whole.content, c.content);
+    for (size_t max_piece : {1, 50}) {
+      ReasoningSplitter s(ReasoningFormat::kDeepseek, c.open);
+      D all;
+      size_t pushes = 0;
+      for (size_t i = 0; i < c.text.size(); ++pushes) {
+        const size_t n = std::min(c.text.size() - i, 1 + rng() % max_piece);
+        const D d = s.Push(std::string_view(c.text).substr(i, n));
+        all.reasoning += d.reasoning;
+        all.content += d.content;
+        i += n;
+      }
+      const D f = s.Finish();
+      EXPECT_EQ(all.reasoning + f.reasoning, c.reasoning) << max_piece;
+      EXPECT_EQ(all.content + f.content, c.content) << max_piece;
+      EXPECT_LE(s.scanned(), 3 * c.text.size() + 16 * pushes) << max_piece;
+      EXPECT_GE(s.scanned(), c.text.size() / 2) << "the counter counts";
+    }
+  }
 }
 
 TEST(Reasoning, FormatsAndDetection) {
