@@ -6,40 +6,26 @@
 #include <span>
 
 #include "base/strings.h"
+#include "server/http/json_fields.h"
 #include "server/http/openai_fields.h"
 
 namespace phx::server {
 namespace {
 
 using ojson = nlohmann::ordered_json;
-using Error = std::optional<ApiError>;
-
-ApiError Invalid(std::string param, std::string message) {
-  return {absl::InvalidArgumentError(std::move(message)), std::move(param), ""};
-}
-
-// The member `key`, or null when absent or JSON null (null counts as not given).
-const ojson* Get(const ojson& o, std::string_view key) {
-  auto it = o.find(std::string(key));
-  if (it == o.end() || it->is_null()) return nullptr;
-  return &*it;
-}
-
-bool In(std::string_view key, const auto& list) {
-  return std::find(std::begin(list), std::end(list), key) != std::end(list);
-}
+using namespace json_fields;  // NOLINT: the parsers' shared helpers
 
 ApiError Extra(const std::string& path) {
   return Invalid(path, path + ": Extra inputs are not permitted");
 }
 
-// The keys of object `o` (at `at`) outside `allowed`: a 400 naming the first.
-Error OnlyKeys(const ojson& o, const std::string& at,
-               std::initializer_list<std::string_view> allowed) {
-  for (const auto& [k, v] : o.items()) {
-    if (!v.is_null() && !In(k, allowed)) return Extra(at.empty() ? k : StrCat(at, ".", k));
-  }
-  return std::nullopt;
+// The keys of object `o` (at `at`) outside `allowed`: a 400 naming the first, in Anthropic's
+// words.
+Error ExtraInputs(const ojson& o, const std::string& at,
+                  std::initializer_list<std::string_view> allowed) {
+  const std::optional<std::string> k = ExtraKey(o, allowed);
+  if (!k) return std::nullopt;
+  return Extra(at.empty() ? *k : StrCat(at, ".", *k));
 }
 
 // Top-level fields of POST /v1/messages (parsed below), of count_tokens, the harmless ones
@@ -84,7 +70,7 @@ Error CheckTopLevel(const ojson& body, bool count_tokens, bool lenient,
 
 Error StringOf(const ojson& block, std::string_view key, const std::string& at, std::string* out,
                bool required = true) {
-  const ojson* v = Get(block, key);
+  const ojson* v = Member(block, key);
   if (v == nullptr) {
     if (!required) return std::nullopt;
     return Invalid(StrCat(at, ".", key), StrCat(at, ".", key, ": Field required"));
@@ -97,7 +83,7 @@ Error StringOf(const ojson& block, std::string_view key, const std::string& at, 
 }
 
 std::string TypeOf(const ojson& block) {
-  const ojson* t = Get(block, "type");
+  const ojson* t = Member(block, "type");
   return t != nullptr && t->is_string() ? t->get<std::string>() : "";
 }
 
@@ -112,7 +98,7 @@ ApiError Unsupported(const std::string& at, const std::string& type) {
 
 // A text block: {type: text, text, cache_control?, citations?}.
 Error TextBlock(const ojson& b, const std::string& at, std::string* out) {
-  if (auto e = OnlyKeys(b, at, {"type", "text", "cache_control", "citations"})) return e;
+  if (auto e = ExtraInputs(b, at, {"type", "text", "cache_control", "citations"})) return e;
   return StringOf(b, "text", at, out);
 }
 
@@ -160,14 +146,14 @@ Error UserMessage(const ojson& content, const std::string& at, Translation* t) {
       if (auto e = TextBlock(b, bat, &text.emplace_back())) return e;
     } else if (type == "tool_result") {
       if (auto e =
-              OnlyKeys(b, bat, {"type", "tool_use_id", "content", "is_error", "cache_control"}))
+              ExtraInputs(b, bat, {"type", "tool_use_id", "content", "is_error", "cache_control"}))
         return e;
       std::string id, result;
       if (auto e = StringOf(b, "tool_use_id", bat, &id)) return e;
-      if (const ojson* c = Get(b, "content")) {
+      if (const ojson* c = Member(b, "content")) {
         if (auto e = TextContent(*c, bat + ".content", &result)) return e;
       }
-      if (const ojson* err = Get(b, "is_error")) {
+      if (const ojson* err = Member(b, "is_error")) {
         if (!err->is_boolean())
           return Invalid(bat + ".is_error", bat + ".is_error must be a boolean");
         // Templates know no error flag: the model reads it in the result's text.
@@ -199,17 +185,18 @@ Error AssistantMessage(const ojson& content, const std::string& at, Translation*
     if (type == "text") {
       if (auto e = TextBlock(b, bat, &text.emplace_back())) return e;
     } else if (type == "thinking") {
-      if (auto e = OnlyKeys(b, bat, {"type", "thinking", "signature", "cache_control"})) return e;
+      if (auto e = ExtraInputs(b, bat, {"type", "thinking", "signature", "cache_control"}))
+        return e;
       if (auto e = StringOf(b, "thinking", bat, &thinking.emplace_back())) return e;
     } else if (type == "redacted_thinking") {
       // Another server's encrypted reasoning: nothing a template can show.
-      if (auto e = OnlyKeys(b, bat, {"type", "data", "cache_control"})) return e;
+      if (auto e = ExtraInputs(b, bat, {"type", "data", "cache_control"})) return e;
     } else if (type == "tool_use") {
-      if (auto e = OnlyKeys(b, bat, {"type", "id", "name", "input", "cache_control"})) return e;
+      if (auto e = ExtraInputs(b, bat, {"type", "id", "name", "input", "cache_control"})) return e;
       std::string id, name;
       if (auto e = StringOf(b, "id", bat, &id)) return e;
       if (auto e = StringOf(b, "name", bat, &name)) return e;
-      const ojson* input = Get(b, "input");
+      const ojson* input = Member(b, "input");
       if (input == nullptr || !input->is_object()) {
         return Invalid(bat + ".input", bat + ".input must be an object");
       }
@@ -230,7 +217,7 @@ Error AssistantMessage(const ojson& content, const std::string& at, Translation*
 }
 
 Error Messages(const ojson& body, Translation* t) {
-  const ojson* ms = Get(body, "messages");
+  const ojson* ms = Member(body, "messages");
   if (ms == nullptr) return Invalid("messages", "messages: Field required");
   if (!ms->is_array() || ms->empty()) {
     return Invalid("messages", "messages must be a non-empty array");
@@ -239,13 +226,13 @@ Error Messages(const ojson& body, Translation* t) {
     const ojson& m = (*ms)[i];
     const std::string at = StrCat("messages[", i, "]");
     if (!m.is_object()) return Invalid(at, at + " must be an object");
-    if (auto e = OnlyKeys(m, at, {"role", "content"})) return e;
+    if (auto e = ExtraInputs(m, at, {"role", "content"})) return e;
     std::string role;
     if (auto e = StringOf(m, "role", at, &role)) return e;
     if (role != "user" && role != "assistant") {
       return Invalid(at + ".role", at + ".role must be \"user\" or \"assistant\"");
     }
-    const ojson* c = Get(m, "content");
+    const ojson* c = Member(m, "content");
     if (c == nullptr) return Invalid(at + ".content", at + ".content: Field required");
     if (c->is_string()) {
       t->Add(ojson{{"role", role}, {"content", *c}}, at);
@@ -266,7 +253,7 @@ Error Messages(const ojson& body, Translation* t) {
 
 // tools -> OpenAI function tools (their names and schemas are checked by ParseTools).
 Error Tools(const ojson& body, ojson* out) {
-  const ojson* ts = Get(body, "tools");
+  const ojson* ts = Member(body, "tools");
   if (ts == nullptr) return std::nullopt;
   if (!ts->is_array()) return Invalid("tools", "tools must be an array");
   ojson tools = ojson::array();
@@ -275,20 +262,21 @@ Error Tools(const ojson& body, ojson* out) {
     const std::string at = StrCat("tools[", i, "]");
     if (!t.is_object()) return Invalid(at, at + " must be an object");
     const std::string type = TypeOf(t);
-    if (Get(t, "type") != nullptr && type != "custom") {
+    if (Member(t, "type") != nullptr && type != "custom") {
       return Invalid(at + ".type", StrCat(at, ".type: '", type,
                                           "' tools run on Anthropic's servers and are not "
                                           "supported; give client tools (name, input_schema)"));
     }
-    if (auto e = OnlyKeys(t, at, {"type", "name", "description", "input_schema", "cache_control"}))
+    if (auto e =
+            ExtraInputs(t, at, {"type", "name", "description", "input_schema", "cache_control"}))
       return e;
     ojson f = ojson::object();
     std::string name, description;
     if (auto e = StringOf(t, "name", at, &name)) return e;
     f["name"] = name;
     if (auto e = StringOf(t, "description", at, &description, /*required=*/false)) return e;
-    if (Get(t, "description") != nullptr) f["description"] = description;
-    const ojson* schema = Get(t, "input_schema");
+    if (Member(t, "description") != nullptr) f["description"] = description;
+    const ojson* schema = Member(t, "input_schema");
     if (schema == nullptr) {
       return Invalid(at + ".input_schema", at + ".input_schema: Field required");
     }
@@ -301,20 +289,20 @@ Error Tools(const ojson& body, ojson* out) {
 
 // tool_choice {type: auto|any|tool|none, name, disable_parallel_tool_use}.
 Error ToolChoice(const ojson& body, ojson* out) {
-  const ojson* c = Get(body, "tool_choice");
+  const ojson* c = Member(body, "tool_choice");
   if (c == nullptr) return std::nullopt;
   if (!c->is_object()) return Invalid("tool_choice", "tool_choice must be an object");
   const std::string type = TypeOf(*c);
   if (type == "none") {
-    if (auto e = OnlyKeys(*c, "tool_choice", {"type"})) return e;
+    if (auto e = ExtraInputs(*c, "tool_choice", {"type"})) return e;
     (*out)["tool_choice"] = "none";
     return std::nullopt;
   }
   if (type == "auto" || type == "any") {
-    if (auto e = OnlyKeys(*c, "tool_choice", {"type", "disable_parallel_tool_use"})) return e;
+    if (auto e = ExtraInputs(*c, "tool_choice", {"type", "disable_parallel_tool_use"})) return e;
     (*out)["tool_choice"] = type == "auto" ? "auto" : "required";
   } else if (type == "tool") {
-    if (auto e = OnlyKeys(*c, "tool_choice", {"type", "name", "disable_parallel_tool_use"}))
+    if (auto e = ExtraInputs(*c, "tool_choice", {"type", "name", "disable_parallel_tool_use"}))
       return e;
     std::string name;
     if (auto e = StringOf(*c, "name", "tool_choice", &name)) return e;
@@ -323,7 +311,7 @@ Error ToolChoice(const ojson& body, ojson* out) {
     return Invalid("tool_choice.type",
                    "tool_choice.type must be \"auto\", \"any\", \"tool\" or \"none\"");
   }
-  if (const ojson* d = Get(*c, "disable_parallel_tool_use")) {
+  if (const ojson* d = Member(*c, "disable_parallel_tool_use")) {
     if (!d->is_boolean()) {
       return Invalid("tool_choice.disable_parallel_tool_use",
                      "tool_choice.disable_parallel_tool_use must be a boolean");
@@ -335,20 +323,20 @@ Error ToolChoice(const ojson& body, ojson* out) {
 
 // thinking {type: enabled, budget_tokens} | {type: disabled}.
 Error Thinking(const ojson& body, AnthropicRequest* r) {
-  const ojson* t = Get(body, "thinking");
+  const ojson* t = Member(body, "thinking");
   if (t == nullptr) return std::nullopt;
   if (!t->is_object()) return Invalid("thinking", "thinking must be an object");
   const std::string type = TypeOf(*t);
   if (type == "disabled") {
-    if (auto e = OnlyKeys(*t, "thinking", {"type"})) return e;
+    if (auto e = ExtraInputs(*t, "thinking", {"type"})) return e;
     r->thinking = false;
     return std::nullopt;
   }
   if (type != "enabled") {
     return Invalid("thinking.type", "thinking.type must be \"enabled\" or \"disabled\"");
   }
-  if (auto e = OnlyKeys(*t, "thinking", {"type", "budget_tokens"})) return e;
-  const ojson* b = Get(*t, "budget_tokens");
+  if (auto e = ExtraInputs(*t, "thinking", {"type", "budget_tokens"})) return e;
+  const ojson* b = Member(*t, "budget_tokens");
   if (b == nullptr) {
     return Invalid("thinking.budget_tokens", "thinking.budget_tokens: Field required");
   }
@@ -357,7 +345,7 @@ Error Thinking(const ojson& body, AnthropicRequest* r) {
   }
   r->thinking = true;
   r->thinking_budget = static_cast<int32_t>(b->get<int64_t>());
-  if (const ojson* m = Get(body, "max_tokens");
+  if (const ojson* m = Member(body, "max_tokens");
       m != nullptr && m->is_number_integer() && r->thinking_budget >= m->get<int64_t>()) {
     return Invalid("thinking.budget_tokens", "thinking.budget_tokens must be less than max_tokens");
   }
@@ -367,11 +355,11 @@ Error Thinking(const ojson& body, AnthropicRequest* r) {
 // Builds the OpenAI chat body of a checked Anthropic body.
 Error Translate(const ojson& body, bool count_tokens, AnthropicRequest* r, ojson* out) {
   ojson& o = *out;
-  const ojson* model = Get(body, "model");
+  const ojson* model = Member(body, "model");
   if (model == nullptr) return Invalid("model", "model: Field required");
   o["model"] = *model;
   Translation t;
-  if (const ojson* s = Get(body, "system")) {
+  if (const ojson* s = Member(body, "system")) {
     std::string system;
     if (auto e = TextContent(*s, "system", &system)) return e;
     if (!system.empty()) t.Add(ojson{{"role", "system"}, {"content", system}}, "system");
@@ -380,10 +368,10 @@ Error Translate(const ojson& body, bool count_tokens, AnthropicRequest* r, ojson
   o["messages"] = std::move(t.messages);
   r->message_paths = std::move(t.paths);
   if (!count_tokens) {
-    const ojson* mt = Get(body, "max_tokens");
+    const ojson* mt = Member(body, "max_tokens");
     if (mt == nullptr) return Invalid("max_tokens", "max_tokens: Field required");
     o["max_tokens"] = *mt;
-    if (const ojson* s = Get(body, "stop_sequences")) {
+    if (const ojson* s = Member(body, "stop_sequences")) {
       if (!s->is_array()) {
         return Invalid("stop_sequences", "stop_sequences must be an array of strings");
       }
@@ -396,11 +384,11 @@ Error Translate(const ojson& body, bool count_tokens, AnthropicRequest* r, ojson
       if (!s->empty()) o["stop"] = *s;
     }
     for (const char* k : {"temperature", "top_p", "top_k", "stream"}) {
-      if (const ojson* v = Get(body, k)) o[k] = *v;
+      if (const ojson* v = Member(body, k)) o[k] = *v;
     }
-    if (const ojson* md = Get(body, "metadata")) {
+    if (const ojson* md = Member(body, "metadata")) {
       if (!md->is_object()) return Invalid("metadata", "metadata must be an object");
-      if (auto e = OnlyKeys(*md, "metadata", {"user_id"})) return e;
+      if (auto e = ExtraInputs(*md, "metadata", {"user_id"})) return e;
       std::string user;
       if (auto e = StringOf(*md, "user_id", "metadata", &user, /*required=*/false)) return e;
       if (!user.empty()) o["user"] = user;

@@ -6,17 +6,14 @@
 #include <limits>
 
 #include "base/strings.h"
+#include "server/http/json_fields.h"
 
 namespace phx::server {
 namespace {
 
 using json = nlohmann::json;
 using ojson = nlohmann::ordered_json;
-using Error = std::optional<ApiError>;
-
-ApiError Invalid(std::string param, std::string message) {
-  return {absl::InvalidArgumentError(std::move(message)), std::move(param), ""};
-}
+using namespace json_fields;  // NOLINT: the parsers' shared helpers
 
 // Implemented on both endpoints (parsed by openai_json.cc or here).
 constexpr std::string_view kBoth[] = {
@@ -48,10 +45,6 @@ constexpr std::string_view kIgnored[] = {
     "verbosity",  // a hint to GPT-5 models (the Vercel AI SDK's textVerbosity)
 };
 
-bool In(std::string_view key, const auto& list) {
-  return std::find(std::begin(list), std::end(list), key) != std::end(list);
-}
-
 bool IsIgnored(std::string_view key) { return In(key, kIgnored); }
 
 bool IsImplemented(std::string_view key, Endpoint ep) {
@@ -69,26 +62,6 @@ std::string_view Unsupported(std::string_view key) {
   if (key == "web_search_options") return "web search is not supported";
   if (key == "use_beam_search") return "beam search is not supported";
   return "";
-}
-
-// Scope tools: a member of an object the request gives (null: absent).
-const ojson* Member(const ojson& o, std::string_view key) {
-  auto it = o.find(std::string(key));
-  if (it == o.end() || it->is_null()) return nullptr;
-  return &*it;
-}
-
-// The keys of `o` outside `allowed` (null values count as absent): a 400 naming the first.
-Error OnlyKeys(const ojson& o, const std::string& at,
-               std::initializer_list<std::string_view> allowed) {
-  for (const auto& [k, v] : o.items()) {
-    if (v.is_null()) continue;
-    if (std::find(allowed.begin(), allowed.end(), k) == allowed.end()) {
-      const std::string p = StrCat(at, ".", k);
-      return Invalid(p, StrCat(p, " is not a supported field"));
-    }
-  }
-  return std::nullopt;
 }
 
 // A JSON schema given as an object (or true/false) or as its JSON text.

@@ -6,22 +6,14 @@
 
 #include "base/strings.h"
 #include "nlohmann/json.hpp"
+#include "server/http/json_fields.h"
 #include "server/http/openai_fields.h"
 
 namespace phx::server {
 namespace {
 
 using json = nlohmann::json;
-using Error = std::optional<ApiError>;
-
-#define PHX_TRY_FIELD(expr)           \
-  do {                                \
-    if (Error e_ = (expr)) return e_; \
-  } while (false)
-
-ApiError Invalid(std::string param, std::string message) {
-  return {absl::InvalidArgumentError(std::move(message)), std::move(param), ""};
-}
+using namespace json_fields;  // NOLINT: the parsers' shared helpers
 
 // nlohmann's SAX events built into a json value, as json::parse does, but counting depth and
 // values as they come: the first event past a limit stops the parse. J is nlohmann::json or
@@ -103,15 +95,8 @@ class BoundedDom {
   std::string problem_;
 };
 
-// The member `key`, or null when absent or JSON null (OpenAI treats null as "not given").
-const json* Get(const json& o, const char* key) {
-  auto it = o.find(key);
-  if (it == o.end() || it->is_null()) return nullptr;
-  return &*it;
-}
-
 Error GetBool(const json& o, const char* key, bool* out) {
-  const json* v = Get(o, key);
+  const json* v = Member(o, key);
   if (v == nullptr) return std::nullopt;
   if (!v->is_boolean()) return Invalid(key, StrCat(key, " must be a boolean"));
   *out = v->get<bool>();
@@ -119,7 +104,7 @@ Error GetBool(const json& o, const char* key, bool* out) {
 }
 
 Error GetFloat(const json& o, const char* key, float* out) {
-  const json* v = Get(o, key);
+  const json* v = Member(o, key);
   if (v == nullptr) return std::nullopt;
   if (!v->is_number()) return Invalid(key, StrCat(key, " must be a number"));
   const double d = v->get<double>();
@@ -151,7 +136,7 @@ bool AsInt(const json& v, int64_t lo, int64_t hi, int64_t* out) {
 
 Error GetInt(const json& o, const char* key, int64_t lo, int64_t hi, int64_t* out,
              bool* given = nullptr) {
-  const json* v = Get(o, key);
+  const json* v = Member(o, key);
   if (given != nullptr) *given = v != nullptr;
   if (v == nullptr) return std::nullopt;
   if (!v->is_number()) return Invalid(key, StrCat(key, " must be an integer"));
@@ -162,7 +147,7 @@ Error GetInt(const json& o, const char* key, int64_t lo, int64_t hi, int64_t* ou
 }
 
 Error GetString(const json& o, const char* key, std::string* out) {
-  const json* v = Get(o, key);
+  const json* v = Member(o, key);
   if (v == nullptr) return std::nullopt;
   if (!v->is_string()) return Invalid(key, StrCat(key, " must be a string"));
   *out = v->get<std::string>();
@@ -189,7 +174,7 @@ Error TokenIds(const json& a, std::vector<int32_t>* ids) {
 }
 
 Error ParsePrompt(const json& o, ApiRequest* a) {
-  const json* p = Get(o, "prompt");
+  const json* p = Member(o, "prompt");
   if (p == nullptr) return Invalid("prompt", "prompt is required");
   const ApiError batched =
       Invalid("prompt", "batched prompts are not supported: send one prompt per request");
@@ -251,7 +236,7 @@ Error ParseSampling(const json& o, Endpoint ep, const ParseOptions& opts, OpenAi
   bool given = false;
   PHX_TRY_FIELD(GetInt(o, "top_k", -1, std::numeric_limits<int32_t>::max(), &v, &given));
   if (given) p.top_k = v < 0 ? 0 : static_cast<int32_t>(v);  // vLLM: -1 = off
-  if (const json* s = Get(o, "seed")) {
+  if (const json* s = Member(o, "seed")) {
     if (s->is_number_unsigned()) {
       p.seed = s->get<uint64_t>();
     } else if (s->is_number_integer()) {
@@ -275,7 +260,7 @@ Error ParseSampling(const json& o, Endpoint ep, const ParseOptions& opts, OpenAi
     p.max_tokens =
         ep == Endpoint::kChat ? opts.default_chat_max_tokens : opts.default_completion_max_tokens;
   }
-  if (const json* s = Get(o, "stop")) {
+  if (const json* s = Member(o, "stop")) {
     if (s->is_string()) {
       p.stop.push_back(s->get<std::string>());
     } else if (s->is_array() && AllOf(*s, &json::is_string)) {
@@ -383,9 +368,9 @@ std::optional<ApiError> ParseRequest(std::string_view body, Endpoint ep, const P
                                      "): choosing the best of more choices is not supported"));
   }
   PHX_TRY_FIELD(GetBool(o, "stream", &r->stream));
-  if (const json* so = Get(o, "stream_options")) {
+  if (const json* so = Member(o, "stream_options")) {
     if (!so->is_object()) return Invalid("stream_options", "stream_options must be an object");
-    if (const json* iu = Get(*so, "include_usage")) {
+    if (const json* iu = Member(*so, "include_usage")) {
       if (!iu->is_boolean()) {
         return Invalid("stream_options.include_usage",
                        "stream_options.include_usage must be a boolean");

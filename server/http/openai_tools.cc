@@ -5,6 +5,7 @@
 #include "base/strings.h"
 #include "runtime/grammar/json_schema.h"
 #include "runtime/grammar/json_value.h"
+#include "server/http/json_fields.h"
 #include "server/http/openai_json.h"
 
 namespace phx::server {
@@ -12,17 +13,7 @@ namespace {
 
 using ojson = nlohmann::ordered_json;
 using json = nlohmann::json;
-using Error = std::optional<ApiError>;
-
-ApiError Invalid(std::string param, std::string message) {
-  return {absl::InvalidArgumentError(std::move(message)), std::move(param), ""};
-}
-
-const ojson* Get(const ojson& o, const char* key) {
-  auto it = o.find(key);
-  if (it == o.end() || it->is_null()) return nullptr;
-  return &*it;
-}
+using namespace json_fields;  // NOLINT: the parsers' shared helpers
 
 // OpenAI's function names: a-z, A-Z, 0-9, underscores and dashes, at most 64.
 bool ValidName(const std::string& n) {
@@ -38,37 +29,37 @@ bool ValidName(const std::string& n) {
 Error ParseTool(const ojson& t, size_t i, chat::ToolDef* out) {
   const std::string at = StrCat("tools[", i, "]");
   if (!t.is_object()) return Invalid(at, at + " must be an object");
-  const ojson* type = Get(t, "type");
+  const ojson* type = Member(t, "type");
   if (type == nullptr || !type->is_string() || type->get<std::string>() != "function") {
     return Invalid(at + ".type", at + ".type must be \"function\"");
   }
-  const ojson* f = Get(t, "function");
+  const ojson* f = Member(t, "function");
   if (f == nullptr || !f->is_object()) {
     return Invalid(at + ".function", at + ".function must be an object");
   }
-  const ojson* name = Get(*f, "name");
+  const ojson* name = Member(*f, "name");
   if (name == nullptr || !name->is_string() || !ValidName(name->get<std::string>())) {
     return Invalid(at + ".function.name",
                    at + ".function.name must be a string of a-z, A-Z, 0-9, _ and - (1 to 64)");
   }
   out->name = name->get<std::string>();
-  if (const ojson* d = Get(*f, "description")) {
+  if (const ojson* d = Member(*f, "description")) {
     if (!d->is_string()) {
       return Invalid(at + ".function.description", at + ".function.description must be a string");
     }
     out->description = d->get<std::string>();
   }
-  if (const ojson* s = Get(*f, "strict"); s != nullptr && !s->is_boolean()) {
+  if (const ojson* s = Member(*f, "strict"); s != nullptr && !s->is_boolean()) {
     return Invalid(at + ".function.strict", at + ".function.strict must be a boolean");
   }
   const std::string pp = at + ".function.parameters";
-  const ojson* p = Get(*f, "parameters");
+  const ojson* p = Member(*f, "parameters");
   if (p == nullptr) {
     out->parameters = {{"type", "object"}, {"properties", ojson::object()}};
     return std::nullopt;
   }
   if (!p->is_object()) return Invalid(pp, pp + " must be a JSON schema object");
-  if (const ojson* pt = Get(*p, "type");
+  if (const ojson* pt = Member(*p, "type");
       pt != nullptr && !(pt->is_string() && pt->get<std::string>() == "object")) {
     return Invalid(pp, pp + " must be a schema of type \"object\"");
   }
@@ -97,9 +88,9 @@ Error ParseChoice(const ojson& c, const ToolRequest& r, chat::ToolChoice* out) {
                      "{\"type\": \"function\", \"function\": {\"name\": ...}}");
     }
   } else if (c.is_object()) {
-    const ojson* type = Get(c, "type");
-    const ojson* f = Get(c, "function");
-    const ojson* name = f != nullptr && f->is_object() ? Get(*f, "name") : nullptr;
+    const ojson* type = Member(c, "type");
+    const ojson* f = Member(c, "function");
+    const ojson* name = f != nullptr && f->is_object() ? Member(*f, "name") : nullptr;
     if (type == nullptr || !type->is_string() || type->get<std::string>() != "function" ||
         name == nullptr || !name->is_string()) {
       return Invalid("tool_choice",
@@ -133,10 +124,10 @@ void GenericHistory(ojson* messages) {
     if (tc == m.end() || !tc->is_array() || tc->empty()) continue;
     ojson calls = ojson::array();
     for (const ojson& c : *tc) {
-      const ojson* f = c.is_object() ? Get(c, "function") : nullptr;
+      const ojson* f = c.is_object() ? Member(c, "function") : nullptr;
       if (f == nullptr || !f->is_object()) continue;
       ojson args = ojson::object();
-      if (const ojson* a = Get(*f, "arguments")) {
+      if (const ojson* a = Member(*f, "arguments")) {
         args = a->is_string() ? ojson::parse(a->get<std::string>(), nullptr, false) : *a;
         if (args.is_discarded()) args = *a;
       }
@@ -151,7 +142,7 @@ void GenericHistory(ojson* messages) {
 
 Error ParseTools(const ojson& body, ToolRequest* out) {
   *out = ToolRequest{};
-  if (const ojson* t = Get(body, "tools")) {
+  if (const ojson* t = Member(body, "tools")) {
     if (!t->is_array()) return Invalid("tools", "tools must be an array");
     for (size_t i = 0; i < t->size(); ++i) {
       chat::ToolDef d;
@@ -167,11 +158,11 @@ Error ParseTools(const ojson& body, ToolRequest* out) {
     out->given = !out->tools.empty();
   }
   out->choice.mode = out->given ? chat::ToolChoiceMode::kAuto : chat::ToolChoiceMode::kNone;
-  if (const ojson* c = Get(body, "tool_choice")) {
+  if (const ojson* c = Member(body, "tool_choice")) {
     if (Error e = ParseChoice(*c, *out, &out->choice)) return e;
     if (!out->given) out->choice.mode = chat::ToolChoiceMode::kNone;
   }
-  if (const ojson* p = Get(body, "parallel_tool_calls")) {
+  if (const ojson* p = Member(body, "parallel_tool_calls")) {
     if (!p->is_boolean()) {
       return Invalid("parallel_tool_calls", "parallel_tool_calls must be a boolean");
     }

@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "base/strings.h"
+#include "server/http/json_fields.h"
 #include "server/http/openai_fields.h"
 
 namespace phx::server {
@@ -12,16 +13,7 @@ namespace {
 
 using ojson = nlohmann::ordered_json;
 using json = nlohmann::json;
-using Error = std::optional<ApiError>;
-
-#define PHX_TRY_FIELD(expr)           \
-  do {                                \
-    if (Error e_ = (expr)) return e_; \
-  } while (false)
-
-ApiError Invalid(std::string param, std::string message) {
-  return {absl::InvalidArgumentError(std::move(message)), std::move(param), ""};
-}
+using namespace json_fields;  // NOLINT: the parsers' shared helpers
 
 // Translated into the chat request (or read here).
 constexpr std::string_view kImplemented[] = {
@@ -35,10 +27,6 @@ constexpr std::string_view kImplemented[] = {
 constexpr std::string_view kIgnored[] = {"metadata", "store", "service_tier", "prompt_cache_key",
                                          "safety_identifier"};
 
-bool In(std::string_view key, const auto& list) {
-  return std::find(std::begin(list), std::end(list), key) != std::end(list);
-}
-
 std::string_view Unsupported(std::string_view key) {
   if (key == "previous_response_id" || key == "conversation") {
     return "responses are not stored on this server: send the whole conversation in input";
@@ -47,22 +35,6 @@ std::string_view Unsupported(std::string_view key) {
   if (key == "top_logprobs") return "log-probabilities are not supported on /v1/responses";
   if (key == "max_tool_calls") return "a limit on built-in tool calls is not supported";
   return "";
-}
-
-const ojson* Get(const ojson& o, std::string_view key) {
-  auto it = o.find(std::string(key));
-  if (it == o.end() || it->is_null()) return nullptr;
-  return &*it;
-}
-
-Error OnlyKeys(const ojson& o, const std::string& at,
-               std::initializer_list<std::string_view> allowed) {
-  for (const auto& [k, v] : o.items()) {
-    if (v.is_null() || std::find(allowed.begin(), allowed.end(), k) != allowed.end()) continue;
-    const std::string p = StrCat(at, ".", k);
-    return Invalid(p, StrCat(p, " is not a supported field"));
-  }
-  return std::nullopt;
 }
 
 Error CheckFields(const ojson& body, bool lenient, std::vector<std::string>* ignored) {
@@ -93,7 +65,7 @@ Error ContentText(const ojson& c, const std::string& at, std::string* out) {
     const std::string pa = StrCat(at, "[", j, "]");
     const ojson& p = c[j];
     if (!p.is_object()) return Invalid(pa, pa + " must be an object");
-    const ojson* type = Get(p, "type");
+    const ojson* type = Member(p, "type");
     const std::string t = type != nullptr && type->is_string() ? type->get<std::string>() : "";
     if (t == "input_image" || t == "input_file" || t == "input_audio") {
       return Invalid(pa + ".type", StrCat(pa, ".type: ", t,
@@ -104,7 +76,7 @@ Error ContentText(const ojson& c, const std::string& at, std::string* out) {
       return Invalid(pa + ".type", StrCat(pa, ".type must be input_text or output_text"));
     }
     PHX_TRY_FIELD(OnlyKeys(p, pa, {"type", "text", "annotations", "logprobs"}));
-    const ojson* text = Get(p, "text");
+    const ojson* text = Member(p, "text");
     if (text == nullptr || !text->is_string()) {
       return Invalid(pa + ".text", pa + ".text must be a string");
     }
@@ -118,12 +90,12 @@ Error ReasoningText(const ojson& item, const std::string& at, std::string* out) 
   PHX_TRY_FIELD(
       OnlyKeys(item, at, {"type", "id", "summary", "content", "encrypted_content", "status"}));
   for (const char* key : {"content", "summary"}) {
-    const ojson* parts = Get(item, key);
+    const ojson* parts = Member(item, key);
     if (parts == nullptr) continue;
     const std::string pa = StrCat(at, ".", key);
     if (!parts->is_array()) return Invalid(pa, pa + " must be an array");
     for (size_t j = 0; j < parts->size(); ++j) {
-      const ojson* text = (*parts)[j].is_object() ? Get((*parts)[j], "text") : nullptr;
+      const ojson* text = (*parts)[j].is_object() ? Member((*parts)[j], "text") : nullptr;
       if (text == nullptr || !text->is_string()) {
         return Invalid(StrCat(pa, "[", j, "].text"), StrCat(pa, "[", j, "].text must be a string"));
       }
@@ -135,7 +107,7 @@ Error ReasoningText(const ojson& item, const std::string& at, std::string* out) 
 }
 
 Error StringMember(const ojson& o, const std::string& at, const char* key, std::string* out) {
-  const ojson* v = Get(o, key);
+  const ojson* v = Member(o, key);
   if (v == nullptr || !v->is_string()) {
     return Invalid(StrCat(at, ".", key), StrCat(at, ".", key, " must be a string"));
   }
@@ -146,11 +118,11 @@ Error StringMember(const ojson& o, const std::string& at, const char* key, std::
 // input (and instructions) as chat messages.
 Error Messages(const ojson& body, ojson* messages) {
   *messages = ojson::array();
-  if (const ojson* in = Get(body, "instructions")) {
+  if (const ojson* in = Member(body, "instructions")) {
     if (!in->is_string()) return Invalid("instructions", "instructions must be a string");
     messages->push_back({{"role", "system"}, {"content", *in}});
   }
-  const ojson* input = Get(body, "input");
+  const ojson* input = Member(body, "input");
   if (input == nullptr) return Invalid("input", "input is required");
   if (input->is_string()) {
     messages->push_back({{"role", "user"}, {"content", *input}});
@@ -166,7 +138,7 @@ Error Messages(const ojson& body, ojson* messages) {
     const ojson& item = (*input)[i];
     const std::string at = StrCat("input[", i, "]");
     if (!item.is_object()) return Invalid(at, at + " must be an object");
-    const ojson* type = Get(item, "type");
+    const ojson* type = Member(item, "type");
     if (type != nullptr && !type->is_string()) {
       return Invalid(at + ".type", at + ".type must be a string");
     }
@@ -178,7 +150,7 @@ Error Messages(const ojson& body, ojson* messages) {
       if (role != "user" && role != "system" && role != "developer" && role != "assistant") {
         return Invalid(at + ".role", at + ".role must be user, system, developer or assistant");
       }
-      const ojson* content = Get(item, "content");
+      const ojson* content = Member(item, "content");
       if (content == nullptr) return Invalid(at + ".content", at + ".content is required");
       std::string text;
       PHX_TRY_FIELD(ContentText(*content, at + ".content", &text));
@@ -212,7 +184,7 @@ Error Messages(const ojson& body, ojson* messages) {
       PHX_TRY_FIELD(OnlyKeys(item, at, {"type", "id", "call_id", "output", "status"}));
       std::string call_id, output;
       PHX_TRY_FIELD(StringMember(item, at, "call_id", &call_id));
-      const ojson* out = Get(item, "output");
+      const ojson* out = Member(item, "output");
       if (out == nullptr) return Invalid(at + ".output", at + ".output is required");
       PHX_TRY_FIELD(ContentText(*out, at + ".output", &output));
       ojson m = {{"role", "tool"}, {"tool_call_id", call_id}, {"content", output}};
@@ -237,7 +209,7 @@ Error Messages(const ojson& body, ojson* messages) {
 
 // Function tools in the chat shape; every other tool type is a 400 naming it.
 Error Tools(const ojson& body, ojson* chat) {
-  const ojson* tools = Get(body, "tools");
+  const ojson* tools = Member(body, "tools");
   if (tools == nullptr) return std::nullopt;
   if (!tools->is_array()) return Invalid("tools", "tools must be an array");
   ojson out = ojson::array();
@@ -245,7 +217,7 @@ Error Tools(const ojson& body, ojson* chat) {
     const ojson& t = (*tools)[i];
     const std::string at = StrCat("tools[", i, "]");
     if (!t.is_object()) return Invalid(at, at + " must be an object");
-    const ojson* type = Get(t, "type");
+    const ojson* type = Member(t, "type");
     const std::string ty = type != nullptr && type->is_string() ? type->get<std::string>() : "";
     if (ty != "function") {
       return Invalid(at + ".type", StrCat(at, ".type '", ty.substr(0, 64),
@@ -255,14 +227,14 @@ Error Tools(const ojson& body, ojson* chat) {
     PHX_TRY_FIELD(OnlyKeys(t, at, {"type", "name", "description", "parameters", "strict"}));
     ojson f = ojson::object();
     for (const char* key : {"name", "description", "parameters", "strict"}) {
-      if (const ojson* v = Get(t, key)) f[key] = *v;
+      if (const ojson* v = Member(t, key)) f[key] = *v;
     }
     out.push_back({{"type", "function"}, {"function", std::move(f)}});
   }
   (*chat)["tools"] = std::move(out);
-  if (const ojson* c = Get(body, "tool_choice")) {
+  if (const ojson* c = Member(body, "tool_choice")) {
     if (c->is_object()) {
-      const ojson* type = Get(*c, "type");
+      const ojson* type = Member(*c, "type");
       if (type == nullptr || *type != "function") {
         return Invalid(
             "tool_choice.type",
@@ -271,7 +243,7 @@ Error Tools(const ojson& body, ojson* chat) {
             "built-in and allowed_tools choices are not supported");
       }
       PHX_TRY_FIELD(OnlyKeys(*c, "tool_choice", {"type", "name"}));
-      const ojson* name = Get(*c, "name");
+      const ojson* name = Member(*c, "name");
       if (name == nullptr || !name->is_string()) {
         return Invalid("tool_choice.name", "tool_choice.name must be a string");
       }
@@ -280,21 +252,21 @@ Error Tools(const ojson& body, ojson* chat) {
       (*chat)["tool_choice"] = *c;
     }
   }
-  if (const ojson* p = Get(body, "parallel_tool_calls")) (*chat)["parallel_tool_calls"] = *p;
+  if (const ojson* p = Member(body, "parallel_tool_calls")) (*chat)["parallel_tool_calls"] = *p;
   return std::nullopt;
 }
 
 // text: {format: text | json_object | json_schema {name, schema, description, strict},
 // verbosity (a hint, ignored)} as response_format.
 Error Text(const ojson& body, ojson* chat) {
-  const ojson* text = Get(body, "text");
+  const ojson* text = Member(body, "text");
   if (text == nullptr) return std::nullopt;
   if (!text->is_object()) return Invalid("text", "text must be an object");
   PHX_TRY_FIELD(OnlyKeys(*text, "text", {"format", "verbosity"}));
-  const ojson* f = Get(*text, "format");
+  const ojson* f = Member(*text, "format");
   if (f == nullptr) return std::nullopt;
   if (!f->is_object()) return Invalid("text.format", "text.format must be an object");
-  const ojson* type = Get(*f, "type");
+  const ojson* type = Member(*f, "type");
   const std::string t = type != nullptr && type->is_string() ? type->get<std::string>() : "";
   if (t == "text") return OnlyKeys(*f, "text.format", {"type"});
   if (t == "json_object") {
@@ -308,7 +280,7 @@ Error Text(const ojson& body, ojson* chat) {
   PHX_TRY_FIELD(OnlyKeys(*f, "text.format", {"type", "name", "schema", "description", "strict"}));
   ojson js = ojson::object();
   for (const char* key : {"name", "description", "schema", "strict"}) {
-    if (const ojson* v = Get(*f, key)) js[key] = *v;
+    if (const ojson* v = Member(*f, key)) js[key] = *v;
   }
   (*chat)["response_format"] = {{"type", "json_schema"}, {"json_schema", std::move(js)}};
   return std::nullopt;
@@ -317,11 +289,11 @@ Error Text(const ojson& body, ojson* chat) {
 // reasoning {effort, summary}: effort "none" turns the template's thinking off
 // (chat_template_kwargs.enable_thinking false); the other efforts leave it on.
 Error Reasoning(const ojson& body, ojson* chat) {
-  const ojson* r = Get(body, "reasoning");
+  const ojson* r = Member(body, "reasoning");
   if (r == nullptr) return std::nullopt;
   if (!r->is_object()) return Invalid("reasoning", "reasoning must be an object");
   PHX_TRY_FIELD(OnlyKeys(*r, "reasoning", {"effort", "summary", "generate_summary"}));
-  if (const ojson* e = Get(*r, "effort")) {
+  if (const ojson* e = Member(*r, "effort")) {
     static constexpr std::string_view kEfforts[] = {"none",   "minimal", "low",
                                                     "medium", "high",    "xhigh"};
     if (!e->is_string() || !In(e->get<std::string>(), kEfforts)) {
@@ -331,7 +303,7 @@ Error Reasoning(const ojson& body, ojson* chat) {
     if (*e == "none") (*chat)["chat_template_kwargs"] = {{"enable_thinking", false}};
   }
   for (const char* key : {"summary", "generate_summary"}) {
-    const ojson* s = Get(*r, key);
+    const ojson* s = Member(*r, key);
     if (s != nullptr &&
         !(s->is_string() && (*s == "auto" || *s == "concise" || *s == "detailed"))) {
       return Invalid(StrCat("reasoning.", key),
@@ -342,22 +314,22 @@ Error Reasoning(const ojson& body, ojson* chat) {
 }
 
 Error Misc(const ojson& body) {
-  if (const ojson* m = Get(body, "max_output_tokens")) {
+  if (const ojson* m = Member(body, "max_output_tokens")) {
     const bool ok = (m->is_number_unsigned() && m->get<uint64_t>() >= 1 &&
                      m->get<uint64_t>() <= std::numeric_limits<int32_t>::max()) ||
                     (m->is_number_integer() && m->get<int64_t>() >= 1 &&
                      m->get<int64_t>() <= std::numeric_limits<int32_t>::max());
     if (!ok) return Invalid("max_output_tokens", "max_output_tokens must be an integer >= 1");
   }
-  if (const ojson* t = Get(body, "truncation"); t != nullptr && *t != "disabled") {
+  if (const ojson* t = Member(body, "truncation"); t != nullptr && *t != "disabled") {
     return Invalid("truncation",
                    "truncation: only \"disabled\" is supported (a conversation over the context "
                    "is a 400)");
   }
-  if (const ojson* b = Get(body, "background"); b != nullptr && *b != false) {
+  if (const ojson* b = Member(body, "background"); b != nullptr && *b != false) {
     return Invalid("background", "background: background responses are not supported");
   }
-  if (const ojson* inc = Get(body, "include")) {
+  if (const ojson* inc = Member(body, "include")) {
     if (!inc->is_array()) return Invalid("include", "include must be an array of strings");
     for (size_t i = 0; i < inc->size(); ++i) {
       // Nothing is encrypted here: there is nothing to add for it.
@@ -366,7 +338,7 @@ Error Misc(const ojson& body) {
                      StrCat("include[", i, "]: only reasoning.encrypted_content is accepted"));
     }
   }
-  if (const ojson* so = Get(body, "stream_options")) {
+  if (const ojson* so = Member(body, "stream_options")) {
     if (!so->is_object()) return Invalid("stream_options", "stream_options must be an object");
     PHX_TRY_FIELD(OnlyKeys(*so, "stream_options", {"include_obfuscation"}));
   }
@@ -375,7 +347,7 @@ Error Misc(const ojson& body) {
 
 json Echo(const ojson& body) {
   auto given = [&](const char* key, json dflt) -> json {
-    const ojson* v = Get(body, key);
+    const ojson* v = Member(body, key);
     return v != nullptr ? json(*v) : std::move(dflt);
   };
   json text = given("text", json::object());
@@ -449,9 +421,9 @@ std::optional<ApiError> ParseResponsesRequest(std::string_view body, const Parse
       "model", "temperature",        "top_p",     "top_k", "min_p", "seed", "stream",
       "user",  "repetition_penalty", "ignore_eos"};
   for (const char* key : kCopied) {
-    if (const ojson* v = Get(doc, key)) chat[key] = *v;
+    if (const ojson* v = Member(doc, key)) chat[key] = *v;
   }
-  if (const ojson* v = Get(doc, "max_output_tokens")) chat["max_completion_tokens"] = *v;
+  if (const ojson* v = Member(doc, "max_output_tokens")) chat["max_completion_tokens"] = *v;
   PHX_TRY_FIELD(Tools(doc, &chat));
   PHX_TRY_FIELD(Text(doc, &chat));
   PHX_TRY_FIELD(Reasoning(doc, &chat));

@@ -2,15 +2,13 @@
 
 #include "base/strings.h"
 #include "server/core/frontend.h"
+#include "server/http/json_fields.h"
 
 namespace phx::server {
 namespace {
 
 using json = nlohmann::json;
-
-ApiError Invalid(std::string param, std::string message) {
-  return {absl::InvalidArgumentError(std::move(message)), std::move(param), ""};
-}
+using namespace json_fields;  // NOLINT: the parsers' shared helpers
 
 // The body as a JSON object within the request limits.
 std::optional<ApiError> Object(std::string_view body, const ParseOptions& opts,
