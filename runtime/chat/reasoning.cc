@@ -66,8 +66,7 @@ bool PromptOpensThink(const RenderedPrompt& p) {
 }
 
 ReasoningSplitter::ReasoningSplitter(ReasoningFormat format, bool in_reasoning)
-    : format_(format),
-      state_(format == ReasoningFormat::kNone ? State::kContent
+    : state_(format == ReasoningFormat::kNone ? State::kContent
              : in_reasoning                   ? State::kReasoning
                                               : State::kStart) {}
 

@@ -50,7 +50,6 @@ class ReasoningSplitter {
   enum class State { kStart, kReasoning, kAfterThink, kContent };
   void Drain(Delta* d, bool final);
 
-  ReasoningFormat format_;
   State state_;
   std::string pending_;             // text not attributed yet
   size_t held_ws_ = 0;              // pending_'s first bytes, white space already examined
