@@ -12,7 +12,7 @@
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 #include "tests/integration/grpc_test_server.h"
-#include "tests/support/qwen3_model.h"
+#include "tests/integration/qwen3_server.h"
 
 namespace phx {
 namespace {
@@ -65,26 +65,10 @@ GenerateRequest Greedy(int max_tokens) {
   return r;
 }
 
-class Qwen3GrpcChat : public ::testing::Test {
+class Qwen3GrpcChat : public testing::Qwen3ServerTest {
  protected:
-  static void SetUpTestSuite() {
-    model_ = new testing::Qwen3Model("qwen3-synth", 512);
-    ASSERT_TRUE(model_->status().ok()) << model_->status();
-    server_ = testing::TestServer::Start(testing::TestConfig(model_->path())).release();
-    ASSERT_NE(server_, nullptr);
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    delete model_;
-  }
-  static const testing::TestServer& S() { return *server_; }
-  static const tok::Tokenizer& Tok() { return server_->app->engine().model().tokenizer(); }
-
-  static testing::Qwen3Model* model_;
-  static testing::TestServer* server_;
+  static void SetUpTestSuite() { Start("qwen3-synth", 512); }
 };
-testing::Qwen3Model* Qwen3GrpcChat::model_ = nullptr;
-testing::TestServer* Qwen3GrpcChat::server_ = nullptr;
 
 // The same conversation as a Chat form and as an OpenAI body: the same prompt bytes, the same
 // prompt tokens (a message spelling control tokens stays text), the same greedy answer.

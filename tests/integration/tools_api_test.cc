@@ -11,7 +11,7 @@
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 #include "tests/integration/grpc_test_server.h"
-#include "tests/support/qwen3_model.h"
+#include "tests/integration/qwen3_server.h"
 
 namespace phx {
 namespace {
@@ -19,7 +19,7 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-class ToolsApi : public ::testing::Test {
+class ToolsApi : public testing::Qwen3ServerTest {
  public:
   static httplib::Result PostRaw(const nlohmann::json& body) {
     httplib::Client c("127.0.0.1", server_->app->api_port());
@@ -28,26 +28,13 @@ class ToolsApi : public ::testing::Test {
   }
 
  protected:
-  static void SetUpTestSuite() {
-    model_ = new testing::Qwen3Model("qwen3-tools", 1024);
-    ASSERT_TRUE(model_->status().ok()) << model_->status();
-    server_ = testing::TestServer::Start(testing::TestConfig(model_->path())).release();
-    ASSERT_NE(server_, nullptr);
-  }
-  static void TearDownTestSuite() {
-    delete server_;
-    delete model_;
-  }
+  static void SetUpTestSuite() { Start("qwen3-tools", 1024); }
   static std::pair<int, json> Post(const json& body) {
     auto r = PostRaw(body);
     if (!r) return {-1, json()};
     return {r->status, json::parse(r->body, nullptr, false)};
   }
-  static testing::Qwen3Model* model_;
-  static testing::TestServer* server_;
 };
-testing::Qwen3Model* ToolsApi::model_ = nullptr;
-testing::TestServer* ToolsApi::server_ = nullptr;
 
 // Enums and booleans only: a forced call is short whatever the random model prefers.
 json Tools() {
