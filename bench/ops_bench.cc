@@ -146,7 +146,8 @@ void RegisterMatmul() {
         for (const Shape& s : set) {
           // Every type runs twice: as stored (the portable panel/direct tiles; float weights
           // in 4 KiB pages) and as PrepareMatmul's copy (Q8x16, Q32x16 or Kx16: "x16"; float
-          // types: the plain copy in huge pages, "copy").
+          // types: "copy", on AVX-512 the 64-row groups, elsewhere the same rows, in huge
+          // pages).
           for (bool prep : {false, true}) {
             const char* suffix = !prep ? "" : IsQuantized(t) ? "x16" : "copy";
             const std::string name = std::string(M == 1    ? "Gemv/"

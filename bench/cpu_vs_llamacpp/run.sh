@@ -105,7 +105,7 @@ table=$(
     "${llc_mib:-?} MiB; read bandwidth $bw1 GB/s (1 thread), $bw2 GB/s (2 threads);" \
     "$(date -u +%Y-%m-%d). Phalanx kernels: $(jq -r '.kernels // .backend' <<<"$ours" | cut -d';' -f1)" \
     "(the weights PrepareMatmul repacked: Kx16 for Q2_K..Q6_K and IQ4_XS, Q32x16 for the other" \
-    "4-5-bit types, Q8x16 for Q8_0; float weights as stored)."
+    "4-5-bit types, Q8x16 for Q8_0, F32/F16/BF16 in 64-row groups on AVX-512)."
 )
 echo
 echo "$table"

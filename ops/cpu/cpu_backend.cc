@@ -24,8 +24,6 @@ CpuBackend::CpuBackend(int n_threads, IsaLevel isa)
   repack_ = repack == nullptr || std::string_view(repack) != "0";
   const char* copy = std::getenv("PHX_CPU_COPY_FLOAT");
   copy_float_ = repack_ && (copy == nullptr || std::string_view(copy) != "0");
-  const char* invariant = std::getenv("PHX_CPU_BATCH_INVARIANT");
-  batch_variant_ = invariant != nullptr && std::string_view(invariant) == "0";
 }
 
 CpuBackend::~CpuBackend() = default;

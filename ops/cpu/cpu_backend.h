@@ -31,12 +31,6 @@ class CpuBackend : public Backend {
   std::string_view name() const override { return "cpu"; }
   Device device() const override { return Device::kCpu; }
   IsaLevel isa() const { return kernels_.isa; }
-  // Batch invariance (the default; env PHX_CPU_BATCH_INVARIANT=0 turns it off): every float
-  // matmul row sums in the same order whatever the number of rows, so a sequence generates the
-  // same tokens alone or batched. Off, F32/F16/BF16 weights use the decode GEMV (at most
-  // kGemvMaxRows rows) and the prefill panels, faster but batch-dependent in the last bits.
-  void set_batch_invariant(bool on) { batch_variant_ = !on; }
-  bool batch_invariant() const { return !batch_variant_; }
   int num_threads() const { return pool_.size(); }
   ThreadPool& pool() { return pool_; }
 
@@ -50,9 +44,12 @@ class CpuBackend : public Backend {
   absl::StatusOr<Buffer> AdoptWeight(const Tensor& host) override;
   // Quantized matrices get a copy in the layout of the AVX-512 VNNI kernels where they run
   // (Q8_0: Q8x16, packed_formats.h; the 4-6-bit types: Q32x16 or Kx16, repack_formats.h),
-  // unless the environment sets PHX_CPU_REPACK=0. F32/F16/BF16 matrices get a plain copy in
-  // huge-page memory (aligned_buffer.h; the decode GEMV streams it faster than 4 KiB file
-  // pages) unless PHX_CPU_COPY_FLOAT=0 or PHX_CPU_REPACK=0; other weights nullptr.
+  // unless the environment sets PHX_CPU_REPACK=0. F32/F16/BF16 matrices get a copy in
+  // huge-page memory (aligned_buffer.h; decode streams it faster than 4 KiB file pages) unless
+  // PHX_CPU_COPY_FLOAT=0 or PHX_CPU_REPACK=0: on AVX-512 in the 64-row group layout of the
+  // float kernels (repack_formats.h), elsewhere the same rows; other weights nullptr. Float
+  // matmuls are batch-invariant with or without the copy: every path sums each output in one
+  // order whatever the number of rows (matmul_float_panel_avx512.cc).
   absl::StatusOr<std::unique_ptr<PreparedWeight>> PrepareMatmul(const Tensor& w) override;
   absl::Status CopyToDevice(const void* host, size_t bytes, const Tensor& dst) override;
   absl::Status CopyToHost(const Tensor& src, void* host, size_t bytes) override;
@@ -124,9 +121,6 @@ class CpuBackend : public Backend {
   std::vector<AlignedBuffer> moe_y_;              // and its gathered outputs, one per product
   bool repack_ = true;
   bool copy_float_ = true;  // PrepareMatmul copies float matrices (PHX_CPU_COPY_FLOAT)
-  // Float weights through the M-dependent kernels (decode GEMV, prefill panels):
-  // PHX_CPU_BATCH_INVARIANT=0. Off by default, so a sequence's tokens do not depend on the batch.
-  bool batch_variant_ = false;
   std::mutex repacked_mu_;  // PrepareMatmul handles may be destroyed on any thread
   std::map<const void*, const Repacked*> repacked_;  // by the original weight's data pointer
   std::map<DType, int64_t> repacked_count_;          // matrices repacked, by type

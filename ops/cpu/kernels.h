@@ -60,14 +60,7 @@ struct GemmArgs {
   float* y = nullptr;           // output row 0
   int64_t y_pitch = 0;          // floats between output rows
   int64_t M = 0, N = 0, K = 0;
-  // Whether the float kernels may pick their prefill panels by the rows of a task
-  // (matmul_float_panel_avx512.cc, matmul_bf16_avx512.cc). The panels sum in another order than
-  // the direct tiles, so a row's result would then depend on the batch it came in with.
-  bool batch_variant = false;
 };
-// The most activation rows the decode GEMVs (KernelTable::gemv_*) are used for: one pass
-// over each weight row with every activation row (more rows would be bound by the loads of x).
-inline constexpr int64_t kGemvMaxRows = 4;
 using GemmFn = void (*)(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1,
                         uint8_t* scratch);
 
@@ -142,11 +135,13 @@ struct KernelTable {
   // BF16 weights with vdpbf16ps (AVX-512 BF16 CPUs only, else nullptr) against bf16 activation
   // rows of BF16ActRowBytes(K) bytes (quantize_bf16: round to nearest even, subnormals zero).
   GemmFn gemm_bf16 = nullptr;
-  // Decode GEMVs (at most kGemvMaxRows activation rows; nullptr where the level has none): one
-  // weight row at a time over its whole K, a single sequential stream per thread (gemv_*.cc).
-  // gemv_float: F32/F16/BF16 weights against f32 rows; gemv_bf16: as gemm_bf16.
-  GemmFn gemv_float = nullptr;
-  GemmFn gemv_bf16 = nullptr;
+  // F32/F16/BF16 weights in the 64-row group layout of PrepareMatmul (repack_formats.h; a.w the
+  // copy, a.w_pitch its group bytes, n0 % 64 == 0), every M; nullptr where the level has none.
+  // gemm_float_groups: against f32 rows; gemm_bf16_groups: BF16 as gemm_bf16. Each sums every
+  // output in the same order as gemm_float / gemm_bf16 on that level do from the plain rows, for
+  // any M and split (matmul_float_panel_avx512.cc), so results are batch-invariant.
+  GemmFn gemm_float_groups = nullptr;
+  GemmFn gemm_bf16_groups = nullptr;
   void (*quantize_bf16)(const float* x, int64_t K, uint8_t* out) = nullptr;
   VecKernels vec{};
 };

@@ -100,13 +100,17 @@ absl::Status CpuBackend::MatmulRows(const Tensor& x, std::span<const RowProduct>
     a.M = M;
     a.N = N;
     a.K = K;
-    a.batch_variant = batch_variant_;
     const Family family = MatmulFamily(w.dtype);
     // A copy made by PrepareMatmul replaces the weight rows: Q8x16, Q32x16 or Kx16 (its tasks
-    // own whole 16-row groups), or for float types the same rows in huge pages.
+    // own whole 16-row groups); for float types the 64-row groups of gemm_float_groups (its
+    // tasks own whole groups) or, on levels without that kernel, the same rows in huge pages.
     const uint8_t* repacked = o.repacked != nullptr ? o.repacked : FindRepacked(w);
-    if (repacked != nullptr && family == Family::kFloat) {  // a plain copy: same layout
+    const bool bf16 = w.dtype == DType::kBF16 && kernels_.gemm_bf16 != nullptr;
+    bool float_groups = false;
+    if (repacked != nullptr && family == Family::kFloat) {
       a.w = repacked;
+      float_groups = kernels_.gemm_float_groups != nullptr;
+      if (float_groups) a.w_pitch = FloatGroupBytes(w.dtype, K);
       repacked = nullptr;
     }
     if (repacked != nullptr) {
@@ -124,13 +128,11 @@ absl::Status CpuBackend::MatmulRows(const Tensor& x, std::span<const RowProduct>
         j.format = kKx8Act;
         a.w_pitch = KGroupBytes(w.dtype, K);
       }
-    } else if (w.dtype == DType::kBF16 && kernels_.gemm_bf16 != nullptr) {
-      const bool gemv = batch_variant_ && M <= kGemvMaxRows && kernels_.gemv_bf16 != nullptr;
-      j.gemm = gemv ? kernels_.gemv_bf16 : kernels_.gemm_bf16;
+    } else if (bf16) {  // vdpbf16ps against bf16-rounded activations
+      j.gemm = float_groups ? kernels_.gemm_bf16_groups : kernels_.gemm_bf16;
       j.format = kBf16Rows;
     } else if (family == Family::kFloat) {
-      const bool gemv = batch_variant_ && M <= kGemvMaxRows && kernels_.gemv_float != nullptr;
-      j.gemm = gemv ? kernels_.gemv_float : kernels_.gemm_float;
+      j.gemm = float_groups ? kernels_.gemm_float_groups : kernels_.gemm_float;
       j.format = kFloatRows;
     } else if (family == Family::kQ8) {
       j.gemm = kernels_.gemm_q8;
@@ -142,7 +144,7 @@ absl::Status CpuBackend::MatmulRows(const Tensor& x, std::span<const RowProduct>
     need[j.format] = true;
     // Work partition: chunks of output columns (multiples of `unit` rows of w); when there are
     // too few column chunks to feed every thread, activation rows are split as well.
-    const int64_t unit = repacked ? kQ8x16Rows : 4;
+    const int64_t unit = float_groups ? kFloatGroupRows : repacked ? kQ8x16Rows : 4;
     const int64_t threads = pool_.size();
     const bool small_m = M <= 8;
     int64_t chunk = small_m ? (N + unit * threads - 1) / (unit * threads) * unit : 64;

@@ -5,22 +5,16 @@
 //       two blocks' scales sit in lanes 0-7 / 8-15 so one FMA applies both.
 //   k:  maddubs (4/6-bit unsigned weights x signed activations) then vpdpwssd applies the
 //       per-16 scales; mins enter through one FMA with the activation's scaled 16-sums.
+// Float weights have their own kernels (matmul_float_panel_avx512.cc, matmul_bf16_avx512.cc).
 #define PHX_ISA_NS avx512
 #include <immintrin.h>
 
-#include "ops/cpu/float_load_avx512.h"
 #include "ops/cpu/gemm_impl.h"
 #include "ops/cpu/quantize_act_impl.h"
 
 namespace phx::ops::cpu::avx512 {
 
 VecKernels GetVecKernels();
-void GemmFloatPanel(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1,
-                    uint8_t* scratch);
-// Rows per task from which the panel pays: F32 packing is a transpose of 4-byte values used by
-// every row, which at 16 rows cost more than it saved (ops_bench Batch/f32/1B, M = 16).
-inline constexpr int64_t kFloatPanelMinRows = 8;
-inline constexpr int64_t kF32PanelMinRows = 32;
 
 namespace {
 
@@ -35,69 +29,6 @@ inline void Finish(__m512 (&c)[RM][4], float* y, int64_t yp, int ncols, const fl
     StoreRow(v, y + m * yp, ncols, bias, accumulate);
   }
 }
-
-template <int RM, DType WT>
-void FloatTile(const float* x, int64_t xp, const uint8_t* const* w, int64_t kc, float* y,
-               int64_t yp, int ncols, const float* bias, bool accumulate) {
-  __m512 c[RM][4];
-  PHX_UNROLL
-  for (int m = 0; m < RM; ++m) {
-    PHX_UNROLL
-    for (int r = 0; r < 4; ++r) c[m][r] = _mm512_setzero_ps();
-  }
-  // Rows of the next 4-row tile sit kGroupRows rows further (direct weights or a panel).
-  const int64_t next_tile = kGroupRows * (w[kGroupRows - 1] - w[0]) / (kGroupRows - 1);
-  constexpr int64_t esize = WT == DType::kF32 ? 4 : 2;
-  for (int64_t k = 0; k < kc; k += 16) {
-    const __mmask16 mask = kc - k >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (kc - k)) - 1);
-    PHX_UNROLL
-    for (int r = 0; r < 4; ++r) {
-      _mm_prefetch(reinterpret_cast<const char*>(w[r]) + k * esize + next_tile, _MM_HINT_T0);
-    }
-    __m512 wv[4];
-    PHX_UNROLL
-    for (int r = 0; r < 4; ++r) wv[r] = LoadFloat16<WT>(w[r], k, mask);
-    PHX_UNROLL
-    for (int m = 0; m < RM; ++m) {
-      const __m512 xv = _mm512_maskz_loadu_ps(mask, x + m * xp + k);
-      PHX_UNROLL
-      for (int r = 0; r < 4; ++r) c[m][r] = _mm512_fmadd_ps(xv, wv[r], c[m][r]);
-    }
-  }
-  Finish<RM>(c, y, yp, ncols, bias, accumulate);
-}
-
-template <DType WT>
-void FloatRun(int rm, const float* x, int64_t xp, const uint8_t* const* w, int64_t kc, float* y,
-              int64_t yp, int ncols, const float* bias, bool acc) {
-  switch (rm) {
-    case 6:
-      return FloatTile<6, WT>(x, xp, w, kc, y, yp, ncols, bias, acc);
-    case 5:
-      return FloatTile<5, WT>(x, xp, w, kc, y, yp, ncols, bias, acc);
-    case 4:
-      return FloatTile<4, WT>(x, xp, w, kc, y, yp, ncols, bias, acc);
-    case 3:
-      return FloatTile<3, WT>(x, xp, w, kc, y, yp, ncols, bias, acc);
-    case 2:
-      return FloatTile<2, WT>(x, xp, w, kc, y, yp, ncols, bias, acc);
-    default:
-      return FloatTile<1, WT>(x, xp, w, kc, y, yp, ncols, bias, acc);
-  }
-}
-
-struct FloatTiles {
-  // 6 activation rows x 4 weight rows: 24 accumulators, 10 loads per 24 FMAs (of 32 zmm).
-  static constexpr int kRM = 6;
-  static void Run(int rm, const float* x, int64_t xp, const uint8_t* const* w, DType wt, int64_t kc,
-                  float* y, int64_t yp, int ncols, const float* bias, bool acc) {
-    if (wt == DType::kF16) return FloatRun<DType::kF16>(rm, x, xp, w, kc, y, yp, ncols, bias, acc);
-    if (wt == DType::kBF16) {
-      return FloatRun<DType::kBF16>(rm, x, xp, w, kc, y, yp, ncols, bias, acc);
-    }
-    FloatRun<DType::kF32>(rm, x, xp, w, kc, y, yp, ncols, bias, acc);
-  }
-};
 
 template <int RM, bool kMin>
 void Q8Tile(const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t np, float* y, int64_t yp,
@@ -435,12 +366,6 @@ struct KTiles {
   }
 };
 
-void GemmFloat(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s) {
-  // Prefill shapes: packed panels and the outer-product tile (matmul_float_panel_avx512.cc).
-  const int64_t min_rows = a.wtype == DType::kF32 ? kF32PanelMinRows : kFloatPanelMinRows;
-  if (a.batch_variant && m1 - m0 >= min_rows) return GemmFloatPanel(a, n0, n1, m0, m1, s);
-  GemmFloatDriver<FloatTiles>(a, n0, n1, m0, m1, s);
-}
 void GemmQ8(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s) {
   GemmQ8Driver<Q8Tiles, 128>(a, n0, n1, m0, m1, s);
 }
@@ -458,16 +383,19 @@ void GemmQ8x16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1
 void GemmQ32x16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s);
 void GemmKx16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s);
 void GemmBf16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s);
-void GemvFloat(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s);
-void GemvBf16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s);
+void GemmBf16Groups(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s);
+// Float weights, every M, one summation order (matmul_float_panel_avx512.cc): from the rows
+// where they lie, and from PrepareMatmul's 64-row groups.
+void GemmFloatPanel(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s);
+void GemmFloatGroups(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* s);
 void QuantizeActBf16(const float* x, int64_t K, uint8_t* out);
 }  // namespace avx512
 
 KernelTable Avx512Kernels() {
   KernelTable t;
   t.isa = IsaLevel::kAvx512;
-  t.gemm_float = avx512::GemmFloat;
-  t.gemv_float = avx512::GemvFloat;
+  t.gemm_float = avx512::GemmFloatPanel;
+  t.gemm_float_groups = avx512::GemmFloatGroups;
   t.gemm_q8 = avx512::GemmQ8;
   t.gemm_k = avx512::GemmK;
   t.gemm_q8x16 = avx512::GemmQ8x16;
@@ -479,7 +407,7 @@ KernelTable Avx512Kernels() {
   t.quantize_kx8 = avx512::QuantizeActKx8Impl;
   if (GetCpuFeatures().avx512bf16) {
     t.gemm_bf16 = avx512::GemmBf16;
-    t.gemv_bf16 = avx512::GemvBf16;
+    t.gemm_bf16_groups = avx512::GemmBf16Groups;
     t.quantize_bf16 = avx512::QuantizeActBf16;
   }
   t.vec = avx512::GetVecKernels();

@@ -132,13 +132,17 @@ absl::Status CpuBackend::MatmulExperts(const Tensor& x, const Tensor& ids,
     const int64_t N = w.shape[1];
     auto* yg = reinterpret_cast<float*>(moe_y_[i].Reserve(static_cast<size_t>(rows * N * 4)));
     gathered[i] = Tensor::View(yg, DType::kF32, {rows, N});
-    // A Q8x16 copy of the whole [E * N, K] matrix serves expert slices of whole 16-row groups.
+    // A repacked copy of the whole [E * N, K] matrix serves expert slices of whole groups: 16
+    // rows (Q8x16, Q32x16, Kx16, a plain float copy) or 64 (the float group layout).
     const Tensor flat = w.Reshape({E * N, K});
-    const uint8_t* repacked = N % kQ8x16Rows == 0 ? FindRepacked(flat) : nullptr;
-    // Bytes of one 16-row group of the repacked copy (Q8x16, Q32x16 or Kx16, by type; float
-    // types: a plain copy).
-    const int64_t group_bytes = MatmulFamily(w.dtype) == Family::kFloat ? kQ8x16Rows * w.row_bytes()
-                                : w.dtype == DType::kQ8_0               ? Q8x16GroupBytes(K)
+    const bool float_groups =
+        MatmulFamily(w.dtype) == Family::kFloat && kernels_.gemm_float_groups != nullptr;
+    const int64_t group_rows = float_groups ? kFloatGroupRows : kQ8x16Rows;
+    const uint8_t* repacked = N % group_rows == 0 ? FindRepacked(flat) : nullptr;
+    const int64_t group_bytes = float_groups ? FloatGroupBytes(w.dtype, K)
+                                : MatmulFamily(w.dtype) == Family::kFloat
+                                    ? kQ8x16Rows * w.row_bytes()
+                                : w.dtype == DType::kQ8_0 ? Q8x16GroupBytes(K)
                                                           : RepackedBytes(w.dtype, kQ8x16Rows, K);
     const int64_t expert_bytes = N * w.row_bytes();
     for (int64_t e = 0; e < E; ++e) {
@@ -151,7 +155,7 @@ absl::Status CpuBackend::MatmulExperts(const Tensor& x, const Tensor& ids,
       p.y = &y_views.back();
       p.row0 = seg[e];
       p.rows = count[e];
-      p.repacked = repacked ? repacked + e * (N / kQ8x16Rows) * group_bytes : nullptr;
+      p.repacked = repacked ? repacked + e * (N / group_rows) * group_bytes : nullptr;
       products.push_back(p);
     }
   }

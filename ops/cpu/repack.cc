@@ -38,6 +38,48 @@ void RepackQ8x16(const uint8_t* w, int64_t pitch, int64_t N, int64_t K, int64_t 
   }
 }
 
+namespace {
+
+// Value (k, r) of a group at unit (k / kPer) * 64 + r, sub-slot k % kPer (E: the value's bytes;
+// kPer = 2 packs BF16 pairs into 32-bit units). Blocks of 64 values keep the writes in L1.
+template <typename E, int kPer>
+void TransposeGroup(const uint8_t* w, int64_t pitch, int rows, int64_t K, uint8_t* group) {
+  auto* out = reinterpret_cast<E*>(group);
+  for (int64_t kb = 0; kb < K; kb += 64) {
+    const int64_t ke = std::min(K, kb + 64);
+    for (int r = 0; r < rows; ++r) {
+      const auto* in = reinterpret_cast<const E*>(w + r * pitch);
+      for (int64_t k = kb; k < ke; ++k) {
+        out[((k / kPer) * kFloatGroupRows + r) * kPer + k % kPer] = in[k];
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void RepackFloatGroups(DType t, const uint8_t* w, int64_t pitch, int64_t N, int64_t K, int64_t g0,
+                       int64_t g1, uint8_t* out) {
+  const int64_t group_bytes = FloatGroupBytes(t, K);
+  for (int64_t g = g0; g < g1; ++g) {
+    uint8_t* group = out + g * group_bytes;
+    const int64_t n = g * kFloatGroupRows;
+    const int rows = static_cast<int>(std::min<int64_t>(kFloatGroupRows, N - n));
+    // Padding rows and an odd K's last high halves stay zero.
+    if (rows < kFloatGroupRows || (t == DType::kBF16 && K % 2 != 0)) {
+      std::memset(group, 0, static_cast<size_t>(group_bytes));
+    }
+    const uint8_t* src = w + n * pitch;
+    if (t == DType::kF32) {
+      TransposeGroup<uint32_t, 1>(src, pitch, rows, K, group);
+    } else if (t == DType::kF16) {
+      TransposeGroup<uint16_t, 1>(src, pitch, rows, K, group);
+    } else {
+      TransposeGroup<uint16_t, 2>(src, pitch, rows, K, group);
+    }
+  }
+}
+
 // ---- CpuBackend: the registry of repacked weights ------------------------------------------
 
 class CpuBackend::Repacked : public PreparedWeight {
@@ -60,25 +102,33 @@ absl::StatusOr<std::unique_ptr<PreparedWeight>> CpuBackend::PrepareMatmul(const 
   const bool q8 = t == DType::kQ8_0 && kernels_.gemm_q8x16 != nullptr;
   const bool q32 = IsQ32x16Type(t) && kernels_.gemm_q32x16 != nullptr;
   const bool kx = IsKx16Type(t) && kernels_.gemm_kx16 != nullptr;
-  // Float matrices: a plain copy (same layout) in huge pages; nothing for an empty one.
+  // Float matrices (nothing for an empty one), in huge pages: the 64-row group layout where
+  // the level reads it (AVX-512: GemmFloatGroups), else a plain copy (same layout).
   const bool copy =
       copy_float_ && MatmulFamily(t) == Family::kFloat && w.ndim == 2 && w.shape[1] > 0;
+  const bool groups = copy && kernels_.gemm_float_groups != nullptr;
   if (!repack_ || !(q8 || q32 || kx || copy) || w.ndim != 2 || w.shape[0] == 0 ||
       w.shape[1] % GetDTypeInfo(t)->block_elems != 0) {
     return std::unique_ptr<PreparedWeight>();
   }
   const int64_t N = w.shape[0], K = w.shape[1];
-  const int64_t bytes = copy ? N * w.stride() : q8 ? Q8x16Bytes(N, K) : RepackedBytes(t, N, K);
+  const int64_t bytes = groups ? FloatGroupedBytes(t, N, K)
+                        : copy ? N * w.stride()
+                        : q8   ? Q8x16Bytes(N, K)
+                               : RepackedBytes(t, N, K);
   auto r = std::make_unique<Repacked>(this, w);
   uint8_t* out = r->bytes().Reserve(static_cast<size_t>(bytes));
   if (out == nullptr) {
     return absl::ResourceExhaustedError(StrCat("prepare_matmul: ", bytes, " bytes for a ",
                                                DTypeName(t), " [", N, ", ", K, "] copy"));
   }
-  const int64_t groups = (N + kQ8x16Rows - 1) / kQ8x16Rows;
+  const int64_t group_rows = groups ? kFloatGroupRows : kQ8x16Rows;
   const auto* src = static_cast<const uint8_t*>(w.data);
-  pool_.ParallelFor(groups, 1, [&](int64_t g0, int64_t g1, int) {
-    if (copy) {  // rows [16 g0, 16 g1) as they are (the last row without the stride's padding)
+  pool_.ParallelFor((N + group_rows - 1) / group_rows, 1, [&](int64_t g0, int64_t g1, int) {
+    if (groups) {
+      RepackFloatGroups(t, src, w.stride(), N, K, g0, g1, out);
+    } else if (copy) {  // rows [16 g0, 16 g1) as they are (the last row without the stride's
+                        // padding)
       const int64_t r0 = g0 * kQ8x16Rows, r1 = std::min(N, g1 * kQ8x16Rows);
       std::memcpy(out + r0 * w.stride(), src + r0 * w.stride(),
                   static_cast<size_t>((r1 - r0 - 1) * w.stride() + w.row_bytes()));
@@ -100,10 +150,11 @@ std::string CpuBackend::KernelSummary() {
   std::lock_guard<std::mutex> lock(repacked_mu_);
   const char* sep = "; repacked ";
   for (const auto& [t, n] : repacked_count_) {
-    const char* layout = t == DType::kQ8_0                   ? "Q8x16"
-                         : IsQ32x16Type(t)                   ? "Q32x16"
-                         : MatmulFamily(t) == Family::kFloat ? "copy"
-                                                             : "Kx16";
+    const char* layout = t == DType::kQ8_0                       ? "Q8x16"
+                         : IsQ32x16Type(t)                       ? "Q32x16"
+                         : MatmulFamily(t) != Family::kFloat     ? "Kx16"
+                         : kernels_.gemm_float_groups != nullptr ? "64-row groups"
+                                                                 : "copy";
     s += StrCat(sep, n, " ", DTypeName(t), " (", layout, ")");
     sep = ", ";
   }

@@ -19,4 +19,9 @@ void RepackQ8x16(const uint8_t* w, int64_t pitch, int64_t N, int64_t K, int64_t 
 void RepackLowBit(DType t, const uint8_t* w, int64_t pitch, int64_t N, int64_t K, int64_t g0,
                   int64_t g1, uint8_t* out);
 
+// Groups g0 .. g1 - 1 of the 64-row float layout (repack_formats.h) of an N x K F32, F16 or
+// BF16 matrix into `out` (which holds every group, FloatGroupBytes(t, K) bytes each).
+void RepackFloatGroups(DType t, const uint8_t* w, int64_t pitch, int64_t N, int64_t K, int64_t g0,
+                       int64_t g1, uint8_t* out);
+
 }  // namespace phx::ops::cpu

@@ -101,6 +101,22 @@ inline int64_t RepackedBytes(DType t, int64_t N, int64_t K) {
   return 0;
 }
 
+// ---- Float layout: 64-row groups, k-major (F32 F16 BF16; the AVX-512 float kernels) -------
+// One group holds rows 64g .. 64g + 63 (rows past N are zeros), value by value: for each k the
+// 64 rows' values in the weight's own type, contiguous (F32: 256 bytes, F16: 128 bytes); BF16
+// by pairs: for each pair p the 64 rows' 32-bit units (w[2p], w[2p + 1]) (256 bytes; an odd K's
+// last pair has a zero high half), the operand layout of vdpbf16ps. One 512-bit load is one
+// value (pair) of 16 rows, so every kernel keeps one accumulator lane per row and sums each
+// row in the same order (matmul_float_panel_avx512.cc), whatever the number of activation rows.
+inline constexpr int kFloatGroupRows = 64;
+inline constexpr int64_t kFloatKBlock = 512;  // values per K block of every float kernel chain
+inline int64_t FloatGroupBytes(DType t, int64_t K) {
+  return t == DType::kF32 ? K * 256 : t == DType::kF16 ? K * 128 : (K + 1) / 2 * 256;
+}
+inline int64_t FloatGroupedBytes(DType t, int64_t N, int64_t K) {
+  return (N + kFloatGroupRows - 1) / kFloatGroupRows * FloatGroupBytes(t, K);
+}
+
 // ---- Activation panel of the K layout (QuantizeActKx8) -------------------------------------
 // 8 rows quantized as Q8_K (one scale per 256 values, llama.cpp's quantize_row_q8_K), per
 // super-block kKPanelSuperBytes:

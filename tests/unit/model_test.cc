@@ -349,8 +349,9 @@ TEST(SynthModels, ForwardMatchesFloat64Reference) {
     auto file = gguf::File::Open(path);
     ASSERT_TRUE(file.ok());
     // Our forward, driven directly: the prompt in chunks of 9 and 4 tokens (the second attends
-    // to the cached first; 9 rows take the AVX-512 float/BF16 prefill panels, 4 the small-batch
-    // tiles), logits for every position.
+    // to the cached first; on AVX-512 the float weights' 9 rows sweep converted panels of the
+    // 64-row groups, the 4 rows read the groups directly: one summation order either way),
+    // logits for every position.
     kv::KvCacheConfig kc{static_cast<int32_t>(l.model->config().n_layer),
                          static_cast<int32_t>(l.model->config().n_head_kv),
                          static_cast<int32_t>(l.model->config().head_dim),

@@ -1,19 +1,6 @@
-// Matmul on every weight type, ISA level and thread count against the float64 reference.
-//
-// Tolerances (per output element y[m, n], S = sum_k |x_k w_k| + |bias_n|, u = 2^-24):
-//  * F32/F16/BF16 weights: the reference uses the exact (dequantized) weights and the f32
-//    activations, so the only error is f32 accumulation. The deepest chain of any level is the
-//    portable one (4 partial sums of K/4 terms, then a K chunk of 512 re-added into y), so
-//    |err| <= (K/4 + 16) * u * S rigorously; that is < 1e-4 * S for every K here. The AVX-512
-//    prefill panels (M >= 8 rows per task, 32 for F32) are the exception: each K block of 512
-//    values is one FMA chain per output (vdpbf16ps for BF16: two roundings per pair), re-added into
-//    y per block, so their depth is min(K, 512) + K/512 + 1 (+ 16).
-//  * Q8_0/Q4_0/Q4_K/Q6_K weights: activations are quantized first (Q8_0 per 32 for Q8_0/Q4_0,
-//    Q8_K per 256 for the K-quants, exactly as llama.cpp). (1) Against the reference over the
-//    dequantized weights and the *quantized* activations (ref::QuantizeDequantize*), integer
-//    block dots are exact and only the per-block float scaling and accumulation remain:
-//    |err| <= (K/16 + 16) * 4u * S_q. (2) Against the exact-activation reference the error adds
-//    sum_k |w_k| |x_k - xq_k| (computed exactly), the activation quantization bound.
+// Matmul on every quantized weight type, ISA level and thread count against the float64
+// reference (RunCase, ops_matmul_case.h, states the tolerances); the float types are in
+// ops_float_test.cc.
 #include <algorithm>
 #include <cstring>
 
@@ -21,26 +8,13 @@
 #include "ops/cpu/packed_formats.h"
 #include "ops/cpu/quantize_act.h"
 #include "ops/cpu/repack_formats.h"
+#include "ops_matmul_case.h"
 #include "ops_test_util.h"
 
 namespace phx::ops::testing {
-namespace {
 
-constexpr double kU = 1.0 / (1 << 24);
-
-struct Case {
-  int64_t M, N, K;
-  bool bias = false;
-  bool strided = false;  // x and y are column slices of wider buffers
-};
-
-// Random weight rows of `t`: floats through QuantizeRow for the float types and Q8_0 (whose
-// -128 a quantizer never writes); every other type as random blocks, which cover every quant,
-// scale and min pattern, with small f16 scales (signed where the type allows), mins of either
-// sign and MXFP4 exponents around 2^-6. `quantized_floats`: every type through QuantizeRow
-// (the weights `phalanx model synth` writes: a quantizer's scales, mins and codes).
 std::vector<uint8_t> RandomWeights(std::mt19937_64& rng, DType t, int64_t N, int64_t K,
-                                   bool quantized_floats = false) {
+                                   bool quantized_floats) {
   const int64_t rb = static_cast<int64_t>(*RowBytes(t, K));
   std::vector<uint8_t> w(static_cast<size_t>(N * rb));
   if (IsQuantized(t) && t != DType::kQ8_0 && !quantized_floats) {
@@ -88,11 +62,7 @@ std::vector<uint8_t> RandomWeights(std::mt19937_64& rng, DType t, int64_t N, int
   return w;
 }
 
-// prepare: the weight also goes through PrepareMatmul (the copy in the AVX-512 VNNI kernels'
-// layout for every quantized type on that level; a plain huge-page copy of float weights on
-// every level).
-void RunCase(DType t, const Case& c, std::mt19937_64& rng, bool prepare = false,
-             bool quantized_floats = false) {
+void RunCase(DType t, const Case& c, std::mt19937_64& rng, bool prepare, bool quantized_floats) {
   SCOPED_TRACE(StrCat(DTypeName(t), " M=", c.M, " N=", c.N, " K=", c.K, c.bias ? " bias" : "",
                       c.strided ? " strided" : "", prepare ? " prepared" : "",
                       quantized_floats ? " quantized floats" : ""));
@@ -194,32 +164,11 @@ void RunCase(DType t, const Case& c, std::mt19937_64& rng, bool prepare = false,
   });
 }
 
-// Shapes: M = 1, 2, 7, 11, 17, 64, 129 (GEMV and GEMM, tile remainders); N around the 4-row groups
-// and 64-row panels; K odd / not a multiple of the vector width (float types), an odd number of
-// 32-blocks (q8) and more super-blocks than one K chunk (K-quants: chunk = 4 super-blocks).
-const Case kFloatCases[] = {
-    {2, 3, 0, true},
-    {1, 1, 1},
-    {1, 5, 7},
-    {2, 67, 33, true},
-    {7, 64, 100},
-    {1, 130, 768},
-    {64, 70, 17, true},
-    {129, 9, 64, false, true},
-    {7, 131, 1100, true, true},
-    {3, 4, 513},
-    {11, 9, 40},                // 6-row tile then a 5-row remainder
-    {17, 6, 130},               // 6 + 6 + 5 rows, panels converted (M > 12)
-    {4, 33, 70},                // the decode GEMV's largest M (kGemvMaxRows)
-    {1, 19, 1030, true, true},  // GEMV: K tail past the unrolled 64 (f32/f16) / 128 values
-    {2, 5, 161, false, true},   // GEMV: 2 rows, K tail
-    {5, 21, 300},               // just past the GEMV: the blocked tiles again
-    // The AVX-512 prefill panels (M >= 8): several 64-column panels with a tail, K blocks of
-    // 512 with a masked tail, 6-row tiles with remainders.
-    {33, 131, 1100, true, true},
-    {8, 64, 1024},
-    {70, 200, 1537, true},
-};
+namespace {
+
+// Shapes: M = 1, 2, 7, 64, 129 (GEMV and GEMM, tile remainders); N around the 4-row groups and
+// 64-row panels; an odd number of 32-blocks (q8) and more super-blocks than one K chunk
+// (K-quants: chunk = 4 super-blocks).
 const Case kQ8Cases[] = {
     {1, 1, 32},           {1, 7, 96, true},          {2, 67, 64},
     {7, 64, 768},         {64, 70, 160, true, true}, {129, 13, 96},
@@ -234,91 +183,6 @@ const Case kKCases[] = {
     {129, 13, 1280},
     {1, 130, 1280, true, true},
 };
-
-TEST(OpsMatmulTest, FloatWeights) {
-  auto rng = MakeRng();
-  for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
-    for (const Case& c : kFloatCases) {
-      for (bool prepare : {false, true}) RunCase(t, c, rng, prepare);
-    }
-  }
-}
-
-// PrepareMatmul's copy of a float matrix is what Matmul reads while it lives (the original
-// bytes, changed after the copy, do not show), and the original again once it is released.
-TEST(OpsMatmulTest, FloatCopyIsRead) {
-  auto rng = MakeRng();
-  const int64_t N = 37, K = 300;
-  for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
-    SCOPED_TRACE(DTypeName(t));
-    for (const int64_t M : {1, 3, 12}) {  // the GEMV and the blocked tiles
-      ForEachBackend([&](cpu::CpuBackend& b) {
-        cpu::CpuBackend fresh(1, b.isa());
-        fresh.set_batch_invariant(b.batch_invariant());
-        std::vector<uint8_t> w = RandomWeights(rng, t, N, K);
-        const std::vector<uint8_t> first = w, second = RandomWeights(rng, t, N, K);
-        const Tensor wt = Tensor::View(w.data(), t, {N, K});
-        const Tensor first_t = Tensor::View(first.data(), t, {N, K});
-        Buffer x = FromFloats(b, RandomFloats(rng, M * K), {M, K});
-        Buffer got = Poisoned(b, DType::kF32, {M, N}), want = Poisoned(b, DType::kF32, {M, N});
-        auto p = b.PrepareMatmul(wt);
-        ASSERT_TRUE(p.ok()) << p.status();
-        ASSERT_NE(*p, nullptr);
-        std::memcpy(w.data(), second.data(), w.size());  // the copy still holds `first`
-        ASSERT_TRUE(b.Matmul(x.tensor(), wt, nullptr, got.tensor()).ok());
-        ASSERT_TRUE(fresh.Matmul(x.tensor(), first_t, nullptr, want.tensor()).ok());
-        EXPECT_EQ(ref::ToDouble(got.tensor()), ref::ToDouble(want.tensor()));
-        p->reset();  // released: the (changed) original is read again
-        const Tensor second_t = Tensor::View(second.data(), t, {N, K});
-        ASSERT_TRUE(b.Matmul(x.tensor(), wt, nullptr, got.tensor()).ok());
-        ASSERT_TRUE(fresh.Matmul(x.tensor(), second_t, nullptr, want.tensor()).ok());
-        EXPECT_EQ(ref::ToDouble(got.tensor()), ref::ToDouble(want.tensor()));
-      });
-    }
-  }
-}
-
-// The issue's shapes for the float types: M in {1, 2, 7, 16, 17, 33}, odd N.
-TEST(OpsMatmulTest, FloatWeightsIssueShapes) {
-  auto rng = MakeRng();
-  for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
-    for (const int64_t M : {1, 2, 7, 16, 17, 33}) {
-      RunCase(t, Case{M, 37, 768, M % 2 == 1, M == 7}, rng);
-    }
-  }
-}
-
-// Batch invariance (the default): a row's result is bit for bit the same whatever the number of
-// rows it is multiplied with, so a sequence generates the same tokens alone or batched (the
-// engine tests check that end to end). Rows 1..40 of one activation matrix against the first m.
-TEST(OpsMatmulTest, FloatRowsAreBatchInvariant) {
-  auto rng = MakeRng();
-  const int64_t N = 67, K = 1100, M = 40;
-  for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
-    SCOPED_TRACE(DTypeName(t));
-    const std::vector<uint8_t> w = RandomWeights(rng, t, N, K);
-    const Tensor wt = Tensor::View(w.data(), t, {N, K});
-    const std::vector<float> xs = RandomFloats(rng, static_cast<size_t>(M * K));
-    for (const int threads : {1, 2}) {
-      cpu::CpuBackend b(threads);
-      ASSERT_TRUE(b.batch_invariant());
-      auto p = b.PrepareMatmul(wt);
-      ASSERT_TRUE(p.ok()) << p.status();
-      Buffer x = FromFloats(b, xs, {M, K});
-      Buffer all = Poisoned(b, DType::kF32, {M, N});
-      ASSERT_TRUE(b.Matmul(x.tensor(), wt, nullptr, all.tensor()).ok());
-      const std::vector<double> want = ref::ToDouble(all.tensor());
-      for (const int64_t m : {1, 2, 4, 5, 8, 9, 33}) {
-        SCOPED_TRACE(m);
-        Buffer xm = FromFloats(b, std::vector<float>(xs.begin(), xs.begin() + m * K), {m, K});
-        Buffer got = Poisoned(b, DType::kF32, {m, N});
-        ASSERT_TRUE(b.Matmul(xm.tensor(), wt, nullptr, got.tensor()).ok());
-        EXPECT_EQ(ref::ToDouble(got.tensor()),
-                  std::vector<double>(want.begin(), want.begin() + m * N));
-      }
-    }
-  }
-}
 
 TEST(OpsMatmulTest, Q8Family) {
   auto rng = MakeRng();
@@ -507,48 +371,6 @@ TEST(OpsMatmulTest, DegenerateActivations) {
 
 // Every level quantizes activations to the same bytes as the plain C++ quantizers (which
 // follow llama.cpp), including round-half-even ties and all-zero blocks.
-// BF16 weights on an AVX-512 CPU without AVX-512 BF16 take the f32 prefill panel (converted
-// while packing): the kernel table's gemm_float, called directly (a backend on this CPU would
-// pick vdpbf16ps), on a product of several panels, K blocks and row tiles with bias; y poisoned.
-TEST(OpsMatmulTest, Avx512FloatPanelReadsBf16) {
-  if (cpu::BestIsa() < cpu::IsaLevel::kAvx512) GTEST_SKIP() << "no AVX-512";
-  auto rng = MakeRng();
-  const int64_t M = 13, N = 131, K = 1100;
-  const std::vector<uint8_t> wbytes = RandomWeights(rng, DType::kBF16, N, K);
-  const std::vector<double> wd = ref::ToDouble(Tensor::View(wbytes.data(), DType::kBF16, {N, K}));
-  const std::vector<float> x = RandomFloats(rng, static_cast<size_t>(M * K), -2.f, 2.f);
-  const std::vector<float> bias = RandomFloats(rng, static_cast<size_t>(N));
-  std::vector<float> y(static_cast<size_t>(M * N), std::nanf(""));
-  const cpu::KernelTable kt = cpu::KernelsFor(cpu::IsaLevel::kAvx512);
-  cpu::GemmArgs a;
-  a.act = reinterpret_cast<const uint8_t*>(x.data());
-  a.act_pitch = K * 4;
-  a.w = wbytes.data();
-  a.w_pitch = K * 2;
-  a.wtype = DType::kBF16;
-  a.bias = bias.data();
-  a.y = y.data();
-  a.y_pitch = N;
-  a.M = M;
-  a.N = N;
-  a.K = K;
-  a.batch_variant = true;  // the panels are used only when batch invariance is off
-  std::vector<uint8_t> scratch(cpu::kGemmScratchBytes + 64);
-  uint8_t* s = scratch.data() + (64 - reinterpret_cast<uintptr_t>(scratch.data()) % 64) % 64;
-  kt.gemm_float(a, 0, N, 0, M, s);
-  const std::vector<double> want = ref::Matmul(ToDoubles(x), wd, ToDoubles(bias), M, N, K);
-  std::vector<double> got(y.begin(), y.end()), tol(want.size());
-  for (int64_t m = 0; m < M; ++m) {
-    for (int64_t n = 0; n < N; ++n) {
-      double sum = std::fabs(bias[n]);
-      for (int64_t k = 0; k < K; ++k) sum += std::fabs(x[m * K + k] * wd[n * K + k]);
-      tol[m * N + n] = (512 + K / 512.0 + 17) * kU * sum;
-    }
-  }
-  ExpectNear(
-      got, want, [&](size_t i) { return tol[i]; }, "avx512 f32 panel, bf16 weights");
-}
-
 TEST(OpsMatmulTest, ActivationQuantizationIsBitExact) {
   auto rng = MakeRng();
   const int64_t K = 1280;  // 40 blocks of 32 (even pairs), 5 super-blocks

@@ -41,16 +41,10 @@ inline std::vector<BackendConfig> AllConfigs() {
 // Runs fn(backend) for every configuration, with a trace naming it.
 inline void ForEachBackend(const std::function<void(cpu::CpuBackend&)>& fn) {
   for (const BackendConfig& c : AllConfigs()) {
-    // Batch-invariant kernels (the default), and on AVX-512 also the batch-dependent ones
-    // (PHX_CPU_BATCH_INVARIANT=0: the float decode GEMV and prefill panels).
-    for (const bool invariant : {true, false}) {
-      if (!invariant && c.isa < cpu::IsaLevel::kAvx512) continue;
-      SCOPED_TRACE(c.Name() + (invariant ? "" : " batch-variant"));
-      cpu::CpuBackend b(c.threads, c.isa);
-      b.set_batch_invariant(invariant);
-      ASSERT_EQ(b.isa(), c.isa);
-      fn(b);
-    }
+    SCOPED_TRACE(c.Name());
+    cpu::CpuBackend b(c.threads, c.isa);
+    ASSERT_EQ(b.isa(), c.isa);
+    fn(b);
   }
 }
 
