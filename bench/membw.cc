@@ -1,23 +1,25 @@
 // Read bandwidth of this machine: the best rate at which T threads, each pinned to its own CPU,
 // stream disjoint parts of one buffer much larger than the last-level cache (default 1 GiB), read
-// the way our decode kernels read their weights: 64-byte loads into 8 independent accumulators
-// (AVX-512 where the CPU has it, else AVX2, else portable), each thread's part read as S
-// sequential streams side by side (S = 1, 2, 4: one stream is what the repacked quantized
-// matmuls and the float GEMV do; several can keep more lines in flight on some hosts). Every
-// variant runs R timed passes after an untimed first touch; the threads wait at a barrier
-// before each pass, so a pass times the reads only (no thread start-up).
+// the way our decode kernels read their weights: 64 bytes at a time into 8 independent
+// accumulators, each thread's part as S sequential streams side by side. Variants: AVX-512 loads
+// (where the CPU has them) and AVX2 loads (on this Zen 4 VM the 256-bit loads read 5-20%
+// faster), each with S = 1, 2 and 4 (one stream is what the repacked quantized matmuls and the
+// float GEMV do; several can keep more lines in flight on some hosts). Every variant runs R timed
+// passes after an untimed one; the readers meet at a barrier before and after each pass and
+// thread 0 times it, so a pass times the reads only (no thread start-up, and no extra thread
+// spinning for the clock, which on a 2-CPU machine took a CPU from the readers).
 //
 // Reported: the best variant's best pass, in GB/s (10^9 bytes per second). Best-of, not the
 // median, because on a shared host other processes can only take bandwidth away: the fastest
 // full pass over 1 GiB (tens of milliseconds, far longer than any cache or prefetch warm-up) is
 // the best estimate of what the memory system sustains; the median is printed beside it to show
-// the noise. bench/cpu_vs_llamacpp/run.sh divides each decode row's weight traffic by this
-// figure. The buffer is in 2 MiB pages where the kernel grants them (madvise MADV_HUGEPAGE, as
-// the CPU backend's weight copies are), so the figure is not held down by TLB misses that the
-// decode path does not pay.
+// the noise (--verbose: every variant). bench/cpu_vs_llamacpp/run.sh divides each decode row's
+// weight traffic by this figure. The buffer is in 2 MiB pages where the kernel grants them
+// (madvise MADV_HUGEPAGE, as the CPU backend's weight copies are), so the figure is not held
+// down by TLB misses that the decode path does not pay.
 //
-//   membw [--threads T] [--mib N] [--passes R] [--streams S] [--json] [--verbose]
-//   (--streams 0, the default: try 1, 2 and 4 and report the best)
+//   membw [--threads T] [--mib N] [--passes R] [--streams S] [--no-pin] [--json] [--verbose]
+//   (--streams 0, the default: try 1, 2 and 4; --no-pin: let the scheduler place the readers)
 #include <immintrin.h>
 #include <pthread.h>
 #include <sched.h>
@@ -140,6 +142,7 @@ class Barrier {
 };
 
 struct Result {
+  const char* kernel = "";
   int streams = 0;
   double best = 0, median = 0;
 };
@@ -149,7 +152,7 @@ struct Result {
 int main(int argc, char** argv) {
   int threads = 1, passes = 10, streams = 0;
   size_t mib = 1024;
-  bool json = false, verbose = false;
+  bool json = false, verbose = false, pin = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--threads" && i + 1 < argc) {
@@ -164,10 +167,12 @@ int main(int argc, char** argv) {
       json = true;
     } else if (a == "--verbose") {
       verbose = true;
+    } else if (a == "--no-pin") {
+      pin = false;
     } else {
       std::fprintf(stderr,
-                   "usage: membw [--threads T] [--mib N] [--passes R] [--streams S] [--json] "
-                   "[--verbose]\n");
+                   "usage: membw [--threads T] [--mib N] [--passes R] [--streams S] [--no-pin] "
+                   "[--json] [--verbose]\n");
       return 2;
     }
   }
@@ -185,17 +190,29 @@ int main(int argc, char** argv) {
     return 1;
   }
   madvise(buf, bytes, MADV_HUGEPAGE);  // a hint: 4 KiB pages where THP is off
-  const bool avx512 = __builtin_cpu_supports("avx512f");
-  const bool avx2 = __builtin_cpu_supports("avx2");
-  const char* kernel = avx512 ? "avx512" : avx2 ? "avx2" : "portable";
+  // Variants: load width (AVX-512 where the CPU has it, and AVX2) x streams per thread.
   using SumFn = uint64_t (*)(const uint8_t* const*, size_t);
-  const auto pick = [&](SumFn a, SumFn b, SumFn c) { return avx512 ? a : avx2 ? b : c; };
-  const SumFn sums_by_streams[5] = {nullptr, pick(SumAvx512<1>, SumAvx2<1>, SumPortable<1>),
-                                    pick(SumAvx512<2>, SumAvx2<2>, SumPortable<2>), nullptr,
-                                    pick(SumAvx512<4>, SumAvx2<4>, SumPortable<4>)};
+  struct Variant {
+    const char* kernel;
+    int streams;
+    SumFn fn;
+  };
+  std::vector<Variant> variants;
+  const auto add = [&](const char* k, SumFn f1, SumFn f2, SumFn f4) {
+    for (const auto& [n, f] : {std::pair{1, f1}, std::pair{2, f2}, std::pair{4, f4}}) {
+      if (streams == 0 || streams == n) variants.push_back({k, n, f});
+    }
+  };
+  if (__builtin_cpu_supports("avx512f")) {
+    add("avx512", SumAvx512<1>, SumAvx512<2>, SumAvx512<4>);
+  }
+  if (__builtin_cpu_supports("avx2")) {
+    add("avx2", SumAvx2<1>, SumAvx2<2>, SumAvx2<4>);
+  } else {
+    add("portable", SumPortable<1>, SumPortable<2>, SumPortable<4>);
+  }
   // Each thread's part: 4 streams' worth of whole steps, so every variant reads the same bytes.
   const size_t per = bytes / static_cast<size_t>(threads) / (4 * kStep) * (4 * kStep);
-  std::vector<int> variants = streams ? std::vector<int>{streams} : std::vector<int>{1, 2, 4};
 
   std::vector<uint64_t> sums(static_cast<size_t>(threads));
   std::vector<Result> results;
@@ -206,18 +223,18 @@ int main(int argc, char** argv) {
   std::vector<std::thread> pool;
   for (int t = 0; t < threads; ++t) {
     pool.emplace_back([&, t] {
-      Pin(t);
+      if (pin) Pin(t);
       uint8_t* p = buf + static_cast<size_t>(t) * per;
       std::memset(p, t + 1, per);  // first touch by the reader: its pages are local to it
       for (size_t v = 0; v < variants.size(); ++v) {
-        const int s = variants[v];
+        const int s = variants[v].streams;
         const size_t len = per / static_cast<size_t>(s);
         const uint8_t* ptrs[4];
         for (int k = 0; k < s; ++k) ptrs[k] = p + static_cast<size_t>(k) * len;
         for (int pass = -1; pass < passes; ++pass) {  // pass -1: warm-up, not timed
           barrier.Wait();
           const auto t0 = std::chrono::steady_clock::now();
-          sums[t] += sums_by_streams[s](ptrs, len);
+          sums[t] += variants[v].fn(ptrs, len);
           barrier.Wait();
           const double sec =
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -230,7 +247,8 @@ int main(int argc, char** argv) {
   for (auto& th : pool) th.join();
   for (size_t v = 0; v < variants.size(); ++v) {
     std::sort(rates[v].begin(), rates[v].end());
-    results.push_back({variants[v], rates[v].back(), rates[v][rates[v].size() / 2]});
+    results.push_back(
+        {variants[v].kernel, variants[v].streams, rates[v].back(), rates[v][rates[v].size() / 2]});
   }
 
   const Result best =
@@ -238,8 +256,10 @@ int main(int argc, char** argv) {
                         [](const Result& a, const Result& b) { return a.best < b.best; });
   if (verbose) {
     for (const Result& r : results) {
-      std::fprintf(stderr, "membw: %d thread(s), %d stream(s) each: best %.2f, median %.2f GB/s\n",
-                   threads, r.streams, r.best, r.median);
+      std::fprintf(stderr,
+                   "membw: %d thread(s), %s loads, %d stream(s) each: best %.2f, median %.2f "
+                   "GB/s\n",
+                   threads, r.kernel, r.streams, r.best, r.median);
     }
   }
   uint64_t sink = 0;
@@ -248,12 +268,12 @@ int main(int argc, char** argv) {
     std::printf(
         "{\"threads\": %d, \"mib\": %zu, \"passes\": %d, \"kernel\": \"%s\", \"streams\": %d, "
         "\"read_gb_per_s\": %.2f, \"median_gb_per_s\": %.2f}\n",
-        threads, mib, passes, kernel, best.streams, best.best, best.median);
+        threads, mib, passes, best.kernel, best.streams, best.best, best.median);
   } else {
     std::printf(
         "read bandwidth, %d thread(s), %zu MiB buffer, %s loads, %d stream(s) per thread, best of "
         "%d: %.2f GB/s (median %.2f)\n",
-        threads, mib, kernel, best.streams, passes, best.best, best.median);
+        threads, mib, best.kernel, best.streams, passes, best.best, best.median);
   }
   std::free(buf);
   return sink == 1 ? 3 : 0;  // keeps the sums alive
