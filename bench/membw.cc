@@ -5,9 +5,10 @@
 // (where the CPU has them) and AVX2 loads (on this Zen 4 VM the 256-bit loads read 5-20%
 // faster), each with S = 1, 2 and 4 (one stream is what the repacked quantized matmuls and the
 // float GEMV do; several can keep more lines in flight on some hosts). Every variant runs R timed
-// passes after an untimed one; the readers meet at a barrier before and after each pass and
-// thread 0 times it, so a pass times the reads only (no thread start-up, and no extra thread
-// spinning for the clock, which on a 2-CPU machine took a CPU from the readers).
+// passes after an untimed one; the readers meet at a barrier before and after each pass, each
+// stamps its own start and end, and a pass lasts from the first start to the last end: the
+// reads only (no thread start-up, and no extra thread spinning for the clock, which on a 2-CPU
+// machine took a CPU from the readers).
 //
 // Reported: the best variant's best pass, in GB/s (10^9 bytes per second). Best-of, not the
 // median, because on a shared host other processes can only take bandwidth away: the fastest
@@ -220,6 +221,8 @@ int main(int argc, char** argv) {
   // 0 times the passes (no third thread spins for the clock on a machine with 2 CPUs).
   Barrier barrier(threads);
   std::vector<std::vector<double>> rates(variants.size());
+  using Clock = std::chrono::steady_clock;
+  std::vector<Clock::time_point> start(static_cast<size_t>(threads)), end(start);
   std::vector<std::thread> pool;
   for (int t = 0; t < threads; ++t) {
     pool.emplace_back([&, t] {
@@ -233,13 +236,19 @@ int main(int argc, char** argv) {
         for (int k = 0; k < s; ++k) ptrs[k] = p + static_cast<size_t>(k) * len;
         for (int pass = -1; pass < passes; ++pass) {  // pass -1: warm-up, not timed
           barrier.Wait();
-          const auto t0 = std::chrono::steady_clock::now();
+          // Each reader stamps its own start and end; the pass lasts from the first start to
+          // the last end (a reader descheduled at the barrier cannot shorten it).
+          start[t] = Clock::now();
           sums[t] += variants[v].fn(ptrs, len);
+          end[t] = Clock::now();
           barrier.Wait();
-          const double sec =
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-          if (t == 0 && pass >= 0)
+          if (t == 0 && pass >= 0) {
+            const auto t0 = *std::min_element(start.begin(), start.end());
+            const auto t1 = *std::max_element(end.begin(), end.end());
+            const double sec = std::chrono::duration<double>(t1 - t0).count();
             rates[v].push_back(static_cast<double>(per * threads) / sec / 1e9);
+          }
+          barrier.Wait();  // thread 0 has read every stamp
         }
       }
     });
