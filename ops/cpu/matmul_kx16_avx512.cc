@@ -210,6 +210,19 @@ PHX_INLINE void Group(const uint8_t* sb, const uint8_t* pb, int u, __m512i (&acc
   for (int m = 0; m < RM; ++m) acc[m] = _mm512_add_epi32(acc[m], _mm512_mullo_epi32(s[m], sc));
 }
 
+// How far ahead a super-block's lines are prefetched, and where to. Q6_K and Q5_K, the largest
+// super-blocks: 6 KiB ahead into L2 (T1), leaving L1 to the hardware prefetcher; at M = 1 on the
+// 1B FFN shapes that ran them 1.4-1.7x faster than one super-block ahead into L1, where they
+// waited on their first loads (docs/benchmarks.md section 1). The others one super-block ahead
+// into L1 (measured best for decode against 2 on this EPYC; for Q4_K, 4-12 KiB into L2 was no
+// faster).
+// Decode only (at most 4 activation rows): batched calls (the 16-row tile of two panels reuses
+// each super-block from L1) ran 3-11% slower with it.
+template <DType T, int RM>
+constexpr bool kAheadToL2 = (T == DType::kQ6_K || T == DType::kQ5_K) && RM <= 4;
+template <DType T, int RM>
+constexpr int64_t kAheadBytes = kAheadToL2<T, RM> ? 6144 : KSuperBytes(T);
+
 // f[m] += row m of the panel super-block `pb` times the 16 rows of super-block `sb`.
 // `ahead`: a later super-block of the group, whose lines the units prefetch a few at a time
 // (all at once would fill the miss buffers and stall; decode streams the whole model).
@@ -223,7 +236,11 @@ PHX_INLINE void SuperBlock(const uint8_t* sb, const uint8_t* pb, const char* ahe
   for (int m = 0; m < RM; ++m) acc[m] = _mm512_setzero_si512();
   for (int u = 0; u < 8; ++u) {
     for (int l = u * kLines / 8; l < (u + 1) * kLines / 8; ++l) {
-      _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
+      if constexpr (kAheadToL2<T, RM>) {
+        _mm_prefetch(ahead + 64 * l, _MM_HINT_T1);
+      } else {
+        _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
+      }
     }
     Group<T, RM, 0>(sb, pb, u, acc);
     if constexpr (Tr::kGroup == 16) Group<T, RM, 4>(sb, pb, u, acc);
@@ -260,9 +277,6 @@ PHX_INLINE void SuperBlock(const uint8_t* sb, const uint8_t* pb, const char* ahe
 
 // Super-blocks [s0, s1) of one group against the first RM rows of one panel; f in memory
 // between calls (a 16-row tile keeps two panels' sums).
-// Prefetch distance in super-blocks (1 measured best for decode against 2 on this EPYC).
-constexpr int64_t kAheadSupers = 1;
-
 template <DType T, int RM>
 void Range(const uint8_t* group, const uint8_t* panel, int64_t s0, int64_t s1, __m512* facc) {
   __m512 f[RM];
@@ -272,7 +286,7 @@ void Range(const uint8_t* group, const uint8_t* panel, int64_t s0, int64_t s1, _
   for (int64_t s = s0; s < s1; ++s) {
     const uint8_t* sb = group + s * sbb;
     SuperBlock<T, RM>(sb, panel + s * kKPanelSuperBytes,
-                      reinterpret_cast<const char*>(sb + kAheadSupers * sbb), f);
+                      reinterpret_cast<const char*>(sb + kAheadBytes<T, RM>), f);
   }
   PHX_UNROLL
   for (int m = 0; m < RM; ++m) facc[m] = f[m];

@@ -104,6 +104,18 @@ PHX_INLINE void Chunks(const uint8_t* qb, const uint8_t* pb, __m512i lut, __m512
   }
 }
 
+// Each block's lines are prefetched this many bytes ahead into L2 (T1), leaving L1 to the
+// hardware prefetcher. Measured at M = 1 on the 1B FFN shapes (docs/benchmarks.md section 1):
+// 8 KiB into L2 ran IQ4_NL 1.2-1.45x faster than 6 blocks (1.5 KiB) ahead into L1, where the
+// kernel waited on its first loads of each block.
+// Decode only (at most kDecodeRows activation rows): batched calls (the 16-row tile of two
+// panels reuses each block from L1) ran 3-11% slower with it, and keep 6 blocks ahead into L1.
+constexpr int kDecodeRows = 4;
+template <DType T, int RM>
+constexpr int64_t kAheadBytes = RM <= kDecodeRows
+                                    ? 8192
+                                    : 6 * (kNibbleUnitBytes + (kQ5<T> ? kOneBitUnitBytes : 0));
+
 // f[m] += blocks [b0, b1) of the panel's first RM rows against the group's 16 rows.
 template <DType T, int RM>
 void Range(const uint8_t* group, int64_t scale_bytes, const uint8_t* panel, int64_t b0, int64_t b1,
@@ -117,9 +129,15 @@ void Range(const uint8_t* group, int64_t scale_bytes, const uint8_t* panel, int6
   for (int64_t b = b0; b < b1; ++b) {
     const uint8_t* qb = quants + b * qpb;
     const uint8_t* pb = panel + b * kQ8x16PanelBlockBytes;
-    const char* ahead = reinterpret_cast<const char*>(qb + 6 * qpb);
+    const char* ahead = reinterpret_cast<const char*>(qb + kAheadBytes<T, RM>);
     PHX_UNROLL
-    for (int64_t l = 0; l < qpb; l += 64) _mm_prefetch(ahead + l, _MM_HINT_T0);
+    for (int64_t l = 0; l < qpb; l += 64) {
+      if constexpr (RM <= kDecodeRows) {
+        _mm_prefetch(ahead + l, _MM_HINT_T1);
+      } else {
+        _mm_prefetch(ahead + l, _MM_HINT_T0);
+      }
+    }
     __m512i s[RM];
     PHX_UNROLL
     for (int m = 0; m < RM; ++m) {
