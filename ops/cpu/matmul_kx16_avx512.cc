@@ -175,20 +175,20 @@ struct Traits<DType::kIQ4_XS> {
 };
 
 // Chunks [C0, C0 + N) of unit u into s[0..RM).
-template <DType T, int RM, int C0, int N>
+template <DType T, int RM, int C0, int N, int PR>
 PHX_INLINE void Chunks(const uint8_t* sb, const uint8_t* pb, int u, __m512i (&s)[RM]) {
   if constexpr (N > 0) {
     const __m512i w = Traits<T>::template Chunk<C0>(sb, u);
     PHX_UNROLL
     for (int m = 0; m < RM; ++m) {
-      s[m] = _mm512_dpbusd_epi32(s[m], w, Bcast(pb + 4 * (kKPanelRows * (8 * u + C0) + m)));
+      s[m] = _mm512_dpbusd_epi32(s[m], w, Bcast(pb + 4 * (PR * (8 * u + C0) + m)));
     }
-    Chunks<T, RM, C0 + 1, N - 1>(sb, pb, u, s);
+    Chunks<T, RM, C0 + 1, N - 1, PR>(sb, pb, u, s);
   }
 }
 
 // One group (kGroup values, starting at chunk C0 of unit u) into acc.
-template <DType T, int RM, int C0>
+template <DType T, int RM, int C0, int PR>
 PHX_INLINE void Group(const uint8_t* sb, const uint8_t* pb, int u, __m512i (&acc)[RM]) {
   using Tr = Traits<T>;
   constexpr int g_per_u = 32 / Tr::kGroup;
@@ -197,14 +197,14 @@ PHX_INLINE void Group(const uint8_t* sb, const uint8_t* pb, int u, __m512i (&acc
   PHX_UNROLL
   for (int m = 0; m < RM; ++m) {
     if constexpr (Tr::kInit == Init::kCorr16) {
-      s[m] = Bcast(pb + kKPanelCorr16 + 4 * (kKPanelRows * g + m));
+      s[m] = Bcast(pb + tile16::PanelOff<PR>(kKPanelCorr16) + 4 * (PR * g + m));
     } else if constexpr (Tr::kInit == Init::kCorr32) {
-      s[m] = Bcast(pb + kKPanelCorr32 + 4 * (kKPanelRows * u + m));
+      s[m] = Bcast(pb + tile16::PanelOff<PR>(kKPanelCorr32) + 4 * (PR * u + m));
     } else {
       s[m] = _mm512_setzero_si512();
     }
   }
-  Chunks<T, RM, C0, Tr::kGroup / 4>(sb, pb, u, s);
+  Chunks<T, RM, C0, Tr::kGroup / 4, PR>(sb, pb, u, s);
   const __m512i sc = Tr::Scale(sb, g);
   PHX_UNROLL
   for (int m = 0; m < RM; ++m) acc[m] = _mm512_add_epi32(acc[m], _mm512_mullo_epi32(s[m], sc));
@@ -226,7 +226,7 @@ constexpr int64_t kAheadBytes = kAheadToL2<T, RM> ? 6144 : KSuperBytes(T);
 // f[m] += row m of the panel super-block `pb` times the 16 rows of super-block `sb`.
 // `ahead`: a later super-block of the group, whose lines the units prefetch a few at a time
 // (all at once would fill the miss buffers and stall; decode streams the whole model).
-template <DType T, int RM>
+template <DType T, int RM, int PR = kKPanelRows>
 PHX_INLINE void SuperBlock(const uint8_t* sb, const uint8_t* pb, const char* ahead,
                            __m512 (&f)[RM]) {
   using Tr = Traits<T>;
@@ -242,15 +242,15 @@ PHX_INLINE void SuperBlock(const uint8_t* sb, const uint8_t* pb, const char* ahe
         _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
       }
     }
-    Group<T, RM, 0>(sb, pb, u, acc);
-    if constexpr (Tr::kGroup == 16) Group<T, RM, 4>(sb, pb, u, acc);
+    Group<T, RM, 0, PR>(sb, pb, u, acc);
+    if constexpr (Tr::kGroup == 16) Group<T, RM, 4, PR>(sb, pb, u, acc);
   }
   const __m512 d = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sb)));
   __m512 dx[RM];
   PHX_UNROLL
   for (int m = 0; m < RM; ++m) {
     float v;
-    std::memcpy(&v, pb + kKPanelD + 4 * m, 4);
+    std::memcpy(&v, pb + tile16::PanelOff<PR>(kKPanelD) + 4 * m, 4);
     dx[m] = _mm512_set1_ps(v);
     f[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[m]), _mm512_mul_ps(d, dx[m]), f[m]);
   }
@@ -261,8 +261,8 @@ PHX_INLINE void SuperBlock(const uint8_t* sb, const uint8_t* pb, const char* ahe
       const __m512i mp = Tr::MinPair(sb, u);
       PHX_UNROLL
       for (int m = 0; m < RM; ++m) {
-        acc[m] =
-            _mm512_dpwssd_epi32(acc[m], mp, Bcast(pb + kKPanelSums + 4 * (kKPanelRows * u + m)));
+        acc[m] = _mm512_dpwssd_epi32(
+            acc[m], mp, Bcast(pb + tile16::PanelOff<PR>(kKPanelSums) + 4 * (PR * u + m)));
       }
     }
     const __m512 ndmin = _mm512_sub_ps(
@@ -277,7 +277,7 @@ PHX_INLINE void SuperBlock(const uint8_t* sb, const uint8_t* pb, const char* ahe
 
 // Super-blocks [s0, s1) of one group against the first RM rows of one panel; f in memory
 // between calls (a 16-row tile keeps two panels' sums).
-template <DType T, int RM>
+template <DType T, int RM, int PR = kKPanelRows>
 void Range(const uint8_t* group, const uint8_t* panel, int64_t s0, int64_t s1, __m512* facc) {
   __m512 f[RM];
   PHX_UNROLL
@@ -285,8 +285,8 @@ void Range(const uint8_t* group, const uint8_t* panel, int64_t s0, int64_t s1, _
   constexpr int64_t sbb = KSuperBytes(T);
   for (int64_t s = s0; s < s1; ++s) {
     const uint8_t* sb = group + s * sbb;
-    SuperBlock<T, RM>(sb, panel + s * kKPanelSuperBytes,
-                      reinterpret_cast<const char*>(sb + kAheadBytes<T, RM>), f);
+    SuperBlock<T, RM, PR>(sb, panel + s * tile16::PanelOff<PR>(kKPanelSuperBytes),
+                          reinterpret_cast<const char*>(sb + kAheadBytes<T, RM>), f);
   }
   PHX_UNROLL
   for (int m = 0; m < RM; ++m) facc[m] = f[m];
@@ -301,11 +301,19 @@ constexpr RangeFn<T> kRanges[kKPanelRows + 1] = {nullptr,     Range<T, 1>, Range
                                                  Range<T, 6>, Range<T, 7>, Range<T, 8>};
 
 template <DType T>
-void Gemm(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1) {
+void Gemm(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* scratch) {
   constexpr int64_t P = kKPanelRows;
   constexpr int64_t kPairSupers = 2;  // super-blocks per step of a two-panel tile
+  const int64_t supers = a.K / 256;
+  if (m1 - m0 == 1 &&
+      tile16::OneRow<P>(a, n0, n1, m0, supers * kKPanelSuperBytes, scratch,
+                        [supers](const uint8_t* group, const uint8_t* row, __m512* f) {
+                          Range<T, 1, 1>(group, row, 0, supers, f);
+                        })) {
+    return;
+  }
   tile16::Gemm<P, kPairSupers>(
-      a, n0, n1, m0, m1, a.K / 256,
+      a, n0, n1, m0, m1, supers,
       [](const uint8_t* group, const uint8_t* panel, int64_t s0, int64_t s1, __m512* f) {
         Range<T, P>(group, panel, s0, s1, f);
       },
@@ -318,20 +326,20 @@ void Gemm(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1) {
 
 // y[m0:m1, n0:n1] with a.w the Kx16 copy (a.w_pitch = KGroupBytes) and a.act the K panels
 // (a.act_pitch = KPanelBytes(K)); n0 % 16 == 0, m0 % 8 == 0.
-void GemmKx16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t*) {
+void GemmKx16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* scratch) {
   switch (a.wtype) {
     case DType::kQ2_K:
-      return Gemm<DType::kQ2_K>(a, n0, n1, m0, m1);
+      return Gemm<DType::kQ2_K>(a, n0, n1, m0, m1, scratch);
     case DType::kQ3_K:
-      return Gemm<DType::kQ3_K>(a, n0, n1, m0, m1);
+      return Gemm<DType::kQ3_K>(a, n0, n1, m0, m1, scratch);
     case DType::kQ4_K:
-      return Gemm<DType::kQ4_K>(a, n0, n1, m0, m1);
+      return Gemm<DType::kQ4_K>(a, n0, n1, m0, m1, scratch);
     case DType::kQ5_K:
-      return Gemm<DType::kQ5_K>(a, n0, n1, m0, m1);
+      return Gemm<DType::kQ5_K>(a, n0, n1, m0, m1, scratch);
     case DType::kQ6_K:
-      return Gemm<DType::kQ6_K>(a, n0, n1, m0, m1);
+      return Gemm<DType::kQ6_K>(a, n0, n1, m0, m1, scratch);
     case DType::kIQ4_XS:
-      return Gemm<DType::kIQ4_XS>(a, n0, n1, m0, m1);
+      return Gemm<DType::kIQ4_XS>(a, n0, n1, m0, m1, scratch);
     default:
       return;
   }

@@ -8,6 +8,7 @@
 #define PHX_ISA_NS avx512
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -91,16 +92,15 @@ PHX_INLINE __m512i Chunk(const uint8_t* qb, __m512i lut) {
   }
 }
 
-template <DType T, int RM, int C>
+template <DType T, int RM, int PR, int C>
 PHX_INLINE void Chunks(const uint8_t* qb, const uint8_t* pb, __m512i lut, __m512i (&s)[RM]) {
   if constexpr (C < 8) {
     const __m512i w = Chunk<T, C>(qb, lut);
     PHX_UNROLL
     for (int m = 0; m < RM; ++m) {
-      s[m] = _mm512_dpbusd_epi32(s[m], w,
-                                 _mm512_set1_epi32(Load32(pb + 4 * (kQ8x16PanelRows * C + m))));
+      s[m] = _mm512_dpbusd_epi32(s[m], w, _mm512_set1_epi32(Load32(pb + 4 * (PR * C + m))));
     }
-    Chunks<T, RM, C + 1>(qb, pb, lut, s);
+    Chunks<T, RM, PR, C + 1>(qb, pb, lut, s);
   }
 }
 
@@ -117,7 +117,9 @@ constexpr int64_t kAheadBytes = RM <= kDecodeRows
                                     : 6 * (kNibbleUnitBytes + (kQ5<T> ? kOneBitUnitBytes : 0));
 
 // f[m] += blocks [b0, b1) of the panel's first RM rows against the group's 16 rows.
-template <DType T, int RM>
+// PR: rows of the activation panel (kQ8x16PanelRows, or 1 for decode's compact copy of one
+// row: tile16::OneRow).
+template <DType T, int RM, int PR = kQ8x16PanelRows>
 void Range(const uint8_t* group, int64_t scale_bytes, const uint8_t* panel, int64_t b0, int64_t b1,
            __m512* facc) {
   constexpr int64_t qpb = kNibbleUnitBytes + (kQ5<T> ? kOneBitUnitBytes : 0);
@@ -128,7 +130,7 @@ void Range(const uint8_t* group, int64_t scale_bytes, const uint8_t* panel, int6
   const uint8_t* quants = group + scale_bytes;
   for (int64_t b = b0; b < b1; ++b) {
     const uint8_t* qb = quants + b * qpb;
-    const uint8_t* pb = panel + b * kQ8x16PanelBlockBytes;
+    const uint8_t* pb = panel + b * tile16::PanelOff<PR>(kQ8x16PanelBlockBytes);
     const char* ahead = reinterpret_cast<const char*>(qb + kAheadBytes<T, RM>);
     PHX_UNROLL
     for (int64_t l = 0; l < qpb; l += 64) {
@@ -141,13 +143,13 @@ void Range(const uint8_t* group, int64_t scale_bytes, const uint8_t* panel, int6
     __m512i s[RM];
     PHX_UNROLL
     for (int m = 0; m < RM; ++m) {
-      s[m] = _mm512_set1_epi32(Load32(pb + kQ8x16PanelCorrOffset + 4 * m));
+      s[m] = _mm512_set1_epi32(Load32(pb + tile16::PanelOff<PR>(kQ8x16PanelCorrOffset) + 4 * m));
     }
-    Chunks<T, RM, 0>(qb, pb, lut, s);
+    Chunks<T, RM, PR, 0>(qb, pb, lut, s);
     const __m512 wd = Scales<T>(group, b);
     PHX_UNROLL
     for (int m = 0; m < RM; ++m) {
-      const float dx = LoadF(pb + kQ8x16PanelDOffset + 4 * m);
+      const float dx = LoadF(pb + tile16::PanelOff<PR>(kQ8x16PanelDOffset) + 4 * m);
       f[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[m]), _mm512_mul_ps(wd, _mm512_set1_ps(dx)), f[m]);
     }
     if constexpr (kMin<T>) {  // + m_w * dx * sum(q), the sum from the -128 * sum(q) seed
@@ -155,8 +157,9 @@ void Range(const uint8_t* group, int64_t scale_bytes, const uint8_t* panel, int6
           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(group + 64 * b + 32)));
       PHX_UNROLL
       for (int m = 0; m < RM; ++m) {
-        const float bs = static_cast<float>(Load32(pb + kQ8x16PanelCorrOffset + 4 * m)) *
-                         LoadF(pb + kQ8x16PanelDOffset + 4 * m) * (-1.f / 128);
+        const float bs =
+            static_cast<float>(Load32(pb + tile16::PanelOff<PR>(kQ8x16PanelCorrOffset) + 4 * m)) *
+            LoadF(pb + tile16::PanelOff<PR>(kQ8x16PanelDOffset) + 4 * m) * (-1.f / 128);
         f[m] = _mm512_fmadd_ps(wm, _mm512_set1_ps(bs), f[m]);
       }
     }
@@ -173,12 +176,19 @@ constexpr RangeFn<T> kRanges[kQ8x16PanelRows + 1] = {nullptr,     Range<T, 1>, R
                                                      Range<T, 6>, Range<T, 7>, Range<T, 8>};
 
 template <DType T>
-void Gemm(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1) {
+void Gemm(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* scratch) {
   constexpr int64_t P = kQ8x16PanelRows;
   constexpr int64_t kPairBlocks = 4;  // blocks per step of a two-panel tile
   const int64_t scale_bytes = Q32x16ScaleBytes(T, a.K);
+  const int64_t blocks = a.K / 32;
+  if (m1 - m0 == 1 && tile16::OneRow<P>(a, n0, n1, m0, blocks * kQ8x16PanelBlockBytes, scratch,
+                                        [&](const uint8_t* group, const uint8_t* row, __m512* f) {
+                                          Range<T, 1, 1>(group, scale_bytes, row, 0, blocks, f);
+                                        })) {
+    return;
+  }
   tile16::Gemm<P, kPairBlocks>(
-      a, n0, n1, m0, m1, a.K / 32,
+      a, n0, n1, m0, m1, blocks,
       [scale_bytes](const uint8_t* group, const uint8_t* panel, int64_t b0, int64_t b1, __m512* f) {
         Range<T, P>(group, scale_bytes, panel, b0, b1, f);
       },
@@ -190,20 +200,21 @@ void Gemm(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1) {
 
 // y[m0:m1, n0:n1] with a.w the Q32x16 copy (a.w_pitch = Q32x16GroupBytes) and a.act the Q8x16
 // activation panels; n0 % 16 == 0, m0 % 8 == 0.
-void GemmQ32x16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t*) {
+void GemmQ32x16(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1,
+                uint8_t* scratch) {
   switch (a.wtype) {
     case DType::kQ4_0:
-      return Gemm<DType::kQ4_0>(a, n0, n1, m0, m1);
+      return Gemm<DType::kQ4_0>(a, n0, n1, m0, m1, scratch);
     case DType::kQ4_1:
-      return Gemm<DType::kQ4_1>(a, n0, n1, m0, m1);
+      return Gemm<DType::kQ4_1>(a, n0, n1, m0, m1, scratch);
     case DType::kQ5_0:
-      return Gemm<DType::kQ5_0>(a, n0, n1, m0, m1);
+      return Gemm<DType::kQ5_0>(a, n0, n1, m0, m1, scratch);
     case DType::kQ5_1:
-      return Gemm<DType::kQ5_1>(a, n0, n1, m0, m1);
+      return Gemm<DType::kQ5_1>(a, n0, n1, m0, m1, scratch);
     case DType::kIQ4_NL:
-      return Gemm<DType::kIQ4_NL>(a, n0, n1, m0, m1);
+      return Gemm<DType::kIQ4_NL>(a, n0, n1, m0, m1, scratch);
     case DType::kMXFP4:
-      return Gemm<DType::kMXFP4>(a, n0, n1, m0, m1);
+      return Gemm<DType::kMXFP4>(a, n0, n1, m0, m1, scratch);
     default:
       return;
   }

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 
 #include "ops/cpu/kernels.h"
 #include "ops/cpu/repack_formats.h"
@@ -19,6 +20,36 @@ inline void Store(const __m512* f, int rm, float* y, int64_t yp, int ncols, cons
   const __mmask16 mask = static_cast<__mmask16>((1u << ncols) - 1);
   const __m512 bv = bias ? _mm512_maskz_loadu_ps(mask, bias) : _mm512_setzero_ps();
   for (int m = 0; m < rm; ++m) _mm512_mask_storeu_ps(y + m * yp, mask, _mm512_add_ps(f[m], bv));
+}
+
+// The activation panels are made of 4-byte units stored row-inner: unit j of row r at byte
+// 4 * (P * j + r), in every section (quants, scales, corrections). PanelOff<PR>(x) is where a
+// section at byte x of a kPanelRows-row panel starts in a PR-row one (PR = 1: one row's copy).
+template <int PR, int64_t kPanelRows = 8>
+constexpr int64_t PanelOff(int64_t x) {
+  return x / kPanelRows * PR;
+}
+
+// Decode (one activation row, m0): row m0 % P of its panel, `panel_bytes` long, is copied
+// compactly (its units contiguous: the same bytes, so the same sums) into `scratch`, where
+// every weight group reads it from a few L1 lines instead of one unit in 8 across the panel;
+// run(group, row, f) adds the whole K of that row against a group into f[0]. Returns false
+// (nothing done) when the copy does not fit the scratch.
+template <int64_t P, class Run>
+inline __attribute__((always_inline)) bool OneRow(const GemmArgs& a, int64_t n0, int64_t n1,
+                                                  int64_t m0, int64_t panel_bytes, uint8_t* scratch,
+                                                  Run run) {
+  if (scratch == nullptr || panel_bytes / P > kGemmScratchBytes) return false;
+  const uint8_t* src = a.act + (m0 / P) * a.act_pitch + 4 * (m0 % P);
+  for (int64_t j = 0; j < panel_bytes / (4 * P); ++j)
+    std::memcpy(scratch + 4 * j, src + 4 * P * j, 4);
+  for (int64_t n = n0; n < n1; n += kRepackRows) {
+    const int ncols = static_cast<int>(std::min<int64_t>(kRepackRows, n1 - n));
+    __m512 f = _mm512_setzero_ps();
+    run(a.w + (n / kRepackRows) * a.w_pitch, scratch, &f);
+    Store(&f, 1, a.y + m0 * a.y_pitch + n, a.y_pitch, ncols, a.bias ? a.bias + n : nullptr);
+  }
+  return true;
 }
 
 // y[m0:m1, n0:n1] (n0 % 16 == 0, m0 % P == 0) over the weight groups (a.w, a.w_pitch apart)
