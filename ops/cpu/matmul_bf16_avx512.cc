@@ -1,7 +1,8 @@
 // BF16 weights with AVX-512 BF16 (vdpbf16ps), on CPUs that have it (AMD Zen 4, Intel Cooper
 // Lake and later): the activations are rounded to bf16 once per matmul (as llama.cpp does for
 // BF16 weights) and each vdpbf16ps multiplies 32 bf16 pairs into 16 f32 sums, twice the work of
-// an f32 FMA. The weights stay where they are in the file (no copy: a BF16 model is large).
+// an f32 FMA. The weights are read from PrepareMatmul's 64-row group copy, or from the file
+// where there is none (PHX_CPU_COPY_FLOAT=0, PHX_CPU_REPACK=0, expert slices).
 //
 // One summation order per output element, whatever M or the thread split (batch invariance by
 // construction, as matmul_float_panel_avx512.cc): output n is lane n % 64 of a 64-column panel

@@ -175,6 +175,8 @@ struct Traits<DType::kIQ4_XS> {
 };
 
 // Chunks [C0, C0 + N) of unit u into s[0..RM).
+static_assert(kKPanelRows == 8, "tile16::PanelOff's panel rows");
+
 template <DType T, int RM, int C0, int N, int PR>
 PHX_INLINE void Chunks(const uint8_t* sb, const uint8_t* pb, int u, __m512i (&s)[RM]) {
   if constexpr (N > 0) {

@@ -119,6 +119,7 @@ constexpr int64_t kAheadBytes = RM <= kDecodeRows
 // f[m] += blocks [b0, b1) of the panel's first RM rows against the group's 16 rows.
 // PR: rows of the activation panel (kQ8x16PanelRows, or 1 for decode's compact copy of one
 // row: tile16::OneRow).
+static_assert(kQ8x16PanelRows == 8, "tile16::PanelOff's panel rows");
 template <DType T, int RM, int PR = kQ8x16PanelRows>
 void Range(const uint8_t* group, int64_t scale_bytes, const uint8_t* panel, int64_t b0, int64_t b1,
            __m512* facc) {

@@ -127,8 +127,8 @@ absl::StatusOr<std::unique_ptr<PreparedWeight>> CpuBackend::PrepareMatmul(const 
   pool_.ParallelFor((N + group_rows - 1) / group_rows, 1, [&](int64_t g0, int64_t g1, int) {
     if (groups) {
       RepackFloatGroups(t, src, w.stride(), N, K, g0, g1, out);
-    } else if (copy) {  // rows [16 g0, 16 g1) as they are (the last row without the stride's
-                        // padding)
+    } else if (copy) {
+      // Rows [16 g0, 16 g1) as they are (the last row without the stride's padding).
       const int64_t r0 = g0 * kQ8x16Rows, r1 = std::min(N, g1 * kQ8x16Rows);
       std::memcpy(out + r0 * w.stride(), src + r0 * w.stride(),
                   static_cast<size_t>((r1 - r0 - 1) * w.stride() + w.row_bytes()));

@@ -24,7 +24,8 @@ inline void Store(const __m512* f, int rm, float* y, int64_t yp, int ncols, cons
 
 // The activation panels are made of 4-byte units stored row-inner: unit j of row r at byte
 // 4 * (P * j + r), in every section (quants, scales, corrections). PanelOff<PR>(x) is where a
-// section at byte x of a kPanelRows-row panel starts in a PR-row one (PR = 1: one row's copy).
+// section at byte x of a kPanelRows-row panel starts in a PR-row one (PR = 1: one row's copy);
+// the kernels that call it assert that their panels have kPanelRows rows.
 template <int PR, int64_t kPanelRows = 8>
 constexpr int64_t PanelOff(int64_t x) {
   return x / kPanelRows * PR;
