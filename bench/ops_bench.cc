@@ -5,6 +5,8 @@
 //
 //   ops_bench --benchmark_filter=Gemv   (weights cycle through >= 256 MiB, so they stream from
 //                                        DRAM as in a real decode step)
+//   PHX_BENCH_CACHED=1 ops_bench ...    (one copy of the weights: the small shapes stay in the
+//                                        caches, which measures a kernel's compute ceiling)
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -96,7 +98,8 @@ Weights MakeWeights(DType t, int64_t N, int64_t K, bool stream) {
 void RunMatmul(benchmark::State& state, DType t, int64_t M, int64_t N, int64_t K, bool prepare) {
   cpu::CpuBackend& b = BenchBackend();
   const bool gemv = M <= 8;
-  Weights w = MakeWeights(t, N, K, gemv);
+  const char* cached = std::getenv("PHX_BENCH_CACHED");
+  Weights w = MakeWeights(t, N, K, gemv && !(cached && std::atoi(cached) != 0));
   std::vector<std::unique_ptr<PreparedWeight>> prepared;  // the backend's copies, if any
   for (int64_t c = 0; prepare && c < w.copies; ++c) {
     auto p = b.PrepareMatmul(Tensor::View(w.bytes.data() + c * w.matrix_bytes, t, {N, K}));
