@@ -53,19 +53,17 @@ PHX_INLINE __m512i Lut(DType t) {
   }
 }
 
-// The 16 rows' f32 scales of block b.
+// The 16 rows' f32 scales of the block whose scales start at `sc`.
 template <DType T>
-PHX_INLINE __m512 Scales(const uint8_t* scales, int64_t b) {
+PHX_INLINE __m512 Scales(const uint8_t* sc) {
   if constexpr (T == DType::kMXFP4) {  // 2^(e - 128): (e - 1) << 23, or a subnormal for e < 2
-    const __m512i e =
-        _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales + 16 * b)));
+    const __m512i e = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
     const __m512i normal = _mm512_slli_epi32(_mm512_sub_epi32(e, _mm512_set1_epi32(1)), 23);
     const __m512i sub = _mm512_sllv_epi32(_mm512_set1_epi32(0x00200000), e);
     const __mmask16 small = _mm512_cmplt_epu32_mask(e, _mm512_set1_epi32(2));
     return _mm512_castsi512_ps(_mm512_mask_blend_epi32(small, normal, sub));
   } else {
-    constexpr int64_t per = (T == DType::kQ4_1 || T == DType::kQ5_1) ? 64 : 32;
-    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + per * b)));
+    return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sc)));
   }
 }
 
@@ -104,42 +102,33 @@ PHX_INLINE void Chunks(const uint8_t* qb, const uint8_t* pb, __m512i lut, __m512
   }
 }
 
-// Each block's lines are prefetched this many bytes ahead into L2 (T1), leaving L1 to the
-// hardware prefetcher. Measured at M = 1 on the 1B FFN shapes (docs/benchmarks.md section 1):
-// 8 KiB into L2 ran IQ4_NL 1.2-1.45x faster than 6 blocks (1.5 KiB) ahead into L1, where the
-// kernel waited on its first loads of each block.
-// Decode only (at most kDecodeRows activation rows): batched calls (the 16-row tile of two
-// panels reuses each block from L1) ran 3-11% slower with it, and keep 6 blocks ahead into L1.
+// Batched calls prefetch each block's bytes 6 blocks ahead into L1. Decode (at most
+// kDecodeRows activation rows) prefetches nothing: it reads a group as one sequential stream
+// (repack_formats.h), which the hardware prefetchers follow faster alone; measured at M = 1 on
+// the 1B FFN shapes (docs/benchmarks.md section 1), software prefetches at 2-8 KiB slowed it.
 constexpr int kDecodeRows = 4;
-template <DType T, int RM>
-constexpr int64_t kAheadBytes = RM <= kDecodeRows
-                                    ? 8192
-                                    : 6 * (kNibbleUnitBytes + (kQ5<T> ? kOneBitUnitBytes : 0));
+template <DType T>
+constexpr int64_t kAheadBytes = 6 * Q32x16UnitBytes(T) / Q32x16UnitBlocks(T);
 
 // f[m] += blocks [b0, b1) of the panel's first RM rows against the group's 16 rows.
 // PR: rows of the activation panel (kQ8x16PanelRows, or 1 for decode's compact copy of one
 // row: tile16::OneRow).
 static_assert(kQ8x16PanelRows == 8, "tile16::PanelOff's panel rows");
 template <DType T, int RM, int PR = kQ8x16PanelRows>
-void Range(const uint8_t* group, int64_t scale_bytes, const uint8_t* panel, int64_t b0, int64_t b1,
-           __m512* facc) {
-  constexpr int64_t qpb = kNibbleUnitBytes + (kQ5<T> ? kOneBitUnitBytes : 0);
+void Range(const uint8_t* group, const uint8_t* panel, int64_t b0, int64_t b1, __m512* facc) {
+  constexpr int64_t kPerBlock = Q32x16UnitBytes(T) / Q32x16UnitBlocks(T);  // bytes, on average
   const __m512i lut = Lut(T);
   __m512 f[RM];
   PHX_UNROLL
   for (int m = 0; m < RM; ++m) f[m] = facc[m];
-  const uint8_t* quants = group + scale_bytes;
   for (int64_t b = b0; b < b1; ++b) {
-    const uint8_t* qb = quants + b * qpb;
+    const uint8_t* sc = group + Q32x16ScaleOffset(T, b);
+    const uint8_t* qb = group + Q32x16QuantOffset(T, b);
     const uint8_t* pb = panel + b * tile16::PanelOff<PR>(kQ8x16PanelBlockBytes);
-    const char* ahead = reinterpret_cast<const char*>(qb + kAheadBytes<T, RM>);
-    PHX_UNROLL
-    for (int64_t l = 0; l < qpb; l += 64) {
-      if constexpr (RM <= kDecodeRows) {
-        _mm_prefetch(ahead + l, _MM_HINT_T1);
-      } else {
-        _mm_prefetch(ahead + l, _MM_HINT_T0);
-      }
+    if constexpr (RM > kDecodeRows) {
+      const char* ahead = reinterpret_cast<const char*>(qb + kAheadBytes<T>);
+      PHX_UNROLL
+      for (int64_t l = 0; l < kPerBlock; l += 64) _mm_prefetch(ahead + l, _MM_HINT_T0);
     }
     __m512i s[RM];
     PHX_UNROLL
@@ -147,15 +136,15 @@ void Range(const uint8_t* group, int64_t scale_bytes, const uint8_t* panel, int6
       s[m] = _mm512_set1_epi32(Load32(pb + tile16::PanelOff<PR>(kQ8x16PanelCorrOffset) + 4 * m));
     }
     Chunks<T, RM, PR, 0>(qb, pb, lut, s);
-    const __m512 wd = Scales<T>(group, b);
+    const __m512 wd = Scales<T>(sc);
     PHX_UNROLL
     for (int m = 0; m < RM; ++m) {
       const float dx = LoadF(pb + tile16::PanelOff<PR>(kQ8x16PanelDOffset) + 4 * m);
       f[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[m]), _mm512_mul_ps(wd, _mm512_set1_ps(dx)), f[m]);
     }
     if constexpr (kMin<T>) {  // + m_w * dx * sum(q), the sum from the -128 * sum(q) seed
-      const __m512 wm = _mm512_cvtph_ps(
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(group + 64 * b + 32)));
+      const __m512 wm =
+          _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sc + 32)));
       PHX_UNROLL
       for (int m = 0; m < RM; ++m) {
         const float bs =
@@ -170,7 +159,7 @@ void Range(const uint8_t* group, int64_t scale_bytes, const uint8_t* panel, int6
 }
 
 template <DType T>
-using RangeFn = void (*)(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, __m512*);
+using RangeFn = void (*)(const uint8_t*, const uint8_t*, int64_t, int64_t, __m512*);
 template <DType T>
 constexpr RangeFn<T> kRanges[kQ8x16PanelRows + 1] = {nullptr,     Range<T, 1>, Range<T, 2>,
                                                      Range<T, 3>, Range<T, 4>, Range<T, 5>,
@@ -180,21 +169,21 @@ template <DType T>
 void Gemm(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uint8_t* scratch) {
   constexpr int64_t P = kQ8x16PanelRows;
   constexpr int64_t kPairBlocks = 4;  // blocks per step of a two-panel tile
-  const int64_t scale_bytes = Q32x16ScaleBytes(T, a.K);
   const int64_t blocks = a.K / 32;
   if (m1 - m0 == 1 && tile16::OneRow<P>(a, n0, n1, m0, blocks * kQ8x16PanelBlockBytes, scratch,
                                         [&](const uint8_t* group, const uint8_t* row, __m512* f) {
-                                          Range<T, 1, 1>(group, scale_bytes, row, 0, blocks, f);
+                                          Range<T, 1, 1>(group, row, 0, blocks, f);
                                         })) {
     return;
   }
   tile16::Gemm<P, kPairBlocks>(
       a, n0, n1, m0, m1, blocks,
-      [scale_bytes](const uint8_t* group, const uint8_t* panel, int64_t b0, int64_t b1, __m512* f) {
-        Range<T, P>(group, scale_bytes, panel, b0, b1, f);
+      [](const uint8_t* group, const uint8_t* panel, int64_t b0, int64_t b1, __m512* f) {
+        Range<T, P>(group, panel, b0, b1, f);
       },
-      [scale_bytes](int rm, const uint8_t* group, const uint8_t* panel, int64_t b0, int64_t b1,
-                    __m512* f) { kRanges<T>[rm](group, scale_bytes, panel, b0, b1, f); });
+      [](int rm, const uint8_t* group, const uint8_t* panel, int64_t b0, int64_t b1, __m512* f) {
+        kRanges<T>[rm](group, panel, b0, b1, f);
+      });
 }
 
 }  // namespace

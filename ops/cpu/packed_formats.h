@@ -48,10 +48,14 @@ inline constexpr int64_t kKWDOffset = 576;
 inline constexpr int64_t kKWGroupBytes = kKWRowBytes * kGroupRows;
 
 // ---- Q8_0 weights repacked at load (RepackQ8x16, AVX-512 VNNI) ---------------------------
-// Rows in groups of 16 (the last group padded with zero rows). A group of K = 32 nb values:
-//   scales: nb x 16 f16 (block b's scale of rows 0..15), padded to a multiple of 64 bytes;
-//   quants: nb x 8 chunks of 64 bytes; chunk c of block b holds, for row j = 0..15, bytes
+// Rows in groups of 16 (the last group padded with zero rows). A group of K = 32 nb values is
+// a sequence of units of two blocks (the last one, for an odd nb, of one), each
+//   scales: per block, 16 f16 (block b's scale of rows 0..15): 64 bytes (zero padded in a
+//           one-block unit);
+//   quants: per block 8 chunks of 64 bytes; chunk c of block b holds, for row j = 0..15, bytes
 //           4c .. 4c+3 of the row's block b, each + 128 (unsigned), at 4j .. 4j+3.
+// so a kernel reads a group front to back as one sequential stream (as Q32x16 does: a GEMV
+// streams far faster from DRAM so than with all scales ahead of all quants).
 // One vpdpbusd of a chunk with 4 activation bytes broadcast to every lane adds 4 products to
 // each of the 16 rows' sums, so a block's dot products for 16 rows finish in one register
 // with no horizontal reduction: one conversion and one FMA per 16 rows x 32 values.
@@ -70,8 +74,16 @@ inline constexpr int64_t kQ8x16PanelCorrOffset = 288;
 inline int64_t Q8x16PanelBytes(int64_t K) { return K / 32 * kQ8x16PanelBlockBytes; }
 inline constexpr int kQ8x16Rows = 16;
 inline constexpr int64_t kQ8x16BlockQuantBytes = 512;
-inline int64_t Q8x16ScaleBytes(int64_t K) { return (K / 32 * 32 + 63) / 64 * 64; }
-inline int64_t Q8x16GroupBytes(int64_t K) { return Q8x16ScaleBytes(K) + K / 32 * 512; }
+inline constexpr int64_t kQ8x16UnitBytes = 64 + 2 * kQ8x16BlockQuantBytes;
+// Where block b's scales and quants start in its group.
+constexpr int64_t Q8x16ScaleOffset(int64_t b) { return b / 2 * kQ8x16UnitBytes + b % 2 * 32; }
+constexpr int64_t Q8x16QuantOffset(int64_t b) {
+  return b / 2 * kQ8x16UnitBytes + 64 + b % 2 * kQ8x16BlockQuantBytes;
+}
+inline int64_t Q8x16GroupBytes(int64_t K) {
+  const int64_t nb = K / 32;
+  return nb / 2 * kQ8x16UnitBytes + (nb % 2 != 0 ? 64 + kQ8x16BlockQuantBytes : 0);
+}
 inline int64_t Q8x16Bytes(int64_t N, int64_t K) {
   return (N + kQ8x16Rows - 1) / kQ8x16Rows * Q8x16GroupBytes(K);
 }

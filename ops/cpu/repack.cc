@@ -15,21 +15,20 @@ namespace phx::ops::cpu {
 
 void RepackQ8x16(const uint8_t* w, int64_t pitch, int64_t N, int64_t K, int64_t g0, int64_t g1,
                  uint8_t* out) {
-  const int64_t nb = K / 32, group_bytes = Q8x16GroupBytes(K), scale_bytes = Q8x16ScaleBytes(K);
+  const int64_t nb = K / 32, group_bytes = Q8x16GroupBytes(K);
   for (int64_t g = g0; g < g1; ++g) {
     uint8_t* base = out + g * group_bytes;
-    std::memset(base, 0, static_cast<size_t>(scale_bytes));
-    uint8_t* quants = base + scale_bytes;
+    std::memset(base, 0, static_cast<size_t>(group_bytes));  // zero scales, and the padding
     for (int j = 0; j < kQ8x16Rows; ++j) {
       const int64_t n = g * kQ8x16Rows + j;
       for (int64_t b = 0; b < nb; ++b) {
-        uint8_t* q = quants + b * kQ8x16BlockQuantBytes + 4 * j;
+        uint8_t* q = base + Q8x16QuantOffset(b) + 4 * j;
         if (n >= N) {  // padding rows: zero scale, zero values (stored + 128)
           for (int c = 0; c < 8; ++c) std::memset(q + 64 * c, 0x80, 4);
           continue;
         }
         const uint8_t* blk = w + n * pitch + b * static_cast<int64_t>(sizeof(BlockQ8_0));
-        std::memcpy(base + b * 32 + 2 * j, blk, 2);  // the f16 scale
+        std::memcpy(base + Q8x16ScaleOffset(b) + 2 * j, blk, 2);  // the f16 scale
         for (int c = 0; c < 8; ++c) {
           for (int i = 0; i < 4; ++i) q[64 * c + i] = blk[2 + 4 * c + i] ^ 0x80;
         }

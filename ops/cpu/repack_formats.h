@@ -30,26 +30,46 @@ inline constexpr int64_t kTwoBitUnitBytes = 128;
 inline constexpr int64_t kOneBitUnitBytes = 64;
 
 // ---- Layout A: "Q32x16", 32-element blocks (Q4_0 Q4_1 Q5_0 Q5_1 IQ4_NL MXFP4) --------------
-// A group of K = 32 nb values: scales, then quants.
-//   scales: per block, for rows 0..15: f16 d (Q4_0 Q5_0 IQ4_NL: 32 bytes); f16 d then f16 m
-//           (Q4_1 Q5_1: 64 bytes); the E8M0 byte (MXFP4: 16 bytes). Padded to 64 bytes.
+// A group of K = 32 nb values is a sequence of units of U blocks (U = Q32x16UnitBlocks: 64
+// scale bytes per unit), the last one possibly shorter; a unit is
+//   scales: per block, for rows 0..15: f16 d (Q4_0 Q5_0 IQ4_NL: 32 bytes, U = 2); f16 d then
+//           f16 m (Q4_1 Q5_1: 64 bytes, U = 1); the E8M0 byte (MXFP4: 16 bytes, U = 4); 64
+//           bytes in all (zero padded in a short last unit);
 //   quants: per block, nibbles (256 bytes), then for Q5_0/Q5_1 the 5th bits as 1-bit (64).
+// A kernel reads a group front to back, one sequential stream: measured on the EPYC, a GEMV
+// streamed 1.5x faster so than with all scales ahead of all quants (two streams per
+// group; docs/benchmarks.md section 1).
 // Activations: the Q8x16 panels of packed_formats.h (Q8_0 blocks of 32).
 inline bool IsQ32x16Type(DType t) {
   return t == DType::kQ4_0 || t == DType::kQ4_1 || t == DType::kQ5_0 || t == DType::kQ5_1 ||
          t == DType::kIQ4_NL || t == DType::kMXFP4;
 }
-inline int64_t Q32x16ScalePerBlock(DType t) {
+constexpr int64_t Q32x16ScalePerBlock(DType t) {
   return t == DType::kMXFP4 ? 16 : (t == DType::kQ4_1 || t == DType::kQ5_1) ? 64 : 32;
 }
-inline int64_t Q32x16QuantPerBlock(DType t) {
+constexpr int64_t Q32x16QuantPerBlock(DType t) {
   return kNibbleUnitBytes + ((t == DType::kQ5_0 || t == DType::kQ5_1) ? kOneBitUnitBytes : 0);
 }
-inline int64_t Q32x16ScaleBytes(DType t, int64_t K) {
-  return (K / 32 * Q32x16ScalePerBlock(t) + 63) / 64 * 64;
+inline constexpr int64_t kQ32x16UnitScaleBytes = 64;
+constexpr int64_t Q32x16UnitBlocks(DType t) {
+  return kQ32x16UnitScaleBytes / Q32x16ScalePerBlock(t);
+}
+constexpr int64_t Q32x16UnitBytes(DType t) {
+  return kQ32x16UnitScaleBytes + Q32x16UnitBlocks(t) * Q32x16QuantPerBlock(t);
+}
+// Where block b's scales and quants start in its group.
+constexpr int64_t Q32x16ScaleOffset(DType t, int64_t b) {
+  return b / Q32x16UnitBlocks(t) * Q32x16UnitBytes(t) +
+         b % Q32x16UnitBlocks(t) * Q32x16ScalePerBlock(t);
+}
+constexpr int64_t Q32x16QuantOffset(DType t, int64_t b) {
+  return b / Q32x16UnitBlocks(t) * Q32x16UnitBytes(t) + kQ32x16UnitScaleBytes +
+         b % Q32x16UnitBlocks(t) * Q32x16QuantPerBlock(t);
 }
 inline int64_t Q32x16GroupBytes(DType t, int64_t K) {
-  return Q32x16ScaleBytes(t, K) + K / 32 * Q32x16QuantPerBlock(t);
+  const int64_t nb = K / 32, u = Q32x16UnitBlocks(t);
+  return nb / u * Q32x16UnitBytes(t) +
+         (nb % u != 0 ? kQ32x16UnitScaleBytes + nb % u * Q32x16QuantPerBlock(t) : 0);
 }
 
 // ---- Layout B: "Kx16", 256-element super-blocks (Q2_K Q3_K Q4_K Q5_K Q6_K IQ4_XS) ---------

@@ -40,9 +40,7 @@ void RowOneBit(const uint8_t* v, int j, uint64_t* masks) {  // masks[8] of one u
 void RepackQ32Group(DType t, const uint8_t* w, int64_t pitch, int64_t N, int64_t K, int64_t n0,
                     uint8_t* out) {
   const int64_t nb = K / 32, bb = GetDTypeInfo(t)->block_bytes;
-  const int64_t spb = Q32x16ScalePerBlock(t), qpb = Q32x16QuantPerBlock(t);
   std::memset(out, 0, static_cast<size_t>(Q32x16GroupBytes(t, K)));
-  uint8_t* quants = out + Q32x16ScaleBytes(t, K);
   const bool q5 = t == DType::kQ5_0 || t == DType::kQ5_1;
   const bool min = t == DType::kQ4_1 || t == DType::kQ5_1;
   const int64_t qs_off = t == DType::kMXFP4 ? 1 : min ? (q5 ? 8 : 4) : (q5 ? 6 : 2);
@@ -51,7 +49,8 @@ void RepackQ32Group(DType t, const uint8_t* w, int64_t pitch, int64_t N, int64_t
     const uint8_t* row = w + (n0 + j) * pitch;
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* blk = row + b * bb;
-      uint8_t* sc = out + b * spb;
+      uint8_t* sc = out + Q32x16ScaleOffset(t, b);
+      uint8_t* qb = out + Q32x16QuantOffset(t, b);
       if (t == DType::kMXFP4) {
         sc[j] = blk[0];
       } else {
@@ -63,15 +62,15 @@ void RepackQ32Group(DType t, const uint8_t* w, int64_t pitch, int64_t N, int64_t
         v[e] = blk[qs_off + e] & 0xF;
         v[16 + e] = blk[qs_off + e] >> 4;
       }
-      RowNibbles(v, j, quants + b * qpb);
+      RowNibbles(v, j, qb);
       if (q5) {
         uint32_t qh;
         std::memcpy(&qh, blk + (min ? 4 : 2), 4);
         uint64_t masks[8];
-        std::memcpy(masks, quants + b * qpb + kNibbleUnitBytes, sizeof(masks));
+        std::memcpy(masks, qb + kNibbleUnitBytes, sizeof(masks));
         for (int c = 0; c < 8; ++c)
           masks[c] |= static_cast<uint64_t>((qh >> (4 * c)) & 15) << (4 * j);
-        std::memcpy(quants + b * qpb + kNibbleUnitBytes, masks, sizeof(masks));
+        std::memcpy(qb + kNibbleUnitBytes, masks, sizeof(masks));
       }
     }
   }
