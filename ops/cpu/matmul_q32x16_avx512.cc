@@ -1,10 +1,11 @@
 // AVX-512 VNNI matmul over the Q32x16 layout (repack_formats.h): Q4_0 Q4_1 Q5_0 Q5_1 IQ4_NL
 // MXFP4 weights in groups of 16 rows, against the Q8x16 activation panels of the Q8_0 kernel
 // (packed_formats.h). The loop is the Q8x16 kernel's (matmul_q8x16_avx512.cc): per block of 32
-// values and activation row, eight vpdpbusd seeded with the activation's -128 * sum(q), one
-// conversion and one FMA; here each 64-byte weight chunk is first made from a nibble vector
-// (a table lookup for the 4-bit codes, the fifth bits by a masked move for Q5_0/Q5_1), which
-// every row of the tile shares. Q4_1/Q5_1 add their mins times the activation block's sum.
+// values and activation row, eight vpdpbusd from a seed (Seed: the activation's sum times the
+// codes' offset), one conversion and one FMA; here each 64-byte weight chunk is first made
+// from a nibble vector (the codes themselves for Q4_0/Q4_1, a table lookup for IQ4_NL/MXFP4,
+// the fifth bits by a masked move for Q5_0/Q5_1), which every row of the tile shares. Q4_1/Q5_1
+// add their mins times the activation block's sum.
 #define PHX_ISA_NS avx512
 #include <immintrin.h>
 
@@ -35,21 +36,17 @@ PHX_INLINE float LoadF(const uint8_t* p) {
   return v;
 }
 
-// value + 128 for each 4-bit code, per type.
+// value + 128 for each 4-bit code of the table types (IQ4_NL, MXFP4; the others use no table).
 PHX_INLINE __m512i Lut(DType t) {
   switch (t) {
-    case DType::kQ4_0:  // q - 8
-      return _mm512_broadcast_i32x4(_mm_setr_epi8(120, 121, 122, 123, 124, 125, 126, 127, -128,
-                                                  -127, -126, -125, -124, -123, -122, -121));
     case DType::kIQ4_NL:
       return _mm512_broadcast_i32x4(_mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, -127, -115, -103,
                                                   -90, -75, -59, -39, -15));
     case DType::kMXFP4:  // 0 1 2 3 4 6 8 12 0 -1 -2 -3 -4 -6 -8 -12
       return _mm512_broadcast_i32x4(_mm_setr_epi8(-128, -127, -126, -125, -124, -122, -120, -116,
                                                   -128, 127, 126, 125, 124, 122, 120, 116));
-    default:  // Q4_1: q
-      return _mm512_broadcast_i32x4(_mm_setr_epi8(-128, -127, -126, -125, -124, -123, -122, -121,
-                                                  -120, -119, -118, -117, -116, -115, -114, -113));
+    default:
+      return _mm512_setzero_si512();
   }
 }
 
@@ -71,6 +68,8 @@ template <DType T>
 constexpr bool kQ5 = T == DType::kQ5_0 || T == DType::kQ5_1;
 template <DType T>
 constexpr bool kMin = T == DType::kQ4_1 || T == DType::kQ5_1;
+template <DType T>
+constexpr bool kLutType = T == DType::kIQ4_NL || T == DType::kMXFP4;
 
 // Chunk C (values 4C .. 4C+3 of the block) as value + 128.
 template <DType T, int C>
@@ -82,11 +81,28 @@ PHX_INLINE __m512i Chunk(const uint8_t* qb, __m512i lut) {
   if constexpr (kQ5<T>) {
     uint64_t bits;
     std::memcpy(&bits, qb + kNibbleUnitBytes + 8 * C, 8);
-    const __m512i q =
-        _mm512_or_si512(n, _mm512_maskz_mov_epi8(_cvtu64_mask64(bits), _mm512_set1_epi8(0x10)));
-    return _mm512_add_epi8(q, _mm512_set1_epi8(T == DType::kQ5_0 ? 112 : -128));
-  } else {
+    return _mm512_or_si512(n, _mm512_maskz_mov_epi8(_cvtu64_mask64(bits), _mm512_set1_epi8(0x10)));
+  } else if constexpr (kLutType<T>) {
     return _mm512_shuffle_epi8(lut, n);
+  } else {
+    return n;
+  }
+}
+
+// The int32 a block's sum starts at, from the activation's corr = -128 * sum(q): the table
+// types' chunks are value + 128, so corr undoes the + 128; the others multiply their codes as
+// they are (Q4_0 0..15 for value + 8, Q5_0 0..31 for value + 16: -8 or -16 * sum(q), exact
+// shifts of corr; Q4_1 and Q5_1, whose codes are the values: nothing).
+template <DType T>
+PHX_INLINE int32_t Seed(int32_t corr) {
+  if constexpr (kLutType<T>) {
+    return corr;
+  } else if constexpr (T == DType::kQ4_0) {
+    return corr >> 4;
+  } else if constexpr (T == DType::kQ5_0) {
+    return corr >> 3;
+  } else {
+    return 0;
   }
 }
 
@@ -133,7 +149,8 @@ void Range(const uint8_t* group, const uint8_t* panel, int64_t b0, int64_t b1, _
     __m512i s[RM];
     PHX_UNROLL
     for (int m = 0; m < RM; ++m) {
-      s[m] = _mm512_set1_epi32(Load32(pb + tile16::PanelOff<PR>(kQ8x16PanelCorrOffset) + 4 * m));
+      s[m] = _mm512_set1_epi32(
+          Seed<T>(Load32(pb + tile16::PanelOff<PR>(kQ8x16PanelCorrOffset) + 4 * m)));
     }
     Chunks<T, RM, PR, 0>(qb, pb, lut, s);
     const __m512 wd = Scales<T>(sc);
