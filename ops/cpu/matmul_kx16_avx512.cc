@@ -87,7 +87,7 @@ struct Traits<DType::kQ4_K> {
   static constexpr bool kMins = true;
   template <int C>
   static PHX_INLINE __m512i Chunk(const uint8_t* sb, int u) {
-    return Nibble<C>(sb + KUnitOff(DType::kQ4_K, u));
+    return Nibble<C>(sb + kKQuants + u * kNibbleUnitBytes);
   }
   static PHX_INLINE __m512i Scale(const uint8_t* sb, int g) {
     return _mm512_cvtepu8_epi32(Load128(sb + kKHdrScales + 16 * g));
@@ -102,9 +102,9 @@ template <>
 struct Traits<DType::kQ5_K> : Traits<DType::kQ4_K> {
   template <int C>
   static PHX_INLINE __m512i Chunk(const uint8_t* sb, int u) {
-    constexpr DType T = DType::kQ5_K;
-    return _mm512_or_si512(Nibble<C>(sb + KUnitOff(T, u)),
-                           OneBit<C>(sb + KUnitOff(T, u) + KHighOff(T), 0x10));
+    return _mm512_or_si512(
+        Nibble<C>(sb + kKQuants + u * kNibbleUnitBytes),
+        OneBit<C>(sb + kKQuants + 8 * kNibbleUnitBytes + u * kOneBitUnitBytes, 0x10));
   }
 };
 
@@ -115,9 +115,8 @@ struct Traits<DType::kQ6_K> {
   static constexpr bool kMins = false;
   template <int C>
   static PHX_INLINE __m512i Chunk(const uint8_t* sb, int u) {  // (q - 32) + 128
-    constexpr DType T = DType::kQ6_K;
-    const __m512i lo = Nibble<C>(sb + KUnitOff(T, u));
-    const __m512i hi = TwoBit<C, 4>(sb + KUnitOff(T, u) + KHighOff(T));
+    const __m512i lo = Nibble<C>(sb + kKQuants + u * kNibbleUnitBytes);
+    const __m512i hi = TwoBit<C, 4>(sb + kKQuants + 8 * kNibbleUnitBytes + u * kTwoBitUnitBytes);
     return _mm512_add_epi8(_mm512_or_si512(lo, hi), _mm512_set1_epi8(96));
   }
   static PHX_INLINE __m512i Scale(const uint8_t* sb, int g) {
@@ -130,9 +129,8 @@ template <>
 struct Traits<DType::kQ3_K> : Traits<DType::kQ6_K> {
   template <int C>
   static PHX_INLINE __m512i Chunk(const uint8_t* sb, int u) {  // (low + 4 high - 4) + 128
-    constexpr DType T = DType::kQ3_K;
-    const __m512i lo = TwoBit<C, 0>(sb + KUnitOff(T, u));
-    const __m512i hi = OneBit<C>(sb + KUnitOff(T, u) + KHighOff(T), 4);
+    const __m512i lo = TwoBit<C, 0>(sb + kKQuants + u * kTwoBitUnitBytes);
+    const __m512i hi = OneBit<C>(sb + kKQuants + 8 * kTwoBitUnitBytes + u * kOneBitUnitBytes, 4);
     return _mm512_add_epi8(_mm512_or_si512(lo, hi), _mm512_set1_epi8(124));
   }
 };
@@ -144,7 +142,7 @@ struct Traits<DType::kQ2_K> {
   static constexpr bool kMins = true;
   template <int C>
   static PHX_INLINE __m512i Chunk(const uint8_t* sb, int u) {
-    return TwoBit<C, 0>(sb + KUnitOff(DType::kQ2_K, u));
+    return TwoBit<C, 0>(sb + kKQuants + u * kTwoBitUnitBytes);
   }
   static PHX_INLINE __m512i Scale(const uint8_t* sb, int g) {
     return _mm512_and_si512(_mm512_cvtepu8_epi32(Load128(sb + kKHdrScales + 16 * g)),
@@ -168,7 +166,7 @@ struct Traits<DType::kIQ4_XS> {
   static PHX_INLINE __m512i Chunk(const uint8_t* sb, int u) {  // kIQ4NLValues[q] + 128
     const __m512i lut = _mm512_broadcast_i32x4(
         _mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, -127, -115, -103, -90, -75, -59, -39, -15));
-    return _mm512_shuffle_epi8(lut, Nibble<C>(sb + KUnitOff(DType::kIQ4_XS, u)));
+    return _mm512_shuffle_epi8(lut, Nibble<C>(sb + kKQuantsIQ4XS + u * kNibbleUnitBytes));
   }
   static PHX_INLINE __m512i Scale(const uint8_t* sb, int g) {
     return _mm512_cvtepi8_epi32(Load128(sb + kKHdrIScales + 16 * g));

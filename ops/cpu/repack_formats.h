@@ -53,66 +53,44 @@ inline int64_t Q32x16GroupBytes(DType t, int64_t K) {
 }
 
 // ---- Layout B: "Kx16", 256-element super-blocks (Q2_K Q3_K Q4_K Q5_K Q6_K IQ4_XS) ---------
-// A group of K = 256 ns values: ns super-blocks of KSuperBytes(t) each (a multiple of 64). A
-// super-block is read strictly in address order: first a header (KHeaderBytes(t): d, dmin and
-// every scale and min, for rows 0..15), then the 8 units one after the other, each unit's bytes
-// together (KUnitBytes(t): its low parts, then at KHighOff(t) its high parts). Decode streams
-// the weights from memory, and the hardware prefetchers keep up with one sequential stream but
-// not with several regions of a super-block read side by side (docs/benchmarks.md section 1).
-//   header:
-//     Q2_K:   d f16 @0 | dmin f16 @32 | the raw scale byte (sc | m << 4) [16 groups][16 rows] @64.
-//     Q3_K:   d f16 @0 | sc - 32 int8 [16][16] @32 (header 320 bytes, the tail zero).
-//     Q4_K, Q5_K: d @0 | dmin @32 | sc uint8 [8][16] @64 | m uint8 [8][16] @192.
-//     Q6_K:   d @0 | sc int8 [16][16] @32 (header 320 bytes, the tail zero).
-//     IQ4_XS: d @0 | ls - 32 int8 [8][16] @32 (header 192 bytes, the tail zero).
-//   unit (32 values):
-//     Q2_K:   2-bit values (0..3)                                           128 bytes.
-//     Q3_K:   2-bit low parts | 1-bit high parts @128 (value = low + 4 * high - 4)  192.
-//     Q4_K:   nibbles                                                       256.
-//     Q5_K:   nibbles | 1-bit fifth bits @256                               320.
-//     Q6_K:   nibbles (low 4 bits) | 2-bit high parts @256                  384.
-//     IQ4_XS: nibbles (indices)                                             256.
+// A group of K = 256 ns values: ns super-blocks of KSuperBytes(t) each (a multiple of 64), with
+// header fields for rows 0..15 and then the packed quants of the 8 units:
+//   Q2_K:   d f16 @0 | dmin f16 @32 | the raw scale byte (sc | m << 4) [16 groups][16 rows] @64
+//           | 2-bit values (0..3) @320.
+//   Q3_K:   d f16 @0 | sc - 32 int8 [16][16] @32 | 2-bit low parts @320 | 1-bit high parts
+//           @1344 (value = low + 4 * high - 4).
+//   Q4_K:   d @0 | dmin @32 | sc uint8 [8][16] @64 | m uint8 [8][16] @192 | nibbles @320.
+//   Q5_K:   as Q4_K | 1-bit fifth bits @2368.
+//   Q6_K:   d @0 | sc int8 [16][16] @32 | nibbles (low 4 bits) @320 | 2-bit high parts @2368.
+//   IQ4_XS: d @0 | ls - 32 int8 [8][16] @32 | nibbles (indices) @192.
 // Per row, super-block: x = d * sum_g sc_g * (q - offset) [- dmin * sum_g m_g * x_g].
-constexpr bool IsKx16Type(DType t) {
+inline bool IsKx16Type(DType t) {
   return t == DType::kQ2_K || t == DType::kQ3_K || t == DType::kQ4_K || t == DType::kQ5_K ||
          t == DType::kQ6_K || t == DType::kIQ4_XS;
 }
-constexpr int64_t KHeaderBytes(DType t) { return t == DType::kIQ4_XS ? 192 : 320; }
-constexpr int64_t KUnitBytes(DType t) {
+constexpr int64_t KSuperBytes(DType t) {
   switch (t) {
     case DType::kQ2_K:
-      return kTwoBitUnitBytes;
+      return 320 + 8 * kTwoBitUnitBytes;  // 1344
     case DType::kQ3_K:
-      return kTwoBitUnitBytes + kOneBitUnitBytes;
+      return 320 + 8 * (kTwoBitUnitBytes + kOneBitUnitBytes);  // 1856
     case DType::kQ4_K:
-    case DType::kIQ4_XS:
-      return kNibbleUnitBytes;
+      return 320 + 8 * kNibbleUnitBytes;  // 2368
     case DType::kQ5_K:
-      return kNibbleUnitBytes + kOneBitUnitBytes;
+      return 320 + 8 * (kNibbleUnitBytes + kOneBitUnitBytes);  // 2880
     case DType::kQ6_K:
-      return kNibbleUnitBytes + kTwoBitUnitBytes;
+      return 320 + 8 * (kNibbleUnitBytes + kTwoBitUnitBytes);  // 3392
+    case DType::kIQ4_XS:
+      return 192 + 8 * kNibbleUnitBytes;  // 2240
     default:
       return 0;
   }
 }
-// Where a unit's high parts start (Q3_K, Q5_K, Q6_K; its low parts start at 0).
-constexpr int64_t KHighOff(DType t) {
-  return t == DType::kQ3_K ? kTwoBitUnitBytes : kNibbleUnitBytes;
-}
-// Unit u's first byte in its super-block.
-constexpr int64_t KUnitOff(DType t, int u) { return KHeaderBytes(t) + u * KUnitBytes(t); }
-// Q2_K 1344, Q3_K 1856, Q4_K 2368, Q5_K 2880, Q6_K 3392, IQ4_XS 2240.
-constexpr int64_t KSuperBytes(DType t) {
-  return IsKx16Type(t) ? KHeaderBytes(t) + 8 * KUnitBytes(t) : 0;
-}
-static_assert(KSuperBytes(DType::kQ2_K) == 1344 && KSuperBytes(DType::kQ3_K) == 1856 &&
-              KSuperBytes(DType::kQ4_K) == 2368 && KSuperBytes(DType::kQ5_K) == 2880 &&
-              KSuperBytes(DType::kQ6_K) == 3392 && KSuperBytes(DType::kIQ4_XS) == 2240);
-static_assert(KUnitBytes(DType::kQ2_K) % 64 == 0 && KUnitBytes(DType::kQ3_K) % 64 == 0 &&
-              KUnitBytes(DType::kQ5_K) % 64 == 0 && KUnitBytes(DType::kQ6_K) % 64 == 0);
 inline constexpr int64_t kKHdrScales = 64;   // Q2_K, Q4_K, Q5_K: the scale bytes
 inline constexpr int64_t kKHdrMins = 192;    // Q4_K, Q5_K: the mins
 inline constexpr int64_t kKHdrIScales = 32;  // Q3_K, Q6_K, IQ4_XS: the signed scales
+inline constexpr int64_t kKQuants = 320;     // all but IQ4_XS
+inline constexpr int64_t kKQuantsIQ4XS = 192;
 inline int64_t KGroupBytes(DType t, int64_t K) { return K / 256 * KSuperBytes(t); }
 
 // The repacked copy's size for N rows of K values (either layout), 0 for other types.

@@ -170,39 +170,39 @@ void RepackKSuper(DType t, const uint8_t* w, int64_t pitch, int64_t N, int64_t n
         break;
     }
     for (int u = 0; u < 8; ++u) {
-      uint8_t* unit = out + KUnitOff(t, u);
       const uint8_t* l32 = lo + 32 * u;
       const uint8_t* h32 = hi + 32 * u;
       switch (t) {
         case DType::kQ2_K:
-          RowTwoBit(l32, j, unit);
+          RowTwoBit(l32, j, out + kKQuants + u * kTwoBitUnitBytes);
           break;
         case DType::kQ3_K:
-          RowTwoBit(l32, j, unit);
-          RowOneBit(h32, j, masks[u]);
-          break;
-        case DType::kQ5_K:
-          RowNibbles(l32, j, unit);
+          RowTwoBit(l32, j, out + kKQuants + u * kTwoBitUnitBytes);
           RowOneBit(h32, j, masks[u]);
           break;
         case DType::kQ4_K:
-        case DType::kIQ4_XS:
-          RowNibbles(l32, j, unit);
+          RowNibbles(l32, j, out + kKQuants + u * kNibbleUnitBytes);
+          break;
+        case DType::kQ5_K:
+          RowNibbles(l32, j, out + kKQuants + u * kNibbleUnitBytes);
+          RowOneBit(h32, j, masks[u]);
           break;
         case DType::kQ6_K:
-          RowNibbles(l32, j, unit);
-          RowTwoBit(h32, j, unit + KHighOff(t));
+          RowNibbles(l32, j, out + kKQuants + u * kNibbleUnitBytes);
+          RowTwoBit(h32, j, out + kKQuants + 8 * kNibbleUnitBytes + u * kTwoBitUnitBytes);
+          break;
+        case DType::kIQ4_XS:
+          RowNibbles(l32, j, out + kKQuantsIQ4XS + u * kNibbleUnitBytes);
           break;
         default:
           break;
       }
     }
   }
-  if (t == DType::kQ3_K || t == DType::kQ5_K) {  // each unit's 1-bit parts after its low parts
-    for (int u = 0; u < 8; ++u) {
-      std::memcpy(out + KUnitOff(t, u) + KHighOff(t), masks[u], sizeof(masks[u]));
-    }
-  }
+  const int64_t one_bit = t == DType::kQ3_K   ? kKQuants + 8 * kTwoBitUnitBytes
+                          : t == DType::kQ5_K ? kKQuants + 8 * kNibbleUnitBytes
+                                              : -1;
+  if (one_bit >= 0) std::memcpy(out + one_bit, masks, sizeof(masks));
 }
 
 }  // namespace
