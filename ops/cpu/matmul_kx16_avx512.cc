@@ -217,10 +217,10 @@ PHX_INLINE void Group(const uint8_t* sb, const uint8_t* pb, int u, __m512i (&acc
 // not at all. Their super-blocks are read in address order, one stream per thread, which the
 // hardware prefetchers feed best alone (a prefetch one super-block ahead into L1 ran them
 // 0.83-0.96x as fast at M = 1). Decode of Q6_K and Q5_K, the largest super-blocks: 6 KiB ahead
-// into L2 (T1), leaving L1 to the hardware prefetcher (with none, Q6_K's 1B_ffn_down ran
-// 0.87-0.92x as fast). Q3_K (bound by its unpacking even in cache) and every batched call: one
-// super-block ahead into L1 (batched calls, whose 16-row tile of two panels reuses each
-// super-block from L1, ran 3-11% slower with the far L2 prefetch).
+// into L2 (T1), leaving L1 to the hardware prefetcher (with none, their two regions read side
+// by side ran at 7-10 GB/s). Q3_K (two regions too) and every batched call: one super-block
+// ahead into L1 (batched calls, whose 16-row tile of two panels reuses each super-block from
+// L1, ran 3-11% slower with the far L2 prefetch).
 enum class Ahead { kNone, kL1, kL2 };
 template <DType T, int RM>
 constexpr Ahead kAhead = RM > 4 ? Ahead::kL1
