@@ -212,18 +212,24 @@ PHX_INLINE void Group(const uint8_t* sb, const uint8_t* pb, int u, __m512i (&acc
   for (int m = 0; m < RM; ++m) acc[m] = _mm512_add_epi32(acc[m], _mm512_mullo_epi32(s[m], sc));
 }
 
-// How far ahead a super-block's lines are prefetched, and where to. Q6_K and Q5_K, the largest
-// super-blocks: 6 KiB ahead into L2 (T1), leaving L1 to the hardware prefetcher; at M = 1 on the
-// 1B FFN shapes that ran them 1.4-1.7x faster than one super-block ahead into L1, where they
-// waited on their first loads (docs/benchmarks.md section 1). The others one super-block ahead
-// into L1 (measured best for decode against 2 on this EPYC; for Q4_K, 4-12 KiB into L2 was no
-// faster).
-// Decode only (at most 4 activation rows): batched calls (the 16-row tile of two panels reuses
-// each super-block from L1) ran 3-11% slower with it.
+// How far ahead a super-block's lines are software-prefetched, and where to (A/B in
+// docs/benchmarks.md section 1). Decode (at most 4 activation rows) of Q4_K, IQ4_XS and Q2_K:
+// not at all. Their super-blocks are read in address order, one stream per thread, which the
+// hardware prefetchers feed best alone (a prefetch one super-block ahead into L1 ran them
+// 0.83-0.96x as fast at M = 1). Decode of Q6_K and Q5_K, the largest super-blocks: 6 KiB ahead
+// into L2 (T1), leaving L1 to the hardware prefetcher (with none, their two regions read side
+// by side ran at 7-10 GB/s). Q3_K (two regions too) and every batched call: one super-block
+// ahead into L1 (batched calls, whose 16-row tile of two panels reuses each super-block from
+// L1, ran 3-11% slower with the far L2 prefetch).
+enum class Ahead { kNone, kL1, kL2 };
 template <DType T, int RM>
-constexpr bool kAheadToL2 = (T == DType::kQ6_K || T == DType::kQ5_K) && RM <= 4;
+constexpr Ahead kAhead = RM > 4 ? Ahead::kL1
+                         : (T == DType::kQ4_K || T == DType::kIQ4_XS || T == DType::kQ2_K)
+                             ? Ahead::kNone
+                         : (T == DType::kQ6_K || T == DType::kQ5_K) ? Ahead::kL2
+                                                                    : Ahead::kL1;
 template <DType T, int RM>
-constexpr int64_t kAheadBytes = kAheadToL2<T, RM> ? 6144 : KSuperBytes(T);
+constexpr int64_t kAheadBytes = kAhead<T, RM> == Ahead::kL2 ? 6144 : KSuperBytes(T);
 
 // f[m] += row m of the panel super-block `pb` times the 16 rows of super-block `sb`.
 // `ahead`: a later super-block of the group, whose lines the units prefetch a few at a time
@@ -238,9 +244,9 @@ PHX_INLINE void SuperBlock(const uint8_t* sb, const uint8_t* pb, const char* ahe
   for (int m = 0; m < RM; ++m) acc[m] = _mm512_setzero_si512();
   for (int u = 0; u < 8; ++u) {
     for (int l = u * kLines / 8; l < (u + 1) * kLines / 8; ++l) {
-      if constexpr (kAheadToL2<T, RM>) {
+      if constexpr (kAhead<T, RM> == Ahead::kL2) {
         _mm_prefetch(ahead + 64 * l, _MM_HINT_T1);
-      } else {
+      } else if constexpr (kAhead<T, RM> == Ahead::kL1) {
         _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
       }
     }
