@@ -223,7 +223,7 @@ PHX_INLINE void Group(const uint8_t* sb, const uint8_t* pb, int u, __m512i (&acc
 // L1, ran 3-11% slower with the far L2 prefetch).
 enum class Ahead { kNone, kL1, kL2 };
 template <DType T, int RM>
-constexpr Ahead kAhead = RM > 4 ? Ahead::kL1
+constexpr Ahead kAhead = RM > tile16::kDecodeRows ? Ahead::kL1
                          : (T == DType::kQ4_K || T == DType::kIQ4_XS || T == DType::kQ2_K)
                              ? Ahead::kNone
                          : (T == DType::kQ6_K || T == DType::kQ5_K) ? Ahead::kL2

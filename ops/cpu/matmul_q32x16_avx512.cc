@@ -71,7 +71,8 @@ constexpr bool kMin = T == DType::kQ4_1 || T == DType::kQ5_1;
 template <DType T>
 constexpr bool kLutType = T == DType::kIQ4_NL || T == DType::kMXFP4;
 
-// Chunk C (values 4C .. 4C+3 of the block) as value + 128.
+// Chunk C (values 4C .. 4C+3 of the block) as the bytes vpdpbusd multiplies: value + 128 for
+// the table types, the codes themselves for the others (Seed makes up the difference).
 template <DType T, int C>
 PHX_INLINE __m512i Chunk(const uint8_t* qb, __m512i lut) {
   const __m512i v = _mm512_load_si512(qb + 64 * (C % 4));
@@ -122,9 +123,9 @@ PHX_INLINE void Chunks(const uint8_t* qb, const uint8_t* pb, __m512i lut, __m512
 // kDecodeRows activation rows) prefetches nothing: it reads a group as one sequential stream
 // (repack_formats.h), which the hardware prefetchers follow faster alone; measured at M = 1 on
 // the 1B FFN shapes (docs/benchmarks.md section 1), software prefetches at 2-8 KiB slowed it.
-constexpr int kDecodeRows = 4;
+using tile16::kDecodeRows;
 template <DType T>
-constexpr int64_t kAheadBytes = 6 * Q32x16UnitBytes(T) / Q32x16UnitBlocks(T);
+constexpr int64_t kBlockBytes = Q32x16UnitBytes(T) / Q32x16UnitBlocks(T);  // on average
 
 // f[m] += blocks [b0, b1) of the panel's first RM rows against the group's 16 rows.
 // PR: rows of the activation panel (kQ8x16PanelRows, or 1 for decode's compact copy of one
@@ -132,7 +133,6 @@ constexpr int64_t kAheadBytes = 6 * Q32x16UnitBytes(T) / Q32x16UnitBlocks(T);
 static_assert(kQ8x16PanelRows == 8, "tile16::PanelOff's panel rows");
 template <DType T, int RM, int PR = kQ8x16PanelRows>
 void Range(const uint8_t* group, const uint8_t* panel, int64_t b0, int64_t b1, __m512* facc) {
-  constexpr int64_t kPerBlock = Q32x16UnitBytes(T) / Q32x16UnitBlocks(T);  // bytes, on average
   const __m512i lut = Lut(T);
   __m512 f[RM];
   PHX_UNROLL
@@ -142,9 +142,9 @@ void Range(const uint8_t* group, const uint8_t* panel, int64_t b0, int64_t b1, _
     const uint8_t* qb = group + Q32x16QuantOffset(T, b);
     const uint8_t* pb = panel + b * tile16::PanelOff<PR>(kQ8x16PanelBlockBytes);
     if constexpr (RM > kDecodeRows) {
-      const char* ahead = reinterpret_cast<const char*>(qb + kAheadBytes<T>);
+      const char* ahead = reinterpret_cast<const char*>(qb + 6 * kBlockBytes<T>);
       PHX_UNROLL
-      for (int64_t l = 0; l < kPerBlock; l += 64) _mm_prefetch(ahead + l, _MM_HINT_T0);
+      for (int64_t l = 0; l < kBlockBytes<T>; l += 64) _mm_prefetch(ahead + l, _MM_HINT_T0);
     }
     __m512i s[RM];
     PHX_UNROLL
@@ -159,7 +159,7 @@ void Range(const uint8_t* group, const uint8_t* panel, int64_t b0, int64_t b1, _
       const float dx = LoadF(pb + tile16::PanelOff<PR>(kQ8x16PanelDOffset) + 4 * m);
       f[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[m]), _mm512_mul_ps(wd, _mm512_set1_ps(dx)), f[m]);
     }
-    if constexpr (kMin<T>) {  // + m_w * dx * sum(q), the sum from the -128 * sum(q) seed
+    if constexpr (kMin<T>) {  // + m_w * dx * sum(q), the sum from the activation's corr
       const __m512 wm =
           _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sc + 32)));
       PHX_UNROLL

@@ -37,7 +37,7 @@ namespace {
 // stream, which the hardware prefetchers alone follow faster (measured on the EPYC: software
 // prefetches, at any distance, slowed a sequential GEMV stream).
 constexpr int64_t kPrefetchBlocks = 8;
-constexpr int kDecodeRows = 4;
+using tile16::kDecodeRows;
 // Blocks per step of the 16-row tile: both panels meet them while they are in L1.
 constexpr int64_t kPairBlocks = 4;
 
@@ -98,14 +98,6 @@ inline void Q8x16Blocks(const uint8_t* panel, const uint8_t* group, int64_t b0, 
   }
 }
 
-template <int RM>
-inline void StoreRows(const __m512 (&f)[RM], float* y, int64_t yp, int ncols, const float* bias) {
-  const __mmask16 mask = static_cast<__mmask16>((1u << ncols) - 1);
-  const __m512 bv = bias ? _mm512_maskz_loadu_ps(mask, bias) : _mm512_setzero_ps();
-  PHX_UNROLL
-  for (int m = 0; m < RM; ++m) _mm512_mask_storeu_ps(y + m * yp, mask, _mm512_add_ps(f[m], bv));
-}
-
 // y[m][0..ncols) for the first RM rows of one panel and the 16 rows of one group.
 template <int RM>
 void Q8x16Tile(const uint8_t* panel, const uint8_t* group, int64_t nb, float* y, int64_t yp,
@@ -114,7 +106,7 @@ void Q8x16Tile(const uint8_t* panel, const uint8_t* group, int64_t nb, float* y,
   PHX_UNROLL
   for (int m = 0; m < RM; ++m) f[m] = _mm512_setzero_ps();
   Q8x16Blocks<RM, RM <= kDecodeRows ? Prefetch::kNone : Prefetch::kAll>(panel, group, 0, nb, f);
-  StoreRows<RM>(f, y, yp, ncols, bias);
+  tile16::Store(f, RM, y, yp, ncols, bias);
 }
 
 // The same for 16 rows: two full panels, kPairBlocks blocks at a time, each pass issuing half
@@ -129,8 +121,8 @@ void Q8x16Tile16(const uint8_t* panel0, const uint8_t* panel1, const uint8_t* gr
     Q8x16Blocks<8, Prefetch::kFirstHalf>(panel0, group, b, e, f0);
     Q8x16Blocks<8, Prefetch::kSecondHalf>(panel1, group, b, e, f1);
   }
-  StoreRows<8>(f0, y, yp, ncols, bias);
-  StoreRows<8>(f1, y + 8 * yp, yp, ncols, bias);
+  tile16::Store(f0, 8, y, yp, ncols, bias);
+  tile16::Store(f1, 8, y + 8 * yp, yp, ncols, bias);
 }
 
 using TileFn = void (*)(const uint8_t*, const uint8_t*, int64_t, float*, int64_t, int,

@@ -22,6 +22,10 @@ inline void Store(const __m512* f, int rm, float* y, int64_t yp, int ncols, cons
   for (int m = 0; m < rm; ++m) _mm512_mask_storeu_ps(y + m * yp, mask, _mm512_add_ps(f[m], bv));
 }
 
+// Decode: calls with at most this many activation rows, which stream each weight group once
+// (the kernels' software-prefetch policies differ for them).
+inline constexpr int kDecodeRows = 4;
+
 // The activation panels are made of 4-byte units stored row-inner: unit j of row r at byte
 // 4 * (P * j + r), in every section (quants, scales, corrections). PanelOff<PR>(x) is where a
 // section at byte x of a kPanelRows-row panel starts in a PR-row one (PR = 1: one row's copy);
