@@ -26,6 +26,14 @@ inline void Store(const __m512* f, int rm, float* y, int64_t yp, int ncols, cons
 // (the kernels' software-prefetch policies differ for them).
 inline constexpr int kDecodeRows = 4;
 
+// s + the dot products of w's unsigned bytes with the four signed bytes at p, broadcast by the
+// instruction itself ({1to16}): GCC would load a _mm512_set1_epi32 operand with a separate
+// vpbroadcastd, one more vector uop per chunk and activation row.
+inline __attribute__((always_inline)) __m512i DpbusdBcast(__m512i s, __m512i w, const uint8_t* p) {
+  asm("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(s) : "v"(w), "m"(*reinterpret_cast<const int32_t*>(p)));
+  return s;
+}
+
 // The activation panels are made of 4-byte units stored row-inner: unit j of row r at byte
 // 4 * (P * j + r), in every section (quants, scales, corrections). PanelOff<PR>(x) is where a
 // section at byte x of a kPanelRows-row panel starts in a PR-row one (PR = 1: one row's copy);
