@@ -189,8 +189,9 @@ PHX_INLINE void Chunks(const uint8_t* sb, const uint8_t* pb, int u, __m512i (&s)
   if constexpr (N > 0) {
     const __m512i w = Traits<T>::template Chunk<C0>(sb, u);
     PHX_UNROLL
-    for (int m = 0; m < RM; ++m)
+    for (int m = 0; m < RM; ++m) {
       s[m] = tile16::DpbusdBcast(s[m], w, pb + 4 * (PR * (8 * u + C0) + m));
+    }
     Chunks<T, RM, C0 + 1, N - 1, PR>(sb, pb, u, s);
   }
 }
