@@ -138,12 +138,8 @@ void Range(const uint8_t* group, const uint8_t* panel, int64_t b0, int64_t b1, _
   PHX_UNROLL
   for (int m = 0; m < RM; ++m) f[m] = facc[m];
   for (int64_t b = b0; b < b1; ++b) {
-    // Q32x16ScaleOffset/QuantOffset in unsigned arithmetic (b >= 0): a shift and a mask.
-    constexpr uint64_t U = Q32x16UnitBlocks(T);
-    const uint64_t ub = static_cast<uint64_t>(b);
-    const uint8_t* unit = group + ub / U * Q32x16UnitBytes(T);
-    const uint8_t* sc = unit + ub % U * Q32x16ScalePerBlock(T);
-    const uint8_t* qb = unit + kQ32x16UnitScaleBytes + ub % U * Q32x16QuantPerBlock(T);
+    const uint8_t* sc = group + Q32x16ScaleOffset(T, b);
+    const uint8_t* qb = group + Q32x16QuantOffset(T, b);
     const uint8_t* pb = panel + b * tile16::PanelOff<PR>(kQ8x16PanelBlockBytes);
     if constexpr (RM > kDecodeRows) {
       const char* ahead = reinterpret_cast<const char*>(qb + 6 * kBlockBytes<T>);

