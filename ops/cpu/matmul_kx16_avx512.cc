@@ -27,11 +27,8 @@
 namespace phx::ops::cpu::avx512 {
 namespace {
 
-PHX_INLINE int32_t Load32(const uint8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
+using tile16::Load32;
+using tile16::LoadF;
 PHX_INLINE __mmask64 LoadMask(const uint8_t* p) {
   uint64_t v;
   std::memcpy(&v, p, 8);
@@ -265,9 +262,7 @@ PHX_INLINE void SuperBlock(const uint8_t* sb, const uint8_t* pb, const char* ahe
   __m512 dx[RM];
   PHX_UNROLL
   for (int m = 0; m < RM; ++m) {
-    float v;
-    std::memcpy(&v, pb + tile16::PanelOff<PR>(kKPanelD) + 4 * m, 4);
-    dx[m] = _mm512_set1_ps(v);
+    dx[m] = _mm512_set1_ps(LoadF(pb + tile16::PanelOff<PR>(kKPanelD) + 4 * m));
     f[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[m]), _mm512_mul_ps(d, dx[m]), f[m]);
   }
   if constexpr (Tr::kMins) {

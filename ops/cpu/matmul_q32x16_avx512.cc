@@ -25,16 +25,8 @@
 namespace phx::ops::cpu::avx512 {
 namespace {
 
-PHX_INLINE int32_t Load32(const uint8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-PHX_INLINE float LoadF(const uint8_t* p) {
-  float v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
+using tile16::Load32;
+using tile16::LoadF;
 
 // value + 128 for each 4-bit code of the table types (IQ4_NL, MXFP4; the others use no table).
 PHX_INLINE __m512i Lut(DType t) {

@@ -41,16 +41,8 @@ using tile16::kDecodeRows;
 // Blocks per step of the 16-row tile: both panels meet them while they are in L1.
 constexpr int64_t kPairBlocks = 4;
 
-inline int32_t Load32(const uint8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-inline float LoadF(const uint8_t* p) {
-  float v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
+using tile16::Load32;
+using tile16::LoadF;
 
 // Which lines of the block kPrefetchBlocks ahead a pass asks for (a block and its scales: 8.5
 // lines on average).

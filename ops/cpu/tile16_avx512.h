@@ -14,6 +14,18 @@
 
 namespace phx::ops::cpu::avx512::tile16 {
 
+// The 4-byte int32 and float at p (any alignment).
+inline __attribute__((always_inline)) int32_t Load32(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+inline __attribute__((always_inline)) float LoadF(const uint8_t* p) {
+  float v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
 // Rows [0, rm) of a 16-column tile of sums plus the bias (if any) into y (rows yp apart): the
 // first ncols columns.
 inline void Store(const __m512* f, int rm, float* y, int64_t yp, int ncols, const float* bias) {
