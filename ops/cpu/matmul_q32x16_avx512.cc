@@ -111,64 +111,79 @@ PHX_INLINE void Chunks(const uint8_t* qb, const uint8_t* pb, __m512i lut, __m512
   }
 }
 
-// Batched calls prefetch each block's bytes 6 blocks ahead into L1. Decode (at most
-// kDecodeRows activation rows) prefetches nothing: it reads a group as one sequential stream
-// (repack_formats.h), which the hardware prefetchers follow faster alone; measured at M = 1 on
-// the 1B FFN shapes (docs/benchmarks.md section 1), software prefetches at 2-8 KiB slowed it.
+// Batched calls prefetch each block's bytes 6 blocks ahead into L1. Decode of one row
+// (tile16::OneRow) reads two groups side by side, two sequential streams (G = 2), and
+// prefetches each stream kPairAheadBytes ahead into L1: at M = 1 on the 1B FFN shapes,
+// streaming, paired runs measured 1.11-1.37x against one stream with no software prefetch
+// (docs/benchmarks.md section 1); two streams alone gained only on ffn_down (1.1x), a
+// prefetch into L2 slowed weights that were in cache by 10-20%, and one stream with a
+// prefetch gained ~1.05x. 2-4 activation rows read one stream with no prefetch.
 using tile16::kDecodeRows;
 template <DType T>
 constexpr int64_t kBlockBytes = Q32x16UnitBytes(T) / Q32x16UnitBlocks(T);  // on average
+constexpr int64_t kPairAheadBytes = 2048;
 
-// f[m] += blocks [b0, b1) of the panel's first RM rows against the group's 16 rows.
-// PR: rows of the activation panel (kQ8x16PanelRows, or 1 for decode's compact copy of one
-// row: tile16::OneRow).
+// f[g * RM + m] += blocks [b0, b1) of the panel's first RM rows against the 16 rows of group g
+// (G groups, `gap` bytes apart). PR: rows of the activation panel (kQ8x16PanelRows, or 1 for
+// decode's compact copy of one row: tile16::OneRow).
 static_assert(kQ8x16PanelRows == 8, "tile16::PanelOff's panel rows");
-template <DType T, int RM, int PR = kQ8x16PanelRows>
-void Range(const uint8_t* group, const uint8_t* panel, int64_t b0, int64_t b1, __m512* facc) {
+template <DType T, int RM, int PR = kQ8x16PanelRows, int G = 1>
+void Range(const uint8_t* group, const uint8_t* panel, int64_t b0, int64_t b1, __m512* facc,
+           int64_t gap = 0) {
   const __m512i lut = Lut(T);
-  __m512 f[RM];
+  __m512 f[G * RM];
   PHX_UNROLL
-  for (int m = 0; m < RM; ++m) f[m] = facc[m];
+  for (int m = 0; m < G * RM; ++m) f[m] = facc[m];
   for (int64_t b = b0; b < b1; ++b) {
-    const uint8_t* sc = group + Q32x16ScaleOffset(T, b);
-    const uint8_t* qb = group + Q32x16QuantOffset(T, b);
     const uint8_t* pb = panel + b * tile16::PanelOff<PR>(kQ8x16PanelBlockBytes);
-    if constexpr (RM > kDecodeRows) {
-      const char* ahead = reinterpret_cast<const char*>(qb + 6 * kBlockBytes<T>);
-      PHX_UNROLL
-      for (int64_t l = 0; l < kBlockBytes<T>; l += 64) _mm_prefetch(ahead + l, _MM_HINT_T0);
-    }
-    __m512i s[RM];
     PHX_UNROLL
-    for (int m = 0; m < RM; ++m) {
-      s[m] = _mm512_set1_epi32(
-          Seed<T>(Load32(pb + tile16::PanelOff<PR>(kQ8x16PanelCorrOffset) + 4 * m)));
-    }
-    Chunks<T, RM, PR, 0>(qb, pb, lut, s);
-    const __m512 wd = Scales<T>(sc);
-    PHX_UNROLL
-    for (int m = 0; m < RM; ++m) {
-      const float dx = LoadF(pb + tile16::PanelOff<PR>(kQ8x16PanelDOffset) + 4 * m);
-      f[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[m]), _mm512_mul_ps(wd, _mm512_set1_ps(dx)), f[m]);
-    }
-    if constexpr (kMin<T>) {  // + m_w * dx * sum(q), the sum from the activation's corr
-      const __m512 wm =
-          _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sc + 32)));
+    for (int g = 0; g < G; ++g) {
+      const uint8_t* sc = group + g * gap + Q32x16ScaleOffset(T, b);
+      const uint8_t* qb = group + g * gap + Q32x16QuantOffset(T, b);
+      if constexpr (RM > kDecodeRows) {
+        const char* ahead = reinterpret_cast<const char*>(qb + 6 * kBlockBytes<T>);
+        PHX_UNROLL
+        for (int64_t l = 0; l < kBlockBytes<T>; l += 64) _mm_prefetch(ahead + l, _MM_HINT_T0);
+      }
+      if constexpr (G == 2) {
+        const char* ahead = reinterpret_cast<const char*>(qb + kPairAheadBytes);
+        PHX_UNROLL
+        for (int64_t l = 0; l < kBlockBytes<T>; l += 64) _mm_prefetch(ahead + l, _MM_HINT_T0);
+      }
+      __m512i s[RM];
       PHX_UNROLL
       for (int m = 0; m < RM; ++m) {
-        const float bs =
-            static_cast<float>(Load32(pb + tile16::PanelOff<PR>(kQ8x16PanelCorrOffset) + 4 * m)) *
-            LoadF(pb + tile16::PanelOff<PR>(kQ8x16PanelDOffset) + 4 * m) * (-1.f / 128);
-        f[m] = _mm512_fmadd_ps(wm, _mm512_set1_ps(bs), f[m]);
+        s[m] = _mm512_set1_epi32(
+            Seed<T>(Load32(pb + tile16::PanelOff<PR>(kQ8x16PanelCorrOffset) + 4 * m)));
+      }
+      Chunks<T, RM, PR, 0>(qb, pb, lut, s);
+      const __m512 wd = Scales<T>(sc);
+      __m512* fg = f + g * RM;
+      PHX_UNROLL
+      for (int m = 0; m < RM; ++m) {
+        const float dx = LoadF(pb + tile16::PanelOff<PR>(kQ8x16PanelDOffset) + 4 * m);
+        fg[m] =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[m]), _mm512_mul_ps(wd, _mm512_set1_ps(dx)), fg[m]);
+      }
+      if constexpr (kMin<T>) {  // + m_w * dx * sum(q), the sum from the activation's corr
+        const __m512 wm =
+            _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sc + 32)));
+        PHX_UNROLL
+        for (int m = 0; m < RM; ++m) {
+          const float bs =
+              static_cast<float>(Load32(pb + tile16::PanelOff<PR>(kQ8x16PanelCorrOffset) + 4 * m)) *
+              LoadF(pb + tile16::PanelOff<PR>(kQ8x16PanelDOffset) + 4 * m) * (-1.f / 128);
+          fg[m] = _mm512_fmadd_ps(wm, _mm512_set1_ps(bs), fg[m]);
+        }
       }
     }
   }
   PHX_UNROLL
-  for (int m = 0; m < RM; ++m) facc[m] = f[m];
+  for (int m = 0; m < G * RM; ++m) facc[m] = f[m];
 }
 
 template <DType T>
-using RangeFn = void (*)(const uint8_t*, const uint8_t*, int64_t, int64_t, __m512*);
+using RangeFn = void (*)(const uint8_t*, const uint8_t*, int64_t, int64_t, __m512*, int64_t);
 template <DType T>
 constexpr RangeFn<T> kRanges[kQ8x16PanelRows + 1] = {nullptr,     Range<T, 1>, Range<T, 2>,
                                                      Range<T, 3>, Range<T, 4>, Range<T, 5>,
@@ -179,10 +194,14 @@ void Gemm(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uin
   constexpr int64_t P = kQ8x16PanelRows;
   constexpr int64_t kPairBlocks = 4;  // blocks per step of a two-panel tile
   const int64_t blocks = a.K / 32;
-  if (m1 - m0 == 1 && tile16::OneRow<P>(a, n0, n1, m0, blocks * kQ8x16PanelBlockBytes, scratch,
-                                        [&](const uint8_t* group, const uint8_t* row, __m512* f) {
-                                          Range<T, 1, 1>(group, row, 0, blocks, f);
-                                        })) {
+  if (m1 - m0 == 1 && tile16::OneRow<P>(
+                          a, n0, n1, m0, blocks * kQ8x16PanelBlockBytes, scratch,
+                          [&](const uint8_t* group, const uint8_t* row, __m512* f) {
+                            Range<T, 1, 1>(group, row, 0, blocks, f);
+                          },
+                          [&](const uint8_t* group, int64_t gap, const uint8_t* row, __m512* f) {
+                            Range<T, 1, 1, 2>(group, row, 0, blocks, f, gap);
+                          })) {
     return;
   }
   tile16::Gemm<P, kPairBlocks>(
@@ -191,7 +210,7 @@ void Gemm(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uin
         Range<T, P>(group, panel, b0, b1, f);
       },
       [](int rm, const uint8_t* group, const uint8_t* panel, int64_t b0, int64_t b1, __m512* f) {
-        kRanges<T>[rm](group, panel, b0, b1, f);
+        kRanges<T>[rm](group, panel, b0, b1, f, 0);
       });
 }
 

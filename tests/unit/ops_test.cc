@@ -234,7 +234,9 @@ TEST(OpsMatmulTest, Q8_0Prepared) {
 
 // The 4-6-bit layouts (Q32x16, Kx16): the M values around the 8-row panels and the
 // 16-row tile, N around the 16-row groups (odd, padded last group), K of one and several
-// super-blocks (and for the 32-element types an odd number of blocks).
+// super-blocks (and for the 32-element types an odd number of blocks); decode over 5 full
+// groups and a padded one (1 thread: two pairs, then two single groups; 3 threads: a pair per
+// 2-group task) and over exactly 5 groups.
 TEST(OpsMatmulTest, LowBitPrepared) {
   auto rng = MakeRng();
   for (DType t :
@@ -246,6 +248,9 @@ TEST(OpsMatmulTest, LowBitPrepared) {
     }
     RunCase(t, Case{3, 15, 256, true}, rng, true);
     RunCase(t, Case{40, 48, k256 ? 1280 : 96}, rng, true);
+    // Decode's two streams (Q32x16): pairs of full groups, an odd full group and a padded one.
+    RunCase(t, Case{1, 87, k256 ? 512 : 160, true}, rng, true);
+    RunCase(t, Case{1, 80, 256, false, true}, rng, true);
   }
 }
 
