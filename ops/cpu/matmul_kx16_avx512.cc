@@ -204,7 +204,9 @@ PHX_INLINE void Group(const uint8_t* sb, const uint8_t* pb, int u, __m512i (&acc
   for (int m = 0; m < RM; ++m) {
     if constexpr (Tr::kInit == Init::kCorr16) {
       s[m] = Bcast(pb + tile16::PanelOff<PR>(kKPanelCorr16) + 4 * (PR * g + m));
-      if constexpr (Tr::kSeedShift > 0) s[m] = _mm512_srai_epi32(s[m], Tr::kSeedShift);
+      if constexpr (Tr::kSeedShift > 0) {
+        s[m] = _mm512_srai_epi32(s[m], Tr::kSeedShift);
+      }
     } else if constexpr (Tr::kInit == Init::kCorr32) {
       s[m] = Bcast(pb + tile16::PanelOff<PR>(kKPanelCorr32) + 4 * (PR * u + m));
     } else {
@@ -214,7 +216,9 @@ PHX_INLINE void Group(const uint8_t* sb, const uint8_t* pb, int u, __m512i (&acc
   Chunks<T, RM, C0, Tr::kGroup / 4, PR>(sb, pb, u, s);
   const __m512i sc = Tr::Scale(sb, g);
   PHX_UNROLL
-  for (int m = 0; m < RM; ++m) acc[m] = _mm512_add_epi32(acc[m], _mm512_mullo_epi32(s[m], sc));
+  for (int m = 0; m < RM; ++m) {
+    acc[m] = _mm512_add_epi32(acc[m], _mm512_mullo_epi32(s[m], sc));
+  }
 }
 
 // How far ahead a super-block's lines are software-prefetched, and where to (A/B in
@@ -246,7 +250,9 @@ PHX_INLINE void SuperBlock(const uint8_t* sb, const uint8_t* pb, const char* ahe
   constexpr int kLines = static_cast<int>(KSuperBytes(T) / 64);
   __m512i acc[RM];
   PHX_UNROLL
-  for (int m = 0; m < RM; ++m) acc[m] = _mm512_setzero_si512();
+  for (int m = 0; m < RM; ++m) {
+    acc[m] = _mm512_setzero_si512();
+  }
   for (int u = 0; u < 8; ++u) {
     for (int l = u * kLines / 8; l < (u + 1) * kLines / 8; ++l) {
       if constexpr (kAhead<T, RM> == Ahead::kL2) {
@@ -256,7 +262,9 @@ PHX_INLINE void SuperBlock(const uint8_t* sb, const uint8_t* pb, const char* ahe
       }
     }
     Group<T, RM, 0, PR>(sb, pb, u, acc);
-    if constexpr (Tr::kGroup == 16) Group<T, RM, 4, PR>(sb, pb, u, acc);
+    if constexpr (Tr::kGroup == 16) {
+      Group<T, RM, 4, PR>(sb, pb, u, acc);
+    }
   }
   const __m512 d = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(sb)));
   __m512 dx[RM];
@@ -267,7 +275,9 @@ PHX_INLINE void SuperBlock(const uint8_t* sb, const uint8_t* pb, const char* ahe
   }
   if constexpr (Tr::kMins) {
     PHX_UNROLL
-    for (int m = 0; m < RM; ++m) acc[m] = _mm512_setzero_si512();
+    for (int m = 0; m < RM; ++m) {
+      acc[m] = _mm512_setzero_si512();
+    }
     for (int u = 0; u < 8; ++u) {
       const __m512i mp = Tr::MinPair(sb, u);
       PHX_UNROLL
@@ -286,25 +296,41 @@ PHX_INLINE void SuperBlock(const uint8_t* sb, const uint8_t* pb, const char* ahe
   }
 }
 
-// Super-blocks [s0, s1) of one group against the first RM rows of one panel; f in memory
-// between calls (a 16-row tile keeps two panels' sums).
-template <DType T, int RM, int PR = kKPanelRows>
-void Range(const uint8_t* group, const uint8_t* panel, int64_t s0, int64_t s1, __m512* facc) {
-  __m512 f[RM];
+// Super-blocks [s0, s1) of G groups (`gap` bytes apart) against the first RM rows of one
+// panel: f[g * RM + m], in memory between calls (a 16-row tile keeps two panels' sums).
+template <DType T, int RM, int PR = kKPanelRows, int G = 1>
+void Range(const uint8_t* group, const uint8_t* panel, int64_t s0, int64_t s1, __m512* facc,
+           int64_t gap = 0) {
+  __m512 f[G][RM];
   PHX_UNROLL
-  for (int m = 0; m < RM; ++m) f[m] = facc[m];
+  for (int m = 0; m < G * RM; ++m) {
+    f[m / RM][m % RM] = facc[m];
+  }
   constexpr int64_t sbb = KSuperBytes(T);
   for (int64_t s = s0; s < s1; ++s) {
-    const uint8_t* sb = group + s * sbb;
-    SuperBlock<T, RM, PR>(sb, panel + s * tile16::PanelOff<PR>(kKPanelSuperBytes),
-                          reinterpret_cast<const char*>(sb + kAheadBytes<T, RM>), f);
+    PHX_UNROLL
+    for (int g = 0; g < G; ++g) {
+      const uint8_t* sb = group + g * gap + s * sbb;
+      SuperBlock<T, RM, PR>(sb, panel + s * tile16::PanelOff<PR>(kKPanelSuperBytes),
+                            reinterpret_cast<const char*>(sb + kAheadBytes<T, RM>), f[g]);
+    }
   }
   PHX_UNROLL
-  for (int m = 0; m < RM; ++m) facc[m] = f[m];
+  for (int m = 0; m < G * RM; ++m) {
+    facc[m] = f[m / RM][m % RM];
+  }
 }
 
+// Decode of one row in two streams (tile16::OneRow's pairs: group i of each half of the
+// range side by side), for the types it speeds up. Paired at M = 1 on the 1B FFN shapes,
+// streaming (docs/benchmarks.md section 1): Q3_K 1.22-1.46x, Q6_K 0.99-1.20x (each with its
+// prefetch above; 0.96-0.98x with the weights in cache); not kept for Q5_K (0.81-0.93x) nor
+// Q2_K, Q4_K and IQ4_XS (0.83-1.13x, as often slower as faster).
 template <DType T>
-using RangeFn = void (*)(const uint8_t*, const uint8_t*, int64_t, int64_t, __m512*);
+constexpr bool kPairDecode = T == DType::kQ3_K || T == DType::kQ6_K;
+
+template <DType T>
+using RangeFn = void (*)(const uint8_t*, const uint8_t*, int64_t, int64_t, __m512*, int64_t);
 
 template <DType T>
 constexpr RangeFn<T> kRanges[kKPanelRows + 1] = {nullptr,     Range<T, 1>, Range<T, 2>,
@@ -316,11 +342,19 @@ void Gemm(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uin
   constexpr int64_t P = kKPanelRows;
   constexpr int64_t kPairSupers = 2;  // super-blocks per step of a two-panel tile
   const int64_t supers = a.K / 256;
-  if (m1 - m0 == 1 &&
-      tile16::OneRow<P>(a, n0, n1, m0, supers * kKPanelSuperBytes, scratch,
-                        [supers](const uint8_t* group, const uint8_t* row, __m512* f) {
-                          Range<T, 1, 1>(group, row, 0, supers, f);
-                        })) {
+  const auto one = [supers](const uint8_t* group, const uint8_t* row, __m512* f) {
+    Range<T, 1, 1>(group, row, 0, supers, f);
+  };
+  if constexpr (kPairDecode<T>) {
+    if (m1 - m0 == 1 && tile16::OneRow<P>(a, n0, n1, m0, supers * kKPanelSuperBytes, scratch, one,
+                                          [supers](const uint8_t* group, int64_t gap,
+                                                   const uint8_t* row, __m512* f) {
+                                            Range<T, 1, 1, 2>(group, row, 0, supers, f, gap);
+                                          })) {
+      return;
+    }
+  } else if (m1 - m0 == 1 &&
+             tile16::OneRow<P>(a, n0, n1, m0, supers * kKPanelSuperBytes, scratch, one)) {
     return;
   }
   tile16::Gemm<P, kPairSupers>(
@@ -329,7 +363,7 @@ void Gemm(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uin
         Range<T, P>(group, panel, s0, s1, f);
       },
       [](int rm, const uint8_t* group, const uint8_t* panel, int64_t s0, int64_t s1, __m512* f) {
-        kRanges<T>[rm](group, panel, s0, s1, f);
+        kRanges<T>[rm](group, panel, s0, s1, f, 0);
       });
 }
 

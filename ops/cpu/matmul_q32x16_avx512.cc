@@ -114,7 +114,7 @@ PHX_INLINE void Chunks(const uint8_t* qb, const uint8_t* pb, __m512i lut, __m512
 // Batched calls prefetch each block's bytes 6 blocks ahead into L1. Decode of one row
 // (tile16::OneRow) reads two groups side by side, two sequential streams (G = 2), and
 // prefetches each stream kPairAheadBytes ahead into L1: at M = 1 on the 1B FFN shapes,
-// streaming, paired runs measured 1.11-1.37x against one stream with no software prefetch
+// streaming, paired runs measured 1.02-1.43x against one stream with no software prefetch
 // (docs/benchmarks.md section 1); two streams alone gained only on ffn_down (1.1x), a
 // prefetch into L2 slowed weights that were in cache by 10-20%, and one stream with a
 // prefetch gained ~1.05x. 2-4 activation rows read one stream with no prefetch.
@@ -133,7 +133,9 @@ void Range(const uint8_t* group, const uint8_t* panel, int64_t b0, int64_t b1, _
   const __m512i lut = Lut(T);
   __m512 f[G * RM];
   PHX_UNROLL
-  for (int m = 0; m < G * RM; ++m) f[m] = facc[m];
+  for (int m = 0; m < G * RM; ++m) {
+    f[m] = facc[m];
+  }
   for (int64_t b = b0; b < b1; ++b) {
     const uint8_t* pb = panel + b * tile16::PanelOff<PR>(kQ8x16PanelBlockBytes);
     PHX_UNROLL
@@ -143,12 +145,16 @@ void Range(const uint8_t* group, const uint8_t* panel, int64_t b0, int64_t b1, _
       if constexpr (RM > kDecodeRows) {
         const char* ahead = reinterpret_cast<const char*>(qb + 6 * kBlockBytes<T>);
         PHX_UNROLL
-        for (int64_t l = 0; l < kBlockBytes<T>; l += 64) _mm_prefetch(ahead + l, _MM_HINT_T0);
+        for (int64_t l = 0; l < kBlockBytes<T>; l += 64) {
+          _mm_prefetch(ahead + l, _MM_HINT_T0);
+        }
       }
       if constexpr (G == 2) {
         const char* ahead = reinterpret_cast<const char*>(qb + kPairAheadBytes);
         PHX_UNROLL
-        for (int64_t l = 0; l < kBlockBytes<T>; l += 64) _mm_prefetch(ahead + l, _MM_HINT_T0);
+        for (int64_t l = 0; l < kBlockBytes<T>; l += 64) {
+          _mm_prefetch(ahead + l, _MM_HINT_T0);
+        }
       }
       __m512i s[RM];
       PHX_UNROLL
@@ -179,7 +185,9 @@ void Range(const uint8_t* group, const uint8_t* panel, int64_t b0, int64_t b1, _
     }
   }
   PHX_UNROLL
-  for (int m = 0; m < G * RM; ++m) facc[m] = f[m];
+  for (int m = 0; m < G * RM; ++m) {
+    facc[m] = f[m];
+  }
 }
 
 template <DType T>

@@ -63,7 +63,9 @@ inline void Q8x16Blocks(const uint8_t* panel, const uint8_t* group, int64_t b0, 
       constexpr int l0 = kPf == Prefetch::kSecondHalf ? 4 : 0;
       constexpr int l1 = kPf == Prefetch::kFirstHalf ? 4 : 9;
       PHX_UNROLL
-      for (int l = l0; l < l1; ++l) _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
+      for (int l = l0; l < l1; ++l) {
+        _mm_prefetch(ahead + 64 * l, _MM_HINT_T0);
+      }
     }
     __m512i s[RM];
     PHX_UNROLL
@@ -96,7 +98,9 @@ void Q8x16Tile(const uint8_t* panel, const uint8_t* group, int64_t nb, float* y,
                int ncols, const float* bias) {
   __m512 f[RM];
   PHX_UNROLL
-  for (int m = 0; m < RM; ++m) f[m] = _mm512_setzero_ps();
+  for (int m = 0; m < RM; ++m) {
+    f[m] = _mm512_setzero_ps();
+  }
   Q8x16Blocks<RM, RM <= kDecodeRows ? Prefetch::kNone : Prefetch::kAll>(panel, group, 0, nb, f);
   tile16::Store(f, RM, y, yp, ncols, bias);
 }
@@ -107,7 +111,9 @@ void Q8x16Tile16(const uint8_t* panel0, const uint8_t* panel1, const uint8_t* gr
                  float* y, int64_t yp, int ncols, const float* bias) {
   __m512 f0[8], f1[8];
   PHX_UNROLL
-  for (int m = 0; m < 8; ++m) f0[m] = f1[m] = _mm512_setzero_ps();
+  for (int m = 0; m < 8; ++m) {
+    f0[m] = f1[m] = _mm512_setzero_ps();
+  }
   for (int64_t b = 0; b < nb; b += kPairBlocks) {
     const int64_t e = std::min(nb, b + kPairBlocks);
     Q8x16Blocks<8, Prefetch::kFirstHalf>(panel0, group, b, e, f0);
