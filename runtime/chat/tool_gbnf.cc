@@ -160,10 +160,11 @@ std::string GbnfBuilder::Visit(const ojson& s, const ojson& root, const std::str
   std::string body;
   for (const std::string& t : types) {
     std::string x = "value";
-    if (t == "object") {
-      x = Object(s, root, hint, depth);
-    } else if (t == "array") {
-      x = Array(s, root, hint, depth);
+    if (t == "object" || t == "array") {  // '{' or '[' first: nothing left-recursive inside
+      std::set<std::string> open;
+      open.swap(left_open_);
+      x = t == "object" ? Object(s, root, hint, depth) : Array(s, root, hint, depth);
+      open.swap(left_open_);
     } else if (t == "string") {
       x = String(s);
     } else if (t == "integer" || t == "number" || t == "boolean" || t == "null") {
@@ -240,7 +241,12 @@ std::string GbnfBuilder::String(const ojson& s) {
 
 std::string GbnfBuilder::Ref(const std::string& ref, const ojson& root, int depth) {
   const auto key = std::make_pair(static_cast<const void*>(&root), ref);
-  if (auto it = refs_.find(key); it != refs_.end()) return it->second;
+  if (auto it = refs_.find(key); it != refs_.end()) {
+    // Left recursion: the reference adds no instance the other branches do not already match
+    // (the schema's least fixed point), but GBNF cannot say so; any value, as for a remote
+    // reference, keeps the grammar compilable and never rejects a valid instance.
+    return left_open_.count(it->second) ? "value" : it->second;
+  }
   if (ref.empty() || ref[0] != '#') return "value";  // remote references: any value
   const ojson* target = &root;
   if (ref.size() > 1) {
@@ -254,7 +260,9 @@ std::string GbnfBuilder::Ref(const std::string& ref, const ojson& root, int dept
   std::string name = Sanitize("ref-" + ref.substr(ref.rfind('/') + 1));
   if (int& k = used_[name]; k++ > 0) name += "-" + std::to_string(k);
   refs_[key] = name;
+  left_open_.insert(name);
   const std::string body = Visit(*target, root, name + "-v", depth + 1);
+  left_open_.erase(name);
   rules_.emplace_back(name, body);
   return name;
 }

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,6 +46,10 @@ class GbnfBuilder {
   std::map<std::string, int> used_;
   // $ref targets already named, per root document (keyed by the root's address and the ref).
   std::map<std::pair<const void*, std::string>, std::string> refs_;
+  // $ref rules being built with nothing consumed since they started (no object or array
+  // entered): a reference back to one of them would be left recursion, which no grammar
+  // compiles ({"$ref": "#"} at the root, or anyOf a branch that refers to the schema itself).
+  std::set<std::string> left_open_;
 };
 
 }  // namespace phx::chat

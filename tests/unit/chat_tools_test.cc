@@ -236,6 +236,33 @@ TEST_P(ToolGrammarTest, SchemaToGbnfMatchesInstances) {
   }
 }
 
+// A schema that refers to itself before anything is consumed (left recursion; found by
+// tool_calls_fuzz) still compiles: the self-reference matches any value, so no valid
+// instance is rejected.
+TEST_P(ToolGrammarTest, SchemaToGbnfLeftRecursiveReferencesCompile) {
+  for (const char* text : {
+           R"({"type": "object", "$ref": "#"})",
+           R"({"anyOf": [{"$ref": "#"}, {"type": "string"}]})",
+           R"({"allOf": [{"anyOf": [{"type": "integer"}, {"$ref": "#"}]}]})",
+           R"({"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"anyOf": [{"$ref": "#/$defs/a"},
+               {"type": "null"}]}}, "$ref": "#/$defs/a"})",
+       }) {
+    SCOPED_TRACE(text);
+    auto g = Compile({ToolGrammar::Kind::kGbnf, SchemaToGbnf(ojson::parse(text)), {}});
+    ASSERT_TRUE(g);
+    EXPECT_TRUE(Accepts(g, R"("x")"));
+    EXPECT_FALSE(Accepts(g, R"("x)"));
+  }
+  // Recursion after a '{' or '[' keeps its structure.
+  auto g = Compile({ToolGrammar::Kind::kGbnf,
+                    SchemaToGbnf(ojson::parse(R"({"anyOf": [{"type": "null"}, {"type": "array",
+                        "items": {"$ref": "#"}}]})")),
+                    {}});
+  ASSERT_TRUE(g);
+  EXPECT_TRUE(Accepts(g, "[[null], []]"));
+  EXPECT_FALSE(Accepts(g, "[1]"));
+}
+
 INSTANTIATE_TEST_SUITE_P(RealVocabularies, ToolGrammarTest,
                          ::testing::Values("ggml-vocab-qwen3.gguf", "ggml-vocab-llama3.gguf"));
 
