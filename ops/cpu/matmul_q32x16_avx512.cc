@@ -113,7 +113,7 @@ PHX_INLINE void Chunks(const uint8_t* qb, const uint8_t* pb, __m512i lut, __m512
 
 // Batched calls prefetch each block's bytes 6 blocks ahead into L1. Decode of one row
 // (tile16::OneRow) reads two groups side by side, two sequential streams (G = 2), and
-// prefetches each stream kPairAheadBytes ahead into L1: at M = 1 on the 1B FFN shapes,
+// prefetches each stream 2 KiB ahead into L1 (kAheadBytes): at M = 1 on the 1B FFN shapes,
 // streaming, paired runs measured 1.02-1.43x against one stream with no software prefetch
 // (docs/benchmarks.md section 1); two streams alone gained only on ffn_down (1.1x), a
 // prefetch into L2 slowed weights that were in cache by 10-20%, and one stream with a
@@ -121,7 +121,11 @@ PHX_INLINE void Chunks(const uint8_t* qb, const uint8_t* pb, __m512i lut, __m512
 using tile16::kDecodeRows;
 template <DType T>
 constexpr int64_t kBlockBytes = Q32x16UnitBytes(T) / Q32x16UnitBlocks(T);  // on average
-constexpr int64_t kPairAheadBytes = 2048;
+// How far ahead into L1 a block's bytes are prefetched (0: not at all).
+template <DType T, int RM, int G>
+constexpr int64_t kAheadBytes = RM > kDecodeRows ? 6 * kBlockBytes<T>
+                                : G == 2         ? 2048
+                                                 : 0;
 
 // f[g * RM + m] += blocks [b0, b1) of the panel's first RM rows against the 16 rows of group g
 // (G groups, `gap` bytes apart). PR: rows of the activation panel (kQ8x16PanelRows, or 1 for
@@ -142,15 +146,8 @@ void Range(const uint8_t* group, const uint8_t* panel, int64_t b0, int64_t b1, _
     for (int g = 0; g < G; ++g) {
       const uint8_t* sc = group + g * gap + Q32x16ScaleOffset(T, b);
       const uint8_t* qb = group + g * gap + Q32x16QuantOffset(T, b);
-      if constexpr (RM > kDecodeRows) {
-        const char* ahead = reinterpret_cast<const char*>(qb + 6 * kBlockBytes<T>);
-        PHX_UNROLL
-        for (int64_t l = 0; l < kBlockBytes<T>; l += 64) {
-          _mm_prefetch(ahead + l, _MM_HINT_T0);
-        }
-      }
-      if constexpr (G == 2) {
-        const char* ahead = reinterpret_cast<const char*>(qb + kPairAheadBytes);
+      if constexpr (kAheadBytes < T, RM, G >> 0) {
+        const char* ahead = reinterpret_cast<const char*>(qb + kAheadBytes<T, RM, G>);
         PHX_UNROLL
         for (int64_t l = 0; l < kBlockBytes<T>; l += 64) {
           _mm_prefetch(ahead + l, _MM_HINT_T0);
