@@ -7,8 +7,10 @@
 //                                        DRAM as in a real decode step)
 //   PHX_BENCH_CACHED=1 ops_bench ...    (one copy of the weights: the small shapes stay in the
 //                                        caches, which measures a kernel's compute ceiling)
+//   ops_bench --benchmark_filter=Quantize  (the activation quantizers, one row)
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -18,6 +20,10 @@
 #include <vector>
 
 #include "ops/cpu/cpu_backend.h"
+#include "ops/cpu/kernels.h"
+#include "ops/cpu/packed_formats.h"
+#include "ops/cpu/quantize_act.h"
+#include "ops/cpu/repack_formats.h"
 
 namespace phx::ops {
 namespace {
@@ -169,6 +175,67 @@ void RegisterMatmul() {
   }
 }
 
+// ---- Activation quantizers -------------------------------------------------------------
+// One row of K floats into each activation format of the best level (kernels.h): serial work
+// at the head of every decode matmul. The panels (q8x16, kx8) as a single row's compact copy,
+// as decode makes them, or with PHX_BENCH_PANEL_ROWS=8 as row 3 of an 8-row panel.
+void RunQuantize(benchmark::State& state, int which, int64_t K) {
+  const char* r = std::getenv("PHX_BENCH_PANEL_ROWS");
+  const int rows = r != nullptr && std::atoi(r) == 8 ? 8 : 1;
+  const int row = rows == 1 ? 0 : 3;
+  const cpu::KernelTable kt = cpu::KernelsFor(cpu::BestIsa());
+  std::vector<float> x(K);
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> d(-2.f, 2.f);
+  for (auto& v : x) {
+    v = d(rng);
+  }
+  std::vector<uint8_t> out(
+      std::max({cpu::Q8ActRowBytes(K), cpu::KActRowBytes(K), cpu::Q8x16PanelBytes(K),
+                cpu::KPanelBytes(K), cpu::BF16ActRowBytes(K)}));
+  for (auto _ : state) {
+    switch (which) {
+      case 0:
+        kt.quantize_q8(x.data(), K, out.data());
+        break;
+      case 1:
+        kt.quantize_k(x.data(), K, out.data());
+        break;
+      case 2:
+        kt.quantize_q8x16(x.data(), K, out.data(), row, rows);
+        break;
+      case 3:
+        kt.quantize_kx8(x.data(), K, out.data(), row, rows);
+        break;
+      default:
+        kt.quantize_bf16(x.data(), K, out.data());
+        break;
+    }
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetBytesProcessed(state.iterations() * K * 4);
+}
+
+void RegisterQuantize() {
+  const cpu::KernelTable kt = cpu::KernelsFor(cpu::BestIsa());
+  const char* names[] = {"q8", "k", "q8x16", "kx8", "bf16"};
+  const bool present[] = {kt.quantize_q8 != nullptr, kt.quantize_k != nullptr,
+                          kt.quantize_q8x16 != nullptr, kt.quantize_kx8 != nullptr,
+                          kt.quantize_bf16 != nullptr};
+  for (int w = 0; w < 5; ++w) {
+    if (!present[w]) {
+      continue;
+    }
+    for (int64_t K : {2048, 5632}) {
+      benchmark::RegisterBenchmark(
+          (std::string("Quantize/") + names[w] + "/K" + std::to_string(K)).c_str(),
+          [=](benchmark::State& st) { RunQuantize(st, w, K); })
+          ->Unit(benchmark::kMicrosecond)
+          ->UseRealTime();
+    }
+  }
+}
+
 // ---- Attention ----------------------------------------------------------------------------
 void RunAttention(benchmark::State& state, int32_t H, int32_t KV, int32_t hd, int32_t n_past,
                   int32_t n_new, int32_t seqs) {
@@ -234,6 +301,7 @@ void RegisterAttention() {
 int main(int argc, char** argv) {
   phx::ops::RegisterMatmul();
   phx::ops::RegisterAttention();
+  phx::ops::RegisterQuantize();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   std::printf("ops_bench: %d threads, isa %s\n", phx::ops::BenchBackend().num_threads(),

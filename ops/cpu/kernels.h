@@ -60,6 +60,9 @@ struct GemmArgs {
   float* y = nullptr;           // output row 0
   int64_t y_pitch = 0;          // floats between output rows
   int64_t M = 0, N = 0, K = 0;
+  // Q8x16 and K panels: the one activation row (M == 1) comes as its compact copy, a 1-row
+  // panel (PanelUnit), which every task reads as it is.
+  bool act_compact = false;
 };
 using GemmFn = void (*)(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1,
                         uint8_t* scratch);
@@ -128,10 +131,11 @@ struct KernelTable {
   // Activation row quantizers (quantize_act.h); identical bytes on every level.
   void (*quantize_q8)(const float* x, int64_t K, uint8_t* out) = nullptr;
   void (*quantize_k)(const float* x, int64_t K, uint8_t* out) = nullptr;
-  // Row `row` (0 .. 7) of a Q8x16 activation panel of gemm_q8x16 (the blocks of quantize_q8).
-  void (*quantize_q8x16)(const float* x, int64_t K, uint8_t* panel, int row) = nullptr;
-  // Row `row` (0 .. 7) of a K activation panel of gemm_kx16 (Q8_K, as quantize_k).
-  void (*quantize_kx8)(const float* x, int64_t K, uint8_t* panel, int row) = nullptr;
+  // Row `row` of a `rows`-row Q8x16 activation panel of gemm_q8x16 (the blocks of
+  // quantize_q8): rows 8, or 1 for a single row's compact copy (GemmArgs::act_compact).
+  void (*quantize_q8x16)(const float* x, int64_t K, uint8_t* panel, int row, int rows) = nullptr;
+  // Row `row` of a `rows`-row K activation panel of gemm_kx16 (Q8_K, as quantize_k), likewise.
+  void (*quantize_kx8)(const float* x, int64_t K, uint8_t* panel, int row, int rows) = nullptr;
   // BF16 weights with vdpbf16ps (AVX-512 BF16 CPUs only, else nullptr) against bf16 activation
   // rows of BF16ActRowBytes(K) bytes (quantize_bf16: round to nearest even, subnormals zero).
   GemmFn gemm_bf16 = nullptr;

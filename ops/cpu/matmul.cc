@@ -182,13 +182,19 @@ absl::Status CpuBackend::MatmulRows(const Tensor& x, std::span<const RowProduct>
     const int64_t units = panel ? (M + kQ8x16PanelRows - 1) / kQ8x16PanelRows : M;
     uint8_t* buf = act_[f - kQ8Pairs].Reserve(static_cast<size_t>(units * p));
     act[f] = buf;
-    if (panel) {  // row m is row m % 8 of panel m / 8
+    if (panel && M == 1) {
+      // One row: its compact copy, which every task then reads as it is (the other threads
+      // fetch 1/8 of the 8-row panel's lines from this core's cache).
+      pitch[f] = PanelUnit(p, 0, 1);
+      (f == kQ8x16Act ? kernels_.quantize_q8x16 : kernels_.quantize_kx8)(x.row_as<float>(0), K, buf,
+                                                                         0, 1);
+    } else if (panel) {  // row m is row m % 8 of panel m / 8
       static_assert(kQ8x16PanelRows == kKPanelRows);
       const auto q = f == kQ8x16Act ? kernels_.quantize_q8x16 : kernels_.quantize_kx8;
       ParallelRows(M, 8 * K, [&](int64_t b, int64_t e) {
         for (int64_t m = b; m < e; ++m) {
           q(x.row_as<float>(m), K, buf + m / kQ8x16PanelRows * p,
-            static_cast<int>(m % kQ8x16PanelRows));
+            static_cast<int>(m % kQ8x16PanelRows), kQ8x16PanelRows);
         }
       });
     } else {
@@ -210,6 +216,7 @@ absl::Status CpuBackend::MatmulRows(const Tensor& x, std::span<const RowProduct>
                                         : jobs[i].row0;
     jobs[i].a.act = act[f] + unit * pitch[f];
     jobs[i].a.act_pitch = pitch[f];
+    jobs[i].a.act_compact = M == 1 && (f == kQ8x16Act || f == kKx8Act);
     first[i] = total;
     total += jobs[i].tasks();
   }

@@ -67,6 +67,11 @@ inline constexpr int64_t kKWGroupBytes = kKWRowBytes * kGroupRows;
 //   corr: row r's int32 -128 * sum(q of the block) at 288 + 4r.
 // 1.25 bytes per value: two panels of a 2048-long input (40 KB) stay in L1/L2 while the weight
 // groups stream past them. Rows of the last panel past M are left unwritten (never read).
+// A panel of fewer rows (`rows`: 1 for one row's compact copy, which single-row calls get)
+// keeps the same units in the same order, row-inner: PanelUnit(off, r, rows) is the byte of
+// row r's unit whose row-0 byte in an 8-row panel is `off` (the K panels of repack_formats.h
+// follow the same rule).
+constexpr int64_t PanelUnit(int64_t off, int row, int rows) { return off / 8 * rows + 4 * row; }
 inline constexpr int kQ8x16PanelRows = 8;
 inline constexpr int64_t kQ8x16PanelBlockBytes = 320;
 inline constexpr int64_t kQ8x16PanelDOffset = 256;

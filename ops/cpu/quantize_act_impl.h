@@ -121,12 +121,28 @@ void QuantizeActQ8Impl(const float* __restrict x, int64_t K, uint8_t* __restrict
 }
 
 #if defined(__AVX512F__) && defined(__AVX512BW__)
-// Row `row` of a Q8x16 activation panel (only the AVX-512 level has the kernels that read
-// them): 16 blocks at a time in three phases (maxima; both divisions and the f16 rounding as one
-// vector op each; values and sums), so the blocks' dependency chains overlap instead of one
-// block's reduce -> divide -> round chain waiting for the previous one.
-void QuantizeActQ8x16Impl(const float* __restrict x, int64_t K, uint8_t* __restrict panel,
-                          int row) {
+// Row `row` of a `rows`-row Q8x16 activation panel (8, or 1: one row's compact copy; only
+// the AVX-512 level has the kernels that read them): 16 blocks at a time in three phases
+// (maxima; both divisions and the f16 rounding as one vector op each; values and sums), so the
+// blocks' dependency chains overlap instead of one block's reduce -> divide -> round chain
+// waiting for the previous one.
+// 16 bytes of values, chunks c .. c + 3 (4 bytes each), into row `row` of a `rows`-row panel
+// whose chunk c sits at PanelUnit(32 * c, ...): one store for a compact row, else one per
+// chunk (GCC turns a loop of 4-byte copies into vpscatterqd, twice as slow on Zen 4).
+template <int rows>
+inline void StoreChunks(__m128i b, uint8_t* p, int c, int row) {
+  if constexpr (rows == 1) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p + 4 * c), b);
+  } else {
+    _mm_storeu_si32(p + PanelUnit(32 * c, row, rows), b);
+    _mm_storeu_si32(p + PanelUnit(32 * (c + 1), row, rows), _mm_bsrli_si128(b, 4));
+    _mm_storeu_si32(p + PanelUnit(32 * (c + 2), row, rows), _mm_bsrli_si128(b, 8));
+    _mm_storeu_si32(p + PanelUnit(32 * (c + 3), row, rows), _mm_bsrli_si128(b, 12));
+  }
+}
+
+template <int rows>
+void QuantizeQ8x16Rows(const float* __restrict x, int64_t K, uint8_t* __restrict panel, int row) {
   const int64_t nb = K / 32;
   for (int64_t b0 = 0; b0 < nb; b0 += 16) {
     const int n = static_cast<int>(nb - b0 < 16 ? nb - b0 : 16);
@@ -150,78 +166,74 @@ void QuantizeActQ8x16Impl(const float* __restrict x, int64_t K, uint8_t* __restr
       const __m512 s = _mm512_set1_ps(id[i]);
       const __m512i q0 = RoundMul512(_mm512_loadu_ps(xb), s);
       const __m512i q1 = RoundMul512(_mm512_loadu_ps(xb + 16), s);
-      alignas(16) uint8_t qs[32];
-      _mm_store_si128(reinterpret_cast<__m128i*>(qs), _mm512_cvtepi32_epi8(q0));
-      _mm_store_si128(reinterpret_cast<__m128i*>(qs + 16), _mm512_cvtepi32_epi8(q1));
       const int32_t corr = -128 * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
-      uint8_t* pb = panel + (b0 + i) * kQ8x16PanelBlockBytes;
-      for (int c = 0; c < 8; ++c) std::memcpy(pb + 4 * (kQ8x16PanelRows * c + row), qs + 4 * c, 4);
-      std::memcpy(pb + kQ8x16PanelDOffset + 4 * row, &d[i], 4);
-      std::memcpy(pb + kQ8x16PanelCorrOffset + 4 * row, &corr, 4);
+      uint8_t* pb = panel + PanelUnit(kQ8x16PanelBlockBytes, 0, rows) * (b0 + i);
+      StoreChunks<rows>(_mm512_cvtepi32_epi8(q0), pb, 0, row);
+      StoreChunks<rows>(_mm512_cvtepi32_epi8(q1), pb, 4, row);
+      std::memcpy(pb + PanelUnit(kQ8x16PanelDOffset, row, rows), &d[i], 4);
+      std::memcpy(pb + PanelUnit(kQ8x16PanelCorrOffset, row, rows), &corr, 4);
     }
   }
+}
+void QuantizeActQ8x16Impl(const float* __restrict x, int64_t K, uint8_t* __restrict panel, int row,
+                          int rows) {
+  rows == 1 ? QuantizeQ8x16Rows<1>(x, K, panel, row)
+            : QuantizeQ8x16Rows<kQ8x16PanelRows>(x, K, panel, row);
 }
 #endif
 
-// The Q8_K quantization of one 256-value super-block (llama.cpp's quantize_row_q8_K): q in
-// natural order and d; false for an all-zero block (q and d zero).
-inline void QuantizeSuperQ8K(const float* __restrict xb, int8_t* __restrict q, float* d_out) {
-  // The value of largest magnitude (the first one on ties, like llama.cpp).
-  V32F am = AbsV32(LoadV32(xb));
-  for (int c = 1; c < 8; ++c) {
-    const V32F a = AbsV32(LoadV32(xb + 32 * c));
-    am = a > am ? a : am;
-  }
-  const float amax = HMax32(am);
-  float max = 0.f;
-  for (int j = 0; j < 256; ++j) {
-    if (xb[j] == amax || xb[j] == -amax) {
-      max = xb[j];
-      break;
-    }
-  }
-  if (amax == 0.f) {
-    std::memset(q, 0, 256);
-    *d_out = 0.f;
-    return;
-  }
-  const float iscale = -127.f / max;
-  *d_out = 1.f / iscale;
-  for (int c = 0; c < 8; ++c) {
-    V32I v = RoundV32(LoadV32(xb + 32 * c) * iscale);
-    v = v > 127 ? 127 : v;
-    for (int j = 0; j < 32; ++j) q[32 * c + j] = static_cast<int8_t>(v[j]);
-  }
-}
-
 #if defined(__AVX512F__) && defined(__AVX512BW__)
-// Row `row` (0 .. 7) of a K activation panel (repack_formats.h), read by the Kx16 kernels.
-void QuantizeActKx8Impl(const float* __restrict x, int64_t K, uint8_t* __restrict panel, int row) {
+// Row `row` of a `rows`-row K activation panel (8, or 1: one row's compact copy; repack_formats.h),
+// read by the Kx16 kernels: the Q8_K quantization of QuantizeActKImpl (llama.cpp's
+// quantize_row_q8_K), a super-block in 16 registers.
+template <int rows>
+void QuantizeKx8Rows(const float* __restrict x, int64_t K, uint8_t* __restrict panel, int row) {
+  const int64_t sb_bytes = PanelUnit(kKPanelSuperBytes, 0, rows);
   for (int64_t s = 0; s < K / 256; ++s) {
-    uint8_t* p = panel + s * kKPanelSuperBytes;
-    alignas(64) int8_t q[256];
-    float d;
-    QuantizeSuperQ8K(x + 256 * s, q, &d);
-    for (int c = 0; c < 64; ++c) std::memcpy(p + 4 * (kKPanelRows * c + row), q + 4 * c, 4);
+    const float* xb = x + 256 * s;
+    uint8_t* p = panel + s * sb_bytes;
+    __m512 v[16];
+    __m512 am = _mm512_setzero_ps();
+    for (int c = 0; c < 16; ++c) {
+      v[c] = _mm512_loadu_ps(xb + 16 * c);
+      am = _mm512_max_ps(am, _mm512_abs_ps(v[c]));
+    }
+    const float amax = _mm512_reduce_max_ps(am);
+    // The value of largest magnitude (the first one on ties, like llama.cpp) sets the scale.
+    float max = 0.f;
+    for (int c = 0; c < 16; ++c) {
+      const __mmask16 k = _mm512_cmp_ps_mask(_mm512_abs_ps(v[c]), _mm512_set1_ps(amax), _CMP_EQ_OQ);
+      if (k != 0) {
+        max = xb[16 * c + __builtin_ctz(k)];
+        break;
+      }
+    }
+    const float iscale = amax == 0.f ? 0.f : -127.f / max;
+    const float d = amax == 0.f ? 0.f : 1.f / iscale;
     int32_t g16[16];
-    for (int g = 0; g < 16; ++g) {
-      int32_t sum = 0;
-      for (int j = 0; j < 16; ++j) sum += q[16 * g + j];
-      g16[g] = sum;
-      const int32_t corr = -128 * sum;
-      std::memcpy(p + kKPanelCorr16 + 4 * (kKPanelRows * g + row), &corr, 4);
+    for (int g = 0; g < 16; ++g) {  // group g (16 values): chunks 4g .. 4g + 3
+      const __m512i q =
+          _mm512_min_epi32(RoundMul512(v[g], _mm512_set1_ps(iscale)), _mm512_set1_epi32(127));
+      StoreChunks<rows>(_mm512_cvtepi32_epi8(q), p, 4 * g, row);
+      g16[g] = _mm512_reduce_add_epi32(q);
+      const int32_t corr = -128 * g16[g];
+      std::memcpy(p + PanelUnit(kKPanelCorr16 + 32 * g, row, rows), &corr, 4);
     }
     for (int u = 0; u < 8; ++u) {
       const int32_t corr = -128 * (g16[2 * u] + g16[2 * u + 1]);
-      std::memcpy(p + kKPanelCorr32 + 4 * (kKPanelRows * u + row), &corr, 4);
+      std::memcpy(p + PanelUnit(kKPanelCorr32 + 32 * u, row, rows), &corr, 4);
       const uint32_t pair =
           static_cast<uint16_t>(static_cast<int16_t>(g16[2 * u])) |
           (static_cast<uint32_t>(static_cast<uint16_t>(static_cast<int16_t>(g16[2 * u + 1])))
            << 16);
-      std::memcpy(p + kKPanelSums + 4 * (kKPanelRows * u + row), &pair, 4);
+      std::memcpy(p + PanelUnit(kKPanelSums + 32 * u, row, rows), &pair, 4);
     }
-    std::memcpy(p + kKPanelD + 4 * row, &d, 4);
+    std::memcpy(p + PanelUnit(kKPanelD, row, rows), &d, 4);
   }
+}
+void QuantizeActKx8Impl(const float* __restrict x, int64_t K, uint8_t* __restrict panel, int row,
+                        int rows) {
+  rows == 1 ? QuantizeKx8Rows<1>(x, K, panel, row) : QuantizeKx8Rows<kKPanelRows>(x, K, panel, row);
 }
 #endif
 

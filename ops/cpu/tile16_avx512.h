@@ -56,11 +56,12 @@ constexpr int64_t PanelOff(int64_t x) {
   return x / kPanelRows * PR;
 }
 
-// Decode (one activation row, m0): row m0 % P of its panel, `panel_bytes` long, is copied
-// compactly (its units contiguous: the same bytes, so the same sums) into `scratch`, where
-// every weight group reads it from a few L1 lines instead of one unit in 8 across the panel;
-// one(group, row, f) adds the whole K of that row against a group into f[0]. Returns false
-// (nothing done) when the copy does not fit the scratch.
+// Decode (one activation row, m0): every weight group reads the row compactly (its units
+// contiguous: the same bytes, so the same sums), from a few L1 lines instead of one unit in 8
+// across the panel. A call of one row (a.act_compact) has it so already; otherwise row m0 % P
+// of its panel, `panel_bytes` long, is copied into `scratch`. one(group, row, f) adds the whole
+// K of that row against a group into f[0]. Returns false (nothing done) when the copy does not
+// fit the scratch.
 // With `pair` (not nullptr), the full groups go in two streams: pair(group, gap, row, f) adds
 // the row against `group` into f[0] and against the group `gap` bytes later into f[1], for
 // group i of the first half of the range with group i of the second half; an odd full group
@@ -69,10 +70,15 @@ template <int64_t P, class One, class Pair = std::nullptr_t>
 inline __attribute__((always_inline)) bool OneRow(const GemmArgs& a, int64_t n0, int64_t n1,
                                                   int64_t m0, int64_t panel_bytes, uint8_t* scratch,
                                                   One one, Pair pair = nullptr) {
-  if (scratch == nullptr || panel_bytes / P > kGemmScratchBytes) return false;
-  const uint8_t* src = a.act + (m0 / P) * a.act_pitch + 4 * (m0 % P);
-  for (int64_t j = 0; j < panel_bytes / (4 * P); ++j)
-    std::memcpy(scratch + 4 * j, src + 4 * P * j, 4);
+  const uint8_t* row = a.act;
+  if (!a.act_compact) {
+    if (scratch == nullptr || panel_bytes / P > kGemmScratchBytes) return false;
+    const uint8_t* src = a.act + (m0 / P) * a.act_pitch + 4 * (m0 % P);
+    for (int64_t j = 0; j < panel_bytes / (4 * P); ++j) {
+      std::memcpy(scratch + 4 * j, src + 4 * P * j, 4);
+    }
+    row = scratch;
+  }
   float* y = a.y + m0 * a.y_pitch;
   const auto bias = [&](int64_t n) { return a.bias ? a.bias + n : nullptr; };
   int64_t n = n0;
@@ -80,7 +86,7 @@ inline __attribute__((always_inline)) bool OneRow(const GemmArgs& a, int64_t n0,
     const int64_t half = (n1 - n0) / kRepackRows / 2, gap = half * kRepackRows;
     for (; n < n0 + gap; n += kRepackRows) {
       __m512 f[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
-      pair(a.w + (n / kRepackRows) * a.w_pitch, half * a.w_pitch, scratch, f);
+      pair(a.w + (n / kRepackRows) * a.w_pitch, half * a.w_pitch, row, f);
       Store(&f[0], 1, y + n, a.y_pitch, kRepackRows, bias(n));
       Store(&f[1], 1, y + n + gap, a.y_pitch, kRepackRows, bias(n + gap));
     }
@@ -89,7 +95,7 @@ inline __attribute__((always_inline)) bool OneRow(const GemmArgs& a, int64_t n0,
   for (; n < n1; n += kRepackRows) {
     const int ncols = static_cast<int>(std::min<int64_t>(kRepackRows, n1 - n));
     __m512 f = _mm512_setzero_ps();
-    one(a.w + (n / kRepackRows) * a.w_pitch, scratch, &f);
+    one(a.w + (n / kRepackRows) * a.w_pitch, row, &f);
     Store(&f, 1, y + n, a.y_pitch, ncols, bias(n));
   }
   return true;

@@ -376,6 +376,23 @@ TEST(OpsMatmulTest, DegenerateActivations) {
 
 // Every level quantizes activations to the same bytes as the plain C++ quantizers (which
 // follow llama.cpp), including round-half-even ties and all-zero blocks.
+// A single row's compact copy (rows = 1: GemmArgs::act_compact) holds the units of that row
+// of the 8-row panel `panel`, in order, and nothing past them.
+void ExpectCompactRow(void (*quantize)(const float*, int64_t, uint8_t*, int, int),
+                      const std::vector<float>& x, const std::vector<uint8_t>& panel, int row) {
+  const int64_t K = static_cast<int64_t>(x.size());
+  const size_t bytes = panel.size() / 8;
+  std::vector<uint8_t> compact(bytes + 64, 0xAA);
+  quantize(x.data(), K, compact.data(), 0, 1);
+  for (size_t j = 0; j < bytes / 4; ++j) {
+    ASSERT_EQ(0, std::memcmp(compact.data() + 4 * j, panel.data() + 4 * (8 * j + row), 4))
+        << "unit " << j;
+  }
+  for (size_t i = bytes; i < compact.size(); ++i) {
+    ASSERT_EQ(compact[i], 0xAA) << "byte " << i;
+  }
+}
+
 TEST(OpsMatmulTest, ActivationQuantizationIsBitExact) {
   auto rng = MakeRng();
   const int64_t K = 1280;  // 40 blocks of 32 (even pairs), 5 super-blocks
@@ -401,7 +418,8 @@ TEST(OpsMatmulTest, ActivationQuantizationIsBitExact) {
       if (kt.quantize_q8x16 != nullptr) {  // the panel rows hold the same blocks
         const int row = rep % cpu::kQ8x16PanelRows;
         std::vector<uint8_t> c(cpu::Q8x16PanelBytes(K), 0xAA);
-        kt.quantize_q8x16(x.data(), K, c.data(), row);
+        kt.quantize_q8x16(x.data(), K, c.data(), row, cpu::kQ8x16PanelRows);
+        ExpectCompactRow(kt.quantize_q8x16, x, c, row);
         for (int64_t b = 0; b < K / 32; ++b) {
           const uint8_t* pair = want_q8.data() + (b / 2) * 192 + 32 * (b % 2);
           const uint8_t* pb = c.data() + b * cpu::kQ8x16PanelBlockBytes;
@@ -424,7 +442,8 @@ TEST(OpsMatmulTest, ActivationQuantizationIsBitExact) {
       if (kt.quantize_kx8 != nullptr) {  // the K panel row: QuantizeActK's q, d and sums
         const int row = (rep + 3) % cpu::kKPanelRows;
         std::vector<uint8_t> p(cpu::KPanelBytes(K), 0xAA);
-        kt.quantize_kx8(x.data(), K, p.data(), row);
+        kt.quantize_kx8(x.data(), K, p.data(), row, cpu::kKPanelRows);
+        ExpectCompactRow(kt.quantize_kx8, x, p, row);
         for (int64_t sb = 0; sb < K / 256; ++sb) {
           const uint8_t* ps = p.data() + sb * cpu::kKPanelSuperBytes;
           const uint8_t* ks = want_k.data() + sb * cpu::kKActBytes;
