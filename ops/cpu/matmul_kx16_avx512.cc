@@ -345,16 +345,17 @@ void Gemm(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1, uin
   const auto one = [supers](const uint8_t* group, const uint8_t* row, __m512* f) {
     Range<T, 1, 1>(group, row, 0, supers, f);
   };
-  if constexpr (kPairDecode<T>) {
-    if (m1 - m0 == 1 && tile16::OneRow<P>(a, n0, n1, m0, supers * kKPanelSuperBytes, scratch, one,
-                                          [supers](const uint8_t* group, int64_t gap,
-                                                   const uint8_t* row, __m512* f) {
-                                            Range<T, 1, 1, 2>(group, row, 0, supers, f, gap);
-                                          })) {
-      return;
+  const auto pair = [&] {  // nullptr: one stream
+    if constexpr (kPairDecode<T>) {
+      return [supers](const uint8_t* group, int64_t gap, const uint8_t* row, __m512* f) {
+        Range<T, 1, 1, 2>(group, row, 0, supers, f, gap);
+      };
+    } else {
+      return nullptr;
     }
-  } else if (m1 - m0 == 1 &&
-             tile16::OneRow<P>(a, n0, n1, m0, supers * kKPanelSuperBytes, scratch, one)) {
+  }();
+  if (m1 - m0 == 1 &&
+      tile16::OneRow<P>(a, n0, n1, m0, supers * kKPanelSuperBytes, scratch, one, pair)) {
     return;
   }
   tile16::Gemm<P, kPairSupers>(
