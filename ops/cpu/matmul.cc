@@ -175,6 +175,21 @@ absl::Status CpuBackend::MatmulRows(const Tensor& x, std::span<const RowProduct>
   pitch[kKx8Act] = KPanelBytes(K);
   pitch[kBf16Rows] = BF16ActRowBytes(K);
   act[kFloatRows] = static_cast<uint8_t*>(x.data);
+  // The rows some product reads: all of x, except under MatmulExperts, whose segments end in
+  // padding rows (a decode step's 8 experts: 8 rows of 128). The panels' other rows are never
+  // read, so they are not quantized.
+  std::vector<int64_t> read;  // empty: every row
+  if (std::any_of(jobs.begin(), jobs.end(),
+                  [M](const Job& j) { return j.row0 != 0 || j.a.M != M; })) {
+    std::vector<char> mark(static_cast<size_t>(M), 0);
+    for (const Job& j : jobs) {
+      std::fill_n(mark.begin() + j.row0, j.a.M, 1);
+    }
+    for (int64_t m = 0; m < M; ++m) {
+      if (mark[m] != 0) read.push_back(m);
+    }
+    if (static_cast<int64_t>(read.size()) == M) read.clear();
+  }
   for (int f = kQ8Pairs; f < kFormats; ++f) {
     if (!need[f]) continue;
     const int64_t p = pitch[f];
@@ -191,8 +206,10 @@ absl::Status CpuBackend::MatmulRows(const Tensor& x, std::span<const RowProduct>
     } else if (panel) {  // row m is row m % 8 of panel m / 8
       static_assert(kQ8x16PanelRows == kKPanelRows);
       const auto q = f == kQ8x16Act ? kernels_.quantize_q8x16 : kernels_.quantize_kx8;
-      ParallelRows(M, 8 * K, [&](int64_t b, int64_t e) {
-        for (int64_t m = b; m < e; ++m) {
+      const int64_t n = read.empty() ? M : static_cast<int64_t>(read.size());
+      ParallelRows(n, 8 * K, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) {
+          const int64_t m = read.empty() ? i : read[i];
           q(x.row_as<float>(m), K, buf + m / kQ8x16PanelRows * p,
             static_cast<int>(m % kQ8x16PanelRows), kQ8x16PanelRows);
         }
