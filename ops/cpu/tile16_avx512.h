@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "ops/cpu/kernels.h"
+#include "ops/cpu/packed_formats.h"
 #include "ops/cpu/repack_formats.h"
 
 namespace phx::ops::cpu::avx512::tile16 {
@@ -49,11 +50,11 @@ inline __attribute__((always_inline)) __m512i DpbusdBcast(__m512i s, __m512i w, 
 
 // The activation panels are made of 4-byte units stored row-inner: unit j of row r at byte
 // 4 * (P * j + r), in every section (quants, scales, corrections). PanelOff<PR>(x) is where a
-// section at byte x of a kPanelRows-row panel starts in a PR-row one (PR = 1: one row's copy);
-// the kernels that call it assert that their panels have kPanelRows rows.
-template <int PR, int64_t kPanelRows = 8>
+// section at byte x of an 8-row panel starts in a PR-row one (PR = 1: one row's copy;
+// PanelUnit in packed_formats.h); the kernels that call it assert that their panels have 8 rows.
+template <int PR>
 constexpr int64_t PanelOff(int64_t x) {
-  return x / kPanelRows * PR;
+  return PanelUnit(x, 0, PR);
 }
 
 // Decode (one activation row, m0): every weight group reads the row compactly (its units
