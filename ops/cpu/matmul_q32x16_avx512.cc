@@ -146,7 +146,7 @@ void Range(const uint8_t* group, const uint8_t* panel, int64_t b0, int64_t b1, _
     for (int g = 0; g < G; ++g) {
       const uint8_t* sc = group + g * gap + Q32x16ScaleOffset(T, b);
       const uint8_t* qb = group + g * gap + Q32x16QuantOffset(T, b);
-      if constexpr (kAheadBytes < T, RM, G >> 0) {
+      if constexpr (kAheadBytes<T, RM, G> != 0) {
         const char* ahead = reinterpret_cast<const char*>(qb + kAheadBytes<T, RM, G>);
         PHX_UNROLL
         for (int64_t l = 0; l < kBlockBytes<T>; l += 64) {

@@ -121,11 +121,6 @@ void QuantizeActQ8Impl(const float* __restrict x, int64_t K, uint8_t* __restrict
 }
 
 #if defined(__AVX512F__) && defined(__AVX512BW__)
-// Row `row` of a `rows`-row Q8x16 activation panel (8, or 1: one row's compact copy; only
-// the AVX-512 level has the kernels that read them): 16 blocks at a time in three phases
-// (maxima; both divisions and the f16 rounding as one vector op each; values and sums), so the
-// blocks' dependency chains overlap instead of one block's reduce -> divide -> round chain
-// waiting for the previous one.
 // 16 bytes of values, chunks c .. c + 3 (4 bytes each), into row `row` of a `rows`-row panel
 // whose chunk c sits at PanelUnit(32 * c, ...): one store for a compact row, else one per
 // chunk (GCC turns a loop of 4-byte copies into vpscatterqd, twice as slow on Zen 4).
@@ -141,6 +136,11 @@ inline void StoreChunks(__m128i b, uint8_t* p, int c, int row) {
   }
 }
 
+// Row `row` of a `rows`-row Q8x16 activation panel (8, or 1: one row's compact copy; only
+// the AVX-512 level has the kernels that read them): 16 blocks at a time in three phases
+// (maxima; both divisions and the f16 rounding as one vector op each; values and sums), so the
+// blocks' dependency chains overlap instead of one block's reduce -> divide -> round chain
+// waiting for the previous one.
 template <int rows>
 void QuantizeQ8x16Rows(const float* __restrict x, int64_t K, uint8_t* __restrict panel, int row) {
   const int64_t nb = K / 32;

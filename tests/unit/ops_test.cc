@@ -374,8 +374,6 @@ TEST(OpsMatmulTest, DegenerateActivations) {
   }
 }
 
-// Every level quantizes activations to the same bytes as the plain C++ quantizers (which
-// follow llama.cpp), including round-half-even ties and all-zero blocks.
 // A single row's compact copy (rows = 1: GemmArgs::act_compact) holds the units of that row
 // of the 8-row panel `panel`, in order, and nothing past them.
 void ExpectCompactRow(void (*quantize)(const float*, int64_t, uint8_t*, int, int),
@@ -393,6 +391,8 @@ void ExpectCompactRow(void (*quantize)(const float*, int64_t, uint8_t*, int, int
   }
 }
 
+// Every level quantizes activations to the same bytes as the plain C++ quantizers (which
+// follow llama.cpp), including round-half-even ties and all-zero blocks.
 TEST(OpsMatmulTest, ActivationQuantizationIsBitExact) {
   auto rng = MakeRng();
   const int64_t K = 1280;  // 40 blocks of 32 (even pairs), 5 super-blocks
