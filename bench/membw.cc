@@ -2,7 +2,7 @@
 // stream disjoint parts of one buffer much larger than the last-level cache (default 1 GiB), read
 // the way our decode kernels read their weights: 64 bytes at a time into 8 independent
 // accumulators, each thread's part as S sequential streams side by side. Variants: AVX-512 loads
-// (where the CPU has them) and AVX2 loads (on this Zen 4 VM the 256-bit loads read 5-20%
+// (where the CPU has them) and AVX2 loads (on this Zen 5 VM the 256-bit loads read 5-20%
 // faster), each with S = 1, 2 and 4 (one stream is what the repacked quantized matmuls and the
 // float GEMV do; several can keep more lines in flight on some hosts). Every variant runs R timed
 // passes after an untimed one; the readers meet at a barrier before and after each pass, each

@@ -43,7 +43,10 @@ for b in phalanx; do [ -x "$build/bin/$b" ] || { echo "no $build/bin/$b" >&2; ex
 membw="$build/bench/membw"
 [ -x "$membw" ] || { echo "no $membw (ninja -C $build membw)" >&2; exit 1; }
 
-cpu=$(lscpu | sed -n 's/^Model name: *//p')
+# The CPU as lscpu names it, with its x86 family and model (AMD family 25: Zen 3/4, 26: Zen 5;
+# VMs often give only "AMD EPYC") and whether it has AMX (llama.cpp's prefill uses it there).
+cpu="$(lscpu | sed -n 's/^Model name: *//p') (x86 family $(lscpu | sed -n 's/^CPU family: *//p')"
+cpu+=", model $(lscpu | sed -n 's/^Model: *//p'); AMX $(grep -qw amx_tile /proc/cpuinfo && echo yes || echo no))"
 llc_mib=$(lscpu -B | awk '/^L3 cache:/ {print int($3 / 1048576)}')
 bw1=$("$membw" --threads 1 --json | jq -r .read_gb_per_s)
 bw2=$("$membw" --threads 2 --json | jq -r .read_gb_per_s)

@@ -123,7 +123,7 @@ void QuantizeActQ8Impl(const float* __restrict x, int64_t K, uint8_t* __restrict
 #if defined(__AVX512F__) && defined(__AVX512BW__)
 // 16 bytes of values, chunks c .. c + 3 (4 bytes each), into row `row` of a `rows`-row panel
 // whose chunk c sits at PanelUnit(32 * c, ...): one store for a compact row, else one per
-// chunk (GCC turns a loop of 4-byte copies into vpscatterqd, twice as slow on Zen 4).
+// chunk (GCC turns a loop of 4-byte copies into vpscatterqd, twice as slow on Zen 5).
 template <int rows>
 inline void StoreChunks(__m128i b, uint8_t* p, int c, int row) {
   if constexpr (rows == 1) {
