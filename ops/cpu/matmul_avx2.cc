@@ -154,11 +154,88 @@ void Q8Tile(const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t np, float
   }
 }
 
-// Decode path: 1..2 activation rows against 4 weight rows read straight from Q8_0/Q4_0 blocks.
+// The 32 nibbles of a block's 16 bytes: low nibbles are values 0..15, high ones 16..31.
+inline __m256i Nibbles32(const uint8_t* qs) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m128i k0f = _mm_set1_epi8(0x0F);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), k0f), _mm_and_si128(q, k0f));
+}
+// Q5_0/Q5_1's fifth bits (bit j of qh for value j) as bytes 0x10 or 0.
+inline __m256i HighBits32(const uint8_t* p) {
+  uint32_t qh;
+  std::memcpy(&qh, p, 4);
+  const __m256i spread =
+      _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(qh)),
+                          _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
+                                           2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+  const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ULL));
+  return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit),
+                          _mm256_set1_epi8(0x10));
+}
+inline __m256i Lut16(const int8_t* v) {
+  return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v)));
+}
+
+// Block b of a q8-family weight row (decode_blocks.h's 32-element view) in registers: the
+// signed values, d and m (DecodeBlock32's, bit for bit).
+// An f16 at p (any alignment), with F16C.
+inline float H2F(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return _cvtsh_ss(h);
+}
+
+template <DType WT>
+inline __m256i DecodeBlock32V(const uint8_t* row, int64_t b, float* d, float* m) {
+  if constexpr (WT == DType::kQ8_0) {
+    const uint8_t* blk = row + b * 34;
+    *d = H2F(blk);
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+  } else if constexpr (WT == DType::kQ4_0) {
+    const uint8_t* blk = row + b * 18;
+    *d = H2F(blk);
+    return _mm256_sub_epi8(Nibbles32(blk + 2), _mm256_set1_epi8(8));
+  } else if constexpr (WT == DType::kIQ4_NL) {
+    const uint8_t* blk = row + b * 18;
+    *d = H2F(blk);
+    return _mm256_shuffle_epi8(Lut16(kIQ4NLValues), Nibbles32(blk + 2));
+  } else if constexpr (WT == DType::kQ4_1) {
+    const uint8_t* blk = row + b * 20;
+    *d = H2F(blk);
+    *m = H2F(blk + 2);
+    return Nibbles32(blk + 4);
+  } else if constexpr (WT == DType::kQ5_0) {
+    const uint8_t* blk = row + b * 22;
+    *d = H2F(blk);
+    return _mm256_sub_epi8(_mm256_or_si256(Nibbles32(blk + 6), HighBits32(blk + 2)),
+                           _mm256_set1_epi8(16));
+  } else if constexpr (WT == DType::kQ5_1) {
+    const uint8_t* blk = row + b * 24;
+    *d = H2F(blk);
+    *m = H2F(blk + 2);
+    return _mm256_or_si256(Nibbles32(blk + 8), HighBits32(blk + 4));
+  } else if constexpr (WT == DType::kMXFP4) {
+    const uint8_t* blk = row + b * 17;
+    *d = E8M0ToFloatHalf(blk[0]);
+    return _mm256_shuffle_epi8(Lut16(kFP4Values), Nibbles32(blk + 1));
+  } else {
+    static_assert(WT == DType::kIQ4_XS);
+    const uint8_t* blk = row + (b / 8) * static_cast<int64_t>(sizeof(BlockIQ4XS));
+    const int s = static_cast<int>(b % 8);
+    uint16_t sh;
+    std::memcpy(&sh, blk + 2, 2);
+    *d = H2F(blk) * static_cast<float>(IQ4XSScale(s, sh, blk + 4));
+    return _mm256_shuffle_epi8(Lut16(kIQ4NLValues), Nibbles32(blk + 8 + 16 * s));
+  }
+}
+
+// Decode path: 1..2 activation rows against 4 weight rows of a q8-family type, each block
+// decoded in registers straight from the rows (no panel). Q4_1/Q5_1's block mins enter as in
+// Q8Tile, through the activation's -128 * sum(q) (packed_formats.h).
 template <int RM, DType WT>
 void Q8DirectTile(const uint8_t* act, int64_t ap, const uint8_t* const* w, int64_t K, float* y,
                   int64_t yp, int ncols, const float* bias) {
-  constexpr int64_t bb = WT == DType::kQ8_0 ? 34 : 18;
+  constexpr bool kMin = WT == DType::kQ4_1 || WT == DType::kQ5_1;
   __m256 c[RM][4];
   PHX_UNROLL
   for (int m = 0; m < RM; ++m) {
@@ -166,22 +243,15 @@ void Q8DirectTile(const uint8_t* act, int64_t ap, const uint8_t* const* w, int64
     for (int r = 0; r < 4; ++r) c[m][r] = _mm256_setzero_ps();
   }
   const __m256i ones = _mm256_set1_epi16(1);
-  const __m128i k0f = _mm_set1_epi8(0x0F);
   for (int64_t b = 0; b < K / 32; ++b) {
     __m256i wq[4];
-    __m256 dw[4];
+    __m256 dw[4], mw[4];
     PHX_UNROLL
     for (int r = 0; r < 4; ++r) {
-      const uint8_t* pa = w[r] + b * bb;
-      dw[r] = _mm256_set1_ps(_cvtsh_ss(*reinterpret_cast<const uint16_t*>(pa)));
-      if constexpr (WT == DType::kQ8_0) {
-        wq[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pa + 2));
-      } else {
-        const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(pa + 2));
-        const __m256i n =
-            _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), k0f), _mm_and_si128(q, k0f));
-        wq[r] = _mm256_sub_epi8(n, _mm256_set1_epi8(8));
-      }
+      float d = 0.f, mn = 0.f;
+      wq[r] = DecodeBlock32V<WT>(w[r], b, &d, &mn);
+      dw[r] = _mm256_set1_ps(d);
+      mw[r] = _mm256_set1_ps(mn * (-1.f / 128));
     }
     PHX_UNROLL
     for (int m = 0; m < RM; ++m) {
@@ -189,11 +259,17 @@ void Q8DirectTile(const uint8_t* act, int64_t ap, const uint8_t* const* w, int64
       const __m256i xq = _mm256_load_si256(reinterpret_cast<const __m256i*>(ab));
       const __m256 dx = _mm256_load_ps(reinterpret_cast<const float*>(ab + 64));
       const __m256i ax = _mm256_sign_epi8(xq, xq);
+      __m256 cs = _mm256_setzero_ps();
+      if constexpr (kMin) {  // -128 * sum(x) * dx in lane 0
+        cs = _mm256_mul_ps(
+            _mm256_cvtepi32_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(ab + 128))), dx);
+      }
       PHX_UNROLL
       for (int r = 0; r < 4; ++r) {
         const __m256i d16 = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(wq[r], xq));
         const __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(d16, ones));
         c[m][r] = _mm256_fmadd_ps(dot, _mm256_mul_ps(dw[r], dx), c[m][r]);
+        if constexpr (kMin) c[m][r] = _mm256_fmadd_ps(mw[r], cs, c[m][r]);
       }
     }
   }
@@ -206,18 +282,39 @@ void Q8DirectTile(const uint8_t* act, int64_t ap, const uint8_t* const* w, int64
   }
 }
 
+template <DType WT>
+void Q8DirectRun(int rm, const uint8_t* act, int64_t ap, const uint8_t* const* w, int64_t K,
+                 float* y, int64_t yp, int ncols, const float* bias) {
+  if (rm == 2) return Q8DirectTile<2, WT>(act, ap, w, K, y, yp, ncols, bias);
+  Q8DirectTile<1, WT>(act, ap, w, K, y, yp, ncols, bias);
+}
+
 struct Q8Tiles {
   static constexpr int kRM = 2;
   static constexpr bool kDirect = true;
-  static bool HasDirect(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_0; }
+  static bool HasDirect(DType t) { return IsBlock32Type(t); }
   static void RunDirect(int rm, const uint8_t* act, int64_t ap, const uint8_t* const* w, DType wt,
                         int64_t K, float* y, int64_t yp, int ncols, const float* bias) {
-    if (wt == DType::kQ8_0) {
-      if (rm == 2) return Q8DirectTile<2, DType::kQ8_0>(act, ap, w, K, y, yp, ncols, bias);
-      return Q8DirectTile<1, DType::kQ8_0>(act, ap, w, K, y, yp, ncols, bias);
+    switch (wt) {
+      case DType::kQ8_0:
+        return Q8DirectRun<DType::kQ8_0>(rm, act, ap, w, K, y, yp, ncols, bias);
+      case DType::kQ4_0:
+        return Q8DirectRun<DType::kQ4_0>(rm, act, ap, w, K, y, yp, ncols, bias);
+      case DType::kQ4_1:
+        return Q8DirectRun<DType::kQ4_1>(rm, act, ap, w, K, y, yp, ncols, bias);
+      case DType::kQ5_0:
+        return Q8DirectRun<DType::kQ5_0>(rm, act, ap, w, K, y, yp, ncols, bias);
+      case DType::kQ5_1:
+        return Q8DirectRun<DType::kQ5_1>(rm, act, ap, w, K, y, yp, ncols, bias);
+      case DType::kIQ4_NL:
+        return Q8DirectRun<DType::kIQ4_NL>(rm, act, ap, w, K, y, yp, ncols, bias);
+      case DType::kMXFP4:
+        return Q8DirectRun<DType::kMXFP4>(rm, act, ap, w, K, y, yp, ncols, bias);
+      case DType::kIQ4_XS:
+        return Q8DirectRun<DType::kIQ4_XS>(rm, act, ap, w, K, y, yp, ncols, bias);
+      default:
+        return;
     }
-    if (rm == 2) return Q8DirectTile<2, DType::kQ4_0>(act, ap, w, K, y, yp, ncols, bias);
-    Q8DirectTile<1, DType::kQ4_0>(act, ap, w, K, y, yp, ncols, bias);
   }
   static void Run(int rm, const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t np, float* y,
                   int64_t yp, int ncols, const float* bias, bool acc, bool has_min) {
