@@ -106,50 +106,95 @@ inline void DecodeBlock32(DType t, const uint8_t* row, int64_t b, int8_t* q, flo
   }
 }
 
-// Super-block sb (256 elements) of a K-quant weight row: q in natural order.
-inline void DecodeSuperK(DType t, const uint8_t* row, int64_t sb, uint8_t* q, int16_t* sc16,
-                         float* mins, float* d) {
+// The bytes of one super-block of a K-quant type (Q2_K .. Q6_K).
+inline int64_t SuperKBytes(DType t) {
+  switch (t) {
+    case DType::kQ2_K:
+      return sizeof(BlockQ2_K);
+    case DType::kQ3_K:
+      return sizeof(BlockQ3_K);
+    case DType::kQ4_K:
+      return sizeof(BlockQ4_K);
+    case DType::kQ5_K:
+      return sizeof(BlockQ5_K);
+    case DType::kQ6_K:
+      return sizeof(BlockQ6_K);
+    default:
+      return 0;
+  }
+}
+
+// The scales of K-quant super-block `blk` (DecodeSuperK's sc16, mins and d; below), with f16
+// values read by h2f (F16At here; the AVX2 kernels pass F16C's conversion, the same values).
+template <class H2F>
+inline void DecodeSuperKScales(DType t, const uint8_t* blk, H2F h2f, int16_t* sc16, float* mins,
+                               float* d) {
   switch (t) {
     case DType::kQ2_K: {
-      const uint8_t* blk = row + sb * static_cast<int64_t>(sizeof(BlockQ2_K));
-      *d = F16At(blk + 80);
-      const float dmin = F16At(blk + 82);
+      *d = h2f(blk + 80);
+      const float dmin = h2f(blk + 82);
       for (int g = 0; g < 16; ++g) {
         sc16[g] = blk[g] & 0xF;
         mins[g] = -dmin * static_cast<float>(blk[g] >> 4);
       }
-      for (int e = 0; e < 256; ++e) {
-        q[e] = (blk[16 + 32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
-      }
       return;
     }
     case DType::kQ3_K: {
-      const uint8_t* blk = row + sb * static_cast<int64_t>(sizeof(BlockQ3_K));
-      *d = F16At(blk + 108);
+      *d = h2f(blk + 108);
       for (int g = 0; g < 16; ++g) {
         sc16[g] = static_cast<int16_t>(Q3KScale(g, blk + 96));
         mins[g] = -4.f * *d * static_cast<float>(sc16[g]);
-      }
-      for (int e = 0; e < 256; ++e) {
-        const int lo = (blk[32 + 32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
-        const int hi = (blk[e % 32] >> (4 * (e / 128) + (e % 128) / 32)) & 1;
-        q[e] = static_cast<uint8_t>(lo | (hi << 2));
       }
       return;
     }
     case DType::kQ4_K:
     case DType::kQ5_K: {
-      const bool q5 = t == DType::kQ5_K;
-      const uint8_t* blk =
-          row + sb * static_cast<int64_t>(q5 ? sizeof(BlockQ5_K) : sizeof(BlockQ4_K));
-      *d = F16At(blk);
-      const float dmin = F16At(blk + 2);
+      *d = h2f(blk);
+      const float dmin = h2f(blk + 2);
       for (int j = 0; j < 8; ++j) {
         uint8_t s, m;
         Q4KScaleMin(j, blk + 4, &s, &m);
         sc16[2 * j] = sc16[2 * j + 1] = s;
         mins[2 * j] = mins[2 * j + 1] = -dmin * static_cast<float>(m);
       }
+      return;
+    }
+    case DType::kQ6_K: {
+      *d = h2f(blk + 208);
+      const auto* scales = reinterpret_cast<const int8_t*>(blk + 192);
+      for (int g = 0; g < 16; ++g) {
+        sc16[g] = scales[g];
+        mins[g] = -32.f * *d * static_cast<float>(scales[g]);
+      }
+      return;
+    }
+    default:
+      for (int g = 0; g < 16; ++g) sc16[g] = 0, mins[g] = 0.f;
+      *d = 0.f;
+  }
+}
+
+// Super-block sb (256 elements) of a K-quant weight row: q in natural order.
+inline void DecodeSuperK(DType t, const uint8_t* row, int64_t sb, uint8_t* q, int16_t* sc16,
+                         float* mins, float* d) {
+  const uint8_t* blk = row + sb * SuperKBytes(t);
+  DecodeSuperKScales(t, blk, F16At, sc16, mins, d);
+  switch (t) {
+    case DType::kQ2_K:
+      for (int e = 0; e < 256; ++e) {
+        q[e] = (blk[16 + 32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+      }
+      return;
+    case DType::kQ3_K:
+      for (int e = 0; e < 256; ++e) {
+        const int lo = (blk[32 + 32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+        const int hi = (blk[e % 32] >> (4 * (e / 128) + (e % 128) / 32)) & 1;
+        q[e] = static_cast<uint8_t>(lo | (hi << 2));
+      }
+      return;
+    case DType::kQ4_K:
+    case DType::kQ5_K: {
+      const bool q5 = t == DType::kQ5_K;
       const uint8_t* qs = blk + (q5 ? 48 : 16);
       for (int e = 0; e < 256; ++e) {
         const int j = e / 32;
@@ -159,14 +204,7 @@ inline void DecodeSuperK(DType t, const uint8_t* row, int64_t sb, uint8_t* q, in
       }
       return;
     }
-    case DType::kQ6_K: {
-      const uint8_t* blk = row + sb * static_cast<int64_t>(sizeof(BlockQ6_K));
-      *d = F16At(blk + 208);
-      const auto* scales = reinterpret_cast<const int8_t*>(blk + 192);
-      for (int g = 0; g < 16; ++g) {
-        sc16[g] = scales[g];
-        mins[g] = -32.f * *d * static_cast<float>(scales[g]);
-      }
+    case DType::kQ6_K:
       for (int e = 0; e < 256; ++e) {
         const int h = e / 128, r = e % 128;
         const int lo = (blk[64 * h + r % 64] >> (4 * (r / 64))) & 0xF;
@@ -174,11 +212,8 @@ inline void DecodeSuperK(DType t, const uint8_t* row, int64_t sb, uint8_t* q, in
         q[e] = static_cast<uint8_t>(lo | (hi << 4));
       }
       return;
-    }
     default:
       std::memset(q, 0, 256);
-      for (int g = 0; g < 16; ++g) sc16[g] = 0, mins[g] = 0.f;
-      *d = 0.f;
   }
 }
 

@@ -6,6 +6,8 @@
 #include <immintrin.h>
 
 #include "ops/cpu/gemm_impl.h"
+// After gemm_impl.h (StoreRow, PHX_UNROLL).
+#include "ops/cpu/direct_tiles_avx2.h"
 #include "ops/cpu/quantize_act_impl.h"
 
 namespace phx::ops::cpu::avx2 {
@@ -13,13 +15,6 @@ namespace phx::ops::cpu::avx2 {
 VecKernels GetVecKernels();
 
 namespace {
-
-inline float HSum8(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 
 template <DType WT>
 inline __m256 LoadW8(const uint8_t* p, int64_t k) {
@@ -154,141 +149,6 @@ void Q8Tile(const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t np, float
   }
 }
 
-// The 32 nibbles of a block's 16 bytes: low nibbles are values 0..15, high ones 16..31.
-inline __m256i Nibbles32(const uint8_t* qs) {
-  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  const __m128i k0f = _mm_set1_epi8(0x0F);
-  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), k0f), _mm_and_si128(q, k0f));
-}
-// Q5_0/Q5_1's fifth bits (bit j of qh for value j) as bytes 0x10 or 0.
-inline __m256i HighBits32(const uint8_t* p) {
-  uint32_t qh;
-  std::memcpy(&qh, p, 4);
-  const __m256i spread =
-      _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(qh)),
-                          _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
-                                           2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
-  const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ULL));
-  return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit),
-                          _mm256_set1_epi8(0x10));
-}
-inline __m256i Lut16(const int8_t* v) {
-  return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v)));
-}
-
-// Block b of a q8-family weight row (decode_blocks.h's 32-element view) in registers: the
-// signed values, d and m (DecodeBlock32's, bit for bit).
-// An f16 at p (any alignment), with F16C.
-inline float H2F(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return _cvtsh_ss(h);
-}
-
-template <DType WT>
-inline __m256i DecodeBlock32V(const uint8_t* row, int64_t b, float* d, float* m) {
-  if constexpr (WT == DType::kQ8_0) {
-    const uint8_t* blk = row + b * 34;
-    *d = H2F(blk);
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
-  } else if constexpr (WT == DType::kQ4_0) {
-    const uint8_t* blk = row + b * 18;
-    *d = H2F(blk);
-    return _mm256_sub_epi8(Nibbles32(blk + 2), _mm256_set1_epi8(8));
-  } else if constexpr (WT == DType::kIQ4_NL) {
-    const uint8_t* blk = row + b * 18;
-    *d = H2F(blk);
-    return _mm256_shuffle_epi8(Lut16(kIQ4NLValues), Nibbles32(blk + 2));
-  } else if constexpr (WT == DType::kQ4_1) {
-    const uint8_t* blk = row + b * 20;
-    *d = H2F(blk);
-    *m = H2F(blk + 2);
-    return Nibbles32(blk + 4);
-  } else if constexpr (WT == DType::kQ5_0) {
-    const uint8_t* blk = row + b * 22;
-    *d = H2F(blk);
-    return _mm256_sub_epi8(_mm256_or_si256(Nibbles32(blk + 6), HighBits32(blk + 2)),
-                           _mm256_set1_epi8(16));
-  } else if constexpr (WT == DType::kQ5_1) {
-    const uint8_t* blk = row + b * 24;
-    *d = H2F(blk);
-    *m = H2F(blk + 2);
-    return _mm256_or_si256(Nibbles32(blk + 8), HighBits32(blk + 4));
-  } else if constexpr (WT == DType::kMXFP4) {
-    const uint8_t* blk = row + b * 17;
-    *d = E8M0ToFloatHalf(blk[0]);
-    return _mm256_shuffle_epi8(Lut16(kFP4Values), Nibbles32(blk + 1));
-  } else {
-    static_assert(WT == DType::kIQ4_XS);
-    const uint8_t* blk = row + (b / 8) * static_cast<int64_t>(sizeof(BlockIQ4XS));
-    const int s = static_cast<int>(b % 8);
-    uint16_t sh;
-    std::memcpy(&sh, blk + 2, 2);
-    *d = H2F(blk) * static_cast<float>(IQ4XSScale(s, sh, blk + 4));
-    return _mm256_shuffle_epi8(Lut16(kIQ4NLValues), Nibbles32(blk + 8 + 16 * s));
-  }
-}
-
-// Decode path: 1..2 activation rows against 4 weight rows of a q8-family type, each block
-// decoded in registers straight from the rows (no panel). Q4_1/Q5_1's block mins enter as in
-// Q8Tile, through the activation's -128 * sum(q) (packed_formats.h).
-template <int RM, DType WT>
-void Q8DirectTile(const uint8_t* act, int64_t ap, const uint8_t* const* w, int64_t K, float* y,
-                  int64_t yp, int ncols, const float* bias) {
-  constexpr bool kMin = WT == DType::kQ4_1 || WT == DType::kQ5_1;
-  __m256 c[RM][4];
-  PHX_UNROLL
-  for (int m = 0; m < RM; ++m) {
-    PHX_UNROLL
-    for (int r = 0; r < 4; ++r) c[m][r] = _mm256_setzero_ps();
-  }
-  const __m256i ones = _mm256_set1_epi16(1);
-  for (int64_t b = 0; b < K / 32; ++b) {
-    __m256i wq[4];
-    __m256 dw[4], mw[4];
-    PHX_UNROLL
-    for (int r = 0; r < 4; ++r) {
-      float d = 0.f, mn = 0.f;
-      wq[r] = DecodeBlock32V<WT>(w[r], b, &d, &mn);
-      dw[r] = _mm256_set1_ps(d);
-      mw[r] = _mm256_set1_ps(mn * (-1.f / 128));
-    }
-    PHX_UNROLL
-    for (int m = 0; m < RM; ++m) {
-      const uint8_t* ab = act + m * ap + (b / 2) * kQ8ActPairBytes + 32 * (b % 2);
-      const __m256i xq = _mm256_load_si256(reinterpret_cast<const __m256i*>(ab));
-      const __m256 dx = _mm256_load_ps(reinterpret_cast<const float*>(ab + 64));
-      const __m256i ax = _mm256_sign_epi8(xq, xq);
-      __m256 cs = _mm256_setzero_ps();
-      if constexpr (kMin) {  // -128 * sum(x) * dx in lane 0
-        cs = _mm256_mul_ps(
-            _mm256_cvtepi32_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(ab + 128))), dx);
-      }
-      PHX_UNROLL
-      for (int r = 0; r < 4; ++r) {
-        const __m256i d16 = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(wq[r], xq));
-        const __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(d16, ones));
-        c[m][r] = _mm256_fmadd_ps(dot, _mm256_mul_ps(dw[r], dx), c[m][r]);
-        if constexpr (kMin) c[m][r] = _mm256_fmadd_ps(mw[r], cs, c[m][r]);
-      }
-    }
-  }
-  PHX_UNROLL
-  for (int m = 0; m < RM; ++m) {
-    float v[4];
-    PHX_UNROLL
-    for (int r = 0; r < 4; ++r) v[r] = HSum8(c[m][r]);
-    StoreRow(v, y + m * yp, ncols, bias, false);
-  }
-}
-
-template <DType WT>
-void Q8DirectRun(int rm, const uint8_t* act, int64_t ap, const uint8_t* const* w, int64_t K,
-                 float* y, int64_t yp, int ncols, const float* bias) {
-  if (rm == 2) return Q8DirectTile<2, WT>(act, ap, w, K, y, yp, ncols, bias);
-  Q8DirectTile<1, WT>(act, ap, w, K, y, yp, ncols, bias);
-}
-
 struct Q8Tiles {
   static constexpr int kRM = 2;
   static constexpr bool kDirect = true;
@@ -377,10 +237,28 @@ void KTile(const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t ns, float*
 
 struct KTiles {
   static constexpr int kRM = 2;
-  static constexpr bool kDirect = false;
-  static bool HasDirect(DType) { return false; }
-  static void RunDirect(int, const uint8_t*, int64_t, const uint8_t* const*, DType, int64_t, float*,
-                        int64_t, int, const float*) {}
+  static constexpr bool kDirect = true;
+  static bool HasDirect(DType t) {
+    return t == DType::kQ2_K || t == DType::kQ3_K || t == DType::kQ4_K || t == DType::kQ5_K ||
+           t == DType::kQ6_K;
+  }
+  static void RunDirect(int rm, const uint8_t* act, int64_t ap, const uint8_t* const* w, DType wt,
+                        int64_t K, float* y, int64_t yp, int ncols, const float* bias) {
+    switch (wt) {
+      case DType::kQ2_K:
+        return KDirectRun<DType::kQ2_K>(rm, act, ap, w, K, y, yp, ncols, bias);
+      case DType::kQ3_K:
+        return KDirectRun<DType::kQ3_K>(rm, act, ap, w, K, y, yp, ncols, bias);
+      case DType::kQ4_K:
+        return KDirectRun<DType::kQ4_K>(rm, act, ap, w, K, y, yp, ncols, bias);
+      case DType::kQ5_K:
+        return KDirectRun<DType::kQ5_K>(rm, act, ap, w, K, y, yp, ncols, bias);
+      case DType::kQ6_K:
+        return KDirectRun<DType::kQ6_K>(rm, act, ap, w, K, y, yp, ncols, bias);
+      default:
+        return;
+    }
+  }
   static void Run(int rm, const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t ns, float* y,
                   int64_t yp, int ncols, const float* bias, bool acc) {
     if (rm == 2) return KTile<2>(act, ap, wg, ns, y, yp, ncols, bias, acc);
