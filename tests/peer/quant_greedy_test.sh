@@ -10,7 +10,8 @@
 # and the comparison stays within the first N_GEN = 12 tokens.) Each case must compare at least
 # MIN_STEPS tokens over its prompts; a weight seed that ties too early is replaced by the next
 # one (seeds 31, 32, 33, always in that order). Also: `phalanx model inspect` names every
-# tensor's type as llama.cpp's own GGUF reader does.
+# tensor's type as llama.cpp's own GGUF reader does. Phalanx runs at every ISA level
+# (PHX_QGREEDY_ISAS, default "avx512 avx2 scalar"): each level's kernels must match.
 #   tests/peer/quant_greedy_test.sh [PHALANX] [GREEDY_IDS] [QUANT_PEER_CHECK] [CASE...]
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -41,27 +42,11 @@ fi
 # ffn_down rows take the K-quants' fallback types.
 shape=(--layers 4 --embd 256 --ffn 288 --heads 8 --kv-heads 2 --ctx 256)
 prompts=("Once upon a time" "The little dog" "Lily saw a big" "One day, Tom")
-total=0
-for c in "${cases[@]}"; do
- for seed in 31 32 33; do
-  if [[ "$c" == [QI]* ]]; then opt=(--mix "$c"); else opt=(--dtype "$c"); fi
-  m="$work/$c.gguf"
-  "$phalanx" model synth --vocab "$vocab" --out "$m" "${opt[@]}" "${shape[@]}" --seed $seed 2>"$work/log" ||
-    die "$c: synth: $(cat "$work/log")"
-  # Tensor types: phalanx model inspect against llama.cpp's reader.
-  "$phalanx" model inspect "$m" | awk '/^tensors:/{t=1; next} t && $1 ~ /^[0-9]+$/ {print $2, $3}' |
-    sort >"$work/ours.types"
-  "$check" tensors "$lib" "$m" | sort >"$work/llama.types"
-  diff "$work/ours.types" "$work/llama.types" >/dev/null ||
-    die "$c: inspect's tensor types differ from llama.cpp's: $(diff "$work/ours.types" "$work/llama.types" | head -5)"
-  args=()
-  for p in "${prompts[@]}"; do args+=(--prompt "$p"); done
-  node "$repo/tests/peer/llama_peer.mjs" --peer-dir "$peer" --model "$m" "${args[@]}" \
-    --n "$n_gen" --threads 1 --kv f32 --flash off --margins >"$work/peer.json" 2>"$work/log" ||
-    die "$c: llama.cpp: $(tail -c 1000 "$work/log")"
-  "$greedy" "$m" "$n_gen" "${prompts[@]}" >"$work/ours.txt" 2>"$work/log" ||
-    die "$c: phalanx: $(cat "$work/log")"
-  steps=$(node - "$work/peer.json" "$work/ours.txt" "$c" <<'JS'
+isas=${PHX_QGREEDY_ISAS:-"avx512 avx2 scalar"}
+# Compares Phalanx's greedy ids (OURS: prompt ids | generated ids per line) with llama.cpp's
+# (PEER json) up to each prompt's first near-tie; prints the number of steps compared.
+compare() {
+  node - "$1" "$2" "$3" <<'JS'
 const fs = require("fs");
 const [peerPath, oursPath, name] = process.argv.slice(2);
 const peer = JSON.parse(fs.readFileSync(peerPath, "utf8"));
@@ -94,7 +79,33 @@ if (problems.length) {
 }
 console.log(compared);
 JS
-) || die "$c: greedy tokens differ"
+}
+total=0
+for c in "${cases[@]}"; do
+ for seed in 31 32 33; do
+  if [[ "$c" == [QI]* ]]; then opt=(--mix "$c"); else opt=(--dtype "$c"); fi
+  m="$work/$c.gguf"
+  "$phalanx" model synth --vocab "$vocab" --out "$m" "${opt[@]}" "${shape[@]}" --seed $seed 2>"$work/log" ||
+    die "$c: synth: $(cat "$work/log")"
+  # Tensor types: phalanx model inspect against llama.cpp's reader.
+  "$phalanx" model inspect "$m" | awk '/^tensors:/{t=1; next} t && $1 ~ /^[0-9]+$/ {print $2, $3}' |
+    sort >"$work/ours.types"
+  "$check" tensors "$lib" "$m" | sort >"$work/llama.types"
+  diff "$work/ours.types" "$work/llama.types" >/dev/null ||
+    die "$c: inspect's tensor types differ from llama.cpp's: $(diff "$work/ours.types" "$work/llama.types" | head -5)"
+  args=()
+  for p in "${prompts[@]}"; do args+=(--prompt "$p"); done
+  node "$repo/tests/peer/llama_peer.mjs" --peer-dir "$peer" --model "$m" "${args[@]}" \
+    --n "$n_gen" --threads 1 --kv f32 --flash off --margins >"$work/peer.json" 2>"$work/log" ||
+    die "$c: llama.cpp: $(tail -c 1000 "$work/log")"
+  # Every ISA level's kernels (PHX_CPU_ISA; a level the CPU lacks runs as its best one).
+  steps=
+  for isa in $isas; do
+    PHX_CPU_ISA=$isa "$greedy" "$m" "$n_gen" "${prompts[@]}" >"$work/ours.txt" 2>"$work/log" ||
+      die "$c: phalanx ($isa): $(cat "$work/log")"
+    s=$(compare "$work/peer.json" "$work/ours.txt" "$c ($isa)") || die "$c ($isa): greedy tokens differ"
+    if [ -z "$steps" ] || [ "$s" -lt "$steps" ]; then steps=$s; fi
+  done
   rm -f "$m"
   [ "$steps" -ge "$min_steps" ] && break
   [ $seed = 33 ] && die "$c: only $steps tokens before near-ties with every seed (need $min_steps)"
@@ -102,4 +113,4 @@ JS
   echo "$c (seed $seed): $steps tokens equal"
   total=$((total + steps))
 done
-echo "quant_greedy_test: PASS (${#cases[@]} models, $total greedy tokens equal to llama.cpp's)"
+echo "quant_greedy_test: PASS (${#cases[@]} models at ISA levels: $isas; $total greedy tokens, the fewest of the levels per case, equal to llama.cpp's)"
