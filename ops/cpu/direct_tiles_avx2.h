@@ -22,6 +22,28 @@ inline float HSum8(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// An RM x 4 tile of 8-lane f32 sums: zeroed, and each sum reduced into y (StoreRow:
+// accumulate ? y += v : y = v + bias).
+template <int RM>
+inline void ZeroTile(__m256 (&c)[RM][4]) {
+  PHX_UNROLL
+  for (int m = 0; m < RM; ++m) {
+    PHX_UNROLL
+    for (int r = 0; r < 4; ++r) c[m][r] = _mm256_setzero_ps();
+  }
+}
+template <int RM>
+inline void StoreTile(const __m256 (&c)[RM][4], float* y, int64_t yp, int ncols, const float* bias,
+                      bool accumulate) {
+  PHX_UNROLL
+  for (int m = 0; m < RM; ++m) {
+    float v[4];
+    PHX_UNROLL
+    for (int r = 0; r < 4; ++r) v[r] = HSum8(c[m][r]);
+    StoreRow(v, y + m * yp, ncols, bias, accumulate);
+  }
+}
+
 // The 32 nibbles of a block's 16 bytes: low nibbles are values 0..15, high ones 16..31.
 inline __m256i Nibbles32(const uint8_t* qs) {
   const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
@@ -105,11 +127,7 @@ void Q8DirectTile(const uint8_t* act, int64_t ap, const uint8_t* const* w, int64
                   int64_t yp, int ncols, const float* bias) {
   constexpr bool kMin = WT == DType::kQ4_1 || WT == DType::kQ5_1;
   __m256 c[RM][4];
-  PHX_UNROLL
-  for (int m = 0; m < RM; ++m) {
-    PHX_UNROLL
-    for (int r = 0; r < 4; ++r) c[m][r] = _mm256_setzero_ps();
-  }
+  ZeroTile(c);
   const __m256i ones = _mm256_set1_epi16(1);
   for (int64_t b = 0; b < K / 32; ++b) {
     __m256i wq[4];
@@ -141,20 +159,7 @@ void Q8DirectTile(const uint8_t* act, int64_t ap, const uint8_t* const* w, int64
       }
     }
   }
-  PHX_UNROLL
-  for (int m = 0; m < RM; ++m) {
-    float v[4];
-    PHX_UNROLL
-    for (int r = 0; r < 4; ++r) v[r] = HSum8(c[m][r]);
-    StoreRow(v, y + m * yp, ncols, bias, false);
-  }
-}
-
-template <DType WT>
-void Q8DirectRun(int rm, const uint8_t* act, int64_t ap, const uint8_t* const* w, int64_t K,
-                 float* y, int64_t yp, int ncols, const float* bias) {
-  if (rm == 2) return Q8DirectTile<2, WT>(act, ap, w, K, y, yp, ncols, bias);
-  Q8DirectTile<1, WT>(act, ap, w, K, y, yp, ncols, bias);
+  StoreTile(c, y, yp, ncols, bias, false);
 }
 
 // Bytes at p shifted so that bit `from` of each lands on bit `to`, masked to `mask` (16-bit
@@ -273,11 +278,7 @@ void KDirectTile(const uint8_t* act, int64_t ap, const uint8_t* const* w, int64_
                           : WT == DType::kQ5_K ? sizeof(BlockQ5_K)
                                                : sizeof(BlockQ6_K);
   __m256 c[RM][4];
-  PHX_UNROLL
-  for (int m = 0; m < RM; ++m) {
-    PHX_UNROLL
-    for (int r = 0; r < 4; ++r) c[m][r] = _mm256_setzero_ps();
-  }
+  ZeroTile(c);
   for (int64_t s = 0; s < K / 256; ++s) {
     PHX_UNROLL
     for (int r = 0; r < 4; ++r) {
@@ -322,20 +323,47 @@ void KDirectTile(const uint8_t* act, int64_t ap, const uint8_t* const* w, int64_
       }
     }
   }
-  PHX_UNROLL
-  for (int m = 0; m < RM; ++m) {
-    float v[4];
-    PHX_UNROLL
-    for (int r = 0; r < 4; ++r) v[r] = HSum8(c[m][r]);
-    StoreRow(v, y + m * yp, ncols, bias, false);
-  }
+  StoreTile(c, y, yp, ncols, bias, false);
 }
 
 template <DType WT>
-void KDirectRun(int rm, const uint8_t* act, int64_t ap, const uint8_t* const* w, int64_t K,
-                float* y, int64_t yp, int ncols, const float* bias) {
-  if (rm == 2) return KDirectTile<2, WT>(act, ap, w, K, y, yp, ncols, bias);
-  KDirectTile<1, WT>(act, ap, w, K, y, yp, ncols, bias);
+void DirectRun(int rm, const uint8_t* act, int64_t ap, const uint8_t* const* w, int64_t K, float* y,
+               int64_t yp, int ncols, const float* bias) {
+  if constexpr (WT == DType::kQ2_K || WT == DType::kQ3_K || WT == DType::kQ4_K ||
+                WT == DType::kQ5_K || WT == DType::kQ6_K) {
+    if (rm == 2) return KDirectTile<2, WT>(act, ap, w, K, y, yp, ncols, bias);
+    KDirectTile<1, WT>(act, ap, w, K, y, yp, ncols, bias);
+  } else {
+    if (rm == 2) return Q8DirectTile<2, WT>(act, ap, w, K, y, yp, ncols, bias);
+    Q8DirectTile<1, WT>(act, ap, w, K, y, yp, ncols, bias);
+  }
+}
+
+// The direct tile of quantized type wt: rows [0, rm) of act (Q8_0 pairs for the 32-element
+// types and IQ4_XS, Q8_K super-blocks for the K-quants) against weight rows w.
+inline void RunDirectTile(DType wt, int rm, const uint8_t* act, int64_t ap, const uint8_t* const* w,
+                          int64_t K, float* y, int64_t yp, int ncols, const float* bias) {
+  switch (wt) {
+#define PHX_DIRECT(T) \
+  case DType::T:      \
+    return DirectRun<DType::T>(rm, act, ap, w, K, y, yp, ncols, bias);
+    PHX_DIRECT(kQ8_0)
+    PHX_DIRECT(kQ4_0)
+    PHX_DIRECT(kQ4_1)
+    PHX_DIRECT(kQ5_0)
+    PHX_DIRECT(kQ5_1)
+    PHX_DIRECT(kIQ4_NL)
+    PHX_DIRECT(kMXFP4)
+    PHX_DIRECT(kIQ4_XS)
+    PHX_DIRECT(kQ2_K)
+    PHX_DIRECT(kQ3_K)
+    PHX_DIRECT(kQ4_K)
+    PHX_DIRECT(kQ5_K)
+    PHX_DIRECT(kQ6_K)
+#undef PHX_DIRECT
+    default:
+      return;
+  }
 }
 
 }  // namespace

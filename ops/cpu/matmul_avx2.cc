@@ -44,11 +44,7 @@ template <int RM, DType WT>
 void FloatTile(const float* x, int64_t xp, const uint8_t* const* w, int64_t kc, float* y,
                int64_t yp, int ncols, const float* bias, bool accumulate) {
   __m256 c[RM][4];
-  PHX_UNROLL
-  for (int m = 0; m < RM; ++m) {
-    PHX_UNROLL
-    for (int r = 0; r < 4; ++r) c[m][r] = _mm256_setzero_ps();
-  }
+  ZeroTile(c);
   int64_t k = 0;
   for (; k + 8 <= kc; k += 8) {
     __m256 wv[4];
@@ -95,11 +91,7 @@ template <int RM, bool kMin>
 void Q8Tile(const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t np, float* y, int64_t yp,
             int ncols, const float* bias, bool accumulate) {
   __m256 c[RM][4];
-  PHX_UNROLL
-  for (int m = 0; m < RM; ++m) {
-    PHX_UNROLL
-    for (int r = 0; r < 4; ++r) c[m][r] = _mm256_setzero_ps();
-  }
+  ZeroTile(c);
   const __m256i ones = _mm256_set1_epi16(1);
   for (int64_t p = 0; p < np; ++p) {
     const uint8_t* wb = wg + p * kQ8WGroupPairBytes;
@@ -140,13 +132,7 @@ void Q8Tile(const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t np, float
       }
     }
   }
-  PHX_UNROLL
-  for (int m = 0; m < RM; ++m) {
-    float v[4];
-    PHX_UNROLL
-    for (int r = 0; r < 4; ++r) v[r] = HSum8(c[m][r]);
-    StoreRow(v, y + m * yp, ncols, bias, accumulate);
-  }
+  StoreTile(c, y, yp, ncols, bias, accumulate);
 }
 
 struct Q8Tiles {
@@ -155,26 +141,7 @@ struct Q8Tiles {
   static bool HasDirect(DType t) { return IsBlock32Type(t); }
   static void RunDirect(int rm, const uint8_t* act, int64_t ap, const uint8_t* const* w, DType wt,
                         int64_t K, float* y, int64_t yp, int ncols, const float* bias) {
-    switch (wt) {
-      case DType::kQ8_0:
-        return Q8DirectRun<DType::kQ8_0>(rm, act, ap, w, K, y, yp, ncols, bias);
-      case DType::kQ4_0:
-        return Q8DirectRun<DType::kQ4_0>(rm, act, ap, w, K, y, yp, ncols, bias);
-      case DType::kQ4_1:
-        return Q8DirectRun<DType::kQ4_1>(rm, act, ap, w, K, y, yp, ncols, bias);
-      case DType::kQ5_0:
-        return Q8DirectRun<DType::kQ5_0>(rm, act, ap, w, K, y, yp, ncols, bias);
-      case DType::kQ5_1:
-        return Q8DirectRun<DType::kQ5_1>(rm, act, ap, w, K, y, yp, ncols, bias);
-      case DType::kIQ4_NL:
-        return Q8DirectRun<DType::kIQ4_NL>(rm, act, ap, w, K, y, yp, ncols, bias);
-      case DType::kMXFP4:
-        return Q8DirectRun<DType::kMXFP4>(rm, act, ap, w, K, y, yp, ncols, bias);
-      case DType::kIQ4_XS:
-        return Q8DirectRun<DType::kIQ4_XS>(rm, act, ap, w, K, y, yp, ncols, bias);
-      default:
-        return;
-    }
+    RunDirectTile(wt, rm, act, ap, w, K, y, yp, ncols, bias);
   }
   static void Run(int rm, const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t np, float* y,
                   int64_t yp, int ncols, const float* bias, bool acc, bool has_min) {
@@ -191,11 +158,7 @@ template <int RM>
 void KTile(const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t ns, float* y, int64_t yp,
            int ncols, const float* bias, bool accumulate) {
   __m256 c[RM][4];
-  PHX_UNROLL
-  for (int m = 0; m < RM; ++m) {
-    PHX_UNROLL
-    for (int r = 0; r < 4; ++r) c[m][r] = _mm256_setzero_ps();
-  }
+  ZeroTile(c);
   for (int64_t s = 0; s < ns; ++s) {
     PHX_UNROLL
     for (int m = 0; m < RM; ++m) {
@@ -226,13 +189,7 @@ void KTile(const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t ns, float*
       }
     }
   }
-  PHX_UNROLL
-  for (int m = 0; m < RM; ++m) {
-    float v[4];
-    PHX_UNROLL
-    for (int r = 0; r < 4; ++r) v[r] = HSum8(c[m][r]);
-    StoreRow(v, y + m * yp, ncols, bias, accumulate);
-  }
+  StoreTile(c, y, yp, ncols, bias, accumulate);
 }
 
 struct KTiles {
@@ -244,20 +201,7 @@ struct KTiles {
   }
   static void RunDirect(int rm, const uint8_t* act, int64_t ap, const uint8_t* const* w, DType wt,
                         int64_t K, float* y, int64_t yp, int ncols, const float* bias) {
-    switch (wt) {
-      case DType::kQ2_K:
-        return KDirectRun<DType::kQ2_K>(rm, act, ap, w, K, y, yp, ncols, bias);
-      case DType::kQ3_K:
-        return KDirectRun<DType::kQ3_K>(rm, act, ap, w, K, y, yp, ncols, bias);
-      case DType::kQ4_K:
-        return KDirectRun<DType::kQ4_K>(rm, act, ap, w, K, y, yp, ncols, bias);
-      case DType::kQ5_K:
-        return KDirectRun<DType::kQ5_K>(rm, act, ap, w, K, y, yp, ncols, bias);
-      case DType::kQ6_K:
-        return KDirectRun<DType::kQ6_K>(rm, act, ap, w, K, y, yp, ncols, bias);
-      default:
-        return;
-    }
+    RunDirectTile(wt, rm, act, ap, w, K, y, yp, ncols, bias);
   }
   static void Run(int rm, const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t ns, float* y,
                   int64_t yp, int ncols, const float* bias, bool acc) {
