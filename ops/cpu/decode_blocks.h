@@ -107,7 +107,7 @@ inline void DecodeBlock32(DType t, const uint8_t* row, int64_t b, int8_t* q, flo
 }
 
 // The bytes of one super-block of a K-quant type (Q2_K .. Q6_K).
-inline int64_t SuperKBytes(DType t) {
+constexpr int64_t SuperKBytes(DType t) {
   switch (t) {
     case DType::kQ2_K:
       return sizeof(BlockQ2_K);

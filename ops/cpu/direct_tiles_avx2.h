@@ -66,8 +66,6 @@ inline __m256i Lut16(const int8_t* v) {
   return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v)));
 }
 
-// Block b of a q8-family weight row (decode_blocks.h's 32-element view) in registers: the
-// signed values, d and m (DecodeBlock32's, bit for bit).
 // An f16 at p (any alignment), with F16C.
 inline float H2F(const uint8_t* p) {
   uint16_t h;
@@ -75,6 +73,8 @@ inline float H2F(const uint8_t* p) {
   return _cvtsh_ss(h);
 }
 
+// Block b of a q8-family weight row (decode_blocks.h's 32-element view) in registers: the
+// signed values, d and m (DecodeBlock32's, bit for bit).
 template <DType WT>
 inline __m256i DecodeBlock32V(const uint8_t* row, int64_t b, float* d, float* m) {
   if constexpr (WT == DType::kQ8_0) {
@@ -162,7 +162,7 @@ void Q8DirectTile(const uint8_t* act, int64_t ap, const uint8_t* const* w, int64
   StoreTile(c, y, yp, ncols, bias, false);
 }
 
-// Bytes at p shifted so that bit `from` of each lands on bit `to`, masked to `mask` (16-bit
+// The bytes of v shifted so that bit `from` of each lands on bit `to`, masked to `mask` (16-bit
 // shifts: the mask drops every bit that crossed a byte).
 template <int from, int to>
 inline __m256i BitsTo(__m256i v, int mask) {
@@ -272,11 +272,7 @@ inline void SuperKScalesV(const uint8_t* blk, int16_t* sc16, float* mins, float*
 template <int RM, DType WT>
 void KDirectTile(const uint8_t* act, int64_t ap, const uint8_t* const* w, int64_t K, float* y,
                  int64_t yp, int ncols, const float* bias) {
-  constexpr int64_t sbb = WT == DType::kQ2_K   ? sizeof(BlockQ2_K)
-                          : WT == DType::kQ3_K ? sizeof(BlockQ3_K)
-                          : WT == DType::kQ4_K ? sizeof(BlockQ4_K)
-                          : WT == DType::kQ5_K ? sizeof(BlockQ5_K)
-                                               : sizeof(BlockQ6_K);
+  constexpr int64_t sbb = SuperKBytes(WT);
   __m256 c[RM][4];
   ZeroTile(c);
   for (int64_t s = 0; s < K / 256; ++s) {
