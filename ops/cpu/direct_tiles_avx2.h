@@ -10,6 +10,7 @@
 
 #include "base/dtype.h"
 #include "ops/cpu/decode_blocks.h"
+#include "ops/cpu/kernels.h"
 #include "ops/cpu/packed_formats.h"
 
 namespace phx::ops::cpu::avx2 {
@@ -325,8 +326,7 @@ void KDirectTile(const uint8_t* act, int64_t ap, const uint8_t* const* w, int64_
 template <DType WT>
 void DirectRun(int rm, const uint8_t* act, int64_t ap, const uint8_t* const* w, int64_t K, float* y,
                int64_t yp, int ncols, const float* bias) {
-  if constexpr (WT == DType::kQ2_K || WT == DType::kQ3_K || WT == DType::kQ4_K ||
-                WT == DType::kQ5_K || WT == DType::kQ6_K) {
+  if constexpr (MatmulFamily(WT) == Family::kK) {
     if (rm == 2) return KDirectTile<2, WT>(act, ap, w, K, y, yp, ncols, bias);
     KDirectTile<1, WT>(act, ap, w, K, y, yp, ncols, bias);
   } else {

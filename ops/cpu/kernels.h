@@ -24,7 +24,7 @@ inline constexpr int64_t kGemmScratchBytes = 320 << 10;
 
 enum class Family { kFloat, kQ8, kK, kNone };
 
-inline Family MatmulFamily(DType t) {
+constexpr Family MatmulFamily(DType t) {
   switch (t) {
     case DType::kF32:
     case DType::kF16:

@@ -195,10 +195,7 @@ void KTile(const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t ns, float*
 struct KTiles {
   static constexpr int kRM = 2;
   static constexpr bool kDirect = true;
-  static bool HasDirect(DType t) {
-    return t == DType::kQ2_K || t == DType::kQ3_K || t == DType::kQ4_K || t == DType::kQ5_K ||
-           t == DType::kQ6_K;
-  }
+  static bool HasDirect(DType t) { return MatmulFamily(t) == Family::kK; }
   static void RunDirect(int rm, const uint8_t* act, int64_t ap, const uint8_t* const* w, DType wt,
                         int64_t K, float* y, int64_t yp, int ncols, const float* bias) {
     RunDirectTile(wt, rm, act, ap, w, K, y, yp, ncols, bias);
