@@ -11,8 +11,10 @@
 //     Q2_K (q 0..3), Q3_K (q + 4: 0..7, the -4 in mins), Q4_K, Q5_K, Q6_K (q 0..63, -32 in mins).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "base/dtype.h"
 
@@ -25,7 +27,7 @@ inline float F16At(const uint8_t* p) {
 }
 
 // The q8 family: types whose matmul runs on 32-element blocks against Q8_0 activations.
-inline bool IsBlock32Type(DType t) {
+constexpr bool IsBlock32Type(DType t) {
   switch (t) {
     case DType::kQ8_0:
     case DType::kQ4_0:
@@ -40,12 +42,35 @@ inline bool IsBlock32Type(DType t) {
       return false;
   }
 }
-inline bool Block32HasMin(DType t) { return t == DType::kQ4_1 || t == DType::kQ5_1; }
+constexpr bool Block32HasMin(DType t) { return t == DType::kQ4_1 || t == DType::kQ5_1; }
+
+// The 32 nibbles of a block's 16 bytes: the low nibbles are values 0..15, the high ones 16..31.
+inline void UnpackNibbles32(const uint8_t* qs, uint8_t* n) {
+  for (int j = 0; j < 16; ++j) {
+    n[j] = qs[j] & 0xF;
+    n[j + 16] = qs[j] >> 4;
+  }
+}
+
+// Q5_0/Q5_1's fifth bits: bit j of the 32-bit qh (little-endian, as the file stores it) as 0x10
+// or 0 in h[j], eight at a time through a table of the 256 byte values spread to 8 bytes.
+inline constexpr auto kBitsTo0x10 = [] {
+  std::array<uint64_t, 256> t{};
+  for (int v = 0; v < 256; ++v) {
+    for (int i = 0; i < 8; ++i) {
+      if ((v >> i) & 1) t[v] |= uint64_t{0x10} << (8 * i);
+    }
+  }
+  return t;
+}();
+inline void HighBits32(const uint8_t* qh, uint8_t* h) {
+  for (int k = 0; k < 4; ++k) std::memcpy(h + 8 * k, &kBitsTo0x10[qh[k]], 8);
+}
 
 // Block b (32 elements) of a weight row of type t.
 inline void DecodeBlock32(DType t, const uint8_t* row, int64_t b, int8_t* q, float* d, float* m) {
   *m = 0.f;
-  auto nib = [](const uint8_t* qs, int j) { return j < 16 ? qs[j] & 0xF : qs[j - 16] >> 4; };
+  uint8_t n[32];
   switch (t) {
     case DType::kQ8_0: {
       const uint8_t* blk = row + b * 34;
@@ -57,9 +82,9 @@ inline void DecodeBlock32(DType t, const uint8_t* row, int64_t b, int8_t* q, flo
     case DType::kIQ4_NL: {
       const uint8_t* blk = row + b * 18;
       *d = F16At(blk);
+      UnpackNibbles32(blk + 2, n);
       for (int j = 0; j < 32; ++j) {
-        const int n = nib(blk + 2, j);
-        q[j] = static_cast<int8_t>(t == DType::kQ4_0 ? n - 8 : kIQ4NLValues[n]);
+        q[j] = static_cast<int8_t>(t == DType::kQ4_0 ? n[j] - 8 : kIQ4NLValues[n[j]]);
       }
       return;
     }
@@ -67,7 +92,8 @@ inline void DecodeBlock32(DType t, const uint8_t* row, int64_t b, int8_t* q, flo
       const uint8_t* blk = row + b * 20;
       *d = F16At(blk);
       *m = F16At(blk + 2);
-      for (int j = 0; j < 32; ++j) q[j] = static_cast<int8_t>(nib(blk + 4, j));
+      UnpackNibbles32(blk + 4, n);
+      std::memcpy(q, n, 32);
       return;
     }
     case DType::kQ5_0:
@@ -76,11 +102,11 @@ inline void DecodeBlock32(DType t, const uint8_t* row, int64_t b, int8_t* q, flo
       const uint8_t* blk = row + b * (q51 ? 24 : 22);
       *d = F16At(blk);
       if (q51) *m = F16At(blk + 2);
-      uint32_t qh;
-      std::memcpy(&qh, blk + (q51 ? 4 : 2), 4);
-      const uint8_t* qs = blk + (q51 ? 8 : 6);
+      uint8_t hb[32];
+      HighBits32(blk + (q51 ? 4 : 2), hb);
+      UnpackNibbles32(blk + (q51 ? 8 : 6), n);
       for (int j = 0; j < 32; ++j) {
-        const int v = nib(qs, j) | static_cast<int>(((qh >> j) & 1) << 4);
+        const int v = n[j] | hb[j];
         q[j] = static_cast<int8_t>(q51 ? v : v - 16);
       }
       return;
@@ -88,7 +114,8 @@ inline void DecodeBlock32(DType t, const uint8_t* row, int64_t b, int8_t* q, flo
     case DType::kMXFP4: {
       const uint8_t* blk = row + b * 17;
       *d = E8M0ToFloatHalf(blk[0]);
-      for (int j = 0; j < 32; ++j) q[j] = kFP4Values[nib(blk + 1, j)];
+      UnpackNibbles32(blk + 1, n);
+      for (int j = 0; j < 32; ++j) q[j] = kFP4Values[n[j]];
       return;
     }
     case DType::kIQ4_XS: {
@@ -97,7 +124,8 @@ inline void DecodeBlock32(DType t, const uint8_t* row, int64_t b, int8_t* q, flo
       uint16_t sh;
       std::memcpy(&sh, blk + 2, 2);
       *d = F16At(blk) * static_cast<float>(IQ4XSScale(s, sh, blk + 4));
-      for (int j = 0; j < 32; ++j) q[j] = kIQ4NLValues[nib(blk + 8 + 16 * s, j)];
+      UnpackNibbles32(blk + 8 + 16 * s, n);
+      for (int j = 0; j < 32; ++j) q[j] = kIQ4NLValues[n[j]];
       return;
     }
     default:
@@ -174,46 +202,74 @@ inline void DecodeSuperKScales(DType t, const uint8_t* blk, H2F h2f, int16_t* sc
   }
 }
 
+// Sub-block j (values 32j .. 32j + 31) of K-quant super-block `blk`: q unsigned, in order.
+inline void DecodeSuperKSub(DType t, const uint8_t* blk, int j, uint8_t* q) {
+  const int h = j / 4, k = j % 4;  // the 128-value half, and the 32-value quarter in it
+  switch (t) {
+    case DType::kQ2_K:
+      for (int i = 0; i < 32; ++i) q[i] = (blk[16 + 32 * h + i] >> (2 * k)) & 3;
+      return;
+    case DType::kQ3_K:
+      for (int i = 0; i < 32; ++i) {
+        const int lo = (blk[32 + 32 * h + i] >> (2 * k)) & 3;
+        const int hi = (blk[i] >> (4 * h + k)) & 1;
+        q[i] = static_cast<uint8_t>(lo | (hi << 2));
+      }
+      return;
+    case DType::kQ4_K:
+      for (int i = 0; i < 32; ++i) q[i] = (blk[16 + 32 * (j / 2) + i] >> (4 * (j % 2))) & 0xF;
+      return;
+    case DType::kQ5_K:
+      for (int i = 0; i < 32; ++i) {
+        const int lo = (blk[48 + 32 * (j / 2) + i] >> (4 * (j % 2))) & 0xF;
+        q[i] = static_cast<uint8_t>(lo | (((blk[16 + i] >> j) & 1) << 4));
+      }
+      return;
+    case DType::kQ6_K:
+      for (int i = 0; i < 32; ++i) {
+        const int lo = (blk[64 * h + 32 * (k % 2) + i] >> (4 * (k / 2))) & 0xF;
+        const int hi = (blk[128 + 32 * h + i] >> (2 * k)) & 3;
+        q[i] = static_cast<uint8_t>(lo | (hi << 4));
+      }
+      return;
+    default:
+      std::memset(q, 0, 32);
+  }
+}
+
 // Super-block sb (256 elements) of a K-quant weight row: q in natural order.
 inline void DecodeSuperK(DType t, const uint8_t* row, int64_t sb, uint8_t* q, int16_t* sc16,
                          float* mins, float* d) {
   const uint8_t* blk = row + sb * SuperKBytes(t);
   DecodeSuperKScales(t, blk, F16At, sc16, mins, d);
+  for (int j = 0; j < 8; ++j) DecodeSuperKSub(t, blk, j, q + 32 * j);
+}
+
+// Calls f(std::integral_constant<DType, T>{}) for the quantized matmul type t (the q8 and K
+// families), so that a kernel templated on the type is picked once per call; nothing for any
+// other type.
+template <class F>
+inline void WithQuantType(DType t, F&& f) {
   switch (t) {
-    case DType::kQ2_K:
-      for (int e = 0; e < 256; ++e) {
-        q[e] = (blk[16 + 32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
-      }
-      return;
-    case DType::kQ3_K:
-      for (int e = 0; e < 256; ++e) {
-        const int lo = (blk[32 + 32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
-        const int hi = (blk[e % 32] >> (4 * (e / 128) + (e % 128) / 32)) & 1;
-        q[e] = static_cast<uint8_t>(lo | (hi << 2));
-      }
-      return;
-    case DType::kQ4_K:
-    case DType::kQ5_K: {
-      const bool q5 = t == DType::kQ5_K;
-      const uint8_t* qs = blk + (q5 ? 48 : 16);
-      for (int e = 0; e < 256; ++e) {
-        const int j = e / 32;
-        int v = (qs[32 * (j / 2) + e % 32] >> (4 * (j % 2))) & 0xF;
-        if (q5) v |= ((blk[16 + e % 32] >> j) & 1) << 4;
-        q[e] = static_cast<uint8_t>(v);
-      }
-      return;
-    }
-    case DType::kQ6_K:
-      for (int e = 0; e < 256; ++e) {
-        const int h = e / 128, r = e % 128;
-        const int lo = (blk[64 * h + r % 64] >> (4 * (r / 64))) & 0xF;
-        const int hi = (blk[128 + 32 * h + r % 32] >> (2 * (r / 32))) & 3;
-        q[e] = static_cast<uint8_t>(lo | (hi << 4));
-      }
-      return;
+#define PHX_QUANT_TYPE(T) \
+  case DType::T:          \
+    return f(std::integral_constant<DType, DType::T>{});
+    PHX_QUANT_TYPE(kQ8_0)
+    PHX_QUANT_TYPE(kQ4_0)
+    PHX_QUANT_TYPE(kQ4_1)
+    PHX_QUANT_TYPE(kQ5_0)
+    PHX_QUANT_TYPE(kQ5_1)
+    PHX_QUANT_TYPE(kIQ4_NL)
+    PHX_QUANT_TYPE(kMXFP4)
+    PHX_QUANT_TYPE(kIQ4_XS)
+    PHX_QUANT_TYPE(kQ2_K)
+    PHX_QUANT_TYPE(kQ3_K)
+    PHX_QUANT_TYPE(kQ4_K)
+    PHX_QUANT_TYPE(kQ5_K)
+    PHX_QUANT_TYPE(kQ6_K)
+#undef PHX_QUANT_TYPE
     default:
-      std::memset(q, 0, 256);
+      return;
   }
 }
 

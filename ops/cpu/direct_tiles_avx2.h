@@ -157,7 +157,7 @@ inline __m256i DecodeBlock32V(const uint8_t* row, int64_t b, float* d, float* m)
 template <int RM, DType WT>
 void Q8DirectTile(const uint8_t* act, int64_t ap, const uint8_t* const* w, int64_t K, float* y,
                   int64_t yp, int ncols, const float* bias) {
-  constexpr bool kMin = WT == DType::kQ4_1 || WT == DType::kQ5_1;
+  constexpr bool kMin = Block32HasMin(WT);
   __m256 c[RM][4];
   ZeroTile(c);
   const __m256i ones = _mm256_set1_epi16(1);
@@ -356,45 +356,6 @@ void KDirectTile(const uint8_t* act, int64_t ap, const uint8_t* const* w, int64_
     }
   }
   StoreTile(c, y, yp, ncols, bias, false);
-}
-
-template <DType WT>
-void DirectRun(int rm, const uint8_t* act, int64_t ap, const uint8_t* const* w, int64_t K, float* y,
-               int64_t yp, int ncols, const float* bias) {
-  if constexpr (MatmulFamily(WT) == Family::kK) {
-    if (rm == 2) return KDirectTile<2, WT>(act, ap, w, K, y, yp, ncols, bias);
-    KDirectTile<1, WT>(act, ap, w, K, y, yp, ncols, bias);
-  } else {
-    if (rm == 2) return Q8DirectTile<2, WT>(act, ap, w, K, y, yp, ncols, bias);
-    Q8DirectTile<1, WT>(act, ap, w, K, y, yp, ncols, bias);
-  }
-}
-
-// The direct tile of quantized type wt: rows [0, rm) of act (Q8_0 pairs for the 32-element
-// types and IQ4_XS, Q8_K super-blocks for the K-quants) against weight rows w.
-inline void RunDirectTile(DType wt, int rm, const uint8_t* act, int64_t ap, const uint8_t* const* w,
-                          int64_t K, float* y, int64_t yp, int ncols, const float* bias) {
-  switch (wt) {
-#define PHX_DIRECT(T) \
-  case DType::T:      \
-    return DirectRun<DType::T>(rm, act, ap, w, K, y, yp, ncols, bias);
-    PHX_DIRECT(kQ8_0)
-    PHX_DIRECT(kQ4_0)
-    PHX_DIRECT(kQ4_1)
-    PHX_DIRECT(kQ5_0)
-    PHX_DIRECT(kQ5_1)
-    PHX_DIRECT(kIQ4_NL)
-    PHX_DIRECT(kMXFP4)
-    PHX_DIRECT(kIQ4_XS)
-    PHX_DIRECT(kQ2_K)
-    PHX_DIRECT(kQ3_K)
-    PHX_DIRECT(kQ4_K)
-    PHX_DIRECT(kQ5_K)
-    PHX_DIRECT(kQ6_K)
-#undef PHX_DIRECT
-    default:
-      return;
-  }
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #if defined(__F16C__)
 #include <immintrin.h>
@@ -118,7 +119,9 @@ inline void PackFloatPanel(DType t, const uint8_t* w, int64_t pitch, int64_t row
   }
 }
 
-// Tiles must provide: kRM (rows per tile) and
+// Tiles must provide: kRM (rows per tile), kDirect (and, if true, kDirectMaxRows, a constexpr
+// HasDirect(type) and kDirectTile<rows, type>, a pointer to the tile function
+// (act, act_pitch, w, K, y, y_pitch, ncols, bias) for 1..kRM rows: below) and
 //   Q8:    static void Run(int rm, const uint8_t* act, int64_t act_pitch, const uint8_t* wg,
 //                          int64_t np, float* y, int64_t y_pitch, int ncols, const float* bias,
 //                          bool accumulate, bool has_min);  (has_min: Q4_1/Q5_1's block mins)
@@ -128,32 +131,57 @@ inline void PackFloatPanel(DType t, const uint8_t* w, int64_t pitch, int64_t row
 //                          const float* bias, bool accumulate);
 // Output: accumulate ? y += tile : y = tile + bias.
 
-// Few activation rows (decode, small batches) of a type with Tiles::HasDirect(type):
-// Tiles::RunDirect reads the blocks straight from
-// the weight rows instead of decoding a panel first. Each group of kGroupRows weight rows is
-// swept by every tile of activation rows while it is in L1, so memory sees the weights once;
-// re-decoding a block per tile costs less than packing a panel that few rows would reuse.
-inline constexpr int64_t kDirectMaxRows = 16;
+// Few activation rows (decode, small batches: up to Tiles::kDirectMaxRows) of a type with
+// Tiles::HasDirect(type): Tiles::kDirectTile reads the blocks straight from the weight rows
+// instead of decoding a panel first. Each group of kGroupRows weight rows is swept by every tile
+// of activation rows while it is in L1, so memory sees the weights once; re-decoding a block per
+// tile costs less than packing a panel that few rows would reuse.
+
+// f(std::integral_constant<int, rm>{}) for rm in 1..kMax (<= 4): a tile's row count as a constant.
+template <int kMax, class F>
+inline void WithRows(int rm, F&& f) {
+  static_assert(kMax >= 1 && kMax <= 4);
+  if constexpr (kMax >= 4) {
+    if (rm == 4) return f(std::integral_constant<int, 4>{});
+  }
+  if constexpr (kMax >= 3) {
+    if (rm == 3) return f(std::integral_constant<int, 3>{});
+  }
+  if constexpr (kMax >= 2) {
+    if (rm == 2) return f(std::integral_constant<int, 2>{});
+  }
+  f(std::integral_constant<int, 1>{});
+}
 
 template <typename Tiles>
 void GemmDirect(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1) {
-  for (int64_t n = n0; n < n1; n += kGroupRows) {
-    const int ncols = static_cast<int>(std::min<int64_t>(kGroupRows, n1 - n));
-    const uint8_t* rows[kGroupRows];
-    for (int i = 0; i < kGroupRows; ++i) rows[i] = a.w + (n + std::min(i, ncols - 1)) * a.w_pitch;
-    for (int64_t m = m0; m < m1; m += Tiles::kRM) {
-      Tiles::RunDirect(static_cast<int>(std::min<int64_t>(Tiles::kRM, m1 - m)),
-                       a.act + m * a.act_pitch, a.act_pitch, rows, a.wtype, a.K,
-                       a.y + m * a.y_pitch + n, a.y_pitch, ncols, a.bias ? a.bias + n : nullptr);
+  WithQuantType(a.wtype, [&](auto type) {  // the type picked once per call
+    constexpr DType T = decltype(type)::value;
+    if constexpr (Tiles::HasDirect(T)) {
+      for (int64_t n = n0; n < n1; n += kGroupRows) {
+        const int ncols = static_cast<int>(std::min<int64_t>(kGroupRows, n1 - n));
+        const uint8_t* rows[kGroupRows];
+        for (int i = 0; i < kGroupRows; ++i) {
+          rows[i] = a.w + (n + std::min(i, ncols - 1)) * a.w_pitch;
+        }
+        for (int64_t m = m0; m < m1; m += Tiles::kRM) {
+          WithRows<Tiles::kRM>(
+              static_cast<int>(std::min<int64_t>(Tiles::kRM, m1 - m)), [&](auto rm) {
+                Tiles::template kDirectTile<decltype(rm)::value, T>(
+                    a.act + m * a.act_pitch, a.act_pitch, rows, a.K, a.y + m * a.y_pitch + n,
+                    a.y_pitch, ncols, a.bias ? a.bias + n : nullptr);
+              });
+        }
+      }
     }
-  }
+  });
 }
 
 template <typename Tiles, int kOffset>
 void GemmQ8Driver(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1,
                   uint8_t* scratch) {
   if constexpr (Tiles::kDirect) {
-    if (m1 - m0 <= kDirectMaxRows && Tiles::HasDirect(a.wtype)) {
+    if (m1 - m0 <= Tiles::kDirectMaxRows && Tiles::HasDirect(a.wtype)) {
       return GemmDirect<Tiles>(a, n0, n1, m0, m1);
     }
   }
@@ -188,7 +216,7 @@ template <typename Tiles>
 void GemmKDriver(const GemmArgs& a, int64_t n0, int64_t n1, int64_t m0, int64_t m1,
                  uint8_t* scratch) {
   if constexpr (Tiles::kDirect) {
-    if (m1 - m0 <= kDirectMaxRows && Tiles::HasDirect(a.wtype)) {
+    if (m1 - m0 <= Tiles::kDirectMaxRows && Tiles::HasDirect(a.wtype)) {
       return GemmDirect<Tiles>(a, n0, n1, m0, m1);
     }
   }

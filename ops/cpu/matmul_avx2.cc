@@ -138,11 +138,10 @@ void Q8Tile(const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t np, float
 struct Q8Tiles {
   static constexpr int kRM = 2;
   static constexpr bool kDirect = true;
-  static bool HasDirect(DType t) { return IsBlock32Type(t); }
-  static void RunDirect(int rm, const uint8_t* act, int64_t ap, const uint8_t* const* w, DType wt,
-                        int64_t K, float* y, int64_t yp, int ncols, const float* bias) {
-    RunDirectTile(wt, rm, act, ap, w, K, y, yp, ncols, bias);
-  }
+  static constexpr int64_t kDirectMaxRows = 16;
+  static constexpr bool HasDirect(DType t) { return IsBlock32Type(t); }
+  template <int RM, DType T>
+  static constexpr auto* kDirectTile = &Q8DirectTile<RM, T>;
   static void Run(int rm, const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t np, float* y,
                   int64_t yp, int ncols, const float* bias, bool acc, bool has_min) {
     if (has_min) {
@@ -195,11 +194,10 @@ void KTile(const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t ns, float*
 struct KTiles {
   static constexpr int kRM = 2;
   static constexpr bool kDirect = true;
-  static bool HasDirect(DType t) { return MatmulFamily(t) == Family::kK; }
-  static void RunDirect(int rm, const uint8_t* act, int64_t ap, const uint8_t* const* w, DType wt,
-                        int64_t K, float* y, int64_t yp, int ncols, const float* bias) {
-    RunDirectTile(wt, rm, act, ap, w, K, y, yp, ncols, bias);
-  }
+  static constexpr int64_t kDirectMaxRows = 16;
+  static constexpr bool HasDirect(DType t) { return MatmulFamily(t) == Family::kK; }
+  template <int RM, DType T>
+  static constexpr auto* kDirectTile = &KDirectTile<RM, T>;
   static void Run(int rm, const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t ns, float* y,
                   int64_t yp, int ncols, const float* bias, bool acc) {
     if (rm == 2) return KTile<2>(act, ap, wg, ns, y, yp, ncols, bias, acc);

@@ -129,30 +129,13 @@ void Q8DirectTile(const uint8_t* act, int64_t ap, const uint8_t* const* w, int64
   Finish<RM>(c, y, yp, ncols, bias, false);
 }
 
-template <DType WT>
-void Q8DirectRun(int rm, const uint8_t* act, int64_t ap, const uint8_t* const* w, int64_t K,
-                 float* y, int64_t yp, int ncols, const float* bias) {
-  switch (rm) {
-    case 4:
-      return Q8DirectTile<4, WT>(act, ap, w, K, y, yp, ncols, bias);
-    case 3:
-      return Q8DirectTile<3, WT>(act, ap, w, K, y, yp, ncols, bias);
-    case 2:
-      return Q8DirectTile<2, WT>(act, ap, w, K, y, yp, ncols, bias);
-    default:
-      return Q8DirectTile<1, WT>(act, ap, w, K, y, yp, ncols, bias);
-  }
-}
-
 struct Q8Tiles {
   static constexpr int kRM = 4;
   static constexpr bool kDirect = true;
-  static bool HasDirect(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_0; }
-  static void RunDirect(int rm, const uint8_t* act, int64_t ap, const uint8_t* const* w, DType wt,
-                        int64_t K, float* y, int64_t yp, int ncols, const float* bias) {
-    if (wt == DType::kQ8_0) return Q8DirectRun<DType::kQ8_0>(rm, act, ap, w, K, y, yp, ncols, bias);
-    Q8DirectRun<DType::kQ4_0>(rm, act, ap, w, K, y, yp, ncols, bias);
-  }
+  static constexpr int64_t kDirectMaxRows = 16;
+  static constexpr bool HasDirect(DType t) { return t == DType::kQ8_0 || t == DType::kQ4_0; }
+  template <int RM, DType T>
+  static constexpr auto* kDirectTile = &Q8DirectTile<RM, T>;
   template <bool kMin>
   static void RunT(int rm, const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t np, float* y,
                    int64_t yp, int ncols, const float* bias, bool acc) {
@@ -327,30 +310,13 @@ void KDirectTile(const uint8_t* act, int64_t ap, const uint8_t* const* w, int64_
   Finish<RM>(c, y, yp, ncols, bias, false);
 }
 
-template <DType WT>
-void KDirectRun(int rm, const uint8_t* act, int64_t ap, const uint8_t* const* w, int64_t K,
-                float* y, int64_t yp, int ncols, const float* bias) {
-  switch (rm) {
-    case 4:
-      return KDirectTile<4, WT>(act, ap, w, K, y, yp, ncols, bias);
-    case 3:
-      return KDirectTile<3, WT>(act, ap, w, K, y, yp, ncols, bias);
-    case 2:
-      return KDirectTile<2, WT>(act, ap, w, K, y, yp, ncols, bias);
-    default:
-      return KDirectTile<1, WT>(act, ap, w, K, y, yp, ncols, bias);
-  }
-}
-
 struct KTiles {
   static constexpr int kRM = 4;
   static constexpr bool kDirect = true;
-  static bool HasDirect(DType t) { return t == DType::kQ4_K || t == DType::kQ6_K; }
-  static void RunDirect(int rm, const uint8_t* act, int64_t ap, const uint8_t* const* w, DType wt,
-                        int64_t K, float* y, int64_t yp, int ncols, const float* bias) {
-    if (wt == DType::kQ4_K) return KDirectRun<DType::kQ4_K>(rm, act, ap, w, K, y, yp, ncols, bias);
-    KDirectRun<DType::kQ6_K>(rm, act, ap, w, K, y, yp, ncols, bias);
-  }
+  static constexpr int64_t kDirectMaxRows = 16;
+  static constexpr bool HasDirect(DType t) { return t == DType::kQ4_K || t == DType::kQ6_K; }
+  template <int RM, DType T>
+  static constexpr auto* kDirectTile = &KDirectTile<RM, T>;
   static void Run(int rm, const uint8_t* act, int64_t ap, const uint8_t* wg, int64_t ns, float* y,
                   int64_t yp, int ncols, const float* bias, bool acc) {
     switch (rm) {
