@@ -53,7 +53,10 @@ std::optional<uint64_t> RowBytes(DType t, uint64_t n);
 // ---- Scalar conversions (portable, bit-exact IEEE round-to-nearest-even) ------------------
 float F16ToF32(uint16_t h);
 uint16_t F32ToF16(float f);
-inline float BF16ToF32(uint16_t h) {
+// The inline helpers here are static: the CPU backend's per-ISA files (-mavx2, -mavx512*) each
+// compile their own copy, never one the linker would share with the other levels
+// (tests/unit/isa_symbols_test.sh).
+static inline float BF16ToF32(uint16_t h) {
   uint32_t u = static_cast<uint32_t>(h) << 16;
   float f;
   std::memcpy(&f, &u, 4);
@@ -156,7 +159,7 @@ inline constexpr int8_t kFP4Values[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3
 
 // MXFP4's scale: 2^(e - 128) (half the E8M0 value, since kFP4Values are doubled); exact, with
 // the two smallest exponents as f32 subnormals (ggml's GGML_E8M0_TO_FP32_HALF).
-inline float E8M0ToFloatHalf(uint8_t e) {
+static inline float E8M0ToFloatHalf(uint8_t e) {
   const uint32_t bits = e < 2 ? 0x00200000u << e : static_cast<uint32_t>(e - 1) << 23;
   float f;
   std::memcpy(&f, &bits, 4);
@@ -164,7 +167,7 @@ inline float E8M0ToFloatHalf(uint8_t e) {
 }
 
 // Unpacks the j-th (0..7) 6-bit scale and min of a Q4_K / Q5_K block.
-inline void Q4KScaleMin(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
+static inline void Q4KScaleMin(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
   if (j < 4) {
     *sc = q[j] & 63;
     *m = q[j + 4] & 63;
@@ -175,14 +178,14 @@ inline void Q4KScaleMin(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
 }
 
 // The j-th (0..15) signed scale of a Q3_K block: the 6-bit field minus 32 (-32..31).
-inline int Q3KScale(int j, const uint8_t* scales) {
+static inline int Q3KScale(int j, const uint8_t* scales) {
   const int lo = j < 8 ? scales[j] & 0xF : scales[j - 8] >> 4;
   const int hi = (scales[8 + j % 4] >> (2 * (j / 4))) & 3;
   return (lo | (hi << 4)) - 32;
 }
 
 // The j-th (0..7) signed sub-block scale of an IQ4_XS block: the 6-bit field minus 32.
-inline int IQ4XSScale(int j, uint16_t scales_h, const uint8_t* scales_l) {
+static inline int IQ4XSScale(int j, uint16_t scales_h, const uint8_t* scales_l) {
   const int lo = (scales_l[j / 2] >> (4 * (j % 2))) & 0xF;
   const int hi = (scales_h >> (2 * j)) & 3;
   return (lo | (hi << 4)) - 32;

@@ -9,9 +9,14 @@
 //     IQ4_XS seen as 8 blocks of 32 per super-block (d = d_super * (ls - 32)).
 //   256-element view ("k" family): x[j] = d * sc[j / 16] * q[j] + mins[j / 16], q unsigned 0..63.
 //     Q2_K (q 0..3), Q3_K (q + 4: 0..7, the -4 in mins), Q4_K, Q5_K, Q6_K (q 0..63, -32 in mins).
+//
+// The functions are static (internal linkage), as are base/dtype.h's block helpers: each ISA
+// level's file compiles its own copy with its own -m flags (tests/unit/isa_symbols_test.sh). As
+// plain inline functions the linker kept one copy for every level, and that copy could be the
+// AVX-512 file's (its DecodeBlock32 held 66 VEX/EVEX instructions), which the scalar and AVX2
+// levels would then run on CPUs without AVX-512.
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
@@ -20,7 +25,7 @@
 
 namespace phx::ops::cpu {
 
-inline float F16At(const uint8_t* p) {
+static inline float F16At(const uint8_t* p) {
   uint16_t h;
   std::memcpy(&h, p, 2);
   return F16ToF32(h);
@@ -45,7 +50,7 @@ constexpr bool IsBlock32Type(DType t) {
 constexpr bool Block32HasMin(DType t) { return t == DType::kQ4_1 || t == DType::kQ5_1; }
 
 // The 32 nibbles of a block's 16 bytes: the low nibbles are values 0..15, the high ones 16..31.
-inline void UnpackNibbles32(const uint8_t* qs, uint8_t* n) {
+static inline void UnpackNibbles32(const uint8_t* qs, uint8_t* n) {
   for (int j = 0; j < 16; ++j) {
     n[j] = qs[j] & 0xF;
     n[j + 16] = qs[j] >> 4;
@@ -54,21 +59,26 @@ inline void UnpackNibbles32(const uint8_t* qs, uint8_t* n) {
 
 // Q5_0/Q5_1's fifth bits: bit j of the 32-bit qh (little-endian, as the file stores it) as 0x10
 // or 0 in h[j], eight at a time through a table of the 256 byte values spread to 8 bytes.
-inline constexpr auto kBitsTo0x10 = [] {
-  std::array<uint64_t, 256> t{};
+struct BitsTo0x10Table {  // a plain array: no accessor function in the per-ISA files
+  uint64_t v[256];
+};
+constexpr BitsTo0x10Table MakeBitsTo0x10() {
+  BitsTo0x10Table t{};
   for (int v = 0; v < 256; ++v) {
     for (int i = 0; i < 8; ++i) {
-      if ((v >> i) & 1) t[v] |= uint64_t{0x10} << (8 * i);
+      if ((v >> i) & 1) t.v[v] |= uint64_t{0x10} << (8 * i);
     }
   }
   return t;
-}();
-inline void HighBits32(const uint8_t* qh, uint8_t* h) {
-  for (int k = 0; k < 4; ++k) std::memcpy(h + 8 * k, &kBitsTo0x10[qh[k]], 8);
+}
+inline constexpr BitsTo0x10Table kBitsTo0x10 = MakeBitsTo0x10();
+static inline void HighBits32(const uint8_t* qh, uint8_t* h) {
+  for (int k = 0; k < 4; ++k) std::memcpy(h + 8 * k, &kBitsTo0x10.v[qh[k]], 8);
 }
 
 // Block b (32 elements) of a weight row of type t.
-inline void DecodeBlock32(DType t, const uint8_t* row, int64_t b, int8_t* q, float* d, float* m) {
+static inline void DecodeBlock32(DType t, const uint8_t* row, int64_t b, int8_t* q, float* d,
+                                 float* m) {
   *m = 0.f;
   uint8_t n[32];
   switch (t) {
@@ -155,8 +165,8 @@ constexpr int64_t SuperKBytes(DType t) {
 // The scales of K-quant super-block `blk` (DecodeSuperK's sc16, mins and d; below), with f16
 // values read by h2f (F16At here; the AVX2 kernels pass F16C's conversion, the same values).
 template <class H2F>
-inline void DecodeSuperKScales(DType t, const uint8_t* blk, H2F h2f, int16_t* sc16, float* mins,
-                               float* d) {
+static inline void DecodeSuperKScales(DType t, const uint8_t* blk, H2F h2f, int16_t* sc16,
+                                      float* mins, float* d) {
   switch (t) {
     case DType::kQ2_K: {
       *d = h2f(blk + 80);
@@ -203,7 +213,7 @@ inline void DecodeSuperKScales(DType t, const uint8_t* blk, H2F h2f, int16_t* sc
 }
 
 // Sub-block j (values 32j .. 32j + 31) of K-quant super-block `blk`: q unsigned, in order.
-inline void DecodeSuperKSub(DType t, const uint8_t* blk, int j, uint8_t* q) {
+static inline void DecodeSuperKSub(DType t, const uint8_t* blk, int j, uint8_t* q) {
   const int h = j / 4, k = j % 4;  // the 128-value half, and the 32-value quarter in it
   switch (t) {
     case DType::kQ2_K:
@@ -238,8 +248,8 @@ inline void DecodeSuperKSub(DType t, const uint8_t* blk, int j, uint8_t* q) {
 }
 
 // Super-block sb (256 elements) of a K-quant weight row: q in natural order.
-inline void DecodeSuperK(DType t, const uint8_t* row, int64_t sb, uint8_t* q, int16_t* sc16,
-                         float* mins, float* d) {
+static inline void DecodeSuperK(DType t, const uint8_t* row, int64_t sb, uint8_t* q, int16_t* sc16,
+                                float* mins, float* d) {
   const uint8_t* blk = row + sb * SuperKBytes(t);
   DecodeSuperKScales(t, blk, F16At, sc16, mins, d);
   for (int j = 0; j < 8; ++j) DecodeSuperKSub(t, blk, j, q + 32 * j);
@@ -249,7 +259,7 @@ inline void DecodeSuperK(DType t, const uint8_t* row, int64_t sb, uint8_t* q, in
 // families), so that a kernel templated on the type is picked once per call; nothing for any
 // other type.
 template <class F>
-inline void WithQuantType(DType t, F&& f) {
+static inline void WithQuantType(DType t, F&& f) {
   switch (t) {
 #define PHX_QUANT_TYPE(T) \
   case DType::T:          \
